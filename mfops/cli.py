@@ -1,0 +1,114 @@
+"""The `mfops` command line: a thin shell over the library.
+
+Each subcommand lives in `mfops/commands/<name>.py` and is imported only when it runs, so
+`mfops --help` and `mfops --version` load click and nothing heavy. The short help shown in the
+command list is kept here, next to the registry, for the same reason.
+
+`main()` is the one place that turns errors into exit codes (architecture.md, "Exit codes"):
+MfopsError -> its own code (2 for bad input, 1 for a check that said no) with one line on
+stderr; Ctrl-C -> 130; anything unexpected -> 3, with the traceback in a log file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from mfops import __version__
+from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+
+#: name -> (module, one-line help). Order is the order `mfops --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "parse": ("mfops.commands.parse", "Parse a Modelfile exactly as Ollama does."),
+    "fmt": ("mfops.commands.fmt", "Format Modelfiles in place (or check them)."),
+    "lint": ("mfops.commands.lint", "Check Modelfiles for errors and risky patterns."),
+}
+
+
+@dataclass
+class GlobalOptions:
+    """What the group-level options say, handed to every subcommand via `ctx.obj`."""
+
+    repo: Path | None = None
+    color: bool | None = None  # None: decide from the terminal and NO_COLOR
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="mfops")
+@click.option(
+    "-C",
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if started in this repository (default: walk up to mfops.yaml or .git).",
+)
+@click.option("--no-color", is_flag=True, help="Never colour the output (NO_COLOR works too).")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None, no_color: bool) -> None:
+    """Model-as-code DevOps for Ollama: keep Modelfiles in git, see them as a versioned
+    inheritance graph, diff, build, test and promote them."""
+    ctx.obj = GlobalOptions(repo=repo, color=False if no_color else None)
+
+
+def _crash_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to a file a user can attach to a bug."""
+    import tempfile
+    import time
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix=f"mfops-crash-{int(time.time())}-", suffix=".log")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"mfops {__version__}, Python {sys.version}\nargv: {sys.argv!r}\n\n")
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=fh)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run, map the outcome to an exit code, exit."""
+    try:
+        rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
+    except MfopsError as err:
+        click.echo(str(err) if hasattr(err, "location") else f"mfops: {err}", err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("mfops: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`mfops ... | head`): not an error worth a traceback.
+        sys.stderr.close()
+        sys.exit(0)
+    except Exception as exc:  # the one place that catches everything: a bug in mfops
+        path = _crash_log(exc)
+        click.echo(
+            f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})", err=True
+        )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,110 @@
+"""The errors a user can cause, as one typed hierarchy.
+
+Library code raises these and never prints; the CLI maps each to one line on stderr and an
+exit code (see `exit_code`). Each subclass carries structured fields so that tools (lint's
+JSON output, the GitHub annotations) can point at the exact place, and its `str()` is the
+one line a person reads: where, what, and when useful what to do next.
+"""
+
+from __future__ import annotations
+
+#: Exit codes shared by every command (architecture.md, "Exit codes").
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class MfopsError(Exception):
+    """Base of every error a user can cause; the CLI shows `str(err)` and exits `exit_code`."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+def _where(path: str | None, line: int | None, column: int | None = None) -> str:
+    """`path:line:col` with the parts that are known; '' when nothing is."""
+    parts = [path or "<string>"]
+    if line is not None:
+        parts.append(str(line))
+        if column is not None:
+            parts.append(str(column))
+    return ":".join(parts)
+
+
+class LocatedError(MfopsError):
+    """An error at a place in a file: `str()` reads `path:line: message`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.line = line
+        self.column = column
+
+    @property
+    def location(self) -> str:
+        return _where(self.path, self.line)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {MfopsError.__str__(self)}"
+
+
+class ModelfileError(LocatedError):
+    """A Modelfile that Ollama would reject (grammar, or a value it cannot convert).
+
+    `ollama_message` is the text Ollama itself prints for the same input (its line numbers
+    included, which are off for CRLF files); `message` is mfops' own wording with the true
+    line in `line` and `column`.
+    """
+
+    def __init__(self, message: str, *, ollama_message: str | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.ollama_message = ollama_message if ollama_message is not None else message
+
+
+class ConfigError(LocatedError):
+    """`mfops.yaml`, the lock, the state or a suite file is malformed."""
+
+
+class RefError(MfopsError):
+    """A git ref that does not name a commit in this repository."""
+
+
+class RepoError(MfopsError):
+    """The repository as a whole is unusable (no root, two files claiming one name, ...)."""
+
+
+class GraphError(MfopsError):
+    """The inheritance graph is broken: a cycle, FROM itself, a missing or escaping path."""
+
+
+class UnknownModelError(MfopsError):
+    """A model name that the repo does not define."""
+
+
+class ServerError(MfopsError):
+    """The Ollama server is unreachable or answered with an error."""
+
+
+class CheckFailed(MfopsError):
+    """A check said no (lint errors, failed tests, a failed build): exit 1."""
+
+    exit_code = EXIT_CHECK_FAILED
