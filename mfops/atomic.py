@@ -2,7 +2,8 @@
 
 Every file mfops writes (formatted Modelfiles, lock, state, baselines) goes through
 `write_atomic`: the new bytes go to a temporary file in the same directory, are flushed to
-disk, and replace the target with one `os.replace`. The target's permission bits are kept.
+disk, and replace the target with one `os.replace`. The target's permission bits are kept,
+and a symlink is written through (its target is replaced, the link stays a link).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 def write_atomic(path: str | Path, data: bytes | str, *, mode: int | None = None) -> None:
     """Replace `path` with `data` in one step; keep its mode (or use `mode` for new files)."""
-    target = Path(path)
+    target = Path(os.path.realpath(path))
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         keep = stat.S_IMODE(target.stat().st_mode)

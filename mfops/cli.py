@@ -27,6 +27,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "parse": ("mfops.commands.parse", "Parse a Modelfile exactly as Ollama does."),
     "fmt": ("mfops.commands.fmt", "Format Modelfiles in place (or check them)."),
     "lint": ("mfops.commands.lint", "Check Modelfiles for errors and risky patterns."),
+    "ls": ("mfops.commands.ls", "List the repo's models with their FROM kind and depth."),
+    "graph": ("mfops.commands.graph", "Show the inheritance graph (tree, DOT, Mermaid, JSON)."),
+    "show": ("mfops.commands.show", "Show a model's declared or effective Modelfile."),
+    "digest": ("mfops.commands.digest", "Print the content digest of each model."),
+    "diff": ("mfops.commands.diff", "Show what changed between two versions, model by model."),
+    "build": ("mfops.commands.build", "Build models on Ollama in dependency order."),
+    "lock": ("mfops.commands.lock", "Resolve external bases to server digests in mfops.lock."),
+    "status": ("mfops.commands.status", "Compare what the server holds with what the repo builds."),
+    "import": ("mfops.commands.importcmd", "Write a Modelfile for an existing server model."),
 }
 
 

@@ -34,7 +34,7 @@ def _spec(name: str, type_: str, default: object, doc: str) -> tuple[str, ParamS
 #: Every name `api.FormatParams` accepts (Ollama v0.33), with the server-side default.
 REGISTRY: dict[str, ParamSpec] = dict(
     [
-        _spec("num_ctx", "int", None, "context window; default depends on VRAM (4096 below 23 GiB)"),
+        _spec("num_ctx", "int", None, "context window; default set by VRAM (4096 below 23 GiB)"),
         _spec("num_batch", "int", 512, "prompt batch size"),
         _spec("num_gpu", "int", -1, "layers to offload to the GPU (-1: automatic)"),
         _spec("main_gpu", "int", None, "GPU used for small tensors"),
@@ -92,14 +92,21 @@ _BOOLS = {
     "1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
     "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False,
 }  # fmt: skip
-# Go float literal syntax as strconv.ParseFloat reads it (underscores checked separately).
-_DEC_FLOAT = re.compile(r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?\Z")
-_HEX_FLOAT = re.compile(
-    r"[+-]?0[xX](?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+\Z"
+# Go float literal syntax as strconv.ParseFloat reads it; underscores are checked separately
+# (`_underscores_ok`), and the mantissa must hold at least one digit.
+_DEC_FLOAT = re.compile(
+    r"(?P<sign>[+-]?)(?P<mant>[0-9_]*(?:\.[0-9_]*)?)(?:[eE](?P<esign>[+-]?)(?P<exp>[0-9][0-9_]*))?"
 )
-_SPECIAL_FLOAT = re.compile(r"[+-]?(?:inf|infinity)\Z|nan\Z", re.IGNORECASE)
+_HEX_FLOAT = re.compile(
+    r"(?P<sign>[+-]?)0[xX](?P<mant>[0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?)"
+    r"[pP](?P<esign>[+-]?)(?P<exp>[0-9][0-9_]*)"
+)
+_SPECIAL_FLOAT = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE)
 _INT64 = (-(2**63), 2**63 - 1)
 _F32_MAX = struct.unpack("<f", struct.pack("<I", 0x7F7FFFFF))[0]
+#: Significant digits kept before the rest is folded into a sticky digit: far more than any
+#: float32 rounding boundary needs (their decimal expansions have at most ~115 digits).
+_KEEP_DIGITS = 200
 
 
 def _underscores_ok(s: str) -> bool:
@@ -112,7 +119,7 @@ def _underscores_ok(s: str) -> bool:
     if len(s) >= 2 and s[0] == "0" and s[1] in "xXbBoO":
         i, saw, hexa = 2, "0", s[1] in "xX"
     for ch in s[i:]:
-        if ch.isdigit() or (hexa and ch in "abcdefABCDEF"):
+        if "0" <= ch <= "9" or (hexa and ch in "abcdefABCDEF"):
             saw = "0"
         elif ch == "_":
             if saw != "0":
@@ -163,61 +170,166 @@ def _to_float32(exact: Fraction) -> float:
 
 
 def shortest_float32(f32: float) -> float:
-    """The float JSON will carry: Go marshals a float32 with its shortest round-trip digits."""
+    """The number JSON carries for a float32: Go writes the shortest digits that read back
+    as the same float32 and, among several, the ones closest to its exact value.
+
+    (Formatting with 1, 2, ... significant digits is not enough: next to a power of two the
+    nearest n-digit decimal can miss while the other n-digit neighbour reads back.)
+    """
     if f32 == 0 or not math.isfinite(f32):
         return f32
+    target = abs(f32)
+    x = Fraction(target)
+    k = math.floor(math.log10(target))
+    while Fraction(10) ** k > x:
+        k -= 1
+    while Fraction(10) ** (k + 1) <= x:
+        k += 1
     for digits in range(1, 10):
-        candidate = float(f"{f32:.{digits}g}")
-        try:
-            if _pack_f32(candidate) == f32:
-                return candidate
-        except OverflowError:  # a candidate past the largest float32
-            continue
+        unit = Fraction(10) ** (k - digits + 1)
+        low = math.floor(x / unit)
+        best: tuple[Fraction, int, Fraction] | None = None
+        for count in {low, low + 1}:
+            candidate = count * unit
+            if count > 0 and candidate < _F32_LIMIT and _to_float32(candidate) == target:
+                key = (abs(candidate - x), count % 2, candidate)  # ties: the even last digit
+                best = key if best is None or key < best else best
+        if best is not None:
+            return math.copysign(float(best[2]), f32)
     return f32
 
 
-def parse_go_float32(text: str) -> float:
-    """strconv.ParseFloat(text, 32) followed by JSON encoding; raises ValueError when Go fails.
+def _go_exponent(digits: str) -> int:
+    """Go's readFloat stops adding exponent digits once the value reaches 10000."""
+    digits = digits.lstrip("0")
+    return int(digits[:5]) if digits else 0
 
-    Inf and NaN parse in Go, but `ollama create` then fails to encode the request as JSON, so
-    they are refused here too.
+
+def _exact_decimal(mant: str, exponent: int) -> Fraction | None:
+    """The value of decimal digits `mant` (one optional '.') times 10**exponent; None means
+    too large for any float32. Very long mantissas keep a sticky digit, which rounds alike."""
+    whole, _, frac = mant.partition(".")
+    digits = (whole + frac).lstrip("0")
+    scale = exponent - len(frac)
+    stripped = digits.rstrip("0")
+    scale += len(digits) - len(stripped)
+    digits = stripped
+    if not digits:
+        return Fraction(0)
+    magnitude = len(digits) + scale  # the value is below 10**magnitude
+    if magnitude >= 40:
+        return None
+    if magnitude <= -46:
+        return Fraction(0)
+    if len(digits) > _KEEP_DIGITS:
+        scale += len(digits) - _KEEP_DIGITS - 1
+        digits = digits[:_KEEP_DIGITS] + "1"
+    return Fraction(int(digits)) * Fraction(10) ** scale
+
+
+def _exact_hex(mant: str, exponent: int) -> Fraction | None:
+    """Like `_exact_decimal` for hex digits and a power-of-two exponent."""
+    whole, _, frac = mant.partition(".")
+    digits = (whole + frac).lstrip("0")
+    scale = exponent - 4 * len(frac)
+    if not digits.strip("0"):
+        return Fraction(0)
+    keep = 40
+    if len(digits) > keep:
+        sticky = "1" if digits[keep:].strip("0") else "0"
+        scale += 4 * (len(digits) - keep - 1)
+        digits = digits[:keep] + sticky
+    mantissa = int(digits, 16)
+    bits = mantissa.bit_length() + scale  # the value is below 2**bits
+    if bits >= 129:
+        return None
+    if bits <= -150:
+        return Fraction(0)
+    return mantissa * Fraction(2) ** scale
+
+
+class NonFiniteValue(ValueError):
+    """Go parses Inf and NaN, but `ollama create` then cannot encode them as JSON."""
+
+
+def parse_go_float32(text: str) -> float:
+    """strconv.ParseFloat(text, 32), as the number JSON will carry; ValueError when Go fails.
+
+    Inf and NaN parse in Go; they raise NonFiniteValue, because the create request that
+    would carry them cannot be encoded.
     """
-    if _SPECIAL_FLOAT.match(text):
-        raise ValueError("not a finite number")
-    is_hex = _HEX_FLOAT.match(text) is not None
-    if not (is_hex or _DEC_FLOAT.match(text)) or not _underscores_ok(text):
+    if _SPECIAL_FLOAT.fullmatch(text):
+        raise NonFiniteValue(text)
+    match = _HEX_FLOAT.fullmatch(text)
+    is_hex = match is not None
+    if match is None:
+        match = _DEC_FLOAT.fullmatch(text)
+    if match is None or not re.search("[0-9a-fA-F]" if is_hex else "[0-9]", match["mant"]):
         raise ValueError("syntax")
-    clean = text.replace("_", "")
-    if is_hex:
-        sign = -1 if clean.startswith("-") else 1
-        mant, _, exp = clean.lstrip("+-")[2:].replace("P", "p").partition("p")
-        whole, _, frac = mant.partition(".")
-        if not (whole or frac):
-            raise ValueError("syntax")
-        exact = sign * Fraction(int(whole + frac, 16), 16 ** len(frac)) * Fraction(2) ** int(exp)
-    else:
-        exact = Fraction(clean)
+    if "_" in text and not _underscores_ok(text):
+        raise ValueError("syntax")
+    mant = match["mant"].replace("_", "")
+    exponent = _go_exponent((match["exp"] or "").replace("_", ""))
+    if match["esign"] == "-":
+        exponent = -exponent
+    exact = _exact_hex(mant, exponent) if is_hex else _exact_decimal(mant, exponent)
+    if exact is None:
+        raise ValueError("out of range")
+    negative = match["sign"] == "-"
     value = shortest_float32(_to_float32(exact))
-    return -0.0 if value == 0 and clean.startswith("-") else value
+    if value == 0:
+        return -0.0 if negative else 0.0
+    return -value if negative else value
+
+
+def _parse_int64(raw: str) -> int | None:
+    """strconv.ParseInt(raw, 10, 64), or None where Go fails (leading zeros are fine)."""
+    if not _INT.match(raw):
+        return None
+    digits = raw.lstrip("+-").lstrip("0")
+    if len(digits) > 19:
+        return None
+    value = -int(digits or "0") if raw.startswith("-") else int(digits or "0")
+    return value if _INT64[0] <= value <= _INT64[1] else None
+
+
+class ParamNonFinite(ParamValueError):
+    """A float Go parses (Inf, NaN) that makes `ollama create` fail when it encodes JSON."""
+
+    def __init__(self, raw: str) -> None:
+        lowered = raw.lower()
+        if "nan" in lowered:
+            self.value, shown = math.nan, "NaN"
+        else:
+            negative = raw.startswith("-")
+            self.value, shown = (-math.inf, "-Inf") if negative else (math.inf, "+Inf")
+        super().__init__(f"json: unsupported value: {shown}")
 
 
 def convert(name: str, raw: str) -> object:
-    """The typed value Ollama sends for `PARAMETER name raw`; ParamValueError like Ollama's."""
+    """The typed value Ollama sends for `PARAMETER name raw`; ParamValueError like Ollama's.
+
+    `ParamNonFinite` (a ParamValueError) marks a float Go accepts but the request cannot
+    carry; `collect` reports it only if it is still the key's value at the end.
+    """
     spec = REGISTRY.get(name)
     if spec is None:
         raise ParamValueError(f"unknown parameter '{name}'")
     if spec.type == "list":
         return [raw]
     if spec.type == "int":
-        if _INT.match(raw) and _INT64[0] <= int(raw) <= _INT64[1]:
-            return int(raw)
-        raise ParamValueError(f"invalid int value [{raw}]")
+        number = _parse_int64(raw)
+        if number is None:
+            raise ParamValueError(f"invalid int value [{raw}]")
+        return number
     if spec.type == "bool":
         if raw in _BOOLS:
             return _BOOLS[raw]
         raise ParamValueError(f"invalid bool value [{raw}]")
     try:
         return parse_go_float32(raw)
+    except NonFiniteValue:
+        raise ParamNonFinite(raw) from None
     except (ValueError, ZeroDivisionError, OverflowError):
         raise ParamValueError(f"invalid float value [{raw}]") from None
 
@@ -245,21 +357,32 @@ def collect(entries: Iterable[tuple[str, str, int | None, int | None]]) -> Param
     """Fold `(name, raw value, line, column)` PARAMETER lines in file order.
 
     Stops at the first error, as `ollama create` does; `values` then holds what was
-    converted before it, which tools may still show.
+    converted before it, which tools may still show. An Inf or NaN float is not an error
+    until the end: a later line for the same key replaces it, and only a value still
+    non-finite when the request is encoded fails (the first such key in sorted order,
+    the order Go writes JSON object keys in).
     """
     values: dict[str, object] = {}
     deprecated: list[str] = []
+    non_finite: dict[str, ParamProblem] = {}
     for name, raw, line, column in entries:
         if name in DEPRECATED:
             deprecated.append(name)
             continue
         try:
             value = convert(name, raw)
+        except ParamNonFinite as err:
+            non_finite[name] = ParamProblem(name, str(err), line, column)
+            values.pop(name, None)
+            continue
         except ParamValueError as err:
             return Parameters(values, tuple(deprecated), ParamProblem(name, str(err), line, column))
+        non_finite.pop(name, None)
         if isinstance(value, list):
             existing = values.get(name)
             values[name] = [*existing, *value] if isinstance(existing, list) else value
         else:
             values[name] = value
+    if non_finite:
+        return Parameters(values, tuple(deprecated), non_finite[min(non_finite)])
     return Parameters(values, tuple(deprecated))

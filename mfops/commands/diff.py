@@ -1,0 +1,68 @@
+"""`mfops diff [A [B]] [-m NAME ...]`: what changed between two versions, model by model."""
+
+from __future__ import annotations
+
+import click
+
+from mfops.render import to_json, use_color
+
+
+@click.command("diff")
+@click.argument("old_ref", metavar="[A]", required=False)
+@click.argument("new_ref", metavar="[B]", required=False)
+@click.option("-m", "--model", "models", multiple=True, metavar="NAME",
+              help="Only this model (its name at A or B); repeat for more.")
+@click.option("--declared", is_flag=True,
+              help="Compare what each Modelfile says instead of the effective configs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True,
+              help="text for terminals, json for tools (stable schema), markdown for PRs.")
+@click.option("--stat", is_flag=True, help="One line per model: what kinds of things changed.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences.")
+@click.option("--suggest-version", is_flag=True,
+              help="Classify the change (major/minor/patch) and propose the next version tag.")
+@click.pass_obj
+def command(
+    opts, old_ref: str | None, new_ref: str | None, models: tuple[str, ...], declared: bool,
+    fmt: str, stat: bool, exit_code: bool, suggest_version: bool,
+) -> int:  # fmt: skip
+    """Show what changed between two versions, model by model.
+
+    A and B are git refs (tags, branches, SHAs); B defaults to the working tree and A to
+    HEAD, as with `git diff`. A model is listed when its digest differs: comment-only edits
+    and moved files are not changes, and a base's change shows on every descendant that
+    inherits it ("inherited from engine-bot"). Exit codes: 0, or 1 with --exit-code when
+    something differs; 2 for an unknown ref or a repo that does not load at a ref.
+    """
+    from mfops import diff
+    from mfops.repo import Repo
+    from mfops.revision import Revision
+
+    repo = Repo.find(explicit=opts.repo)
+    old_ref = old_ref or "HEAD"
+    for ref in (old_ref, new_ref):
+        if ref is not None:
+            repo.resolve_ref(ref)  # an unknown ref fails here, before any loading
+    result = diff.diff_revisions(
+        Revision(repo, old_ref), Revision(repo, new_ref),
+        mode="declared" if declared else "effective", names=models,
+    )  # fmt: skip
+    suggestion = None
+    if suggest_version:
+        tags = repo.version_tags(reachable_from=new_ref or "HEAD")
+        suggestion = diff.suggest_version(result, tags)
+    if fmt == "json":
+        from mfops.diffjson import to_dict
+
+        click.echo(to_json(to_dict(result, suggestion)))
+    elif fmt == "markdown":
+        from mfops.diffrender import render_markdown
+
+        click.echo(render_markdown(result, stat=stat, suggestion=suggestion), nl=False)
+    else:
+        from mfops.diffrender import render_text
+
+        color = use_color(opts.color)
+        click.echo(render_text(result, color=color, stat=stat, suggestion=suggestion),
+                   nl=False, color=color)
+    return 1 if exit_code and result.models else 0

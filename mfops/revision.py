@@ -1,0 +1,66 @@
+"""The repo at one revision: snapshot, graph, lock and digests, computed once and shared.
+
+Most commands need the same short path through the data flow (architecture.md): a snapshot
+of the working tree or a ref, its inheritance graph, the lock that pins external bases and
+the digests. `Revision` holds them lazily so a command pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mfops.effective import Effective
+    from mfops.graph import Graph
+    from mfops.lock import Lock
+    from mfops.repo import Repo, Snapshot
+
+
+class Revision:
+    """One version of the repo (the working tree when `ref` is None)."""
+
+    def __init__(self, repo: Repo, ref: str | None = None) -> None:
+        self.repo = repo
+        self.ref = ref
+
+    @classmethod
+    def open(cls, *, repo: Path | None = None, ref: str | None = None) -> Revision:
+        from mfops.repo import Repo
+
+        return cls(Repo.find(explicit=repo), ref)
+
+    @cached_property
+    def snapshot(self) -> Snapshot:
+        return self.repo.snapshot(self.ref)
+
+    @property
+    def label(self) -> str:
+        return self.snapshot.label
+
+    @cached_property
+    def graph(self) -> Graph:
+        from mfops.graph import build_graph
+
+        return build_graph(self.snapshot)
+
+    @cached_property
+    def lock(self) -> Lock:
+        from mfops.lock import loads
+        from mfops.repo import LOCK_FILE
+
+        where = f"{self.ref}:{LOCK_FILE}" if self.ref else LOCK_FILE
+        return loads(self.snapshot.lock_text(), where)
+
+    @cached_property
+    def digests(self) -> dict[str, str]:
+        from mfops.digest import compute_digests
+
+        return compute_digests(self.snapshot, self.graph, self.lock)
+
+    @cached_property
+    def effective(self) -> dict[str, Effective]:
+        from mfops.effective import effective_all
+
+        return effective_all(self.graph)

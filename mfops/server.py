@@ -1,0 +1,511 @@
+"""The one place that talks to Ollama: a thin, typed wrapper over `ollama.Client`.
+
+Everything else in mfops speaks in frozen dataclasses (`ServerModel`, `ServerConfig`,
+`Progress`) and `ServerError`s; only this module imports `ollama` and `httpx`, and only
+inside functions, so `mfops --help` never pays for them.
+
+What the wrapper adds to the client, and why:
+
+- **One error per situation.** A dead server is `ServerUnreachable`, one line naming the host
+  and how to start Ollama (the client raises a builtin `ConnectionError` for plain calls but
+  `httpx.ConnectError` on the first `next()` of a stream); an HTTP error is `ServerHTTPError`
+  naming the action, the model and the server's own message.
+- **Bounded retries** with exponential backoff on connection errors and 5xx answers, for the
+  calls that are safe to repeat. `create` counts as one: it names its target and replaces
+  it, and identical inputs give an identical manifest (ollama-reference §6.4). An `{"error"}`
+  line inside a stream is the server's verdict on the request and is never retried.
+- **Timeouts.** The client's default is none at all; mfops always sets connect and read
+  timeouts (a create that pulls a base can stream for long, so the read timeout is per line).
+- **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
+  DRAFT, and `show` drops `system` and `messages`. When a request needs those fields it is
+  posted as raw JSON through the client's own request machinery (`Client._request` /
+  `_request_raw`, private but stable across 0.4-0.6), so errors are converted the same way.
+- **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mfops.errors import ServerError
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_DEFAULT_PORT = 11434
+_CHUNK = 1 << 20
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- hosts
+
+
+def normalize_host(raw: str) -> str:
+    """The base URL the `ollama` client would use for `raw` (its `_parse_host` rules).
+
+    No scheme means `http` on port 11434; `http://h` means port 80 and `https://h` 443; a
+    path is kept without its trailing slash; bare IPv6 addresses get brackets. Credentials
+    in the URL are kept here (they are needed to connect); see `Host.display`.
+    """
+    raw = raw.strip()
+    scheme, sep, rest = raw.partition("://")
+    port = _DEFAULT_PORT
+    if not sep:
+        scheme, rest = "http", raw
+    elif scheme == "http":
+        port = 80
+    elif scheme == "https":
+        port = 443
+    split = urllib.parse.urlsplit(f"{scheme}://{rest}")
+    hostname = split.hostname or "127.0.0.1"
+    try:
+        if isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address):
+            hostname = f"[{hostname}]"
+    except ValueError:
+        pass
+    try:
+        port = split.port or port
+    except ValueError:
+        raise ServerError(f"invalid Ollama host {raw!r}: bad port") from None
+    userinfo = ""
+    if split.username is not None:
+        userinfo = split.username + (f":{split.password}" if split.password is not None else "")
+        userinfo += "@"
+    path = split.path.strip("/")
+    return f"{scheme}://{userinfo}{hostname}:{port}" + (f"/{path}" if path else "")
+
+
+@dataclass(frozen=True)
+class Host:
+    """A normalised Ollama base URL, and the two safe ways to show or store it."""
+
+    url: str
+
+    @property
+    def display(self) -> str:
+        """The URL without any `user:password@`: what messages, reports and state show."""
+        split = urllib.parse.urlsplit(self.url)
+        netloc = split.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((split.scheme, netloc, split.path, "", ""))
+
+    @property
+    def key(self) -> str:
+        """A filesystem-safe name for this host (state folders): no credentials, ever."""
+        text = self.display.replace("://", "_")
+        safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
+        return safe.strip("_.") or "host"
+
+    def __str__(self) -> str:
+        return self.display
+
+
+def resolve_host(explicit: str | None = None, configured: str | None = None) -> Host:
+    """`--host`, else `OLLAMA_HOST`, else `mfops.yaml`'s `defaults.host`, else the default."""
+    for candidate in (explicit, os.environ.get("OLLAMA_HOST"), configured):
+        if candidate and candidate.strip():
+            return Host(normalize_host(candidate))
+    return Host(DEFAULT_HOST)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ServerUnreachable(ServerError):
+    """Nothing answers at the host: Ollama is not running there (exit 2)."""
+
+    def __init__(self, host: Host, detail: str = "") -> None:
+        super().__init__(
+            f"cannot reach Ollama at {host.display}" + (f" ({detail})" if detail else ""),
+            hint="start it with `ollama serve`, or point --host / OLLAMA_HOST at a running server",
+        )
+        self.host = host
+
+
+class ServerHTTPError(ServerError):
+    """The server answered a request with an error; `status` is -1 for a mid-stream error."""
+
+    def __init__(self, host: Host, action: str, model: str | None, status: int, error: str) -> None:
+        what = f"{action} {model}" if model else action
+        shown = f"HTTP {status}" if status > 0 else "during the stream"
+        super().__init__(f"Ollama at {host.display}: {what}: {error} ({shown})")
+        self.host = host
+        self.action = action
+        self.model = model
+        self.status = status
+        self.error = error
+
+
+class ServerTimeout(ServerError):
+    """The server accepted the connection but did not answer in time."""
+
+
+class ServerProtocolError(ServerError):
+    """The connection broke mid-answer, or the answer is not what Ollama sends."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Timeouts (seconds) and retry policy. `read` applies per chunk, so long streams are fine."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+    retries: int = 2
+    backoff: float = 0.2
+
+
+@dataclass(frozen=True)
+class ServerModel:
+    """One `/api/tags` entry: display name and manifest digest (64 hex, no prefix)."""
+
+    name: str
+    digest: str
+    size: int = 0
+    parent_model: str = ""
+
+
+@dataclass(frozen=True)
+class ServerMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What a model on the server holds, from the full `/api/show` answer.
+
+    `parameters` is typed (`stop` a list) and in sorted key order; `licenses` is the list
+    of license layers when `modelfile` could be read, else the joined `license` text as one
+    item. `license_text` is always the server's joined text, the exact thing to compare.
+    """
+
+    name: str
+    template: str = ""
+    system: str = ""
+    parameters: dict[str, object] = field(default_factory=dict)
+    messages: tuple[ServerMessage, ...] = ()
+    license_text: str = ""
+    licenses: tuple[str, ...] = ()
+    renderer: str = ""
+    parser: str = ""
+    requires: str = ""
+    parent_model: str = ""
+    weights: str = ""
+    adapters: tuple[str, ...] = ()
+    modelfile: str = ""
+
+    def text(self, key: str) -> str:
+        return str(getattr(self, key) or "")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One line of a create or pull stream."""
+
+    model: str
+    status: str
+    completed: int | None = None
+    total: int | None = None
+    digest: str | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """A `POST /api/create` body: the structured fields of ollama-reference §3.1.
+
+    Empty values are left out, as the Ollama CLI does (`omitempty`). `files`, `adapters` and
+    `draft_files` map relative names to `sha256:` digests of uploaded blobs.
+    """
+
+    model: str
+    from_: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    adapters: dict[str, str] = field(default_factory=dict)
+    draft_files: dict[str, str] = field(default_factory=dict)
+    template: str = ""
+    system: str = ""
+    license: tuple[str, ...] = ()
+    parameters: dict[str, object] = field(default_factory=dict)
+    messages: tuple[tuple[str, str], ...] = ()
+    renderer: str = ""
+    parser: str = ""
+    requires: str = ""
+
+    @property
+    def needs_raw(self) -> bool:
+        """True when a field has no argument in `ollama.Client.create`."""
+        return bool(self.renderer or self.parser or self.requires or self.draft_files)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model}
+        if self.from_:
+            body["from"] = self.from_
+        for key in ("files", "adapters", "draft_files"):
+            if getattr(self, key):
+                body[key] = dict(getattr(self, key))
+        for key in ("template", "system", "renderer", "parser", "requires"):
+            if getattr(self, key):
+                body[key] = getattr(self, key)
+        if self.license:
+            body["license"] = list(self.license)
+        if self.parameters:
+            body["parameters"] = {
+                k: list(v) if isinstance(v, list) else v for k, v in self.parameters.items()
+            }
+        if self.messages:
+            body["messages"] = [{"role": r, "content": c} for r, c in self.messages]
+        return body
+
+
+def file_sha256(path: str | Path) -> str:
+    """`sha256:<hex>` of a file, read in chunks (weights can be many gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class Server:
+    """One Ollama server. Thread-safe: the underlying httpx client is shared by all threads."""
+
+    def __init__(self, host: Host, options: ServerOptions | None = None) -> None:
+        self.host = host
+        self.options = options or ServerOptions()
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._blobs: dict[str, threading.Lock] = {}
+        self._have_blobs: set[str] = set()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The `ollama.Client`, created on first use."""
+        with self._lock:
+            if self._client is None:
+                import httpx
+                import ollama
+
+                opts = self.options
+                timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout)
+                self._client = ollama.Client(host=self.host.url, timeout=timeout)
+            return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _translate(self, exc: BaseException, action: str, model: str | None) -> ServerError:
+        import httpx
+        import ollama
+
+        if isinstance(exc, ollama.ResponseError):
+            error = str(exc.error).strip() or "(empty answer)"
+            if error.lstrip().startswith("<"):  # an HTML page from a proxy in front of Ollama
+                error = "the server answered with an HTML page, not Ollama's JSON"
+            return ServerHTTPError(self.host, action, model, exc.status_code, error)
+        if isinstance(exc, (ConnectionError, httpx.ConnectError)):
+            return ServerUnreachable(self.host)
+        what = f"{action} {model}" if model else action
+        if isinstance(exc, httpx.TimeoutException):
+            return ServerTimeout(
+                f"Ollama at {self.host.display}: {what}: no answer in time ({type(exc).__name__})",
+                hint="raise --timeout if the server is busy",
+            )
+        return ServerProtocolError(
+            f"Ollama at {self.host.display}: {what}: connection broken ({type(exc).__name__}:"
+            f" {exc or 'no detail'})"
+        )
+
+    def _retryable(self, exc: BaseException) -> bool:
+        import httpx
+        import ollama
+
+        if isinstance(exc, ollama.ResponseError):
+            return exc.status_code >= 500
+        return isinstance(exc, (ConnectionError, httpx.TransportError))
+
+    def call(self, action: str, model: str | None, fn: Callable[[], T], *, retry: bool = True) -> T:
+        """Run `fn`, retrying transient failures when `retry`; raise ServerError otherwise."""
+        import httpx
+        import ollama
+
+        attempts = self.options.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except (ollama.ResponseError, ConnectionError, httpx.TransportError) as exc:
+                if attempt + 1 >= attempts or not self._retryable(exc):
+                    raise self._translate(exc, action, model) from None
+                time.sleep(self.options.backoff * (2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- simple calls ----------------------------------------------------------------------
+
+    def version(self) -> str:
+        """The server's version; also the liveness probe every command starts with."""
+        body = self.call("version", None, lambda: self.client._request_raw("GET", "/api/version"))
+        return str(body.json().get("version", ""))
+
+    def models(self) -> dict[str, ServerModel]:
+        """Every local model by case-folded display name (`bot:v1`), from one `/api/tags`."""
+
+        def fetch() -> Any:
+            return self.client._request_raw("GET", "/api/tags").json()
+
+        body = self.call("list", None, fetch)
+        out: dict[str, ServerModel] = {}
+        for entry in body.get("models") or []:
+            name = entry.get("name") or entry.get("model") or ""
+            details = entry.get("details") or {}
+            out[name.casefold()] = ServerModel(
+                name, str(entry.get("digest", "")), int(entry.get("size") or 0),
+                str(details.get("parent_model") or ""),
+            )  # fmt: skip
+        return out
+
+    def show_raw(self, name: str) -> dict[str, Any] | None:
+        """The full `/api/show` JSON (the client drops `system` and `messages`); None: 404."""
+        import ollama
+
+        def fetch() -> dict[str, Any] | None:
+            try:
+                return self.client._request_raw("POST", "/api/show", json={"model": name}).json()
+            except ollama.ResponseError as err:
+                if err.status_code == 404:
+                    return None
+                raise
+
+        return self.call("show", name, fetch)
+
+    def show(self, name: str) -> ServerConfig | None:
+        """What the server holds for `name`, typed; None when there is no such model."""
+        from mfops.showparse import config_from_show
+
+        body = self.show_raw(name)
+        return None if body is None else config_from_show(name, body)
+
+    def copy(self, source: str, destination: str) -> None:
+        self.call(
+            "copy", f"{source} -> {destination}",
+            lambda: self.client.copy(source=source, destination=destination),
+        )  # fmt: skip
+
+    def delete(self, name: str) -> None:
+        self.call("delete", name, lambda: self.client.delete(model=name))
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def _consume(self, name: str, stream: Iterator[Any], progress: ProgressFn | None) -> str:
+        """Read a progress stream to its end (a pull inside a create says `success` early)."""
+        last = ""
+        for part in stream:
+            last = str(part.get("status") or "")
+            if progress is not None:
+                progress(Progress(name, last, part.get("completed"), part.get("total"),
+                                  part.get("digest")))  # fmt: skip
+        return last
+
+    def pull(self, name: str, progress: ProgressFn | None = None) -> None:
+        """Pull `name` from its registry, reporting progress; idempotent, so retried."""
+
+        def run() -> str:
+            return self._consume(name, self.client.pull(model=name, stream=True), progress)
+
+        last = self.call("pull", name, run)
+        if last != "success":
+            raise ServerProtocolError(
+                f"Ollama at {self.host.display}: pull {name}: stream ended with {last!r}"
+            )
+
+    def create(self, request: CreateRequest, progress: ProgressFn | None = None) -> None:
+        """Create a model from structured fields; raw JSON when the client lacks a field."""
+        from ollama import ProgressResponse
+
+        body = request.to_json()
+
+        def run() -> str:
+            client = self.client
+            if request.needs_raw:
+                stream = client._request(
+                    ProgressResponse, "POST", "/api/create", json={**body, "stream": True},
+                    stream=True,
+                )  # fmt: skip
+            else:
+                stream = client.create(
+                    model=request.model, from_=body.get("from"), files=body.get("files"),
+                    adapters=body.get("adapters"), template=body.get("template"),
+                    license=body.get("license"), system=body.get("system"),
+                    parameters=body.get("parameters"), messages=body.get("messages"),
+                    stream=True,
+                )  # fmt: skip
+            return self._consume(request.model, stream, progress)
+
+        last = self.call("create", request.model, run)
+        if last != "success":
+            raise ServerProtocolError(
+                f"Ollama at {self.host.display}: create {request.model}: stream ended with"
+                f" {last!r}, not 'success'"
+            )
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        import ollama
+
+        def head() -> bool:
+            try:
+                self.client._request_raw("HEAD", f"/api/blobs/{digest}")
+            except ollama.ResponseError as err:
+                if err.status_code == 404:
+                    return False
+                raise
+            return True
+
+        return self.call("check blob", digest, head)
+
+    def ensure_blob(self, path: str | Path, digest: str | None = None) -> str:
+        """Make sure the server holds `path`'s content; returns its `sha256:` digest.
+
+        HEAD first (a blob already there costs nothing); otherwise the file is streamed from
+        disk. Each digest is checked once per `Server`, even when many threads need it.
+        """
+        digest = digest or file_sha256(path)
+        with self._lock:
+            gate = self._blobs.setdefault(digest, threading.Lock())
+        with gate:
+            if digest in self._have_blobs:
+                return digest
+            if not self.has_blob(digest):
+
+                def upload() -> None:
+                    with open(path, "rb") as fh:
+                        self.client._request_raw("POST", f"/api/blobs/{digest}", content=fh)
+
+                self.call("upload blob", f"{Path(path).name} ({digest[:19]})", upload)
+            self._have_blobs.add(digest)
+        return digest

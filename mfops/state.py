@@ -1,0 +1,189 @@
+"""What mfops built on each server: `.mfops/<host-key>/state.json`, never committed.
+
+A build records, per `name:tag`, the mfops digest it built and the manifest digest the server
+reported right after. A later build skips a model only when both still hold: the repo would
+build the same content (digest) and nobody changed the server's copy since (manifest). A
+manifest that no longer matches means the model was changed by hand: *drifted*.
+
+The folder lives in the repo root (next to `mfops.lock`) and carries its own `.gitignore`
+holding `*`, as pytest's cache does, so it is never committed by accident whatever the repo's
+own ignore rules say. State is per host: the same repo built against a laptop and a CI server
+has two independent records. The folder name comes from the host URL without credentials.
+
+Format (version 1; unknown top-level keys are kept on rewrite, so other features can add
+sections):
+
+    {
+      "version": 1,
+      "host": "http://127.0.0.1:11434",
+      "builds": {
+        "engine-bot:sha-1a2b3c4": {
+          "digest": "sha256:<64 hex>",        # mfops content digest
+          "manifest": "<64 hex>",             # /api/tags digest right after the build
+          "action": "created",                # or "tagged" (server-side copy)
+          "built_at": "2026-01-31T12:00:00Z"
+        }
+      }
+    }
+
+The file is rewritten atomically after every model that completes, so an interrupted build
+keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mfops.atomic import write_atomic
+from mfops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mfops.server import Host
+
+STATE_VERSION = 1
+STATE_FILE = "state.json"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
+_MANIFEST = re.compile(r"[0-9a-f]{64}\Z")
+_ACTIONS = ("created", "tagged")
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """One `name:tag` that mfops put on the server."""
+
+    digest: str
+    manifest: str
+    action: str = "created"
+    built_at: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"digest": self.digest, "manifest": self.manifest, "action": self.action,
+                "built_at": self.built_at}  # fmt: skip
+
+
+def now_utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ensure_state_dir(state_dir: Path) -> None:
+    """Create `.mfops/` with its `.gitignore` (`*`), so its content is never committed."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ignore = state_dir / ".gitignore"
+    if not ignore.exists():
+        write_atomic(ignore, "# created by mfops: this folder is local state, never commit it\n*\n")
+
+
+def _parse(text: str, path: str) -> tuple[str, dict[str, BuildRecord], dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"state is not valid JSON: {err.msg}", path=path, line=err.lineno,
+                          hint="delete the file to start afresh") from None  # fmt: skip
+    if not isinstance(data, dict):
+        raise ConfigError("state must be a JSON object", path=path, line=1)
+    if data.get("version") != STATE_VERSION:
+        raise ConfigError(
+            f"unsupported state version {data.get('version')!r} (this mfops reads "
+            f"{STATE_VERSION})", path=path, hint="delete the file to start afresh",
+        )  # fmt: skip
+    builds = data.get("builds", {})
+    if not isinstance(builds, dict):
+        raise ConfigError("state: 'builds' must be an object", path=path)
+    out: dict[str, BuildRecord] = {}
+    for key, entry in builds.items():
+        where = f"state: builds.{key}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be an object", path=path)
+        digest, manifest = entry.get("digest"), entry.get("manifest")
+        action, built_at = entry.get("action", "created"), entry.get("built_at", "")
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
+            raise ConfigError(f"{where}.digest: expected 'sha256:' and 64 hex digits, got "
+                              f"{digest!r}", path=path)  # fmt: skip
+        if not isinstance(manifest, str) or not _MANIFEST.match(manifest):
+            raise ConfigError(f"{where}.manifest: expected 64 hex digits, got {manifest!r}",
+                              path=path)  # fmt: skip
+        if action not in _ACTIONS or not isinstance(built_at, str):
+            raise ConfigError(f"{where}: bad action or built_at", path=path)
+        out[key] = BuildRecord(digest, manifest, action, built_at)
+    extra = {k: v for k, v in data.items() if k not in ("version", "host", "builds")}
+    return str(data.get("host", "")), out, extra
+
+
+class BuildState:
+    """The build records of one host; thread-safe, saved after every change.
+
+    Lookups are by `name:tag` exactly as mfops spells it (`engine-bot:sha-1a2b3c4`).
+    """
+
+    def __init__(self, path: Path, host: str, builds: dict[str, BuildRecord],
+                 extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+        self.path = path
+        self.host = host
+        self._builds = dict(builds)
+        self._extra = dict(extra or {})
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, state_dir: Path, host: Host) -> BuildState:
+        """Read the state of `host` under `state_dir` (`.mfops`); empty when there is none.
+
+        A malformed file is a ConfigError naming it: mfops never guesses at its own records.
+        """
+        path = state_dir / host.key / STATE_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(path, host.display, {})
+        except OSError as err:
+            raise ConfigError(f"cannot read state: {err.strerror}", path=str(path)) from None
+        _, builds, extra = _parse(text, str(path))
+        return cls(path, host.display, builds, extra)
+
+    def get(self, key: str) -> BuildRecord | None:
+        with self._lock:
+            return self._builds.get(key)
+
+    @property
+    def builds(self) -> dict[str, BuildRecord]:
+        with self._lock:
+            return dict(self._builds)
+
+    def with_digest(self, digest: str) -> list[str]:
+        """Every recorded `name:tag` built from this digest (candidates for a copy)."""
+        with self._lock:
+            return sorted(k for k, r in self._builds.items() if r.digest == digest)
+
+    def record(self, key: str, rec: BuildRecord) -> None:
+        """Remember one finished model and write the file at once (atomically)."""
+        with self._lock:
+            self._builds[key] = rec
+            self._save_locked()
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            if self._builds.pop(key, None) is not None:
+                self._save_locked()
+
+    def dumps(self) -> str:
+        with self._lock:
+            return self._dumps_locked()
+
+    def _dumps_locked(self) -> str:
+        data = {
+            "version": STATE_VERSION,
+            "host": self.host,
+            "builds": {k: self._builds[k].to_json() for k in sorted(self._builds)},
+            **self._extra,
+        }
+        return json.dumps(data, indent=1, sort_keys=False) + "\n"
+
+    def _save_locked(self) -> None:
+        ensure_state_dir(self.path.parent.parent)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, self._dumps_locked())

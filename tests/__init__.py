@@ -1,0 +1,1 @@
+"""mfops test suite (a package so that `python -m tests.ollama_double` works)."""
