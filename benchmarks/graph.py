@@ -34,11 +34,12 @@ print(json.dumps({"models": n, "seconds": elapsed,
 def measure(root: Path, ref: str, runs: int) -> dict[str, float]:
     results = []
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), ref], check=True, capture_output=True,
-            text=True,
-        ).stdout
-        results.append(json.loads(out))
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(root), ref], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            sys.exit(f"benchmark child failed:\n{done.stderr}")
+        results.append(json.loads(done.stdout))
     return {
         "models": results[0]["models"],
         "median_s": statistics.median(r["seconds"] for r in results),

@@ -7,10 +7,10 @@ naming the cause); independent branches go on, unless `fail_fast` stops new work
 server stops answering, nothing new is started either: every further call would fail.
 
 Each created model is read back and compared with the intended config (verify.py) before it
-counts as built; only then is it recorded in the state, with the manifest digest the server
-reports for it. Those digests come from `/api/tags`, the one place that has them; one
-listing started after a create serves every model that finished before it, so a wide build
-does not list the server once per model. The state file is written after every model, so an
+counts as built; only then do its children start, and it is recorded in the state with the
+manifest digest the server reports for it. Those digests come from `/api/tags`, the one place
+that has them, so recording runs beside the queue (`Recorder`): one listing serves every model
+that finished since the last, and the state file is rewritten after each such batch, so an
 interrupted build keeps what it finished.
 """
 
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.errors import MfopsError
@@ -29,7 +29,7 @@ from mfops.server import ServerUnreachable
 if TYPE_CHECKING:
     from mfops.plan import Plan, PlanItem
     from mfops.revision import Revision
-    from mfops.server import Progress, Server, ServerModel
+    from mfops.server import Progress, Server
     from mfops.state import BuildState
     from mfops.verify import BaseConfigs, Mismatch
 
@@ -86,48 +86,63 @@ class BuildReport:
         return sum(1 for r in self.results if r.action == action)
 
 
-class ManifestLookup:
-    """Fresh `/api/tags` listings, shared: a caller gets a listing that *started* after it
-    asked, and one such listing answers every caller waiting at that moment."""
+class Recorder:
+    """Records finished models in the state, off the critical path.
 
-    def __init__(self, server: Server) -> None:
+    The manifest digest of a new model is only in `/api/tags`. Children need not wait for
+    it, so created models are handed to this one background thread, which lists the server
+    once for everything that finished since its last listing and writes the state file once
+    per batch. `finish()` waits for the last batch and returns the manifests (or errors).
+    """
+
+    def __init__(self, server: Server, state: BuildState) -> None:
         self.server = server
+        self.state = state
         self._cond = threading.Condition()
-        self._started = 0
-        self._done = 0
-        self._fetching = False
-        self._listing: dict[str, ServerModel] = {}
-        self._error: tuple[int, BaseException] | None = None
+        self._pending: list[PlanItem] = []
+        self._closed = False
+        self.manifests: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self._thread = threading.Thread(target=self._loop, name="mfops-recorder", daemon=True)
+        self._thread.start()
 
-    def fresh(self) -> dict[str, ServerModel]:
+    def add(self, item: PlanItem) -> None:
         with self._cond:
-            need = self._started + 1
-            while self._done < need:
-                if self._fetching:
+            self._pending.append(item)
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        from mfops.state import BuildRecord, now_utc
+
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
                     self._cond.wait()
+                batch, self._pending = self._pending, []
+                if not batch and self._closed:
+                    return
+            try:
+                listing = self.server.models()
+            except MfopsError as err:
+                for item in batch:
+                    self.errors[item.name] = f"created, but not recorded: {err}"
+                continue
+            records = {}
+            for item in batch:
+                have = listing.get(item.target.casefold())
+                if have is None:
+                    self.errors[item.name] = f"{item.target} is missing from the server's list"
                     continue
-                self._fetching = True
-                self._started += 1
-                seq = self._started
-                self._cond.release()
-                listing: dict[str, ServerModel] | None = None
-                error: BaseException | None = None
-                try:
-                    listing = self.server.models()
-                except BaseException as exc:  # handed to every waiter, then re-raised
-                    error = exc
-                finally:
-                    self._cond.acquire()
-                self._fetching = False
-                self._done = seq
-                if error is not None:
-                    self._error = (seq, error)
-                else:
-                    self._listing = listing or {}
-                self._cond.notify_all()
-            if self._error is not None and self._error[0] >= need:
-                raise self._error[1]
-            return self._listing
+                self.manifests[item.name] = have.digest
+                records[item.target] = BuildRecord(item.digest, have.digest, "created", now_utc())
+            if records:
+                self.state.record_many(records)
+
+    def finish(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
 
 
 class Builder:
@@ -154,7 +169,6 @@ class Builder:
         self.fail_fast = fail_fast
         self.on_event = on_event
         self.bases: BaseConfigs = BaseConfigs(server)
-        self.manifests = ManifestLookup(server)
         self._emit_lock = threading.Lock()
 
     def _emit(self, event: BuildEvent) -> None:
@@ -191,7 +205,6 @@ class Builder:
     def _create(self, item: PlanItem, started: float) -> ModelResult:
         from mfops.effective import declared
         from mfops.request import create_request, uploads_for
-        from mfops.state import BuildRecord, now_utc
         from mfops.verify import check_model, render
 
         node = self.rev.graph.nodes[item.name]
@@ -211,20 +224,15 @@ class Builder:
         mismatches = check_model(self.server, self.rev.effective[item.name], item.target,
                                  self.bases)  # fmt: skip
         if mismatches is None:
-            return self._result(item, "failed", started,
-                                error=f"{item.target} is not on the server after create")  # fmt: skip
+            gone = f"{item.target} is not on the server after create"
+            return self._result(item, "failed", started, error=gone)
         if mismatches:
             return self._result(
                 item, "failed", started, mismatches=mismatches,
                 error=f"round-trip check failed: the server's {item.target} differs from the "
                 f"repo\n{render(mismatches)}",
             )  # fmt: skip
-        have = self.manifests.fresh().get(item.target.casefold())
-        if have is None:
-            return self._result(item, "failed", started,
-                                error=f"{item.target} is missing from the server's list")  # fmt: skip
-        self.state.record(item.target, BuildRecord(item.digest, have.digest, "created", now_utc()))
-        return self._result(item, "created", started, manifest=have.digest)
+        return self._result(item, "created", started)
 
     # -- the queue -------------------------------------------------------------------------
 
@@ -243,12 +251,15 @@ class Builder:
             for child in children.get(name, []):
                 if child not in results:
                     it = items[child]
-                    results[child] = ModelResult(child, it.target, "skipped", it.reason,
-                                                 it.detail, digest=it.digest, error=cause)  # fmt: skip
+                    results[child] = ModelResult(
+                        child, it.target, "skipped", it.reason, it.detail, digest=it.digest,
+                        error=cause,
+                    )  # fmt: skip
                     self._emit(BuildEvent("done", child, it.target, result=results[child]))
                     skip_below(child, cause)
 
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mfops-build")
+        recorder = Recorder(self.server, self.state)
         running: dict[Future[ModelResult], str] = {}
         try:
             for item in plan.items:
@@ -266,6 +277,8 @@ class Builder:
                                           digest=it.digest, error=str(err))  # fmt: skip
                         stop_cause = f"not started: {err.message}"
                     results[name] = res
+                    if res.action == "created":
+                        recorder.add(items[name])
                     self._emit(BuildEvent("done", name, res.target, result=res))
                     if not res.ok:
                         skip_below(name, f"skipped: {name} failed")
@@ -277,8 +290,14 @@ class Builder:
                             running[pool.submit(self._run, items[child])] = child
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
+            recorder.finish()
             raise
         pool.shutdown(wait=True)
+        recorder.finish()
+        for name, manifest in recorder.manifests.items():
+            results[name] = replace(results[name], manifest=manifest)
+        for name, error in recorder.errors.items():
+            results[name] = replace(results[name], action="failed", error=error)
         for item in plan.items:
             if item.name not in results:
                 results[item.name] = ModelResult(

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 Level = Literal["major", "minor", "patch"]
 Status = Literal["changed", "added", "removed", "renamed"]
 Mode = Literal["effective", "declared"]
+Op = Literal["added", "removed", "changed"]
+TextField = Literal["system", "template", "renderer", "parser", "requires"]
+#: The text fields in display order; SYSTEM and TEMPLATE get a unified diff.
+TEXT_FIELDS: tuple[TextField, ...] = ("system", "template", "renderer", "parser", "requires")
 _RANK = {"patch": 0, "minor": 1, "major": 2}
 
 
@@ -113,7 +117,7 @@ class FilesChange:
 class TextChange:
     """SYSTEM or TEMPLATE (with a unified diff), or RENDERER, PARSER, REQUIRES (no diff)."""
 
-    field: Literal["system", "template", "renderer", "parser", "requires"]
+    field: TextField
     old: str | None
     new: str | None
     origin_old: str | None
@@ -131,7 +135,7 @@ class ItemChange:
     """One element of a list parameter (`stop`): index in the old list for removals, in the
     new list otherwise."""
 
-    op: Literal["added", "removed", "changed"]
+    op: Op
     index: int
     old: object = None
     new: object = None
@@ -144,7 +148,7 @@ class ParameterChange:
     kind: ClassVar[str] = "parameter"
     level: ClassVar[Level] = "patch"
     key: str
-    op: Literal["added", "removed", "changed"]
+    op: Op
     old: object
     new: object
     origin_old: str | None
@@ -186,7 +190,8 @@ Change = (
 
 @dataclass(frozen=True)
 class ModelDiff:
-    """One model that differs. `name` is its name in B (in A when removed)."""
+    """One model that differs. `name` is its name in B (in A when removed); `base` is its
+    FROM on that side; `rebuilt_because` lists its source ancestors that differ, root first."""
 
     name: str
     status: Status
@@ -225,6 +230,9 @@ class Move:
 
 @dataclass(frozen=True)
 class DiffResult:
+    """Every model that differs between A (`old_*`) and B (`new_*`, ref None: working tree),
+    with the number of models that did not (within the `names` asked for, if any)."""
+
     old_label: str
     new_label: str
     old_ref: str | None
@@ -256,12 +264,15 @@ class DiffResult:
 
 
 def _load(rev: Revision) -> None:
-    """Touch everything the diff needs, so that bad input at a ref says which ref."""
-    where = rev.ref or "the working tree"
+    """Load everything the diff needs up front, so that bad input says which ref it is at.
+
+    Snapshots at a ref already name files `ref:path`; an error that does not mention the ref
+    gets it added (on the error itself, so its type and exit code stay what they were).
+    """
     try:
         if not rev.snapshot.models:
             raise RepoError(
-                f"no models at {where}",
+                f"no models at {rev.ref}" if rev.ref else "no models in the working tree",
                 hint="no mfops.yaml entries and no Modelfile, *.Modelfile there",
             )
         rev.digests  # noqa: B018 - parses, builds the graph (cycles) and digests every model
@@ -283,16 +294,18 @@ def _pair(removed: list[str], added: list[str], key_old: dict[str, object],
     for name in sorted(added):
         by_key.setdefault(key_new[name], []).append(name)
     pairs: list[tuple[str, str]] = []
+    paired: set[str] = set()
     for same_file in (True, False):
         for name in sorted(removed):
-            if name in {p[0] for p in pairs}:
-                continue
             candidates = by_key.get(key_old[name], [])
+            if name in paired or not candidates:
+                continue
             match = next((c for c in candidates
                           if not same_file or file_new[c] == file_old[name]), None)
             if match is not None:
                 candidates.remove(match)
                 pairs.append((name, match))
+                paired.add(name)
     return pairs
 
 
@@ -411,10 +424,10 @@ def suggest_version(result: DiffResult, tags: Sequence[str]) -> Suggestion:
     if level is None:
         return Suggestion(None, previous.tag if previous else None, None, ())
     reasons = tuple(
-        f"{m.name}: {', '.join(m.kinds) or m.status}"
-        if m.status == "changed" and m.changes else f"{m.name}: {m.status}"
+        f"{m.name}: {', '.join(m.kinds) or 'rebuilt'}" if m.status == "changed"
+        else f"{m.name}: {m.status}"
         for m in result.models if m.level == level
-    )
+    )  # fmt: skip
     bumped = (previous or Version(0, 0, 0)).bump(level)
     prefix = "v" if previous is None or previous.tag.startswith("v") else ""
     return Suggestion(level, previous.tag if previous else None, f"{prefix}{bumped}", reasons)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mfops.diff import (
+    TEXT_FIELDS,
     BaseRef,
     Change,
     FileRef,
@@ -24,6 +25,7 @@ from mfops.diff import (
     LicenseChange,
     MessagesChange,
     Mode,
+    Op,
     ParameterChange,
     TextChange,
     WeightsChange,
@@ -182,29 +184,32 @@ def _param_changes(old: View, new: View) -> list[ParameterChange]:
         return []
     from deepdiff import DeepDiff
 
-    tree = DeepDiff(old_vals, new_vals, view="tree", verbose_level=2)
-    ops: dict[str, str] = {}
+    # threshold 0: always key by key, never "the whole dict changed" when few keys are shared
+    tree = DeepDiff(old_vals, new_vals, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
+    ops: dict[str, Op] = {}
     items: dict[str, list[ItemChange]] = {}
-    item_ops = {"iterable_item_added": "added", "iterable_item_removed": "removed"}
+    report_ops: dict[str, Op] = {
+        "dictionary_item_added": "added", "dictionary_item_removed": "removed",
+        "iterable_item_added": "added", "iterable_item_removed": "removed",
+    }  # fmt: skip
     for report, levels in tree.items():
+        op = report_ops.get(report, "changed")
         for level in levels:
             path = level.path(output_format="list")
             key = str(path[0])
             if len(path) == 1:
-                ops[key] = {"dictionary_item_added": "added",
-                            "dictionary_item_removed": "removed"}.get(report, "changed")
+                ops[key] = op
                 continue
             ops.setdefault(key, "changed")
-            op = item_ops.get(report, "changed")
             items.setdefault(key, []).append(ItemChange(
-                op, int(path[1]),  # type: ignore[arg-type]
+                op, int(path[1]),
                 old=None if op == "added" else level.t1, new=None if op == "removed" else level.t2,
             ))  # fmt: skip
     out = []
     for key in sorted(ops):
         o, n = old.parameters.get(key), new.parameters.get(key)
         out.append(ParameterChange(
-            key, ops[key], o.value if o else None, n.value if n else None,  # type: ignore[arg-type]
+            key, ops[key], o.value if o else None, n.value if n else None,
             o.origin if o else None, n.origin if n else None,
             tuple(sorted(items.get(key, ()), key=lambda i: (i.index, i.op))),
         ))  # fmt: skip
@@ -235,19 +240,17 @@ def compare(old: View, new: View) -> tuple[Change, ...]:
         if not own_root_both:
             out.append(WeightsChange(old.root.value, new.root.value, old.root.origin,
                                      new.root.origin))
-    for field, a, b in (("adapters", old.adapters, new.adapters),
-                        ("draft", old.drafts, new.drafts)):
-        if tuple(x.digest for x in a) != tuple(x.digest for x in b):
-            out.append(FilesChange(field, a, b))  # type: ignore[arg-type]
-    for key in ("system", "template", "renderer", "parser", "requires"):
+    if [x.digest for x in old.adapters] != [x.digest for x in new.adapters]:
+        out.append(FilesChange("adapters", old.adapters, new.adapters))
+    if [x.digest for x in old.drafts] != [x.digest for x in new.drafts]:
+        out.append(FilesChange("draft", old.drafts, new.drafts))
+    for key in TEXT_FIELDS:
         a, b = old.texts.get(key), new.texts.get(key)
-        if (a.value if a else None) != (b.value if b else None):
-            diff = unified(a.value if a else None, b.value if b else None)
-            out.append(TextChange(
-                key, a.value if a else None, b.value if b else None,  # type: ignore[arg-type]
-                a.origin if a else None, b.origin if b else None,
-                diff if key in ("system", "template") else None,
-            ))  # fmt: skip
+        va, vb = (a.value if a else None), (b.value if b else None)
+        if va != vb:
+            diff = unified(va, vb) if key in ("system", "template") else None
+            out.append(TextChange(key, va, vb, a.origin if a else None, b.origin if b else None,
+                                  diff))
     out.extend(_param_changes(old, new))
     ma, mb = old.messages, new.messages
     if (ma.value if ma else ()) != (mb.value if mb else ()):

@@ -117,6 +117,11 @@ class GitStore:
                 raise RepoError(f"{self.git_root}: not a usable git repository ({err})") from None
         return self._repo
 
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
     def _run(self, *args: str, stdin: BinaryIO | None = None) -> bytes:
         """Run one git command; GitCommandError becomes RepoError with git's own message."""
         import git

@@ -9,6 +9,7 @@ mirrors ollama-reference.md §2, so that `mfops lint` fails exactly where `ollam
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -252,12 +253,45 @@ class NonFiniteValue(ValueError):
     """Go parses Inf and NaN, but `ollama create` then cannot encode them as JSON."""
 
 
+_SIMPLE_DECIMAL = re.compile(r"[+-]?[0-9]{1,15}(?:\.[0-9]{0,15})?(?:[eE][+-]?[0-9]{1,2})?")
+
+
+def _fast_float32(text: str) -> float | None:
+    """The common case without exact rationals: a short decimal, a float32 that is neither
+    at a rounding midpoint nor a power of two (where the shortest digits need care).
+    Returns None whenever the exact path is needed."""
+    if not _SIMPLE_DECIMAL.fullmatch(text):
+        return None
+    x = float(text)  # correctly rounded to double
+    if x == 0 or not 1e-37 < abs(x) < 1e38:
+        return None
+    f32 = _pack_f32(x)
+    if f32 != x:
+        other = _f32_next(f32, upward=x > f32)
+        if (f32 + other) / 2 == x:  # a float32 midpoint: double rounding could mislead
+            return None
+    if math.frexp(f32)[0] in (0.5, -0.5):
+        return None
+    for digits in range(1, 10):
+        candidate = float(f"{f32:.{digits}g}")
+        if _pack_f32(candidate) == f32:
+            return candidate
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
 def parse_go_float32(text: str) -> float:
     """strconv.ParseFloat(text, 32), as the number JSON will carry; ValueError when Go fails.
 
     Inf and NaN parse in Go; they raise NonFiniteValue, because the create request that
-    would carry them cannot be encoded.
+    would carry them cannot be encoded. Cached: repos repeat the same few values.
     """
+    fast = _fast_float32(text)
+    return fast if fast is not None else _exact_float32(text)
+
+
+def _exact_float32(text: str) -> float:
+    """The general path of `parse_go_float32`: exact rationals, Go's rounding and digits."""
     if _SPECIAL_FLOAT.fullmatch(text):
         raise NonFiniteValue(text)
     match = _HEX_FLOAT.fullmatch(text)

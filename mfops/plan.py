@@ -262,9 +262,7 @@ def make_plan(
                             manifest=have.digest if have else None, **common)  # type: ignore[arg-type]
         if status == "up to date":
             reason, detail = "forced", "--force rebuilds it although it is up to date"
-        elif status == "drifted":
-            reason, detail = status, st_detail
-        elif reason is None:
+        elif status == "drifted" or reason is None:
             reason, detail = status, st_detail
         found = None if forced else existing_build(name, digests[name], key, state, listing)
         if found is not None:
@@ -328,6 +326,7 @@ def _explained(items: list[PlanItem], rev: Revision, old: Revision | None,
         lines = [item.detail, *fields.get(item.name, ())]
         if item.reason == "drifted" and server is not None and bases is not None:
             eff = rev.effective[item.name]
-            lines += [f"on the server: {m.describe()}" for m in drift(server, eff, item.target, bases)]
+            found = drift(server, eff, item.target, bases)
+            lines += [f"on the server: {m.describe()}" for m in found]
         out.append(_replace(item, explain=tuple(lines)))
     return out

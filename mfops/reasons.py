@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from mfops.revision import Revision
 
 
-def change_reasons(old: Revision | None, new: Revision, names: list[str]) -> dict[str, tuple[str, str]]:
+def change_reasons(
+    old: Revision | None, new: Revision, names: list[str]
+) -> dict[str, tuple[str, str]]:
     """Why each of `names` differs from REF: (`changed` | `base changed` | `new`, detail)."""
     from mfops.digest import Digester
 
@@ -68,7 +70,8 @@ def describe_change(change: object, model: str) -> str:
 
     if isinstance(change, d.TextChange):
         verb = "added" if change.old is None else "removed" if change.new is None else "changed"
-        return f"{change.field.upper()} {verb}{_where(change.origin_new or change.origin_old, model)}"
+        where = _where(change.origin_new or change.origin_old, model)
+        return f"{change.field.upper()} {verb}{where}"
     if isinstance(change, d.ParameterChange):
         return (f"PARAMETER {change.key}: {change.old!r} -> {change.new!r}"
                 f"{_where(change.origin_new or change.origin_old, model)}")  # fmt: skip
@@ -90,7 +93,9 @@ def describe_change(change: object, model: str) -> str:
     return str(change)
 
 
-def explain_changes(old: Revision | None, new: Revision, names: list[str]) -> dict[str, tuple[str, ...]]:
+def explain_changes(
+    old: Revision | None, new: Revision, names: list[str]
+) -> dict[str, tuple[str, ...]]:
     """Per model, the field-level differences from REF, each with its origin."""
     if old is None or not names:
         return {}

@@ -27,7 +27,8 @@ from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
 from mfops.gitstore import GitStore, validate_ref
 from mfops.modelfile import Modelfile, parse
 from mfops.names import check_repo_model_name
-from mfops.sources import ResolvedPath, Resolver, Source, TreeSource, WorktreeSource
+from mfops.paths import ResolvedPath, Resolver
+from mfops.sources import Source, TreeSource, WorktreeSource
 
 __all__ = [
     "CONFIG_FILE",
@@ -77,15 +78,25 @@ class Repo:
     """An mfops repository: `root` (the mfops root), `git_root` and `prefix` between them."""
 
     def __init__(self, root: Path, git_root: Path | None = None) -> None:
-        self.root = root
-        self.git_root = git_root
-        self.prefix = root.relative_to(git_root).as_posix() if git_root else ""
-        if self.prefix == ".":
-            self.prefix = ""
+        self.root = Path(root).resolve()
+        self.git_root = Path(git_root).resolve() if git_root is not None else None
+        prefix = self.root.relative_to(self.git_root).as_posix() if self.git_root else ""
+        self.prefix = "" if prefix == "." else prefix
         self._store: GitStore | None = None
 
     def __repr__(self) -> str:
         return f"Repo({str(self.root)!r})"
+
+    def close(self) -> None:
+        """Stop the git processes reading objects (they also end with the interpreter)."""
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def find(cls, start: Path | None = None, *, explicit: Path | None = None) -> Repo:

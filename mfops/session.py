@@ -80,6 +80,15 @@ def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
     return candidate_tag(session.repo, rev.snapshot.config.defaults.candidate_tag)
 
 
+def _pull_set(rev: Revision, sel: Selection, plan: Plan) -> list[str]:
+    """The external bases `--pull` refreshes: those of the named models' chains, else all
+    of the repo's (any of them may have moved upstream, which is what --changed looks for)."""
+    from mfops.bases import external_bases
+
+    names = [rev.graph[n].name for n in sel.names] if sel.names else None
+    return sorted(set(external_bases(rev.graph, names)) | {b.reference for b in plan.bases})
+
+
 def plan_build(
     session: Session,
     sel: Selection,
@@ -109,18 +118,19 @@ def plan_build(
         listing = session.server.models()
         plan = make_plan(rev, sel, tag=the_tag, tag_origin=origin, state=state,
                          listing=listing, host=host, server=session.server)  # fmt: skip
-        todo = [b.reference for b in plan.bases if b.reference not in pulled]
+        todo = [ref for ref in _pull_set(rev, sel, plan) if ref not in pulled]
         if not pull or dry_run or not todo:
             break
         for ref in todo:
             session.server.pull(ref, on_pull)
             pulled.append(ref)
         listing = session.server.models()
-        creating = [i.name for i in plan.items if i.action == "create"]
-        statuses = check(rev.graph, rev.lock, listing, creating)
+        statuses = check(rev.graph, rev.lock, listing, None)
+        statuses = [s for s in statuses if s.reference in pulled]
         new_lock = locked(rev.lock, statuses, update=True)
         if new_lock == rev.lock:
-            plan = replace(plan, bases=tuple(statuses))
+            creating = [i.name for i in plan.items if i.action == "create"]
+            plan = replace(plan, bases=tuple(check(rev.graph, rev.lock, listing, creating)))
             break
         updates += [f"{k}: {rev.lock.get(k)} -> {v}" for k, v in sorted(new_lock.bases.items())
                     if rev.lock.get(k) != v]  # fmt: skip

@@ -165,6 +165,12 @@ class BuildState:
             self._builds[key] = rec
             self._save_locked()
 
+    def record_many(self, records: dict[str, BuildRecord]) -> None:
+        """Remember several finished models with one write."""
+        with self._lock:
+            self._builds.update(records)
+            self._save_locked()
+
     def forget(self, key: str) -> None:
         with self._lock:
             if self._builds.pop(key, None) is not None:

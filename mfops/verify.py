@@ -43,7 +43,8 @@ class Mismatch:
 
     def describe(self) -> str:
         where = f" (from {self.origin})" if self.origin else ""
-        return f"{self.field}: intended {_short(self.expected)}{where}, server has {_short(self.actual)}"
+        want, have = _short(self.expected), _short(self.actual)
+        return f"{self.field}: intended {want}{where}, server has {have}"
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,16 @@ def compare(want: Intended, have: ServerConfig) -> tuple[Mismatch, ...]:
     return tuple(out)
 
 
+def unified(old: str, new: str) -> str:
+    """Hunks of a unified diff (no file header) between two texts."""
+    import difflib
+
+    out = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2)
+    return "\n".join(line for line in out if not line.startswith(("---", "+++")))
+
+
 def render(mismatches: tuple[Mismatch, ...]) -> str:
     """A readable multi-line diff: one line per field, a unified diff for long texts."""
-    from mfops.diff import unified
-
     lines: list[str] = []
     for m in mismatches:
         lines.append(m.describe())

@@ -113,3 +113,35 @@ def run_mfops(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]
         )
 
     return run
+
+
+# --------------------------------------------------------------------------- shared fixtures
+
+from tests.gitrepo import git_repo  # noqa: E402,F401  (real git repos in tmp dirs)
+from tests.ollama_double.fixtures import ollama_double  # noqa: E402,F401  (the Ollama double)
+
+
+# --------------------------------------------------------------------------- in-process CLI
+
+
+def invoke_mfops(*args: str) -> tuple[int | None, str, str]:
+    """Run `mfops ARGS` in-process through `mfops.cli.main` (which owns the exit codes);
+    return (exit code, stdout, stderr). click's `CliRunner.invoke` would drop the code a
+    command returns, so the runner is used only for its stream isolation."""
+    from click.testing import CliRunner
+
+    from mfops.cli import main
+
+    with CliRunner().isolation() as (out, err, _mixed):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        else:  # pragma: no cover - main always exits
+            code = None
+    return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+@pytest.fixture
+def mfops_cli() -> Callable[..., tuple[int | None, str, str]]:
+    return invoke_mfops

@@ -266,7 +266,7 @@ def test_suggest_version_text(acme):
     _, out, _ = run("diff", "v1.0.0", "--suggest-version")
     assert out.splitlines()[-1] == (
         "suggested version: v1.0.1 (patch, after v1.0.0): engine-bot: parameter; "
-        "python-bot: changed; pirate: changed"
+        "python-bot: rebuilt; pirate: rebuilt"
     )
     acme.write("BaseBot", BASE)
     _, out, _ = run("diff", "--suggest-version")
@@ -312,6 +312,18 @@ def test_cycle_and_empty_ref(acme):
     code, _, err = run("diff", "blank", "v1.0.0")
     assert (code, err) == (2, "mfops: no models at blank (no mfops.yaml entries and no "
                               "Modelfile, *.Modelfile there)\n")
+
+
+def test_range_syntax_and_fresh_repo(acme, tmp_path, monkeypatch):
+    acme.write("BaseBot", BASE.replace("0.2", "0.3"))
+    acme.commit("warmer")
+    assert run("diff", "v1.0.0..HEAD", "--stat")[1].startswith(" ~ engine-bot | PARAMETER(")
+    assert run("diff", "v1.0.0", "HEAD", "--stat") == run("diff", "v1.0.0..", "--stat")
+    fresh = GitRepo(tmp_path / "fresh")
+    fresh.write("a/Modelfile", "FROM llama3.2\n")
+    monkeypatch.chdir(fresh.root)
+    assert run("diff") == (2, "", "mfops: unknown ref 'HEAD' (no commit yet? give the version "
+                                  "to compare with: mfops diff REF)\n")
 
 
 def test_unknown_model_name(acme):

@@ -172,6 +172,16 @@ def test_parameters_added_removed_changed_with_typed_values_and_stop_elements(ac
         ("added", 0, "<|start|>"), ("added", 2, "END")]
 
 
+def test_parameters_with_no_key_in_common(git_repo):
+    git_repo.write("a/Modelfile", "FROM llama3.2\nPARAMETER top_k 5\n")
+    git_repo.commit("one")
+    git_repo.tag("v1")
+    git_repo.write("a/Modelfile", "FROM llama3.2\nPARAMETER stop x\nPARAMETER stop y\n")
+    (model,) = run(git_repo).models
+    assert [(c.key, c.op, c.old, c.new, c.items) for c in model.changes] == [
+        ("stop", "added", None, ["x", "y"], ()), ("top_k", "removed", 5, None, ())]
+
+
 def test_stop_element_removed(acme):
     acme.write("BaseBot", BASE.replace("PARAMETER stop <|eot_id|>\n", ""))
     acme.write("python-bot/Modelfile", PYTHON + "PARAMETER stop a\nPARAMETER stop b\n")

@@ -9,6 +9,8 @@ import struct
 from decimal import Decimal, localcontext
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mfops.modelfile import parse
 from mfops.params import (
@@ -255,3 +257,16 @@ def test_modelfile_parameter_error_points_at_the_value() -> None:
     assert (params.error.message, params.error.line, params.error.column) == (
         "invalid int value [forty]", 2, 19,
     )  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(
+    st.from_regex(r"[+-]?[0-9]{1,15}(\.[0-9]{0,15})?([eE][+-]?[0-9]{1,2})?", fullmatch=True)
+)
+def test_fast_float_path_agrees_with_the_exact_one(text):
+    """The shortcut for short decimals must give exactly what the exact path gives."""
+    from mfops.params import _exact_float32, _fast_float32
+
+    fast = _fast_float32(text)
+    if fast is not None:
+        assert fast == _exact_float32(text)

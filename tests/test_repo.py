@@ -30,6 +30,13 @@ def company(repo: GitRepo, prefix: str = "") -> GitRepo:
     return repo
 
 
+def needs_no_enclosing_repo(path: Path) -> None:
+    """Skip when the temporary directory itself lies inside a git repo or an mfops root."""
+    for d in path.resolve().parents:
+        if (d / ".git").exists() or (d / CONFIG_FILE).exists():
+            pytest.skip(f"{d} encloses the temporary directory")
+
+
 def same_models(a: Snapshot, b: Snapshot) -> None:
     assert list(a.models) == list(b.models)
     for name, model in a.models.items():
@@ -81,6 +88,7 @@ def test_find_from_a_file_starts_at_its_directory(git_repo):
 
 
 def test_explicit_directory_is_the_root(tmp_path):
+    needs_no_enclosing_repo(tmp_path)
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "x.Modelfile").write_text(BASE)
@@ -102,6 +110,7 @@ def test_explicit_directory_must_exist(tmp_path):
 
 
 def test_nothing_found(tmp_path):
+    needs_no_enclosing_repo(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(RepoError) as err:
@@ -349,6 +358,7 @@ def test_refs_in_an_empty_repository(git_repo):
 
 
 def test_ref_outside_git(tmp_path):
+    needs_no_enclosing_repo(tmp_path)
     with pytest.raises(RefError) as err:
         Repo.find(explicit=tmp_path).snapshot("v1")
     assert str(err.value) == f"unknown ref 'v1' ({tmp_path.resolve()} is not in a git repository)"
@@ -489,6 +499,7 @@ def test_dirty_only_looks_under_the_root(git_repo):
 
 
 def test_no_git_means_no_history(tmp_path):
+    needs_no_enclosing_repo(tmp_path)
     repo = Repo.find(explicit=tmp_path)
     assert (repo.head_commit(), repo.is_dirty(), repo.version_tags()) == (None, False, [])
 
@@ -714,3 +725,13 @@ def test_read_text(git_repo):
         assert snap.lock_text() is None
         with pytest.raises(ConfigError, match=r"bin\.dat: not UTF-8 text"):
             snap.read_text("bin.dat")
+
+
+def test_close_ends_the_git_processes_and_the_repo_still_works(git_repo):
+    company(git_repo)
+    git_repo.commit()
+    with Repo.find(git_repo.root) as repo:
+        snap = repo.snapshot("HEAD")
+        assert snap.read_text("BaseBot") == BASE
+    assert repo.snapshot("HEAD").read_text("BaseBot") == BASE  # reopened on demand
+    repo.close()

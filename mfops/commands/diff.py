@@ -29,20 +29,31 @@ def command(
     """Show what changed between two versions, model by model.
 
     A and B are git refs (tags, branches, SHAs); B defaults to the working tree and A to
-    HEAD, as with `git diff`. A model is listed when its digest differs: comment-only edits
-    and moved files are not changes, and a base's change shows on every descendant that
-    inherits it ("inherited from engine-bot"). Exit codes: 0, or 1 with --exit-code when
-    something differs; 2 for an unknown ref or a repo that does not load at a ref.
+    HEAD, as with `git diff` (`A..B` works too). A model is listed when its digest differs:
+    comment-only edits and moved files are not changes, and a base's change shows on every
+    descendant that inherits it ("inherited from engine-bot"); --declared compares only what
+    each Modelfile says. Exit codes: 0; 1 with --exit-code when something differs; 2 for an
+    unknown ref or a repo that does not load at a ref.
     """
     from mfops import diff
+    from mfops.errors import RefError
     from mfops.repo import Repo
     from mfops.revision import Revision
 
     repo = Repo.find(explicit=opts.repo)
+    if old_ref and new_ref is None and ".." in old_ref and "..." not in old_ref:
+        old_ref, new_ref = old_ref.split("..", 1)  # `A..B` means `A B`, as in git diff
+        old_ref, new_ref = old_ref or "HEAD", new_ref or "HEAD"
+    defaulted = old_ref is None
     old_ref = old_ref or "HEAD"
     for ref in (old_ref, new_ref):
         if ref is not None:
-            repo.resolve_ref(ref)  # an unknown ref fails here, before any loading
+            try:
+                repo.resolve_ref(ref)  # an unknown ref fails here, before any loading
+            except RefError as err:
+                if defaulted and ref == "HEAD" and not err.hint:
+                    err.hint = "no commit yet? give the version to compare with: mfops diff REF"
+                raise
     result = diff.diff_revisions(
         Revision(repo, old_ref), Revision(repo, new_ref),
         mode="declared" if declared else "effective", names=models,

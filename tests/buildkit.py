@@ -1,0 +1,128 @@
+"""Shared pieces for the server-side tests (build, lock, status, import, server layer).
+
+Test modules import the fixtures `ollama_double_fixture` and `ws_fixture` (used as
+`ollama_double` and `ws`). A `Workspace` is a real git repository in a temporary directory plus a running Ollama test
+double; `ws.mfops(...)` runs the real CLI entry point (`mfops.cli.main`) against them, with
+OLLAMA_HOST pointing at the double, and returns (exit code, stdout, stderr). The `ollama`
+client inside mfops speaks real HTTP to the double on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mfops.cli import main
+from tests.gitrepo import GitRepo
+from tests.ollama_double import OllamaDouble
+
+BASE = "llama3.2:3b"
+
+#: A three-level hierarchy (base -> mid -> leaf) plus an independent sibling branch.
+HIERARCHY = {
+    "base/Modelfile": (
+        "# base: the company voice\nFROM llama3.2:3b\nSYSTEM You are the base.\n"
+        "PARAMETER temperature 0.7\nLICENSE MIT\n"
+    ),
+    "mid/Modelfile": (
+        "# mid\nFROM base\nPARAMETER stop <|end|>\nPARAMETER num_ctx 4096\n"
+        "MESSAGE user hi\nMESSAGE assistant hello\n"
+    ),
+    "leaf/Modelfile": "# leaf\nFROM mid\nSYSTEM You are the leaf.\nPARAMETER top_p 0.25\n",
+    "other/Modelfile": "# other: a sibling branch\nFROM llama3.2:3b\nSYSTEM Other.\n",
+}
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    """Run `mfops ARGS` in-process; return (exit code, stdout, stderr)."""
+    with CliRunner().isolation() as (out, err, _mixed):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        else:  # pragma: no cover - main always exits
+            code = None
+    return int(code or 0), out.getvalue().decode(), err.getvalue().decode()
+
+
+class Workspace:
+    """A git repo and a double; see the module docstring."""
+
+    def __init__(self, repo: GitRepo, double: OllamaDouble) -> None:
+        self.repo = repo
+        self.double = double
+
+    @property
+    def root(self) -> Path:
+        return self.repo.root
+
+    def mfops(self, *args: str) -> tuple[int, str, str]:
+        old = os.environ.get("OLLAMA_HOST")
+        os.environ["OLLAMA_HOST"] = self.double.url
+        try:
+            return run_main("-C", str(self.root), *args)
+        finally:
+            if old is None:
+                os.environ.pop("OLLAMA_HOST", None)
+            else:
+                os.environ["OLLAMA_HOST"] = old
+
+    def ok(self, *args: str) -> str:
+        code, out, err = self.mfops(*args)
+        assert code == 0, f"mfops {' '.join(args)} exited {code}\n{out}\n{err}"
+        return out
+
+    def build_json(self, *args: str, expect: int = 0) -> dict:
+        code, out, err = self.mfops("build", *args, "--format", "json")
+        assert code == expect, f"exit {code}\n{out}\n{err}"
+        return json.loads(out)
+
+    def tag(self) -> str:
+        """The candidate tag of the current HEAD (clean tree)."""
+        return "sha-" + self.repo.git("rev-parse", "--short=7", "HEAD").strip()
+
+    def creates(self) -> list[str]:
+        """Target names of the create calls the double received, in order."""
+        return [b["model"] for b in self.double.calls.bodies("/api/create")]
+
+    def state(self) -> dict:
+        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir()]
+        assert len(folders) == 1
+        return json.loads((folders[0] / "state.json").read_text())
+
+
+@pytest.fixture(name="ollama_double")
+def ollama_double_fixture() -> Iterator[OllamaDouble]:
+    """A running double with the registry base `llama3.2:3b` published."""
+    with OllamaDouble() as double:
+        double.add_registry_model(
+            BASE, template="{{ .System }} {{ .Prompt }}", parameters={"top_k": 40},
+            license="LLAMA LICENSE",
+        )  # fmt: skip
+        yield double
+
+
+def make_workspace(tmp_path: Path, double: OllamaDouble, files: dict[str, str] | None = None,
+                   *, lock: bool = True) -> Workspace:  # fmt: skip
+    """A repo holding `files` (default: HIERARCHY), committed, with the base pulled and
+    locked (also committed) when `lock`."""
+    repo = GitRepo(tmp_path / "repo")
+    for path, text in (files if files is not None else HIERARCHY).items():
+        repo.write(path, text)
+    repo.commit("models")
+    ws = Workspace(repo, double)
+    if lock:
+        ws.ok("lock", "--pull")
+        repo.commit("lock")
+    double.calls.reset()
+    return ws
+
+
+@pytest.fixture(name="ws")
+def ws_fixture(tmp_path: Path, ollama_double: OllamaDouble) -> Workspace:
+    return make_workspace(tmp_path, ollama_double)
