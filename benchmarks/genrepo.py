@@ -16,9 +16,32 @@ from pathlib import Path
 BASES = ["llama3.2:3b", "qwen2.5:7b", "mistral:7b", "gemma3:4b", "phi4:14b"]
 TEAMS = ["platform", "support", "sales", "legal", "data", "search", "infra", "mobile"]
 WORDS = (
-    "answer questions about engines politely and concisely cite sources never share "
-    "customer data escalate to a human when unsure keep replies short use metric units"
-).split()
+    "answer",
+    "questions",
+    "about",
+    "engines",
+    "politely",
+    "and",
+    "concisely",
+    "cite",
+    "sources",
+    "never",
+    "share",
+    "customer",
+    "data",
+    "escalate",
+    "to",
+    "a",
+    "human",
+    "when",
+    "unsure",
+    "keep",
+    "replies",
+    "short",
+    "use",
+    "metric",
+    "units",
+)
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
@@ -76,8 +99,11 @@ def generate(root: Path, *, models: int = 10_000, changed: int = 100, seed: int 
         names.append(name)
         depth[name], parents[name] = d, parent
         team = TEAMS[i % len(TEAMS)]
+        # Directory models and `<name>.Modelfile` files live in different folders: a FROM
+        # naming a sibling model whose directory sits next to the Modelfile would be a
+        # directory import for Ollama (the filesystem decides), not an edge.
         if rng.random() < 0.5:
-            path = root / "models" / team / name / "Modelfile"
+            path = root / "models" / team / "dirs" / name / "Modelfile"
         else:
             path = root / "models" / team / f"{name}.Modelfile"
         paths[name] = path

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from genrepo import generate  # noqa: E402
+from genrepo import generate
 
 CHILD = """
 import json, resource, sys, time

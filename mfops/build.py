@@ -159,6 +159,10 @@ class Builder:
         fail_fast: bool = False,
         on_event: EventFn | None = None,
     ) -> None:
+        # Imported here, once, rather than by the first wave of workers all at the same time.
+        import mfops.effective
+        import mfops.request
+        import mfops.showparse  # noqa: F401
         from mfops.verify import BaseConfigs
 
         self.rev = rev

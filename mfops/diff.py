@@ -51,8 +51,11 @@ _RANK = {"patch": 0, "minor": 1, "major": 2}
 
 def max_level(levels: Iterable[Level | None]) -> Level | None:
     """The most significant of some levels (None when there are none)."""
-    found = [lv for lv in levels if lv is not None]
-    return max(found, key=_RANK.__getitem__) if found else None
+    best: Level | None = None
+    for lv in levels:
+        if lv is not None and (best is None or _RANK[lv] > _RANK[best]):
+            best = lv
+    return best
 
 
 # --------------------------------------------------------------------------- records

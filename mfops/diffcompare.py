@@ -54,7 +54,7 @@ class View:
     adapters: tuple[FileRef, ...]
     drafts: tuple[FileRef, ...]
 
-    def content_key(self) -> tuple:
+    def content_key(self) -> tuple[object, ...]:
         """Everything a build depends on, without names: equal keys mean the same model."""
         base = self.root.value if self.root is not None else self.own
         return (
@@ -253,10 +253,11 @@ def compare(old: View, new: View) -> tuple[Change, ...]:
                                   diff))
     out.extend(_param_changes(old, new))
     ma, mb = old.messages, new.messages
-    if (ma.value if ma else ()) != (mb.value if mb else ()):
-        va, vb = ma.value if ma else (), mb.value if mb else ()
-        out.append(MessagesChange(va, vb, ma.origin if ma else None, mb.origin if mb else None,
-                                  unified(_messages_text(va), _messages_text(vb))))
+    msgs_a, msgs_b = (ma.value if ma else ()), (mb.value if mb else ())
+    if msgs_a != msgs_b:
+        out.append(MessagesChange(msgs_a, msgs_b, ma.origin if ma else None,
+                                  mb.origin if mb else None,
+                                  unified(_messages_text(msgs_a), _messages_text(msgs_b))))
     lic = _license_change(old, new)
     if lic is not None:
         out.append(lic)

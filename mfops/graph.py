@@ -113,6 +113,13 @@ def _classify(snapshot: Snapshot, model: RepoModel, known: dict[str, str]) -> Mo
     files: list[ResolvedPath] = []
     for ins in froms:
         resolved = snapshot.resolve(model.dir, ins.value)
+        if resolved.kind == "dir" and ins.value in known.values():
+            raise GraphError(
+                f"{_where(model, ins)}: FROM {ins.value!r} names the repo model, but a "
+                f"directory {resolved.repo_path or ins.value!r} sits at that path, and Ollama "
+                "imports the directory instead",
+                hint="move the Modelfile, or write the FROM as an explicit path",
+            )
         if resolved.kind != "missing" or looks_like_path(ins.value):
             files.append(_check_local(model, ins, resolved))
         else:

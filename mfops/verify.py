@@ -177,6 +177,7 @@ class BaseConfigs:
     def __init__(self, server: Server) -> None:
         self.server = server
         self._lock = threading.Lock()
+        self._gates: dict[str, threading.Lock] = {}
         self._found: dict[str, ServerConfig | None] = {}
 
     def for_model(self, eff: Effective) -> tuple[ServerConfig | None, str]:
@@ -185,12 +186,11 @@ class BaseConfigs:
         if base.kind not in ("external", "pinned"):
             return None, ""
         with self._lock:
-            if base.target in self._found:
-                return self._found[base.target], base.target
-        found = self.server.show(base.target)
-        with self._lock:
-            self._found[base.target] = found
-        return found, base.target
+            gate = self._gates.setdefault(base.target, threading.Lock())
+        with gate:  # one show per base, however many models ask at once
+            if base.target not in self._found:
+                self._found[base.target] = self.server.show(base.target)
+            return self._found[base.target], base.target
 
 
 def check_model(server: Server, eff: Effective, target: str, bases: BaseConfigs

@@ -1,10 +1,12 @@
 """Shared pieces for the server-side tests (build, lock, status, import, server layer).
 
-Test modules import the fixtures `ollama_double_fixture` and `ws_fixture` (used as
-`ollama_double` and `ws`). A `Workspace` is a real git repository in a temporary directory plus a running Ollama test
+A `Workspace` is a real git repository in a temporary directory plus a running Ollama test
 double; `ws.mfops(...)` runs the real CLI entry point (`mfops.cli.main`) against them, with
 OLLAMA_HOST pointing at the double, and returns (exit code, stdout, stderr). The `ollama`
 client inside mfops speaks real HTTP to the double on 127.0.0.1.
+
+Test modules import the fixtures `ollama_double_fixture` and `ws_fixture`; tests use them
+as `ollama_double` and `ws`.
 """
 
 from __future__ import annotations

@@ -120,7 +120,6 @@ def run_mfops(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]
 from tests.gitrepo import git_repo  # noqa: E402,F401  (real git repos in tmp dirs)
 from tests.ollama_double.fixtures import ollama_double  # noqa: E402,F401  (the Ollama double)
 
-
 # --------------------------------------------------------------------------- in-process CLI
 
 

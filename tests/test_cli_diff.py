@@ -45,12 +45,6 @@ def run(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue().decode(), err.getvalue().decode()
 
 
-
-@pytest.fixture
-def git_repo(tmp_path) -> GitRepo:
-    """An empty repo (tests/gitrepo.py), until conftest registers its fixture for all."""
-    return GitRepo(tmp_path / "repo")
-
 @pytest.fixture
 def acme(git_repo, monkeypatch):
     git_repo.write("mfops.yaml", "models:\n  engine-bot:\n    modelfile: BaseBot\n")

@@ -101,13 +101,13 @@ def test_show_at_ref_and_unknown_model(repo, mfops_cli):
 
 
 def test_digest_command(repo, mfops_cli):
-    code, out, _ = mfops_cli("-C", str(repo.path), "digest", "--json")
+    _, out, _ = mfops_cli("-C", str(repo.path), "digest", "--json")
     all_digests = json.loads(out)
     assert list(all_digests) == ["engine-bot", "python-bot", "pirate"]
-    code, out, _ = mfops_cli("-C", str(repo.path), "digest", "python-bot")
+    _, out, _ = mfops_cli("-C", str(repo.path), "digest", "python-bot")
     assert out == f"{all_digests['python-bot']}  python-bot\n"
     code, out, _ = mfops_cli("-C", str(repo.path), "digest", "--ref", "v1.0.0", "--json")
-    assert json.loads(out) == all_digests
+    assert code == 0 and json.loads(out) == all_digests
 
 
 def test_examples_repo_via_installed_script(run_mfops):

@@ -23,7 +23,6 @@ from mfops.diffcompare import unified
 from mfops.errors import GraphError, ModelfileError, RefError, RepoError, UnknownModelError
 from mfops.repo import Repo
 from mfops.revision import Revision
-from tests.gitrepo import GitRepo
 
 BASE = """\
 # engine-bot: the company base.
@@ -50,12 +49,6 @@ FROM python-bot
 SYSTEM Talk like a pirate.
 """
 
-
-
-@pytest.fixture
-def git_repo(tmp_path) -> GitRepo:
-    """An empty repo (tests/gitrepo.py), until conftest registers its fixture for all."""
-    return GitRepo(tmp_path / "repo")
 
 @pytest.fixture
 def acme(git_repo):

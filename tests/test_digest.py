@@ -17,7 +17,9 @@ House rules.
 \"\"\"
 LICENSE MIT
 """
-EXPERT = "# expert\nFROM engine-bot\nSYSTEM Python only.\nMESSAGE user hi\nMESSAGE assistant hello\n"
+EXPERT = (
+    "# expert\nFROM engine-bot\nSYSTEM Python only.\nMESSAGE user hi\nMESSAGE assistant hello\n"
+)
 PERSONA = "# persona\nFROM python-bot\nPARAMETER top_p 0.9\n"
 
 

@@ -32,8 +32,11 @@ def chain(git_repo):
     git_repo.write("mid/Modelfile", "# mid\nFROM base\nPARAMETER stop <c>\nLICENSE Mid licence\n"
                    "ADAPTER ./mid.gguf\nSYSTEM \"\"\n")
     git_repo.write("mid/mid.gguf", "lora-mid")
-    git_repo.write("leaf/Modelfile", "# leaf\nFROM mid\nSYSTEM Leaf rules.\nPARAMETER temperature 0.9\n"
-                   "MESSAGE user yo\nPARAMETER mirostat 1\n")
+    git_repo.write(
+        "leaf/Modelfile",
+        "# leaf\nFROM mid\nSYSTEM Leaf rules.\nPARAMETER temperature 0.9\n"
+        "MESSAGE user yo\nPARAMETER mirostat 1\n",
+    )
     snap = Repo.find(explicit=git_repo.path).snapshot()
     graph = build_graph(snap)
     return graph, effective_all(graph)

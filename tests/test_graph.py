@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from mfops.errors import GraphError, ModelfileError, UnknownModelError
@@ -61,7 +63,7 @@ def test_cycle_is_printed_whole(git_repo):
     assert cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
     # each model is FROM the next one
     parents = {"a": "c", "b": "a", "c": "b"}
-    assert all(parents[x] == y for x, y in zip(cycle, cycle[1:], strict=False))
+    assert all(parents[x] == y for x, y in itertools.pairwise(cycle))
 
 
 def test_from_itself(git_repo):
@@ -107,7 +109,8 @@ def test_allowed_outside_path(git_repo, tmp_path):
 
 def test_missing_adapter(git_repo):
     git_repo.write("a/Modelfile", "FROM llama3.2:3b\nADAPTER ./lora.gguf\n")
-    with pytest.raises(GraphError, match=r"a/Modelfile:2: ADAPTER path './lora.gguf' does not exist"):
+    expected = r"a/Modelfile:2: ADAPTER path './lora.gguf' does not exist"
+    with pytest.raises(GraphError, match=expected):
         graph_of(git_repo)
 
 
@@ -144,3 +147,11 @@ def test_graph_at_a_ref_without_checkout(git_repo):
 )  # fmt: skip
 def test_looks_like_path(arg, expected):
     assert looks_like_path(arg) is expected
+
+
+def test_from_a_model_whose_directory_sits_next_to_the_file(git_repo):
+    """Ollama lets the filesystem decide: `FROM base` next to a `base/` folder imports it."""
+    git_repo.write("base/Modelfile", BASE)
+    git_repo.write("expert.Modelfile", "# e\nFROM base\n")
+    with pytest.raises(GraphError, match="Ollama imports the directory instead"):
+        graph_of(git_repo)

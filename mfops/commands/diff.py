@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from mfops.render import to_json, use_color
+
+if TYPE_CHECKING:
+    from mfops.cli import GlobalOptions
 
 
 @click.command("diff")
@@ -23,8 +28,8 @@ from mfops.render import to_json, use_color
               help="Classify the change (major/minor/patch) and propose the next version tag.")
 @click.pass_obj
 def command(
-    opts, old_ref: str | None, new_ref: str | None, models: tuple[str, ...], declared: bool,
-    fmt: str, stat: bool, exit_code: bool, suggest_version: bool,
+    opts: GlobalOptions, old_ref: str | None, new_ref: str | None, models: tuple[str, ...],
+    declared: bool, fmt: str, stat: bool, exit_code: bool, suggest_version: bool,
 ) -> int:  # fmt: skip
     """Show what changed between two versions, model by model.
 

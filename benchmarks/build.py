@@ -1,0 +1,126 @@
+"""Benchmark `mfops build` against the Ollama test double (127.0.0.1 only).
+
+    python benchmarks/build.py            # both parts, prints the figures, exits 1 on a miss
+
+(a) No-op: a repo of 1,000 models (chains up to depth 5 under two external bases) is built
+    once, then `mfops build --all` runs again: it must make zero create calls and take at
+    most 2 s (wall clock of the whole command, process start included).
+(b) Parallelism: 100 models in 20 chains of 5, every create delayed 200 ms by the double;
+    `mfops build --all --jobs 20` must finish its build phase (the ready-queue, from the
+    first create to the last model recorded) within 1.2 x (5 x 200 ms) = 1.2 s. The wall
+    clock of the whole command is printed too.
+
+The double runs in this process; mfops runs as a subprocess through its console script, the
+way a user or CI runs it. Everything lives in a temporary directory that is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.gitrepo import GitRepo  # noqa: E402
+from tests.ollama_double import OllamaDouble  # noqa: E402
+
+BASES = ("llama3.2:3b", "qwen2.5:7b")
+MFOPS = str(Path(sys.executable).parent / "mfops")
+
+
+def mfops(repo: Path, double: OllamaDouble, *args: str) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, "OLLAMA_HOST": double.url, "NO_COLOR": "1"}
+    started = time.perf_counter()
+    done = subprocess.run([MFOPS, "-C", str(repo), *args], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"mfops {' '.join(args)} failed ({done.returncode}):\n"
+                         f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")  # fmt: skip
+    return elapsed, done
+
+
+def write_repo(root: Path, chains: list[int]) -> tuple[GitRepo, int]:
+    """One chain per entry of `chains` (its depth), rooted on alternating external bases."""
+    repo = GitRepo(root)
+    count = 0
+    for c, depth in enumerate(chains):
+        parent = BASES[c % len(BASES)]
+        for level in range(depth):
+            name = f"c{c:03d}-l{level}"
+            repo.write(f"{name}/Modelfile", (
+                f"# {name}\nFROM {parent}\nSYSTEM You are model {name}.\n"
+                f"PARAMETER temperature 0.{(c + level) % 9 + 1}\n"
+            ))  # fmt: skip
+            parent = name
+            count += 1
+    repo.commit("models")
+    return repo, count
+
+
+def setup(tmp: Path, name: str, chains: list[int]) -> tuple[GitRepo, OllamaDouble, int]:
+    double = OllamaDouble().start()
+    for base in BASES:
+        double.add_registry_model(base, template="{{ .Prompt }}", parameters={"top_k": 40})
+    repo, count = write_repo(tmp / name, chains)
+    mfops(repo.root, double, "lock", "--pull")
+    repo.commit("lock")
+    return repo, double, count
+
+
+def part_a(tmp: Path) -> bool:
+    chains = [5, 4, 3, 2, 1] * 66 + [5, 5]  # 992 + 10 = 1,000 models, longest chain 5
+    repo, double, count = setup(tmp, "a", chains)
+    try:
+        seed, _ = mfops(repo.root, double, "build", "--all", "--jobs", "16", "--format", "json")
+        creates = double.calls.count("/api/create")
+        double.calls.reset()
+        elapsed, done = mfops(repo.root, double, "build", "--all", "--format", "json")
+        report = json.loads(done.stdout)
+        no_op_creates = double.calls.count("/api/create")
+        up = report["summary"]["up to date"]
+    finally:
+        double.stop()
+    ok = no_op_creates == 0 and elapsed <= 2.0 and up == count
+    print(f"(a) {count} models: first build {seed:.2f}s ({creates} creates); "
+          f"no-op build --all {elapsed:.2f}s wall, {no_op_creates} creates, {up} up to date, "
+          f"{report['seconds']:.3f}s in the build phase -> {'OK' if ok else 'MISS'} "
+          f"(limit 2.00s, 0 creates)")  # fmt: skip
+    return ok
+
+
+def part_b(tmp: Path) -> bool:
+    chains = [5] * 20
+    repo, double, count = setup(tmp, "b", chains)
+    try:
+        double.faults.latency["/api/create"] = 0.2
+        elapsed, done = mfops(repo.root, double, "build", "--all", "--jobs", "20", "--format",
+                              "json")  # fmt: skip
+        report = json.loads(done.stdout)
+        concurrency = double.calls.max_concurrency.get("/api/create", 0)
+        creates = double.calls.count("/api/create")
+    finally:
+        double.stop()
+    limit = 1.2 * 5 * 0.2
+    phase = report["seconds"]
+    ok = phase <= limit and creates == count and report["ok"]
+    print(f"(b) {count} models, longest chain 5, 200 ms per create, --jobs 20: build phase "
+          f"{phase:.3f}s (limit {limit:.2f}s), whole command {elapsed:.2f}s wall, {creates} "
+          f"creates, up to {concurrency} at once -> {'OK' if ok else 'MISS'}")  # fmt: skip
+    return ok
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="mfops-bench-build-") as tmp:
+        results = [part_a(Path(tmp)), part_b(Path(tmp))]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

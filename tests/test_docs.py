@@ -1,0 +1,27 @@
+"""Docs cannot drift: what the CLI knows, the README says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mfops.cli import COMMANDS
+from mfops.lint import RULES
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_every_lint_rule_is_in_the_readme_table():
+    for rule in RULES.values():
+        assert f"| {rule.code} | {rule.severity} |" in README, rule.code
+
+
+def test_every_command_has_help_and_is_mentioned_in_the_readme():
+    from mfops.cli import LazyGroup, cli
+
+    group = cli
+    assert isinstance(group, LazyGroup)
+    for name, (_module, short) in COMMANDS.items():
+        command = group.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.help, name
+        assert short, name
+        assert f"`mfops {name}" in README, name
