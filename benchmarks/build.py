@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,7 +35,7 @@ BASES = ("llama3.2:3b", "qwen2.5:7b")
 MFOPS = str(Path(sys.executable).parent / "mfops")
 
 
-def mfops(repo: Path, double: OllamaDouble, *args: str) -> tuple[float, subprocess.CompletedProcess]:
+def mfops(repo: Path, double: OllamaDouble, *args: str) -> tuple[float, Any]:
     env = {**os.environ, "OLLAMA_HOST": double.url, "NO_COLOR": "1"}
     started = time.perf_counter()
     done = subprocess.run([MFOPS, "-C", str(repo), *args], env=env, capture_output=True,

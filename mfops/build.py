@@ -95,6 +95,9 @@ class Recorder:
     per batch. `finish()` waits for the last batch and returns the manifests (or errors).
     """
 
+    #: Seconds to wait after the first finished model for more to join the batch.
+    gather = 0.05
+
     def __init__(self, server: Server, state: BuildState) -> None:
         self.server = server
         self.state = state
@@ -118,6 +121,8 @@ class Recorder:
             with self._cond:
                 while not self._pending and not self._closed:
                     self._cond.wait()
+                # Let a wave of finishing models gather: one listing and one write for all.
+                self._cond.wait_for(lambda: self._closed, timeout=self.gather)
                 batch, self._pending = self._pending, []
                 if not batch and self._closed:
                     return

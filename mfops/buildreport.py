@@ -104,10 +104,10 @@ def report_text(report: BuildReport, *, explain: bool = False) -> str:
     if rows:
         width = max(len(r.target) for r in rows)
         lines.append("")
-        lines.append(f"{'model':<{width}}  {'action':<8}  {'reason':<16}  time")
+        lines.append(f"{'model':<{width}}  {'action':<8}  {'reason':<17}  time")
         for r in rows:
             secs = f"{r.seconds:.2f}s" if r.action in ("created", "tagged", "failed") else "-"
-            lines.append(f"{r.target:<{width}}  {r.action:<8}  {_reason(r.reason):<16}  {secs}")
+            lines.append(f"{r.target:<{width}}  {r.action:<8}  {_reason(r.reason):<17}  {secs}")
     failures = [r for r in rows if r.action in ("failed", "skipped")]
     if failures:
         lines.append("")
@@ -183,10 +183,11 @@ class LiveProgress:
 
     def _render(self) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table.grid(padding=(0, 2))
         for target, status in list(self._running.items())[-20:]:
-            table.add_row("[cyan]building[/]", target, status[:70])
+            table.add_row(Text("building", style="cyan"), Text(target), Text(status[:70]))
         return table
 
     def __call__(self, event: BuildEvent) -> None:
@@ -200,7 +201,9 @@ class LiveProgress:
                 self._running[event.target] = status
             elif event.result is not None:
                 self._running.pop(event.target, None)
+                self.live.update(self._render(), refresh=True)  # printing shows the live area
                 self.live.console.print(result_line(event.result), highlight=False, markup=False)
+                return
             self.live.update(self._render())
 
     def close(self) -> None:

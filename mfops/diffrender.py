@@ -68,12 +68,10 @@ def origin_note(model: ModelDiff, old: str | None, new: str | None) -> str:
     def who(origin: str, here: str) -> str:
         return "set here" if origin == here else f"inherited from {origin}"
 
-    if old is None and new is None:
-        return ""
-    if old is None or new is None:
-        origin, here = (new, here_new) if old is None else (old, here_old)
-        assert origin is not None
-        return "" if origin == here else ("" if old is None else "was ") + who(origin, here)
+    if old is None:
+        return "" if new in (None, here_new) else who(new, here_new)
+    if new is None:
+        return "" if old == here_old else f"was {who(old, here_old)}"
     a, b = who(old, here_old), who(new, here_new)
     if a == b:
         return "" if a == "set here" else a
@@ -180,7 +178,8 @@ def render_text(
     out: list[str] = []
     if stat:
         rows = [(f"{m.old_name} -> {m.name}" if m.status == "renamed" else m.name,
-                 MARKS[m.status], describe(m)) for m in result.models]
+                 paint(MARKS[m.status], _MARK_STYLE[m.status], "bold"), describe(m))
+                for m in result.models]
         rows += [(mv.name, " ", f"moved {mv.old_file} -> {mv.new_file} (no change)")
                  for mv in result.moved]
         width = max((len(r[0]) for r in rows), default=0)

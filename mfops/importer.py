@@ -57,18 +57,18 @@ def _body(cfg: ServerConfig, base: ServerConfig | None, notes: list[str]) -> lis
             out.extend(f"PARAMETER {key} {quote(_param_text(v))}" for v in _values(value))
     for key in sorted(set(base_params) - set(cfg.parameters)):
         notes.append(f"the base sets PARAMETER {key}, the model does not: a child cannot remove it")
-    mine_msgs = [(m.role, m.content) for m in cfg.messages]
-    base_msgs = [(m.role, m.content) for m in base.messages] if base else []
-    if mine_msgs and mine_msgs != base_msgs:
-        out.extend(f"MESSAGE {role} {quote(content)}" for role, content in mine_msgs)
-    elif not mine_msgs and base_msgs:
-        notes.append("the base has MESSAGEs and the model none: a child cannot clear them")
     base_lic = base.licenses if base else ()
     if cfg.licenses[: len(base_lic)] == base_lic:
         out.extend(f"LICENSE {quote(text)}" for text in cfg.licenses[len(base_lic):])
     else:
         notes.append("the model's licenses do not extend its base's; written out in full")
         out.extend(f"LICENSE {quote(text)}" for text in cfg.licenses)
+    mine_msgs = [(m.role, m.content) for m in cfg.messages]
+    base_msgs = [(m.role, m.content) for m in base.messages] if base else []
+    if mine_msgs and mine_msgs != base_msgs:
+        out.extend(f"MESSAGE {role} {quote(content)}" for role, content in mine_msgs)
+    elif not mine_msgs and base_msgs:
+        notes.append("the base has MESSAGEs and the model none: a child cannot clear them")
     extra_adapters = cfg.adapters[len(base.adapters) :] if base else cfg.adapters
     if extra_adapters:
         notes.append(f"{len(extra_adapters)} adapter layer(s) are blobs on the server: add "

@@ -305,7 +305,9 @@ class Server:
 
                 opts = self.options
                 timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout)
-                self._client = ollama.Client(host=self.host.url, timeout=timeout)
+                # Keep a connection per build thread alive (httpx keeps 20 by default).
+                limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+                self._client = ollama.Client(host=self.host.url, timeout=timeout, limits=limits)
             return self._client
 
     def close(self) -> None:

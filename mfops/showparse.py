@@ -14,12 +14,9 @@ from it only when they join back to exactly the `license` text.
 from __future__ import annotations
 
 import ast
-import re
 from typing import Any
 
 from mfops.server import ServerConfig, ServerMessage
-
-_BLOB = re.compile(r"sha256[-:]([0-9a-f]{64})")
 
 
 def go_unquote(text: str) -> str:
@@ -79,7 +76,8 @@ def parse_parameters(text: str) -> dict[str, object]:
 
 
 def _modelfile_parts(text: str, license_text: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
-    """(license layers, weights digest, adapter digests) from the `modelfile` text."""
+    """(license layers, weights, adapters) from the `modelfile` text; the last two as the
+    server prints them (blob paths, which hold the digests)."""
     from mfops.errors import ModelfileError
     from mfops.modelfile import parse
 
@@ -92,13 +90,9 @@ def _modelfile_parts(text: str, license_text: str) -> tuple[tuple[str, ...], str
     if "\n".join(licenses) != license_text:
         licenses = fallback
 
-    def digest(value: str) -> str:
-        found = _BLOB.search(value)
-        return f"sha256:{found.group(1)}" if found else value
-
     froms = mf.of("FROM")
-    weights = digest(froms[0].value) if froms else ""
-    return licenses, weights, tuple(digest(i.value) for i in mf.of("ADAPTER"))
+    weights = froms[0].value if froms else ""
+    return licenses, weights, tuple(i.value for i in mf.of("ADAPTER"))
 
 
 def config_from_show(name: str, body: dict[str, Any]) -> ServerConfig:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import time
+import uuid
+
+import pytest
 
 from tests.buildkit import (  # noqa: F401  (fixtures)
     BASE,
@@ -339,3 +344,42 @@ def test_text_report_table(ws: Workspace):
     tag = ws.tag()
     assert f"created  base:{tag}" in out
     assert "4 created in" in out.splitlines()[-1]
+
+
+@pytest.mark.ollama
+def test_build_verify_and_status_on_a_real_ollama(tmp_path, monkeypatch):
+    """Against a real server: MFOPS_TEST_OLLAMA_HOST, with MFOPS_TEST_OLLAMA_BASE (default
+    llama3.2:1b) already pulled there; nothing is pulled, and the models made are deleted."""
+    from mfops.server import Server, resolve_host
+    from tests.buildkit import run_main
+    from tests.gitrepo import GitRepo
+
+    host = os.environ.get("MFOPS_TEST_OLLAMA_HOST")
+    if not host:
+        pytest.skip("set MFOPS_TEST_OLLAMA_HOST to run against a real Ollama")
+    base = os.environ.get("MFOPS_TEST_OLLAMA_BASE", "llama3.2:1b")
+    server = Server(resolve_host(host))
+    present = server.models()
+    if base.casefold() not in present and f"{base}:latest".casefold() not in present:
+        pytest.skip(f"{base} is not on {host}")
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("mfops-it-a/Modelfile", f"FROM {base}\nSYSTEM You are terse.\n"
+               "PARAMETER temperature 0.1\nPARAMETER stop <|x|>\nLICENSE test license\n")
+    repo.write("mfops-it-b/Modelfile", "FROM mfops-it-a\nPARAMETER num_ctx 2048\n"
+               "MESSAGE user hi\nMESSAGE assistant hello\n")
+    repo.commit("models")
+    monkeypatch.setenv("OLLAMA_HOST", host)
+    tag = f"it-{uuid.uuid4().hex[:8]}"
+    try:
+        assert run_main("-C", str(repo.root), "lock")[0] == 0
+        code, out, err = run_main("-C", str(repo.root), "build", "--all", "--tag", tag,
+                                  "--format", "json")
+        assert code == 0, out + err
+        assert json.loads(out)["summary"]["created"] == 2
+        code, out, _ = run_main("-C", str(repo.root), "status", "--tag", tag, "--format", "json")
+        assert {m["status"] for m in json.loads(out)["models"]} == {"up to date"}
+    finally:
+        for name in ("mfops-it-b", "mfops-it-a"):
+            with contextlib.suppress(Exception):  # best-effort cleanup
+                server.delete(f"{name}:{tag}")
+        server.close()

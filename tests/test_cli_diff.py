@@ -6,6 +6,7 @@ tests call `main` inside CliRunner's isolation (stdout and stderr kept apart).
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 
@@ -140,6 +141,9 @@ def test_stat_and_moved_file(edited):
 
 
 def test_declared_and_model_filter(edited):
+    data = json.loads(run("diff", "v1.0.0", "--declared", "--format", "json")[1])
+    assert data["mode"] == "declared"
+    assert gc.isenabled()  # the command pauses the collector only while it loads
     _, out, _ = run("diff", "v1.0.0", "--declared", "--stat", "-m", "python-bot", "-m", "go-bot")
     assert out == (
         " ~ python-bot | PARAMETER(temperature), MESSAGE\n"

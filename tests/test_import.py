@@ -1,0 +1,94 @@
+"""`mfops import`: a Modelfile for a hand-made server model, which then builds the same."""
+
+from __future__ import annotations
+
+import json
+
+from tests.buildkit import (  # noqa: F401
+    BASE,
+    Workspace,
+    make_workspace,
+    ollama_double_fixture,
+    ws_fixture,
+)
+
+
+def test_import_writes_only_what_differs_from_the_base_and_builds_back(ws: Workspace):
+    ws.double.client().pull(BASE)
+    ws.double.add_local_model(
+        "team/support-bot:latest", from_=BASE, system="Help customers.\nBe brief.",
+        parameters={"temperature": 0.3, "stop": ["<|x|>", "END"]}, license="Extra terms",
+        messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hey"}],
+    )  # fmt: skip
+    code, out, err = ws.mfops("import", "team/support-bot")
+    assert code == 0, err
+    assert out == "wrote support-bot/Modelfile (FROM llama3.2:3b)\n"
+    text = (ws.root / "support-bot" / "Modelfile").read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith(
+        f"# support-bot: imported by `mfops import` from team/support-bot on {ws.double.url} (")
+    assert lines[3:] == [
+        "FROM llama3.2:3b",
+        "",
+        'SYSTEM """Help customers.',
+        'Be brief."""',
+        "PARAMETER stop <|x|>",
+        "PARAMETER stop END",
+        "PARAMETER temperature 0.3",
+        "LICENSE Extra terms",
+        "MESSAGE user hi",
+        "MESSAGE assistant hey",
+    ]  # the base's TEMPLATE, top_k and license are inherited, not repeated
+    ws.repo.commit("import")
+    report = ws.build_json("support-bot", "--tag", "managed")
+    assert report["ok"]
+    original = ws.double.show("team/support-bot:latest")
+    rebuilt = ws.double.show("support-bot:managed")
+    for key in ("system", "template", "parameters", "license", "messages"):
+        assert rebuilt.get(key) == original.get(key), key
+
+
+def test_base_that_is_a_repo_model_becomes_a_source_from(ws: Workspace):
+    ws.build_json("base", "--tag", "t1")
+    ws.double.add_local_model("custom:latest", from_="base:t1", system="Custom.")
+    code, out, err = ws.mfops("import", "custom", "--stdout")
+    assert code == 0, err
+    assert "\nFROM base\n" in out
+    assert "SYSTEM Custom." in out
+    assert "PARAMETER temperature" not in out  # inherited from base
+    assert not (ws.root / "custom").exists()
+
+
+def test_unknown_base_writes_the_weights_blob_and_says_so(ws: Workspace):
+    ws.double.add_local_model("raw:latest", system="From weights.")
+    code, _, err = ws.mfops("import", "raw", "--as", "raw-bot")
+    assert code == 0, err
+    text = (ws.root / "raw-bot" / "Modelfile").read_text()
+    assert "\nFROM /usr/share/ollama/.ollama/models/blobs/sha256-" in text
+    assert "SYSTEM From weights." in text
+    assert "TEMPLATE" in text  # every field written: the base is unknown
+    assert "note: FROM names a blob on the server" in err
+
+
+def test_refusals(ws: Workspace):
+    code, _, err = ws.mfops("import", "nothing-here")
+    assert code == 2
+    assert err == f"mfops: no model 'nothing-here' on {ws.double.url} (see `ollama list`)\n"
+    ws.double.client().pull(BASE)
+    ws.double.add_local_model("base:latest", from_=BASE, system="x")
+    code, _, err = ws.mfops("import", "base")
+    assert code == 2
+    assert "the repo already has a model 'base' (base/Modelfile)" in err
+    code, _, err = ws.mfops("import", "base", "--as", "Bad Name")
+    assert code == 2 and "--as 'Bad Name'" in err
+
+
+def test_import_json_free_roundtrip_with_parameters_only(tmp_path, ollama_double):
+    ws = make_workspace(tmp_path, ollama_double, {"x/Modelfile": "FROM llama3.2:3b\n"})
+    ollama_double.add_local_model("tuned:latest", from_=BASE, parameters={"num_ctx": 8192})
+    assert ws.ok("import", "tuned") == "wrote tuned/Modelfile (FROM llama3.2:3b)\n"
+    assert (ws.root / "tuned" / "Modelfile").read_text().splitlines()[-1] == (
+        "PARAMETER num_ctx 8192")
+    ws.repo.commit("tuned")
+    report = ws.build_json("tuned", "--tag", "v1")
+    assert report["ok"] and json.dumps(report)

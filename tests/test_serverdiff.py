@@ -1,0 +1,64 @@
+"""`diff --server`: two server models, or the repo at REF against the server."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from click.testing import CliRunner
+
+from mfops.cli import GlobalOptions
+from mfops.commands.serverdiff import command
+from tests.buildkit import BASE, HIERARCHY, Workspace, ollama_double_fixture, ws_fixture  # noqa: F401
+
+
+def server_diff(ws: Workspace, *args: str) -> tuple[int, str]:
+    os.environ["OLLAMA_HOST"] = ws.double.url
+    try:
+        with CliRunner().isolation() as (out, _err, _):
+            code = command.main(list(args), standalone_mode=False,
+                                obj=GlobalOptions(repo=ws.root))  # fmt: skip
+    finally:
+        os.environ.pop("OLLAMA_HOST", None)
+    return code, out.getvalue().decode()
+
+
+def test_two_server_models(ws: Workspace):
+    ws.double.client().pull(BASE)
+    ws.double.add_local_model("a:1", from_=BASE, system="one", parameters={"temperature": 0.5})
+    ws.double.add_local_model("a:2", from_=BASE, system="two", parameters={"temperature": 0.5,
+                                                                         "seed": 3})
+    code, out = server_diff(ws, "a:1", "a:2", "--exit-code")
+    assert code == 1
+    assert out == (
+        "--- a:1\n+++ a:2\na:2: differs\n    SYSTEM: 'one' -> 'two'\n"
+        "    PARAMETER seed: None -> 3\n1 differ, 0 same\n"
+    )
+    code, out = server_diff(ws, "a:1", "a:1", "--format", "json")
+    assert code == 0 and json.loads(out)["differs"] is False
+
+
+def test_repo_at_ref_against_the_server(ws: Workspace):
+    ws.build_json("--all")
+    tag = ws.tag()
+    ws.double.tamper(f"leaf:{tag}", system="hand edit")
+    ws.double.client().delete(f"other:{tag}")
+    code, out = server_diff(ws, "HEAD", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["new"] == f"{ws.double.url} at tag {tag}"
+    rows = {m["model"]: m for m in report["models"]}
+    assert {m: r["status"] for m, r in rows.items()} == {
+        "base": "same", "mid": "same", "leaf": "differs", "other": "missing"}
+    assert rows["leaf"]["fields"] == [
+        {"field": "SYSTEM", "old": "You are the leaf.", "new": "hand edit", "origin": "leaf"}]
+
+
+def test_ref_that_is_a_tag_on_the_server(ws: Workspace):
+    ws.repo.tag("v1.0.0")
+    ws.build_json("--all", "--tag", "v1.0.0")
+    ws.repo.write("base/Modelfile", HIERARCHY["base/Modelfile"] + "PARAMETER seed 9\n")
+    code, out = server_diff(ws, "v1.0.0", "-m", "mid")
+    assert code == 0
+    assert out.splitlines()[1] == f"+++ {ws.double.url} at tag v1.0.0"
+    assert "mid:v1.0.0: same" in out

@@ -1,0 +1,69 @@
+"""`mfops status`: up to date / stale / drifted / missing per model, and the bases' lock."""
+
+from __future__ import annotations
+
+import json
+
+from tests.buildkit import (  # noqa: F401
+    BASE,
+    HIERARCHY,
+    Workspace,
+    ollama_double_fixture,
+    ws_fixture,
+)
+
+
+def statuses(ws: Workspace, *args: str) -> dict:
+    code, out, err = ws.mfops("status", "--format", "json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_every_state(ws: Workspace):
+    ws.build_json("--all")
+    tag = ws.tag()
+    ws.double.tamper(f"mid:{tag}", system="hand edit")
+    ws.double.client().delete(f"other:{tag}")
+    ws.repo.write("leaf/Modelfile", HIERARCHY["leaf/Modelfile"] + "PARAMETER seed 3\n")
+    ws.double.calls.reset()
+    report = statuses(ws)
+    rows = {m["model"]: m for m in report["models"]}
+    assert {m: r["status"] for m, r in rows.items()} == {
+        "base": "up to date", "mid": "drifted", "leaf": "stale", "other": "missing"}
+    assert rows["base"]["current"] == [tag] and rows["mid"]["drifted"] == [tag]
+    assert rows["leaf"]["tags"] == [tag]
+    assert report["bases"][0]["state"] == "ok"
+    assert ws.double.calls.count("/api/tags") == 1
+    assert ws.double.calls.count("/api/show") == 0
+
+
+def test_text_output_and_exit_code(ws: Workspace):
+    code, out, _ = ws.mfops("status", "--exit-code")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"Ollama at {ws.double.url}"
+    assert lines[2].split() == ["base", lines[2].split()[1], "missing", "-"]
+    assert "  llama3.2:3b: matches the lock" in out
+    ws.build_json("--all")
+    code, out, _ = ws.mfops("status", "--exit-code")
+    assert code == 0
+    assert f"{ws.tag()}*" in out
+
+
+def test_tag_filter(ws: Workspace):
+    ws.build_json("--all")
+    ws.build_json("--all", "--tag", "v2")
+    rows = {m["model"]: m for m in statuses(ws, "--tag", "v3")["models"]}
+    assert rows["base"]["status"] == "missing"
+    rows = {m["model"]: m for m in statuses(ws, "--tag", "v2")["models"]}
+    assert rows["base"]["current"] == ["v2"]
+
+
+def test_base_that_moved_upstream(ws: Workspace):
+    ws.double.add_registry_model(BASE, system="upstream moved")
+    report = statuses(ws)
+    assert report["bases"][0]["state"] == "ok"  # the server's copy is still the locked one
+    report = statuses(ws, "--pull")
+    base = report["bases"][0]
+    assert base["state"] == "mismatch"
+    assert base["server"] == "sha256:" + ws.double.digest(BASE) != base["locked"]
