@@ -141,7 +141,11 @@ class Recorder:
                 self.manifests[item.name] = have.digest
                 records[item.target] = BuildRecord(item.digest, have.digest, "created", now_utc())
             if records:
-                self.state.record_many(records)
+                try:
+                    self.state.record_many(records)
+                except (OSError, MfopsError) as err:
+                    for item in batch:
+                        self.errors.setdefault(item.name, f"created, but not recorded: {err}")
 
     def finish(self) -> None:
         with self._cond:
@@ -178,6 +182,8 @@ class Builder:
         self.fail_fast = fail_fast
         self.on_event = on_event
         self.bases: BaseConfigs = BaseConfigs(server)
+        if plan.items:
+            rev.effective  # noqa: B018 - computed here once, not by racing worker threads
         self._emit_lock = threading.Lock()
 
     def _emit(self, event: BuildEvent) -> None:

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("mfops.commands.lock", "Resolve external bases to server digests in mfops.lock."),
     "status": ("mfops.commands.status", "Compare what the server holds with what the repo builds."),
     "import": ("mfops.commands.importcmd", "Write a Modelfile for an existing server model."),
+    "test": ("mfops.commands.test", "Run behavioural test suites against built models."),
 }
 
 

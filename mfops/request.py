@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.errors import GraphError
-from mfops.server import CreateRequest
 
 if TYPE_CHECKING:
     from mfops.effective import Declared
@@ -42,6 +41,54 @@ _WEIGHT_GROUPS = (
     ("*.bin",),
 )
 _EXTRAS = ("*.json", "*/*.json", "chat_template.jinja", "tokenizer.model")
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """A `POST /api/create` body: the structured fields of ollama-reference §3.1.
+
+    Empty values are left out, as the Ollama CLI does (`omitempty`). `files`, `adapters` and
+    `draft_files` map relative names to `sha256:` digests of uploaded blobs.
+    """
+
+    model: str
+    from_: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    adapters: dict[str, str] = field(default_factory=dict)
+    draft_files: dict[str, str] = field(default_factory=dict)
+    template: str = ""
+    system: str = ""
+    license: tuple[str, ...] = ()
+    parameters: dict[str, object] = field(default_factory=dict)
+    messages: tuple[tuple[str, str], ...] = ()
+    renderer: str = ""
+    parser: str = ""
+    requires: str = ""
+
+    @property
+    def needs_raw(self) -> bool:
+        """True when a field has no argument in `ollama.Client.create`."""
+        return bool(self.renderer or self.parser or self.requires or self.draft_files)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model}
+        if self.from_:
+            body["from"] = self.from_
+        for key in ("files", "adapters", "draft_files"):
+            if getattr(self, key):
+                body[key] = dict(getattr(self, key))
+        for key in ("template", "system", "renderer", "parser", "requires"):
+            if getattr(self, key):
+                body[key] = getattr(self, key)
+        if self.license:
+            body["license"] = list(self.license)
+        if self.parameters:
+            body["parameters"] = {
+                k: list(v) if isinstance(v, list) else v for k, v in self.parameters.items()
+            }
+        if self.messages:
+            body["messages"] = [{"role": r, "content": c} for r, c in self.messages]
+        return body
 
 
 @dataclass(frozen=True)

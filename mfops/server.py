@@ -21,98 +21,33 @@ What the wrapper adds to the client, and why:
   posted as raw JSON through the client's own request machinery (`Client._request` /
   `_request_raw`, private but stable across 0.4-0.6), so errors are converted the same way.
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
+
+Which host to talk to is decided in hosts.py; what to send for a repo model in request.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import os
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mfops.errors import ServerError
+from mfops.hosts import DEFAULT_HOST, Host, normalize_host, resolve_host
+from mfops.request import CreateRequest
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
-_DEFAULT_PORT = 11434
+__all__ = [
+    "DEFAULT_HOST", "CreateRequest", "Host", "Progress", "Server", "ServerConfig",
+    "ServerError", "ServerHTTPError", "ServerModel", "ServerOptions", "ServerProtocolError",
+    "ServerTimeout", "ServerUnreachable", "file_sha256", "normalize_host", "resolve_host",
+]  # fmt: skip
+
 _CHUNK = 1 << 20
 
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------- hosts
-
-
-def normalize_host(raw: str) -> str:
-    """The base URL the `ollama` client would use for `raw` (its `_parse_host` rules).
-
-    No scheme means `http` on port 11434; `http://h` means port 80 and `https://h` 443; a
-    path is kept without its trailing slash; bare IPv6 addresses get brackets. Credentials
-    in the URL are kept here (they are needed to connect); see `Host.display`.
-    """
-    raw = raw.strip()
-    scheme, sep, rest = raw.partition("://")
-    port = _DEFAULT_PORT
-    if not sep:
-        scheme, rest = "http", raw
-    elif scheme == "http":
-        port = 80
-    elif scheme == "https":
-        port = 443
-    split = urllib.parse.urlsplit(f"{scheme}://{rest}")
-    hostname = split.hostname or "127.0.0.1"
-    try:
-        if isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address):
-            hostname = f"[{hostname}]"
-    except ValueError:
-        pass
-    try:
-        port = split.port or port
-    except ValueError:
-        raise ServerError(f"invalid Ollama host {raw!r}: bad port") from None
-    userinfo = ""
-    if split.username is not None:
-        userinfo = split.username + (f":{split.password}" if split.password is not None else "")
-        userinfo += "@"
-    path = split.path.strip("/")
-    return f"{scheme}://{userinfo}{hostname}:{port}" + (f"/{path}" if path else "")
-
-
-@dataclass(frozen=True)
-class Host:
-    """A normalised Ollama base URL, and the two safe ways to show or store it."""
-
-    url: str
-
-    @property
-    def display(self) -> str:
-        """The URL without any `user:password@`: what messages, reports and state show."""
-        split = urllib.parse.urlsplit(self.url)
-        netloc = split.netloc.rpartition("@")[2]
-        return urllib.parse.urlunsplit((split.scheme, netloc, split.path, "", ""))
-
-    @property
-    def key(self) -> str:
-        """A filesystem-safe name for this host (state folders): no credentials, ever."""
-        text = self.display.replace("://", "_")
-        safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
-        return safe.strip("_.") or "host"
-
-    def __str__(self) -> str:
-        return self.display
-
-
-def resolve_host(explicit: str | None = None, configured: str | None = None) -> Host:
-    """`--host`, else `OLLAMA_HOST`, else `mfops.yaml`'s `defaults.host`, else the default."""
-    for candidate in (explicit, os.environ.get("OLLAMA_HOST"), configured):
-        if candidate and candidate.strip():
-            return Host(normalize_host(candidate))
-    return Host(DEFAULT_HOST)
 
 
 # --------------------------------------------------------------------------- errors
@@ -220,54 +155,6 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
-
-
-@dataclass(frozen=True)
-class CreateRequest:
-    """A `POST /api/create` body: the structured fields of ollama-reference §3.1.
-
-    Empty values are left out, as the Ollama CLI does (`omitempty`). `files`, `adapters` and
-    `draft_files` map relative names to `sha256:` digests of uploaded blobs.
-    """
-
-    model: str
-    from_: str | None = None
-    files: dict[str, str] = field(default_factory=dict)
-    adapters: dict[str, str] = field(default_factory=dict)
-    draft_files: dict[str, str] = field(default_factory=dict)
-    template: str = ""
-    system: str = ""
-    license: tuple[str, ...] = ()
-    parameters: dict[str, object] = field(default_factory=dict)
-    messages: tuple[tuple[str, str], ...] = ()
-    renderer: str = ""
-    parser: str = ""
-    requires: str = ""
-
-    @property
-    def needs_raw(self) -> bool:
-        """True when a field has no argument in `ollama.Client.create`."""
-        return bool(self.renderer or self.parser or self.requires or self.draft_files)
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model}
-        if self.from_:
-            body["from"] = self.from_
-        for key in ("files", "adapters", "draft_files"):
-            if getattr(self, key):
-                body[key] = dict(getattr(self, key))
-        for key in ("template", "system", "renderer", "parser", "requires"):
-            if getattr(self, key):
-                body[key] = getattr(self, key)
-        if self.license:
-            body["license"] = list(self.license)
-        if self.parameters:
-            body["parameters"] = {
-                k: list(v) if isinstance(v, list) else v for k, v in self.parameters.items()
-            }
-        if self.messages:
-            body["messages"] = [{"role": r, "content": c} for r, c in self.messages]
-        return body
 
 
 def file_sha256(path: str | Path) -> str:

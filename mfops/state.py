@@ -44,7 +44,7 @@ from mfops.atomic import write_atomic
 from mfops.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mfops.server import Host
+    from mfops.hosts import Host
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
@@ -128,6 +128,7 @@ class BuildState:
         self._builds = dict(builds)
         self._extra = dict(extra or {})
         self._lock = threading.Lock()
+        self._by_digest: dict[str, list[str]] | None = None
 
     @classmethod
     def load(cls, state_dir: Path, host: Host) -> BuildState:
@@ -157,23 +158,31 @@ class BuildState:
     def with_digest(self, digest: str) -> list[str]:
         """Every recorded `name:tag` built from this digest (candidates for a copy)."""
         with self._lock:
-            return sorted(k for k, r in self._builds.items() if r.digest == digest)
+            if self._by_digest is None:
+                index: dict[str, list[str]] = {}
+                for key in sorted(self._builds):
+                    index.setdefault(self._builds[key].digest, []).append(key)
+                self._by_digest = index
+            return list(self._by_digest.get(digest, ()))
 
     def record(self, key: str, rec: BuildRecord) -> None:
         """Remember one finished model and write the file at once (atomically)."""
         with self._lock:
             self._builds[key] = rec
+            self._by_digest = None
             self._save_locked()
 
     def record_many(self, records: dict[str, BuildRecord]) -> None:
         """Remember several finished models with one write."""
         with self._lock:
             self._builds.update(records)
+            self._by_digest = None
             self._save_locked()
 
     def forget(self, key: str) -> None:
         with self._lock:
             if self._builds.pop(key, None) is not None:
+                self._by_digest = None
                 self._save_locked()
 
     def dumps(self) -> str:

@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -109,7 +110,7 @@ def ollama_double_fixture() -> Iterator[OllamaDouble]:
         yield double
 
 
-def make_workspace(tmp_path: Path, double: OllamaDouble, files: dict[str, str] | None = None,
+def make_workspace(tmp_path: Path, double: OllamaDouble, files: dict[str, Any] | None = None,
                    *, lock: bool = True) -> Workspace:  # fmt: skip
     """A repo holding `files` (default: HIERARCHY), committed, with the base pulled and
     locked (also committed) when `lock`."""

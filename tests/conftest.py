@@ -43,14 +43,23 @@ class OllamaGuard:
 
 @pytest.fixture(autouse=True)
 def isolated_environment(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[OllamaGuard]:
     """HOME points at an empty temporary directory, and any connection to 127.0.0.1:11434
-    is refused and fails the test (even when the code under test swallows the error)."""
+    is refused and fails the test (even when the code under test swallows the error).
+
+    Tests marked `ollama` are meant to reach the real server named by
+    MFOPS_TEST_OLLAMA_HOST (they are skipped without it), so the port guard spares them.
+    """
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("USERPROFILE", str(home))
     guard = OllamaGuard()
+    if request.node.get_closest_marker("ollama") and os.environ.get("MFOPS_TEST_OLLAMA_HOST"):
+        yield guard
+        return
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 
@@ -67,6 +76,16 @@ def isolated_environment(
     yield guard
     if guard.attempts:
         pytest.fail(f"the test tried to reach a real Ollama: {guard.attempts}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `ollama` need a real server: skip them unless MFOPS_TEST_OLLAMA_HOST is set."""
+    if os.environ.get("MFOPS_TEST_OLLAMA_HOST"):
+        return
+    skip = pytest.mark.skip(reason="set MFOPS_TEST_OLLAMA_HOST to run against a real Ollama")
+    for item in items:
+        if item.get_closest_marker("ollama"):
+            item.add_marker(skip)
 
 
 # --------------------------------------------------------------------------- installed CLI

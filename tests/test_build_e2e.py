@@ -143,6 +143,8 @@ def test_failing_base_skips_descendants_while_a_sibling_builds(ws: Workspace):
     assert f"mid:{tag}: skipped: base failed" in out
     assert f"leaf:{tag}: skipped: base failed" in out
     assert f"created  other:{tag}" in out
+    builds = ws.state()["builds"]  # what finished is recorded; the failed ones are not
+    assert f"other:{tag}" in builds and f"base:{tag}" not in builds
     assert ws.creates() == [f"base:{tag}", f"other:{tag}"] or sorted(ws.creates()) == sorted(
         [f"base:{tag}", f"other:{tag}"])
 
@@ -383,3 +385,30 @@ def test_build_verify_and_status_on_a_real_ollama(tmp_path, monkeypatch):
             with contextlib.suppress(Exception):  # best-effort cleanup
                 server.delete(f"{name}:{tag}")
         server.close()
+
+
+def test_adapters_are_uploaded_and_stack_through_the_chain(tmp_path, ollama_double):
+    files = {
+        "a/Modelfile": "FROM llama3.2:3b\nADAPTER ./lora-a.gguf\nSYSTEM a\n",
+        "b/Modelfile": "FROM a\nADAPTER ./lora-b.gguf\n",
+        "a/lora-a.gguf": fake_gguf(kind="adapter", name="lora-a"),
+        "b/lora-b.gguf": fake_gguf(kind="adapter", name="lora-b"),
+    }
+    ws = make_workspace(tmp_path, ollama_double, files)
+    report = ws.build_json("--all")
+    assert report["ok"]
+    bodies = {b["model"].split(":")[0]: b for b in ollama_double.calls.bodies("/api/create")}
+    assert list(bodies["a"]["adapters"]) == ["lora-a.gguf"]
+    assert list(bodies["b"]["adapters"]) == ["lora-b.gguf"]
+    assert ollama_double.calls.count("POST /api/blobs") == 2
+    layers = ollama_double.manifest(f"b:{ws.tag()}")["layers"]
+    assert sum(layer["mediaType"].endswith(".adapter") for layer in layers) == 2
+
+
+def test_connection_dropped_on_every_attempt_fails_that_model(ws: Workspace):
+    ws.double.faults.disconnect_next("/api/create", times=3)
+    report = ws.build_json("other", expect=1)
+    other = by_model(report)["other"]
+    assert other["action"] == "failed"
+    assert "create other:" in other["error"] and "connection broken" in other["error"]
+    assert ws.double.calls.count("/api/create") == 3  # the first try and two retries

@@ -307,3 +307,37 @@ def test_compare_reports_dropped_altered_and_extra_fields():
         "SYSTEM: intended 'Be terse.' (from bot), server has ''"]
     exact = Intended(**{**want.__dict__, "exact_parameters": True, "exact_licenses": True})
     assert [m.field for m in compare(exact, have)] == ["SYSTEM", "PARAMETER num_ctx", "LICENSE"]
+
+
+# --------------------------------------------------------------------------- create requests
+
+
+def test_file_keys_follow_the_cli():
+    from pathlib import Path
+
+    from mfops.request import file_keys
+
+    assert file_keys([Path("/r/w/model.gguf")]) == ["model.gguf"]
+    assert file_keys([Path("/r/w/config.json"), Path("/r/w/2_Dense/model.safetensors")]) == [
+        "config.json", "2_Dense/model.safetensors"]
+
+
+def test_directory_import_takes_what_ollama_takes(tmp_path):
+    from mfops.errors import GraphError
+    from mfops.request import dir_files
+
+    for name in ("model-00001.safetensors", "model-00002.safetensors", "config.json",
+                 "tokenizer.model", "weights.bin", "README.md", "sub/config.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [p.relative_to(tmp_path).as_posix() for p in dir_files(tmp_path)] == [
+        "config.json", "model-00001.safetensors", "model-00002.safetensors",
+        "sub/config.json", "tokenizer.model"]  # fmt: skip
+    other = tmp_path / "gguf-only"
+    other.mkdir()
+    (other / "a.gguf").write_text("x")
+    assert [p.name for p in dir_files(other)] == ["a.gguf"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(GraphError, match="no Modelfile or safetensors files found"):
+        dir_files(empty)

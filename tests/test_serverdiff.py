@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 
-from click.testing import CliRunner
-
-from mfops.cli import GlobalOptions
-from mfops.commands.serverdiff import command
 from tests.buildkit import BASE, HIERARCHY, Workspace, ollama_double_fixture, ws_fixture  # noqa: F401
 
 
 def server_diff(ws: Workspace, *args: str) -> tuple[int, str]:
-    os.environ["OLLAMA_HOST"] = ws.double.url
-    try:
-        with CliRunner().isolation() as (out, _err, _):
-            code = command.main(list(args), standalone_mode=False,
-                                obj=GlobalOptions(repo=ws.root))  # fmt: skip
-    finally:
-        os.environ.pop("OLLAMA_HOST", None)
-    return code, out.getvalue().decode()
+    """`mfops diff --server ARGS` through the real entry point."""
+    code, out, err = ws.mfops("diff", "--server", *args)
+    assert code in (0, 1), err
+    return code, out
 
 
 def test_two_server_models(ws: Workspace):

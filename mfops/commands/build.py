@@ -47,16 +47,17 @@ def command(
     by hand is reported as drifted and rebuilt. Each created model is read back and compared
     with the repo; a dropped or altered field fails it.
 
-    Exit codes: 0 all built or up to date; 1 a model failed (its descendants are skipped);
-    2 bad input, lock or server problems (an unreachable server, a base not locked).
+    Exit codes: 0 all built or up to date; 1 a model failed (its descendants are skipped)
+    or an external base on the server is not the one mfops.lock names (both digests are
+    shown; --pull takes the new one); 2 bad input or usage, an unreachable server, a base
+    missing from the server or from mfops.lock.
     """
     from mfops.plan import Selection
 
-    picked = sum(bool(x) for x in (names, all_, changed))
-    if picked != 1:
-        raise click.UsageError("give model NAMEs, --all or --changed (exactly one of them)")
     if since and not changed:
         raise click.UsageError("--since needs --changed")
+    if sum(bool(x) for x in (names, all_, changed)) != 1:
+        raise click.UsageError("give model NAMEs, --all or --changed (exactly one of them)")
     sel = Selection(names=names, all=all_, changed=changed, since=since, force=force,
                     explain=explain)  # fmt: skip
     session = open_session(opts, host, timeout)
@@ -70,8 +71,8 @@ def command(
 def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt) -> int:
     import sys
 
-    from mfops import buildreport as out
     from mfops.build import Builder
+    from mfops.commands import buildview as out
     from mfops.session import plan_build
 
     def on_pull(p) -> None:

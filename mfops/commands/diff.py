@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mfops.commands.serveropts import server_options
 from mfops.render import to_json, use_color
 
 if TYPE_CHECKING:
@@ -26,10 +27,16 @@ if TYPE_CHECKING:
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences.")
 @click.option("--suggest-version", is_flag=True,
               help="Classify the change (major/minor/patch) and propose the next version tag.")
+@click.option("--server", "on_server", is_flag=True,
+              help="Compare on the server: A B are two server models; one A is a REF "
+              "compared with what the server holds for it.")
+@click.option("--tag", metavar="TAG", help="With --server REF: the tag REF was built at.")
+@server_options
 @click.pass_obj
 def command(
     opts: GlobalOptions, old_ref: str | None, new_ref: str | None, models: tuple[str, ...],
     declared: bool, fmt: str, stat: bool, exit_code: bool, suggest_version: bool,
+    on_server: bool, tag: str | None, host: str | None, timeout: float,
 ) -> int:  # fmt: skip
     """Show what changed between two versions, model by model.
 
@@ -40,6 +47,12 @@ def command(
     each Modelfile says. Exit codes: 0; 1 with --exit-code when something differs; 2 for an
     unknown ref or a repo that does not load at a ref.
     """
+    if on_server:
+        from mfops.commands.serverdiff import run
+
+        return run(opts, tuple(a for a in (old_ref, new_ref) if a), tag=tag, names=models,
+                   host=host, timeout=timeout, fmt="json" if fmt == "json" else "text",
+                   exit_code=exit_code)  # fmt: skip
     from mfops import diff
     from mfops.errors import RefError
     from mfops.repo import Repo

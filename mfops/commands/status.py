@@ -54,7 +54,7 @@ def command(opts, tag: str | None, pull: bool, exit_code: bool, fmt: str, host: 
         }))  # fmt: skip
         return 1 if exit_code and bad else 0
     click.echo(f"Ollama at {session.host.display}" + (f", tag {tag}" if tag else ""))
-    width = max((len(r.name) for r in rows), default=5)
+    width = max([5, *(len(r.name) for r in rows)])
     click.echo(f"{'model':<{width}}  {'digest':<19}  {'status':<10}  tags on server")
     for r in rows:
         tags = ", ".join(f"{t}*" if t in r.current else t for t in r.tags) or "-"

@@ -1,7 +1,7 @@
-"""Rendering build plans and reports: text for people, JSON for tools, a live view on terminals.
+"""How `mfops build` shows plans and reports: text, JSON, and a live view on terminals.
 
-The library (plan.py, build.py) returns data; this module turns it into output, and the CLI
-prints it. The live view uses `rich` (imported only when stdout is a terminal); anywhere
+The library (plan.py, build.py) returns data; this module, part of the CLI, turns it into
+output. The live view uses `rich` (imported only when stdout is a terminal); anywhere
 else (CI logs, pipes) each model gets one plain line when it finishes.
 """
 
@@ -29,9 +29,10 @@ def _header(plan: Plan, *, dry_run: bool) -> list[str]:
     head = "Plan" if dry_run else "Build"
     lines = [f"{head}: {n} model{'s' if n != 1 else ''} to build at tag {plan.tag} "
              f"({plan.tag_origin}) on {plan.host}"]  # fmt: skip
-    if plan.since_origin is not None:
-        ref = plan.since or "(nothing)"
-        lines.append(f"Changed since {ref}: {plan.since_origin}")
+    if plan.since is not None:
+        lines.append(f"Changed since {plan.since}: {plan.since_origin}")
+    elif plan.since_origin is not None:
+        lines.append(f"Changed: {plan.since_origin}")
     lines += [f"note: {note}" for note in plan.notes]
     return lines
 

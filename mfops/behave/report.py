@@ -1,0 +1,265 @@
+"""Test reports: a text summary for people, JUnit XML for CI test tabs, JSON for tools and
+Markdown for pull-request comments. All four say the same things: per case where it came
+from (suite `file:line`, inherited from which model), pass/fail/error, and for each failure
+what was expected and what the model said; plus the environment the run used (host, server
+version, tag, options and seeds), so a result can be reproduced or distrusted.
+
+Pure functions from a `TestReport` to text; the CLI decides where the text goes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mfops.behave.runner import CaseResult, SampleResult, TestReport
+
+_ANSI = {"passed": "\x1b[32m", "failed": "\x1b[31m", "error": "\x1b[33m"}
+_WORD = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
+_OUTPUT_LIMIT = 400
+# Characters XML 1.0 cannot hold at all (a model may emit them).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _clip(text: str, limit: int = _OUTPUT_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def _samples_line(r: CaseResult) -> str:
+    case = r.run.case
+    if case.samples == 1:
+        return ""
+    return f"{r.passed_samples}/{case.samples} samples passed (need {case.required})"
+
+
+def _bad_samples(r: CaseResult) -> list[SampleResult]:
+    return [s for s in r.samples if not s.passed]
+
+
+def summary_line(report: TestReport) -> str:
+    n = len(report.results)
+    cached = sum(1 for r in report.results if r.cached)
+    return (f"{n} case{'s' if n != 1 else ''}: {report.count('passed')} passed, "
+            f"{report.count('failed')} failed, {report.count('error')} errors "
+            f"({cached} cached) in {report.seconds:.2f} s; {report.chat_calls} chat and "
+            f"{report.embed_calls} embedding requests")  # fmt: skip
+
+
+def header_line(report: TestReport) -> str:
+    env = report.env
+    models = len({r.run.model for r in report.results})
+    return (f"Testing {models} model{'s' if models != 1 else ''} at tag {env.tag} on "
+            f"{env.host} (Ollama {env.server_version or 'unknown'})")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- text
+
+
+def text_report(report: TestReport, *, color: bool = False, verbose: bool = False) -> str:
+    """Cases grouped by model; failures in detail (every case in detail with `verbose`)."""
+
+    def paint(status: str, text: str) -> str:
+        return f"{_ANSI[status]}{text}\x1b[0m" if color else text
+
+    lines = [header_line(report)]
+    width = min(48, max((len(r.run.case.name) for r in report.results), default=0))
+    model = None
+    for r in report.results:
+        if r.run.model != model:
+            model = r.run.model
+            lines += ["", model]
+        word = paint(r.status, f"{_WORD[r.status]:<5}")
+        extra = f"  [{_samples_line(r)}]" if _samples_line(r) else ""
+        cached = "  (cached)" if r.cached else ""
+        lines.append(f"  {word} {r.run.case.name:<{width}}  {r.run.origin}{extra}{cached}")
+        if r.status == "passed" and not verbose:
+            continue
+        if r.error and not r.samples:
+            lines.append(f"        {r.error}")
+            continue
+        shown = r.samples if verbose else _bad_samples(r)
+        for s in shown[:3]:
+            lines += _sample_text(r, s, paint)
+        if len(shown) > 3:
+            lines.append(f"        ... and {len(shown) - 3} more failing samples")
+    if report.results:
+        lines += ["", summary_line(report)]
+    else:
+        lines += ["", "No test cases apply."]
+    lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _sample_text(r: CaseResult, s: SampleResult, paint: Any) -> list[str]:
+    seed = f", seed {s.seed}" if s.seed is not None else ""
+    head = f"        sample {s.index + 1}/{r.run.case.samples}{seed}"
+    if s.error:
+        return [f"{head}: {paint('error', 'error')}: {s.error}"]
+    out = [f"{head}, {s.latency_ms:.0f} ms:"]
+    for a in s.assertions:
+        mark = paint("passed", "ok ") if a.passed else paint("failed", "NO ")
+        out.append(f"          {mark} {a.type}: {a.message}")
+    out.append(f"          output: {_clip(s.output)!r}")
+    return out
+
+
+# --------------------------------------------------------------------------- json
+
+
+def _sample_json(s: SampleResult) -> dict[str, Any]:
+    return {"index": s.index, "seed": s.seed, "options": s.options, "passed": s.passed,
+            "output": s.output, "latency_ms": s.latency_ms, "cached": s.cached,
+            "error": s.error, "assertions": [a.to_json() for a in s.assertions]}  # fmt: skip
+
+
+def case_json(r: CaseResult) -> dict[str, Any]:
+    run, case = r.run, r.run.case
+    return {
+        "id": run.id, "model": run.model, "target": r.target, "suite": run.suite.path,
+        "case": case.name, "line": case.line, "inherited_from": run.inherited_from,
+        "status": r.status, "error": r.error, "samples_required": case.required,
+        "samples_passed": r.passed_samples, "cached": r.cached, "seconds": r.seconds,
+        "case_digest": case.digest, "manifest": r.manifest, "model_digest": r.model_digest,
+        "options": case.options, "notes": list(r.notes),
+        "samples": [_sample_json(s) for s in r.samples],
+    }  # fmt: skip
+
+
+def environment_json(report: TestReport) -> dict[str, Any]:
+    env = report.env
+    used = {r.target: r.manifest for r in report.results}
+    for r in report.results:
+        for c in r.run.case.assertions:
+            if c.model is not None:
+                used[c.model] = env.manifest(c.model)
+    return {"host": env.host, "server_version": env.server_version, "tag": env.tag,
+            "started_at": env.started_at, "mfops_version": env.mfops_version,
+            "models": dict(sorted(used.items()))}  # fmt: skip
+
+
+def json_report(report: TestReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok, "environment": environment_json(report),
+        "summary": {"cases": len(report.results), "passed": report.count("passed"),
+                    "failed": report.count("failed"), "error": report.count("error"),
+                    "cached": sum(1 for r in report.results if r.cached),
+                    "chat_calls": report.chat_calls, "embed_calls": report.embed_calls,
+                    "cache_hits": report.cache_hits, "seconds": report.seconds},
+        "models": report.models(), "notes": list(report.notes),
+        "cases": [case_json(r) for r in report.results],
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def markdown_report(report: TestReport) -> str:
+    """A PR comment: verdict, environment, a table of cases, then each failure in detail."""
+    icon = {"passed": "✅", "failed": "❌", "error": "⚠️"}
+    env = report.env
+    verdict = "passed" if report.ok else "failed"
+    lines = [f"## mfops test: {icon[verdict]} {verdict}", "",
+             f"Tag `{env.tag}` on `{env.host}` (Ollama {env.server_version or 'unknown'}). "
+             f"{summary_line(report)}.", ""]  # fmt: skip
+    if report.results:
+        lines += ["| | Model | Case | Origin | Samples |", "|---|---|---|---|---|"]
+        for r in report.results:
+            samples = f"{r.passed_samples}/{r.run.case.samples}" if r.samples else "-"
+            lines.append(f"| {icon[r.status]} | {_cell(r.run.model)} | {_cell(r.run.case.name)}"
+                         f" | {_cell(r.run.origin)} | {samples} |")  # fmt: skip
+    bad = [r for r in report.results if r.status != "passed"]
+    if bad:
+        lines += ["", "### Failures"]
+    for r in bad:
+        lines += ["", f"#### {r.run.model}: {_cell(r.run.case.name)} ({r.status})", ""]
+        if r.error and not r.samples:
+            lines.append(f"- {_cell(r.error)}")
+            continue
+        for s in _bad_samples(r)[:3]:
+            if s.error:
+                lines.append(f"- sample {s.index + 1}: error: {_cell(s.error)}")
+                continue
+            lines.append(f"- sample {s.index + 1} (seed {s.seed}):")
+            lines += [f"  - `{a.type}`: {_cell(a.message)}" for a in s.assertions
+                      if not a.passed]  # fmt: skip
+            fence = "````" if "```" in s.output else "```"
+            lines += ["", f"  {fence}text", *[f"  {x}" for x in _clip(s.output, 1500)
+                                               .splitlines()], f"  {fence}", ""]  # fmt: skip
+    if report.notes:
+        lines += ["", *[f"> note: {n}" for n in report.notes]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- junit
+
+
+def _x(text: object) -> str:
+    return _NOT_XML.sub("\ufffd", str(text))
+
+
+def junit_xml(report: TestReport) -> str:
+    """JUnit XML: a <testsuite> per (model, suite file), a <testcase> per case, with
+    <failure> (assertions said no) or <error> (could not run) holding the details."""
+    import xml.etree.ElementTree as ET
+
+    env = report.env
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    for r in report.results:
+        groups.setdefault((r.run.model, r.run.suite.path), []).append(r)
+    root = ET.Element("testsuites", {
+        "name": "mfops test", "tests": str(len(report.results)),
+        "failures": str(report.count("failed")), "errors": str(report.count("error")),
+        "skipped": "0", "time": f"{report.seconds:.3f}", "timestamp": _x(env.started_at),
+    })  # fmt: skip
+    for (model, path), results in groups.items():
+        first = results[0]
+        suite = ET.SubElement(root, "testsuite", {
+            "name": _x(f"{model} ({path})"), "tests": str(len(results)),
+            "failures": str(sum(r.status == "failed" for r in results)),
+            "errors": str(sum(r.status == "error" for r in results)), "skipped": "0",
+            "time": f"{sum(r.seconds for r in results):.3f}", "timestamp": _x(env.started_at),
+            "hostname": _x(env.host),
+        })  # fmt: skip
+        props = ET.SubElement(suite, "properties")
+        for name, value in (("target", first.target), ("tag", env.tag), ("host", env.host),
+                            ("server_version", env.server_version),
+                            ("manifest", first.manifest or ""),
+                            ("model_digest", first.model_digest or ""),
+                            ("inherited_from", first.run.inherited_from or ""),
+                            ("mfops_version", env.mfops_version)):  # fmt: skip
+            ET.SubElement(props, "property", {"name": name, "value": _x(value)})
+        for r in results:
+            _testcase(suite, r)
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
+
+
+def _testcase(parent: Any, r: CaseResult) -> None:
+    import xml.etree.ElementTree as ET
+
+    run = r.run
+    case = ET.SubElement(parent, "testcase", {
+        "classname": _x(f"{run.model}.{run.suite.name}"), "name": _x(run.case.name),
+        "file": _x(run.suite.path), "line": str(run.case.line), "time": f"{r.seconds:.3f}",
+    })  # fmt: skip
+    if r.status == "error":
+        node = ET.SubElement(case, "error", {"type": "error", "message": _x(r.error or "")})
+        node.text = _x(r.error or "")
+    elif r.status == "failed":
+        bad = _bad_samples(r)
+        first = next((a for s in bad for a in s.assertions if not a.passed), None)
+        message = first.message if first else "failed"
+        kind = first.type if first else "failure"
+        head = [f"{run.origin}", _samples_line(r)] if _samples_line(r) else [run.origin]
+        details = head + [x.strip() for s in bad for x in _sample_text(r, s, lambda _, t: t)]
+        node = ET.SubElement(case, "failure", {"type": _x(kind), "message": _x(message)})
+        node.text = _x("\n".join(details))
+    if r.samples:
+        out = ET.SubElement(case, "system-out")
+        out.text = _x("\n".join(f"[sample {s.index + 1}, seed {s.seed}] {s.output}"
+                                for s in r.samples))  # fmt: skip

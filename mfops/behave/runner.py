@@ -1,0 +1,469 @@
+"""Running cases: samples in parallel, assertions, pass rates, the cache.
+
+The unit of work is one *sample* of one case run: a chat request, then every assertion on
+the reply (which may itself ask for embeddings or a judge's verdict). Up to `jobs` samples
+run at once on a thread pool, and each worker makes one request at a time, so the server
+never sees more than `jobs` requests from a run.
+
+Sample `i` of a case is sent with `seed = base seed + i` (when the options fix a seed), so
+samples of a non-greedy case differ from each other but are the same from run to run. A
+case passes when at least `ceil(pass_rate x samples)` samples pass every assertion; any
+sample that could not run (a server error) makes the case an *error*, never a pass.
+
+Before any request, each case run is checked against the server's listing: a model not
+built at the tag, or a judge or embedding model the server lacks, is an error for that case
+(nothing is sent). When the server stops answering, nothing new is started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from mfops.behave.assertions import AssertionResult, Verdict, grade
+from mfops.behave.cache import cacheable, sample_key
+from mfops.errors import ConfigError, MfopsError
+
+if TYPE_CHECKING:
+    from mfops.behave.baseline import Baseline, BaselineStore
+    from mfops.behave.cache import ResultCache
+    from mfops.behave.client import ModelClient
+    from mfops.behave.selection import CaseRun
+    from mfops.server import Server
+
+Status = Literal["passed", "failed", "error"]
+
+
+def display_name(name: str) -> str:
+    """How `/api/tags` spells a model name (`judge` -> `judge:latest`), case-folded."""
+    from mfops.names import parse_name
+
+    try:
+        return parse_name(name).display.casefold()
+    except ValueError:
+        return name.casefold()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where and against what a run happens; recorded with its results.
+
+    `manifests` maps `/api/tags` names (case-folded) to manifest digests; `digests` maps
+    repo models to their mfops content digests (optional: they enrich reports and baselines).
+    """
+
+    host: str
+    server_version: str
+    tag: str
+    manifests: Mapping[str, str] = field(default_factory=dict)
+    digests: Mapping[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    mfops_version: str = ""
+
+    def manifest(self, name: str) -> str | None:
+        return self.manifests.get(display_name(name))
+
+    @classmethod
+    def probe(cls, server: Server, *, tag: str, digests: Mapping[str, str] | None = None
+              ) -> Environment:  # fmt: skip
+        """Ask the server for its version and its models (two requests, no inference)."""
+        from mfops import __version__
+        from mfops.state import now_utc
+
+        version = server.version()
+        listing = {k: m.digest for k, m in server.models().items()}
+        return cls(server.host.display, version, tag, listing, dict(digests or {}), now_utc(),
+                   __version__)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One sample: the output, its latency and its grades (or why it could not run)."""
+
+    index: int
+    options: dict[str, Any]
+    output: str = ""
+    latency_ms: float = 0.0
+    assertions: tuple[AssertionResult, ...] = ()
+    cached: bool = False
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(a.passed for a in self.assertions)
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.options.get("seed")
+        return seed if isinstance(seed, int) else None
+
+    def cache_entry(self) -> dict[str, Any]:
+        return {"output": self.output, "latency_ms": self.latency_ms,
+                "assertions": [a.to_json() for a in self.assertions]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """A case run's outcome. `target` is `model:TAG`; `error` is set when the case could
+    not run at all (model not built, judge missing)."""
+
+    run: CaseRun
+    target: str
+    status: Status
+    samples: tuple[SampleResult, ...] = ()
+    manifest: str | None = None
+    model_digest: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def passed_samples(self) -> int:
+        return sum(1 for s in self.samples if s.passed)
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.samples) and all(s.cached for s in self.samples)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for s in self.samples:
+            for a in s.assertions:
+                if a.note:
+                    seen.setdefault(a.note, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class TestReport:
+    """Everything a run found, in case-run order, with its environment and call counts."""
+
+    env: Environment
+    results: tuple[CaseResult, ...]
+    seconds: float = 0.0
+    chat_calls: int = 0
+    embed_calls: int = 0
+    cache_hits: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status != "passed" for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def models(self) -> dict[str, Status]:
+        """Per repo model: `passed` when all of its cases passed, else `failed` / `error`."""
+        out: dict[str, Status] = {}
+        for r in self.results:
+            now = out.get(r.run.model, "passed")
+            if r.status == "error" or now == "error":
+                out[r.run.model] = "error"
+            elif r.status == "failed" or now == "failed":
+                out[r.run.model] = "failed"
+            else:
+                out[r.run.model] = "passed"
+        return out
+
+    def model_passed(self, model: str) -> bool:
+        """True when `model` had cases in this run and every one passed."""
+        return self.models().get(model) == "passed"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for r in self.results:
+            for note in r.notes:
+                seen.setdefault(note, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class TestEvent:
+    """For live displays: a sample finished (`sample`), or a whole case did (`result`)."""
+
+    kind: Literal["start", "sample", "case"]
+    total: int = 0
+    run: CaseRun | None = None
+    sample: SampleResult | None = None
+    result: CaseResult | None = None
+
+
+EventFn = Callable[[TestEvent], None]
+
+
+class _Counting:
+    """Counts the requests a run makes (reports and tests rely on the numbers)."""
+
+    def __init__(self, client: ModelClient) -> None:
+        self.client = client
+        self.chats = 0
+        self.embeds = 0
+        self._lock = threading.Lock()
+        self._vectors: dict[tuple[str, str], list[float]] = {}
+
+    def chat(self, model: str, messages: list[dict[str, str]], options: dict[str, Any],
+             fmt: Any) -> tuple[str, float]:  # fmt: skip
+        with self._lock:
+            self.chats += 1
+        return self.client.chat(model, messages, options, fmt)
+
+    def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """Embeddings, each text embedded once per run (reference texts repeat a lot)."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if (model, t) not in self._vectors))
+        if missing:
+            with self._lock:
+                self.embeds += 1
+            vectors = self.client.embed(model, missing)
+            if len(vectors) != len(missing):
+                raise MfopsError(f"embedding model {model} returned {len(vectors)} vectors "
+                                 f"for {len(missing)} texts")  # fmt: skip
+            with self._lock:
+                self._vectors.update(((model, t), v) for t, v in zip(missing, vectors,
+                                                                      strict=True))
+        with self._lock:
+            return [self._vectors[(model, t)] for t in texts]
+
+
+class _Grader:
+    """What the assertions of one case run may ask for (see assertions.Grader)."""
+
+    def __init__(self, client: _Counting, run: CaseRun, baselines: BaselineStore | None,
+                 server_version: str, update_baseline: bool) -> None:  # fmt: skip
+        self.client = client
+        self.run = run
+        self.baselines = baselines
+        self.server_version = server_version
+        self.update_baseline = update_baseline
+
+    def similarity(self, model: str, a: str, b: str) -> float:
+        from mfops.behave.assertions import cosine
+
+        va, vb = self.client.embed(model, [a, b])
+        return cosine(va, vb)
+
+    def judge(self, model: str, rubric: str, output: str) -> Verdict:
+        from mfops.behave.judge import ask_judge
+
+        return ask_judge(self.client, model, rubric, output)  # type: ignore[arg-type]
+
+    def baseline(self) -> Baseline | None:
+        return self.baselines.get(self.run) if self.baselines is not None else None
+
+    def baseline_path(self) -> str:
+        from mfops.behave.baseline import baseline_path
+
+        return baseline_path(self.run)
+
+
+@dataclass
+class _Prepared:
+    run: CaseRun
+    target: str
+    manifest: str | None
+    digest: str | None
+    error: str | None = None
+    keys: list[str | None] = field(default_factory=list)
+    samples: list[SampleResult | None] = field(default_factory=list)
+    started: float = 0.0
+    pending: int = 0
+
+
+def sample_options(options: dict[str, Any], index: int) -> dict[str, Any]:
+    """Sample `index`'s options: the base seed + index when a seed is fixed."""
+    out = dict(options)
+    seed = out.get("seed")
+    if isinstance(seed, int) and seed != -1 and index:
+        out["seed"] = seed + index
+    return out
+
+
+class Runner:
+    """Runs a list of case runs once; see `run()`."""
+
+    def __init__(self, client: ModelClient, env: Environment, *, jobs: int = 4,
+                 cache: ResultCache | None = None, use_cache: bool = True,
+                 baselines: BaselineStore | None = None, update_baseline: bool = False,
+                 on_event: EventFn | None = None) -> None:  # fmt: skip
+        self.client = _Counting(client)
+        self.env = env
+        self.jobs = max(1, jobs)
+        self.cache = cache
+        self.use_cache = use_cache
+        self.baselines = baselines
+        self.update_baseline = update_baseline
+        self.on_event = on_event
+        self._lock = threading.Lock()
+        self._stop: str | None = None
+        self.hits = 0
+
+    def _emit(self, event: TestEvent) -> None:
+        if self.on_event is not None:
+            with self._lock:
+                self.on_event(event)
+
+    # -- preparation ---------------------------------------------------------------------
+
+    def _prepare(self, run: CaseRun) -> _Prepared:
+        env = self.env
+        target = f"{run.model}:{env.tag}"
+        prep = _Prepared(run, target, env.manifest(target), env.digests.get(run.model))
+        if prep.manifest is None:
+            prep.error = (f"{target} is not on the server at {env.host}; build it first "
+                          f"(mfops build {run.model} --tag {env.tag})")  # fmt: skip
+            return prep
+        aux: dict[str, str] = {}
+        for check in run.case.assertions:
+            if check.model is None:
+                continue
+            have = env.manifest(check.model)
+            if have is None:
+                role = "judge" if check.needs == "judge" else "embedding"
+                prep.error = (f"{role} model {check.model} (line {check.line}) is not on the "
+                              f"server at {env.host}; pull it first (ollama pull "
+                              f"{check.model})")  # fmt: skip
+                return prep
+            aux[check.model] = have
+        has_baseline = any(c.type == "baseline" for c in run.case.assertions)
+        baseline_sha = None
+        if has_baseline and not self.update_baseline and self.baselines is not None:
+            try:
+                found = self.baselines.get(run)
+            except ConfigError as err:
+                prep.error = str(err)
+                return prep
+            baseline_sha = found.sha256 if found is not None else ""
+        reuse = self.use_cache and not (has_baseline and self.update_baseline)
+        for i in range(run.case.samples):
+            opts = sample_options(run.case.options, i)
+            key = None
+            if self.cache is not None and cacheable(opts) and reuse:
+                key = sample_key(manifest=prep.manifest, model_digest=prep.digest or "",
+                                 case_digest=run.case.digest, options=opts, sample=i, aux=aux,
+                                 baseline=baseline_sha,
+                                 server_version=env.server_version)  # fmt: skip
+            prep.keys.append(key)
+            prep.samples.append(self._cached(key, i, opts))
+        return prep
+
+    def _cached(self, key: str | None, index: int, options: dict[str, Any]) -> SampleResult | None:
+        if key is None or self.cache is None:
+            return None
+        entry = self.cache.get(key)
+        if entry is None:
+            return None
+        try:
+            grades = tuple(AssertionResult.from_json(a) for a in entry["assertions"])
+            found = SampleResult(index, options, str(entry["output"]),
+                                 float(entry["latency_ms"]), grades, cached=True)  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            return None
+        self.hits += 1
+        return found
+
+    # -- one sample ----------------------------------------------------------------------
+
+    def _sample(self, prep: _Prepared, index: int) -> SampleResult:
+        run = prep.run
+        opts = sample_options(run.case.options, index)
+        if self._stop is not None:
+            return SampleResult(index, opts, error=f"not run: {self._stop}")
+        grader = _Grader(self.client, run, self.baselines, self.env.server_version,
+                         self.update_baseline)  # fmt: skip
+        try:
+            output, latency = self.client.chat(prep.target, run.case.message_dicts(), opts,
+                                               run.case.format)  # fmt: skip
+            grades = tuple(grade(c, output, latency, grader) for c in run.case.assertions)
+        except MfopsError as err:
+            from mfops.server import ServerUnreachable
+
+            if isinstance(err, ServerUnreachable):
+                self._stop = err.message
+            return SampleResult(index, opts, error=str(err))
+        result = SampleResult(index, opts, output, round(latency, 1), grades)
+        key = prep.keys[index]
+        if key is not None and self.cache is not None:
+            self.cache.put(key, result.cache_entry())
+        return result
+
+    # -- the whole run -------------------------------------------------------------------
+
+    def _finish(self, prep: _Prepared) -> CaseResult:
+        case = prep.run.case
+        elapsed = round(time.monotonic() - prep.started, 3)
+        if prep.error is not None:
+            return CaseResult(prep.run, prep.target, "error", (), prep.manifest, prep.digest,
+                              0.0, prep.error)  # fmt: skip
+        samples = tuple(s for s in prep.samples if s is not None)
+        errors = [s.error for s in samples if s.error]
+        if errors:
+            status: Status = "error"
+        else:
+            status = "passed" if sum(s.passed for s in samples) >= case.required else "failed"
+        return CaseResult(prep.run, prep.target, status, samples, prep.manifest, prep.digest,
+                          elapsed, errors[0] if errors else None)  # fmt: skip
+
+    def run(self, cases: list[CaseRun]) -> TestReport:
+        began = time.monotonic()
+        preps = [self._prepare(r) for r in cases]
+        todo = [(p, i) for p in preps if p.error is None
+                for i, s in enumerate(p.samples) if s is None]  # fmt: skip
+        self._emit(TestEvent("start", total=sum(r.case.samples for r in cases)))
+        finished: dict[int, CaseResult] = {}
+        for n, prep in enumerate(preps):
+            prep.started = began
+            prep.pending = sum(1 for s in prep.samples if s is None) if prep.error is None else 0
+            for s in prep.samples:
+                if s is not None:
+                    self._emit(TestEvent("sample", run=prep.run, sample=s))
+            if prep.pending == 0:
+                finished[n] = self._finish(prep)
+                self._emit(TestEvent("case", result=finished[n]))
+        index = {id(p): n for n, p in enumerate(preps)}
+
+        def work(prep: _Prepared, i: int) -> None:
+            result = self._sample(prep, i)
+            with self._lock:
+                prep.samples[i] = result
+                prep.pending -= 1
+                last = prep.pending == 0
+            self._emit(TestEvent("sample", run=prep.run, sample=result))
+            if last:
+                done = self._finish(prep)
+                with self._lock:
+                    finished[index[id(prep)]] = done
+                self._emit(TestEvent("case", result=done))
+
+        if todo:
+            with ThreadPoolExecutor(max_workers=min(self.jobs, len(todo)),
+                                    thread_name_prefix="mfops-test") as pool:  # fmt: skip
+                for fut in [pool.submit(work, p, i) for p, i in todo]:
+                    fut.result()
+        results = tuple(finished[n] for n in range(len(preps)))
+        return TestReport(self.env, results, round(time.monotonic() - began, 3),
+                          self.client.chats, self.client.embeds, self.hits)  # fmt: skip
+
+
+def run(cases: list[CaseRun], client: ModelClient, *, env: Environment, jobs: int = 4,
+        cache: ResultCache | None = None, use_cache: bool = True,
+        baselines: BaselineStore | None = None, update_baseline: bool = False,
+        on_event: EventFn | None = None) -> TestReport:  # fmt: skip
+    """Run `cases` against `env.tag` through `client`; see the module docstring.
+
+    `cache`: where results are looked up and stored (the caller saves it); `use_cache=False`
+    bypasses it entirely (`--no-cache`). `baselines`: the store `baseline` assertions read. With
+    `update_baseline`, `baseline` assertions pass and their cases are run afresh, so that
+    `write_baselines` can record the new outputs.
+    """
+    return Runner(client, env, jobs=jobs, cache=cache, use_cache=use_cache, baselines=baselines,
+                  update_baseline=update_baseline, on_event=on_event).run(cases)
+

@@ -1,0 +1,87 @@
+"""Which Ollama server a command talks to, and how to name it safely.
+
+The URL rules are the `ollama` client's own (`_parse_host`), reimplemented here so that
+resolving a host never imports the client: no scheme means `http` on port 11434, `http://h`
+means port 80 and `https://h` 443, a path is kept, bare IPv6 addresses get brackets. The
+order of precedence is `--host`, then `OLLAMA_HOST`, then `defaults.host` in mfops.yaml.
+Credentials in the URL are kept for connecting, and never shown or used in file names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import urllib.parse
+from dataclasses import dataclass
+
+from mfops.errors import ServerError
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_DEFAULT_PORT = 11434
+
+
+def normalize_host(raw: str) -> str:
+    """The base URL the `ollama` client would use for `raw` (its `_parse_host` rules).
+
+    No scheme means `http` on port 11434; `http://h` means port 80 and `https://h` 443; a
+    path is kept without its trailing slash; bare IPv6 addresses get brackets. Credentials
+    in the URL are kept here (they are needed to connect); see `Host.display`.
+    """
+    raw = raw.strip()
+    scheme, sep, rest = raw.partition("://")
+    port = _DEFAULT_PORT
+    if not sep:
+        scheme, rest = "http", raw
+    elif scheme == "http":
+        port = 80
+    elif scheme == "https":
+        port = 443
+    split = urllib.parse.urlsplit(f"{scheme}://{rest}")
+    hostname = split.hostname or "127.0.0.1"
+    try:
+        if isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address):
+            hostname = f"[{hostname}]"
+    except ValueError:
+        pass
+    try:
+        port = split.port or port
+    except ValueError:
+        raise ServerError(f"invalid Ollama host {raw!r}: bad port") from None
+    userinfo = ""
+    if split.username is not None:
+        userinfo = split.username + (f":{split.password}" if split.password is not None else "")
+        userinfo += "@"
+    path = split.path.strip("/")
+    return f"{scheme}://{userinfo}{hostname}:{port}" + (f"/{path}" if path else "")
+
+
+@dataclass(frozen=True)
+class Host:
+    """A normalised Ollama base URL, and the two safe ways to show or store it."""
+
+    url: str
+
+    @property
+    def display(self) -> str:
+        """The URL without any `user:password@`: what messages, reports and state show."""
+        split = urllib.parse.urlsplit(self.url)
+        netloc = split.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((split.scheme, netloc, split.path, "", ""))
+
+    @property
+    def key(self) -> str:
+        """A filesystem-safe name for this host (state folders): no credentials, ever."""
+        text = self.display.replace("://", "_")
+        safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
+        return safe.strip("_.") or "host"
+
+    def __str__(self) -> str:
+        return self.display
+
+
+def resolve_host(explicit: str | None = None, configured: str | None = None) -> Host:
+    """`--host`, else `OLLAMA_HOST`, else `mfops.yaml`'s `defaults.host`, else the default."""
+    for candidate in (explicit, os.environ.get("OLLAMA_HOST"), configured):
+        if candidate and candidate.strip():
+            return Host(normalize_host(candidate))
+    return Host(DEFAULT_HOST)
