@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from mfops.errors import LocatedError, MfopsError, RepoError, UnknownModelError
+from mfops.errors import UnknownModelError
 
 if TYPE_CHECKING:
     from mfops.diffcompare import Side
@@ -266,29 +266,6 @@ class DiffResult:
 # --------------------------------------------------------------------------- the diff
 
 
-def _load(rev: Revision) -> None:
-    """Load everything the diff needs up front, so that bad input says which ref it is at.
-
-    Snapshots at a ref already name files `ref:path`; an error that does not mention the ref
-    gets it added (on the error itself, so its type and exit code stay what they were).
-    """
-    try:
-        if not rev.snapshot.models:
-            raise RepoError(
-                f"no models at {rev.ref}" if rev.ref else "no models in the working tree",
-                hint="no mfops.yaml entries and no Modelfile, *.Modelfile there",
-            )
-        rev.digests  # noqa: B018 - parses, builds the graph (cycles) and digests every model
-    except LocatedError as err:
-        if rev.ref and err.path and not err.path.startswith(f"{rev.ref}:"):
-            err.path = f"{rev.ref}:{err.path}"
-        raise
-    except MfopsError as err:
-        if rev.ref and rev.ref not in err.message:
-            err.message = f"at {rev.ref}: {err.message}"
-        raise
-
-
 def _pair(removed: list[str], added: list[str], key_old: dict[str, object],
           key_new: dict[str, object], file_old: dict[str, str],
           file_new: dict[str, str]) -> list[tuple[str, str]]:
@@ -323,8 +300,8 @@ def diff_revisions(
     """
     from mfops.diffcompare import Side, compare
 
-    _load(old)
-    _load(new)
+    old.load(require_models=True)
+    new.load(require_models=True)
     a, b = Side(old, mode), Side(new, mode)
     for name in names:
         if name not in a.graph and name not in b.graph:

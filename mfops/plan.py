@@ -193,22 +193,6 @@ def existing_build(name: str, digest: str, target: str, state: BuildState,
 # --------------------------------------------------------------------------- planning
 
 
-def _load(rev: Revision) -> dict[str, str]:
-    """Digests of a revision; errors at a ref say which ref (as diff does)."""
-    from mfops.errors import LocatedError
-
-    try:
-        return rev.digests
-    except LocatedError as err:
-        if rev.ref and err.path and not err.path.startswith(f"{rev.ref}:"):
-            err.path = f"{rev.ref}:{err.path}"
-        raise
-    except MfopsError as err:
-        if rev.ref and rev.ref not in err.message:
-            err.message = f"at {rev.ref}: {err.message}"
-        raise
-
-
 def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[str, str]],
                                                    Revision | None, str | None, str | None]:
     """(selected names in order, change reasons, REF revision, REF, how REF was chosen)."""
@@ -216,7 +200,7 @@ def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[st
     from mfops.revision import Revision as Rev
 
     graph = rev.graph
-    digests = _load(rev)
+    digests = rev.load()
     if not sel.changed:
         if sel.all:
             return list(graph.order), {}, None, None, None
@@ -228,7 +212,7 @@ def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[st
     else:
         since, origin = default_since(repo)
     old = Rev(repo, since) if since is not None else None
-    old_digests = _load(old) if old is not None else {}
+    old_digests = old.load() if old is not None else {}
     chosen = [n for n in graph.order if old_digests.get(n) != digests[n]]
     return chosen, change_reasons(old, rev, chosen), old, since, origin
 

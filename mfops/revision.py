@@ -59,6 +59,31 @@ class Revision:
 
         return compute_digests(self.snapshot, self.graph, self.lock)
 
+    def load(self, *, require_models: bool = False) -> dict[str, str]:
+        """Every digest, loading all the way through, with errors that say which ref.
+
+        Snapshots at a ref already name files `ref:path`; an error that does not mention the
+        ref gets it added (on the error itself, so its type and exit code stay the same), so
+        a command comparing two versions always says which one is broken.
+        """
+        from mfops.errors import LocatedError, MfopsError, RepoError
+
+        try:
+            if require_models and not self.snapshot.models:
+                raise RepoError(
+                    f"no models at {self.ref}" if self.ref else "no models in the working tree",
+                    hint="no mfops.yaml entries and no Modelfile, *.Modelfile there",
+                )
+            return self.digests
+        except LocatedError as err:
+            if self.ref and err.path and not err.path.startswith(f"{self.ref}:"):
+                err.path = f"{self.ref}:{err.path}"
+            raise
+        except MfopsError as err:
+            if self.ref and self.ref not in err.message:
+                err.message = f"at {self.ref}: {err.message}"
+            raise
+
     @cached_property
     def effective(self) -> dict[str, Effective]:
         from mfops.effective import effective_all

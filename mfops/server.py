@@ -21,6 +21,8 @@ What the wrapper adds to the client, and why:
   posted as raw JSON through the client's own request machinery (`Client._request` /
   `_request_raw`, private but stable across 0.4-0.6), so errors are converted the same way.
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
+- **Inference** for behavioural tests: `chat` (not streamed, with its measured latency) and
+  `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).
 
 Which host to talk to is decided in hosts.py; what to send for a repo model in request.py.
 """
@@ -306,6 +308,32 @@ class Server:
 
     def delete(self, name: str) -> None:
         self.call("delete", name, lambda: self.client.delete(model=name))
+
+    # -- inference (behavioural tests: mfops.behave.client.ModelClient) ------------------
+
+    def chat(self, model: str, messages: list[dict[str, str]], options: dict[str, Any],
+             format: str | dict[str, Any] | None = None) -> tuple[str, float]:  # fmt: skip
+        """The assistant's reply (not streamed) and its latency in ms. Retried like any safe
+        call; the latency is that of the attempt that answered, not of the retries."""
+        latency = [0.0]
+
+        def ask() -> str:
+            started = time.monotonic()
+            reply = self.client.chat(model=model, messages=messages, options=options,
+                                     format=format or None, stream=False)  # fmt: skip
+            latency[0] = (time.monotonic() - started) * 1000.0
+            return str(reply.message.content or "")
+
+        return self.call("chat with", model, ask), latency[0]
+
+    def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """One embedding per text, from `/api/embed` (L2-normalised by the server)."""
+
+        def ask() -> list[list[float]]:
+            reply = self.client.embed(model=model, input=list(texts))
+            return [[float(x) for x in vec] for vec in reply.embeddings]
+
+        return self.call("embed with", model, ask)
 
     # -- streams ---------------------------------------------------------------------------
 

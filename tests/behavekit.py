@@ -102,11 +102,6 @@ class Lab:
 
         if self._server is None:
             self._server = Server(Host(self.double.url))
-        if not hasattr(self._server, "chat"):  # INTERIM until server.py has chat/embed
-            import sys
-            sys.path.insert(0, "/tmp/bdev")
-            from adapter import Adapter
-            return Adapter(self.double.url)
         return self._server
 
     def chats(self) -> int:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from mfops.cli import main
+from tests.conftest import invoke_mfops
 from tests.gitrepo import GitRepo
 from tests.ollama_double import OllamaDouble
 
@@ -43,14 +42,8 @@ HIERARCHY = {
 
 def run_main(*args: str) -> tuple[int, str, str]:
     """Run `mfops ARGS` in-process; return (exit code, stdout, stderr)."""
-    with CliRunner().isolation() as (out, err, _mixed):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover - main always exits
-            code = None
-    return int(code or 0), out.getvalue().decode(), err.getvalue().decode()
+    code, out, err = invoke_mfops(*args)
+    return int(code or 0), out, err
 
 
 class Workspace:

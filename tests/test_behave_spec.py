@@ -48,7 +48,7 @@ def error(git_repo, text: str, path: str = "t.test.yaml", files: dict | None = N
 
 
 def test_seed_suites_load_with_defaults_lines_and_digests(git_repo):
-    suites, rev = load(git_repo, {k: v for k, v in SEED_FILES.items()})
+    suites, _ = load(git_repo, dict(SEED_FILES))
     by_path = {s.path: s for s in suites}
     assert sorted(by_path) == ["expert/expert.test.yaml", "tests/company.test.yaml"]
     company = by_path["tests/company.test.yaml"]
@@ -177,7 +177,7 @@ def test_without_inherit_a_suite_stays_on_its_model(git_repo):
     (suite(ONE + "    options: {seed: 1.5}\n"),
      "t.test.yaml:7: cases[0].options.seed: expected an integer, got a number"),
     (suite(ONE + ONE.replace("greets", "Greets!")),
-     "t.test.yaml:8: cases[1].name: case name 'Greets!' repeats the case at line 3"),
+     "t.test.yaml:7: cases[1].name: case name 'Greets!' repeats the case at line 3"),
     (suite(ONE + "    samples: 0\n"), "t.test.yaml:7: cases[0].samples: expected an integer >= 1"),
     (suite(ONE + "    pass_rate: 1.5\n"),
      "t.test.yaml:7: cases[0].pass_rate: expected a number > 0 and <= 1, got 1.5"),
@@ -223,8 +223,10 @@ def test_listed_suite_errors_point_at_mfops_yaml(git_repo):
                "    tests:\n      - checks/missing.yaml\n")  # fmt: skip
     with pytest.raises(ConfigError) as info:
         load(git_repo, {"mfops.yaml": listing})
-    assert str(info.value) == "mfops.yaml:5: models.base.tests: 'checks/missing.yaml' does not exist"
-    wrong = {"mfops.yaml": listing.replace("missing", "r"), "checks/r.yaml": suite(ONE, "model: mid\n")}
+    assert str(info.value) == (
+        "mfops.yaml:5: models.base.tests: 'checks/missing.yaml' does not exist")
+    wrong = {"mfops.yaml": listing.replace("missing", "r"),
+             "checks/r.yaml": suite(ONE, "model: mid\n")}
     with pytest.raises(ConfigError, match=r"checks/r.yaml:1: model: this suite tests 'mid' but "
                        r"mfops.yaml lists it under models.base.tests"):  # fmt: skip
         load(git_repo, wrong)

@@ -12,12 +12,11 @@ import re
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
 
-from mfops.cli import main
 from mfops.diff import BaseRef, DiffResult, ModelDiff, TextChange
 from mfops.diffjson import SCHEMA
 from mfops.diffrender import _code, _fence, origin_note, render_text
+from tests.conftest import invoke_mfops
 from tests.gitrepo import GitRepo
 
 BASE = """\
@@ -34,16 +33,7 @@ GRANDCHILD = "# pirate\nFROM python-bot\nSYSTEM Arr.\n"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    """Run `mfops ARGS`; return (exit code, stdout, stderr)."""
-    with CliRunner().isolation() as (out, err, _mixed):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover - main always exits
-            code = None
-    return code, out.getvalue().decode(), err.getvalue().decode()
+run = invoke_mfops  # (exit code, stdout, stderr), in-process
 
 
 @pytest.fixture

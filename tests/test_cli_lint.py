@@ -11,24 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mfops.cli import main
 from mfops.lint import RULES
+from tests.conftest import invoke_mfops
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    """Run `mfops ARGS`; return (exit code, stdout, stderr)."""
-    with CliRunner().isolation() as (out, err, _mixed):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover - main always exits
-            code = None
-    return code, out.getvalue().decode(), err.getvalue().decode()
+run = invoke_mfops  # (exit code, stdout, stderr), in-process
 
 
 @pytest.fixture

@@ -13,21 +13,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mfops.cli import main
+from tests.conftest import invoke_mfops
 
-
-def run(*args: str) -> tuple[int | str | None, str, str]:
-    """Run `mfops ARGS` in-process; return (exit code, stdout, stderr)."""
-    with CliRunner().isolation() as (out, err, _mixed):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover - main always exits
-            code = None
-    return code, out.getvalue().decode(), err.getvalue().decode()
+run = invoke_mfops  # (exit code, stdout, stderr), in-process
 
 
 def write(path: Path, data: str | bytes) -> Path:
