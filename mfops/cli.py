@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("mfops.commands.status", "Compare what the server holds with what the repo builds."),
     "import": ("mfops.commands.importcmd", "Write a Modelfile for an existing server model."),
     "test": ("mfops.commands.test", "Run behavioural test suites against built models."),
+    "promote": ("mfops.commands.promote", "Promote tested models to a release tag, all or none."),
+    "rollback": ("mfops.commands.rollback", "Point an alias back at an earlier release."),
+    "history": ("mfops.commands.history", "Show promotions and rollbacks, newest first."),
+    "gate": ("mfops.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
 }
 
 

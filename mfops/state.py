@@ -28,14 +28,21 @@ sections):
 
 The file is rewritten atomically after every model that completes, so an interrupted build
 keeps what it finished.
+
+Other features keep their own top-level *sections* in the same file through `section` and
+`update_section`, each with its own version inside: `promotions` holds the promotion and
+rollback history (format in history.py). An older mfops keeps such sections untouched when it
+rewrites the file, so adding one never needs a new state version.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,6 +191,36 @@ class BuildState:
             if self._builds.pop(key, None) is not None:
                 self._by_digest = None
                 self._save_locked()
+
+    def section(self, key: str) -> Any:
+        """A copy of the top-level section `key` another feature keeps here; None if absent."""
+        with self._lock:
+            return copy.deepcopy(self._extra.get(key))
+
+    def update_section(self, key: str, change: Callable[[Any], Any]) -> Any:
+        """Set section `key` to `change(current)` and write the file at once (atomically).
+
+        `current` is read from the file again first, so that what another mfops process
+        added to the section since this state was loaded (a promotion in a second terminal)
+        is kept rather than overwritten. Returns the new value.
+        """
+        if key in ("version", "host", "builds"):
+            raise ValueError(f"{key!r} is not a section")
+        with self._lock:
+            current = self._extra.get(key)
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                text = None
+            except OSError as err:
+                raise ConfigError(f"cannot read state: {err.strerror}",
+                                  path=str(self.path)) from None  # fmt: skip
+            if text is not None:
+                current = _parse(text, str(self.path))[2].get(key, current)
+            value = change(copy.deepcopy(current))
+            self._extra[key] = value
+            self._save_locked()
+            return copy.deepcopy(value)
 
     def dumps(self) -> str:
         with self._lock:

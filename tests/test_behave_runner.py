@@ -10,7 +10,7 @@ import pytest
 
 from mfops.behave import BaselineStore, ResultCache, load_suites, plan_cases, run
 from mfops.behave.baseline import baseline_path, write_baselines
-from mfops.behave.runner import Environment
+from mfops.behave.results import Environment
 from tests.behavekit import Lab, lab_fixture  # noqa: F401  (fixture)
 
 
@@ -277,3 +277,33 @@ def test_requests_in_flight_never_exceed_jobs(lab: Lab):
 def test_results_keep_case_order_whatever_the_jobs(lab: Lab, jobs):
     lab.build("t1")
     assert statuses(go(lab, jobs=jobs))[0][:2] == ("base", "refuses pricing")
+
+
+def test_a_server_that_goes_away_stops_new_work(lab: Lab):
+    lab.build("t1")
+    rev = lab.revision()
+    cases = plan_cases(load_suites(rev.snapshot, rev.graph), rev.graph)
+    from mfops.hosts import Host
+    from mfops.server import Server, ServerOptions
+
+    with Server(Host(lab.double.url)) as server:
+        env = Environment.probe(server, tag="t1")
+    lab.double.stop()
+    with Server(Host(lab.double.url), ServerOptions(retries=0)) as server:
+        report = run(cases, server, env=env, jobs=1)
+    errors = [r.error for r in report.results]
+    assert errors[0] == (f"cannot reach Ollama at {lab.double.url} (start it with `ollama "
+                         "serve`, or point --host / OLLAMA_HOST at a running server)")
+    assert all(e is not None and e.startswith("not run: cannot reach Ollama")
+               for e in errors[1:])  # fmt: skip
+    assert report.chat_calls == 1 and {r.status for r in report.results} == {"error"}
+
+
+def test_an_unreadable_cache_is_ignored(lab: Lab, tmp_path, caplog):
+    lab.build("t1")
+    (tmp_path / "test-cache.json").write_text("{not json")
+    cache = ResultCache.load(tmp_path, _HostKey())
+    assert len(cache) == 0 and "ignoring the test cache" in caplog.text
+    assert go(lab, cache=cache).ok
+    cache.save()
+    assert len(ResultCache.load(tmp_path, _HostKey())) == 4

@@ -5,9 +5,11 @@ must meet. The pieces, in the order a run uses them:
 
     suites = load_suites(snapshot, graph)            # spec.py: validated, with file:line
     cases = plan_cases(suites, graph, names)         # selection.py: own + inherited cases
-    env = Environment.probe(server, tag=tag)         # runner.py: version, manifest digests
+    env = Environment.probe(server, tag=tag)         # results.py: version, manifests
     report = run(cases, server, env=env, jobs=8,     # runner.py: parallel samples
                  cache=ResultCache.load(...), baselines=BaselineStore(snapshot))
+    # or, with a Session, all of the above and the cache saved:
+    report = run_in_session(session, rev, cases, tag=tag)
     text_report(report) / junit_xml(report) / ...   # report.py
     write_baselines(report, repo.root)               # baseline.py (--update-baseline)
 
@@ -21,14 +23,14 @@ from mfops.behave.baseline import Baseline, BaselineStore, baseline_path, write_
 from mfops.behave.cache import ResultCache
 from mfops.behave.client import ModelClient
 from mfops.behave.report import json_report, junit_xml, markdown_report, text_report
-from mfops.behave.runner import (
+from mfops.behave.results import (
     CaseResult,
     Environment,
     SampleResult,
     TestEvent,
     TestReport,
-    run,
 )
+from mfops.behave.runner import run, run_in_session
 from mfops.behave.selection import CaseRun, plan_cases
 from mfops.behave.spec import Case, Suite, load_suites
 
@@ -55,6 +57,7 @@ __all__ = [
     "markdown_report",
     "plan_cases",
     "run",
+    "run_in_session",
     "text_report",
     "write_baselines",
 ]

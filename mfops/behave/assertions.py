@@ -15,95 +15,20 @@ them into an errored sample, which is not cached.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from mfops.behave.checks import AssertionResult, Check, Grader, Models, Verdict, cosine, show
 
 if TYPE_CHECKING:
-    from mfops.behave.baseline import Baseline
     from mfops.behave.located import At
 
+__all__ = ["KINDS", "AssertionResult", "Check", "Grader", "Kind", "Models", "Verdict", "cosine",
+           "grade", "parse_check", "show"]  # fmt: skip
+
 DEFAULT_SIMILARITY = 0.8
-
-
-@dataclass(frozen=True)
-class Check:
-    """One validated assertion of a case. `model` is the embedding or judge model it uses
-    (resolved from mfops.yaml's defaults at load time); `line` is where it was written."""
-
-    type: str
-    value: Any = None
-    threshold: float | None = None
-    model: str | None = None
-    line: int = 0
-
-    @property
-    def needs(self) -> str | None:
-        """`embed` or `judge` when grading calls a model, else None."""
-        return KINDS[self.type].needs
-
-    def canonical(self) -> dict[str, Any]:
-        """What the case digest hashes: everything but the line."""
-        out: dict[str, Any] = {"type": self.type}
-        for key in ("value", "threshold", "model"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
-
-
-@dataclass(frozen=True)
-class AssertionResult:
-    """The grade of one assertion on one output."""
-
-    type: str
-    passed: bool
-    message: str
-    score: float | None = None
-    note: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "passed": self.passed, "message": self.message,
-                "score": self.score, "note": self.note}  # fmt: skip
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AssertionResult:
-        return cls(str(data["type"]), bool(data["passed"]), str(data["message"]),
-                   data.get("score"), data.get("note"))  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What a judge model said: pass, a score in 0..1 and why."""
-
-    passed: bool
-    score: float
-    reason: str
-    note: str | None = None
-
-
-class Grader(Protocol):
-    """What grading needs beyond the output (provided by the runner, per case run)."""
-
-    server_version: str
-    update_baseline: bool
-
-    def similarity(self, model: str, a: str, b: str) -> float: ...
-
-    def judge(self, model: str, rubric: str, output: str) -> Verdict: ...
-
-    def baseline(self) -> Baseline | None: ...
-
-    def baseline_path(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Models:
-    """mfops.yaml's `defaults.embedding_model` and `defaults.judge_model`."""
-
-    embedding: str | None = None
-    judge: str | None = None
 
 
 Parse = Callable[[dict[str, Any], "At", Models], Check]
@@ -118,19 +43,6 @@ class Kind:
     grade: Grade
     needs: str | None
     doc: str
-
-
-def show(text: str, limit: int = 120) -> str:
-    """A short, quoted excerpt of an output for one-line messages."""
-    shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    return repr(shown)
-
-
-def cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
 
 
 # --------------------------------------------------------------------------- parsing

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from mfops.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mfops.behave.runner import TestReport
+    from mfops.behave.results import TestReport
     from mfops.behave.selection import CaseRun
     from mfops.repo import Snapshot
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mfops.behave.runner import CaseResult, SampleResult, TestReport
+from mfops.behave.results import CaseResult, SampleResult, TestReport
 
 _ANSI = {"passed": "\x1b[32m", "failed": "\x1b[31m", "error": "\x1b[33m"}
 _WORD = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
@@ -191,7 +191,8 @@ def markdown_report(report: TestReport) -> str:
                                                .splitlines()], f"  {fence}", ""]  # fmt: skip
     if report.notes:
         lines += ["", *[f"> note: {n}" for n in report.notes]]
-    return "\n".join(lines).rstrip() + "\n"
+    text = "\n".join(lines).rstrip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", text)
 
 
 # --------------------------------------------------------------------------- junit

@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from mfops.behave.assertions import AssertionResult, Verdict, grade
 from mfops.behave.cache import cacheable, sample_key
+from mfops.behave.results import (
+    CaseResult,
+    Environment,
+    EventFn,
+    SampleResult,
+    Status,
+    TestEvent,
+    TestReport,
+)
 from mfops.errors import ConfigError, MfopsError
 
 if TYPE_CHECKING:
@@ -33,171 +41,11 @@ if TYPE_CHECKING:
     from mfops.behave.cache import ResultCache
     from mfops.behave.client import ModelClient
     from mfops.behave.selection import CaseRun
-    from mfops.server import Server
+    from mfops.revision import Revision
+    from mfops.session import Session
 
-Status = Literal["passed", "failed", "error"]
-
-
-def display_name(name: str) -> str:
-    """How `/api/tags` spells a model name (`judge` -> `judge:latest`), case-folded."""
-    from mfops.names import parse_name
-
-    try:
-        return parse_name(name).display.casefold()
-    except ValueError:
-        return name.casefold()
-
-
-@dataclass(frozen=True)
-class Environment:
-    """Where and against what a run happens; recorded with its results.
-
-    `manifests` maps `/api/tags` names (case-folded) to manifest digests; `digests` maps
-    repo models to their mfops content digests (optional: they enrich reports and baselines).
-    """
-
-    host: str
-    server_version: str
-    tag: str
-    manifests: Mapping[str, str] = field(default_factory=dict)
-    digests: Mapping[str, str] = field(default_factory=dict)
-    started_at: str = ""
-    mfops_version: str = ""
-
-    def manifest(self, name: str) -> str | None:
-        return self.manifests.get(display_name(name))
-
-    @classmethod
-    def probe(cls, server: Server, *, tag: str, digests: Mapping[str, str] | None = None
-              ) -> Environment:  # fmt: skip
-        """Ask the server for its version and its models (two requests, no inference)."""
-        from mfops import __version__
-        from mfops.state import now_utc
-
-        version = server.version()
-        listing = {k: m.digest for k, m in server.models().items()}
-        return cls(server.host.display, version, tag, listing, dict(digests or {}), now_utc(),
-                   __version__)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SampleResult:
-    """One sample: the output, its latency and its grades (or why it could not run)."""
-
-    index: int
-    options: dict[str, Any]
-    output: str = ""
-    latency_ms: float = 0.0
-    assertions: tuple[AssertionResult, ...] = ()
-    cached: bool = False
-    error: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.error is None and all(a.passed for a in self.assertions)
-
-    @property
-    def seed(self) -> int | None:
-        seed = self.options.get("seed")
-        return seed if isinstance(seed, int) else None
-
-    def cache_entry(self) -> dict[str, Any]:
-        return {"output": self.output, "latency_ms": self.latency_ms,
-                "assertions": [a.to_json() for a in self.assertions]}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    """A case run's outcome. `target` is `model:TAG`; `error` is set when the case could
-    not run at all (model not built, judge missing)."""
-
-    run: CaseRun
-    target: str
-    status: Status
-    samples: tuple[SampleResult, ...] = ()
-    manifest: str | None = None
-    model_digest: str | None = None
-    seconds: float = 0.0
-    error: str | None = None
-
-    @property
-    def passed_samples(self) -> int:
-        return sum(1 for s in self.samples if s.passed)
-
-    @property
-    def cached(self) -> bool:
-        return bool(self.samples) and all(s.cached for s in self.samples)
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for s in self.samples:
-            for a in s.assertions:
-                if a.note:
-                    seen.setdefault(a.note, None)
-        return tuple(seen)
-
-
-@dataclass(frozen=True)
-class TestReport:
-    """Everything a run found, in case-run order, with its environment and call counts."""
-
-    env: Environment
-    results: tuple[CaseResult, ...]
-    seconds: float = 0.0
-    chat_calls: int = 0
-    embed_calls: int = 0
-    cache_hits: int = 0
-
-    @property
-    def failed(self) -> bool:
-        return any(r.status != "passed" for r in self.results)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    def models(self) -> dict[str, Status]:
-        """Per repo model: `passed` when all of its cases passed, else `failed` / `error`."""
-        out: dict[str, Status] = {}
-        for r in self.results:
-            now = out.get(r.run.model, "passed")
-            if r.status == "error" or now == "error":
-                out[r.run.model] = "error"
-            elif r.status == "failed" or now == "failed":
-                out[r.run.model] = "failed"
-            else:
-                out[r.run.model] = "passed"
-        return out
-
-    def model_passed(self, model: str) -> bool:
-        """True when `model` had cases in this run and every one passed."""
-        return self.models().get(model) == "passed"
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for r in self.results:
-            for note in r.notes:
-                seen.setdefault(note, None)
-        return tuple(seen)
-
-
-@dataclass(frozen=True)
-class TestEvent:
-    """For live displays: a sample finished (`sample`), or a whole case did (`result`)."""
-
-    kind: Literal["start", "sample", "case"]
-    total: int = 0
-    run: CaseRun | None = None
-    sample: SampleResult | None = None
-    result: CaseResult | None = None
-
-
-EventFn = Callable[[TestEvent], None]
+__all__ = ["CaseResult", "Environment", "Runner", "SampleResult", "TestEvent", "TestReport",
+           "run", "run_in_session", "sample_options"]  # fmt: skip
 
 
 class _Counting:
@@ -467,3 +315,25 @@ def run(cases: list[CaseRun], client: ModelClient, *, env: Environment, jobs: in
     return Runner(client, env, jobs=jobs, cache=cache, use_cache=use_cache, baselines=baselines,
                   update_baseline=update_baseline, on_event=on_event).run(cases)
 
+
+
+def run_in_session(session: Session, rev: Revision, cases: list[CaseRun], *, tag: str,
+                   jobs: int | None = None, use_cache: bool = True,
+                   update_baseline: bool = False, on_event: EventFn | None = None
+                   ) -> TestReport:  # fmt: skip
+    """`run` the way `mfops test` does it, for promotion and the gate to reuse: probe the
+    session's server, read the host's result cache under `.mfops/`, read baselines from
+    `rev`'s snapshot, and save the cache afterwards (unless `use_cache` is False)."""
+    from mfops.behave.baseline import BaselineStore
+    from mfops.behave.cache import ResultCache
+
+    env = Environment.probe(session.server, tag=tag, digests=rev.digests)
+    cache = ResultCache.load(session.state_dir, session.host)
+    try:
+        return run(cases, session.server, env=env, cache=cache, use_cache=use_cache,
+                   jobs=jobs or rev.snapshot.config.defaults.jobs,
+                   baselines=BaselineStore(rev.snapshot), update_baseline=update_baseline,
+                   on_event=on_event)  # fmt: skip
+    finally:
+        if use_cache:
+            cache.save()

@@ -13,7 +13,7 @@ from mfops.commands.serveropts import open_session, server_options
 from mfops.render import to_json, use_color
 
 if TYPE_CHECKING:
-    from mfops.behave.runner import TestEvent
+    from mfops.behave.results import TestEvent
 
 
 @click.command("test")
@@ -50,9 +50,9 @@ def command(
     Exit codes: 0 every case passed; 1 a case failed or could not run (model not built,
     server error); 2 bad input (an invalid suite, an unknown model, no server).
     """
-    from mfops.behave import BaselineStore, ResultCache, load_suites, plan_cases, run
+    from mfops.behave import load_suites, plan_cases
     from mfops.behave.baseline import write_baselines
-    from mfops.behave.runner import Environment
+    from mfops.behave.runner import run_in_session
     from mfops.revision import Revision
 
     session = open_session(opts, host, timeout)
@@ -61,20 +61,14 @@ def command(
         suites = load_suites(rev.snapshot, rev.graph)
         cases = plan_cases(suites, rev.graph, names)
         the_tag = _tag(session, rev, tag)
-        env = Environment.probe(session.server, tag=the_tag, digests=rev.digests)
-        cache = ResultCache.load(session.state_dir, session.host)
-        jobs = jobs or rev.snapshot.config.defaults.jobs
-        progress = _Progress.maybe(fmt, len(cases))
+        progress = _Progress.maybe(len(cases))
         try:
-            report = run(cases, session.server, env=env, jobs=jobs, cache=cache,
-                         use_cache=not no_cache, baselines=BaselineStore(rev.snapshot),
-                         update_baseline=update_baseline,
-                         on_event=progress)  # fmt: skip
+            report = run_in_session(session, rev, cases, tag=the_tag, jobs=jobs,
+                                    use_cache=not no_cache, update_baseline=update_baseline,
+                                    on_event=progress)  # fmt: skip
         finally:
             if progress is not None:
                 progress.close()
-            if not no_cache:
-                cache.save()
     finally:
         session.close()
     written = write_baselines(report, session.repo.root) if update_baseline else []
@@ -85,6 +79,7 @@ def command(
         from mfops.atomic import write_atomic
         from mfops.behave import junit_xml
 
+        junit.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(junit, junit_xml(report))
     return 1 if report.failed else 0
 
@@ -118,7 +113,7 @@ class _Progress:
     """A progress bar on stderr while samples run, shown only on a terminal."""
 
     @classmethod
-    def maybe(cls, fmt: str, cases: int) -> _Progress | None:
+    def maybe(cls, cases: int) -> _Progress | None:
         if not cases or not sys.stderr.isatty():
             return None
         return cls()
