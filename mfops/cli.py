@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("mfops.commands.rollback", "Point an alias back at an earlier release."),
     "history": ("mfops.commands.history", "Show promotions and rollbacks, newest first."),
     "gate": ("mfops.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
+    "init": ("mfops.commands.init", "Scaffold a model repository and its CI gate."),
 }
 
 

@@ -108,3 +108,24 @@ class CheckFailed(MfopsError):
     """A check said no (lint errors, failed tests, a failed build): exit 1."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class LockBusy(MfopsError):
+    """Another mfops process is writing this repository and did not finish in time (exit 2).
+
+    `holder` is the other process as it described itself in the lock file (mfops.flock.Holder,
+    or None when it could not be read); the message names it so the user knows what to wait
+    for or stop.
+    """
+
+    def __init__(self, path: object, holder: object | None, waited: float) -> None:
+        who = holder.describe() if holder is not None else "another mfops process"  # type: ignore[attr-defined]
+        after = f" (gave up after {waited:g}s)" if waited else ""
+        super().__init__(
+            f"{path} is held by {who}: another mfops is writing this repository{after}",
+            hint="wait for it to finish, or set MFOPS_LOCK_TIMEOUT to wait longer "
+            "(unset: as long as it takes)",
+        )
+        self.path = path
+        self.holder = holder
+        self.waited = waited

@@ -5,15 +5,19 @@ laptop. Each step returns a typed `Step`; the first that fails stops the pipelin
 is built from files that do not lint, nothing tested that did not build, nothing promoted
 that did not pass), and `GateReport.error_line()` names it: `gate failed at build: 1 model
 failed`. A step that raises a user error (an unknown ref, an unreachable server, an invalid
-suite) fails with that error's exit code (2); a step whose check says no fails with 1.
+suite) fails with that error's exit code (2); a step whose check says no fails with 1. The
+lint step also loads and validates every test suite, so a broken suite stops the gate
+before anything is built, whichever models changed.
 
 Which models the gate covers (its *scope*), decided once and used by build, test and
 promote alike:
 
 - by default the models whose digest differs between REF and the working tree, exactly
-  as `build --changed` selects them: an edited model and every descendant of an edited
-  base, never a comment-only edit. REF is `--since`, else the newest version tag reachable
-  from HEAD^, else HEAD~1 (with a single commit, every model);
+  as `build --changed` selects them (an edited model and every descendant of an edited
+  base, never a comment-only edit), plus the models whose applicable test cases were
+  added or edited since REF (a new case must run before it can be trusted). REF is
+  `--since`, else the newest version tag reachable from HEAD^, else HEAD~1 (with a single
+  commit, every model);
 - with `all`, every model of the repo.
 
 Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it.
@@ -29,19 +33,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.errors import EXIT_CHECK_FAILED, MfopsError
+from mfops.lint import lint_repo, plural
 
 if TYPE_CHECKING:
     from mfops.build import BuildEvent
-    from mfops.lint import LintReport
-    from mfops.promote import TestSummary
-    from mfops.repo import Repo
     from mfops.retag import EventFn
     from mfops.revision import Revision
     from mfops.session import Session
+    from mfops.verdict import TestSummary
 
 StepName = Literal["lint", "diff", "build", "test", "promote"]
 StepStatus = Literal["passed", "failed", "skipped"]
@@ -101,44 +103,35 @@ class GateReport:
         return None if failed is None else f"gate failed at {failed.name}: {failed.summary}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 # --------------------------------------------------------------------------- lint
 
 
-def lint_repo(repo: Repo) -> LintReport:
-    """Lint every Modelfile of the repo as `mfops lint` with no PATH does: the files found
-    by convention plus those mfops.yaml lists, repo models known by name."""
-    from mfops.conventions import expand_paths, model_name_for
-    from mfops.lint import lint_paths
-
-    root = repo.root
-    config = repo.snapshot(None).config
-    files = expand_paths([root])
-    known = {m.name for m in config.models.values()}
-    listed = {(root / m.modelfile).resolve() for m in config.models.values()}
-    for file in files:
-        if file.resolve() not in listed:
-            known.add(model_name_for(file.relative_to(root).as_posix(), root_name=root.name))
-    seen = {f.resolve() for f in files}
-    files += [root / m.modelfile for m in config.models.values()
-              if (root / m.modelfile).resolve() not in seen]  # fmt: skip
-
-    def display(path: Path) -> str:
-        try:
-            return path.relative_to(root).as_posix()
-        except ValueError:
-            return str(path)
-
-    return lint_paths(files, known_models=frozenset(known), display=display)
+# --------------------------------------------------------------------------- scope
 
 
-def lint_summary(report: LintReport) -> str:
-    return (f"{_plural(report.count('error'), 'error')}, "
-            f"{_plural(report.count('warning'), 'warning')} in "
-            f"{_plural(len(report.files), 'file')}")  # fmt: skip
+def _cases(rev: Revision) -> dict[str, set[tuple[str, str | None]]]:
+    from mfops.behave import load_suites, plan_cases
+
+    out: dict[str, set[tuple[str, str | None]]] = {}
+    for run in plan_cases(load_suites(rev.snapshot, rev.graph), rev.graph):
+        out.setdefault(run.model, set()).add((run.case.digest, run.inherited_from))
+    return out
+
+
+def suite_changes(rev: Revision, since: str | None) -> list[str]:
+    """Models whose applicable test cases differ between `since` and `rev`: a new or edited
+    case must run even when the model itself did not change. When the suites at `since`
+    cannot be read, every model with cases counts as changed."""
+    from mfops.revision import Revision as Rev
+
+    now = _cases(rev)
+    if since is None:
+        return [n for n in rev.graph.order if n in now]
+    try:
+        old = _cases(Rev(rev.repo, since))
+    except MfopsError:
+        return [n for n in rev.graph.order if n in now]
+    return [n for n in rev.graph.order if now.get(n, set()) != old.get(n, set())]
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -183,9 +176,17 @@ class Gate:
     # -- steps ---------------------------------------------------------------------------
 
     def _lint(self) -> Step:
-        report = lint_repo(self.session.repo)
-        status: StepStatus = "failed" if report.failed else "passed"
-        return Step("lint", status, lint_summary(report), report, EXIT_CHECK_FAILED)
+        from mfops.behave import load_suites
+        from mfops.revision import Revision
+
+        report = lint_repo(self.session.repo.root)
+        if report.failed:
+            return Step("lint", "failed", report.summary(), report, EXIT_CHECK_FAILED)
+        rev = Revision(self.session.repo, None)
+        suites = load_suites(rev.snapshot, rev.graph)  # an invalid suite stops the gate here
+        self.rev = rev
+        return Step("lint", "passed", f"{report.summary()}; "
+                    f"{plural(len(suites), 'test suite')} valid", report)  # fmt: skip
 
     def _diff(self) -> Step:
         from mfops.diff import diff_revisions
@@ -205,17 +206,26 @@ class Gate:
 
     def _build(self) -> Step:
         from mfops.build import Builder
-        from mfops.plan import Selection, select
+        from mfops.plan import Selection, candidate_tag, select
         from mfops.session import plan_build
 
         opts = self.options
+        assert self.rev is not None
         sel = Selection(all=opts.all, changed=not opts.all, since=self.since)
+        scope = select(self.rev, sel)[0]
+        if not opts.all:
+            tests = suite_changes(self.rev, self.since)
+            if any(n not in scope for n in tests):
+                scope = [n for n in self.rev.graph.order if n in scope or n in tests]
+                sel = Selection(names=tuple(scope))
+        self.scope = tuple(scope)
+        if not self.scope:  # the server is not even asked: a docs-only change needs none
+            self.tag = opts.candidate_tag or candidate_tag(
+                self.session.repo, self.rev.snapshot.config.defaults.candidate_tag)[0]
+            return Step("build", "skipped", "nothing changed: no model to build")
         prepared = plan_build(self.session, sel, tag=opts.candidate_tag)
         self.rev, plan = prepared.rev, prepared.plan
         self.tag = plan.tag
-        self.scope = tuple(select(prepared.rev, sel)[0])
-        if not self.scope:
-            return Step("build", "skipped", "nothing changed: no model to build")
         jobs = opts.jobs or prepared.rev.snapshot.config.defaults.jobs
         report = Builder(prepared.rev, plan, server=self.session.server, state=prepared.state,
                          jobs=jobs, on_event=self.on_build).run()  # fmt: skip
@@ -223,7 +233,7 @@ class Gate:
                                                      "failed", "skipped") if report.count(a)]
         if report.failed:
             bad = report.count("failed")
-            text = f"{_plural(bad, 'model')} failed" if bad else "models were not built"
+            text = f"{plural(bad, 'model')} failed" if bad else "models were not built"
             skipped = report.count("skipped")
             if skipped:
                 text += f", {skipped} skipped"
@@ -231,7 +241,7 @@ class Gate:
         return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
 
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
-        from mfops.promote import suite_tester
+        from mfops.verdict import suite_tester
 
         assert self.rev is not None
         return suite_tester(self.session, self.rev, jobs=self.options.jobs,
@@ -244,14 +254,17 @@ class Gate:
         summary = self._tester()(self.scope, self.tag)
         self.tests = summary
         c = summary.counts
-        text = (f"{_plural(c.passed + c.failed + c.errors, 'case')}: {c.passed} passed, "
+        text = (f"{plural(c.passed + c.failed + c.errors, 'case')}: {c.passed} passed, "
                 f"{c.failed} failed, {c.errors} errors ({c.cached} cached)")  # fmt: skip
         untested = [n for n, m in summary.models.items() if m.status == "untested"]
         if untested:
             text += f"; no cases for {', '.join(untested)}"
         bad = [n for n, m in summary.models.items() if m.status in ("failed", "error")]
         if bad:
-            return Step("test", "failed", f"{text}; failing: {', '.join(bad)}", summary,
+            text = f"{plural(c.failed, 'case')} failed"
+            if c.errors:
+                text += f", {plural(c.errors, 'case')} could not run"
+            return Step("test", "failed", f"{text} ({', '.join(bad)})", summary,
                         EXIT_CHECK_FAILED)  # fmt: skip
         return Step("test", "passed", text, summary)
 
@@ -283,7 +296,7 @@ class Gate:
                         EXIT_CHECK_FAILED)  # fmt: skip
         tags = ", ".join((opts.promote_to, *opts.aliases))
         return Step("promote", "passed",
-                    f"{_plural(len(result.entry.models), 'model')} promoted to {tags}",
+                    f"{plural(len(result.entry.models), 'model')} promoted to {tags}",
                     result)  # fmt: skip
 
 

@@ -263,6 +263,76 @@ class LintReport:
         """Any error-level finding: `mfops lint` exits 1."""
         return any(f.severity == "error" for f in self.findings)
 
+    def summary(self) -> str:
+        """`3 errors, 1 warning in 4 files` (info findings counted only when there are some)."""
+        parts = [plural(self.count("error"), "error"), plural(self.count("warning"), "warning")]
+        if self.count("info"):
+            parts.append(f"{self.count('info')} info")
+        return f"{', '.join(parts)} in {plural(len(self.files), 'file')}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def repo_models(root: Path) -> dict[str, Path]:
+    """Every model of the repo by name, without parsing: mfops.yaml's names for the files it
+    lists, conventional names for the others (a broken Modelfile must still be linted, so
+    this cannot go through Snapshot.models, which parses)."""
+    from mfops.conventions import model_name_for, walk_modelfiles
+    from mfops.repo import CONFIG_FILE, load_config
+
+    models: dict[str, Path] = {}
+    config_file = root / CONFIG_FILE
+    if config_file.is_file():
+        config = load_config(config_file.read_text(encoding="utf-8"), CONFIG_FILE)
+        for name, model in config.models.items():
+            models[name] = root / model.modelfile
+    listed = {p.resolve() for p in models.values()}
+    for file in walk_modelfiles(root):
+        if file.resolve() not in listed:
+            rel = file.relative_to(root).as_posix()
+            models.setdefault(model_name_for(rel, root_name=root.resolve().name), file)
+    return models
+
+
+def lint_targets(
+    paths: tuple[Path, ...], root: Path | None, *, display: Callable[[Path], str] = str
+) -> tuple[list[Path], frozenset[str]]:
+    """Files to lint (directories searched by convention, plus the files mfops.yaml lists
+    under them) and the model names a FROM may refer to."""
+    from mfops.conventions import expand_paths, model_name_for
+
+    dirs = paths or (root or Path("."),)
+    files = expand_paths(dirs)
+    if root is None:
+        names = (model_name_for(display(f), root_name=Path.cwd().name) for f in files)
+        return files, frozenset(names)
+    models = repo_models(root)
+    seen = {f.resolve() for f in files}
+    for file in models.values():
+        resolved = file.resolve()
+        if resolved in seen:
+            continue
+        if any(d.is_dir() and resolved.is_relative_to(d.resolve()) for d in dirs):
+            files.append(file)
+            seen.add(resolved)
+    return files, frozenset(models)
+
+
+def lint_repo(root: Path, *, display: Callable[[Path], str] | None = None) -> LintReport:
+    """What `mfops lint` with no PATH checks: every Modelfile of the repo."""
+
+    def relative(path: Path) -> str:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            return str(path)
+
+    show = display or relative
+    files, known = lint_targets((), root, display=show)
+    return lint_paths(files, known_models=known, display=show)
+
 
 def lint_paths(
     files: Iterable[Path],

@@ -60,6 +60,8 @@ def loads(text: str | None, path: str = "mfops.lock") -> Lock:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"not valid JSON: {err.msg}", path=path, line=err.lineno) from None
+    except (ValueError, RecursionError) as err:  # hostile input, not a lock mfops wrote
+        raise ConfigError(f"not valid JSON: {json_limit(err)}", path=path, line=1) from None
     if not isinstance(data, dict) or set(data) - {"version", "bases"}:
         raise ConfigError("expected an object with keys 'version' and 'bases'", path=path, line=1)
     if data.get("version") != LOCK_VERSION:
@@ -77,6 +79,14 @@ def loads(text: str | None, path: str = "mfops.lock") -> Lock:
                 path=path, line=_line_of(text, json.dumps(key)),
             )  # fmt: skip
     return Lock(dict(bases))
+
+
+def json_limit(err: ValueError | RecursionError) -> str:
+    """What `json.loads` refused beyond syntax: nesting deeper than Python's recursion
+    limit, or an integer longer than Python converts (4300 digits)."""
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    return "a number is too long" if "digits" in str(err) else str(err).split("\n")[0]
 
 
 def save(lock: Lock, path: Path) -> None:

@@ -3,9 +3,9 @@
 `promote` points `name:TO` (a release, e.g. `v1.1`) and any aliases (`latest`, `prod`) at
 `name:FROM` (a built candidate) for a set of models, and only when every applicable suite
 passed against exactly the manifests being promoted. It runs the tests itself, through a
-`Tester` (`suite_tester` runs the real suites; results may come from the test cache, which
-is keyed by the model's manifest digest, so a cached pass is still a pass of that exact
-model). Before anything is tested it refuses when:
+`Tester` (verdict.py; `suite_tester` runs the real suites, and results may come from the
+test cache, which is keyed by the model's manifest digest, so a cached pass is still a pass
+of that exact model). Before anything is tested it refuses when:
 
 - `name:FROM` is not on the server;
 - mfops recorded building `name:FROM` from other content than the repo now describes, or
@@ -28,101 +28,30 @@ history has no record of promoting that release on this host.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import MfopsError
-from mfops.history import Destination, Entry, ModelEntry, TestCounts
+from mfops.history import Destination, Entry, ModelEntry
+from mfops.verdict import ModelTests, Tester, TestSummary
 
 if TYPE_CHECKING:
-    from mfops.behave import TestEvent, TestReport
     from mfops.retag import EventFn, RetagOutcome
     from mfops.revision import Revision
     from mfops.server import Server
-    from mfops.session import Session
     from mfops.state import BuildState
 
-
-# --------------------------------------------------------------------------- tests
-
-
-@dataclass(frozen=True)
-class ModelTests:
-    """The verdict on one model: `passed`, `failed`, `error` or `untested` (no cases), the
-    number of cases, and the manifest digest the cases ran against."""
-
-    status: str
-    cases: int = 0
-    manifest: str | None = None
-
-
-@dataclass(frozen=True)
-class TestSummary:
-    """What a test run says about the models a promotion wants to move."""
-
-    tag: str
-    models: Mapping[str, ModelTests]
-    counts: TestCounts = field(default_factory=TestCounts)
-    failures: tuple[str, ...] = ()
-    report: TestReport | None = None
-
-    @property
-    def ok(self) -> bool:
-        return all(m.status == "passed" for m in self.models.values())
-
-
-#: Runs every applicable suite against `name:TAG` for each name; returns the summary.
-Tester = Callable[[Sequence[str], str], TestSummary]
-
-
-def _failure_line(result: Any) -> str:
-    reason = result.error
-    if reason is None:
-        for sample in result.samples:
-            bad = [a for a in sample.assertions if not a.passed]
-            if sample.error or bad:
-                reason = sample.error or f"{bad[0].type}: {bad[0].message}"
-                break
-    first = (reason or result.status).splitlines()[0]
-    return f"{result.target}: {result.run.origin} {result.run.case.name!r}: {first}"
-
-
-def summarize(report: TestReport, names: Sequence[str], tag: str) -> TestSummary:
-    """Reduce a behave TestReport to per-model verdicts for `names` (others are ignored)."""
-    wanted = set(names)
-    statuses = report.models()
-    models: dict[str, ModelTests] = {}
-    for name in names:
-        results = [r for r in report.results if r.run.model == name]
-        manifests = {r.manifest for r in results if r.manifest}
-        manifest = manifests.pop() if len(manifests) == 1 else None
-        models[name] = ModelTests(statuses.get(name, "untested"), len(results), manifest)
-    mine = [r for r in report.results if r.run.model in wanted]
-    counts = TestCounts(
-        sum(r.status == "passed" for r in mine), sum(r.status == "failed" for r in mine),
-        sum(r.status == "error" for r in mine), sum(r.cached for r in mine),
-    )  # fmt: skip
-    failures = tuple(_failure_line(r) for r in mine if r.status != "passed")
-    return TestSummary(tag, models, counts, failures, report)
-
-
-def suite_tester(session: Session, rev: Revision, *, jobs: int | None = None,
-                 use_cache: bool = True, on_event: Callable[[TestEvent], None] | None = None
-                 ) -> Tester:  # fmt: skip
-    """A Tester that runs the repo's suites (mfops.behave) on the session's server, exactly
-    as `mfops test` does (same cache, same baselines)."""
-
-    def test(names: Sequence[str], tag: str) -> TestSummary:
-        from mfops.behave import load_suites, plan_cases, run_in_session
-
-        suites = load_suites(rev.snapshot, rev.graph)
-        cases = plan_cases(suites, rev.graph, list(names)) if names else []
-        report = run_in_session(session, rev, cases, tag=tag, jobs=jobs, use_cache=use_cache,
-                                on_event=on_event)  # fmt: skip
-        return summarize(report, names, tag)
-
-    return test
+__all__ = [
+    "PromoteRequest",
+    "Result",
+    "Target",
+    "TestSummary",
+    "Tester",
+    "check_tags",
+    "promote",
+    "rollback",
+]
 
 
 # --------------------------------------------------------------------------- requests
@@ -261,7 +190,9 @@ def promote(target: Target, rev: Revision, req: PromoteRequest, tester: Tester, 
         raise MfopsError("no models to promote", hint="name them, or pass --all")
     names = rev.graph.closure([rev.graph[n].name for n in req.names])
     tags = (req.to_tag, *req.aliases)
-    digests: dict[str, str | None] = dict(rev.digests)
+    # what each candidate was built from, as recorded (None: built elsewhere, unknown)
+    digests = {n: (rec.digest if (rec := target.state.get(f"{n}:{req.from_tag}")) else None)
+               for n in names}  # fmt: skip
     at = now_utc()
     listing = target.server.models()
     sources = {n: (m.digest if (m := listing.get(key(f"{n}:{req.from_tag}"))) else None)
@@ -273,12 +204,15 @@ def promote(target: Target, rev: Revision, req: PromoteRequest, tester: Tester, 
                warnings: Sequence[str] = (), tests: TestSummary | None = None,
                moves: RetagOutcome | None = None, after: Mapping[str, str | None] | None = None,
                restored: bool | None = None) -> Result:  # fmt: skip
+        was = dict(before)
+        if moves is not None and moves.stage != "check":  # retag's own, later listing
+            was.update((m.destination, m.before) for m in moves.moves)
         entry = Entry(
             id=history.new_id(at), kind="promote", outcome=outcome,  # type: ignore[arg-type]
             at=at, host=target.host, from_tag=req.from_tag, to_tag=req.to_tag,
             aliases=req.aliases,
-            models=_model_entries(names, req.from_tag, tags, sources, before,
-                                  after if after is not None else before, tests, digests),
+            models=_model_entries(names, req.from_tag, tags, sources, was,
+                                  after if after is not None else was, tests, digests),
             tests=tests.counts if tests else None,
             failures=tests.failures if tests else (), reason=reason, restored=restored,
             commit=target.commit,
@@ -313,7 +247,13 @@ def promote(target: Target, rev: Revision, req: PromoteRequest, tester: Tester, 
         Move(f"{n}:{req.from_tag}", f"{n}:{t}", tests.models[n].manifest or sources[n])
         for n in names for t in tags
     ]  # fmt: skip
-    outcome = retag(target.server, moves, on_event=on_event)
+    try:
+        outcome = retag(target.server, moves, on_event=on_event)
+    except KeyboardInterrupt:
+        finish("failed", "interrupted while moving the tags; the tags moved so far were put "
+               "back where possible: check the server's list", warnings=warnings,
+               tests=tests)  # fmt: skip
+        raise
     warnings += outcome.warnings
     after = {m.destination: m.after for m in outcome.moves}
     if outcome.ok:

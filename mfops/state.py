@@ -86,37 +86,51 @@ def ensure_state_dir(state_dir: Path) -> None:
         write_atomic(ignore, "# created by mfops: this folder is local state, never commit it\n*\n")
 
 
+def _line_of(text: str, needle: str) -> int | None:
+    """The line where `needle` (a JSON key as written) first occurs: where to look."""
+    pos = text.find(needle)
+    return text.count("\n", 0, pos) + 1 if pos >= 0 else None
+
+
 def _parse(text: str, path: str) -> tuple[str, dict[str, BuildRecord], dict[str, Any]]:
+    from mfops.lock import json_limit
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"state is not valid JSON: {err.msg}", path=path, line=err.lineno,
+                          hint="delete the file to start afresh") from None  # fmt: skip
+    except (ValueError, RecursionError) as err:  # hostile input, not a file mfops wrote
+        raise ConfigError(f"state is not valid JSON: {json_limit(err)}", path=path, line=1,
                           hint="delete the file to start afresh") from None  # fmt: skip
     if not isinstance(data, dict):
         raise ConfigError("state must be a JSON object", path=path, line=1)
     if data.get("version") != STATE_VERSION:
         raise ConfigError(
             f"unsupported state version {data.get('version')!r} (this mfops reads "
-            f"{STATE_VERSION})", path=path, hint="delete the file to start afresh",
+            f"{STATE_VERSION})", path=path, line=_line_of(text, '"version"') or 1,
+            hint="delete the file to start afresh",
         )  # fmt: skip
     builds = data.get("builds", {})
     if not isinstance(builds, dict):
-        raise ConfigError("state: 'builds' must be an object", path=path)
+        raise ConfigError("state: 'builds' must be an object", path=path,
+                          line=_line_of(text, '"builds"'))  # fmt: skip
     out: dict[str, BuildRecord] = {}
     for key, entry in builds.items():
         where = f"state: builds.{key}"
+        line = _line_of(text, json.dumps(key))
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where} must be an object", path=path)
+            raise ConfigError(f"{where} must be an object", path=path, line=line)
         digest, manifest = entry.get("digest"), entry.get("manifest")
         action, built_at = entry.get("action", "created"), entry.get("built_at", "")
         if not isinstance(digest, str) or not _DIGEST.match(digest):
             raise ConfigError(f"{where}.digest: expected 'sha256:' and 64 hex digits, got "
-                              f"{digest!r}", path=path)  # fmt: skip
+                              f"{digest!r}", path=path, line=line)  # fmt: skip
         if not isinstance(manifest, str) or not _MANIFEST.match(manifest):
             raise ConfigError(f"{where}.manifest: expected 64 hex digits, got {manifest!r}",
-                              path=path)  # fmt: skip
+                              path=path, line=line)  # fmt: skip
         if action not in _ACTIONS or not isinstance(built_at, str):
-            raise ConfigError(f"{where}: bad action or built_at", path=path)
+            raise ConfigError(f"{where}: bad action or built_at", path=path, line=line)
         out[key] = BuildRecord(digest, manifest, action, built_at)
     extra = {k: v for k, v in data.items() if k not in ("version", "host", "builds")}
     return str(data.get("host", "")), out, extra
@@ -150,6 +164,9 @@ class BuildState:
             return cls(path, host.display, {})
         except OSError as err:
             raise ConfigError(f"cannot read state: {err.strerror}", path=str(path)) from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"state is not UTF-8 text ({err.reason})", path=str(path), line=1,
+                              hint="delete the file to start afresh") from None  # fmt: skip
         _, builds, extra = _parse(text, str(path))
         return cls(path, host.display, builds, extra)
 
@@ -207,20 +224,31 @@ class BuildState:
         if key in ("version", "host", "builds"):
             raise ValueError(f"{key!r} is not a section")
         with self._lock:
-            current = self._extra.get(key)
-            try:
-                text = self.path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                text = None
-            except OSError as err:
-                raise ConfigError(f"cannot read state: {err.strerror}",
-                                  path=str(self.path)) from None  # fmt: skip
-            if text is not None:
-                current = _parse(text, str(self.path))[2].get(key, current)
-            value = change(copy.deepcopy(current))
+            self._refresh_sections_locked(strict=True)
+            value = change(copy.deepcopy(self._extra.get(key)))
             self._extra[key] = value
-            self._save_locked()
+            self._save_locked(refresh=False)
             return copy.deepcopy(value)
+
+    def _refresh_sections_locked(self, *, strict: bool) -> None:
+        """Take the sections as the file holds them now: sections are written through at
+        once by whoever changes them, so the file's copy is never older than ours. Without
+        `strict` an unreadable file is left to be overwritten."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, RecursionError) as err:
+            if strict:
+                raise ConfigError(f"cannot read state: {err}", path=str(self.path),
+                                  hint="delete the file to start afresh") from None  # fmt: skip
+            return
+        if isinstance(data, dict) and data.get("version") == STATE_VERSION:
+            self._extra.update((k, v) for k, v in data.items()
+                               if k not in ("version", "host", "builds"))  # fmt: skip
+        elif strict:
+            raise ConfigError("state: not a state file this mfops can read",
+                              path=str(self.path))  # fmt: skip
 
     def dumps(self) -> str:
         with self._lock:
@@ -235,7 +263,9 @@ class BuildState:
         }
         return json.dumps(data, indent=1, sort_keys=False) + "\n"
 
-    def _save_locked(self) -> None:
+    def _save_locked(self, *, refresh: bool = True) -> None:
+        if refresh:
+            self._refresh_sections_locked(strict=False)
         ensure_state_dir(self.path.parent.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, self._dumps_locked())

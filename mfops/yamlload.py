@@ -180,4 +180,6 @@ def _scalar(loader, event, yaml, error) -> object:
         return construct(loader, node)
     except (ValueError, TypeError, yaml.YAMLError) as err:
         kind = tag.rsplit(":", 1)[-1]
-        raise error(f"invalid {kind} value {event.value!r}: {err}", event) from None
+        shown = event.value if len(event.value) <= 40 else event.value[:40] + "..."
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise error(f"invalid {kind} value {shown!r}: {reason}", event) from None

@@ -113,6 +113,9 @@ def test_a_passing_change_moves_the_alias_and_keeps_the_old_release(rel: Release
     assert not [n for n in rel.double.model_names() if "mfops-backup" in n]
 
 
+MOVES = ("base:v2", "base:latest", "expert:v2", "expert:latest")  # the order of the copies
+
+
 @pytest.mark.parametrize("moved_first", [0, 1, 2, 3])
 def test_a_copy_failing_mid_way_puts_every_moved_tag_back(rel: Release, moved_first: int):
     before = released_v1(rel)
@@ -126,31 +129,26 @@ def test_a_copy_failing_mid_way_puts_every_moved_tag_back(rel: Release, moved_fi
                    "expert:v2": None, "expert:latest": before["expert:latest"]}
     # two backups (of the two `latest`), then `moved_first` promotions succeed
     fail_copies_after(rel.double, 2 + moved_first, error="disk full")
-    code, out, err = promote(rel, "--all", "--from", cand, "--to", "v2", "--alias", "latest")
+    code, _, err = promote(rel, "--all", "--from", cand, "--to", "v2", "--alias", "latest")
     assert code == 1
+    failing = MOVES[moved_first]
+    source = failing.split(":")[0] + f":{cand}"
     assert err.strip().splitlines() == [
         "mfops: moving the tags failed, every moved tag was put back: Ollama at "
-        f"{rel.double.url}: copy {_nth_move(cand, moved_first)}: disk full (HTTP 400)"]
+        f"{rel.double.url}: copy {source} -> {failing}: disk full (HTTP 400)"]
     assert rel.digests(tags) == old  # via /api/tags: where each pointed before, or absent
     assert not [n for n in rel.double.model_names() if "mfops-backup" in n]
     entry = rel.history()[-1]
     assert (entry["outcome"], entry["restored"]) == ("failed", True)
     for model in entry["models"]:
         assert all(d["before"] == d["after"] for d in model["destinations"])
+    # the tags that did not exist before and were created are deleted again
     deleted = [b["model"] for b in rel.double.calls.bodies("/api/delete")]
-    # destinations that did not exist before and were created are deleted again
-    created = [d for d in ("base:v2", "expert:v2")
-               if _moves(cand).index(d) < moved_first + 1]  # fmt: skip
+    created = [d for d in MOVES[:moved_first] if d.endswith(":v2")]
     assert set(created) <= set(deleted)
-
-
-def _moves(cand: str) -> list[str]:
-    return ["base:v2", "base:latest", "expert:v2", "expert:latest"]
-
-
-def _nth_move(cand: str, n: int) -> str:
-    dest = _moves(cand)[n]
-    return f"{dest.split(':')[0]}:{cand} -> {dest}"
+    restores = [c for c in rel.copies() if "mfops-backup" in c[0]]
+    assert [dest for _, dest in restores] == [
+        d for d in reversed(MOVES[:moved_first + 1]) if d.endswith(":latest")]
 
 
 def test_a_5xx_copy_failure_is_retried_then_rolled_back(rel: Release):

@@ -69,7 +69,7 @@ def parse_baseline(raw: bytes, where: str) -> Baseline:
 
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or hostile JSON
         raise ConfigError(f"baseline is not valid JSON: {err}", path=where,
                           hint="re-record it with `mfops test --update-baseline`") from None
     if not isinstance(data, dict) or not isinstance(data.get("output"), str):

@@ -76,7 +76,7 @@ class ResultCache:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls(path)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RecursionError) as err:
             log.warning("ignoring the test cache %s: %s", path, err)
             return cls(path)
         entries = data.get("entries") if isinstance(data, dict) else None

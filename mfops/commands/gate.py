@@ -47,19 +47,21 @@ def command(
     failure.
 
     The gate covers the models changed since REF (an edited model and every descendant
-    of an edited base, as `build --changed` selects them), or every model with --all. They
-    are built at the candidate tag and their suites run against them. Without --promote-to
+    of an edited base, as `build --changed` selects them) and those whose test cases were
+    added or edited since REF, or every model with --all. They are built at the candidate
+    tag and their suites run against them; lint also validates every suite. Without --promote-to
     (pull-request mode) that is all. With --promote-to (release mode) those same models are
     then promoted to TAG and each --alias, all or nothing; a model the gate did not cover
     keeps its earlier release tags, so no tag ever points at content this run did not
-    build and test. When nothing changed, build, test and promote are skipped.
+    build and test. When nothing changed, build, test and promote are skipped (and the
+    server is not contacted).
 
     Each step prints a status line. With $GITHUB_STEP_SUMMARY set, a Markdown summary
     (steps, diff, build, tests, promotion) is appended to that file.
 
     Exit codes: 0 every step passed; 1 lint errors, a failed build, failed tests or a
-    refused promotion; 2 bad input (unknown ref, invalid suite or Modelfile) or an
-    unreachable server. The last line on failure names the step:
+    refused promotion; 2 bad input (unknown ref, invalid suite or mfops.yaml, a FROM
+    graph that does not load) or an unreachable server. The last line on failure names the step:
     `gate failed at build: 1 model failed`.
     """
     from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
@@ -113,7 +115,8 @@ def _show_step(step: Step) -> None:
         from mfops.commands.lint import text_line
 
         for finding in data.findings:
-            click.echo(f"  {text_line(finding)}")
+            if finding.severity != "info":
+                click.echo(f"  {text_line(finding)}")
     elif step.name == "diff":
         from mfops.diffrender import render_text
 
@@ -131,7 +134,7 @@ def _show_step(step: Step) -> None:
     elif step.name == "promote":
         from mfops.commands.promote import result_text
 
-        for line in result_text(data).splitlines():
+        for line in result_text(data, tests=False).splitlines():
             click.echo(f"  {line}")
 
 
@@ -160,11 +163,11 @@ def markdown(report: GateReport) -> str:
     for step in report.steps:
         if step.data is None:
             continue
-        if step.name == "lint" and step.data.findings:
+        findings = [f for f in getattr(step.data, "findings", ()) if f.severity != "info"]
+        if step.name == "lint" and findings:
             from mfops.commands.lint import text_line
 
-            out += ["### Lint", "", "```text", *[text_line(f) for f in step.data.findings],
-                    "```", ""]  # fmt: skip
+            out += ["### Lint", "", "```text", *[text_line(f) for f in findings], "```", ""]
         elif step.name == "diff":
             from mfops.diffrender import render_markdown
 
@@ -181,6 +184,7 @@ def markdown(report: GateReport) -> str:
         elif step.name == "promote":
             from mfops.commands.promote import result_text
 
-            out += ["### Promotion", "", "```text", result_text(step.data).rstrip("\n"),
+            out += ["### Promotion", "", "```text",
+                    result_text(step.data, tests=False).rstrip("\n"),
                     "```", ""]  # fmt: skip
     return "\n".join(out) + "\n"

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
-from mfops.conventions import expand_paths, model_name_for, walk_modelfiles
 from mfops.errors import EXIT_CHECK_FAILED, RepoError
-from mfops.lint import RULES, Finding, LintReport, lint_paths
+from mfops.lint import RULES, Finding, lint_paths, lint_targets
 from mfops.render import github_escape, to_json, use_color
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
@@ -42,55 +41,6 @@ def _find_root(paths: tuple[Path, ...], explicit: Path | None) -> Path | None:
         if explicit is not None:
             raise
         return None
-
-
-def _repo_models(root: Path) -> dict[str, Path]:
-    """Every model of the repo: names from mfops.yaml, conventional names for other files."""
-    from mfops.repo import CONFIG_FILE, load_config
-
-    models: dict[str, Path] = {}
-    config_file = root / CONFIG_FILE
-    if config_file.is_file():
-        config = load_config(config_file.read_text(encoding="utf-8"), _display(config_file))
-        for name, model in config.models.items():
-            models[name] = root / model.modelfile
-    listed = {p.resolve() for p in models.values()}
-    for file in walk_modelfiles(root):
-        if file.resolve() not in listed:
-            rel = file.relative_to(root).as_posix()
-            models.setdefault(model_name_for(rel, root_name=root.resolve().name), file)
-    return models
-
-
-def _targets(paths: tuple[Path, ...], root: Path | None) -> tuple[list[Path], frozenset[str]]:
-    """Files to lint and the model names a FROM may refer to."""
-    dirs = paths or (root or Path("."),)
-    files = expand_paths(dirs)
-    if root is None:
-        rel = [_display(f) for f in files]
-        return files, frozenset(model_name_for(r, root_name=Path.cwd().name) for r in rel)
-    models = _repo_models(root)
-    seen = {f.resolve() for f in files}
-    for file in models.values():
-        resolved = file.resolve()
-        if resolved in seen:
-            continue
-        if any(d.is_dir() and resolved.is_relative_to(d.resolve()) for d in dirs):
-            files.append(file)
-            seen.add(resolved)
-    return files, frozenset(models)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def summary(report: LintReport) -> str:
-    """`3 errors, 1 warning in 4 files` (info findings counted only when there are some)."""
-    parts = [_plural(report.count("error"), "error"), _plural(report.count("warning"), "warning")]
-    if report.count("info"):
-        parts.append(f"{report.count('info')} info")
-    return f"{', '.join(parts)} in {_plural(len(report.files), 'file')}"
 
 
 def text_line(f: Finding, *, color: bool = False) -> str:
@@ -147,7 +97,7 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
         return 0
     explicit = getattr(ctx.obj, "repo", None)
     root = _find_root(paths, explicit)
-    files, known = _targets(paths, root)
+    files, known = lint_targets(paths, root, display=_display)
     report = lint_paths(files, known_models=known, display=_display)
     if fmt == "json":
         click.echo(to_json([f.to_dict() for f in report.findings]))
@@ -158,5 +108,5 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
         color = use_color(getattr(ctx.obj, "color", None))
         for f in report.findings:
             click.echo(text_line(f, color=color), color=color)
-    click.echo(summary(report), err=True)
+    click.echo(report.summary(), err=True)
     return EXIT_CHECK_FAILED if report.failed else 0

@@ -59,8 +59,9 @@ def command(
     Exit codes: 0 promoted; 1 refused, or the copy failed (the tags were put back); 2 bad
     input, an invalid suite, or an unreachable server.
     """
-    from mfops.promote import PromoteRequest, Target, promote, suite_tester
+    from mfops.promote import PromoteRequest, Target, promote
     from mfops.revision import Revision
+    from mfops.verdict import suite_tester
 
     if bool(names) == all_:
         raise click.UsageError("give model NAMEs or --all (exactly one of them)")
@@ -106,15 +107,16 @@ def _short(digest: str | None) -> str:
     return digest[:12] if digest else "absent"
 
 
-def result_text(result: Result) -> str:
-    """Tests (failures in detail), then what moved or why nothing did."""
+def result_text(result: Result, *, tests: bool = True) -> str:
+    """The tests (failures in detail; not with `tests=False`), then what moved or why
+    nothing did."""
     from mfops.behave.report import text_report
 
     entry = result.entry
     lines: list[str] = []
-    tests = result.tests
-    if tests is not None and tests.report is not None and tests.report.results:
-        lines.append(text_report(tests.report).rstrip("\n"))
+    summary = result.tests if tests else None
+    if summary is not None and summary.report is not None and summary.report.results:
+        lines.append(text_report(summary.report).rstrip("\n"))
         lines.append("")
     lines += [f"warning: {w}" for w in result.warnings]
     if entry.ok:

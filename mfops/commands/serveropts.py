@@ -25,10 +25,36 @@ def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def open_session(opts: Any, host: str | None, timeout: float) -> Session:
+    """The command's Session; a command that writes (mfops.flock.WRITERS) also takes the
+    repository's writer lock here, held until the command ends (click closes its context)."""
     from mfops.server import ServerOptions
     from mfops.session import Session
 
-    return Session.open(
+    session = Session.open(
         repo=opts.repo, host=host,
         options=ServerOptions(read_timeout=timeout, connect_timeout=min(timeout, 10.0)),
     )  # fmt: skip
+    _lock_for_writers(session)
+    return session
+
+
+def _lock_for_writers(session: Session) -> None:
+    """Serialise writers: wait for another mfops writing this repo, saying who it is once."""
+    from mfops.flock import TIMEOUT_ENV, WRITERS, WriterLock, timeout_from_env
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.info_name not in WRITERS or ctx.params.get("dry_run"):
+        return
+    lock = WriterLock(session.state_dir, f"mfops {ctx.info_name}")
+
+    def waiting(holder: Any) -> None:
+        who = holder.describe() if holder is not None else "another mfops process"
+        click.echo(f"mfops: waiting for {lock.path}, held by {who} (set {TIMEOUT_ENV} to "
+                   "give up sooner)", err=True)  # fmt: skip
+
+    try:
+        lock.acquire(timeout=timeout_from_env(), on_wait=waiting)
+    except BaseException:
+        session.close()
+        raise
+    ctx.call_on_close(lock.release)

@@ -1,0 +1,376 @@
+"""A small stand-in for the GitHub Actions runner, to run workflow files in tests.
+
+The end-to-end tests read a workflow from its YAML and run its `run:` steps in order with
+bash, exactly as written, so the workflow that users get is the one that is tested (nothing
+retyped). What the runner does around the scripts is emulated here, as GitHub documents it:
+
+- expressions `${{ ... }}` (literals, contexts, `! == != && ||`, parentheses, and the
+  functions `startsWith endsWith contains format always success failure cancelled
+  hashFiles`), with GitHub's loose equality (strings compare case-insensitively; values
+  of different types compare as numbers, so a missing secret equals `''`);
+- `if:` on jobs and steps (an `if:` without a status function means `success() && ...`),
+  `continue-on-error`, the job failing at its first failed step;
+- `env:` at workflow, job and step level, `defaults.run.shell: bash` (bash
+  `--noprofile --norc -eo pipefail`), and a fresh `$GITHUB_STEP_SUMMARY` file per step.
+
+Steps are not run when their id starts with `setup-` (the workflows' own convention for
+preparing the machine: checkout, Python, mfops, Ollama) or when they `uses:` an action;
+both are recorded, so a test can check what was left out. The job runs in `workdir`, which
+the test prepares the way the checkout step would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SETUP_PREFIX = "setup-"
+STATUS_FUNCTIONS = ("always", "success", "failure", "cancelled")
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    """The workflow as a dict, with `on` as a string key (YAML 1.1 reads it as True)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+# --------------------------------------------------------------------------- expressions
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||[!(),])"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z_*][A-Za-z0-9_\-]*)*))"
+)
+
+
+class ExpressionError(ValueError):
+    """An expression this emulation does not understand (the test should fail loudly)."""
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ExpressionError(f"cannot read {text[pos:]!r} in {text!r}")
+        kind = m.lastgroup or ""
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def _number(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        if value.strip() == "":
+            return 0.0
+        try:
+            return float(value)
+        except ValueError:
+            return float("nan")
+    return float("nan")
+
+
+def loose_equal(a: Any, b: Any) -> bool:
+    """GitHub's `==`: case-insensitive for two strings, numeric across types."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    if type(a) is type(b) and not isinstance(a, (int, float)):
+        return a == b
+    return _number(a) == _number(b)
+
+
+def truthy(value: Any) -> bool:
+    return value not in (None, False, 0, 0.0, "")
+
+
+def to_text(value: Any) -> str:
+    """How `${{ }}` renders a value into a string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+class _Parser:
+    def __init__(self, text: str, context: dict[str, Any]) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.pos = 0
+        self.context = context
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None or (value is not None and tok[1] != value):
+            raise ExpressionError(f"expected {value or 'a value'} in {self.text!r}")
+        self.pos += 1
+        return tok
+
+    def parse(self) -> Any:
+        value = self.or_()
+        if self.peek() is not None:
+            raise ExpressionError(f"unexpected {self.peek()[1]!r} in {self.text!r}")  # type: ignore[index]
+        return value
+
+    def or_(self) -> Any:
+        value = self.and_()
+        while self.peek() == ("op", "||"):
+            self.take()
+            right = self.and_()
+            value = value if truthy(value) else right
+        return value
+
+    def and_(self) -> Any:
+        value = self.eq()
+        while self.peek() == ("op", "&&"):
+            self.take()
+            right = self.eq()
+            value = right if truthy(value) else value
+        return value
+
+    def eq(self) -> Any:
+        value = self.unary()
+        while self.peek() in (("op", "=="), ("op", "!=")):
+            op = self.take()[1]
+            right = self.unary()
+            same = loose_equal(value, right)
+            value = same if op == "==" else not same
+        return value
+
+    def unary(self) -> Any:
+        if self.peek() == ("op", "!"):
+            self.take()
+            return not truthy(self.unary())
+        return self.primary()
+
+    def primary(self) -> Any:
+        kind, text = self.take()
+        if kind == "str":
+            return text[1:-1].replace("''", "'")
+        if kind == "num":
+            return float(text)
+        if text == "(":
+            value = self.or_()
+            self.take(")")
+            return value
+        if kind != "word":
+            raise ExpressionError(f"unexpected {text!r} in {self.text!r}")
+        if text in ("true", "false"):
+            return text == "true"
+        if text == "null":
+            return None
+        if self.peek() == ("op", "("):
+            self.take()
+            args: list[Any] = []
+            while self.peek() != ("op", ")"):
+                args.append(self.or_())
+                if self.peek() == ("op", ","):
+                    self.take()
+            self.take(")")
+            return self.call(text, args)
+        return self.lookup(text)
+
+    def lookup(self, dotted: str) -> Any:
+        value: Any = self.context
+        for part in dotted.split("."):
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        status = self.context.get("__job_status__", "success")
+        fold = [to_text(a).casefold() for a in args]
+        if name == "startsWith":
+            return fold[0].startswith(fold[1])
+        if name == "endsWith":
+            return fold[0].endswith(fold[1])
+        if name == "contains":
+            return fold[1] in fold[0]
+        if name == "format":
+            return re.sub(r"\{(\d+)\}", lambda m: to_text(args[int(m.group(1)) + 1]),
+                          to_text(args[0]))  # fmt: skip
+        if name == "always":
+            return True
+        if name == "success":
+            return status == "success"
+        if name == "failure":
+            return status == "failure"
+        if name == "cancelled":
+            return False
+        if name == "hashFiles":
+            return "0" * 64
+        raise ExpressionError(f"function {name}() is not emulated")
+
+
+def evaluate(expression: str, context: dict[str, Any]) -> Any:
+    """The value of one expression (without the `${{ }}`)."""
+    return _Parser(expression, context).parse()
+
+
+_INTERPOLATION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+
+
+def interpolate(text: Any, context: dict[str, Any]) -> Any:
+    """`text` with every `${{ expr }}` replaced; a non-string is returned as it is."""
+    if not isinstance(text, str):
+        return text
+    return _INTERPOLATION.sub(lambda m: to_text(evaluate(m.group(1), context)), text)
+
+
+def condition(raw: Any, context: dict[str, Any]) -> bool:
+    """An `if:` value: `${{ }}` optional; no status function means `success() && (...)`."""
+    if raw is None:
+        raw = "success()"
+    if isinstance(raw, bool):
+        return raw and context.get("__job_status__", "success") == "success"
+    text = str(raw).strip()
+    m = re.fullmatch(r"\$\{\{(.*)\}\}", text, re.DOTALL)
+    if m:
+        text = m.group(1)
+    if not any(re.search(rf"\b{f}\s*\(", text) for f in STATUS_FUNCTIONS):
+        text = f"success() && ({text})"
+    return truthy(evaluate(text, context))
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class StepResult:
+    """What happened to one step: `ran` (its script ran), or why not (`skipped_because`)."""
+
+    id: str
+    name: str
+    ran: bool
+    skipped_because: str = ""
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    summary: str = ""
+    uses: str | None = None
+    with_: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class JobResult:
+    job: str
+    ran: bool
+    status: str = "success"
+    steps: list[StepResult] = field(default_factory=list)
+
+    def step(self, step_id: str) -> StepResult:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    @property
+    def summary(self) -> str:
+        """The job summary: every step's $GITHUB_STEP_SUMMARY, in order."""
+        return "".join(s.summary for s in self.steps)
+
+    @property
+    def output(self) -> str:
+        return "".join(s.output for s in self.steps)
+
+
+def _env_block(block: dict[str, Any] | None, context: dict[str, Any]) -> dict[str, str]:
+    return {str(k): to_text(interpolate(v, context)) for k, v in (block or {}).items()}
+
+
+def run_job(workflow: dict[str, Any], job_id: str, *, context: dict[str, Any], workdir: Path,
+            runner_temp: Path, base_env: dict[str, str], timeout: float = 180,
+            ) -> JobResult:  # fmt: skip
+    """Run one job of `workflow` in `workdir` (see the module docstring).
+
+    `context` holds the contexts expressions read (`github`, `inputs`, `secrets`, ...);
+    `runner` and `env` are filled in here. `base_env` is the process environment the runner
+    itself provides (PATH, HOME, ...), before the workflow's `env:` blocks.
+    """
+    job = workflow["jobs"][job_id]
+    ctx: dict[str, Any] = {**context, "runner": {"temp": str(runner_temp), "os": "Linux"},
+                           "env": {}, "__job_status__": "success"}  # fmt: skip
+    if not condition(job.get("if"), ctx):
+        return JobResult(job_id, ran=False, status="skipped")
+    env = _env_block(workflow.get("env"), ctx)
+    ctx["env"] = dict(env)
+    env.update(_env_block(job.get("env"), ctx))
+    ctx["env"] = dict(env)
+    shell = ((job.get("defaults") or workflow.get("defaults") or {}).get("run") or {}).get("shell")
+    if shell not in (None, "bash"):
+        raise ExpressionError(f"shell {shell!r} is not emulated")
+    result = JobResult(job_id, ran=True)
+    for index, step in enumerate(job["steps"]):
+        sid = str(step.get("id", f"step{index}"))
+        name = str(step.get("name", sid))
+        if sid.startswith(SETUP_PREFIX):
+            result.steps.append(StepResult(sid, name, False, "setup step"))
+            continue
+        if not condition(step.get("if"), ctx):
+            result.steps.append(StepResult(sid, name, False, "if: false"))
+            continue
+        step_env = {**env, **_env_block(step.get("env"), ctx)}
+        if "uses" in step:
+            with_ = {k: interpolate(v, {**ctx, "env": step_env})
+                     for k, v in (step.get("with") or {}).items()}  # fmt: skip
+            result.steps.append(StepResult(sid, name, False, "action", uses=step["uses"],
+                                           with_=with_))  # fmt: skip
+            continue
+        script = interpolate(step["run"], {**ctx, "env": step_env})
+        summary = runner_temp / f"step-summary-{index}.md"
+        summary.write_text("")
+        script_file = runner_temp / f"step-{index}.sh"
+        script_file.write_text(script)
+        proc_env = {**base_env, "CI": "true", "GITHUB_ACTIONS": "true",
+                    "RUNNER_TEMP": str(runner_temp), "GITHUB_WORKSPACE": str(workdir),
+                    "GITHUB_STEP_SUMMARY": str(summary), **step_env}  # fmt: skip
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
+            cwd=workdir, env=proc_env, capture_output=True, text=True, timeout=timeout,
+        )
+        outcome = StepResult(sid, name, True, returncode=done.returncode, stdout=done.stdout,
+                             stderr=done.stderr, summary=summary.read_text())  # fmt: skip
+        result.steps.append(outcome)
+        if done.returncode != 0 and not step.get("continue-on-error", False):
+            ctx["__job_status__"] = "failure"
+            result.status = "failure"
+    return result
+
+
+def setup_steps(workflow: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
+    return [s for s in workflow["jobs"][job_id]["steps"]
+            if str(s.get("id", "")).startswith(SETUP_PREFIX)]  # fmt: skip
+
+
+def environ_for_steps(*, path_first: list[Path], home: Path) -> dict[str, str]:
+    """A minimal runner environment: PATH (given folders first) and HOME."""
+    path = os.pathsep.join([*map(str, path_first), "/usr/local/bin", "/usr/bin", "/bin"])
+    return {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8"}

@@ -1,0 +1,221 @@
+"""Two mfops processes on one repository: the writer lock serialises them (mfops/flock.py).
+
+Real subprocesses of the installed `mfops` script, against the Ollama double running in
+this test process; the first one is slowed down by a delay on the double's create stream
+so that the second certainly arrives while the first holds the lock. Nothing of mfops is
+patched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mfops.errors import LockBusy
+from mfops.flock import Holder, WriterLock, read_holder, timeout_from_env
+from tests.buildkit import Workspace, make_workspace
+from tests.buildkit import ollama_double_fixture as ollama_double  # noqa: F401
+from tests.conftest import installed_mfops
+
+MODELS = ("base", "mid", "leaf", "other")
+
+
+def spawn_mfops(ws_root: Path, url: str, *args: str, env: dict[str, str] | None = None
+                ) -> subprocess.Popen[str]:  # fmt: skip
+    """The installed `mfops -C ROOT ARGS` in a new process, talking to the double at `url`."""
+    child_env = {**os.environ, "OLLAMA_HOST": url, **(env or {})}
+    return subprocess.Popen(
+        [installed_mfops(), "-C", str(ws_root), *args], env=child_env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def lock_path(ws: Workspace) -> Path:
+    return ws.root / ".mfops" / "lock"
+
+
+def holder_pid(ws: Workspace) -> int | None:
+    holder = read_holder(lock_path(ws))
+    return holder.pid if holder is not None else None
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+@pytest.fixture
+def ws(tmp_path: Path, ollama_double) -> Workspace:  # noqa: F811
+    return make_workspace(tmp_path, ollama_double)
+
+
+def test_second_build_waits_says_who_holds_the_lock_and_then_finds_everything_built(
+        ws: Workspace):  # fmt: skip
+    ws.double.faults.stream_delay["/api/create"] = 0.1
+    first = spawn_mfops(ws.root, ws.double.url, "build", "--all")
+    wait_for(lambda: holder_pid(ws) == first.pid, what="the first build to take the lock")
+    second = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--format", "json")
+    code1, _out1, err1 = finish(first)
+    code2, out2, err2 = finish(second)
+    assert (code1, code2) == (0, 0), err1 + err2
+    [waiting] = [line for line in err2.splitlines() if "waiting for" in line]
+    assert f"held by pid {first.pid} (mfops build) on " in waiting
+    assert ".mfops/lock" in waiting and "MFOPS_LOCK_TIMEOUT" in waiting
+    # the second build loaded the state only once the first had written it: nothing twice
+    assert sorted(ws.creates()) == sorted(f"{m}:{ws.tag()}" for m in MODELS)
+    report = json.loads(out2)
+    assert {m["action"] for m in report["models"]} == {"up to date"}
+    state = ws.state()
+    assert sorted(state["builds"]) == sorted(f"{m}:{ws.tag()}" for m in MODELS)
+    assert read_holder(lock_path(ws)) is None  # released, and the description removed
+
+
+def test_no_wait_fails_at_once_naming_the_holder_and_writes_nothing(ws: Workspace):
+    ws.double.faults.stream_delay["/api/create"] = 0.1
+    first = spawn_mfops(ws.root, ws.double.url, "build", "--all")
+    wait_for(lambda: holder_pid(ws) == first.pid, what="the first build to take the lock")
+    started = time.monotonic()
+    second = spawn_mfops(ws.root, ws.double.url, "lock", "--update",
+                         env={"MFOPS_LOCK_TIMEOUT": "0"})  # fmt: skip
+    code2, out2, err2 = finish(second)
+    assert time.monotonic() - started < 10
+    assert code2 == 2 and out2 == ""
+    [line] = err2.strip().splitlines()
+    assert f"is held by pid {first.pid} (mfops build)" in line
+    assert "another mfops is writing this repository" in line
+    assert finish(first)[0] == 0
+
+
+def test_the_lock_dies_with_a_killed_holder(ws: Workspace):
+    """SIGKILL leaves no stale lock: the kernel releases a flock with its process."""
+    ws.double.faults.stream_delay["/api/create"] = 0.2
+    first = spawn_mfops(ws.root, ws.double.url, "build", "--all")
+    wait_for(lambda: holder_pid(ws) == first.pid, what="the first build to take the lock")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    ws.double.faults.stream_delay.clear()
+    code, _out, err = finish(spawn_mfops(ws.root, ws.double.url, "build", "--all",
+                                        env={"MFOPS_LOCK_TIMEOUT": "5"}))  # fmt: skip
+    assert code == 0, err
+    assert "waiting for" not in err
+    assert sorted(ws.state()["builds"]) == sorted(f"{m}:{ws.tag()}" for m in MODELS)
+
+
+def test_readers_and_dry_runs_do_not_wait(ws: Workspace):
+    lock = WriterLock(ws.root / ".mfops", "mfops build")
+    assert lock.acquire(timeout=0)
+    try:
+        for args in (("status",), ("build", "--all", "--dry-run"), ("ls",), ("diff", "HEAD")):
+            proc = spawn_mfops(ws.root, ws.double.url, *args, env={"MFOPS_LOCK_TIMEOUT": "0"})
+            code, _out, err = finish(proc)
+            assert code in (0, 1), (args, err)
+            assert "held by" not in err and "waiting" not in err, args
+    finally:
+        lock.release()
+
+
+def test_every_writing_command_takes_the_lock(ws: Workspace, monkeypatch):
+    monkeypatch.setenv("MFOPS_LOCK_TIMEOUT", "0")
+    lock = WriterLock(ws.root / ".mfops", "mfops gate")
+    assert lock.acquire(timeout=0)
+    try:
+        for args in (("build", "--all"), ("lock",), ("test",),
+                     ("promote", "--all", "--from", "x", "--to", "v1"),
+                     ("rollback", "base", "--to", "v1"), ("gate",)):  # fmt: skip
+            code, out, err = ws.mfops(*args)
+            assert code == 2, (args, out, err)
+            assert f"held by pid {os.getpid()} (mfops gate)" in err, (args, err)
+        assert ws.double.calls.count("/api/create") == 0
+        assert ws.double.calls.count("/api/copy") == 0
+    finally:
+        lock.release()
+
+
+def test_in_process_commands_release_the_lock_when_they_end(ws: Workspace):
+    ws.ok("build", "--all")
+    code, _out, _err = ws.mfops("build", "--all", "--tag", "no:such")  # fails: bad tag
+    assert code == 2
+    lock = WriterLock(ws.root / ".mfops", "check")
+    assert lock.acquire(timeout=0), "a finished or failed command left the lock held"
+    lock.release()
+
+
+def test_lock_wait_times_out_with_lockbusy_naming_the_holder(tmp_path: Path):
+    first = WriterLock(tmp_path / ".mfops", "mfops build")
+    second = WriterLock(tmp_path / ".mfops", "mfops promote")
+    assert first.acquire()
+    seen: list[Holder | None] = []
+    try:
+        started = time.monotonic()
+        with pytest.raises(LockBusy) as info:
+            second.acquire(timeout=0.3, on_wait=seen.append)
+        assert 0.3 <= time.monotonic() - started < 5
+    finally:
+        first.release()
+    assert [h.command for h in seen if h] == ["mfops build"]
+    text = str(info.value)
+    assert f"held by pid {os.getpid()} (mfops build) on " in text and "gave up after 0.3s" in text
+    assert "\n" not in text
+    # once released, the waiter gets in
+    assert second.acquire(timeout=0)
+    second.release()
+    assert (tmp_path / ".mfops" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_waiter_gets_the_lock_as_soon_as_it_is_released(tmp_path: Path):
+    first = WriterLock(tmp_path / ".mfops", "one")
+    assert first.acquire()
+    threading.Timer(0.2, first.release).start()
+    second = WriterLock(tmp_path / ".mfops", "two")
+    started = time.monotonic()
+    assert second.acquire(timeout=10)
+    assert time.monotonic() - started < 5
+    assert read_holder(second.path) is not None and read_holder(second.path).command == "two"
+    second.release()
+
+
+@pytest.mark.parametrize(("raw", "value"), [("", None), ("0", 0.0), ("2.5", 2.5)])
+def test_lock_timeout_from_the_environment(raw: str, value: float | None):
+    assert timeout_from_env({"MFOPS_LOCK_TIMEOUT": raw}) == value
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "nan"])
+def test_bad_lock_timeout_is_a_usage_error(raw: str):
+    from mfops.errors import MfopsError
+
+    with pytest.raises(MfopsError, match="MFOPS_LOCK_TIMEOUT must be a number"):
+        timeout_from_env({"MFOPS_LOCK_TIMEOUT": raw})
+
+
+def test_a_lock_that_cannot_be_created_is_skipped_not_fatal(tmp_path: Path):
+    """A checkout where .mfops cannot exist (here: a file in the way) runs unlocked; any
+    write there fails on its own with a clear error."""
+    (tmp_path / "blocked").write_text("a file, not a directory")
+    assert WriterLock(tmp_path / "blocked" / ".mfops", "x").acquire(timeout=0) is False
+
+
+def test_lock_file_holds_no_arguments(ws: Workspace):
+    """The holder names the subcommand only: `--host` may carry a password."""
+    ws.double.faults.stream_delay["/api/create"] = 0.1
+    url = ws.double.url.replace("http://", "http://user:s3cret-pw@")
+    first = spawn_mfops(ws.root, url, "build", "--all", "--host", url)
+    wait_for(lambda: holder_pid(ws) == first.pid, what="the build to take the lock")
+    text = lock_path(ws).read_text()
+    assert finish(first)[0] == 0
+    assert "s3cret" not in text and json.loads(text)["command"] == "mfops build"
