@@ -208,7 +208,7 @@ def to_modelfile(eff: Effective, *, model_dir: str, label: str = "") -> str:
     (the directory of the Modelfile being shown) so the text is valid there. Ollama takes
     one ADAPTER per create; a chain with stacked adapters cannot be flattened, and says so.
     """
-    from mfops.modelfile import quote
+    from mfops.formatter import quote
 
     chain = " -> ".join(eff.chain)
     out = [f"# Effective Modelfile of {eff.name}" + (f" at {label}" if label else "")]

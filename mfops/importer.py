@@ -41,7 +41,7 @@ def _values(value: object) -> list[object]:
 
 def _body(cfg: ServerConfig, base: ServerConfig | None, notes: list[str]) -> list[str]:
     """The commands that make `cfg` out of `base` (everything when `base` is None)."""
-    from mfops.modelfile import quote
+    from mfops.formatter import quote
 
     out: list[str] = []
     for key in ("template", "system", "renderer", "parser", "requires"):

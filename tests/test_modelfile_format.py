@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mfops.errors import ModelfileError
-from mfops.modelfile import canonical_commands, format_text, parse, quote
+from mfops.formatter import canonical_commands, format_text, quote
+from mfops.modelfile import parse
 
 
 def _same_commands(source: str | bytes, formatted: str) -> None:

@@ -18,17 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mfops.errors import ModelfileError
-from mfops.modelfile import (
-    KEYWORDS,
-    ROLES,
-    canonical_commands,
-    decode,
-    format_modelfile,
-    format_text,
-    is_go_printable,
-    parse,
-    quote,
-)
+from mfops.formatter import canonical_commands, format_modelfile, format_text, quote
+from mfops.modelfile import KEYWORDS, ROLES, decode, is_go_printable, parse
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

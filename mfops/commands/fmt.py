@@ -11,7 +11,8 @@ import click
 from mfops.atomic import write_atomic
 from mfops.conventions import expand_paths
 from mfops.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ModelfileError
-from mfops.modelfile import decode, format_text
+from mfops.formatter import format_text
+from mfops.modelfile import decode
 
 #: The line breaks Ollama knows (str.splitlines would also split at \v, \f, U+2028, ...).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
