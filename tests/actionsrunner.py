@@ -365,11 +365,6 @@ def run_job(workflow: dict[str, Any], job_id: str, *, context: dict[str, Any], w
     return result
 
 
-def setup_steps(workflow: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
-    return [s for s in workflow["jobs"][job_id]["steps"]
-            if str(s.get("id", "")).startswith(SETUP_PREFIX)]  # fmt: skip
-
-
 def environ_for_steps(*, path_first: list[Path], home: Path) -> dict[str, str]:
     """A minimal runner environment: PATH (given folders first) and HOME."""
     path = os.pathsep.join([*map(str, path_first), "/usr/local/bin", "/usr/bin", "/bin"])
