@@ -95,10 +95,13 @@ def _crash_log(exc: BaseException) -> str:
     import time
     import traceback
 
+    from mfops.hosts import redact
+
     fd, path = tempfile.mkstemp(prefix=f"mfops-crash-{int(time.time())}-", suffix=".log")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"mfops {__version__}, Python {sys.version}\nargv: {sys.argv!r}\n\n")
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=fh)
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    with os.fdopen(fd, "w") as fh:  # `--host` and error texts may hold a URL's password
+        fh.write(redact(f"mfops {__version__}, Python {sys.version}\nargv: {sys.argv!r}\n\n"))
+        fh.write(redact(trace))
     return path
 
 
@@ -111,7 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
-        click.echo(str(err) if hasattr(err, "location") else f"mfops: {err}", err=True)
+        from mfops.hosts import redact
+
+        line = str(err) if hasattr(err, "location") else f"mfops: {err}"
+        click.echo(redact(line), err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -126,9 +132,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.close()
         sys.exit(0)
     except Exception as exc:  # the one place that catches everything: a bug in mfops
+        from mfops.hosts import redact
+
         path = _crash_log(exc)
         click.echo(
-            f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})", err=True
+            redact(f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})"),
+            err=True,
         )
         sys.exit(EXIT_INTERNAL)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -169,13 +169,12 @@ class WriterLock:
         told = False
         try:
             while not _try_lock(fd):
-                holder = self._holder_soon()
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise LockBusy(self.path, holder, timeout or 0.0)
+                    raise LockBusy(self.path, self._holder_soon(), timeout or 0.0)
                 if not told:
                     told = True
                     if on_wait is not None:
-                        on_wait(holder)
+                        on_wait(self._holder_soon())
                 time.sleep(poll)
         except BaseException:
             os.close(fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import urllib.parse
 from dataclasses import dataclass
 
@@ -18,6 +19,18 @@ from mfops.errors import ServerError
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _DEFAULT_PORT = 11434
+#: `scheme://user[:password]@`: the credentials part of any URL inside a text.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+#: `user:password@host` without a scheme (`--host` accepts that too).
+_BARE_USERINFO = re.compile(r"(?<![\w.+/:-])[^\s/@'\":]+:[^\s/@'\"]*@(?=[\w\[])")
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced by `***`.
+
+    For text mfops does not compose itself (an unexpected exception, the argument list in
+    a crash log): what mfops writes on purpose uses `Host.display` instead."""
+    return _BARE_USERINFO.sub("***@", _USERINFO.sub(r"\g<scheme>***@", text))
 
 
 def normalize_host(raw: str) -> str:
@@ -46,7 +59,7 @@ def normalize_host(raw: str) -> str:
     try:
         port = split.port or port
     except ValueError:
-        raise ServerError(f"invalid Ollama host {raw!r}: bad port") from None
+        raise ServerError(f"invalid Ollama host {redact(raw)!r}: bad port") from None
     userinfo = ""
     if split.username is not None:
         userinfo = split.username + (f":{split.password}" if split.password is not None else "")

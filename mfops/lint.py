@@ -240,8 +240,10 @@ def lint_file(
 ) -> list[Finding]:
     """Lint a file on disk; paths in it resolve from its directory. Unreadable: MF002."""
     shown = display if display is not None else str(file)
+    from mfops.sources import read_regular
+
     try:
-        data = file.read_bytes()
+        data = read_regular(file)
     except OSError as err:
         reason = err.strerror or type(err).__name__
         return [Finding(shown, 1, 1, "MF002", "error", f"cannot read Modelfile: {reason}")]
@@ -285,7 +287,13 @@ def repo_models(root: Path) -> dict[str, Path]:
     models: dict[str, Path] = {}
     config_file = root / CONFIG_FILE
     if config_file.is_file():
-        config = load_config(config_file.read_text(encoding="utf-8"), CONFIG_FILE)
+        from mfops.errors import ConfigError
+
+        try:
+            text = config_file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as err:  # as Snapshot.read_text reports it
+            raise ConfigError(f"not UTF-8 text ({err.reason})", path=CONFIG_FILE) from None
+        config = load_config(text, CONFIG_FILE)
         for name, model in config.models.items():
             models[name] = root / model.modelfile
     listed = {p.resolve() for p in models.values()}

@@ -232,8 +232,10 @@ class Modelfile:
 
 def parse_file(path: str | Path) -> Modelfile:
     """Read and parse a Modelfile; unreadable files are ModelfileErrors too."""
+    from mfops.sources import read_regular
+
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path)
     except OSError as err:
         reason = err.strerror or type(err).__name__
         raise ModelfileError(f"cannot read Modelfile: {reason}", path=str(path)) from None

@@ -181,6 +181,8 @@ def check_repo_model_name(name: str) -> None:
     """A repo model is named `[namespace/]model`: the host comes from the server it is built
     on and the tag from the build, so neither may be part of its name. ValueError otherwise."""
     parsed = parse_name(name)
+    if ".." in name:  # Ollama allows it; mfops refuses anything that reads like a path
+        raise ValueError(f"invalid repo model name {name!r}: '..' is not allowed")
     if parsed.has_tag:
         raise ValueError(
             f"invalid repo model name {name!r}: no tag allowed (tags come from builds, e.g. "

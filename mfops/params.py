@@ -412,9 +412,12 @@ def collect(entries: Iterable[tuple[str, str, int | None, int | None]]) -> Param
         except ParamValueError as err:
             return Parameters(values, tuple(deprecated), ParamProblem(name, str(err), line, column))
         non_finite.pop(name, None)
-        if isinstance(value, list):
-            existing = values.get(name)
-            values[name] = [*existing, *value] if isinstance(existing, list) else value
+        if isinstance(value, list):  # `convert` returns a new list: extend in place, so
+            existing = values.get(name)  # a file of a million `stop` lines stays linear
+            if isinstance(existing, list):
+                existing.extend(value)
+            else:
+                values[name] = value
         else:
             values[name] = value
     if non_finite:

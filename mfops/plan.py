@@ -141,6 +141,8 @@ def check_tag(tag: str) -> None:
         raise MfopsError(f"invalid tag {tag!r}: {err}") from None
     if is_reserved_tag(tag):
         raise MfopsError(f"tag {tag!r} is reserved by Ollama for cloud/local routing")
+    if ".." in tag:  # Ollama allows it; mfops refuses anything that reads like a path or range
+        raise MfopsError(f"invalid tag {tag!r}: '..' is not allowed in a tag")
 
 
 def default_since(repo: Repo) -> tuple[str | None, str]:

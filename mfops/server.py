@@ -9,7 +9,9 @@ What the wrapper adds to the client, and why:
 - **One error per situation.** A dead server is `ServerUnreachable`, one line naming the host
   and how to start Ollama (the client raises a builtin `ConnectionError` for plain calls but
   `httpx.ConnectError` on the first `next()` of a stream); an HTTP error is `ServerHTTPError`
-  naming the action, the model and the server's own message.
+  naming the action, the model and the server's own message; an answer that cannot be
+  Ollama's (an HTML page with status 200, truncated JSON, fields of the wrong type) is a
+  `ServerProtocolError` naming the call, never a traceback and never retried.
 - **Bounded retries** with exponential backoff on connection errors and 5xx answers, for the
   calls that are safe to repeat. `create` counts as one: it names its target and replaces
   it, and identical inputs give an identical manifest (ollama-reference §6.4). An `{"error"}`
@@ -88,6 +90,39 @@ class ServerProtocolError(ServerError):
     """The connection broke mid-answer, or the answer is not what Ollama sends."""
 
 
+class _BadAnswer(Exception):
+    """Raised inside a call when an answer cannot be Ollama's (an HTML login page with
+    status 200, truncated JSON, a list where an object belongs, fields of the wrong type):
+    `call` turns it into one ServerProtocolError naming the call, and never retries it."""
+
+
+#: What decoding a malformed answer raises: JSON syntax and pydantic validation errors are
+#: ValueErrors; a list where the client expects a dict gives AttributeError or TypeError.
+_DECODE_ERRORS = (ValueError, RecursionError, AttributeError, TypeError, KeyError)
+
+
+def _why(exc: BaseException) -> str:
+    import json
+
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    text = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _object(response: Any) -> dict[str, Any]:
+    """The JSON object of a plain (not streamed) answer."""
+    try:
+        data = response.json()
+    except (ValueError, RecursionError) as exc:
+        raise _BadAnswer(_why(exc)) from None
+    if not isinstance(data, dict):
+        raise _BadAnswer(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -157,6 +192,24 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+
+
+def _listing(body: dict[str, Any]) -> dict[str, ServerModel]:
+    """`/api/tags` by case-folded name; a field of the wrong type raises (a bad answer)."""
+    out: dict[str, ServerModel] = {}
+    models = body.get("models") or []
+    if not isinstance(models, list):
+        raise TypeError("'models' is not a list")
+    for entry in models:
+        name = entry.get("name") or entry.get("model") or ""
+        details = entry.get("details") or {}
+        if not isinstance(name, str) or not isinstance(details, dict):
+            raise TypeError("a model entry's name or details have the wrong type")
+        out[name.casefold()] = ServerModel(
+            name, str(entry.get("digest", "")), int(entry.get("size") or 0),
+            str(details.get("parent_model") or ""),
+        )  # fmt: skip
+    return out
 
 
 def file_sha256(path: str | Path) -> str:
@@ -232,6 +285,13 @@ class Server:
             f" {exc or 'no detail'})"
         )
 
+    def _bad_answer(self, action: str, model: str | None, detail: str) -> ServerProtocolError:
+        what = f"{action} {model}" if model else action
+        return ServerProtocolError(
+            f"Ollama at {self.host.display}: {what}: the answer is not what Ollama sends "
+            f"({detail})", hint="is --host an Ollama server, not a proxy or another service?",
+        )  # fmt: skip
+
     def _retryable(self, exc: BaseException) -> bool:
         import httpx
         import ollama
@@ -253,31 +313,29 @@ class Server:
                 if attempt + 1 >= attempts or not self._retryable(exc):
                     raise self._translate(exc, action, model) from None
                 time.sleep(self.options.backoff * (2**attempt))
+            except _BadAnswer as exc:
+                raise self._bad_answer(action, model, str(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- simple calls ----------------------------------------------------------------------
 
     def version(self) -> str:
         """The server's version; also the liveness probe every command starts with."""
-        body = self.call("version", None, lambda: self.client._request_raw("GET", "/api/version"))
-        return str(body.json().get("version", ""))
+        body = self.call("version", None,
+                         lambda: _object(self.client._request_raw("GET", "/api/version")))
+        return str(body.get("version", ""))
 
     def models(self) -> dict[str, ServerModel]:
         """Every local model by case-folded display name (`bot:v1`), from one `/api/tags`."""
 
-        def fetch() -> Any:
-            return self.client._request_raw("GET", "/api/tags").json()
+        def fetch() -> dict[str, ServerModel]:
+            body = _object(self.client._request_raw("GET", "/api/tags"))
+            try:
+                return _listing(body)
+            except _DECODE_ERRORS as exc:
+                raise _BadAnswer(_why(exc)) from None
 
-        body = self.call("list", None, fetch)
-        out: dict[str, ServerModel] = {}
-        for entry in body.get("models") or []:
-            name = entry.get("name") or entry.get("model") or ""
-            details = entry.get("details") or {}
-            out[name.casefold()] = ServerModel(
-                name, str(entry.get("digest", "")), int(entry.get("size") or 0),
-                str(details.get("parent_model") or ""),
-            )  # fmt: skip
-        return out
+        return self.call("list", None, fetch)
 
     def show_raw(self, name: str) -> dict[str, Any] | None:
         """The full `/api/show` JSON (the client drops `system` and `messages`); None: 404."""
@@ -285,7 +343,8 @@ class Server:
 
         def fetch() -> dict[str, Any] | None:
             try:
-                return self.client._request_raw("POST", "/api/show", json={"model": name}).json()
+                return _object(self.client._request_raw("POST", "/api/show",
+                                                        json={"model": name}))  # fmt: skip
             except ollama.ResponseError as err:
                 if err.status_code == 404:
                     return None
@@ -298,7 +357,12 @@ class Server:
         from mfops.showparse import config_from_show
 
         body = self.show_raw(name)
-        return None if body is None else config_from_show(name, body)
+        if body is None:
+            return None
+        try:
+            return config_from_show(name, body)
+        except _DECODE_ERRORS as exc:
+            raise self._bad_answer("show", name, _why(exc)) from None
 
     def copy(self, source: str, destination: str) -> None:
         self.call(
@@ -319,10 +383,13 @@ class Server:
 
         def ask() -> str:
             started = time.monotonic()
-            reply = self.client.chat(model=model, messages=messages, options=options,
-                                     format=format or None, stream=False)  # fmt: skip
-            latency[0] = (time.monotonic() - started) * 1000.0
-            return str(reply.message.content or "")
+            try:
+                reply = self.client.chat(model=model, messages=messages, options=options,
+                                         format=format or None, stream=False)  # fmt: skip
+                latency[0] = (time.monotonic() - started) * 1000.0
+                return str(reply.message.content or "")
+            except _DECODE_ERRORS as exc:
+                raise _BadAnswer(_why(exc)) from None
 
         return self.call("chat with", model, ask), latency[0]
 
@@ -330,8 +397,11 @@ class Server:
         """One embedding per text, from `/api/embed` (L2-normalised by the server)."""
 
         def ask() -> list[list[float]]:
-            reply = self.client.embed(model=model, input=list(texts))
-            return [[float(x) for x in vec] for vec in reply.embeddings]
+            try:
+                reply = self.client.embed(model=model, input=list(texts))
+                return [[float(x) for x in vec] for vec in reply.embeddings]
+            except _DECODE_ERRORS as exc:
+                raise _BadAnswer(_why(exc)) from None
 
         return self.call("embed with", model, ask)
 
@@ -340,12 +410,19 @@ class Server:
     def _consume(self, name: str, stream: Iterator[Any], progress: ProgressFn | None) -> str:
         """Read a progress stream to its end (a pull inside a create says `success` early)."""
         last = ""
-        for part in stream:
-            last = str(part.get("status") or "")
+        parts = iter(stream)
+        while True:
+            try:
+                part = next(parts)
+                last = str(part.get("status") or "")
+                step = Progress(name, last, part.get("completed"), part.get("total"),
+                                part.get("digest"))  # fmt: skip
+            except StopIteration:
+                return last
+            except _DECODE_ERRORS as exc:  # a line that is not Ollama's progress JSON
+                raise _BadAnswer(_why(exc)) from None
             if progress is not None:
-                progress(Progress(name, last, part.get("completed"), part.get("total"),
-                                  part.get("digest")))  # fmt: skip
-        return last
+                progress(step)
 
     def pull(self, name: str, progress: ProgressFn | None = None) -> None:
         """Pull `name` from its registry, reporting progress; idempotent, so retried."""

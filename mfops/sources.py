@@ -25,6 +25,24 @@ if TYPE_CHECKING:
     from mfops.gitstore import Entry, GitStore
 
 
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file; OSError for anything else.
+
+    Opening a FIFO for reading blocks until someone writes, and /dev/zero (or a symlink to
+    it named `x.Modelfile`) never ends: a path a user or a repository names is opened
+    without blocking and checked with fstat first, so either is refused at once."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def _visible(parts: list[str]) -> bool:
     """Not inside a skipped or dot directory (the conventions' rule for searching)."""
     return not any(p in SKIP_DIRS or p.startswith(".") for p in parts)
@@ -95,8 +113,7 @@ class WorktreeSource(Source):
         return ("dir" if stat.S_ISDIR(st.st_mode) else "special"), None
 
     def read(self, rel: str) -> bytes:
-        with open(self._abs(rel), "rb") as fh:
-            return fh.read()
+        return read_regular(self._abs(rel))
 
     def open(self, rel: str) -> Any:
         return open(self._abs(rel), "rb")

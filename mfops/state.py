@@ -92,6 +92,21 @@ def _line_of(text: str, needle: str) -> int | None:
     return text.count("\n", 0, pos) + 1 if pos >= 0 else None
 
 
+def _build_problem(entry: object) -> str | None:
+    """What is wrong with one `builds` entry (to follow its key path), None if nothing."""
+    if not isinstance(entry, dict):
+        return " must be an object"
+    digest, manifest = entry.get("digest"), entry.get("manifest")
+    action, built_at = entry.get("action", "created"), entry.get("built_at", "")
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        return f".digest: expected 'sha256:' and 64 hex digits, got {digest!r}"
+    if not isinstance(manifest, str) or not _MANIFEST.match(manifest):
+        return f".manifest: expected 64 hex digits, got {manifest!r}"
+    if action not in _ACTIONS or not isinstance(built_at, str):
+        return ": bad action or built_at"
+    return None
+
+
 def _parse(text: str, path: str) -> tuple[str, dict[str, BuildRecord], dict[str, Any]]:
     from mfops.lock import json_limit
 
@@ -117,21 +132,12 @@ def _parse(text: str, path: str) -> tuple[str, dict[str, BuildRecord], dict[str,
                           line=_line_of(text, '"builds"'))  # fmt: skip
     out: dict[str, BuildRecord] = {}
     for key, entry in builds.items():
-        where = f"state: builds.{key}"
-        line = _line_of(text, json.dumps(key))
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where} must be an object", path=path, line=line)
-        digest, manifest = entry.get("digest"), entry.get("manifest")
-        action, built_at = entry.get("action", "created"), entry.get("built_at", "")
-        if not isinstance(digest, str) or not _DIGEST.match(digest):
-            raise ConfigError(f"{where}.digest: expected 'sha256:' and 64 hex digits, got "
-                              f"{digest!r}", path=path, line=line)  # fmt: skip
-        if not isinstance(manifest, str) or not _MANIFEST.match(manifest):
-            raise ConfigError(f"{where}.manifest: expected 64 hex digits, got {manifest!r}",
-                              path=path, line=line)  # fmt: skip
-        if action not in _ACTIONS or not isinstance(built_at, str):
-            raise ConfigError(f"{where}: bad action or built_at", path=path, line=line)
-        out[key] = BuildRecord(digest, manifest, action, built_at)
+        problem = _build_problem(entry)
+        if problem is not None:  # the line is looked up only now: a scan per entry is O(n²)
+            raise ConfigError(f"state: builds.{key}{problem}", path=path,
+                              line=_line_of(text, json.dumps(key)))  # fmt: skip
+        out[key] = BuildRecord(entry["digest"], entry["manifest"],
+                               entry.get("action", "created"), entry.get("built_at", ""))
     extra = {k: v for k, v in data.items() if k not in ("version", "host", "builds")}
     return str(data.get("host", "")), out, extra
 

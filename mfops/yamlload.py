@@ -88,8 +88,13 @@ def load_yaml(text: str, path: str) -> tuple[object, LineMap]:
         problem = err.problem or err.context or "invalid YAML"
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow (NUL, ...)
+        char = err.character if isinstance(err.character, int) else ord(err.character[:1] or " ")
+        line = text.count("\n", 0, err.position) + 1
+        raise ConfigError(f"invalid YAML: unacceptable character #x{char:04x}: {err.reason}",
+                          path=path, line=line) from None  # fmt: skip
     except yaml.YAMLError as err:
-        raise ConfigError(f"invalid YAML: {err}", path=path) from None
+        raise ConfigError(f"invalid YAML: {str(err).splitlines()[0]}", path=path) from None
     finally:
         loader.dispose()
 

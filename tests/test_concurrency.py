@@ -2,8 +2,8 @@
 
 Real subprocesses of the installed `mfops` script, against the Ollama double running in
 this test process; the first one is slowed down by a delay on the double's create stream
-so that the second certainly arrives while the first holds the lock. Nothing of mfops is
-patched.
+so that the second certainly arrives while the first holds the lock, and the delay is
+lifted as soon as the second says it waits. Nothing of mfops is patched.
 """
 
 from __future__ import annotations
@@ -60,6 +60,38 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, 
     return proc.returncode, out, err
 
 
+#: A create stream this slow keeps the first writer busy for seconds: long enough for the
+#: second process to start and meet the lock on any machine. Once the second says it waits,
+#: the delay is lifted (`unblock_when_waiting`), so no test waits for it in vain.
+SLOW_LINE = 0.3
+
+
+def unblock_when_waiting(proc: subprocess.Popen[str], double) -> tuple[threading.Thread, list[str]]:
+    """Read `proc`'s stderr in a thread; when it says it waits for the lock, lift the double's
+    create delay. Returns the thread and the lines read (complete once the thread ends)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "waiting for" in line:
+                double.faults.stream_delay.clear()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, lines
+
+
+def finish_watched(proc: subprocess.Popen[str], reader: threading.Thread, lines: list[str],
+                   timeout: float = 60) -> tuple[int, str, str]:  # fmt: skip
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.wait(timeout=timeout)
+    reader.join(timeout)
+    return proc.returncode, out, "".join(lines)
+
+
 @pytest.fixture
 def ws(tmp_path: Path, ollama_double) -> Workspace:  # noqa: F811
     return make_workspace(tmp_path, ollama_double)
@@ -67,12 +99,13 @@ def ws(tmp_path: Path, ollama_double) -> Workspace:  # noqa: F811
 
 def test_second_build_waits_says_who_holds_the_lock_and_then_finds_everything_built(
         ws: Workspace):  # fmt: skip
-    ws.double.faults.stream_delay["/api/create"] = 0.1
+    ws.double.faults.stream_delay["/api/create"] = SLOW_LINE
     first = spawn_mfops(ws.root, ws.double.url, "build", "--all")
     wait_for(lambda: holder_pid(ws) == first.pid, what="the first build to take the lock")
     second = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--format", "json")
+    reader, lines = unblock_when_waiting(second, ws.double)
     code1, _out1, err1 = finish(first)
-    code2, out2, err2 = finish(second)
+    code2, out2, err2 = finish_watched(second, reader, lines)
     assert (code1, code2) == (0, 0), err1 + err2
     [waiting] = [line for line in err2.splitlines() if "waiting for" in line]
     assert f"held by pid {first.pid} (mfops build) on " in waiting
@@ -87,13 +120,14 @@ def test_second_build_waits_says_who_holds_the_lock_and_then_finds_everything_bu
 
 
 def test_no_wait_fails_at_once_naming_the_holder_and_writes_nothing(ws: Workspace):
-    ws.double.faults.stream_delay["/api/create"] = 0.1
+    ws.double.faults.stream_delay["/api/create"] = SLOW_LINE
     first = spawn_mfops(ws.root, ws.double.url, "build", "--all")
     wait_for(lambda: holder_pid(ws) == first.pid, what="the first build to take the lock")
     started = time.monotonic()
     second = spawn_mfops(ws.root, ws.double.url, "lock", "--update",
                          env={"MFOPS_LOCK_TIMEOUT": "0"})  # fmt: skip
     code2, out2, err2 = finish(second)
+    ws.double.faults.stream_delay.clear()
     assert time.monotonic() - started < 10
     assert code2 == 2 and out2 == ""
     [line] = err2.strip().splitlines()
@@ -212,10 +246,47 @@ def test_a_lock_that_cannot_be_created_is_skipped_not_fatal(tmp_path: Path):
 
 def test_lock_file_holds_no_arguments(ws: Workspace):
     """The holder names the subcommand only: `--host` may carry a password."""
-    ws.double.faults.stream_delay["/api/create"] = 0.1
+    ws.double.faults.stream_delay["/api/create"] = SLOW_LINE
     url = ws.double.url.replace("http://", "http://user:s3cret-pw@")
     first = spawn_mfops(ws.root, url, "build", "--all", "--host", url)
     wait_for(lambda: holder_pid(ws) == first.pid, what="the build to take the lock")
     text = lock_path(ws).read_text()
+    ws.double.faults.stream_delay.clear()
     assert finish(first)[0] == 0
     assert "s3cret" not in text and json.loads(text)["command"] == "mfops build"
+
+
+def test_a_promote_waits_for_the_build_of_its_candidate_and_both_land_in_the_state(
+        tmp_path: Path):  # fmt: skip
+    """`mfops build` and `mfops promote` of the candidate it is building, started together:
+    without the lock the promotion would find no candidate (or a half-built chain); with it,
+    the promotion waits, then tests and promotes what the build recorded. The state ends up
+    with both the builds and the promotion (no lost update)."""
+    from tests.behavekit import seeded_double
+    from tests.promotekit import make_release
+
+    double = seeded_double()
+    try:
+        rel = make_release(tmp_path, double, build=False)
+        candidate = rel.tag()
+        double.faults.stream_delay["/api/create"] = SLOW_LINE
+        build = spawn_mfops(rel.root, double.url, "build", "--all")
+        wait_for(lambda: (h := read_holder(rel.root / ".mfops" / "lock")) is not None
+                 and h.pid == build.pid, what="the build to take the lock")  # fmt: skip
+        promote = spawn_mfops(rel.root, double.url, "promote", "--all", "--from", candidate,
+                              "--to", "v1")  # fmt: skip
+        reader, lines = unblock_when_waiting(promote, double)
+        code_b, _, err_b = finish(build)
+        code_p, out_p, err_p = finish_watched(promote, reader, lines)
+        assert (code_b, code_p) == (0, 0), err_b + out_p + err_p
+        assert f"held by pid {build.pid} (mfops build)" in err_p
+        state = rel.state()
+        assert sorted(state["builds"]) == sorted(
+            f"{m}:{t}" for m in ("base", "expert") for t in (candidate, "v1"))
+        [entry] = state["promotions"]["entries"]
+        assert entry["outcome"] == "promoted" and entry["from"] == candidate
+        # the promotion began only after the build had finished
+        creates, copies = double.calls["/api/create"], double.calls["/api/copy"]
+        assert creates and copies and max(c.ended for c in creates) < min(c.started for c in copies)
+    finally:
+        double.stop()

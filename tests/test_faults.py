@@ -311,3 +311,19 @@ def test_server_gone_during_promote_is_recorded_as_a_failed_attempt(tmp_path: Pa
         assert double.has_model("expert:v1")
     finally:
         double.stop()
+
+
+def test_ctrl_c_mid_build_exits_130_and_rerun_creates_only_the_rest(ws: Workspace):
+    ws.double.faults.stream_delay["/api/create"] = 0.05
+    proc = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--jobs", "1")
+    wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "mfops: interrupted"
+    kept = recorded(ws)
+    ws.double.faults.clear()
+    ws.double.calls.reset()
+    ws.build_json("--all")
+    assert sorted(ws.creates()) == targets(ws, set(MODELS) - kept)
+    assert recorded(ws) == set(MODELS)

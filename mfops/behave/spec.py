@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import posixpath
 import re
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 SUITE_SUFFIXES = (".test.yaml", ".test.yml")
 DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0, "seed": 42}
+MAX_SAMPLES = 1000
 ROLES = ("system", "user", "assistant", "tool")
 
 _SUITE_KEYS = ("model", "inherit", "options", "cases", "description")
@@ -248,6 +250,10 @@ def _options(raw: object, at: At) -> dict[str, Any]:
             raise where.fail(f"expected an integer, got {kind_of(value)}")
         if spec.type == "float" and not number:
             raise where.fail(f"expected a number, got {kind_of(value)}")
+        if number and not math.isfinite(value):  # JSON cannot carry it to the server
+            raise where.fail(f"expected a finite number, got {value!r}")
+        if spec.type == "int" and not -(2**63) <= value < 2**63:
+            raise where.fail(f"expected a 64-bit integer, got {value!r}")
         if spec.type == "bool" and not isinstance(value, bool):
             raise where.fail(f"expected true or false, got {kind_of(value)}")
         if spec.type == "list":
@@ -287,6 +293,8 @@ def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
     name = (at / "name").text(spec["name"])
     messages = _conversation(spec, at)
     samples = (at / "samples").integer(spec.get("samples", 1), low=1)
+    if samples > MAX_SAMPLES:  # each sample is a model call, planned up front
+        raise (at / "samples").fail(f"expected at most {MAX_SAMPLES} samples, got {samples}")
     pass_rate = (at / "pass_rate").number(spec.get("pass_rate", 1.0), low=0.0, high=1.0,
                                           low_open=True)  # fmt: skip
     fmt = spec.get("format")

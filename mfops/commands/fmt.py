@@ -13,6 +13,7 @@ from mfops.conventions import expand_paths
 from mfops.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ModelfileError
 from mfops.formatter import format_text
 from mfops.modelfile import decode
+from mfops.sources import read_regular
 
 #: The line breaks Ollama knows (str.splitlines would also split at \v, \f, U+2028, ...).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -54,7 +55,7 @@ def command(paths: tuple[Path, ...], check: bool, show_diff: bool) -> int:
     broken = False
     for path in files:
         try:
-            original = path.read_bytes()
+            original = read_regular(path)  # a FIFO or /dev/zero is refused, not read forever
         except OSError as err:
             click.echo(f"{path}: cannot read: {err.strerror}", err=True)
             broken = True

@@ -69,6 +69,9 @@ def command(
 
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
+    from mfops.promote import check_tags
+
+    check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
     options = GateOptions(since=since, candidate_tag=candidate_tag, promote_to=promote_to,
                           aliases=aliases, all=all_, jobs=jobs, use_cache=not no_cache,
                           allow_untested=allow_untested)  # fmt: skip

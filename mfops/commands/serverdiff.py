@@ -22,6 +22,15 @@ def run(opts: Any, args: tuple[str, ...], *, tag: str | None, names: tuple[str, 
 
     if len(args) > 2:
         raise click.UsageError("diff --server takes two model names, or one REF")
+    if len(args) == 2:  # refuse what Ollama would refuse before asking it (`-x`, `a b`)
+        from mfops.errors import MfopsError
+        from mfops.names import parse_name
+
+        for name in args:
+            try:
+                parse_name(name)
+            except ValueError as err:
+                raise MfopsError(str(err)) from None
     session = open_session(opts, host, timeout)
     try:
         session.probe()
