@@ -9,7 +9,7 @@ The targets (tests/fuzz/targets.py) are the Modelfile parser (with parameters, f
 round trip and lint), the YAML loader, mfops.yaml, suites, mfops.lock, the state and
 baselines; the contract is that nothing escapes but the typed errors (ModelfileError,
 ConfigError). Hypothesis draws structured inputs (tests/fuzz/strategies.py); atheris, when
-it is installed (`pip install atheris`; Linux wheels exist for CPython 3.8-3.11), mutates
+it is installed (`pip install -e '.[fuzz]'`: Linux wheels exist), mutates
 bytes with libFuzzer's coverage feedback over the instrumented mfops modules, one process
 per target. Exits 1 on the first finding, printing the input that caused it.
 """
@@ -52,6 +52,9 @@ import sys
 sys.path.insert(0, {root!r})
 import atheris
 with atheris.instrument_imports(include=["mfops"]):
+    # the targets import lazily: load every module they reach here, so it is instrumented
+    import mfops.behave.baseline, mfops.behave.spec, mfops.config, mfops.formatter
+    import mfops.lint, mfops.lock, mfops.modelfile, mfops.params, mfops.state, mfops.yamlload
     from tests.fuzz.targets import TARGETS, check
 target = TARGETS[{name!r}]
 
@@ -81,6 +84,8 @@ def run_atheris(name: str, seconds: int) -> tuple[int, float]:
     for line in done.stderr.splitlines():
         if line.startswith("stat::number_of_executed_units:"):
             runs = int(line.split(":")[-1].strip())
+        elif "DONE" in line and "cov:" in line:  # edges (cov), features (ft), corpus size
+            print(f"  {name}: {line.split('DONE', 1)[1].strip()}", file=sys.stderr)
     if done.returncode != 0:
         print(done.stderr[-4000:], file=sys.stderr)
         raise SystemExit(f"atheris found a problem in {name} (exit {done.returncode})")
