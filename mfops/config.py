@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from mfops.errors import ConfigError
 from mfops.names import check_repo_model_name, parse_name
-from mfops.yamlload import LineMap, load_yaml
+from mfops.yamlload import LineMap, dotted, kind_of, load_yaml
 
 
 @dataclass(frozen=True)
@@ -66,34 +66,6 @@ _MODEL_KEYS = ("modelfile", "description", "tests")
 _DEFAULT_KEYS = ("host", "candidate_tag", "jobs", "embedding_model", "judge_model")
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return f"a {type(value).__name__}"
-
-
-def _dotted(path: tuple[object, ...]) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 class _Checker:
     """Raises ConfigErrors that carry the file, the line and the key path."""
 
@@ -109,7 +81,7 @@ class _Checker:
         *,
         where: str | None = None,
     ) -> ConfigError:
-        where = where if where is not None else _dotted(key_path)
+        where = where if where is not None else dotted(key_path)
         text = f"{where}: {message}" if where else message
         return ConfigError(text, path=self.path, line=self.lines.line(*key_path), hint=hint)
 
@@ -117,12 +89,12 @@ class _Checker:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(key_path, f"expected a mapping, got {_kind(value)}")
+            raise self.fail(key_path, f"expected a mapping, got {kind_of(value)}")
         for key in value:
             if not isinstance(key, str):
-                where = f"{_dotted(key_path)}.{key}" if key_path else str(key)
+                where = f"{dotted(key_path)}.{key}" if key_path else str(key)
                 raise self.fail(
-                    (*key_path, key), f"keys must be strings, got {_kind(key)}", where=where
+                    (*key_path, key), f"keys must be strings, got {kind_of(key)}", where=where
                 )
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
@@ -138,17 +110,17 @@ class _Checker:
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(key_path, f"expected a non-empty string, got {_kind(value)}")
+            raise self.fail(key_path, f"expected a non-empty string, got {kind_of(value)}")
         return value
 
     def strings(self, value: object, key_path: tuple[object, ...]) -> tuple[str, ...]:
         if value is None:
             return ()
         if not isinstance(value, list):
-            raise self.fail(key_path, f"expected a list of strings, got {_kind(value)}")
+            raise self.fail(key_path, f"expected a list of strings, got {kind_of(value)}")
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
-                raise self.fail((*key_path, i), f"expected a non-empty string, got {_kind(item)}")
+                raise self.fail((*key_path, i), f"expected a non-empty string, got {kind_of(item)}")
         return tuple(value)
 
     def name(self, value: object, key_path: tuple[object, ...], check: Callable[[str], object]):
@@ -180,7 +152,7 @@ def load_config(text: str, path: str) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(
             f"expected a mapping at the top level (models:, defaults:, allow_paths:), "
-            f"got {_kind(data)}",
+            f"got {kind_of(data)}",
             path=path,
             line=lines.line(),
         )
@@ -188,13 +160,14 @@ def load_config(text: str, path: str) -> Config:
     models: dict[str, ModelConfig] = {}
     raw_models = top.get("models")
     if raw_models is not None and not isinstance(raw_models, dict):
-        raise check.fail(("models",), f"expected a mapping of model names, got {_kind(raw_models)}")
+        got = kind_of(raw_models)
+        raise check.fail(("models",), f"expected a mapping of model names, got {got}")
     folded: dict[str, str] = {}
     for name, entry in (raw_models or {}).items():
         key = ("models", name)
         if not isinstance(name, str):
             raise check.fail(
-                key, f"model names must be strings, got {_kind(name)}", where=f"models.{name}"
+                key, f"model names must be strings, got {kind_of(name)}", where=f"models.{name}"
             )
         try:
             check_repo_model_name(name)
@@ -208,7 +181,7 @@ def load_config(text: str, path: str) -> Config:
         if isinstance(entry, str):
             raise check.fail(
                 key,
-                f"expected a mapping, got {_kind(entry)}",
+                f"expected a mapping, got {kind_of(entry)}",
                 hint=f"write `{name}: {{modelfile: {entry}}}`",
             )
         spec = check.mapping(entry, key, _MODEL_KEYS)

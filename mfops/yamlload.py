@@ -188,3 +188,33 @@ def _scalar(loader, event, yaml, error) -> object:
         shown = event.value if len(event.value) <= 40 else event.value[:40] + "..."
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         raise error(f"invalid {kind} value {shown!r}: {reason}", event) from None
+
+
+def kind_of(value: object) -> str:
+    """How an error message names the type of a YAML value (config and suite errors)."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__}"
+
+
+def dotted(path: tuple[object, ...]) -> str:
+    """A key path as errors show it: `models.engine-bot.tests[2]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -317,7 +317,7 @@ def parse_check(raw: object, at: At, models: Models) -> Check:
     """Validate one `assert:` item (a ConfigError at its line when it is wrong)."""
     import difflib
 
-    from mfops.behave.located import kind_of
+    from mfops.yamlload import kind_of
 
     if isinstance(raw, dict) and "type" in raw:
         name = raw["type"]

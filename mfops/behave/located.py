@@ -12,36 +12,7 @@ import difflib
 from dataclasses import dataclass
 
 from mfops.errors import ConfigError
-from mfops.yamlload import LineMap
-
-
-def kind_of(value: object) -> str:
-    """How an error message names the type of a YAML value."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return f"a {type(value).__name__}"
-
-
-def dotted(path: tuple[object, ...]) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+from mfops.yamlload import LineMap, dotted, kind_of
 
 
 @dataclass(frozen=True)

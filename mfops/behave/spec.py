@@ -25,8 +25,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mfops.behave.assertions import Check, Models, parse_check
-from mfops.behave.located import At, kind_of
+from mfops.behave.located import At
 from mfops.errors import ConfigError
+from mfops.yamlload import kind_of
 
 if TYPE_CHECKING:
     from mfops.graph import Graph
