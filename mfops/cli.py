@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # One line, like every other input error (click's own form takes three or four).
+        where = exc.ctx.command_path if exc.ctx is not None else "mfops"
+        click.echo(f"mfops: {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
