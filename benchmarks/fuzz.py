@@ -27,24 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def run_hypothesis(name: str, examples: int) -> tuple[int, float]:
-    from hypothesis import HealthCheck, Phase, given, settings
-
-    from tests.fuzz.strategies import STRATEGIES
-    from tests.fuzz.targets import TARGETS, check
-
-    target, seen = TARGETS[name], [0]
-
-    @settings(max_examples=examples, deadline=None, database=None,
-              phases=[Phase.generate, Phase.shrink],
-              suppress_health_check=list(HealthCheck))  # fmt: skip
-    @given(STRATEGIES[name])
-    def run(data: bytes) -> None:
-        seen[0] += 1
-        check(target, data)
+    from tests.fuzz.strategies import fuzz
 
     started = time.monotonic()
-    run()
-    return seen[0], time.monotonic() - started
+    count = fuzz(name, examples)
+    return count, time.monotonic() - started
 
 
 _ATHERIS_CHILD = r"""

@@ -152,3 +152,25 @@ STRATEGIES: dict[str, st.SearchStrategy[bytes]] = {
     "state": _json_text(_STATE) | _RAW,
     "baseline": _json_text(_BASELINE) | _RAW,
 }
+
+
+def fuzz(name: str, examples: int) -> int:
+    """Feed one target `examples` generated inputs; return how many ran. A finding (an
+    exception other than the target's typed errors) propagates with hypothesis' shrinking.
+    Shared by the test run and `benchmarks/fuzz.py`."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    from tests.fuzz.targets import TARGETS, check
+
+    target, seen = TARGETS[name], [0]
+
+    @settings(max_examples=examples, deadline=None, database=None,
+              phases=[Phase.generate, Phase.shrink],
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(STRATEGIES[name])
+    def run(data: bytes) -> None:
+        seen[0] += 1
+        check(target, data)
+
+    run()
+    return seen[0]

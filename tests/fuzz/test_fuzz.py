@@ -11,39 +11,23 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.fuzz.strategies import STRATEGIES
+from tests.fuzz.strategies import fuzz
 from tests.fuzz.targets import TARGETS, check
 
 SHORT = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 LONG = int(os.environ.get("MFOPS_FUZZ_EXAMPLES", "5000"))
 
 
-def _fuzz(name: str, examples: int) -> int:
-    target, seen = TARGETS[name], [0]
-
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              phases=[Phase.generate, Phase.shrink],
-              suppress_health_check=list(HealthCheck))  # fmt: skip
-    @given(STRATEGIES[name])
-    def run(data: bytes) -> None:
-        seen[0] += 1
-        check(target, data)
-
-    run()
-    return seen[0]
-
-
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_fuzz_short(name: str):
-    assert _fuzz(name, SHORT) >= SHORT // 2
+    assert fuzz(name, SHORT) >= SHORT // 2
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_fuzz_long(name: str):
-    assert _fuzz(name, LONG) >= LONG // 2
+    assert fuzz(name, LONG) >= LONG // 2
 
 
 SEEDS = {
