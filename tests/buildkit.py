@@ -57,19 +57,22 @@ class Workspace:
     def root(self) -> Path:
         return self.repo.root
 
-    def mfops(self, *args: str) -> tuple[int, str, str]:
-        old = os.environ.get("OLLAMA_HOST")
+    def mfops(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """The real entry point in-process, in this repo, against this double (plus `env`)."""
+        saved = {k: os.environ.get(k) for k in ("OLLAMA_HOST", *(env or {}))}
         os.environ["OLLAMA_HOST"] = self.double.url
+        os.environ.update(env or {})
         try:
             return run_main("-C", str(self.root), *args)
         finally:
-            if old is None:
-                os.environ.pop("OLLAMA_HOST", None)
-            else:
-                os.environ["OLLAMA_HOST"] = old
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
-    def ok(self, *args: str) -> str:
-        code, out, err = self.mfops(*args)
+    def ok(self, *args: str, **kw: Any) -> str:
+        code, out, err = self.mfops(*args, **kw)
         assert code == 0, f"mfops {' '.join(args)} exited {code}\n{out}\n{err}"
         return out
 

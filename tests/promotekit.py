@@ -11,7 +11,6 @@ double. Nothing of mfops is patched: faults are injected in the double.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.behavekit import EXPERT_SYSTEM, SEED_FILES, seeded_double
-from tests.conftest import invoke_mfops
+from tests.buildkit import Workspace
 from tests.gitrepo import GitRepo
 from tests.ollama_double import OllamaDouble
 
@@ -30,45 +29,14 @@ BETTER_EXPERT = f"FROM base\nSYSTEM {EXPERT_SYSTEM} Be concise.\n"
 MODELS = ("base", "expert")
 
 
-class Release:
+class Release(Workspace):
     """A repo (`rel.repo`) and a double (`rel.double`); see the module docstring."""
-
-    def __init__(self, repo: GitRepo, double: OllamaDouble) -> None:
-        self.repo = repo
-        self.double = double
-
-    @property
-    def root(self) -> Path:
-        return self.repo.root
-
-    def mfops(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        saved = {k: os.environ.get(k) for k in ("OLLAMA_HOST", *(env or {}))}
-        os.environ["OLLAMA_HOST"] = self.double.url
-        os.environ.update(env or {})
-        try:
-            code, out, err = invoke_mfops("-C", str(self.root), *args)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        return int(code or 0), out, err
-
-    def ok(self, *args: str, **kw: Any) -> str:
-        code, out, err = self.mfops(*args, **kw)
-        assert code == 0, f"mfops {' '.join(args)} exited {code}\n{out}\n{err}"
-        return out
 
     def commit(self, files: dict[str, str], message: str = "change") -> str:
         for path, text in files.items():
             self.repo.write(path, text)
         self.repo.commit(message)
         return self.tag()
-
-    def tag(self) -> str:
-        """The candidate tag of the current HEAD (clean tree)."""
-        return "sha-" + self.repo.git("rev-parse", "--short=7", "HEAD").strip()
 
     def digests(self, tags: tuple[str, ...], models: tuple[str, ...] = MODELS
                 ) -> dict[str, str | None]:  # fmt: skip
