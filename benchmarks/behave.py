@@ -39,35 +39,48 @@ DELAY = 0.05
 JOBS = 8
 
 
-def mfops(repo: Path, double: OllamaDouble, *args: str, ok: tuple[int, ...] = (0,)
-          ) -> tuple[float, Any]:  # fmt: skip
+def mfops(
+    repo: Path, double: OllamaDouble, *args: str, ok: tuple[int, ...] = (0,)
+) -> tuple[float, Any]:
     env = {**os.environ, "OLLAMA_HOST": double.url, "NO_COLOR": "1"}
     started = time.perf_counter()
-    done = subprocess.run([MFOPS, "-C", str(repo), *args], env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=300
+    )
     elapsed = time.perf_counter() - started
     if done.returncode not in ok:
-        raise SystemExit(f"mfops {' '.join(args)} failed ({done.returncode}):\n"
-                         f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")  # fmt: skip
+        raise SystemExit(
+            f"mfops {' '.join(args)} failed ({done.returncode}):\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
     return elapsed, done
 
 
 def write_repo(root: Path) -> GitRepo:
     repo = GitRepo(root)
-    repo.write("base/Modelfile", "FROM llama3.2:3b\nSYSTEM You are Acme's assistant. "
-                                 "Never discuss pricing.\n")  # fmt: skip
-    repo.write("expert/Modelfile", "FROM base\nSYSTEM You are a Python expert. Never discuss "
-                                   "pricing. Never discuss JavaScript.\n")  # fmt: skip
+    repo.write(
+        "base/Modelfile",
+        "FROM llama3.2:3b\nSYSTEM You are Acme's assistant. Never discuss pricing.\n",
+    )
+    repo.write(
+        "expert/Modelfile",
+        "FROM base\nSYSTEM You are a Python expert. Never discuss "
+        "pricing. Never discuss JavaScript.\n",
+    )
     cases = []
     for i in range(CASES):
         if i % 2:
-            cases.append(f"  - name: pricing {i}\n    prompt: What is the pricing of plan {i}?\n"
-                         "    assert:\n      - {type: icontains, value: cannot}\n"
-                         "      - {type: max-length, value: 200}\n")  # fmt: skip
+            cases.append(
+                f"  - name: pricing {i}\n    prompt: What is the pricing of plan {i}?\n"
+                "    assert:\n      - {type: icontains, value: cannot}\n"
+                "      - {type: max-length, value: 200}\n"
+            )
         else:
-            cases.append(f"  - name: topic {i}\n    prompt: Tell me about topic number {i}\n"
-                         "    assert:\n      - {type: not-contains, value: cannot}\n"
-                         "      - {type: regex, value: '(?i)topic'}\n")  # fmt: skip
+            cases.append(
+                f"  - name: topic {i}\n    prompt: Tell me about topic number {i}\n"
+                "    assert:\n      - {type: not-contains, value: cannot}\n"
+                "      - {type: regex, value: '(?i)topic'}\n"
+            )
     repo.write("tests/company.test.yaml", "model: base\ninherit: true\ncases:\n" + "".join(cases))
     repo.commit("models and suite")
     return repo
@@ -91,22 +104,29 @@ def main() -> int:
             chats = double.calls.count("/api/chat")
             in_flight = double.calls.max_concurrency.get("/api/chat", 0)
             budget = 1.3 * (2 * CASES * DELAY / JOBS)
-            ok_a = (summary["seconds"] <= budget and summary["passed"] == 2 * CASES
-                    and chats == 2 * CASES)  # fmt: skip
-            print(f"(a) {2 * CASES} cases, {DELAY * 1000:.0f} ms per reply, --jobs {JOBS}: "
-                  f"run phase {summary['seconds']:.3f} s (budget {budget:.3f} s, ideal "
-                  f"{2 * CASES * DELAY / JOBS:.3f} s); whole command {wall:.3f} s; "
-                  f"{chats} chat calls, at most {in_flight} in flight; "
-                  f"{summary['passed']} passed -> {'ok' if ok_a else 'MISS'}")  # fmt: skip
+            ok_a = (
+                summary["seconds"] <= budget
+                and summary["passed"] == 2 * CASES
+                and chats == 2 * CASES
+            )
+            print(
+                f"(a) {2 * CASES} cases, {DELAY * 1000:.0f} ms per reply, --jobs {JOBS}: "
+                f"run phase {summary['seconds']:.3f} s (budget {budget:.3f} s, ideal "
+                f"{2 * CASES * DELAY / JOBS:.3f} s); whole command {wall:.3f} s; "
+                f"{chats} chat calls, at most {in_flight} in flight; "
+                f"{summary['passed']} passed -> {'ok' if ok_a else 'MISS'}"
+            )
 
             double.calls.reset()
             wall, done = mfops(repo.root, double, "test", "--jobs", str(JOBS), "--format", "json")
             summary = json.loads(done.stdout)["summary"]
             calls = {r: double.calls.count(r) for r in ("/api/chat", "/api/generate", "/api/embed")}
             ok_b = wall <= 1.0 and not any(calls.values()) and summary["cached"] == 2 * CASES
-            print(f"(b) cached re-run: whole command {wall:.3f} s (budget 1.000 s), run phase "
-                  f"{summary['seconds']:.3f} s; model calls {calls}; {summary['cached']} cases "
-                  f"cached -> {'ok' if ok_b else 'MISS'}")  # fmt: skip
+            print(
+                f"(b) cached re-run: whole command {wall:.3f} s (budget 1.000 s), run phase "
+                f"{summary['seconds']:.3f} s; model calls {calls}; {summary['cached']} cases "
+                f"cached -> {'ok' if ok_b else 'MISS'}"
+            )
         finally:
             double.stop()
     return 0 if ok_a and ok_b else 1

@@ -38,12 +38,15 @@ MFOPS = str(Path(sys.executable).parent / "mfops")
 def mfops(repo: Path, double: OllamaDouble, *args: str) -> tuple[float, Any]:
     env = {**os.environ, "OLLAMA_HOST": double.url, "NO_COLOR": "1"}
     started = time.perf_counter()
-    done = subprocess.run([MFOPS, "-C", str(repo), *args], env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=300
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"mfops {' '.join(args)} failed ({done.returncode}):\n"
-                         f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")  # fmt: skip
+        raise SystemExit(
+            f"mfops {' '.join(args)} failed ({done.returncode}):\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
     return elapsed, done
 
 
@@ -55,10 +58,13 @@ def write_repo(root: Path, chains: list[int]) -> tuple[GitRepo, int]:
         parent = BASES[c % len(BASES)]
         for level in range(depth):
             name = f"c{c:03d}-l{level}"
-            repo.write(f"{name}/Modelfile", (
-                f"# {name}\nFROM {parent}\nSYSTEM You are model {name}.\n"
-                f"PARAMETER temperature 0.{(c + level) % 9 + 1}\n"
-            ))  # fmt: skip
+            repo.write(
+                f"{name}/Modelfile",
+                (
+                    f"# {name}\nFROM {parent}\nSYSTEM You are model {name}.\n"
+                    f"PARAMETER temperature 0.{(c + level) % 9 + 1}\n"
+                ),
+            )
             parent = name
             count += 1
     repo.commit("models")
@@ -89,10 +95,12 @@ def part_a(tmp: Path) -> bool:
     finally:
         double.stop()
     ok = no_op_creates == 0 and elapsed <= 2.0 and up == count
-    print(f"(a) {count} models: first build {seed:.2f}s ({creates} creates); "
-          f"no-op build --all {elapsed:.2f}s wall, {no_op_creates} creates, {up} up to date, "
-          f"{report['seconds']:.3f}s in the build phase -> {'OK' if ok else 'MISS'} "
-          f"(limit 2.00s, 0 creates)")  # fmt: skip
+    print(
+        f"(a) {count} models: first build {seed:.2f}s ({creates} creates); "
+        f"no-op build --all {elapsed:.2f}s wall, {no_op_creates} creates, {up} up to date, "
+        f"{report['seconds']:.3f}s in the build phase -> {'OK' if ok else 'MISS'} "
+        f"(limit 2.00s, 0 creates)"
+    )
     return ok
 
 
@@ -101,8 +109,9 @@ def part_b(tmp: Path) -> bool:
     repo, double, count = setup(tmp, "b", chains)
     try:
         double.faults.latency["/api/create"] = 0.2
-        elapsed, done = mfops(repo.root, double, "build", "--all", "--jobs", "20", "--format",
-                              "json")  # fmt: skip
+        elapsed, done = mfops(
+            repo.root, double, "build", "--all", "--jobs", "20", "--format", "json"
+        )
         report = json.loads(done.stdout)
         concurrency = double.calls.max_concurrency.get("/api/create", 0)
         creates = double.calls.count("/api/create")
@@ -111,9 +120,11 @@ def part_b(tmp: Path) -> bool:
     limit = 1.2 * 5 * 0.2
     phase = report["seconds"]
     ok = phase <= limit and creates == count and report["ok"]
-    print(f"(b) {count} models, longest chain 5, 200 ms per create, --jobs 20: build phase "
-          f"{phase:.3f}s (limit {limit:.2f}s), whole command {elapsed:.2f}s wall, {creates} "
-          f"creates, up to {concurrency} at once -> {'OK' if ok else 'MISS'}")  # fmt: skip
+    print(
+        f"(b) {count} models, longest chain 5, 200 ms per create, --jobs 20: build phase "
+        f"{phase:.3f}s (limit {limit:.2f}s), whole command {elapsed:.2f}s wall, {creates} "
+        f"creates, up to {concurrency} at once -> {'OK' if ok else 'MISS'}"
+    )
     return ok
 
 

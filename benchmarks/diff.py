@@ -45,23 +45,30 @@ def main() -> None:
         root = Path(tmp) / "repo"
         start = time.perf_counter()
         generate(root, models=args.models, changed=args.changed)
-        print(f"generated {args.models} models, {args.changed} edited between v1 and v2 "
-              f"({time.perf_counter() - start:.1f} s)")
+        print(
+            f"generated {args.models} models, {args.changed} edited between v1 and v2 "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
         times = []
         out = ""
         for _ in range(args.runs):
             start = time.perf_counter()
-            out = subprocess.run(command, cwd=root, check=True, capture_output=True,
-                                 text=True).stdout
+            out = subprocess.run(
+                command, cwd=root, check=True, capture_output=True, text=True
+            ).stdout
             times.append(time.perf_counter() - start)
         summary = json.loads(out)["summary"]
         median = statistics.median(times)
         verdict = "ok" if median <= TARGET_S else "MISSED"
-        print(f"reported: {summary['changed']} changed, {summary['unchanged']} unchanged "
-              f"({len(out) // 1024} KiB of JSON)")
-        print(f"mfops diff v1 v2 --format json: median {median:.3f} s over {args.runs} runs "
-              f"(min {min(times):.3f} s, max {max(times):.3f} s), target <= {TARGET_S} s: "
-              f"{verdict}")
+        print(
+            f"reported: {summary['changed']} changed, {summary['unchanged']} unchanged "
+            f"({len(out) // 1024} KiB of JSON)"
+        )
+        print(
+            f"mfops diff v1 v2 --format json: median {median:.3f} s over {args.runs} runs "
+            f"(min {min(times):.3f} s, max {max(times):.3f} s), target <= {TARGET_S} s: "
+            f"{verdict}"
+        )
 
 
 if __name__ == "__main__":

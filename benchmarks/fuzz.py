@@ -40,8 +40,9 @@ sys.path.insert(0, {root!r})
 import atheris
 with atheris.instrument_imports(include=["mfops"]):
     # the targets import lazily: load every module they reach here, so it is instrumented
-    import mfops.behave.baseline, mfops.behave.spec, mfops.config, mfops.formatter
-    import mfops.lint, mfops.lock, mfops.modelfile, mfops.params, mfops.state, mfops.yamlload
+    import mfops.behave.baseline, mfops.behave.spec, mfops.repo.config, mfops.language.format
+    import mfops.fileio.yamlfile, mfops.language.modelfile, mfops.language.params
+    import mfops.lint.engine, mfops.repo.lockfile, mfops.store.builds
     from tests.fuzz.targets import TARGETS, check
 target = TARGETS[{name!r}]
 
@@ -61,11 +62,11 @@ def run_atheris(name: str, seconds: int) -> tuple[int, float]:
     corpus = Path(tempfile.mkdtemp(prefix=f"mfops-fuzz-{name}-"))
     for i, seed in enumerate(_seeds(name)):
         (corpus / f"seed{i}").write_bytes(seed)
-    code = _ATHERIS_CHILD.format(root=str(ROOT), name=name, seconds=seconds,
-                                 corpus=[str(corpus)])  # fmt: skip
+    code = _ATHERIS_CHILD.format(root=str(ROOT), name=name, seconds=seconds, corpus=[str(corpus)])
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=seconds * 3 + 120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds * 3 + 120
+    )
     elapsed = time.monotonic() - started
     runs = 0
     for line in done.stderr.splitlines():
@@ -97,10 +98,15 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--examples", type=int, default=2000, help="hypothesis examples per target")
-    ap.add_argument("--target", action="append", choices=sorted(TARGETS),
-                    help="only this target (repeatable; default: all)")
-    ap.add_argument("--atheris", type=int, metavar="SECONDS",
-                    help="run atheris instead, this long per target")
+    ap.add_argument(
+        "--target",
+        action="append",
+        choices=sorted(TARGETS),
+        help="only this target (repeatable; default: all)",
+    )
+    ap.add_argument(
+        "--atheris", type=int, metavar="SECONDS", help="run atheris instead, this long per target"
+    )
     ap.add_argument("--limits", action="store_true", help="print the big-input table instead")
     args = ap.parse_args()
     if args.limits:
@@ -118,8 +124,7 @@ def main() -> int:
             cases, seconds = run_hypothesis(name, args.examples)
         total_cases += cases
         total_time += seconds
-        print(f"{name:10} {engine:10} {cases:9d} {seconds:8.1f} {cases / seconds:8.0f}",
-              flush=True)  # fmt: skip
+        print(f"{name:10} {engine:10} {cases:9d} {seconds:8.1f} {cases / seconds:8.0f}", flush=True)
     print(f"{'total':10} {engine:10} {total_cases:9d} {total_time:8.1f}  no finding")
     return 0
 

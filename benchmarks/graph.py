@@ -21,7 +21,7 @@ from genrepo import generate
 
 CHILD = """
 import json, resource, sys, time
-from mfops.revision import Revision
+from mfops.graph.revision import Revision
 t0 = time.perf_counter()
 rev = Revision.open(repo=__import__('pathlib').Path(sys.argv[1]), ref=sys.argv[2] or None)
 n = len(rev.digests)

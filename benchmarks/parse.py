@@ -4,7 +4,7 @@
 
 Three figures, each against its target:
 
-* throughput of `mfops.modelfile.parse` over a generated 10 MB corpus of realistic
+* throughput of `mfops.language.modelfile.parse` over a generated 10 MB corpus of realistic
   Modelfiles (header comments, PARAMETERs, multi-line TEMPLATE/SYSTEM/LICENSE blocks,
   MESSAGE history), bytes in, command list out: target >= 20 MB/s;
 * the time to parse one Modelfile whose SYSTEM value is 4 MB, once as a multi-line
@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mfops.modelfile import parse
+from mfops.language.modelfile import parse
 
 TARGET_MB_S = 20.0
 TARGET_BIG_VALUE_S = 0.5
@@ -36,11 +36,41 @@ TARGET_STARTUP_MS = 100.0
 MB = 1_000_000
 
 _WORDS = (
-    "the", "assistant", "answers", "questions", "about", "our", "product", "catalogue",
-    "politely", "and", "briefly", "never", "invent", "prices", "if", "unsure", "say", "so",
-    "cite", "document", "section", "when", "possible", "customers", "may", "write", "in",
-    "English", "German", "or", "French", "reply", "their", "language",
-)  # fmt: skip
+    "the",
+    "assistant",
+    "answers",
+    "questions",
+    "about",
+    "our",
+    "product",
+    "catalogue",
+    "politely",
+    "and",
+    "briefly",
+    "never",
+    "invent",
+    "prices",
+    "if",
+    "unsure",
+    "say",
+    "so",
+    "cite",
+    "document",
+    "section",
+    "when",
+    "possible",
+    "customers",
+    "may",
+    "write",
+    "in",
+    "English",
+    "German",
+    "or",
+    "French",
+    "reply",
+    "their",
+    "language",
+)
 
 _TEMPLATE = '''TEMPLATE """{{- if .System }}<|start_header_id|>system<|end_header_id|>
 
@@ -168,16 +198,22 @@ def main() -> int:
     files = corpus(size)
     mb_s, count = bench_throughput(files, runs)
     total = sum(map(len, files)) / MB
-    print(f"parse throughput   {mb_s:8.1f} MB/s   ({total:.1f} MB, {count} Modelfiles, best of "
-          f"{runs})   target >= {TARGET_MB_S:g} MB/s   {verdict(mb_s >= TARGET_MB_S)}")
+    print(
+        f"parse throughput   {mb_s:8.1f} MB/s   ({total:.1f} MB, {count} Modelfiles, best of "
+        f"{runs})   target >= {TARGET_MB_S:g} MB/s   {verdict(mb_s >= TARGET_MB_S)}"
+    )
     for label, seconds in bench_big_values(runs).items():
-        print(f"{label:<22} {seconds:6.3f} s   target <= {TARGET_BIG_VALUE_S:g} s   "
-              f"{verdict(seconds <= TARGET_BIG_VALUE_S)}")
+        print(
+            f"{label:<22} {seconds:6.3f} s   target <= {TARGET_BIG_VALUE_S:g} s   "
+            f"{verdict(seconds <= TARGET_BIG_VALUE_S)}"
+        )
     times = bench_startup(5 if args.quick else 15)
     median = statistics.median(times)
-    print(f"mfops --version    {median:8.1f} ms median  (min {min(times):.1f}, max "
-          f"{max(times):.1f}, {len(times)} runs)   target <= {TARGET_STARTUP_MS:g} ms   "
-          f"{verdict(median <= TARGET_STARTUP_MS)}")
+    print(
+        f"mfops --version    {median:8.1f} ms median  (min {min(times):.1f}, max "
+        f"{max(times):.1f}, {len(times)} runs)   target <= {TARGET_STARTUP_MS:g} ms   "
+        f"{verdict(median <= TARGET_STARTUP_MS)}"
+    )
     return 0 if ok else 1
 
 

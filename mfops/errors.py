@@ -113,9 +113,9 @@ class CheckFailed(MfopsError):
 class LockBusy(MfopsError):
     """Another mfops process is writing this repository and did not finish in time (exit 2).
 
-    `holder` is the other process as it described itself in the lock file (mfops.flock.Holder,
-    or None when it could not be read); the message names it so the user knows what to wait
-    for or stop.
+    `holder` is the other process as it described itself in the lock file
+    (mfops.store.writerlock.Holder, or None when it could not be read); the message names it
+    so the user knows what to wait for or stop.
     """
 
     def __init__(self, path: object, holder: object | None, waited: float) -> None:

@@ -75,8 +75,7 @@ def templates_root() -> Path:
     for candidate in (here / "_templates", here.parent / "templates"):
         if (candidate / STARTER / CONFIG_FILE).is_file():
             return candidate
-    raise InitError("mfops' templates are missing from this installation",
-                    hint="reinstall mfops")  # fmt: skip
+    raise InitError("mfops' templates are missing from this installation", hint="reinstall mfops")
 
 
 def template_files(part: str, *, root: Path | None = None) -> dict[str, Path]:
@@ -84,15 +83,21 @@ def template_files(part: str, *, root: Path | None = None) -> dict[str, Path]:
     base = (root or templates_root()) / part
     if not base.is_dir():
         raise InitError(f"no template folder {part!r} in {base.parent}", hint="reinstall mfops")
-    return {p.relative_to(base).as_posix(): p for p in sorted(base.rglob("*"))
-            if p.is_file() and not IGNORED & set(p.relative_to(base).parts)}  # fmt: skip
+    return {
+        p.relative_to(base).as_posix(): p
+        for p in sorted(base.rglob("*"))
+        if p.is_file() and not IGNORED & set(p.relative_to(base).parts)
+    }
 
 
 def _merge_lines(existing: bytes, template: bytes) -> bytes | None:
     """`existing` plus the template's lines it lacks (None when it lacks none)."""
     have = {line.strip() for line in existing.decode("utf-8", "replace").splitlines()}
-    missing = [line for line in template.decode("utf-8").splitlines()
-               if line.strip() and line.strip() not in have]  # fmt: skip
+    missing = [
+        line
+        for line in template.decode("utf-8").splitlines()
+        if line.strip() and line.strip() not in have
+    ]
     if not missing:
         return None
     text = existing.decode("utf-8", "replace")
@@ -121,12 +126,14 @@ def _plan_file(root: Path, rel: str, source: Path, *, force: bool) -> FilePlan:
     return FilePlan(rel, source, "conflict", template, reason="exists with other content")
 
 
-def plan(target: Path, *, ci: str | None = None, force: bool = False,
-         templates: Path | None = None) -> Scaffold:  # fmt: skip
+def plan(
+    target: Path, *, ci: str | None = None, force: bool = False, templates: Path | None = None
+) -> Scaffold:
     """What `scaffold` would do in `target`; raises InitError when it must refuse."""
     if ci is not None and ci not in CI_TEMPLATES:
-        raise InitError(f"unknown CI system {ci!r}",
-                        hint=f"choose one of: {', '.join(sorted(CI_TEMPLATES))}")  # fmt: skip
+        raise InitError(
+            f"unknown CI system {ci!r}", hint=f"choose one of: {', '.join(sorted(CI_TEMPLATES))}"
+        )
     root = Path(target)
     where = "the current directory" if str(root) in ("", ".") else str(root)
     if root.exists() and not root.is_dir():
@@ -159,14 +166,15 @@ def plan(target: Path, *, ci: str | None = None, force: bool = False,
     return Scaffold(root, tuple(files), ci)
 
 
-def scaffold(target: Path, *, ci: str | None = None, force: bool = False,
-             templates: Path | None = None) -> Scaffold:  # fmt: skip
+def scaffold(
+    target: Path, *, ci: str | None = None, force: bool = False, templates: Path | None = None
+) -> Scaffold:
     """Write the starter repository (and the CI workflow for `ci`) into `target`.
 
     All-or-nothing with respect to conflicts (see the module docstring); each file is
     written atomically. Returns the plan that was carried out.
     """
-    from mfops.atomic import write_atomic
+    from mfops.fileio.atomic import write_atomic
 
     done = plan(target, ci=ci, force=force, templates=templates)
     for item in done.written:
@@ -191,6 +199,7 @@ def next_steps(done: Scaffold, *, shown_root: str, in_git: bool) -> list[tuple[s
         ("mfops promote --all --from sha-<commit> --to v0.1.0", "release what passed"),
     ]
     if done.ci == "github":
-        steps.append(("git tag v0.1.0 && git push origin v0.1.0",
-                      "or let the workflow gate and promote it"))
+        steps.append(
+            ("git tag v0.1.0 && git push origin v0.1.0", "or let the workflow gate and promote it")
+        )
     return steps

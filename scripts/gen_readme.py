@@ -4,7 +4,7 @@
     python scripts/gen_readme.py --check  # exit 1 when the README is out of date
 
 The reference is `mfops --help` and then `mfops NAME --help` for every command in the
-order of `mfops.cli.COMMANDS`, rendered by click at a fixed width so the result does not
+order of `mfops.cli.main.COMMANDS`, rendered by click at a fixed width so the result does not
 depend on the terminal. tests/test_readme.py fails when the README differs from it, so the
 reference can never describe options that no longer exist.
 """
@@ -24,18 +24,34 @@ def render() -> str:
     """The reference block's content (without the markers)."""
     import click
 
-    from mfops.cli import COMMANDS, cli
+    from mfops.cli.main import COMMANDS, cli
 
     def helptext(command: click.Command, name: str, parent: click.Context | None) -> str:
         settings = {} if parent is not None else cli.context_settings
-        ctx = click.Context(command, info_name=name, parent=parent, terminal_width=WIDTH,
-                            max_content_width=WIDTH, **settings)  # fmt: skip
+        ctx = click.Context(
+            command,
+            info_name=name,
+            parent=parent,
+            terminal_width=WIDTH,
+            max_content_width=WIDTH,
+            **settings,
+        )
         return command.get_help(ctx).rstrip() + "\n"
 
-    root = click.Context(cli, info_name="mfops", terminal_width=WIDTH, max_content_width=WIDTH,
-                         **cli.context_settings)  # -h as well as --help, as `mfops` has
-    out = ["Generated from the CLI's own help by `python scripts/gen_readme.py`; "
-           "do not edit by hand.", "", "```text", helptext(cli, "mfops", None) + "```", ""]
+    root = click.Context(
+        cli,
+        info_name="mfops",
+        terminal_width=WIDTH,
+        max_content_width=WIDTH,
+        **cli.context_settings,
+    )  # -h as well as --help, as `mfops` has
+    out = [
+        "Generated from the CLI's own help by `python scripts/gen_readme.py`; do not edit by hand.",
+        "",
+        "```text",
+        helptext(cli, "mfops", None) + "```",
+        "",
+    ]
     for name in COMMANDS:
         command = cli.get_command(root, name)
         assert command is not None, name
@@ -58,12 +74,14 @@ def main(argv: list[str]) -> int:
     new = update(text)
     if "--check" in argv:
         if new != text:
-            print("README.md's command reference is out of date: "
-                  "run `python scripts/gen_readme.py`", file=sys.stderr)  # fmt: skip
+            print(
+                "README.md's command reference is out of date: run `python scripts/gen_readme.py`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if new != text:
-        from mfops.atomic import write_atomic
+        from mfops.fileio.atomic import write_atomic
 
         write_atomic(README, new)
         print("README.md: command reference updated")

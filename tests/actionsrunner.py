@@ -211,8 +211,9 @@ class _Parser:
         if name == "contains":
             return fold[1] in fold[0]
         if name == "format":
-            return re.sub(r"\{(\d+)\}", lambda m: to_text(args[int(m.group(1)) + 1]),
-                          to_text(args[0]))  # fmt: skip
+            return re.sub(
+                r"\{(\d+)\}", lambda m: to_text(args[int(m.group(1)) + 1]), to_text(args[0])
+            )
         if name == "always":
             return True
         if name == "success":
@@ -306,9 +307,16 @@ def _env_block(block: dict[str, Any] | None, context: dict[str, Any]) -> dict[st
     return {str(k): to_text(interpolate(v, context)) for k, v in (block or {}).items()}
 
 
-def run_job(workflow: dict[str, Any], job_id: str, *, context: dict[str, Any], workdir: Path,
-            runner_temp: Path, base_env: dict[str, str], timeout: float = 180,
-            ) -> JobResult:  # fmt: skip
+def run_job(
+    workflow: dict[str, Any],
+    job_id: str,
+    *,
+    context: dict[str, Any],
+    workdir: Path,
+    runner_temp: Path,
+    base_env: dict[str, str],
+    timeout: float = 180,
+) -> JobResult:
     """Run one job of `workflow` in `workdir` (see the module docstring).
 
     `context` holds the contexts expressions read (`github`, `inputs`, `secrets`, ...);
@@ -316,8 +324,12 @@ def run_job(workflow: dict[str, Any], job_id: str, *, context: dict[str, Any], w
     itself provides (PATH, HOME, ...), before the workflow's `env:` blocks.
     """
     job = workflow["jobs"][job_id]
-    ctx: dict[str, Any] = {**context, "runner": {"temp": str(runner_temp), "os": "Linux"},
-                           "env": {}, "__job_status__": "success"}  # fmt: skip
+    ctx: dict[str, Any] = {
+        **context,
+        "runner": {"temp": str(runner_temp), "os": "Linux"},
+        "env": {},
+        "__job_status__": "success",
+    }
     if not condition(job.get("if"), ctx):
         return JobResult(job_id, ran=False, status="skipped")
     env = _env_block(workflow.get("env"), ctx)
@@ -339,25 +351,45 @@ def run_job(workflow: dict[str, Any], job_id: str, *, context: dict[str, Any], w
             continue
         step_env = {**env, **_env_block(step.get("env"), ctx)}
         if "uses" in step:
-            with_ = {k: interpolate(v, {**ctx, "env": step_env})
-                     for k, v in (step.get("with") or {}).items()}  # fmt: skip
-            result.steps.append(StepResult(sid, name, False, "action", uses=step["uses"],
-                                           with_=with_))  # fmt: skip
+            with_ = {
+                k: interpolate(v, {**ctx, "env": step_env})
+                for k, v in (step.get("with") or {}).items()
+            }
+            result.steps.append(
+                StepResult(sid, name, False, "action", uses=step["uses"], with_=with_)
+            )
             continue
         script = interpolate(step["run"], {**ctx, "env": step_env})
         summary = runner_temp / f"step-summary-{index}.md"
         summary.write_text("")
         script_file = runner_temp / f"step-{index}.sh"
         script_file.write_text(script)
-        proc_env = {**base_env, "CI": "true", "GITHUB_ACTIONS": "true",
-                    "RUNNER_TEMP": str(runner_temp), "GITHUB_WORKSPACE": str(workdir),
-                    "GITHUB_STEP_SUMMARY": str(summary), **step_env}  # fmt: skip
+        proc_env = {
+            **base_env,
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "RUNNER_TEMP": str(runner_temp),
+            "GITHUB_WORKSPACE": str(workdir),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            **step_env,
+        }
         done = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
-            cwd=workdir, env=proc_env, capture_output=True, text=True, timeout=timeout,
+            cwd=workdir,
+            env=proc_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
-        outcome = StepResult(sid, name, True, returncode=done.returncode, stdout=done.stdout,
-                             stderr=done.stderr, summary=summary.read_text())  # fmt: skip
+        outcome = StepResult(
+            sid,
+            name,
+            True,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            summary=summary.read_text(),
+        )
         result.steps.append(outcome)
         if done.returncode != 0 and not step.get("continue-on-error", False):
             ctx["__job_status__"] = "failure"

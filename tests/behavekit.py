@@ -78,27 +78,28 @@ class Lab:
 
     def build(self, tag: str = "t1") -> None:
         """Create every repo model at `tag` on the double from its effective config."""
-        from mfops.repo import Repo
-        from mfops.revision import Revision
+        from mfops.graph.revision import Revision
+        from mfops.repo.repository import Repo
 
         rev = Revision(Repo(self.root, self.root))
         for name in rev.graph.order:
             node = rev.graph.nodes[name]
             parent = f"{node.parent}:{tag}" if node.parent else node.base.target
             system = node.model.modelfile.last("SYSTEM")
-            self.double.add_local_model(f"{name}:{tag}", from_=parent,
-                                        system=system.value if system else None)  # fmt: skip
+            self.double.add_local_model(
+                f"{name}:{tag}", from_=parent, system=system.value if system else None
+            )
 
     def revision(self):
-        from mfops.repo import Repo
-        from mfops.revision import Revision
+        from mfops.graph.revision import Revision
+        from mfops.repo.repository import Repo
 
         return Revision(Repo(self.root, self.root))
 
     def client(self):
         """mfops' own Server for the double (the `ModelClient` the runner uses)."""
-        from mfops.hosts import Host
-        from mfops.server import Server
+        from mfops.server.client import Server
+        from mfops.server.hosts import Host
 
         if self._server is None:
             self._server = Server(Host(self.double.url))

@@ -1,7 +1,7 @@
 """Shared pieces for the server-side tests (build, lock, status, import, server layer).
 
 A `Workspace` is a real git repository in a temporary directory plus a running Ollama test
-double; `ws.mfops(...)` runs the real CLI entry point (`mfops.cli.main`) against them, with
+double; `ws.mfops(...)` runs the real CLI entry point (`mfops.cli.main.main`) against them, with
 OLLAMA_HOST pointing at the double, and returns (exit code, stdout, stderr). The `ollama`
 client inside mfops speaks real HTTP to the double on 127.0.0.1.
 
@@ -100,14 +100,17 @@ def ollama_double_fixture() -> Iterator[OllamaDouble]:
     """A running double with the registry base `llama3.2:3b` published."""
     with OllamaDouble() as double:
         double.add_registry_model(
-            BASE, template="{{ .System }} {{ .Prompt }}", parameters={"top_k": 40},
+            BASE,
+            template="{{ .System }} {{ .Prompt }}",
+            parameters={"top_k": 40},
             license="LLAMA LICENSE",
-        )  # fmt: skip
+        )
         yield double
 
 
-def make_workspace(tmp_path: Path, double: OllamaDouble, files: dict[str, Any] | None = None,
-                   *, lock: bool = True) -> Workspace:  # fmt: skip
+def make_workspace(
+    tmp_path: Path, double: OllamaDouble, files: dict[str, Any] | None = None, *, lock: bool = True
+) -> Workspace:
     """A repo holding `files` (default: HIERARCHY), committed, with the base pulled and
     locked (also committed) when `lock`."""
     repo = GitRepo(tmp_path / "repo")

@@ -143,12 +143,12 @@ from tests.ollama_double.fixtures import ollama_double  # noqa: E402,F401  (the 
 
 
 def invoke_mfops(*args: str) -> tuple[int | None, str, str]:
-    """Run `mfops ARGS` in-process through `mfops.cli.main` (which owns the exit codes);
+    """Run `mfops ARGS` in-process through `mfops.cli.main.main` (which owns the exit codes);
     return (exit code, stdout, stderr). click's `CliRunner.invoke` would drop the code a
     command returns, so the runner is used only for its stream isolation."""
     from click.testing import CliRunner
 
-    from mfops.cli import main
+    from mfops.cli.main import main
 
     with CliRunner().isolation() as (out, err, _mixed):
         try:

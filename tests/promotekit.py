@@ -38,8 +38,9 @@ class Release(Workspace):
         self.repo.commit(message)
         return self.tag()
 
-    def digests(self, tags: tuple[str, ...], models: tuple[str, ...] = MODELS
-                ) -> dict[str, str | None]:  # fmt: skip
+    def digests(
+        self, tags: tuple[str, ...], models: tuple[str, ...] = MODELS
+    ) -> dict[str, str | None]:
         """`name:tag` -> the manifest digest `/api/tags` lists for it (None: absent)."""
         import httpx
 
@@ -88,8 +89,14 @@ def release_fixture(tmp_path: Path, seeded: OllamaDouble) -> Release:
     return make_release(tmp_path, seeded)
 
 
-def fail_copies_after(double: OllamaDouble, successes: int, *, times: int = 1,
-                      status: int = 400, error: str = "injected copy failure") -> None:
+def fail_copies_after(
+    double: OllamaDouble,
+    successes: int,
+    *,
+    times: int = 1,
+    status: int = 400,
+    error: str = "injected copy failure",
+) -> None:
     """After `successes` more `/api/copy` calls succeed, answer the next `times` with an
     error (the double's `faults.fail_next`). mfops retries 5xx answers twice, so a 5xx
     failure needs `times=3` to stick."""

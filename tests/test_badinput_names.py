@@ -37,14 +37,18 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 UPLOAD_PACK = "--upload-pack=touch {s}"
 CASES: list[tuple[tuple[str, ...], str]] = [
     # refs, to git
-    (("diff", "--", UPLOAD_PACK), "invalid ref '--upload-pack=touch {s}': refs may not start "
-     "with '-'"),
+    (
+        ("diff", "--", UPLOAD_PACK),
+        "invalid ref '--upload-pack=touch {s}': refs may not start with '-'",
+    ),
     (("diff", "--", "--output={s}"), "invalid ref '--output={s}': refs may not start with '-'"),
     (("diff", "HEAD HEAD"), "invalid ref 'HEAD HEAD': refs may not contain spaces"),
     (("diff", "v1\x01"), "invalid ref 'v1\\x01': refs may not contain control characters"),
     (("diff", "HEAD@{1}"), "invalid ref 'HEAD@{1}': reflog syntax"),
-    (("diff", "HEAD:base/Modelfile"), "invalid ref 'HEAD:base/Modelfile': refs may not contain "
-     "':'"),
+    (
+        ("diff", "HEAD:base/Modelfile"),
+        "invalid ref 'HEAD:base/Modelfile': refs may not contain ':'",
+    ),
     (("digest", "--ref", "a..b"), "invalid ref 'a..b': ranges ('..') are not refs"),
     (("ls", "--ref", UPLOAD_PACK), "invalid ref '--upload-pack=touch {s}'"),
     (("graph", "--ref", "-x"), "invalid ref '-x': refs may not start with '-'"),
@@ -81,10 +85,12 @@ CASES: list[tuple[tuple[str, ...], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), CASES,
-                         ids=[" ".join(a).replace("\x01", "^A") for a, _ in CASES])  # fmt: skip
-def test_refused_before_git_or_the_server(rel: Release, sentinel: Path, args: tuple[str, ...],
-                                          message: str):  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"), CASES, ids=[" ".join(a).replace("\x01", "^A") for a, _ in CASES]
+)
+def test_refused_before_git_or_the_server(
+    rel: Release, sentinel: Path, args: tuple[str, ...], message: str
+):
     args = tuple(a.replace("{s}", str(sentinel)).replace("CAND", rel.tag()) for a in args)
     rel.double.calls.reset()
     code, out, err = rel.mfops(*args)

@@ -45,30 +45,38 @@ def refused(ws: Workspace, expected: str) -> None:
 OUTSIDE = "is outside the repository (list its directory under allow_paths in mfops.yaml"
 
 
-@pytest.mark.parametrize(("modelfile", "expected"), [
-    ("FROM ../../outside/w.gguf\n", "1: FROM path '../../outside/w.gguf' " + OUTSIDE),
-    ("FROM {out}/w.gguf\n", "1: FROM path '{out}/w.gguf' " + OUTSIDE),
-    ("FROM ~/w.gguf\n", "1: FROM path '~/w.gguf' " + OUTSIDE),
-    ("FROM llama3.2:3b\nADAPTER {out}/w.gguf\n", "2: ADAPTER path '{out}/w.gguf' " + OUTSIDE),
-    ("FROM llama3.2:3b\nADAPTER ../x/../../outside/w.gguf\n", "2: ADAPTER path"),
-    ("FROM /dev/zero\n", "1: FROM path '/dev/zero' " + OUTSIDE),
-    ("FROM /etc/passwd\n", "1: FROM path '/etc/passwd' " + OUTSIDE),
-])  # fmt: skip
-def test_paths_out_of_the_repository_are_refused(ws: Workspace, outside: Path, modelfile: str,
-                                                 expected: str):  # fmt: skip
+@pytest.mark.parametrize(
+    ("modelfile", "expected"),
+    [
+        ("FROM ../../outside/w.gguf\n", "1: FROM path '../../outside/w.gguf' " + OUTSIDE),
+        ("FROM {out}/w.gguf\n", "1: FROM path '{out}/w.gguf' " + OUTSIDE),
+        ("FROM ~/w.gguf\n", "1: FROM path '~/w.gguf' " + OUTSIDE),
+        ("FROM llama3.2:3b\nADAPTER {out}/w.gguf\n", "2: ADAPTER path '{out}/w.gguf' " + OUTSIDE),
+        ("FROM llama3.2:3b\nADAPTER ../x/../../outside/w.gguf\n", "2: ADAPTER path"),
+        ("FROM /dev/zero\n", "1: FROM path '/dev/zero' " + OUTSIDE),
+        ("FROM /etc/passwd\n", "1: FROM path '/etc/passwd' " + OUTSIDE),
+    ],
+)
+def test_paths_out_of_the_repository_are_refused(
+    ws: Workspace, outside: Path, modelfile: str, expected: str
+):
     (Path.home() / "w.gguf").write_bytes(fake_gguf())
     ws.repo.write("m/Modelfile", modelfile.replace("{out}", str(outside)))
     refused(ws, expected.replace("{out}", str(outside)))
 
 
-@pytest.mark.parametrize(("link", "expected"), [
-    ("{out}/w.gguf", "1: FROM path './w.gguf' " + OUTSIDE),
-    ("{out}", "1: FROM path './w.gguf' " + OUTSIDE),  # a symlinked folder on the way
-    ("/dev/zero", "1: FROM path './w.gguf' " + OUTSIDE),
-    ("../../outside/w.gguf", "1: FROM path './w.gguf' " + OUTSIDE),
-])  # fmt: skip
-def test_symlinks_out_of_the_repository_are_refused(ws: Workspace, outside: Path, link: str,
-                                                    expected: str):  # fmt: skip
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("{out}/w.gguf", "1: FROM path './w.gguf' " + OUTSIDE),
+        ("{out}", "1: FROM path './w.gguf' " + OUTSIDE),  # a symlinked folder on the way
+        ("/dev/zero", "1: FROM path './w.gguf' " + OUTSIDE),
+        ("../../outside/w.gguf", "1: FROM path './w.gguf' " + OUTSIDE),
+    ],
+)
+def test_symlinks_out_of_the_repository_are_refused(
+    ws: Workspace, outside: Path, link: str, expected: str
+):
     (ws.root / "m").mkdir()
     target = link.replace("{out}", str(outside))
     if target == str(outside):
@@ -84,8 +92,12 @@ def test_symlinks_out_of_the_repository_are_refused(ws: Workspace, outside: Path
 def test_fifos_and_devices_are_refused_even_when_allowed(ws: Workspace, outside: Path):
     os.mkfifo(ws.root / "fifo.gguf")
     ws.repo.write("mfops.yaml", f"allow_paths: [{outside}, /dev]\n")
-    for line in ("FROM ../fifo.gguf", f"FROM {outside}/fifo.gguf", "FROM /dev/zero",
-                 "FROM llama3.2:3b\nADAPTER /dev/zero"):  # fmt: skip
+    for line in (
+        "FROM ../fifo.gguf",
+        f"FROM {outside}/fifo.gguf",
+        "FROM /dev/zero",
+        "FROM llama3.2:3b\nADAPTER /dev/zero",
+    ):
         ws.repo.write("m/Modelfile", line + "\n")
         keyword = line.split("\n")[-1].split()[0]
         refused(ws, f"{line.count(chr(10)) + 1}: {keyword} path ")
@@ -106,12 +118,22 @@ def test_a_modelfile_that_is_a_fifo_is_not_read(ws: Workspace):
     code, _out, err = ws.mfops("ls")  # would block forever if it opened the FIFO
     assert code == 2
     assert err.strip().splitlines() == [
-        "fifo.Modelfile: cannot read Modelfile: it is not a regular file"]
+        "fifo.Modelfile: cannot read Modelfile: it is not a regular file"
+    ]
 
 
-@pytest.mark.parametrize("args", [("fmt",), ("fmt", "--check"), ("lint",),
-                                  ("parse", "x.Modelfile"), ("parse", "z.Modelfile"),
-                                  ("fmt", "z.Modelfile"), ("lint", "x.Modelfile")])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("fmt",),
+        ("fmt", "--check"),
+        ("lint",),
+        ("parse", "x.Modelfile"),
+        ("parse", "z.Modelfile"),
+        ("fmt", "z.Modelfile"),
+        ("lint", "x.Modelfile"),
+    ],
+)
 def test_fmt_lint_and_parse_refuse_a_fifo_or_a_device_at_once(tmp_path: Path, run_mfops, args):
     """A subprocess with a timeout: before the fix these blocked on the FIFO forever, or
     read /dev/zero until memory ran out."""

@@ -16,7 +16,7 @@ ODD = (
     "  - name: odd | output\n"
     "    messages:\n"
     "      - {role: user, content: echo}\n"
-    "      - {role: assistant, content: \"<b>&</b> ]]> \\x01 a|b ```\"}\n"
+    '      - {role: assistant, content: "<b>&</b> ]]> \\x01 a|b ```"}\n'
     "      - {role: user, content: echo}\n"
     "    assert: [{type: equals, value: nothing}, {type: contains, value: '<b>'}]\n"
     "  - name: sampled\n    prompt: hello there\n    samples: 3\n"
@@ -64,8 +64,10 @@ def test_text_report_shows_failures_and_summary(lab: Lab):
     assert "          NO  equals: expected output to equal 'nothing'\n" in text
     assert "          ok  contains: contains '<b>'\n" in text
     assert "  PASS  sampled          tests/odd.test.yaml:9  [3/3 samples passed (need 3)]" in text
-    assert text.rstrip().endswith("3 cases: 2 passed, 1 failed, 0 errors (0 cached) in "
-                                  f"{report.seconds:.2f} s; 5 chat and 0 embedding requests")
+    assert text.rstrip().endswith(
+        "3 cases: 2 passed, 1 failed, 0 errors (0 cached) in "
+        f"{report.seconds:.2f} s; 5 chat and 0 embedding requests"
+    )
     assert "\x1b[" not in text
     coloured = text_report(report, color=True)
     assert "\x1b[31mFAIL \x1b[0m" in coloured and "\x1b[32mPASS \x1b[0m" in coloured

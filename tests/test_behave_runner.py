@@ -18,8 +18,8 @@ def go(lab: Lab, *, tag: str = "t1", names=(), cache: ResultCache | None = None,
     rev = lab.revision()
     suites = load_suites(rev.snapshot, rev.graph)
     cases = plan_cases(suites, rev.graph, names)
-    from mfops.hosts import Host
-    from mfops.server import Server
+    from mfops.server.client import Server
+    from mfops.server.hosts import Host
 
     with Server(Host(lab.double.url)) as server:
         env = Environment.probe(server, tag=tag, digests=rev.digests)
@@ -28,8 +28,7 @@ def go(lab: Lab, *, tag: str = "t1", names=(), cache: ResultCache | None = None,
 
 
 def statuses(report) -> list[tuple[str, str, str, str | None]]:
-    return [(r.run.model, r.run.case.name, r.status, r.run.inherited_from)
-            for r in report.results]  # fmt: skip
+    return [(r.run.model, r.run.case.name, r.status, r.run.inherited_from) for r in report.results]
 
 
 def test_seed_hierarchy_inherited_rule_and_expert_refusal(lab: Lab):
@@ -45,7 +44,8 @@ def test_seed_hierarchy_inherited_rule_and_expert_refusal(lab: Lab):
     assert report.chat_calls == lab.chats() == 4
     first = report.results[1]
     assert first.target == "expert:t1" and first.samples[0].output == (
-        "I'm sorry, but I cannot help with javascript.")
+        "I'm sorry, but I cannot help with javascript."
+    )
     assert first.manifest == lab.double.digest("expert:t1")
     bodies = lab.double.calls.bodies("/api/chat")
     assert {b["model"] for b in bodies} == {"base:t1", "expert:t1"}
@@ -53,13 +53,18 @@ def test_seed_hierarchy_inherited_rule_and_expert_refusal(lab: Lab):
 
 
 def test_an_expert_that_drops_the_company_rule_fails_the_inherited_case(lab: Lab):
-    lab.write({"expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. "
-                                   "Never discuss JavaScript.\n"})  # fmt: skip
+    lab.write(
+        {
+            "expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. "
+            "Never discuss JavaScript.\n"
+        }
+    )
     lab.build("t1")
     report = go(lab)
     failed = [r for r in report.results if r.status != "passed"]
     assert [(r.run.model, r.run.case.name, r.run.inherited_from) for r in failed] == [
-        ("expert", "refuses pricing", "base")]
+        ("expert", "refuses pricing", "base")
+    ]
     (grade,) = failed[0].samples[0].assertions
     assert grade.message == "expected output to contain 'cannot' (any case)"
     assert report.model_passed("base") and not report.model_passed("expert")
@@ -94,16 +99,24 @@ class _HostKey:
 
 def test_samples_use_consecutive_seeds_and_are_cached_per_index(lab: Lab, tmp_path):
     lab.build("t1")
-    lab.write({"expert/sampling.test.yaml": (
-        "model: expert\noptions: {temperature: 0.8, seed: 100}\ncases:\n"
-        "  - name: varied\n    prompt: How do Python decorators work?\n    samples: 4\n"
-        "    assert: [{type: contains, value: decorators}]\n")})  # fmt: skip
+    lab.write(
+        {
+            "expert/sampling.test.yaml": (
+                "model: expert\noptions: {temperature: 0.8, seed: 100}\ncases:\n"
+                "  - name: varied\n    prompt: How do Python decorators work?\n    samples: 4\n"
+                "    assert: [{type: contains, value: decorators}]\n"
+            )
+        }
+    )
     cache = ResultCache(tmp_path / "c.json")
     report = go(lab, names=["expert"], cache=cache)
     (varied,) = [r for r in report.results if r.run.case.name == "varied"]
     assert [s.seed for s in varied.samples] == [100, 101, 102, 103]
-    seeds = sorted(b["options"]["seed"] for b in lab.double.calls.bodies("/api/chat")
-                   if b["messages"][-1]["content"].startswith("How do Python"))  # fmt: skip
+    seeds = sorted(
+        b["options"]["seed"]
+        for b in lab.double.calls.bodies("/api/chat")
+        if b["messages"][-1]["content"].startswith("How do Python")
+    )
     assert seeds == [42, 100, 101, 102, 103]  # the other case runs greedy at seed 42
     outputs = [s.output for s in varied.samples]
     assert len(set(outputs)) > 1  # seeded sampling: the samples differ
@@ -114,14 +127,19 @@ def test_samples_use_consecutive_seeds_and_are_cached_per_index(lab: Lab, tmp_pa
 
 def test_pass_rate_over_samples(lab: Lab):
     # the toy model obeys its rules half of the time: a refusal case passes in some samples
-    lab.write({"flaky/Modelfile": "FROM llama3.2:3b\nSYSTEM Never discuss pricing. Follow "
-                                  "these rules 50% of the time.\n",
-               "flaky/flaky.test.yaml": (
-                   "model: flaky\noptions: {temperature: 1, seed: 1}\ncases:\n"
-                   "  - name: strict\n    prompt: pricing please\n    samples: 10\n"
-                   "    assert: [{type: icontains, value: cannot}]\n"
-                   "  - name: lenient\n    prompt: pricing please\n    samples: 10\n"
-                   "    pass_rate: 0.2\n    assert: [{type: icontains, value: cannot}]\n")})
+    lab.write(
+        {
+            "flaky/Modelfile": "FROM llama3.2:3b\nSYSTEM Never discuss pricing. Follow "
+            "these rules 50% of the time.\n",
+            "flaky/flaky.test.yaml": (
+                "model: flaky\noptions: {temperature: 1, seed: 1}\ncases:\n"
+                "  - name: strict\n    prompt: pricing please\n    samples: 10\n"
+                "    assert: [{type: icontains, value: cannot}]\n"
+                "  - name: lenient\n    prompt: pricing please\n    samples: 10\n"
+                "    pass_rate: 0.2\n    assert: [{type: icontains, value: cannot}]\n"
+            ),
+        }
+    )
     lab.build("t1")
     report = go(lab, names=["flaky"])
     strict, lenient = report.results
@@ -132,59 +150,77 @@ def test_pass_rate_over_samples(lab: Lab):
 
 def test_similar_and_the_llm_judge_against_the_double(lab: Lab):
     lab.double.add_local_model("strict-judge", system="Never discuss pricing.")
-    lab.write({"tests/graded.test.yaml": (
-        "model: base\ncases:\n"
-        "  - name: graded\n    prompt: What is your pricing?\n    assert:\n"
-        "      - {type: similar, value: 'Sorry, I cannot help with pricing.', threshold: 0.6}\n"
-        "      - {type: similar, value: 'Bananas grow on trees', threshold: 0.6}\n"
-        "      - {type: llm-judge, value: The answer politely declines.}\n"
-        "      - {type: llm-judge, value: The answer politely declines., model: strict-judge}\n"
-    )})  # fmt: skip
+    lab.write(
+        {
+            "tests/graded.test.yaml": (
+                "model: base\ncases:\n"
+                "  - name: graded\n    prompt: What is your pricing?\n    assert:\n"
+                "      - {type: similar, value: 'Sorry, I cannot help with pricing.', threshold: 0.6}\n"
+                "      - {type: similar, value: 'Bananas grow on trees', threshold: 0.6}\n"
+                "      - {type: llm-judge, value: The answer politely declines.}\n"
+                "      - {type: llm-judge, value: The answer politely declines., model: strict-judge}\n"
+            )
+        }
+    )
     lab.build("t1")
     report = go(lab, names=["base"])
     (graded,) = [r for r in report.results if r.run.case.name == "graded"]
     near, far, judge, strict = graded.samples[0].assertions
     assert near.passed and near.score is not None and near.score >= 0.6
     assert not far.passed and far.message.startswith(
-        "expected similarity >= 0.6 to 'Bananas grow on trees', got ")
+        "expected similarity >= 0.6 to 'Bananas grow on trees', got "
+    )
     assert judge.passed and judge.message.startswith("judge judge: pass, score 1.00")
     assert judge.note == "judge score 5 is outside 0..1, clamped"
     assert not strict.passed and "expected judge strict-judge to pass it" in strict.message
     judge_calls = [b for b in lab.double.calls.bodies("/api/chat") if "judge" in b["model"]]
     assert {b["model"] for b in judge_calls} == {"judge", "strict-judge"}
     assert all(b["format"]["required"] == ["pass", "score", "reason"] for b in judge_calls)
-    assert all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user"
-               for b in judge_calls)  # fmt: skip
+    assert all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user" for b in judge_calls)
     # three texts embedded once each (the output, two references), in one or two requests
     embedded = [t for b in lab.double.calls.bodies("/api/embed") for t in b["input"]]
-    assert sorted(embedded) == sorted(["I'm sorry, but I cannot help with pricing.",
-                                       "Sorry, I cannot help with pricing.",
-                                       "Bananas grow on trees"])  # fmt: skip
+    assert sorted(embedded) == sorted(
+        [
+            "I'm sorry, but I cannot help with pricing.",
+            "Sorry, I cannot help with pricing.",
+            "Bananas grow on trees",
+        ]
+    )
 
 
 def test_json_format_and_schema_assertions(lab: Lab):
-    lab.write({"tests/json.test.yaml": (
-        "model: base\ncases:\n"
-        "  - name: as json\n    prompt: Tell me about Python\n    format: json\n    assert:\n"
-        "      - {type: is-json}\n"
-        "      - type: json-schema\n        value: {type: object, required: [answer],\n"
-        "                properties: {answer: {type: string}}}\n"
-        "      - type: json-schema\n        value: {type: object, required: [confidence]}\n"
-    )})  # fmt: skip
+    lab.write(
+        {
+            "tests/json.test.yaml": (
+                "model: base\ncases:\n"
+                "  - name: as json\n    prompt: Tell me about Python\n    format: json\n    assert:\n"
+                "      - {type: is-json}\n"
+                "      - type: json-schema\n        value: {type: object, required: [answer],\n"
+                "                properties: {answer: {type: string}}}\n"
+                "      - type: json-schema\n        value: {type: object, required: [confidence]}\n"
+            )
+        }
+    )
     lab.build("t1")
     report = go(lab, names=["base"])
     (case,) = [r for r in report.results if r.run.case.name == "as json"]
     ok_json, ok_schema, missing = case.samples[0].assertions
     assert ok_json.passed and ok_schema.passed and not missing.passed
-    assert missing.message == ("expected JSON matching the schema; at (top level): "
-                               "'confidence' is a required property")  # fmt: skip
+    assert missing.message == (
+        "expected JSON matching the schema; at (top level): 'confidence' is a required property"
+    )
     assert json.loads(case.samples[0].output)["answer"]
 
 
 def test_max_latency_uses_the_measured_reply_time(lab: Lab):
-    lab.write({"tests/fast.test.yaml": (
-        "model: base\ncases:\n  - name: fast\n    prompt: hi there\n"
-        "    assert: [{type: max-latency-ms, value: 150}]\n")})  # fmt: skip
+    lab.write(
+        {
+            "tests/fast.test.yaml": (
+                "model: base\ncases:\n  - name: fast\n    prompt: hi there\n"
+                "    assert: [{type: max-latency-ms, value: 150}]\n"
+            )
+        }
+    )
     lab.build("t1")
     lab.double.faults.latency["/api/chat"] = 0.25
     report = go(lab, names=["base"])
@@ -195,16 +231,22 @@ def test_max_latency_uses_the_measured_reply_time(lab: Lab):
 
 
 def test_baselines_missing_recorded_compared_and_flagged(lab: Lab):
-    lab.write({"tests/stable.test.yaml": (
-        "model: expert\ncases:\n  - name: Decorators!\n    prompt: How do Python decorators "
-        "work?\n    assert: [{type: baseline}]\n")})  # fmt: skip
+    lab.write(
+        {
+            "tests/stable.test.yaml": (
+                "model: expert\ncases:\n  - name: Decorators!\n    prompt: How do Python decorators "
+                "work?\n    assert: [{type: baseline}]\n"
+            )
+        }
+    )
     lab.build("t1")
     report = go(lab, names=["expert"])
     (case,) = [r for r in report.results if r.run.suite.name == "stable"]
     path = baseline_path(case.run)
     assert path == "tests/baselines/stable/expert/decorators.json"
     assert case.status == "failed" and case.samples[0].assertions[0].message == (
-        f"no baseline recorded at {path} (record one with `mfops test --update-baseline`)")
+        f"no baseline recorded at {path} (record one with `mfops test --update-baseline`)"
+    )
     updated = go(lab, names=["expert"], update_baseline=True)
     assert updated.ok
     assert write_baselines(updated, lab.root) == [path]
@@ -233,14 +275,20 @@ def test_models_not_built_are_errors_without_any_call(lab: Lab):
     assert {r.status for r in report.results} == {"error"}
     assert report.results[0].error == (
         f"base:t2 is not on the server at {lab.double.url}; build it first "
-        "(mfops build base --tag t2)")
+        "(mfops build base --tag t2)"
+    )
     assert lab.chats() == 0 and lab.double.calls.count("/api/embed") == 0
 
 
 def test_a_missing_judge_is_an_error_for_its_case_only(lab: Lab):
-    lab.write({"tests/judged.test.yaml": (
-        "model: base\ncases:\n  - name: judged\n    prompt: hi\n"
-        "    assert: [{type: llm-judge, value: kind, model: absent-judge}]\n")})  # fmt: skip
+    lab.write(
+        {
+            "tests/judged.test.yaml": (
+                "model: base\ncases:\n  - name: judged\n    prompt: hi\n"
+                "    assert: [{type: llm-judge, value: kind, model: absent-judge}]\n"
+            )
+        }
+    )
     lab.build("t1")
     report = go(lab, names=["base"])
     by_name = {r.run.case.name: r for r in report.results}
@@ -263,9 +311,15 @@ def test_server_errors_make_errored_samples_that_are_not_cached(lab: Lab, tmp_pa
 
 
 def test_requests_in_flight_never_exceed_jobs(lab: Lab):
-    lab.write({"tests/many.test.yaml": "model: base\ncases:\n" + "".join(
-        f"  - name: c{i}\n    prompt: question {i}\n    assert: [{{type: min-length, value: 1}}]\n"
-        for i in range(24))})  # fmt: skip
+    lab.write(
+        {
+            "tests/many.test.yaml": "model: base\ncases:\n"
+            + "".join(
+                f"  - name: c{i}\n    prompt: question {i}\n    assert: [{{type: min-length, value: 1}}]\n"
+                for i in range(24)
+            )
+        }
+    )
     lab.build("t1")
     lab.double.faults.latency["/api/chat"] = 0.03
     report = go(lab, names=["base"], jobs=3)
@@ -283,8 +337,8 @@ def test_a_server_that_goes_away_stops_new_work(lab: Lab):
     lab.build("t1")
     rev = lab.revision()
     cases = plan_cases(load_suites(rev.snapshot, rev.graph), rev.graph)
-    from mfops.hosts import Host
-    from mfops.server import Server, ServerOptions
+    from mfops.server.client import Server, ServerOptions
+    from mfops.server.hosts import Host
 
     with Server(Host(lab.double.url)) as server:
         env = Environment.probe(server, tag="t1")
@@ -292,10 +346,11 @@ def test_a_server_that_goes_away_stops_new_work(lab: Lab):
     with Server(Host(lab.double.url), ServerOptions(retries=0)) as server:
         report = run(cases, server, env=env, jobs=1)
     errors = [r.error for r in report.results]
-    assert errors[0] == (f"cannot reach Ollama at {lab.double.url} (start it with `ollama "
-                         "serve`, or point --host / OLLAMA_HOST at a running server)")
-    assert all(e is not None and e.startswith("not run: cannot reach Ollama")
-               for e in errors[1:])  # fmt: skip
+    assert errors[0] == (
+        f"cannot reach Ollama at {lab.double.url} (start it with `ollama "
+        "serve`, or point --host / OLLAMA_HOST at a running server)"
+    )
+    assert all(e is not None and e.startswith("not run: cannot reach Ollama") for e in errors[1:])
     assert report.chat_calls == 1 and {r.status for r in report.results} == {"error"}
 
 

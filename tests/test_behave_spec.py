@@ -8,8 +8,8 @@ import pytest
 from mfops.behave import load_suites, plan_cases
 from mfops.behave.spec import DEFAULT_OPTIONS, slugify
 from mfops.errors import ConfigError, UnknownModelError
-from mfops.repo import Repo
-from mfops.revision import Revision
+from mfops.graph.revision import Revision
+from mfops.repo.repository import Repo
 from tests.behavekit import SEED_FILES
 
 MODELS = {
@@ -32,10 +32,7 @@ def suite(cases: str, head: str = "model: base\n") -> str:
     return head + "cases:\n" + cases
 
 
-ONE = ("  - name: greets\n"
-       "    prompt: hello\n"
-       "    assert:\n"
-       "      - {type: contains, value: hi}\n")  # fmt: skip
+ONE = "  - name: greets\n    prompt: hello\n    assert:\n      - {type: contains, value: hi}\n"
 
 
 def error(git_repo, text: str, path: str = "t.test.yaml", files: dict | None = None) -> str:
@@ -64,21 +61,24 @@ def test_seed_suites_load_with_defaults_lines_and_digests(git_repo):
 
 
 def test_options_merge_defaults_suite_and_case(git_repo):
-    text = ("model: base\noptions: {temperature: 0.7, stop: END}\ncases:\n"
-            "  - name: a\n    prompt: x\n    options: {seed: 7, num_predict: 20}\n"
-            "    samples: 5\n    pass_rate: 0.5\n"
-            "    assert: [{type: is-json}]\n")  # fmt: skip
+    text = (
+        "model: base\noptions: {temperature: 0.7, stop: END}\ncases:\n"
+        "  - name: a\n    prompt: x\n    options: {seed: 7, num_predict: 20}\n"
+        "    samples: 5\n    pass_rate: 0.5\n"
+        "    assert: [{type: is-json}]\n"
+    )
     (s,), _ = load(git_repo, {"t.test.yaml": text})
-    assert s.cases[0].options == {"temperature": 0.7, "seed": 7, "stop": ["END"],
-                                  "num_predict": 20}  # fmt: skip
+    assert s.cases[0].options == {"temperature": 0.7, "seed": 7, "stop": ["END"], "num_predict": 20}
     assert s.cases[0].required == 3  # ceil(0.5 x 5)
 
 
 def test_messages_and_format(git_repo):
-    text = suite("  - name: convo\n    format: json\n    messages:\n"
-                 "      - {role: system, content: Be brief.}\n"
-                 "      - {role: User, content: hi}\n"
-                 "    assert: [{type: is-json}]\n")  # fmt: skip
+    text = suite(
+        "  - name: convo\n    format: json\n    messages:\n"
+        "      - {role: system, content: Be brief.}\n"
+        "      - {role: User, content: hi}\n"
+        "    assert: [{type: is-json}]\n"
+    )
     (s,), _ = load(git_repo, {"t.test.yaml": text})
     assert s.cases[0].messages == (("system", "Be brief."), ("user", "hi"))
     assert s.cases[0].format == "json" and s.cases[0].prompt is None
@@ -94,19 +94,25 @@ def test_case_digest_ignores_the_name_but_not_the_content(git_repo):
 
 
 def test_suites_are_found_anywhere_but_in_dot_directories(git_repo):
-    suites, _ = load(git_repo, {
-        "deep/er/x.test.yaml": suite(ONE), "y.test.yml": suite(ONE),
-        ".hidden/z.test.yaml": "not: [valid", "notes.yaml": "model: nope\n",
-    })  # fmt: skip
+    suites, _ = load(
+        git_repo,
+        {
+            "deep/er/x.test.yaml": suite(ONE),
+            "y.test.yml": suite(ONE),
+            ".hidden/z.test.yaml": "not: [valid",
+            "notes.yaml": "model: nope\n",
+        },
+    )
     assert [s.path for s in suites] == ["deep/er/x.test.yaml", "y.test.yml"]
 
 
 def test_suites_listed_in_mfops_yaml(git_repo):
     files = {
-        "mfops.yaml": ("models:\n  base:\n    modelfile: base/Modelfile\n"
-                       "    tests: [checks/base-rules.yaml]\n"),
+        "mfops.yaml": (
+            "models:\n  base:\n    modelfile: base/Modelfile\n    tests: [checks/base-rules.yaml]\n"
+        ),
         "checks/base-rules.yaml": "cases:\n" + ONE,  # no model: the listing says which
-    }  # fmt: skip
+    }
     (s,), _ = load(git_repo, files)
     assert (s.path, s.model, s.name) == ("checks/base-rules.yaml", "base", "base-rules")
 
@@ -155,78 +161,138 @@ def test_without_inherit_a_suite_stays_on_its_model(git_repo):
 # --------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (suite(ONE.replace("contains", "contians")),
-     "t.test.yaml:6: cases[0].assert[0].type: unknown assertion 'contians'"),
-    (suite(ONE.replace("{type: contains, value: hi}", "{type: regex, value: '(['}")),
-     "t.test.yaml:6: cases[0].assert[0].value: invalid regular expression '(['"),
-    (suite(ONE.replace("{type: contains, value: hi}",
-                       "{type: json-schema, value: {type: objekt}}")),
-     "t.test.yaml:6: cases[0].assert[0].value: invalid JSON schema at type:"),
-    (suite(ONE, head="model: bsae\n"),
-     "t.test.yaml:1: model: unknown model 'bsae': no such model in the repo (did you mean base?)"),
-    (suite(ONE.replace("    prompt: hello\n", "")),
-     "t.test.yaml:3: cases[0]: a case needs either `prompt:` or `messages:` (exactly one)"),
-    (suite(ONE.replace("    prompt: hello\n", "    prompt: hello\n    messages: []\n")),
-     "t.test.yaml:3: cases[0]: a case needs either `prompt:` or `messages:` (exactly one)"),
-    (suite(ONE.replace("prompt:", "promt:")),
-     "t.test.yaml:4: cases[0].promt: unknown key"),
-    (suite(ONE + "    options: {temprature: 0.1}\n"),
-     "t.test.yaml:7: cases[0].options.temprature: unknown Ollama option (did you mean "
-     "'temperature'?)"),
-    (suite(ONE + "    options: {seed: 1.5}\n"),
-     "t.test.yaml:7: cases[0].options.seed: expected an integer, got a number"),
-    (suite(ONE + ONE.replace("greets", "Greets!")),
-     "t.test.yaml:7: cases[1].name: case name 'Greets!' repeats the case at line 3"),
-    (suite(ONE + "    samples: 0\n"), "t.test.yaml:7: cases[0].samples: expected an integer >= 1"),
-    (suite(ONE + "    pass_rate: 1.5\n"),
-     "t.test.yaml:7: cases[0].pass_rate: expected a number > 0 and <= 1, got 1.5"),
-    (suite(ONE.replace("{type: contains, value: hi}", "{type: similar, value: hi}")),
-     "t.test.yaml:6: cases[0].assert[0]: similar needs an embedding model (give `model:` here "
-     "or set defaults.embedding_model in mfops.yaml)"),
-    (suite(ONE.replace("{type: contains, value: hi}", "{type: llm-judge, value: polite}")),
-     "t.test.yaml:6: cases[0].assert[0]: llm-judge needs a judge model"),
-    (suite(ONE.replace("{type: contains, value: hi}", "{type: contains}")),
-     "t.test.yaml:6: cases[0].assert[0]: contains needs a `value`"),
-    (suite(ONE.replace("{type: contains, value: hi}", "{type: is-json, value: 1}")),
-     "t.test.yaml:6: cases[0].assert[0].value: unknown key"),
-    (suite(ONE.replace("{type: contains, value: hi}", "{type: max-length, value: -1}")),
-     "t.test.yaml:6: cases[0].assert[0].value: expected an integer >= 0, got -1"),
-    (suite(ONE.replace("{type: contains, value: hi}",
-                       "{type: similar, value: x, model: 'a b'}")),
-     "t.test.yaml:6: cases[0].assert[0].model: invalid model name 'a b'"),
-    (suite("  - name: a\n    prompt: x\n    assert: []\n"),
-     "t.test.yaml:5: cases[0].assert: expected a non-empty list of assertions, got a list"),
-    ("model: base\n", "t.test.yaml:1: cases: expected a non-empty list of cases, got nothing"),
-    ("cases: []\n", "t.test.yaml:1: missing `model:`"),
-    ("", "t.test.yaml:1: empty suite"),
-    ("model: base\ncases: [\n", "t.test.yaml:3: invalid YAML"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            suite(ONE.replace("contains", "contians")),
+            "t.test.yaml:6: cases[0].assert[0].type: unknown assertion 'contians'",
+        ),
+        (
+            suite(ONE.replace("{type: contains, value: hi}", "{type: regex, value: '(['}")),
+            "t.test.yaml:6: cases[0].assert[0].value: invalid regular expression '(['",
+        ),
+        (
+            suite(
+                ONE.replace(
+                    "{type: contains, value: hi}", "{type: json-schema, value: {type: objekt}}"
+                )
+            ),
+            "t.test.yaml:6: cases[0].assert[0].value: invalid JSON schema at type:",
+        ),
+        (
+            suite(ONE, head="model: bsae\n"),
+            "t.test.yaml:1: model: unknown model 'bsae': no such model in the repo (did you mean base?)",
+        ),
+        (
+            suite(ONE.replace("    prompt: hello\n", "")),
+            "t.test.yaml:3: cases[0]: a case needs either `prompt:` or `messages:` (exactly one)",
+        ),
+        (
+            suite(ONE.replace("    prompt: hello\n", "    prompt: hello\n    messages: []\n")),
+            "t.test.yaml:3: cases[0]: a case needs either `prompt:` or `messages:` (exactly one)",
+        ),
+        (suite(ONE.replace("prompt:", "promt:")), "t.test.yaml:4: cases[0].promt: unknown key"),
+        (
+            suite(ONE + "    options: {temprature: 0.1}\n"),
+            "t.test.yaml:7: cases[0].options.temprature: unknown Ollama option (did you mean "
+            "'temperature'?)",
+        ),
+        (
+            suite(ONE + "    options: {seed: 1.5}\n"),
+            "t.test.yaml:7: cases[0].options.seed: expected an integer, got a number",
+        ),
+        (
+            suite(ONE + ONE.replace("greets", "Greets!")),
+            "t.test.yaml:7: cases[1].name: case name 'Greets!' repeats the case at line 3",
+        ),
+        (
+            suite(ONE + "    samples: 0\n"),
+            "t.test.yaml:7: cases[0].samples: expected an integer >= 1",
+        ),
+        (
+            suite(ONE + "    pass_rate: 1.5\n"),
+            "t.test.yaml:7: cases[0].pass_rate: expected a number > 0 and <= 1, got 1.5",
+        ),
+        (
+            suite(ONE.replace("{type: contains, value: hi}", "{type: similar, value: hi}")),
+            "t.test.yaml:6: cases[0].assert[0]: similar needs an embedding model (give `model:` here "
+            "or set defaults.embedding_model in mfops.yaml)",
+        ),
+        (
+            suite(ONE.replace("{type: contains, value: hi}", "{type: llm-judge, value: polite}")),
+            "t.test.yaml:6: cases[0].assert[0]: llm-judge needs a judge model",
+        ),
+        (
+            suite(ONE.replace("{type: contains, value: hi}", "{type: contains}")),
+            "t.test.yaml:6: cases[0].assert[0]: contains needs a `value`",
+        ),
+        (
+            suite(ONE.replace("{type: contains, value: hi}", "{type: is-json, value: 1}")),
+            "t.test.yaml:6: cases[0].assert[0].value: unknown key",
+        ),
+        (
+            suite(ONE.replace("{type: contains, value: hi}", "{type: max-length, value: -1}")),
+            "t.test.yaml:6: cases[0].assert[0].value: expected an integer >= 0, got -1",
+        ),
+        (
+            suite(
+                ONE.replace(
+                    "{type: contains, value: hi}", "{type: similar, value: x, model: 'a b'}"
+                )
+            ),
+            "t.test.yaml:6: cases[0].assert[0].model: invalid model name 'a b'",
+        ),
+        (
+            suite("  - name: a\n    prompt: x\n    assert: []\n"),
+            "t.test.yaml:5: cases[0].assert: expected a non-empty list of assertions, got a list",
+        ),
+        ("model: base\n", "t.test.yaml:1: cases: expected a non-empty list of cases, got nothing"),
+        ("cases: []\n", "t.test.yaml:1: missing `model:`"),
+        ("", "t.test.yaml:1: empty suite"),
+        ("model: base\ncases: [\n", "t.test.yaml:3: invalid YAML"),
+    ],
+)
 def test_bad_suites_are_refused_with_file_and_line(git_repo, text, expected):
     assert error(git_repo, text).startswith(expected)
 
 
 def test_models_for_similar_and_judge_come_from_mfops_yaml(git_repo):
-    files = {"mfops.yaml": "defaults:\n  embedding_model: nomic-embed-text\n"
-                           "  judge_model: llama3.2:3b\n"}  # fmt: skip
-    text = suite(ONE.replace("{type: contains, value: hi}",
-                             "{type: similar, value: hi}\n      - {type: llm-judge, value: ok}\n"
-                             "      - {type: baseline, threshold: 0.9, model: other-embed}"))
+    files = {
+        "mfops.yaml": "defaults:\n  embedding_model: nomic-embed-text\n  judge_model: llama3.2:3b\n"
+    }
+    text = suite(
+        ONE.replace(
+            "{type: contains, value: hi}",
+            "{type: similar, value: hi}\n      - {type: llm-judge, value: ok}\n"
+            "      - {type: baseline, threshold: 0.9, model: other-embed}",
+        )
+    )
     (s,), _ = load(git_repo, {"t.test.yaml": text, **files})
     models = [(c.type, c.model, c.threshold) for c in s.cases[0].assertions]
-    assert models == [("similar", "nomic-embed-text", 0.8), ("llm-judge", "llama3.2:3b", None),
-                      ("baseline", "other-embed", 0.9)]  # fmt: skip
+    assert models == [
+        ("similar", "nomic-embed-text", 0.8),
+        ("llm-judge", "llama3.2:3b", None),
+        ("baseline", "other-embed", 0.9),
+    ]
 
 
 def test_listed_suite_errors_point_at_mfops_yaml(git_repo):
-    listing = ("models:\n  base:\n    modelfile: base/Modelfile\n"
-               "    tests:\n      - checks/missing.yaml\n")  # fmt: skip
+    listing = (
+        "models:\n  base:\n    modelfile: base/Modelfile\n    tests:\n      - checks/missing.yaml\n"
+    )
     with pytest.raises(ConfigError) as info:
         load(git_repo, {"mfops.yaml": listing})
     assert str(info.value) == (
-        "mfops.yaml:5: models.base.tests: 'checks/missing.yaml' does not exist")
-    wrong = {"mfops.yaml": listing.replace("missing", "r"),
-             "checks/r.yaml": suite(ONE, "model: mid\n")}
-    with pytest.raises(ConfigError, match=r"checks/r.yaml:1: model: this suite tests 'mid' but "
-                       r"mfops.yaml lists it under models.base.tests"):  # fmt: skip
+        "mfops.yaml:5: models.base.tests: 'checks/missing.yaml' does not exist"
+    )
+    wrong = {
+        "mfops.yaml": listing.replace("missing", "r"),
+        "checks/r.yaml": suite(ONE, "model: mid\n"),
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"checks/r.yaml:1: model: this suite tests 'mid' but "
+        r"mfops.yaml lists it under models.base.tests",
+    ):
         load(git_repo, wrong)

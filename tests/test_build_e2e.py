@@ -41,8 +41,10 @@ def test_three_level_hierarchy_is_built_in_order_from_parent_tags(ws: Workspace)
     # what the server holds is the folded chain (the round-trip check passed, too)
     shown = ws.double.show(f"leaf:{tag}")
     assert shown["system"] == "You are the leaf."
-    assert shown["messages"] == [{"role": "user", "content": "hi"},
-                                 {"role": "assistant", "content": "hello"}]
+    assert shown["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+    ]
     assert shown["license"] == "LLAMA LICENSE\nMIT"
     # state records each model with the server's manifest digest
     builds = ws.state()["builds"]
@@ -146,7 +148,8 @@ def test_failing_base_skips_descendants_while_a_sibling_builds(ws: Workspace):
     builds = ws.state()["builds"]  # what finished is recorded; the failed ones are not
     assert f"other:{tag}" in builds and f"base:{tag}" not in builds
     assert ws.creates() == [f"base:{tag}", f"other:{tag}"] or sorted(ws.creates()) == sorted(
-        [f"base:{tag}", f"other:{tag}"])
+        [f"base:{tag}", f"other:{tag}"]
+    )
 
 
 def test_fail_fast_starts_nothing_new(tmp_path, ollama_double):
@@ -172,8 +175,10 @@ def test_drifted_model_is_reported_explained_and_rebuilt(ws: Workspace):
     assert code == 0
     assert f"mid:{tag}" in out and "drifted" in out
     assert "SYSTEM: intended 'You are the base.' (from base llama3.2:3b" not in out
-    assert "on the server: SYSTEM: intended 'You are the base.' (from base), server has " \
-           "'Be rude.'" in out
+    assert (
+        "on the server: SYSTEM: intended 'You are the base.' (from base), server has "
+        "'Be rude.'" in out
+    )
     ws.double.calls.reset()
     report = ws.build_json("--all")
     models = by_model(report)
@@ -234,7 +239,11 @@ def test_build_pull_updates_the_lock_and_rebuilds_descendants(ws: Workspace):
     assert any("mfops.lock updated" in n for n in report["notes"])
     models = by_model(report)
     assert {m for m, r in models.items() if r["action"] == "created"} == {
-        "base", "mid", "leaf", "other"}
+        "base",
+        "mid",
+        "leaf",
+        "other",
+    }
     assert models["leaf"]["reason"] == "base changed"
     assert report["tag"].endswith("-dirty")  # the lock file now differs from HEAD
 
@@ -351,7 +360,7 @@ def test_text_report_table(ws: Workspace):
 def test_build_verify_and_status_on_a_real_ollama(tmp_path, monkeypatch):
     """Against a real server: MFOPS_TEST_OLLAMA_HOST, with MFOPS_TEST_OLLAMA_BASE (default
     llama3.2:1b) already pulled there; nothing is pulled, and the models made are deleted."""
-    from mfops.server import Server, resolve_host
+    from mfops.server.client import Server, resolve_host
     from tests.buildkit import run_main
     from tests.gitrepo import GitRepo
 
@@ -364,17 +373,23 @@ def test_build_verify_and_status_on_a_real_ollama(tmp_path, monkeypatch):
     if base.casefold() not in present and f"{base}:latest".casefold() not in present:
         pytest.skip(f"{base} is not on {host}")
     repo = GitRepo(tmp_path / "repo")
-    repo.write("mfops-it-a/Modelfile", f"FROM {base}\nSYSTEM You are terse.\n"
-               "PARAMETER temperature 0.1\nPARAMETER stop <|x|>\nLICENSE test license\n")
-    repo.write("mfops-it-b/Modelfile", "FROM mfops-it-a\nPARAMETER num_ctx 2048\n"
-               "MESSAGE user hi\nMESSAGE assistant hello\n")
+    repo.write(
+        "mfops-it-a/Modelfile",
+        f"FROM {base}\nSYSTEM You are terse.\n"
+        "PARAMETER temperature 0.1\nPARAMETER stop <|x|>\nLICENSE test license\n",
+    )
+    repo.write(
+        "mfops-it-b/Modelfile",
+        "FROM mfops-it-a\nPARAMETER num_ctx 2048\nMESSAGE user hi\nMESSAGE assistant hello\n",
+    )
     repo.commit("models")
     monkeypatch.setenv("OLLAMA_HOST", host)
     tag = f"it-{uuid.uuid4().hex[:8]}"
     try:
         assert run_main("-C", str(repo.root), "lock")[0] == 0
-        code, out, err = run_main("-C", str(repo.root), "build", "--all", "--tag", tag,
-                                  "--format", "json")
+        code, out, err = run_main(
+            "-C", str(repo.root), "build", "--all", "--tag", tag, "--format", "json"
+        )
         assert code == 0, out + err
         assert json.loads(out)["summary"]["created"] == 2
         code, out, _ = run_main("-C", str(repo.root), "status", "--tag", tag, "--format", "json")

@@ -1,4 +1,4 @@
-"""`mfops diff` end to end through `mfops.cli.main`: formats, options, exit codes, errors.
+"""`mfops diff` end to end through `mfops.cli.main.main`: formats, options, exit codes, errors.
 
 The command returns its exit code, which only `main()` turns into the process status, so these
 tests call `main` inside CliRunner's isolation (stdout and stderr kept apart).
@@ -13,9 +13,9 @@ import re
 import jsonschema
 import pytest
 
-from mfops.diff import BaseRef, DiffResult, ModelDiff, TextChange
-from mfops.diffjson import SCHEMA
-from mfops.diffrender import _code, _fence, origin_note, render_text
+from mfops.diff.changes import BaseRef, DiffResult, ModelDiff, TextChange
+from mfops.diff.jsonview import SCHEMA
+from mfops.diff.render import _code, _fence, origin_note, render_text
 from tests.conftest import invoke_mfops
 from tests.gitrepo import GitRepo
 
@@ -54,9 +54,12 @@ def acme(git_repo, monkeypatch):
 def edited(acme):
     """Every kind of change a reviewer meets most: texts, parameters, add, remove, rename."""
     stops = "PARAMETER stop <|eot_id|>\nPARAMETER stop END"
-    acme.write("BaseBot", BASE.replace("Be brief.", "Be brief and kind.")
-               .replace("PARAMETER stop <|eot_id|>", stops)
-               .replace("LICENSE Internal.", "LICENSE Internal. Acme.\nREQUIRES 0.14.0"))
+    acme.write(
+        "BaseBot",
+        BASE.replace("Be brief.", "Be brief and kind.")
+        .replace("PARAMETER stop <|eot_id|>", stops)
+        .replace("LICENSE Internal.", "LICENSE Internal. Acme.\nREQUIRES 0.14.0"),
+    )
     acme.write("python-bot/Modelfile", CHILD.replace("0.1", "0.15") + "MESSAGE user hi\n")
     acme.write("go-bot/Modelfile", "FROM engine-bot\nSYSTEM Go only.\n")
     acme.mv("solo.Modelfile", "lone.Modelfile")
@@ -100,8 +103,12 @@ def test_text_output(acme):
 
 
 def test_defaults_head_against_working_tree_and_exit_code(acme):
-    assert run("diff") == (0, "diff HEAD -> working tree (effective configs)\n\n"
-                              "0 models changed, 0 added, 0 removed, 4 unchanged\n", "")
+    assert run("diff") == (
+        0,
+        "diff HEAD -> working tree (effective configs)\n\n"
+        "0 models changed, 0 added, 0 removed, 4 unchanged\n",
+        "",
+    )
     assert run("diff", "--exit-code")[0] == 0
     acme.write("personas/pirate.Modelfile", GRANDCHILD.replace("Arr.", "Arr!"))
     code, out, _ = run("diff", "--exit-code")
@@ -115,10 +122,14 @@ def test_stat_and_moved_file(edited):
     edited.commit("v2")
     edited.tag("v2")
     edited.mv("python-bot/Modelfile", "bots/python-bot.Modelfile")
-    assert run("diff", "v2", "--stat") == (0, (
-        "   python-bot | moved python-bot/Modelfile -> bots/python-bot.Modelfile (no change)\n"
-        "0 models changed, 0 added, 0 removed, 5 unchanged\n"
-    ), "")  # fmt: skip
+    assert run("diff", "v2", "--stat") == (
+        0,
+        (
+            "   python-bot | moved python-bot/Modelfile -> bots/python-bot.Modelfile (no change)\n"
+            "0 models changed, 0 added, 0 removed, 5 unchanged\n"
+        ),
+        "",
+    )
     _, out, _ = run("diff", "v1.0.0", "v2", "--stat")
     assert out == (
         " ~ engine-bot   | SYSTEM, REQUIRES, PARAMETER(stop), LICENSE\n"
@@ -147,9 +158,27 @@ def test_colour_only_when_asked(edited, monkeypatch):
     assert not ANSI.search(out)  # not a terminal
     _, plain, _ = run("--no-color", "diff", "v1.0.0")
     assert plain == out
-    result = DiffResult("a", "b", "a", None, "effective", (ModelDiff(
-        "x", "changed", "x", "x/Modelfile", "x/Modelfile", None, None, BaseRef("external", "m:1"),
-        (TextChange("system", "a\n", "b\n", "x", "x", "@@ -1 +1 @@\n-a\n+b\n"),)),), 0)
+    result = DiffResult(
+        "a",
+        "b",
+        "a",
+        None,
+        "effective",
+        (
+            ModelDiff(
+                "x",
+                "changed",
+                "x",
+                "x/Modelfile",
+                "x/Modelfile",
+                None,
+                None,
+                BaseRef("external", "m:1"),
+                (TextChange("system", "a\n", "b\n", "x", "x", "@@ -1 +1 @@\n-a\n+b\n"),),
+            ),
+        ),
+        0,
+    )
     coloured = render_text(result, color=True)
     assert "\x1b[32m+b\x1b[0m" in coloured and "\x1b[31m-a\x1b[0m" in coloured
     assert ANSI.sub("", coloured) == render_text(result, color=False)
@@ -176,20 +205,33 @@ def test_json_validates_against_the_schema(edited):
     data = json.loads(out)
     jsonschema.validate(data, SCHEMA)
     assert data["schema_version"] == 1
-    assert data["summary"] == {"changed": 3, "added": 1, "removed": 0, "renamed": 1,
-                               "unchanged": 0, "moved": 0}
+    assert data["summary"] == {
+        "changed": 3,
+        "added": 1,
+        "removed": 0,
+        "renamed": 1,
+        "unchanged": 0,
+        "moved": 0,
+    }
     models = {m["name"]: m for m in data["models"]}
     assert (models["lone"]["old_name"], models["lone"]["changes"]) == ("solo", [])
     params = [c for c in models["python-bot"]["changes"] if c["kind"] == "parameter"]
-    assert params[0] == {"kind": "parameter", "key": "stop", "op": "changed",
-                         "old": ["<|eot_id|>"], "new": ["<|eot_id|>", "END"],
-                         "origin": {"old": "engine-bot", "new": "engine-bot"},
-                         "items": [{"op": "added", "index": 1, "old": None, "new": "END"}]}
+    assert params[0] == {
+        "kind": "parameter",
+        "key": "stop",
+        "op": "changed",
+        "old": ["<|eot_id|>"],
+        "new": ["<|eot_id|>", "END"],
+        "origin": {"old": "engine-bot", "new": "engine-bot"},
+        "items": [{"op": "added", "index": 1, "old": None, "new": "END"}],
+    }
     assert params[1]["key"] == "temperature" and params[1]["new"] == 0.15
     assert data["suggestion"] == {
-        "level": "major", "previous": "v1.0.0", "next": "v2.0.0",
+        "level": "major",
+        "previous": "v1.0.0",
+        "next": "v2.0.0",
         "reasons": ["lone: renamed"],
-    }  # fmt: skip
+    }
 
 
 def test_json_schema_rejects_drift(edited):
@@ -206,8 +248,11 @@ def test_json_covers_files_from_and_weights(acme):
     data = json.loads(run("diff", "--format", "json")[1])
     jsonschema.validate(data, SCHEMA)
     kinds = {m["name"]: m["kinds"] for m in data["models"]}
-    assert kinds == {"engine-bot": ["from", "adapters"], "python-bot": ["weights", "adapters"],
-                     "pirate": ["weights", "adapters"]}
+    assert kinds == {
+        "engine-bot": ["from", "adapters"],
+        "python-bot": ["weights", "adapters"],
+        "pirate": ["weights", "adapters"],
+    }
 
 
 # --------------------------------------------------------------------------- markdown
@@ -220,11 +265,16 @@ def test_markdown_structure(edited):
     assert "**3 models changed, 1 added, 0 removed, 1 renamed, 0 unchanged**" in out
     table = lines.index("| | Model | What changed | Level |")
     assert lines[table + 1] == "|---|---|---|---|"
-    rows = lines[table + 2: table + 7]
+    rows = lines[table + 2 : table + 7]
     names = ["engine-bot", "python-bot", "pirate", "solo → lone", "go-bot"]
     assert [r.split(" | ")[1] for r in rows] == [f"`{n}`" for n in names]
-    assert [r.split(" | ")[-1] for r in rows] == ["minor |", "minor |", "minor |", "major |",
-                                                  "minor |"]
+    assert [r.split(" | ")[-1] for r in rows] == [
+        "minor |",
+        "minor |",
+        "minor |",
+        "major |",
+        "minor |",
+    ]
     assert out.count("<details>") == out.count("</details>") == 5
     assert re.findall(r"<summary><b>(.*?)</b>", out) == names
     fences = [ln for ln in lines if ln.startswith("```")]
@@ -298,8 +348,10 @@ def test_cycle_and_empty_ref(acme):
     acme.write("README.md", "none\n")
     acme.commit("nothing")
     code, _, err = run("diff", "blank", "v1.0.0")
-    assert (code, err) == (2, "mfops: no models at blank (no mfops.yaml entries and no "
-                              "Modelfile, *.Modelfile there)\n")
+    assert (code, err) == (
+        2,
+        "mfops: no models at blank (no mfops.yaml entries and no Modelfile, *.Modelfile there)\n",
+    )
 
 
 def test_range_syntax_and_fresh_repo(acme, tmp_path, monkeypatch):
@@ -310,8 +362,12 @@ def test_range_syntax_and_fresh_repo(acme, tmp_path, monkeypatch):
     fresh = GitRepo(tmp_path / "fresh")
     fresh.write("a/Modelfile", "FROM llama3.2\n")
     monkeypatch.chdir(fresh.root)
-    assert run("diff") == (2, "", "mfops: unknown ref 'HEAD' (no commit yet? give the version "
-                                  "to compare with: mfops diff REF)\n")
+    assert run("diff") == (
+        2,
+        "",
+        "mfops: unknown ref 'HEAD' (no commit yet? give the version "
+        "to compare with: mfops diff REF)\n",
+    )
 
 
 def test_unknown_model_name(acme):

@@ -9,12 +9,14 @@ import pytest
     ("args", "expected"),
     [
         (["diff", "-x"], "mfops: No such option '-x'. (see `mfops diff --help`)"),
-        (["diff", "--upload-pack=touch x"],
-         "mfops: No such option '--upload-pack'. (see `mfops diff --help`)"),
+        (
+            ["diff", "--upload-pack=touch x"],
+            "mfops: No such option '--upload-pack'. (see `mfops diff --help`)",
+        ),
         (["nosuch"], "mfops: No such command 'nosuch'. (see `mfops --help`)"),
         (["show"], "mfops: Missing argument 'NAME'. (see `mfops show --help`)"),
     ],
-)  # fmt: skip
+)
 def test_usage_errors_are_one_line(mfops_cli, args, expected):
     code, out, err = mfops_cli(*args)
     assert code == 2 and out == ""

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mfops.modelfile import parse
+from mfops.language.modelfile import parse
 
 BASE = "# engine-bot\nFROM llama3.2:3b\nSYSTEM Company rules.\nPARAMETER temperature 0.2\n"
 
@@ -32,8 +32,12 @@ def test_ls_text_and_json(repo, mfops_cli):
     code, out, _ = mfops_cli("-C", str(repo.path), "ls", "--format", "json")
     rows = json.loads(out)
     assert [r["name"] for r in rows] == ["engine-bot", "python-bot", "pirate"]
-    assert rows[1]["from"] == {"kind": "source", "target": "engine-bot", "arg": "engine-bot",
-                               "line": 2}
+    assert rows[1]["from"] == {
+        "kind": "source",
+        "target": "engine-bot",
+        "arg": "engine-bot",
+        "line": 2,
+    }
     assert rows[0]["children"] == ["python-bot"] and rows[2]["depth"] == 2
 
 
@@ -84,8 +88,9 @@ def test_show_declared_and_effective(repo, mfops_cli):
     assert cmds[0] == ("model", "llama3.2:3b")
     assert ("system", "Python only.") in cmds and ("temperature", "0.2") in cmds
     assert "# SYSTEM from python-bot" in out
-    code, out, _ = mfops_cli("-C", str(repo.path), "show", "pirate", "--effective", "--format",
-                             "json")
+    code, out, _ = mfops_cli(
+        "-C", str(repo.path), "show", "pirate", "--effective", "--format", "json"
+    )
     data = json.loads(out)
     assert data["chain"] == ["engine-bot", "python-bot", "pirate"]
     assert data["system"] == {"value": "Python only.", "from": "python-bot", "line": 3}

@@ -1,4 +1,4 @@
-"""`mfops lint` end to end through `mfops.cli.main`: output formats, exit codes, discovery.
+"""`mfops lint` end to end through `mfops.cli.main.main`: output formats, exit codes, discovery.
 
 The command returns its exit code, which only `main()` turns into the process status, so
 these tests call `main` inside CliRunner's isolation (stdout and stderr kept apart) rather
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mfops.lint import RULES
+from mfops.lint.engine import RULES
 from tests.conftest import invoke_mfops
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

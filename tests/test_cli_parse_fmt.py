@@ -1,6 +1,6 @@
 """`mfops parse` and `mfops fmt` end to end: output, exit codes, atomic rewrites.
 
-Most tests call `mfops.cli.main` inside CliRunner's isolation (stdout and stderr kept
+Most tests call `mfops.cli.main.main` inside CliRunner's isolation (stdout and stderr kept
 apart, the real exit code from SystemExit); the last ones run the installed console script
 in a subprocess.
 """
@@ -226,7 +226,7 @@ def test_installed_mfops_version_starts_without_the_parser(run_mfops) -> None:  
         "import sys, runpy; sys.argv = ['mfops', '--version']\n"
         "try:\n    runpy.run_module('mfops', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('mfops.modelfile', 'ollama', 'httpx', 'git', 'yaml', 'rich',"
+        "heavy = [m for m in ('mfops.language.modelfile', 'ollama', 'httpx', 'git', 'yaml', 'rich',"
         " 'deepdiff', 'jsonschema') if m in sys.modules]\n"
         "print(heavy, file=sys.stderr)\n"
     )
@@ -234,9 +234,12 @@ def test_installed_mfops_version_starts_without_the_parser(run_mfops) -> None:  
     import sys
 
     child = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "OLLAMA_HOST": "http://127.0.0.1:9"},
-    )  # fmt: skip
+    )
     assert child.stderr.strip().splitlines()[-1] == "[]"
 
 

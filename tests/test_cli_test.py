@@ -31,30 +31,40 @@ def test_seed_hierarchy_passes_at_the_candidate_tag(built: Lab, tmp_path):
     code, out, err = built.mfops("test", "--junit", str(junit))
     assert code == 0, out + err
     tag = candidate(built)
-    assert out.splitlines()[0] == (f"Testing 2 models at tag {tag} on {built.double.url} "
-                                   "(Ollama 0.33.0-rc2)")  # fmt: skip
+    assert out.splitlines()[0] == (
+        f"Testing 2 models at tag {tag} on {built.double.url} (Ollama 0.33.0-rc2)"
+    )
     assert "  PASS  refuses pricing     tests/company.test.yaml:4 (inherited from base)" in out
     assert "4 cases: 4 passed, 0 failed, 0 errors (0 cached)" in out
     assert {b["model"] for b in built.double.calls.bodies("/api/chat")} == {
-        f"base:{tag}", f"expert:{tag}"}
+        f"base:{tag}",
+        f"expert:{tag}",
+    }
     root = ET.parse(junit).getroot()
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("4", "0", "0")
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [
-        "base (tests/company.test.yaml)", "expert (expert/expert.test.yaml)",
-        "expert (tests/company.test.yaml)"]  # fmt: skip
+        "base (tests/company.test.yaml)",
+        "expert (expert/expert.test.yaml)",
+        "expert (tests/company.test.yaml)",
+    ]
     assert [len(s.findall("testcase")) for s in suites] == [1, 2, 1]
     assert not root.findall(".//failure") and not root.findall(".//error")
     props = {p.get("name"): p.get("value") for p in suites[2].find("properties")}
     assert props["inherited_from"] == "base" and props["server_version"] == "0.33.0-rc2"
     assert props["target"] == f"expert:{tag}" and props["manifest"] == built.double.digest(
-        f"expert:{tag}")
+        f"expert:{tag}"
+    )
 
 
 def test_a_broken_expert_fails_with_details_and_exit_1(built: Lab, tmp_path):
-    built.write({"expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. Never "
-                                     "discuss JavaScript.\n"})  # fmt: skip
+    built.write(
+        {
+            "expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. Never "
+            "discuss JavaScript.\n"
+        }
+    )
     assert built.mfops("build", "expert")[0] == 0
     junit = tmp_path / "junit.xml"
     code, out, err = built.mfops("test", "expert", "--junit", str(junit))
@@ -127,12 +137,20 @@ def test_markdown_report(built: Lab):
 
 
 def test_bad_suites_stop_the_run_before_any_call(built: Lab):
-    built.write({"tests/bad.test.yaml": ("model: base\ncases:\n  - name: x\n    prompt: hi\n"
-                                         "    assert:\n      - {type: regex, value: '(['}\n")})
+    built.write(
+        {
+            "tests/bad.test.yaml": (
+                "model: base\ncases:\n  - name: x\n    prompt: hi\n"
+                "    assert:\n      - {type: regex, value: '(['}\n"
+            )
+        }
+    )
     code, out, err = built.mfops("test")
     assert code == 2 and out == ""
-    assert err == ("tests/bad.test.yaml:6: cases[0].assert[0].value: invalid regular "
-                   "expression '([': unterminated character set at position 1\n")  # fmt: skip
+    assert err == (
+        "tests/bad.test.yaml:6: cases[0].assert[0].value: invalid regular "
+        "expression '([': unterminated character set at position 1\n"
+    )
     assert built.double.calls.all == []
 
 
@@ -155,9 +173,14 @@ def test_explicit_tag_and_unknown_names(built: Lab):
 
 
 def test_update_baseline_writes_repo_files(built: Lab):
-    built.write({"expert/stable.test.yaml": (
-        "model: expert\ncases:\n  - name: decorators\n    prompt: How do Python decorators "
-        "work?\n    assert: [{type: baseline}]\n")})  # fmt: skip
+    built.write(
+        {
+            "expert/stable.test.yaml": (
+                "model: expert\ncases:\n  - name: decorators\n    prompt: How do Python decorators "
+                "work?\n    assert: [{type: baseline}]\n"
+            )
+        }
+    )
     assert built.mfops("build", "--all")[0] == 0
     code, out, _ = built.mfops("test", "expert")
     assert code == 1 and "no baseline recorded at expert/baselines/stable/expert/" in out
@@ -185,8 +208,9 @@ def test_no_suites(lab: Lab):
 
 
 def test_installed_script_runs_the_suites(built: Lab, run_mfops):
-    done = run_mfops("-C", str(built.root), "test", "--format", "json",
-                     env={"OLLAMA_HOST": built.double.url})  # fmt: skip
+    done = run_mfops(
+        "-C", str(built.root), "test", "--format", "json", env={"OLLAMA_HOST": built.double.url}
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["summary"]["passed"] == 4
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mfops.errors import LockBusy
-from mfops.flock import Holder, WriterLock, read_holder, timeout_from_env
+from mfops.store.writerlock import Holder, WriterLock, read_holder, timeout_from_env
 from tests.buildkit import Workspace, make_workspace
 from tests.buildkit import ollama_double_fixture as ollama_double  # noqa: F401
 from tests.conftest import installed_mfops
@@ -27,14 +27,18 @@ from tests.conftest import installed_mfops
 MODELS = ("base", "mid", "leaf", "other")
 
 
-def spawn_mfops(ws_root: Path, url: str, *args: str, env: dict[str, str] | None = None
-                ) -> subprocess.Popen[str]:  # fmt: skip
+def spawn_mfops(
+    ws_root: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """The installed `mfops -C ROOT ARGS` in a new process, talking to the double at `url`."""
     child_env = {**os.environ, "OLLAMA_HOST": url, **(env or {})}
     return subprocess.Popen(
-        [installed_mfops(), "-C", str(ws_root), *args], env=child_env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [installed_mfops(), "-C", str(ws_root), *args],
+        env=child_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:
@@ -83,8 +87,9 @@ def unblock_when_waiting(proc: subprocess.Popen[str], double) -> tuple[threading
     return thread, lines
 
 
-def finish_watched(proc: subprocess.Popen[str], reader: threading.Thread, lines: list[str],
-                   timeout: float = 60) -> tuple[int, str, str]:  # fmt: skip
+def finish_watched(
+    proc: subprocess.Popen[str], reader: threading.Thread, lines: list[str], timeout: float = 60
+) -> tuple[int, str, str]:
     assert proc.stdout is not None
     out = proc.stdout.read()
     proc.wait(timeout=timeout)
@@ -97,8 +102,7 @@ def ws(tmp_path: Path, ollama_double) -> Workspace:  # noqa: F811
     return make_workspace(tmp_path, ollama_double)
 
 
-def test_second_build_waits_says_who_holds_the_lock_and_then_finds_everything_built(
-        ws: Workspace):  # fmt: skip
+def test_second_build_waits_says_who_holds_the_lock_and_then_finds_everything_built(ws: Workspace):
     ws.double.faults.stream_delay["/api/create"] = SLOW_LINE
     first = spawn_mfops(ws.root, ws.double.url, "build", "--all")
     wait_for(lambda: holder_pid(ws) == first.pid, what="the first build to take the lock")
@@ -124,8 +128,9 @@ def test_no_wait_fails_at_once_naming_the_holder_and_writes_nothing(ws: Workspac
     first = spawn_mfops(ws.root, ws.double.url, "build", "--all")
     wait_for(lambda: holder_pid(ws) == first.pid, what="the first build to take the lock")
     started = time.monotonic()
-    second = spawn_mfops(ws.root, ws.double.url, "lock", "--update",
-                         env={"MFOPS_LOCK_TIMEOUT": "0"})  # fmt: skip
+    second = spawn_mfops(
+        ws.root, ws.double.url, "lock", "--update", env={"MFOPS_LOCK_TIMEOUT": "0"}
+    )
     code2, out2, err2 = finish(second)
     ws.double.faults.stream_delay.clear()
     assert time.monotonic() - started < 10
@@ -144,8 +149,9 @@ def test_the_lock_dies_with_a_killed_holder(ws: Workspace):
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     ws.double.faults.stream_delay.clear()
-    code, _out, err = finish(spawn_mfops(ws.root, ws.double.url, "build", "--all",
-                                        env={"MFOPS_LOCK_TIMEOUT": "5"}))  # fmt: skip
+    code, _out, err = finish(
+        spawn_mfops(ws.root, ws.double.url, "build", "--all", env={"MFOPS_LOCK_TIMEOUT": "5"})
+    )
     assert code == 0, err
     assert "waiting for" not in err
     assert sorted(ws.state()["builds"]) == sorted(f"{m}:{ws.tag()}" for m in MODELS)
@@ -169,9 +175,14 @@ def test_every_writing_command_takes_the_lock(ws: Workspace, monkeypatch):
     lock = WriterLock(ws.root / ".mfops", "mfops gate")
     assert lock.acquire(timeout=0)
     try:
-        for args in (("build", "--all"), ("lock",), ("test",),
-                     ("promote", "--all", "--from", "x", "--to", "v1"),
-                     ("rollback", "base", "--to", "v1"), ("gate",)):  # fmt: skip
+        for args in (
+            ("build", "--all"),
+            ("lock",),
+            ("test",),
+            ("promote", "--all", "--from", "x", "--to", "v1"),
+            ("rollback", "base", "--to", "v1"),
+            ("gate",),
+        ):
             code, out, err = ws.mfops(*args)
             assert code == 2, (args, out, err)
             assert f"held by pid {os.getpid()} (mfops gate)" in err, (args, err)
@@ -256,8 +267,7 @@ def test_lock_file_holds_no_arguments(ws: Workspace):
     assert "s3cret" not in text and json.loads(text)["command"] == "mfops build"
 
 
-def test_a_promote_waits_for_the_build_of_its_candidate_and_both_land_in_the_state(
-        tmp_path: Path):  # fmt: skip
+def test_a_promote_waits_for_the_build_of_its_candidate_and_both_land_in_the_state(tmp_path: Path):
     """`mfops build` and `mfops promote` of the candidate it is building, started together:
     without the lock the promotion would find no candidate (or a half-built chain); with it,
     the promotion waits, then tests and promotes what the build recorded. The state ends up
@@ -271,10 +281,15 @@ def test_a_promote_waits_for_the_build_of_its_candidate_and_both_land_in_the_sta
         candidate = rel.tag()
         double.faults.stream_delay["/api/create"] = SLOW_LINE
         build = spawn_mfops(rel.root, double.url, "build", "--all")
-        wait_for(lambda: (h := read_holder(rel.root / ".mfops" / "lock")) is not None
-                 and h.pid == build.pid, what="the build to take the lock")  # fmt: skip
-        promote = spawn_mfops(rel.root, double.url, "promote", "--all", "--from", candidate,
-                              "--to", "v1")  # fmt: skip
+        wait_for(
+            lambda: (
+                (h := read_holder(rel.root / ".mfops" / "lock")) is not None and h.pid == build.pid
+            ),
+            what="the build to take the lock",
+        )
+        promote = spawn_mfops(
+            rel.root, double.url, "promote", "--all", "--from", candidate, "--to", "v1"
+        )
         reader, lines = unblock_when_waiting(promote, double)
         code_b, _, err_b = finish(build)
         code_p, out_p, err_p = finish_watched(promote, reader, lines)
@@ -282,7 +297,8 @@ def test_a_promote_waits_for_the_build_of_its_candidate_and_both_land_in_the_sta
         assert f"held by pid {build.pid} (mfops build)" in err_p
         state = rel.state()
         assert sorted(state["builds"]) == sorted(
-            f"{m}:{t}" for m in ("base", "expert") for t in (candidate, "v1"))
+            f"{m}:{t}" for m in ("base", "expert") for t in (candidate, "v1")
+        )
         [entry] = state["promotions"]["entries"]
         assert entry["outcome"] == "promoted" and entry["from"] == candidate
         # the promotion began only after the build had finished

@@ -1,4 +1,4 @@
-"""mfops.yaml validation (mfops.config) and the one YAML loader (mfops.yamlload).
+"""mfops.yaml validation (mfops.repo.config) and the one YAML loader (mfops.fileio.yamlfile).
 
 Error texts are asserted exactly: `mfops.yaml:LINE: key.path: message` is the contract.
 """
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from mfops.config import Config, Defaults, ModelConfig, load_config
 from mfops.errors import ConfigError
-from mfops.yamlload import MAX_DEPTH, LineMap, load_yaml
+from mfops.fileio.yamlfile import MAX_DEPTH, LineMap, load_yaml
+from mfops.repo.config import Config, Defaults, ModelConfig, load_config
 
 FULL = """\
 # The company hierarchy.
@@ -247,18 +247,22 @@ def test_quoted_scalars_stay_strings():
         ("a: {x: 1}\nb:\n  <<: {y: 2}\n", "f.yaml:3: YAML merge keys (<<) are not supported"),
         ("a: 1\nb: 2\na: 3\n", "f.yaml:3: duplicate key 'a' (first at line 1)"),
         ("? [1, 2]\n: x\n", "f.yaml:1: a mapping key must be a plain value, not a collection"),
-        ("a: !!python/object/apply:os.system [ls]\n",
-         "f.yaml:1: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system"),
+        (
+            "a: !!python/object/apply:os.system [ls]\n",
+            "f.yaml:1: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system",
+        ),
         ("a: !custom x\n", "f.yaml:1: unsupported YAML tag !custom"),
         ("a: !!set {x}\n", "f.yaml:1: unsupported YAML tag tag:yaml.org,2002:set"),
         ("a: 1\n---\nb: 2\n", "f.yaml:2: expected one YAML document, found several"),
         ("a:\n  b: 1\n c: 2\n", "f.yaml:3: invalid YAML: did not find expected key"),
         ("a: [1, 2\nb: 3\n", "f.yaml:2: invalid YAML: did not find expected ',' or ']'"),
         ("a: 'unterminated\n", "f.yaml:2: invalid YAML: found unexpected end of stream"),
-        ("a:\tb\n\t- c\n",
-         "f.yaml:2: invalid YAML: found a tab character that violates indentation"),
+        (
+            "a:\tb\n\t- c\n",
+            "f.yaml:2: invalid YAML: found a tab character that violates indentation",
+        ),
     ],
-)  # fmt: skip
+)
 def test_load_yaml_errors(text, message):
     with pytest.raises(ConfigError) as err:
         load_yaml(text, "f.yaml")

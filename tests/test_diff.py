@@ -1,4 +1,4 @@
-"""mfops.diff on real git repositories: each kind of change, inheritance, renames, levels.
+"""mfops.diff.changes on real git repositories: each kind of change, inheritance, renames, levels.
 
 Every test builds a small company repo (engine-bot -> python-bot -> pirate-python), tags it
 `v1`, edits it and compares `v1` with the working tree or a second tag.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mfops.diff import (
+from mfops.diff.changes import (
     FilesChange,
     FromChange,
     LicenseChange,
@@ -19,10 +19,10 @@ from mfops.diff import (
     diff_revisions,
     suggest_version,
 )
-from mfops.diffcompare import unified
+from mfops.diff.compare import unified
 from mfops.errors import GraphError, ModelfileError, RefError, RepoError, UnknownModelError
-from mfops.repo import Repo
-from mfops.revision import Revision
+from mfops.graph.revision import Revision
+from mfops.repo.repository import Repo
 
 BASE = """\
 # engine-bot: the company base.
@@ -148,13 +148,21 @@ def test_child_override_hides_base_parameter_change(acme):
 
 
 def test_parameters_added_removed_changed_with_typed_values_and_stop_elements(acme):
-    acme.write("BaseBot", BASE.replace("PARAMETER num_ctx 8192\n", "PARAMETER top_k 20\n")
-               .replace("PARAMETER stop <|eot_id|>\n",
-                        "PARAMETER stop <|start|>\nPARAMETER stop <|eot_id|>\nPARAMETER stop END\n")
-               .replace("temperature 0.2", "temperature 0.25"))
+    acme.write(
+        "BaseBot",
+        BASE.replace("PARAMETER num_ctx 8192\n", "PARAMETER top_k 20\n")
+        .replace(
+            "PARAMETER stop <|eot_id|>\n",
+            "PARAMETER stop <|start|>\nPARAMETER stop <|eot_id|>\nPARAMETER stop END\n",
+        )
+        .replace("temperature 0.2", "temperature 0.25"),
+    )
     changes = {c.key: c for c in by_name(run(acme))["engine-bot"].changes}
     assert (changes["num_ctx"].op, changes["num_ctx"].old, changes["num_ctx"].new) == (
-        "removed", 8192, None)
+        "removed",
+        8192,
+        None,
+    )
     assert (changes["top_k"].op, changes["top_k"].new) == ("added", 20)
     assert isinstance(changes["top_k"].new, int)
     assert changes["temperature"].op == "changed"
@@ -162,7 +170,9 @@ def test_parameters_added_removed_changed_with_typed_values_and_stop_elements(ac
     stop = changes["stop"]
     assert (stop.old, stop.new) == (["<|eot_id|>"], ["<|start|>", "<|eot_id|>", "END"])
     assert [(i.op, i.index, i.new) for i in stop.items] == [
-        ("added", 0, "<|start|>"), ("added", 2, "END")]
+        ("added", 0, "<|start|>"),
+        ("added", 2, "END"),
+    ]
 
 
 def test_parameters_with_no_key_in_common(git_repo):
@@ -172,7 +182,9 @@ def test_parameters_with_no_key_in_common(git_repo):
     git_repo.write("a/Modelfile", "FROM llama3.2\nPARAMETER stop x\nPARAMETER stop y\n")
     (model,) = run(git_repo).models
     assert [(c.key, c.op, c.old, c.new, c.items) for c in model.changes] == [
-        ("stop", "added", None, ["x", "y"], ()), ("top_k", "removed", 5, None, ())]
+        ("stop", "added", None, ["x", "y"], ()),
+        ("top_k", "removed", 5, None, ()),
+    ]
 
 
 def test_stop_element_removed(acme):
@@ -259,8 +271,11 @@ def test_draft_requires_renderer_parser(acme):
     models = by_name(run(acme, "v1b"))
     engine = models["engine-bot"]
     texts = {c.field: (c.old, c.new, c.diff) for c in engine.changes}
-    assert texts == {"renderer": (None, "qwen3", None), "parser": (None, "qwen3", None),
-                     "requires": (None, "0.14.0", None)}
+    assert texts == {
+        "renderer": (None, "qwen3", None),
+        "parser": (None, "qwen3", None),
+        "requires": (None, "0.14.0", None),
+    }
     python = models["python-bot"]
     assert python.kinds == ("draft", "renderer", "parser", "requires")
     assert only(python.changes, FilesChange).new[0].path == "python-bot/draft.gguf"
@@ -342,9 +357,11 @@ def test_rename_of_a_parent_keeps_children_unchanged(acme):
 
 def test_rename_detected_by_equal_effective_content(acme):
     # pirate-python becomes a flat model FROM the weights: other digest, same effective config
-    flat = ("FROM llama3.2:3b\nPARAMETER temperature 0.1\nPARAMETER num_ctx 8192\n"
-            "PARAMETER stop <|eot_id|>\nSYSTEM Talk like a pirate.\nLICENSE Internal use only.\n"
-            "MESSAGE user How do I read a file?\nMESSAGE assistant Iterate over open(path).\n")
+    flat = (
+        "FROM llama3.2:3b\nPARAMETER temperature 0.1\nPARAMETER num_ctx 8192\n"
+        "PARAMETER stop <|eot_id|>\nSYSTEM Talk like a pirate.\nLICENSE Internal use only.\n"
+        "MESSAGE user How do I read a file?\nMESSAGE assistant Iterate over open(path).\n"
+    )
     acme.rm("personas/pirate-python.Modelfile")
     acme.write("corsair/Modelfile", flat)
     (model,) = run(acme).models

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mfops.revision import Revision
+from mfops.graph.revision import Revision
 
 BASE = """# engine-bot: base
 FROM llama3.2:3b
@@ -50,12 +50,13 @@ def test_digest_format_and_determinism(hierarchy):
     "presentation",
     [
         # reformatted: case, quoting, spacing, comments, blank lines, order of unrelated lines
-        "# a different comment\n\nfrom   llama3.2:3b\n\nsystem \"\"\"\nHouse rules.\n\"\"\"\n"
-        "# another\nparameter stop \"<|eot_id|>\"\nPARAMETER temperature 0.20\nLICENSE \"MIT\"\n",
+        '# a different comment\n\nfrom   llama3.2:3b\n\nsystem """\nHouse rules.\n"""\n'
+        '# another\nparameter stop "<|eot_id|>"\nPARAMETER temperature 0.20\nLICENSE "MIT"\n',
         # a repeated single-valued command that ends the same, an empty value Ollama omits
-        BASE + "TEMPLATE \"\"\n",
+        BASE + 'TEMPLATE ""\n',
         # a CRLF file with the same values
-        BASE.replace("\n", "\r\n").replace("House rules.\r\n", "House rules.\n")
+        BASE.replace("\n", "\r\n")
+        .replace("House rules.\r\n", "House rules.\n")
         .replace('"""\r\nHouse', '"""\nHouse'),
     ],
 )
@@ -105,8 +106,12 @@ def test_a_leaf_change_moves_only_the_leaf(hierarchy):
 
 def test_message_order_matters(hierarchy):
     before = digests(hierarchy)
-    hierarchy.write("python-bot/Modelfile", EXPERT.replace(
-        "MESSAGE user hi\nMESSAGE assistant hello", "MESSAGE assistant hello\nMESSAGE user hi"))
+    hierarchy.write(
+        "python-bot/Modelfile",
+        EXPERT.replace(
+            "MESSAGE user hi\nMESSAGE assistant hello", "MESSAGE assistant hello\nMESSAGE user hi"
+        ),
+    )
     assert digests(hierarchy)["python-bot"] != before["python-bot"]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mfops.cli import COMMANDS
-from mfops.lint import RULES
+from mfops.cli.main import COMMANDS
+from mfops.lint.engine import RULES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -16,7 +16,7 @@ def test_every_lint_rule_is_in_the_readme_table():
 
 
 def test_every_command_has_help_and_is_mentioned_in_the_readme():
-    from mfops.cli import LazyGroup, cli
+    from mfops.cli.main import LazyGroup, cli
 
     group = cli
     assert isinstance(group, LazyGroup)
@@ -34,8 +34,13 @@ def test_the_readme_main_job_runs():
 
     root = Path(__file__).resolve().parent.parent
     assert "python scripts/demo.py" in README.split("# run the tests")[0]
-    done = subprocess.run([sys.executable, str(root / "scripts" / "demo.py")], cwd=root,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "demo.py")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "gate passed" in done.stdout
     assert "mfops: gate failed at test: 1 case failed (python-bot)" in done.stderr

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mfops.effective import effective_all, to_modelfile
 from mfops.errors import ModelfileError
-from mfops.graph import build_graph
-from mfops.modelfile import parse
-from mfops.repo import Repo
+from mfops.graph.effective import effective_all, to_modelfile
+from mfops.graph.inheritance import build_graph
+from mfops.language.modelfile import parse
+from mfops.repo.repository import Repo
 
 BASE = """# base
 FROM llama3.2:3b
@@ -29,8 +29,11 @@ ADAPTER ./base.gguf
 def chain(git_repo):
     git_repo.write("base/Modelfile", BASE)
     git_repo.write("base/base.gguf", "lora-base")
-    git_repo.write("mid/Modelfile", "# mid\nFROM base\nPARAMETER stop <c>\nLICENSE Mid licence\n"
-                   "ADAPTER ./mid.gguf\nSYSTEM \"\"\n")
+    git_repo.write(
+        "mid/Modelfile",
+        "# mid\nFROM base\nPARAMETER stop <c>\nLICENSE Mid licence\n"
+        'ADAPTER ./mid.gguf\nSYSTEM ""\n',
+    )
     git_repo.write("mid/mid.gguf", "lora-mid")
     git_repo.write(
         "leaf/Modelfile",
@@ -63,8 +66,9 @@ def test_parameters_merge_per_key_and_stop_is_replaced_whole(chain):
 def test_messages_replaced_only_when_given(chain):
     _, eff = chain
     assert [(m.role, m.content) for m in eff["mid"].messages.value] == [
-        ("user", "hi"), ("assistant", "hello"),
-    ]  # fmt: skip
+        ("user", "hi"),
+        ("assistant", "hello"),
+    ]
     assert eff["leaf"].messages.origin == "leaf"
     assert [m.content for m in eff["leaf"].messages.value] == ["yo"]
 
@@ -72,8 +76,9 @@ def test_messages_replaced_only_when_given(chain):
 def test_licenses_append_and_adapters_stack(chain):
     _, eff = chain
     assert [(x.value, x.origin) for x in eff["leaf"].licenses] == [
-        ("Base licence", "base"), ("Mid licence", "mid"),
-    ]  # fmt: skip
+        ("Base licence", "base"),
+        ("Mid licence", "mid"),
+    ]
     assert [a.value.repo_path for a in eff["leaf"].adapters] == ["base/base.gguf", "mid/mid.gguf"]
     assert eff["leaf"].base.target == "llama3.2:3b"
     assert eff["leaf"].chain == ("base", "mid", "leaf")

@@ -49,8 +49,7 @@ def by_model(report: dict) -> dict[str, dict]:
 # --------------------------------------------------------------------------- server killed
 
 
-def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_rest(
-        ws: Workspace):  # fmt: skip
+def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_rest(ws: Workspace):
     double = ws.double
     double.faults.stream_delay["/api/create"] = 0.05
     stopped = threading.Event()
@@ -74,8 +73,12 @@ def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_
     assert {m for m, r in results.items() if r["action"] == "created"} >= kept
     assert not {m for m, r in results.items() if r["action"] in ("failed", "skipped")} & kept
     failed = [r for r in results.values() if r["action"] == "failed"]
-    assert failed and all("cannot reach Ollama" in r["error"] or "connection broken" in
-                          r["error"] or "not recorded" in r["error"] for r in failed)  # fmt: skip
+    assert failed and all(
+        "cannot reach Ollama" in r["error"]
+        or "connection broken" in r["error"]
+        or "not recorded" in r["error"]
+        for r in failed
+    )
     # the server comes back (same store, same port): only what is missing is created
     double.faults.clear()
     double.start()
@@ -86,8 +89,7 @@ def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_
     assert {m["action"] for m in report["models"] if m["model"] in kept} == {"up to date"}
 
 
-def test_mfops_killed_mid_build_keeps_a_valid_state_and_rerun_creates_only_the_rest(
-        ws: Workspace):  # fmt: skip
+def test_mfops_killed_mid_build_keeps_a_valid_state_and_rerun_creates_only_the_rest(ws: Workspace):
     ws.double.faults.stream_delay["/api/create"] = 0.05
     proc = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--jobs", "1")
     wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
@@ -113,8 +115,7 @@ def test_create_stream_dropped_once_is_retried_and_recorded(ws: Workspace):
     assert recorded(ws) == {"other"}
 
 
-def test_create_stream_dropped_every_time_fails_that_model_and_records_nothing_of_it(
-        ws: Workspace):  # fmt: skip
+def test_create_stream_dropped_every_time_fails_that_model_and_records_nothing_of_it(ws: Workspace):
     ws.double.faults.drop_stream("/api/create", after_lines=1, times=3)  # base: every attempt
     report = ws.build_json("--all", "--jobs", "1", expect=1)
     results = by_model(report)
@@ -204,8 +205,10 @@ def test_slow_probe_is_exit_2_naming_the_call(ws: Workspace):
     ws.double.faults.latency["/api/version"] = 2.0
     code, out, err = ws.mfops("build", "--all", "--timeout", "0.3")
     assert code == 2 and out == ""
-    assert err.strip() == (f"mfops: Ollama at {ws.double.url}: version: no answer in time "
-                           "(ReadTimeout) (raise --timeout if the server is busy)")
+    assert err.strip() == (
+        f"mfops: Ollama at {ws.double.url}: version: no answer in time "
+        "(ReadTimeout) (raise --timeout if the server is busy)"
+    )
     assert ws.double.calls.count("/api/create") == 0
 
 
@@ -219,8 +222,9 @@ def test_slow_chat_in_mfops_test_is_an_error_of_that_case_and_is_not_cached(tmp_
         lab.write(SEED_FILES)
         lab.build("t1")
         double.faults.latency["/api/chat"] = 2.0
-        code, out, err = lab.mfops("test", "expert", "--tag", "t1", "--timeout", "0.3",
-                                   "--format", "json")  # fmt: skip
+        code, out, err = lab.mfops(
+            "test", "expert", "--tag", "t1", "--timeout", "0.3", "--format", "json"
+        )
         assert code == 1, err
         report = json.loads(out)
         text = json.dumps(report)
@@ -246,8 +250,12 @@ def test_connection_lost_during_promote_puts_the_moved_tags_back(tmp_path: Path)
     try:
         rel = make_release(tmp_path, double)
         before = released_v1(rel)
-        cand = rel.commit({"expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. "
-                           "Never discuss pricing. Never discuss JavaScript. Be brief.\n"})
+        cand = rel.commit(
+            {
+                "expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. "
+                "Never discuss pricing. Never discuss JavaScript. Be brief.\n"
+            }
+        )
         rel.ok("build", "--changed")
         original = double.api.copy
         seen = 0
@@ -261,13 +269,16 @@ def test_connection_lost_during_promote_puts_the_moved_tags_back(tmp_path: Path)
             return result
 
         double.api.copy = copy  # type: ignore[method-assign]
-        code, _out, err = rel.mfops("promote", "expert", "--from", cand, "--to", "v2",
-                                   "--alias", "latest")  # fmt: skip
+        code, _out, err = rel.mfops(
+            "promote", "expert", "--from", cand, "--to", "v2", "--alias", "latest"
+        )
         assert code == 1
         [line] = err.strip().splitlines()
         assert "every moved tag was put back" in line and "connection broken" in line
         assert rel.digests(("v2", "latest"), ("expert",)) == {
-            "expert:v2": None, "expert:latest": before["expert:latest"]}
+            "expert:v2": None,
+            "expert:latest": before["expert:latest"],
+        }
         entry = rel.history()[-1]
         assert (entry["outcome"], entry["restored"]) == ("failed", True)
     finally:
@@ -302,8 +313,9 @@ def test_server_gone_during_promote_is_recorded_as_a_failed_attempt(tmp_path: Pa
         entry = rel.history()[-1]
         assert (entry["outcome"], entry["restored"]) == ("failed", False)
         base, expert = entry["models"]
-        assert base["destinations"] == [{"tag": "v1", "before": None,
-                                         "after": double.digest(f"base:{cand}")}]
+        assert base["destinations"] == [
+            {"tag": "v1", "before": None, "after": double.digest(f"base:{cand}")}
+        ]
         assert expert["destinations"] == [{"tag": "v1", "before": None, "after": None}]
         assert double.has_model("base:v1") and not double.has_model("expert:v1")
         # once the server is back, promoting again completes the release

@@ -50,8 +50,11 @@ def test_pull_request_mode_builds_and_tests_the_changed_models_only(rel: Release
     # only the expert's cases ran (its own and the one it inherits), against the candidate
     chats = rel.double.calls.bodies("/api/chat")
     assert len(chats) == 3 and {c["model"] for c in chats} == {f"expert:{cand}"}
-    assert not [n for n in rel.double.model_names() if n.endswith((":latest", ":v2"))
-                and n.startswith(("base", "expert"))]  # fmt: skip
+    assert not [
+        n
+        for n in rel.double.model_names()
+        if n.endswith((":latest", ":v2")) and n.startswith(("base", "expert"))
+    ]
     assert "promotions" not in rel.state()
 
 
@@ -116,8 +119,10 @@ def test_the_step_summary_gets_the_diff_and_the_test_summary(rel: Release, tmp_p
         assert f"| ✅ | {step} |" in text
     assert "### mfops diff `HEAD~1` → `working tree`" in text
     assert "| ~ | `expert` | SYSTEM | minor |" in text
-    assert "+You are a Python expert. Never discuss pricing. Never discuss JavaScript. Be " \
-           "concise." in text
+    assert (
+        "+You are a Python expert. Never discuss pricing. Never discuss JavaScript. Be "
+        "concise." in text
+    )
     assert f"| `expert:{cand}` | created |" in text
     assert "## mfops test: ✅ passed" in text
     assert "| ✅ | expert | refuses javascript |" in text
@@ -144,8 +149,10 @@ def test_lint_errors_fail_the_gate_at_the_lint_step(rel: Release):
 
 
 def test_when_nothing_changed_build_test_and_promote_are_skipped(rel: Release):
-    rel.commit({"expert/Modelfile": "# expert: knows Python\n" + rel.repo.read(
-        "expert/Modelfile")}, "comment only")  # fmt: skip
+    rel.commit(
+        {"expert/Modelfile": "# expert: knows Python\n" + rel.repo.read("expert/Modelfile")},
+        "comment only",
+    )
     code, out, _ = gate(rel, "--promote-to", "v2", "--alias", "latest")
     assert code == 0
     lines = status_lines(out)
@@ -170,8 +177,9 @@ def test_an_unreachable_server_exits_2_naming_the_step(rel: Release):
     rel.commit({"expert/Modelfile": BETTER_EXPERT})
     code, out, err = gate(rel, "--host", "http://127.0.0.1:9")
     assert code == 2
-    assert err.strip().startswith("mfops: gate failed at build: cannot reach Ollama at "
-                                  "http://127.0.0.1:9")  # fmt: skip
+    assert err.strip().startswith(
+        "mfops: gate failed at build: cannot reach Ollama at http://127.0.0.1:9"
+    )
     assert list(status_lines(out)) == ["lint", "diff", "build"]
 
 
@@ -206,8 +214,13 @@ def test_a_new_test_case_is_run_although_no_model_changed(rel: Release):
 
 def test_the_installed_script_runs_the_gate(rel: Release, run_mfops):
     cand = rel.commit({"expert/Modelfile": BETTER_EXPERT})
-    done = run_mfops("gate", "--promote-to", "v2", cwd=rel.root,
-                     env={"OLLAMA_HOST": rel.double.url, "GITHUB_STEP_SUMMARY": ""})
+    done = run_mfops(
+        "gate",
+        "--promote-to",
+        "v2",
+        cwd=rel.root,
+        env={"OLLAMA_HOST": rel.double.url, "GITHUB_STEP_SUMMARY": ""},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("gate passed")
     assert rel.double.digest("expert:v2") == rel.double.digest(f"expert:{cand}")

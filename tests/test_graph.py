@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from mfops.errors import GraphError, ModelfileError, UnknownModelError
-from mfops.graph import build_graph, looks_like_path
-from mfops.repo import Repo
+from mfops.graph.inheritance import build_graph, looks_like_path
+from mfops.repo.repository import Repo
 
 BASE = "# base\nFROM llama3.2:3b\nSYSTEM Be kind.\n"
 
@@ -142,9 +142,16 @@ def test_graph_at_a_ref_without_checkout(git_repo):
 
 @pytest.mark.parametrize(
     ("arg", "expected"),
-    [("./x.gguf", True), ("../w", True), ("/abs/x", True), ("~/m.gguf", True),
-     ("x.gguf", True), ("llama3.2", False), ("hf.co/org/repo:Q4", False)],
-)  # fmt: skip
+    [
+        ("./x.gguf", True),
+        ("../w", True),
+        ("/abs/x", True),
+        ("~/m.gguf", True),
+        ("x.gguf", True),
+        ("llama3.2", False),
+        ("hf.co/org/repo:Q4", False),
+    ],
+)
 def test_looks_like_path(arg, expected):
     assert looks_like_path(arg) is expected
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from mfops import history
 from mfops.errors import ConfigError
-from mfops.history import Destination, Entry, ModelEntry, TestCounts
-from mfops.hosts import Host
-from mfops.state import BuildRecord, BuildState
+from mfops.release import history
+from mfops.release.history import Destination, Entry, ModelEntry, TestCounts
+from mfops.server.hosts import Host
+from mfops.store.builds import BuildRecord, BuildState
 from tests.promotekit import (  # noqa: F401  (fixtures)
     BROKEN_EXPERT,
     Release,
@@ -25,12 +25,29 @@ D1 = "sha256:" + "d" * 64
 
 def entry(n: int = 0, *, name: str = "bot", outcome: str = "promoted") -> Entry:
     return Entry(
-        id=f"id-{n}", kind="promote", outcome=outcome, at=f"2026-01-01T00:00:{n % 60:02d}Z",
-        host=HOST.display, from_tag="sha-1", to_tag="v1", aliases=("latest",),
-        models=(ModelEntry(name, f"{name}:sha-1", M2, D1, "passed",
-                           (Destination("v1", None, M2), Destination("latest", M1, M2))),),
-        tests=TestCounts(2, 0, 0, 1), failures=(), reason=None, commit="c" * 40,
-    )  # type: ignore[arg-type]  # fmt: skip
+        id=f"id-{n}",
+        kind="promote",
+        outcome=outcome,
+        at=f"2026-01-01T00:00:{n % 60:02d}Z",
+        host=HOST.display,
+        from_tag="sha-1",
+        to_tag="v1",
+        aliases=("latest",),
+        models=(
+            ModelEntry(
+                name,
+                f"{name}:sha-1",
+                M2,
+                D1,
+                "passed",
+                (Destination("v1", None, M2), Destination("latest", M1, M2)),
+            ),
+        ),
+        tests=TestCounts(2, 0, 0, 1),
+        failures=(),
+        reason=None,
+        commit="c" * 40,
+    )  # type: ignore[arg-type]
 
 
 def state_file(tmp_path):
@@ -52,8 +69,17 @@ def test_entries_round_trip_through_the_state_file(tmp_path):
 def test_a_state_file_without_history_still_loads_and_keeps_its_builds(tmp_path):
     path = state_file(tmp_path)
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"version": 1, "host": HOST.display, "builds": {
-        "bot:v1": {"digest": D1, "manifest": M1, "action": "created", "built_at": ""}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "host": HOST.display,
+                "builds": {
+                    "bot:v1": {"digest": D1, "manifest": M1, "action": "created", "built_at": ""}
+                },
+            }
+        )
+    )
     state = BuildState.load(tmp_path, HOST)
     assert history.load(state) == []
     history.append(state, entry())
@@ -73,8 +99,9 @@ def test_the_oldest_entries_go_past_the_limit(tmp_path):
     path = state_file(tmp_path)
     path.parent.mkdir(parents=True)
     full = [entry(n).to_json() for n in range(history.MAX_ENTRIES)]
-    path.write_text(json.dumps({"version": 1, "builds": {},
-                                "promotions": {"version": 1, "entries": full}}))
+    path.write_text(
+        json.dumps({"version": 1, "builds": {}, "promotions": {"version": 1, "entries": full}})
+    )
     history.append(BuildState.load(tmp_path, HOST), entry(99999))
     ids = [e.id for e in history.load(BuildState.load(tmp_path, HOST))]
     assert len(ids) == history.MAX_ENTRIES and ids[0] == "id-1" and ids[-1] == "id-99999"
@@ -86,11 +113,17 @@ BAD_ENVELOPES = [
 ]
 BAD_ENTRIES = [
     ({"id": "x"}, "promotions.entries[0].kind: expected"),
-    ({**entry().to_json(), "tests": {"passed": "2"}},
-     "promotions.entries[0].tests: expected an object of counts"),
-    ({**entry().to_json(), "models": [{**entry().to_json()["models"][0],
-                                       "destinations": [{"tag": 1}]}]},
-     "promotions.entries[0].models[0].destinations[0].tag: expected a string"),
+    (
+        {**entry().to_json(), "tests": {"passed": "2"}},
+        "promotions.entries[0].tests: expected an object of counts",
+    ),
+    (
+        {
+            **entry().to_json(),
+            "models": [{**entry().to_json()["models"][0], "destinations": [{"tag": 1}]}],
+        },
+        "promotions.entries[0].models[0].destinations[0].tag: expected a string",
+    ),
 ]
 
 
@@ -159,7 +192,8 @@ def test_history_when_nothing_was_promoted(rel: Release):
     assert rel.ok("history") == f"no promotions recorded for {rel.double.url}\n"
     assert rel.ok("history", "--format", "json") == "[]\n"
     assert rel.ok("history", "base", "--host", "http://elsewhere:1234").startswith(
-        "no promotions for base recorded for http://elsewhere:1234")
+        "no promotions for base recorded for http://elsewhere:1234"
+    )
 
 
 def test_history_does_not_contact_the_server(rel: Release):

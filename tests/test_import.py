@@ -16,17 +16,21 @@ from tests.buildkit import (  # noqa: F401
 def test_import_writes_only_what_differs_from_the_base_and_builds_back(ws: Workspace):
     ws.double.client().pull(BASE)
     ws.double.add_local_model(
-        "team/support-bot:latest", from_=BASE, system="Help customers.\nBe brief.",
-        parameters={"temperature": 0.3, "stop": ["<|x|>", "END"]}, license="Extra terms",
+        "team/support-bot:latest",
+        from_=BASE,
+        system="Help customers.\nBe brief.",
+        parameters={"temperature": 0.3, "stop": ["<|x|>", "END"]},
+        license="Extra terms",
         messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hey"}],
-    )  # fmt: skip
+    )
     code, out, err = ws.mfops("import", "team/support-bot")
     assert code == 0, err
     assert out == "wrote support-bot/Modelfile (FROM llama3.2:3b)\n"
     text = (ws.root / "support-bot" / "Modelfile").read_text()
     lines = text.splitlines()
     assert lines[0].startswith(
-        f"# support-bot: imported by `mfops import` from team/support-bot on {ws.double.url} (")
+        f"# support-bot: imported by `mfops import` from team/support-bot on {ws.double.url} ("
+    )
     assert lines[3:] == [
         "FROM llama3.2:3b",
         "",
@@ -88,7 +92,8 @@ def test_import_json_free_roundtrip_with_parameters_only(tmp_path, ollama_double
     ollama_double.add_local_model("tuned:latest", from_=BASE, parameters={"num_ctx": 8192})
     assert ws.ok("import", "tuned") == "wrote tuned/Modelfile (FROM llama3.2:3b)\n"
     assert (ws.root / "tuned" / "Modelfile").read_text().splitlines()[-1] == (
-        "PARAMETER num_ctx 8192")
+        "PARAMETER num_ctx 8192"
+    )
     ws.repo.commit("tuned")
     report = ws.build_json("tuned", "--tag", "v1")
     assert report["ok"] and json.dumps(report)

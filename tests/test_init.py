@@ -15,8 +15,14 @@ import pytest
 from mfops.scaffold import InitError, next_steps, plan, scaffold, template_files, templates_root
 
 ROOT = Path(__file__).resolve().parent.parent
-STARTER = {".gitignore", "Base.Modelfile", "mfops.yaml", "expert/Modelfile",
-           "expert/expert.test.yaml", "tests/company.test.yaml"}  # fmt: skip
+STARTER = {
+    ".gitignore",
+    "Base.Modelfile",
+    "mfops.yaml",
+    "expert/Modelfile",
+    "expert/expert.test.yaml",
+    "tests/company.test.yaml",
+}
 WORKFLOW = ".github/workflows/mfops.yml"
 
 
@@ -39,8 +45,9 @@ def test_init_writes_the_starter_and_says_what_next(tmp_path, mfops_cli):
         assert (target / rel).read_bytes() == (ROOT / "templates" / "starter" / rel).read_bytes()
     lines = out.splitlines()
     assert sorted(line.split()[1] for line in lines if line.startswith("created")) == sorted(
-        f"{_shown(tmp_path / 'repo')}/{rel}" for rel in STARTER)
-    steps = out[out.index("next steps:"):]
+        f"{_shown(tmp_path / 'repo')}/{rel}" for rel in STARTER
+    )
+    steps = out[out.index("next steps:") :]
     assert "mfops lock --pull" in steps and "mfops build --all" in steps
     assert "mfops test" in steps and "mfops promote --all" in steps
     assert "git init" in steps, "the target is not in a git repository"
@@ -55,10 +62,12 @@ def _shown(path: Path) -> str:
 def test_ci_github_adds_the_workflow_and_mentions_the_tag_push(tmp_path, mfops_cli, git_repo):
     code, out, _ = mfops_cli("-C", str(git_repo.root), "init", "--ci", "github")
     assert code == 0
-    assert files_under(git_repo.root) - {p for p in files_under(git_repo.root)
-                                         if p.startswith(".git/")} == STARTER | {WORKFLOW}
+    assert files_under(git_repo.root) - {
+        p for p in files_under(git_repo.root) if p.startswith(".git/")
+    } == STARTER | {WORKFLOW}
     assert (git_repo.root / WORKFLOW).read_bytes() == (
-        ROOT / "templates" / "ci" / "github" / WORKFLOW).read_bytes()
+        ROOT / "templates" / "ci" / "github" / WORKFLOW
+    ).read_bytes()
     assert "git push origin v0.1.0" in out
     assert "git init" not in out, "already a git repository"
 
@@ -78,8 +87,10 @@ def test_an_existing_file_with_other_content_stops_everything(tmp_path, mfops_cl
     (tmp_path / "expert" / "Modelfile").write_text("FROM mine\n")
     code, out, err = mfops_cli("init", str(tmp_path), "--ci", "github")
     assert code == 2 and out == ""
-    assert err == (f"mfops: not overwriting 1 existing file in {tmp_path}: expert/Modelfile "
-                   "(nothing was written; --force overwrites them)\n")
+    assert err == (
+        f"mfops: not overwriting 1 existing file in {tmp_path}: expert/Modelfile "
+        "(nothing was written; --force overwrites them)\n"
+    )
     assert files_under(tmp_path) == {"expert/Modelfile"}
     assert (tmp_path / "expert" / "Modelfile").read_text() == "FROM mine\n"
 
@@ -91,7 +102,8 @@ def test_force_overwrites_but_merges_the_gitignore(tmp_path, mfops_cli):
     assert code == 0
     assert "overwrote" in out and "Base.Modelfile" in out
     assert (tmp_path / "Base.Modelfile").read_bytes() == (
-        ROOT / "templates" / "starter" / "Base.Modelfile").read_bytes()
+        ROOT / "templates" / "starter" / "Base.Modelfile"
+    ).read_bytes()
     lines = (tmp_path / ".gitignore").read_text().splitlines()
     assert lines[:2] == ["node_modules/", "*.pyc"] and ".mfops/" in lines
 
@@ -114,9 +126,11 @@ def test_an_mfops_repository_is_not_rescaffolded_but_gets_the_workflow(tmp_path,
     (tmp_path / "Base.Modelfile").unlink()
     code, _, err = mfops_cli("init", str(tmp_path))
     assert code == 2
-    assert err == (f"mfops: {tmp_path} is already an mfops repository (mfops.yaml exists) "
-                   "(`mfops init --ci github` adds the CI workflow; --force overwrites the "
-                   "starter files)\n")
+    assert err == (
+        f"mfops: {tmp_path} is already an mfops repository (mfops.yaml exists) "
+        "(`mfops init --ci github` adds the CI workflow; --force overwrites the "
+        "starter files)\n"
+    )
     code, out, _ = mfops_cli("init", str(tmp_path), "--ci", "github")
     assert code == 0
     assert out.splitlines()[0] == f"created    {_shown(tmp_path)}/{WORKFLOW}"
@@ -169,8 +183,9 @@ def test_installed_entry_point(run_mfops, tmp_path):
 def test_every_package_is_in_the_explicit_package_list():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    found = {".".join(p.parent.relative_to(ROOT).parts)
-             for p in (ROOT / "mfops").rglob("__init__.py")}  # fmt: skip
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "mfops").rglob("__init__.py")
+    }
     assert found | {"mfops._templates"} == set(config["packages"])
     assert config["package-dir"] == {"mfops._templates": "templates"}
 
@@ -189,30 +204,49 @@ def test_the_wheel_ships_the_templates_and_init_works_from_it(tmp_path):
         shutil.copy2(ROOT / name, src / name)
     dist = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-         "--no-index", "-q", "-w", str(dist)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(dist),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
     assert build.returncode == 0, build.stdout + build.stderr
     (wheel,) = dist.glob("mfops-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {n.removeprefix("mfops/_templates/") for n in names
-               if n.startswith("mfops/_templates/")}  # fmt: skip
+    shipped = {
+        n.removeprefix("mfops/_templates/") for n in names if n.startswith("mfops/_templates/")
+    }
     source = files_under(ROOT / "templates")
     assert shipped == source
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     probe = (
         "import sys, mfops, mfops.scaffold as s\n"
-        "from mfops.cli import main\n"
+        "from mfops.cli.main import main\n"
         "print(mfops.__file__); print(s.templates_root())\n"
         "try:\n    main(['init', sys.argv[1], '--ci', 'github'])\nexcept SystemExit as e:\n"
         "    assert not e.code, e.code\n"
     )
-    run = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "new")],
-                         env={**os.environ, "PYTHONPATH": str(unpacked)}, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "new")],
+        env={**os.environ, "PYTHONPATH": str(unpacked)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     module, root = run.stdout.splitlines()[:2]
     assert module.startswith(str(unpacked)) and root == str(unpacked / "mfops" / "_templates")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mfops.lint import RULES, Finding, LintContext, lint_file, lint_paths, lint_source
-from mfops.modelfile import SINGLE_VALUED
+from mfops.language.modelfile import SINGLE_VALUED
+from mfops.lint.engine import RULES, Finding, LintContext, lint_file, lint_paths, lint_source
 
 HEAD = "# test: a model for the lint tests\n"  # keeps MF302 out of the way
 

@@ -24,8 +24,10 @@ def test_lock_pull_adds_every_external_base(tmp_path, ollama_double):
     assert code == 0, err
     digests = {ref: "sha256:" + ollama_double.digest(ref) for ref in (BASE, "qwen2.5:7b")}
     assert lock_file(ws) == {"version": 1, "bases": digests}
-    assert out == (f"added     llama3.2:3b  {digests[BASE]}\n"
-                   f"added     qwen2.5:7b  {digests['qwen2.5:7b']}\nmfops.lock written\n")
+    assert out == (
+        f"added     llama3.2:3b  {digests[BASE]}\n"
+        f"added     qwen2.5:7b  {digests['qwen2.5:7b']}\nmfops.lock written\n"
+    )
     assert "pulling llama3.2:3b" in err
     code, out, _ = ws.mfops("lock")
     assert out.endswith("mfops.lock unchanged\n")
@@ -36,8 +38,10 @@ def test_missing_base_without_pull_is_an_error(tmp_path, ollama_double):
     ollama_double.client().pull(BASE)
     code, _, err = ws.mfops("lock")
     assert code == 2
-    assert err == (f"mfops: not on {ollama_double.url}: qwen2.5:7b (run `mfops lock --pull` "
-                   "to pull them, or `ollama pull` them yourself)\n")  # fmt: skip
+    assert err == (
+        f"mfops: not on {ollama_double.url}: qwen2.5:7b (run `mfops lock --pull` "
+        "to pull them, or `ollama pull` them yourself)\n"
+    )
     assert not (ws.root / "mfops.lock").exists()
 
 
@@ -55,9 +59,13 @@ def test_outdated_entries_are_kept_unless_update(tmp_path, ollama_double):
     report = json.loads(out)
     assert report["written"] is True
     assert report["bases"][0] | {"used_by": None} == {
-        "reference": BASE, "digest": new, "server": new, "previous": old, "state": "updated",
+        "reference": BASE,
+        "digest": new,
+        "server": new,
+        "previous": old,
+        "state": "updated",
         "used_by": None,
-    }  # fmt: skip
+    }
     assert lock_file(ws)["bases"][BASE] == new
 
 
@@ -73,10 +81,16 @@ def test_unused_entries_are_removed(tmp_path, ollama_double):
 
 
 def test_lock_update_then_build_changed_rebuilds_descendants(tmp_path, ollama_double):
-    ws = make_workspace(tmp_path, ollama_double, {
-        "a/Modelfile": FILES["a/Modelfile"], "c/Modelfile": FILES["c/Modelfile"],
-        "d/Modelfile": "FROM ./w.gguf\nSYSTEM d\n", "d/w.gguf": "GGUF",
-    })  # fmt: skip
+    ws = make_workspace(
+        tmp_path,
+        ollama_double,
+        {
+            "a/Modelfile": FILES["a/Modelfile"],
+            "c/Modelfile": FILES["c/Modelfile"],
+            "d/Modelfile": "FROM ./w.gguf\nSYSTEM d\n",
+            "d/w.gguf": "GGUF",
+        },
+    )
     ws.build_json("a", "c")
     ollama_double.add_registry_model(BASE, system="new upstream weights")
     ws.ok("lock", "--update", "--pull")
@@ -84,7 +98,9 @@ def test_lock_update_then_build_changed_rebuilds_descendants(tmp_path, ollama_do
     ollama_double.calls.reset()
     report = ws.build_json("--changed", "--dry-run")
     assert [(m["model"], m["reason"]) for m in report["models"]] == [
-        ("a", "base changed"), ("c", "base changed")]
+        ("a", "base changed"),
+        ("c", "base changed"),
+    ]
 
 
 def test_malformed_lock_is_reported_with_its_line(tmp_path, ollama_double):

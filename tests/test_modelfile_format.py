@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mfops.errors import ModelfileError
-from mfops.formatter import canonical_commands, format_text, quote
-from mfops.modelfile import parse
+from mfops.language.format import canonical_commands, format_text, quote
+from mfops.language.modelfile import parse
 
 
 def _same_commands(source: str | bytes, formatted: str) -> None:
@@ -19,7 +19,7 @@ def test_canonical_keywords_spacing_and_values() -> None:
         "from   llama3.2\n"
         "parameter\ttemperature   0.2  \n"
         "message\tuser   hi there \n"
-        "system \"one line\"\n"
+        'system "one line"\n'
         'template """{{ .Prompt }}"""\n'
     )
     assert format_text(source) == (

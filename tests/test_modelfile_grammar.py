@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mfops.errors import ModelfileError
-from mfops.modelfile import (
+from mfops.language.modelfile import (
     Blank,
     Comment,
     Instruction,
@@ -105,13 +105,28 @@ def test_a_str_source_is_not_decoded_again() -> None:
 @pytest.mark.parametrize(
     ("char", "printable"),
     [
-        ("a", True), (" ", True), ("\t", False), ("\x00", False), ("\x7f", False),
-        ("\u00a0", False), ("\u00ad", False), ("\u200b", False), ("\u200d", False),
-        ("\u2028", False), ("\ufeff", False), ("\ufffd", True), ("\ufffe", False),
-        ("\U0001f600", True), ("\U0001fae8", True), ("\u0cf3", True), ("\U000e0001", False),
-        ("\U0010fffd", False), ("\ud800", False), ("漢", True),
+        ("a", True),
+        (" ", True),
+        ("\t", False),
+        ("\x00", False),
+        ("\x7f", False),
+        ("\u00a0", False),
+        ("\u00ad", False),
+        ("\u200b", False),
+        ("\u200d", False),
+        ("\u2028", False),
+        ("\ufeff", False),
+        ("\ufffd", True),
+        ("\ufffe", False),
+        ("\U0001f600", True),
+        ("\U0001fae8", True),
+        ("\u0cf3", True),
+        ("\U000e0001", False),
+        ("\U0010fffd", False),
+        ("\ud800", False),
+        ("漢", True),
     ],
-)  # fmt: skip
+)
 def test_go_printable(char: str, printable: bool) -> None:
     assert is_go_printable(char) is printable
 
@@ -214,8 +229,12 @@ def test_tree_keeps_comments_blank_runs_and_positions() -> None:
     assert mf.nodes[1] == Blank(2, 3)
     frm, param, system = (n for n in mf.nodes if isinstance(n, Instruction))
     assert (frm.keyword, frm.written, frm.line, frm.column, frm.value_column) == (
-        "FROM", "from", 5, 1, 6,
-    )  # fmt: skip
+        "FROM",
+        "from",
+        5,
+        1,
+        6,
+    )
     assert (param.param, param.value, param.value_column) == ("", "temperature 1", 12)
     assert (system.line, system.end_line, system.quote, system.value_column) == (7, 9, '"""', 10)
     assert mf.nodes[-1] == Comment("# tail", 10)
@@ -255,5 +274,5 @@ def test_no_inline_comments_and_no_escapes() -> None:
 
 
 def test_tabs_are_kept_inside_values_and_trimmed_at_the_edges() -> None:
-    system = parse("FROM x\nSYSTEM \t a\tb \t\nTEMPLATE \"\ta\t\"\n").commands[1:]
+    system = parse('FROM x\nSYSTEM \t a\tb \t\nTEMPLATE "\ta\t"\n').commands[1:]
     assert [c.args for c in system] == ["a\tb", "\ta\t"]

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mfops.errors import ModelfileError
-from mfops.formatter import canonical_commands, format_modelfile, format_text, quote
-from mfops.modelfile import KEYWORDS, ROLES, decode, is_go_printable, parse
+from mfops.language.format import canonical_commands, format_modelfile, format_text, quote
+from mfops.language.modelfile import KEYWORDS, ROLES, decode, is_go_printable, parse
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -31,7 +31,7 @@ _INVALID_COMMAND = (
 )
 _INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
 # unicode.IsSpace: what strings.TrimSpace removes.
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"  # noqa: E501
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 class GoError(Exception):
@@ -146,10 +146,38 @@ def go_outcome(text: str) -> tuple[str, object]:
 
 _KEYWORD_SPELLINGS = [*KEYWORDS, "FROM", "From", "SYSTEM", "Parameter", "MESSAGE", "fr0m", "x"]
 _TOKENS = [
-    '"', '"""', '""', " ", "  ", "\t", "#", "a", "b c", ":", ": ", "FROM", "user", "system",
-    "\x00", "\x0b", "\u200b", "\xa0", "\u2028", "\ufeff", "é", "🫨", "\ufffd", "\\", "\\n",
-    "<|im_end|>", "{{ .Prompt }}", "1", "0.5", "temperature", "num-ctx",
-]  # fmt: skip
+    '"',
+    '"""',
+    '""',
+    " ",
+    "  ",
+    "\t",
+    "#",
+    "a",
+    "b c",
+    ":",
+    ": ",
+    "FROM",
+    "user",
+    "system",
+    "\x00",
+    "\x0b",
+    "\u200b",
+    "\xa0",
+    "\u2028",
+    "\ufeff",
+    "é",
+    "🫨",
+    "\ufffd",
+    "\\",
+    "\\n",
+    "<|im_end|>",
+    "{{ .Prompt }}",
+    "1",
+    "0.5",
+    "temperature",
+    "num-ctx",
+]
 _BREAKS = ["\n", "\r\n", "\r"]
 
 hostile_text = st.lists(st.one_of(st.sampled_from(_TOKENS), st.text(max_size=3)), max_size=8).map(

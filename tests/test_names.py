@@ -1,4 +1,4 @@
-"""mfops.names: Ollama's model-name grammar (ollama-reference.md §5)."""
+"""mfops.language.names: Ollama's model-name grammar (ollama-reference.md §5)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mfops.names import (
+from mfops.language.names import (
     ModelName,
     check_repo_model_name,
     is_reserved_tag,
@@ -123,9 +123,17 @@ def test_with_tag():
 
 @pytest.mark.parametrize(
     ("tag", "reserved"),
-    [("cloud", True), ("local", True), ("CLOUD", True), ("7b-cloud", True), ("v1", False),
-     ("cloudy", False), ("localhost", False), ("latest", False)],
-)  # fmt: skip
+    [
+        ("cloud", True),
+        ("local", True),
+        ("CLOUD", True),
+        ("7b-cloud", True),
+        ("v1", False),
+        ("cloudy", False),
+        ("localhost", False),
+        ("latest", False),
+    ],
+)
 def test_reserved_tags(tag, reserved):
     assert is_reserved_tag(tag) is reserved
 

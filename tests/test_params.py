@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfops.modelfile import parse
-from mfops.params import (
+from mfops.language.modelfile import parse
+from mfops.language.params import (
     DEPRECATED,
     REGISTRY,
     ParamNonFinite,
@@ -31,29 +31,64 @@ def _f32(x: float) -> float:
 def test_registry_is_exactly_the_options_ollama_accepts() -> None:
     types = {name: spec.type for name, spec in REGISTRY.items()}
     assert types == {
-        "num_ctx": "int", "num_batch": "int", "num_gpu": "int", "main_gpu": "int",
-        "use_mmap": "bool", "num_thread": "int", "draft_num_predict": "int", "num_keep": "int",
-        "seed": "int", "num_predict": "int", "top_k": "int", "top_p": "float",
-        "min_p": "float", "typical_p": "float", "repeat_last_n": "int",
-        "temperature": "float", "repeat_penalty": "float", "presence_penalty": "float",
-        "frequency_penalty": "float", "stop": "list",
-    }  # fmt: skip
+        "num_ctx": "int",
+        "num_batch": "int",
+        "num_gpu": "int",
+        "main_gpu": "int",
+        "use_mmap": "bool",
+        "num_thread": "int",
+        "draft_num_predict": "int",
+        "num_keep": "int",
+        "seed": "int",
+        "num_predict": "int",
+        "top_k": "int",
+        "top_p": "float",
+        "min_p": "float",
+        "typical_p": "float",
+        "repeat_last_n": "int",
+        "temperature": "float",
+        "repeat_penalty": "float",
+        "presence_penalty": "float",
+        "frequency_penalty": "float",
+        "stop": "list",
+    }
 
 
 @pytest.mark.parametrize(
     ("name", "default"),
-    [("temperature", 0.8), ("top_k", 40), ("top_p", 0.9), ("repeat_penalty", 1.0),
-     ("seed", -1), ("num_predict", -1), ("num_keep", 4), ("num_batch", 512), ("num_gpu", -1)],
-)  # fmt: skip
+    [
+        ("temperature", 0.8),
+        ("top_k", 40),
+        ("top_p", 0.9),
+        ("repeat_penalty", 1.0),
+        ("seed", -1),
+        ("num_predict", -1),
+        ("num_keep", 4),
+        ("num_batch", 512),
+        ("num_gpu", -1),
+    ],
+)
 def test_defaults_are_the_servers(name: str, default: object) -> None:
     assert REGISTRY[name].default == default
 
 
 def test_deprecated_names() -> None:
-    assert frozenset({
-        "penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
-        "mirostat", "mirostat_tau", "mirostat_eta",
-    }) == DEPRECATED  # fmt: skip
+    assert (
+        frozenset(
+            {
+                "penalize_newline",
+                "low_vram",
+                "f16_kv",
+                "logits_all",
+                "vocab_only",
+                "use_mlock",
+                "mirostat",
+                "mirostat_tau",
+                "mirostat_eta",
+            }
+        )
+        == DEPRECATED
+    )
     assert not DEPRECATED & REGISTRY.keys()
 
 
@@ -62,10 +97,17 @@ def test_deprecated_names() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("8192", 8192), ("+5", 5), ("-1", -1), ("007", 7), ("-0", 0),
-     ("9223372036854775807", 2**63 - 1), ("-9223372036854775808", -(2**63)),
-     ("0" * 5000 + "42", 42)],
-)  # fmt: skip
+    [
+        ("8192", 8192),
+        ("+5", 5),
+        ("-1", -1),
+        ("007", 7),
+        ("-0", 0),
+        ("9223372036854775807", 2**63 - 1),
+        ("-9223372036854775808", -(2**63)),
+        ("0" * 5000 + "42", 42),
+    ],
+)
 def test_int_accepted(raw: str, value: int) -> None:
     assert convert("num_ctx", raw) == value
     assert isinstance(convert("num_ctx", raw), int)
@@ -73,9 +115,23 @@ def test_int_accepted(raw: str, value: int) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["4096.0", "1e3", "0x10", "1_000", " 5", "5 ", "1 000", "", "+", "--1", "٣",
-     "9223372036854775808", "-9223372036854775809", "1" * 5000],
-)  # fmt: skip
+    [
+        "4096.0",
+        "1e3",
+        "0x10",
+        "1_000",
+        " 5",
+        "5 ",
+        "1 000",
+        "",
+        "+",
+        "--1",
+        "٣",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "1" * 5000,
+    ],
+)
 def test_int_rejected_with_ollamas_message(raw: str) -> None:
     with pytest.raises(ParamValueError) as info:
         convert("num_ctx", raw)
@@ -123,10 +179,35 @@ def test_float_keeps_the_sign_of_zero() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["1e50", "3.40282357e38", "-1e39", "0x1p128", "1e99999999999", "0x10", "0x1", "0x.p1",
-     "1__0", "_1", "1_", "1._5", "1e", "1e+", "1e_5", ".", "", " 0.5", "0.5 ", "0,5", "1/2",
-     "٣", "infinit", "+nan", "0b101", "1p5"],
-)  # fmt: skip
+    [
+        "1e50",
+        "3.40282357e38",
+        "-1e39",
+        "0x1p128",
+        "1e99999999999",
+        "0x10",
+        "0x1",
+        "0x.p1",
+        "1__0",
+        "_1",
+        "1_",
+        "1._5",
+        "1e",
+        "1e+",
+        "1e_5",
+        ".",
+        "",
+        " 0.5",
+        "0.5 ",
+        "0,5",
+        "1/2",
+        "٣",
+        "infinit",
+        "+nan",
+        "0b101",
+        "1p5",
+    ],
+)
 def test_float_rejected_with_ollamas_message(raw: str) -> None:
     with pytest.raises(ParamValueError) as info:
         convert("temperature", raw)
@@ -169,10 +250,21 @@ def test_inf_and_nan_parse_in_go_but_cannot_be_sent(raw: str, shown: str) -> Non
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("1", True), ("t", True), ("T", True), ("true", True), ("TRUE", True), ("True", True),
-     ("0", False), ("f", False), ("F", False), ("false", False), ("FALSE", False),
-     ("False", False)],
-)  # fmt: skip
+    [
+        ("1", True),
+        ("t", True),
+        ("T", True),
+        ("true", True),
+        ("TRUE", True),
+        ("True", True),
+        ("0", False),
+        ("f", False),
+        ("F", False),
+        ("false", False),
+        ("FALSE", False),
+        ("False", False),
+    ],
+)
 def test_bool_spellings(raw: str, value: bool) -> None:
     assert convert("use_mmap", raw) is value
 
@@ -199,9 +291,13 @@ def test_unknown_and_removed_names(name: str) -> None:
 
 def test_stop_accumulates_and_scalars_are_last_wins() -> None:
     params = collect(
-        [("stop", "a", 1, 1), ("temperature", "0.5", 2, 1), ("stop", "b", 3, 1),
-         ("temperature", "0.7", 4, 1)]
-    )  # fmt: skip
+        [
+            ("stop", "a", 1, 1),
+            ("temperature", "0.5", 2, 1),
+            ("stop", "b", 3, 1),
+            ("temperature", "0.7", 4, 1),
+        ]
+    )
     assert params.values == {"stop": ["a", "b"], "temperature": 0.7}
     assert params.error is None
 
@@ -214,14 +310,15 @@ def test_deprecated_names_are_dropped_with_the_value_unchecked() -> None:
 
 
 def test_the_first_error_stops_and_says_where() -> None:
-    params = collect(
-        [("top_k", "40", 1, 11), ("num_ctx", "4k", 2, 19), ("top_p", "x", 3, 17)]
-    )
+    params = collect([("top_k", "40", 1, 11), ("num_ctx", "4k", 2, 19), ("top_p", "x", 3, 17)])
     assert params.values == {"top_k": 40}
     assert params.error is not None
     assert (params.error.name, params.error.message, params.error.line, params.error.column) == (
-        "num_ctx", "invalid int value [4k]", 2, 19,
-    )  # fmt: skip
+        "num_ctx",
+        "invalid int value [4k]",
+        2,
+        19,
+    )
 
 
 def test_a_non_finite_value_fails_only_if_it_is_still_there_at_the_end() -> None:
@@ -229,8 +326,9 @@ def test_a_non_finite_value_fails_only_if_it_is_still_there_at_the_end() -> None
     params = collect([("top_p", "nan", 1, 1), ("temperature", "-inf", 2, 1)])
     assert params.error is not None  # Go writes JSON keys sorted: temperature comes first
     assert (params.error.name, params.error.message) == (
-        "temperature", "json: unsupported value: -Inf",
-    )  # fmt: skip
+        "temperature",
+        "json: unsupported value: -Inf",
+    )
     assert params.values == {}
     later = collect([("temperature", "inf", 1, 1), ("top_k", "x", 2, 1)])
     assert later.error is not None and later.error.message == "invalid int value [x]"
@@ -238,7 +336,7 @@ def test_a_non_finite_value_fails_only_if_it_is_still_there_at_the_end() -> None
 
 def test_modelfile_parameters_come_from_parameter_lines() -> None:
     mf = parse(
-        "FROM x\nPARAMETER num_ctx 8192\nPARAMETER stop <|a|>\nPARAMETER stop \"<|b|> \"\n"
+        'FROM x\nPARAMETER num_ctx 8192\nPARAMETER stop <|a|>\nPARAMETER stop "<|b|> "\n'
         "PARAMETER mirostat 2\nPARAMETER temperature .2\n"
     )
     params = mf.parameters()
@@ -255,17 +353,17 @@ def test_modelfile_parameter_error_points_at_the_value() -> None:
     params = parse("FROM x\nPARAMETER top_k   forty\n").parameters()
     assert params.error is not None
     assert (params.error.message, params.error.line, params.error.column) == (
-        "invalid int value [forty]", 2, 19,
-    )  # fmt: skip
+        "invalid int value [forty]",
+        2,
+        19,
+    )
 
 
 @settings(max_examples=3000)
-@given(
-    st.from_regex(r"[+-]?[0-9]{1,15}(\.[0-9]{0,15})?([eE][+-]?[0-9]{1,2})?", fullmatch=True)
-)
+@given(st.from_regex(r"[+-]?[0-9]{1,15}(\.[0-9]{0,15})?([eE][+-]?[0-9]{1,2})?", fullmatch=True))
 def test_fast_float_path_agrees_with_the_exact_one(text):
     """The shortcut for short decimals must give exactly what the exact path gives."""
-    from mfops.params import _exact_float32, _fast_float32
+    from mfops.language.params import _exact_float32, _fast_float32
 
     fast = _fast_float32(text)
     if fast is not None:

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from mfops.build.plan import Selection, candidate_tag, default_since, make_plan
 from mfops.errors import MfopsError
-from mfops.plan import Selection, candidate_tag, default_since, make_plan
-from mfops.repo import Repo
-from mfops.revision import Revision
-from mfops.server import Host, ServerModel
-from mfops.state import BuildRecord, BuildState
+from mfops.graph.revision import Revision
+from mfops.repo.repository import Repo
+from mfops.server.client import Host, ServerModel
+from mfops.store.builds import BuildRecord, BuildState
 from tests.buildkit import HIERARCHY
 from tests.gitrepo import GitRepo
 
@@ -32,8 +32,19 @@ def repo(tmp_path) -> GitRepo:
 def plan(repo: GitRepo, sel: Selection, *, tag="t1", state=None, listing=None):
     rev = Revision(Repo.find(explicit=repo.root), None)
     state = state or BuildState.load(repo.root / ".mfops", HOST)
-    return make_plan(rev, sel, tag=tag, tag_origin="--tag", state=state,
-                     listing=listing or {}, host=HOST.display), rev, state  # fmt: skip
+    return (
+        make_plan(
+            rev,
+            sel,
+            tag=tag,
+            tag_origin="--tag",
+            state=state,
+            listing=listing or {},
+            host=HOST.display,
+        ),
+        rev,
+        state,
+    )
 
 
 def built(rev: Revision, state: BuildState, names, tag="t1") -> dict[str, ServerModel]:
@@ -49,9 +60,11 @@ def built(rev: Revision, state: BuildState, names, tag="t1") -> dict[str, Server
 def test_all_missing_models_in_dependency_steps(repo):
     p, _, _ = plan(repo, Selection(all=True))
     assert [(i.name, i.action, i.reason, i.step) for i in p.items] == [
-        ("base", "create", "missing", 1), ("other", "create", "missing", 1),
-        ("mid", "create", "missing", 2), ("leaf", "create", "missing", 3),
-    ]  # fmt: skip
+        ("base", "create", "missing", 1),
+        ("other", "create", "missing", 1),
+        ("mid", "create", "missing", 2),
+        ("leaf", "create", "missing", 3),
+    ]
     assert [[i.name for i in s] for s in p.steps] == [["base", "other"], ["mid"], ["leaf"]]
     assert p.width == 2
     mid = next(i for i in p.items if i.name == "mid")
@@ -81,7 +94,10 @@ def test_force_rebuilds_only_what_was_selected(repo):
 def test_named_model_brings_ancestors_not_at_the_tag(repo):
     p, _, _ = plan(repo, Selection(names=("leaf",)))
     assert [(i.name, i.reason) for i in p.items] == [
-        ("base", "needed"), ("mid", "needed"), ("leaf", "missing")]
+        ("base", "needed"),
+        ("mid", "needed"),
+        ("leaf", "missing"),
+    ]
     assert p.items[0].detail == "parent of mid, not at t1 yet"
 
 
@@ -148,7 +164,7 @@ def test_default_since(repo):
 
 
 def test_invalid_tag_is_refused(repo):
-    from mfops.plan import check_tag
+    from mfops.build.plan import check_tag
 
     with pytest.raises(MfopsError, match="invalid tag"):
         check_tag("no/slash")

@@ -34,16 +34,21 @@ def test_passing_candidates_are_promoted_parents_first(rel: Release):
     cand = rel.tag()
     code, out, err = promote(rel, "--all", "--from", cand, "--to", "v1", "--alias", "latest")
     assert code == 0, out + err
-    assert rel.copies() == [(f"base:{cand}", "base:v1"), (f"base:{cand}", "base:latest"),
-                            (f"expert:{cand}", "expert:v1"), (f"expert:{cand}", "expert:latest")]
+    assert rel.copies() == [
+        (f"base:{cand}", "base:v1"),
+        (f"base:{cand}", "base:latest"),
+        (f"expert:{cand}", "expert:v1"),
+        (f"expert:{cand}", "expert:latest"),
+    ]
     for name in ("base", "expert"):
         source = rel.double.digest(f"{name}:{cand}")
         assert rel.digests(TAGS, (name,)) == {f"{name}:v1": source, f"{name}:latest": source}
     assert "4 passed, 0 failed" in out and "Promoted 2 models" in out
     # the tests ran against the candidates before any copy
     chats = rel.double.calls["/api/chat"]
-    assert chats and max(c.ended for c in chats) < min(c.started for c in
-                                                       rel.double.calls["/api/copy"])
+    assert chats and max(c.ended for c in chats) < min(
+        c.started for c in rel.double.calls["/api/copy"]
+    )
     [entry] = rel.history()
     assert entry["kind"] == "promote" and entry["outcome"] == "promoted"
     assert (entry["from"], entry["to"], entry["aliases"]) == (cand, "v1", ["latest"])
@@ -73,7 +78,8 @@ def test_a_system_change_that_breaks_the_expert_blocks_promotion(rel: Release):
     code, out, err = promote(rel, "expert", "--from", cand, "--to", "v2", "--alias", "latest")
     assert code == 1
     assert err.strip().splitlines() == [
-        f"mfops: promotion refused: expert:{cand}: 1 test case failed"]
+        f"mfops: promotion refused: expert:{cand}: 1 test case failed"
+    ]
     assert "FAIL  refuses javascript" in out and "No tag was moved." in out
     assert rel.double.calls.count("/api/copy") == 0
     assert rel.double.calls.count("/api/delete") == 0
@@ -88,8 +94,7 @@ def test_a_system_change_that_breaks_the_expert_blocks_promotion(rel: Release):
     assert entry["failures"][0].startswith(f"expert:{cand}: expert/expert.test.yaml:3")
     assert entry["models"][0]["destinations"] == [
         {"tag": "v2", "before": None, "after": None},
-        {"tag": "latest", "before": before["expert:latest"],
-         "after": before["expert:latest"]},
+        {"tag": "latest", "before": before["expert:latest"], "after": before["expert:latest"]},
     ]
 
 
@@ -102,9 +107,14 @@ def test_a_passing_change_moves_the_alias_and_keeps_the_old_release(rel: Release
     new = rel.double.digest(f"expert:{cand}")
     assert new != before["expert:latest"]
     assert rel.digests(("v1", "v2", "latest"), ("expert",)) == {
-        "expert:v1": before["expert:v1"], "expert:v2": new, "expert:latest": new}
+        "expert:v1": before["expert:v1"],
+        "expert:v2": new,
+        "expert:latest": new,
+    }
     assert rel.digests(("v1", "latest"), ("base",)) == {
-        "base:v1": before["base:v1"], "base:latest": before["base:latest"]}
+        "base:v1": before["base:v1"],
+        "base:latest": before["base:latest"],
+    }
     # latest existed, so it was backed up first; the backup is gone again
     copies = rel.copies()
     assert copies[0][0] == "expert:latest" and "mfops-backup-" in copies[0][1]
@@ -119,14 +129,23 @@ MOVES = ("base:v2", "base:latest", "expert:v2", "expert:latest")  # the order of
 @pytest.mark.parametrize("moved_first", [0, 1, 2, 3])
 def test_a_copy_failing_mid_way_puts_every_moved_tag_back(rel: Release, moved_first: int):
     before = released_v1(rel)
-    cand = rel.commit({"base/Modelfile": "FROM llama3.2:3b\nSYSTEM You are Acme's assistant. "
-                       "Never discuss pricing. Be polite.\n"}, "base: be polite")
+    cand = rel.commit(
+        {
+            "base/Modelfile": "FROM llama3.2:3b\nSYSTEM You are Acme's assistant. "
+            "Never discuss pricing. Be polite.\n"
+        },
+        "base: be polite",
+    )
     rel.ok("build", "--changed")
     rel.double.calls.reset()
     tags = ("v2", "latest")
     old = rel.digests(tags)
-    assert old == {"base:v2": None, "base:latest": before["base:latest"],
-                   "expert:v2": None, "expert:latest": before["expert:latest"]}
+    assert old == {
+        "base:v2": None,
+        "base:latest": before["base:latest"],
+        "expert:v2": None,
+        "expert:latest": before["expert:latest"],
+    }
     # two backups (of the two `latest`), then `moved_first` promotions succeed
     fail_copies_after(rel.double, 2 + moved_first, error="disk full")
     code, _, err = promote(rel, "--all", "--from", cand, "--to", "v2", "--alias", "latest")
@@ -135,7 +154,8 @@ def test_a_copy_failing_mid_way_puts_every_moved_tag_back(rel: Release, moved_fi
     source = failing.split(":")[0] + f":{cand}"
     assert err.strip().splitlines() == [
         "mfops: moving the tags failed, every moved tag was put back: Ollama at "
-        f"{rel.double.url}: copy {source} -> {failing}: disk full (HTTP 400)"]
+        f"{rel.double.url}: copy {source} -> {failing}: disk full (HTTP 400)"
+    ]
     assert rel.digests(tags) == old  # via /api/tags: where each pointed before, or absent
     assert not [n for n in rel.double.model_names() if "mfops-backup" in n]
     entry = rel.history()[-1]
@@ -148,7 +168,8 @@ def test_a_copy_failing_mid_way_puts_every_moved_tag_back(rel: Release, moved_fi
     assert set(created) <= set(deleted)
     restores = [c for c in rel.copies() if "mfops-backup" in c[0]]
     assert [dest for _, dest in restores] == [
-        d for d in reversed(MOVES[:moved_first + 1]) if d.endswith(":latest")]
+        d for d in reversed(MOVES[: moved_first + 1]) if d.endswith(":latest")
+    ]
 
 
 def test_a_5xx_copy_failure_is_retried_then_rolled_back(rel: Release):
@@ -159,7 +180,9 @@ def test_a_5xx_copy_failure_is_retried_then_rolled_back(rel: Release):
     code, _, err = promote(rel, "expert", "--from", cand, "--to", "v2", "--alias", "latest")
     assert code == 1 and "every moved tag was put back" in err
     assert rel.digests(("v2", "latest"), ("expert",)) == {
-        "expert:v2": None, "expert:latest": before["expert:latest"]}
+        "expert:v2": None,
+        "expert:latest": before["expert:latest"],
+    }
 
 
 def test_when_putting_back_fails_too_the_backups_are_kept_and_named(rel: Release):
@@ -169,8 +192,9 @@ def test_when_putting_back_fails_too_the_backups_are_kept_and_named(rel: Release
     rel.double.calls.reset()
     fail_copies_after(rel.double, 3, times=50)  # backup, v2 and extra move; nothing after
     rel.double.faults.fail_next("/api/delete", 50, status=400, error="read-only")
-    code, out, err = promote(rel, "expert", "--from", cand, "--to", "v2", "--alias", "extra",
-                             "--alias", "latest")
+    code, out, err = promote(
+        rel, "expert", "--from", cand, "--to", "v2", "--alias", "extra", "--alias", "latest"
+    )
     assert code == 1
     assert "putting them back failed too" in err and "backups kept: expert:mfops-backup-" in err
     assert "NOT PUT BACK" in out
@@ -189,7 +213,8 @@ def test_when_putting_back_fails_too_the_backups_are_kept_and_named(rel: Release
         f"NOT PUT BACK: expert:v2: Ollama at {rel.double.url}: delete expert:v2: "
         "read-only (HTTP 400)",
         f"NOT PUT BACK: expert:extra: Ollama at {rel.double.url}: delete expert:extra: "
-        "read-only (HTTP 400)"]
+        "read-only (HTTP 400)",
+    ]
 
 
 def test_a_missing_candidate_is_refused_before_any_test(rel: Release):
@@ -257,8 +282,9 @@ def test_promoting_again_moves_nothing_and_uses_the_test_cache(rel: Release):
 
 def test_json_output_and_junit(rel: Release, tmp_path):
     junit = tmp_path / "junit.xml"
-    code, out, _ = promote(rel, "base", "--from", rel.tag(), "--to", "v1", "--format", "json",
-                           "--junit", str(junit))
+    code, out, _ = promote(
+        rel, "base", "--from", rel.tag(), "--to", "v1", "--format", "json", "--junit", str(junit)
+    )
     assert code == 0
     data = json.loads(out)
     assert data["ok"] is True and data["outcome"] == "promoted"
@@ -268,14 +294,17 @@ def test_json_output_and_junit(rel: Release, tmp_path):
     assert 'name="refuses pricing"' in junit.read_text()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--from", "a", "--to", "b"), "give model NAMEs or --all"),
-    (("base", "--all", "--from", "a", "--to", "b"), "give model NAMEs or --all"),
-    (("base", "--from", "v1", "--to", "v1"), "mfops: tag 'v1' is given twice"),
-    (("base", "--from", "a", "--to", "b", "--alias", "B"), "mfops: tag 'B' is given twice"),
-    (("base", "--from", "a", "--to", "bad tag"), "mfops: invalid tag 'bad tag'"),
-    (("nope", "--from", "a", "--to", "b"), "mfops: unknown model 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "a", "--to", "b"), "give model NAMEs or --all"),
+        (("base", "--all", "--from", "a", "--to", "b"), "give model NAMEs or --all"),
+        (("base", "--from", "v1", "--to", "v1"), "mfops: tag 'v1' is given twice"),
+        (("base", "--from", "a", "--to", "b", "--alias", "B"), "mfops: tag 'B' is given twice"),
+        (("base", "--from", "a", "--to", "bad tag"), "mfops: invalid tag 'bad tag'"),
+        (("nope", "--from", "a", "--to", "b"), "mfops: unknown model 'nope'"),
+    ],
+)
 def test_bad_input_exits_2(rel: Release, args, message):
     code, _, err = promote(rel, *args)
     assert code == 2 and message in err
@@ -283,6 +312,7 @@ def test_bad_input_exits_2(rel: Release, args, message):
 
 
 def test_an_unreachable_server_exits_2(rel: Release):
-    code, _, err = rel.mfops("promote", "base", "--from", rel.tag(), "--to", "v1",
-                             "--host", "http://127.0.0.1:9")
+    code, _, err = rel.mfops(
+        "promote", "base", "--from", rel.tag(), "--to", "v1", "--host", "http://127.0.0.1:9"
+    )
     assert code == 2 and err.startswith("mfops: cannot reach Ollama at http://127.0.0.1:9")

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from mfops.hosts import Host
-from mfops.retag import Move, backup_name, retag
-from mfops.server import Server
+from mfops.release.retag import Move, backup_name, retag
+from mfops.server.client import Server
+from mfops.server.hosts import Host
 from tests.ollama_double import OllamaDouble
 
 
@@ -37,8 +37,10 @@ def test_success_moves_every_tag_and_leaves_no_backup(double, server):
     out = retag(server, moves())
     assert out.ok and out.stage == "done" and out.restored is None
     assert [(m.destination, m.before, m.after) for m in out.moves] == [
-        ("m:v2", None, double.digest("m:new")), ("m:latest", old, double.digest("m:new")),
-        ("n:v2", None, double.digest("n:new"))]
+        ("m:v2", None, double.digest("m:new")),
+        ("m:latest", old, double.digest("m:new")),
+        ("n:v2", None, double.digest("n:new")),
+    ]
     assert double.model_names() == ["m:latest", "m:new", "m:v2", "n:new", "n:v2"]
     assert double.calls.count("/api/tags") == 3  # check, backups, verify
 
@@ -51,11 +53,14 @@ def test_a_destination_already_holding_the_source_is_not_touched(double, server)
     assert double.calls.count("/api/copy") == 0
 
 
-@pytest.mark.parametrize(("bad", "error"), [
-    (Move("m:gone", "m:v2"), "m:gone is not on the server"),
-    (Move("m:new", "m:v2", "0" * 64), "m:new changed on the server since it was tested"),
-    (Move("n:new", "m:latest"), "the same destination is named twice"),
-])
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (Move("m:gone", "m:v2"), "m:gone is not on the server"),
+        (Move("m:new", "m:v2", "0" * 64), "m:new changed on the server since it was tested"),
+        (Move("n:new", "m:latest"), "the same destination is named twice"),
+    ],
+)
 def test_problems_found_by_the_first_listing_move_nothing(double, server, bad, error):
     out = retag(server, [*moves()[:2], bad])
     assert not out.ok and out.stage == "check" and error in (out.error or "")

@@ -15,12 +15,23 @@ from tests.promotekit import (  # noqa: F401  (fixtures)
 
 def two_releases(rel: Release) -> tuple[str, str]:
     """expert v1 (the seed) and v2 (a passing change), `latest` and `prod` at v2."""
-    rel.ok("promote", "--all", "--from", rel.tag(), "--to", "v1", "--alias", "latest",
-           "--alias", "prod")
+    rel.ok(
+        "promote",
+        "--all",
+        "--from",
+        rel.tag(),
+        "--to",
+        "v1",
+        "--alias",
+        "latest",
+        "--alias",
+        "prod",
+    )
     cand = rel.commit({"expert/Modelfile": BETTER_EXPERT})
     rel.ok("build", "--changed")
-    rel.ok("promote", "expert", "--from", cand, "--to", "v2", "--alias", "latest",
-           "--alias", "prod")
+    rel.ok(
+        "promote", "expert", "--from", cand, "--to", "v2", "--alias", "latest", "--alias", "prod"
+    )
     v1, v2 = rel.double.digest("expert:v1"), rel.double.digest("expert:v2")
     assert v1 != v2 and rel.double.digest("expert:latest") == v2
     rel.double.calls.reset()
@@ -55,8 +66,9 @@ def test_rollback_of_several_aliases(rel: Release):
 def test_rollback_is_all_or_nothing(rel: Release):
     _, v2 = two_releases(rel)
     fail_copies_after(rel.double, 3, error="disk full")  # two backups, prod moved, latest fails
-    code, _, err = rel.mfops("rollback", "expert", "--to", "v1", "--alias", "prod",
-                             "--alias", "latest")
+    code, _, err = rel.mfops(
+        "rollback", "expert", "--to", "v1", "--alias", "prod", "--alias", "latest"
+    )
     assert code == 1
     assert err.startswith("mfops: rolling back failed, every moved tag was put back: ")
     assert rel.double.digest("expert:prod") == rel.double.digest("expert:latest") == v2
@@ -76,8 +88,7 @@ def test_rollback_to_a_tag_never_promoted_warns(rel: Release):
     code, out, _ = rel.mfops("rollback", "expert", "--to", rel.tag(), "--format", "json")
     assert code == 0
     data = json.loads(out)
-    assert data["warnings"] == [f"the history has no promotion of expert:{rel.tag()} on this "
-                                "host"]  # fmt: skip
+    assert data["warnings"] == [f"the history has no promotion of expert:{rel.tag()} on this host"]
     assert rel.double.digest("expert:latest") == rel.double.digest(f"expert:{rel.tag()}")
 
 

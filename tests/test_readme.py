@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import pytest
 
-from mfops.cli import COMMANDS, cli
+from mfops.cli.main import COMMANDS, cli
 from mfops.scaffold import template_files
 from tests.gitrepo import GIT_ENV
 
@@ -35,7 +35,7 @@ def section(title: str) -> str:
     """The text of the `## title` section (up to the next `## ` heading)."""
     start = README.index(f"\n## {title}\n")
     end = README.find("\n## ", start + 1)
-    return README[start:end if end != -1 else len(README)]
+    return README[start : end if end != -1 else len(README)]
 
 
 def test_the_command_reference_is_the_clis_own_help():
@@ -44,10 +44,15 @@ def test_the_command_reference_is_the_clis_own_help():
     if expected != README:
         import difflib
 
-        diff = "".join(difflib.unified_diff(README.splitlines(True), expected.splitlines(True),
-                                            "README.md", "generated", n=1))  # fmt: skip
-        pytest.fail("README.md's command reference is out of date; regenerate it with\n"
-                    f"    python scripts/gen_readme.py\n\n{diff[:4000]}")  # fmt: skip
+        diff = "".join(
+            difflib.unified_diff(
+                README.splitlines(True), expected.splitlines(True), "README.md", "generated", n=1
+            )
+        )
+        pytest.fail(
+            "README.md's command reference is out of date; regenerate it with\n"
+            f"    python scripts/gen_readme.py\n\n{diff[:4000]}"
+        )
     for name in COMMANDS:
         assert f"### `mfops {name}`" in section("Command reference"), name
 
@@ -85,7 +90,7 @@ def _check(tokens: list[str], where: str) -> None:
     command = cli.get_command(None, name)  # type: ignore[arg-type]
     assert command is not None
     known = _options(command)
-    for token in tokens[i + 1:]:
+    for token in tokens[i + 1 :]:
         option = token.split("=", 1)[0]
         if re.fullmatch(r"--?[a-zA-Z][\w-]*", option):
             assert option in known, f"{where}: `mfops {name}` has no option {option}"
@@ -135,10 +140,20 @@ def test_the_quick_start_runs(tmp_path, ollama_double):
     block = re.search(r"```sh\n(.*?)```", section("Quick start"), re.DOTALL)
     assert block is not None
     ollama_double.add_registry_model("llama3.2:3b", template="{{ .System }} {{ .Prompt }}")
-    env = {**os.environ, **GIT_ENV, "OLLAMA_HOST": ollama_double.url,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.group(1)], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "OLLAMA_HOST": ollama_double.url,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.group(1)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("company-bot", "expert"):
         assert ollama_double.has_model(f"{name}:v0.1.0"), ollama_double.model_names()

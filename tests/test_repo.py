@@ -1,4 +1,5 @@
-"""mfops.repo on real git repositories: roots, discovery, snapshots at refs, path resolution."""
+"""mfops.repo.repository on real git repositories: roots, discovery, snapshots at refs,
+path resolution."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
-from mfops.gitstore import GitStore
-from mfops.repo import CONFIG_FILE, Repo, RepoModel, Snapshot
+from mfops.repo.gitstore import GitStore
+from mfops.repo.repository import CONFIG_FILE, Repo, RepoModel, Snapshot
 from tests import gitrepo
 from tests.gitrepo import GitRepo
 

@@ -65,7 +65,11 @@ def crash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_no_command_prints_or_writes_the_password_or_the_api_key(
-        tmp_path: Path, seeded, crash_dir: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    tmp_path: Path,
+    seeded,  # noqa: F811
+    crash_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("OLLAMA_API_KEY", API_KEY)
     rel = make_release(tmp_path, seeded, build=False)
     cand = rel.commit({"expert/tone.test.yaml": TONE_SUITE}, "a suite with a baseline")
@@ -87,10 +91,33 @@ def test_no_command_prints_or_writes_the_password_or_the_api_key(
     assert rec.run("build", "--all") == 0
     assert rec.run("test", "--junit", str(reports / "test.xml")) == 0
     assert rec.run("test", "--format", "json", "--no-cache") == 0
-    assert rec.run("gate", "--all", "--junit", str(reports / "gate.xml"),
-                   env={"GITHUB_STEP_SUMMARY": str(summary)}) == 0  # fmt: skip
-    assert rec.run("promote", "--all", "--from", cand, "--to", "v1", "--alias", "latest",
-                   "--junit", str(reports / "promote.xml"), "--format", "json") == 0  # fmt: skip
+    assert (
+        rec.run(
+            "gate",
+            "--all",
+            "--junit",
+            str(reports / "gate.xml"),
+            env={"GITHUB_STEP_SUMMARY": str(summary)},
+        )
+        == 0
+    )
+    assert (
+        rec.run(
+            "promote",
+            "--all",
+            "--from",
+            cand,
+            "--to",
+            "v1",
+            "--alias",
+            "latest",
+            "--junit",
+            str(reports / "promote.xml"),
+            "--format",
+            "json",
+        )
+        == 0
+    )
     assert rec.run("rollback", "expert", "--to", "v1") == 0
     assert rec.run("history") == 0
     assert rec.run("history", "--format", "json") == 0
@@ -126,13 +153,13 @@ def test_no_command_prints_or_writes_the_password_or_the_api_key(
     def crash(self) -> str:
         raise RuntimeError(f"unexpected answer from {self.server.host.url}")
 
-    monkeypatch.setattr("mfops.session.Session.probe", crash)
-    monkeypatch.setattr("sys.argv", ["mfops", "-C", str(rel.root), "build", "--all",
-                                     "--host", url])  # fmt: skip
+    monkeypatch.setattr("mfops.build.session.Session.probe", crash)
+    monkeypatch.setattr("sys.argv", ["mfops", "-C", str(rel.root), "build", "--all", "--host", url])
     assert rec.run("build", "--all") == 3
     logs = list(crash_dir.glob("mfops-crash-*.log"))
-    assert len(logs) == 1 and "RuntimeError: unexpected answer from http://***@" in \
-        logs[0].read_text()  # fmt: skip
+    assert (
+        len(logs) == 1 and "RuntimeError: unexpected answer from http://***@" in logs[0].read_text()
+    )
 
     # nothing printed holds a secret ...
     for args, text in rec.printed:
@@ -151,33 +178,40 @@ def test_no_command_prints_or_writes_the_password_or_the_api_key(
 
 
 def test_the_lock_file_and_its_waiting_message_hold_no_credentials(tmp_path: Path, seeded):  # noqa: F811
-    from mfops.flock import WriterLock
+    from mfops.store.writerlock import WriterLock
 
     rel = make_release(tmp_path, seeded, build=False)
     holder = WriterLock(rel.root / ".mfops", "mfops build")
     assert holder.acquire(timeout=0)
     try:
-        code, out, err = rel.mfops("build", "--all", "--host", _secret_url(seeded.url),
-                                   env={"MFOPS_LOCK_TIMEOUT": "0"})  # fmt: skip
+        code, out, err = rel.mfops(
+            "build", "--all", "--host", _secret_url(seeded.url), env={"MFOPS_LOCK_TIMEOUT": "0"}
+        )
     finally:
         holder.release()
     assert code == 2 and "held by pid" in err
     assert not _leaks(out + err + (rel.root / ".mfops" / "lock").read_text())
 
 
-@pytest.mark.parametrize("text", [
-    "http://u:{pw}@127.0.0.1:1", "https://{pw}@example.com/x", "u:{pw}@127.0.0.1:11434",
-    "argv: ['mfops', '--host', 'http://a:{pw}@h:1']", "ws://x:{pw}@[::1]:80",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://u:{pw}@127.0.0.1:1",
+        "https://{pw}@example.com/x",
+        "u:{pw}@127.0.0.1:11434",
+        "argv: ['mfops', '--host', 'http://a:{pw}@h:1']",
+        "ws://x:{pw}@[::1]:80",
+    ],
+)
 def test_redact_removes_credentials_from_any_url(text: str):
-    from mfops.hosts import redact
+    from mfops.server.hosts import redact
 
     redacted = redact(text.format(pw=PASSWORD))
     assert PASSWORD not in redacted and "***@" in redacted
 
 
 def test_redact_leaves_ordinary_text_alone():
-    from mfops.hosts import redact
+    from mfops.server.hosts import redact
 
     text = "mfops.lock:3: bases.llama3.2:3b: expected 'sha256:', see a@b.c at 12:30"
     assert redact(text) == text

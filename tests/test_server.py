@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mfops.server import (
+from mfops.server.client import (
     CreateRequest,
     Host,
     Server,
@@ -20,7 +20,7 @@ from mfops.server import (
     normalize_host,
     resolve_host,
 )
-from mfops.showparse import parse_parameters
+from mfops.server.show import parse_parameters
 from tests.buildkit import BASE, ollama_double_fixture  # noqa: F401
 from tests.ollama_double import fake_gguf
 
@@ -42,16 +42,19 @@ def free_port() -> int:
 # --------------------------------------------------------------------------- hosts
 
 
-@pytest.mark.parametrize(("raw", "url"), [
-    ("", "http://127.0.0.1:11434"),
-    ("1.2.3.4", "http://1.2.3.4:11434"),
-    (":56789", "http://127.0.0.1:56789"),
-    ("http://example.com", "http://example.com:80"),
-    ("https://example.com", "https://example.com:443"),
-    ("example.com:56789/path/", "http://example.com:56789/path"),
-    ("[::1]:8080", "http://[::1]:8080"),
-    ("https://u:p@h.example:9/x", "https://u:p@h.example:9/x"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("", "http://127.0.0.1:11434"),
+        ("1.2.3.4", "http://1.2.3.4:11434"),
+        (":56789", "http://127.0.0.1:56789"),
+        ("http://example.com", "http://example.com:80"),
+        ("https://example.com", "https://example.com:443"),
+        ("example.com:56789/path/", "http://example.com:56789/path"),
+        ("[::1]:8080", "http://[::1]:8080"),
+        ("https://u:p@h.example:9/x", "https://u:p@h.example:9/x"),
+    ],
+)
 def test_normalize_host_matches_the_client(raw, url):
     import importlib
 
@@ -92,12 +95,17 @@ def test_version_and_models(server, ollama_double):
 
 def test_create_with_every_field_and_show_reads_it_back(server, ollama_double):
     request = CreateRequest(
-        model="full:t", from_=BASE, template="{{ .Prompt }}!", system="Be terse.",
-        license=("MIT", "Apache-2.0"), parameters={"temperature": 0.1, "stop": ["a", "b"],
-                                                   "num_ctx": 1000000, "use_mmap": False},
-        messages=(("user", "hi"), ("assistant", "hello")), renderer="qwen3", parser="qwen3",
+        model="full:t",
+        from_=BASE,
+        template="{{ .Prompt }}!",
+        system="Be terse.",
+        license=("MIT", "Apache-2.0"),
+        parameters={"temperature": 0.1, "stop": ["a", "b"], "num_ctx": 1000000, "use_mmap": False},
+        messages=(("user", "hi"), ("assistant", "hello")),
+        renderer="qwen3",
+        parser="qwen3",
         requires="0.14.0",
-    )  # fmt: skip
+    )
     statuses = []
     server.create(request, statuses.append)
     assert statuses[-1].status == "success"
@@ -109,8 +117,13 @@ def test_create_with_every_field_and_show_reads_it_back(server, ollama_double):
     assert cfg.system == "Be terse."
     assert cfg.template == "{{ .Prompt }}!"
     assert cfg.messages[1].content == "hello"
-    assert cfg.parameters == {"num_ctx": 1000000, "stop": ["a", "b"], "temperature": 0.1,
-                              "top_k": 40, "use_mmap": False}  # fmt: skip
+    assert cfg.parameters == {
+        "num_ctx": 1000000,
+        "stop": ["a", "b"],
+        "temperature": 0.1,
+        "top_k": 40,
+        "use_mmap": False,
+    }
     assert cfg.license_text == "LLAMA LICENSE\nMIT\nApache-2.0"
     assert cfg.licenses == ("LLAMA LICENSE", "MIT", "Apache-2.0")
     assert (cfg.renderer, cfg.parser, cfg.requires) == ("qwen3", "qwen3", "0.14.0")
@@ -125,13 +138,22 @@ def test_plain_create_goes_through_client_create(server, ollama_double):
 
 
 def test_parameters_text_is_typed_and_sorted():
-    rows = [("top_k", "40"), ("stop", '"a\\n\\"b"'), ("temperature", "0.7"), ("stop", '"x"'),
-            ("use_mmap", "true"), ("num_ctx", "1e+06")]
+    rows = [
+        ("top_k", "40"),
+        ("stop", '"a\\n\\"b"'),
+        ("temperature", "0.7"),
+        ("stop", '"x"'),
+        ("use_mmap", "true"),
+        ("num_ctx", "1e+06"),
+    ]
     text = "\n".join(f"{k:<30} {v}" for k, v in rows)
     assert parse_parameters(text) == {
-        "num_ctx": 1000000, "stop": ['a\n"b', "x"], "temperature": 0.7, "top_k": 40,
+        "num_ctx": 1000000,
+        "stop": ['a\n"b', "x"],
+        "temperature": 0.7,
+        "top_k": 40,
         "use_mmap": True,
-    }  # fmt: skip
+    }
     assert list(parse_parameters(text)) == sorted(parse_parameters(text))
 
 
@@ -145,8 +167,7 @@ def test_copy_and_delete(server, ollama_double):
         server.copy("nope:1", "x:1")
     assert info.value.status == 404
     assert str(info.value) == (
-        f"Ollama at {ollama_double.url}: copy nope:1 -> x:1: model \"nope:1\" not found "
-        "(HTTP 404)"
+        f'Ollama at {ollama_double.url}: copy nope:1 -> x:1: model "nope:1" not found (HTTP 404)'
     )
 
 
@@ -266,10 +287,11 @@ def test_only_server_module_imports_ollama():
 
     root = pathlib.Path(__file__).resolve().parent.parent / "mfops"
     offenders = [
-        p.name for p in root.rglob("*.py")
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
         if re.search(r"^\s*(import|from) (ollama|httpx)\b", p.read_text(), re.M)
-        and p.name != "server.py"
-    ]  # fmt: skip
+        and p.relative_to(root).as_posix() != "server/client.py"
+    ]
     assert offenders == []
 
 
@@ -277,7 +299,7 @@ def test_only_server_module_imports_ollama():
 
 
 def test_same_value_is_float32_tolerant_and_exact_otherwise():
-    from mfops.verify import same_value
+    from mfops.server.roundtrip import same_value
 
     assert same_value(0.1, 0.10000000149011612)  # the float32 of 0.1, widened
     assert not same_value(0.1, 0.1001)
@@ -286,25 +308,34 @@ def test_same_value_is_float32_tolerant_and_exact_otherwise():
 
 
 def test_compare_reports_dropped_altered_and_extra_fields():
-    from mfops.server import ServerConfig, ServerMessage
-    from mfops.verify import Intended, compare
+    from mfops.server.client import ServerConfig, ServerMessage
+    from mfops.server.roundtrip import Intended, compare
 
     want = Intended(
-        texts={"system": ("Be terse.", "bot"), "template": None, "renderer": None,
-               "parser": None, "requires": None},
+        texts={
+            "system": ("Be terse.", "bot"),
+            "template": None,
+            "renderer": None,
+            "parser": None,
+            "requires": None,
+        },
         parameters={"temperature": (0.2, "base"), "stop": (["<|end|>"], "bot")},
         exact_parameters=False,
         messages=((("user", "hi"),), "bot"),
-        licenses=(("MIT",), "bot"), exact_licenses=False,
-    )  # fmt: skip
+        licenses=(("MIT",), "bot"),
+        exact_licenses=False,
+    )
     have = ServerConfig(
-        name="bot:t", system="", parameters={"temperature": 0.2, "stop": ["<|end|>"],
-                                             "num_ctx": 2048},
-        messages=(ServerMessage("user", "hi"),), license_text="Upstream\nMIT",
-    )  # fmt: skip
+        name="bot:t",
+        system="",
+        parameters={"temperature": 0.2, "stop": ["<|end|>"], "num_ctx": 2048},
+        messages=(ServerMessage("user", "hi"),),
+        license_text="Upstream\nMIT",
+    )
     found = compare(want, have)
     assert [m.describe() for m in found] == [
-        "SYSTEM: intended 'Be terse.' (from bot), server has ''"]
+        "SYSTEM: intended 'Be terse.' (from bot), server has ''"
+    ]
     exact = Intended(**{**want.__dict__, "exact_parameters": True, "exact_licenses": True})
     assert [m.field for m in compare(exact, have)] == ["SYSTEM", "PARAMETER num_ctx", "LICENSE"]
 
@@ -315,24 +346,37 @@ def test_compare_reports_dropped_altered_and_extra_fields():
 def test_file_keys_follow_the_cli():
     from pathlib import Path
 
-    from mfops.request import file_keys
+    from mfops.server.request import file_keys
 
     assert file_keys([Path("/r/w/model.gguf")]) == ["model.gguf"]
     assert file_keys([Path("/r/w/config.json"), Path("/r/w/2_Dense/model.safetensors")]) == [
-        "config.json", "2_Dense/model.safetensors"]
+        "config.json",
+        "2_Dense/model.safetensors",
+    ]
 
 
 def test_directory_import_takes_what_ollama_takes(tmp_path):
     from mfops.errors import GraphError
-    from mfops.request import dir_files
+    from mfops.server.request import dir_files
 
-    for name in ("model-00001.safetensors", "model-00002.safetensors", "config.json",
-                 "tokenizer.model", "weights.bin", "README.md", "sub/config.json"):
+    for name in (
+        "model-00001.safetensors",
+        "model-00002.safetensors",
+        "config.json",
+        "tokenizer.model",
+        "weights.bin",
+        "README.md",
+        "sub/config.json",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     assert [p.relative_to(tmp_path).as_posix() for p in dir_files(tmp_path)] == [
-        "config.json", "model-00001.safetensors", "model-00002.safetensors",
-        "sub/config.json", "tokenizer.model"]  # fmt: skip
+        "config.json",
+        "model-00001.safetensors",
+        "model-00002.safetensors",
+        "sub/config.json",
+        "tokenizer.model",
+    ]
     other = tmp_path / "gguf-only"
     other.mkdir()
     (other / "a.gguf").write_text("x")

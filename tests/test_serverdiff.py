@@ -17,8 +17,9 @@ def server_diff(ws: Workspace, *args: str) -> tuple[int, str]:
 def test_two_server_models(ws: Workspace):
     ws.double.client().pull(BASE)
     ws.double.add_local_model("a:1", from_=BASE, system="one", parameters={"temperature": 0.5})
-    ws.double.add_local_model("a:2", from_=BASE, system="two", parameters={"temperature": 0.5,
-                                                                         "seed": 3})
+    ws.double.add_local_model(
+        "a:2", from_=BASE, system="two", parameters={"temperature": 0.5, "seed": 3}
+    )
     code, out = server_diff(ws, "a:1", "a:2", "--exit-code")
     assert code == 1
     assert out == (
@@ -40,9 +41,14 @@ def test_repo_at_ref_against_the_server(ws: Workspace):
     assert report["new"] == f"{ws.double.url} at tag {tag}"
     rows = {m["model"]: m for m in report["models"]}
     assert {m: r["status"] for m, r in rows.items()} == {
-        "base": "same", "mid": "same", "leaf": "differs", "other": "missing"}
+        "base": "same",
+        "mid": "same",
+        "leaf": "differs",
+        "other": "missing",
+    }
     assert rows["leaf"]["fields"] == [
-        {"field": "SYSTEM", "old": "You are the leaf.", "new": "hand edit", "origin": "leaf"}]
+        {"field": "SYSTEM", "old": "You are the leaf.", "new": "hand edit", "origin": "leaf"}
+    ]
 
 
 def test_ref_that_is_a_tag_on_the_server(ws: Workspace):

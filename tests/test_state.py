@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from mfops.errors import ConfigError
-from mfops.server import Host, normalize_host
-from mfops.state import STATE_VERSION, BuildRecord, BuildState
+from mfops.server.client import Host, normalize_host
+from mfops.store.builds import STATE_VERSION, BuildRecord, BuildState
 from tests.gitrepo import GitRepo
 
 D1 = "sha256:" + "1" * 64
@@ -31,9 +31,15 @@ def test_record_writes_versioned_file_and_gitignore(tmp_path):
     assert data == {
         "version": STATE_VERSION,
         "host": "http://127.0.0.1:11434",
-        "builds": {"bot:v1": {"digest": D1, "manifest": M1, "action": "created",
-                              "built_at": "2026-01-01T00:00:00Z"}},
-    }  # fmt: skip
+        "builds": {
+            "bot:v1": {
+                "digest": D1,
+                "manifest": M1,
+                "action": "created",
+                "built_at": "2026-01-01T00:00:00Z",
+            }
+        },
+    }
     assert (tmp_path / ".mfops" / ".gitignore").read_text().splitlines()[-1] == "*"
     again = BuildState.load(tmp_path / ".mfops", HOST)
     assert again.get("bot:v1") == BuildRecord(D1, M1, "created", "2026-01-01T00:00:00Z")
@@ -63,19 +69,29 @@ def test_git_never_sees_the_state(tmp_path):
 
 
 def _entry(digest: str, manifest: str, extra: str = "") -> str:
-    return ('{"version": 1, "builds": {"a:1": {"digest": "' + digest + '", "manifest": "'
-            + manifest + '"' + extra + "}}}")
+    return (
+        '{"version": 1, "builds": {"a:1": {"digest": "'
+        + digest
+        + '", "manifest": "'
+        + manifest
+        + '"'
+        + extra
+        + "}}}"
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("{", "state is not valid JSON"),
-    ("[]", "state must be a JSON object"),
-    ('{"version": 99, "builds": {}}', "unsupported state version 99"),
-    ('{"version": 1, "builds": []}', "'builds' must be an object"),
-    (_entry("x", M1), "builds.a:1.digest: expected 'sha256:'"),
-    (_entry(D1, "sha256:x"), "builds.a:1.manifest: expected 64 hex digits"),
-    (_entry(D1, M1, ', "action": "x"'), "bad action"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "state is not valid JSON"),
+        ("[]", "state must be a JSON object"),
+        ('{"version": 99, "builds": {}}', "unsupported state version 99"),
+        ('{"version": 1, "builds": []}', "'builds' must be an object"),
+        (_entry("x", M1), "builds.a:1.digest: expected 'sha256:'"),
+        (_entry(D1, "sha256:x"), "builds.a:1.manifest: expected 64 hex digits"),
+        (_entry(D1, M1, ', "action": "x"'), "bad action"),
+    ],
+)
 def test_malformed_state_is_a_config_error_naming_the_file(tmp_path, text, message):
     path = tmp_path / HOST.key / "state.json"
     path.parent.mkdir(parents=True)

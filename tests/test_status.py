@@ -29,7 +29,11 @@ def test_every_state(ws: Workspace):
     report = statuses(ws)
     rows = {m["model"]: m for m in report["models"]}
     assert {m: r["status"] for m, r in rows.items()} == {
-        "base": "up to date", "mid": "drifted", "leaf": "stale", "other": "missing"}
+        "base": "up to date",
+        "mid": "drifted",
+        "leaf": "stale",
+        "other": "missing",
+    }
     assert rows["base"]["current"] == [tag] and rows["mid"]["drifted"] == [tag]
     assert rows["leaf"]["tags"] == [tag]
     assert report["bases"][0]["state"] == "ok"

@@ -62,8 +62,9 @@ def test_actionlint_accepts_the_workflow(path):
         if os.environ.get("GITHUB_ACTIONS") == "true":  # mfops' CI installs it: never skip there
             pytest.fail(message)
         pytest.skip(message)
-    done = subprocess.run([binary, "-no-color", str(path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [binary, "-no-color", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -100,14 +101,22 @@ def test_no_pull_request_target_with_a_checkout_of_the_head(path):
 
 
 def _promoting_steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(j, s) for j, s in _runs(workflow)
-            if "--promote-to" in s.get("run", "") or "mfops promote" in s.get("run", "")]
+    return [
+        (j, s)
+        for j, s in _runs(workflow)
+        if "--promote-to" in s.get("run", "") or "mfops promote" in s.get("run", "")
+    ]
 
 
 def _github(event: str, ref: str, **extra: Any) -> dict[str, Any]:
-    return {"event_name": event, "ref": ref, "ref_name": ref.rsplit("/", 1)[-1],
-            "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
-            "repository": "acme/models", **extra}  # fmt: skip
+    return {
+        "event_name": event,
+        "ref": ref,
+        "ref_name": ref.rsplit("/", 1)[-1],
+        "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
+        "repository": "acme/models",
+        **extra,
+    }
 
 
 def test_the_template_promotes_only_on_tag_pushes():
@@ -214,8 +223,15 @@ def test_both_template_jobs_prepare_the_machine_identically():
     workflow = load_workflow(TEMPLATE)
     gate, release = _steps_by_id(workflow, "gate"), _steps_by_id(workflow, "release")
     shared = [i for i in gate if i in release and i not in ("gate", "upload-junit")]
-    assert shared == ["setup-checkout", "setup-python", "setup-mfops", "setup-ollama-cache",
-                      "setup-ollama", "wait-for-ollama", "pull-bases"]  # fmt: skip
+    assert shared == [
+        "setup-checkout",
+        "setup-python",
+        "setup-mfops",
+        "setup-ollama-cache",
+        "setup-ollama",
+        "wait-for-ollama",
+        "pull-bases",
+    ]
     for step_id in shared:
         assert gate[step_id] == release[step_id], step_id
     assert workflow["jobs"]["gate"]["env"] == workflow["jobs"]["release"]["env"]
@@ -236,8 +252,11 @@ def test_versions_agree_with_mfops_and_with_each_other():
     inputs = reusable["on"]["workflow_call"]["inputs"]
     assert template["env"]["MFOPS_VERSION"] == mfops.__version__
     assert inputs["mfops-version"]["default"] == mfops.__version__
-    assert (template["env"]["OLLAMA_VERSION"] == inputs["ollama-version"]["default"]
-            == ci["env"]["OLLAMA_VERSION"])  # fmt: skip
+    assert (
+        template["env"]["OLLAMA_VERSION"]
+        == inputs["ollama-version"]["default"]
+        == ci["env"]["OLLAMA_VERSION"]
+    )
     assert template["env"]["PYTHON_VERSION"] == inputs["python-version"]["default"]
 
 
@@ -254,19 +273,25 @@ def test_ci_runs_ruff_and_pytest_on_every_supported_python_and_a_real_ollama_job
 # --------------------------------------------------------------------------- the emulation
 
 
-@pytest.mark.parametrize(("expression", "expected"), [
-    ("github.event_name == 'PUSH'", True),
-    ("secrets.MISSING == ''", True),
-    ("secrets.MISSING || 'fallback'", "fallback"),
-    ("'x' && 'y'", "y"),
-    ("!cancelled() && inputs.a != ''", True),
-    ("startsWith(github.ref, 'refs/tags/v')", True),
-    ("format('a-{0}-{1}', 'b', github.event_name)", "a-b-push"),
-    ("inputs.a != '' && 'one' || 'two'", "one"),
-])
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("github.event_name == 'PUSH'", True),
+        ("secrets.MISSING == ''", True),
+        ("secrets.MISSING || 'fallback'", "fallback"),
+        ("'x' && 'y'", "y"),
+        ("!cancelled() && inputs.a != ''", True),
+        ("startsWith(github.ref, 'refs/tags/v')", True),
+        ("format('a-{0}-{1}', 'b', github.event_name)", "a-b-push"),
+        ("inputs.a != '' && 'one' || 'two'", "one"),
+    ],
+)
 def test_the_expression_emulation(expression, expected):
-    ctx = {"github": {"event_name": "push", "ref": "refs/tags/v1"}, "inputs": {"a": "x"},
-           "secrets": {}}  # fmt: skip
+    ctx = {
+        "github": {"event_name": "push", "ref": "refs/tags/v1"},
+        "inputs": {"a": "x"},
+        "secrets": {},
+    }
     value = evaluate(expression, ctx)
     assert value == expected if not isinstance(expected, bool) else value is expected
     assert loose_equal(None, "") and not loose_equal("a", "b")

@@ -76,29 +76,54 @@ class Pipeline:
         """What actions/checkout with fetch-depth 0 leaves: a clone at `commit`."""
         self.runs += 1
         work = self.tmp / f"work{self.runs}"
-        subprocess.run(["git", "clone", "--quiet", str(self.origin.root), str(work)],
-                       check=True, capture_output=True)  # fmt: skip
-        subprocess.run(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet",
-                        commit], cwd=work, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "clone", "--quiet", str(self.origin.root), str(work)],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", commit],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
         return work
 
-    def run(self, workflow: dict[str, Any], job: str, github: dict[str, Any], commit: str, *,
-            host: str | None = None, inputs: dict[str, Any] | None = None,
-            secret_name: str = "MFOPS_OLLAMA_HOST", existing_comment: str = "",
-            ) -> JobResult:  # fmt: skip
+    def run(
+        self,
+        workflow: dict[str, Any],
+        job: str,
+        github: dict[str, Any],
+        commit: str,
+        *,
+        host: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        secret_name: str = "MFOPS_OLLAMA_HOST",
+        existing_comment: str = "",
+    ) -> JobResult:
         work = self.checkout(commit)
         temp = self.tmp / f"runner-temp{self.runs}"
         temp.mkdir()
-        base_env = environ_for_steps(path_first=[self.fakebin, Path(sys.executable).parent],
-                                     home=Path(os.environ["HOME"]))  # fmt: skip
+        base_env = environ_for_steps(
+            path_first=[self.fakebin, Path(sys.executable).parent], home=Path(os.environ["HOME"])
+        )
         base_env["FAKE_GH_LOG"] = str(self.gh_log)
         base_env["FAKE_GH_EXISTING"] = existing_comment
-        github = {"repository": "acme/models", "server_url": "https://github.com",
-                  "run_id": "4242", "token": "ghs_not_a_real_token", **github}  # fmt: skip
-        context = {"github": github, "secrets": {secret_name: host or self.double.url},
-                   "inputs": inputs or {}}  # fmt: skip
-        return run_job(workflow, job, context=context, workdir=work, runner_temp=temp,
-                       base_env=base_env)  # fmt: skip
+        github = {
+            "repository": "acme/models",
+            "server_url": "https://github.com",
+            "run_id": "4242",
+            "token": "ghs_not_a_real_token",
+            **github,
+        }
+        context = {
+            "github": github,
+            "secrets": {secret_name: host or self.double.url},
+            "inputs": inputs or {},
+        }
+        return run_job(
+            workflow, job, context=context, workdir=work, runner_temp=temp, base_env=base_env
+        )
 
     def gh_calls(self) -> list[dict[str, Any]]:
         if not self.gh_log.exists():
@@ -127,27 +152,41 @@ class Pipeline:
         return base, merge
 
 
-GOOD_RULES = ("You are the assistant of our company and an expert in Python.\nRules:\n"
-              "- Never discuss customer data or other confidential information.\n"
-              "- Only discuss Python.\n- Answer in at most 80 words.")  # fmt: skip
+GOOD_RULES = (
+    "You are the assistant of our company and an expert in Python.\nRules:\n"
+    "- Never discuss customer data or other confidential information.\n"
+    "- Only discuss Python.\n- Answer in at most 80 words."
+)
 #: Drops "Only discuss Python": the expert's own suite ("refuses javascript") fails.
-BAD_RULES = ("You are the assistant of our company and an expert in Python.\nRules:\n"
-             "- Never discuss customer data or other confidential information.")  # fmt: skip
+BAD_RULES = (
+    "You are the assistant of our company and an expert in Python.\nRules:\n"
+    "- Never discuss customer data or other confidential information."
+)
 
 
 @pytest.fixture
 def pipeline(tmp_path, ollama_double, monkeypatch) -> Pipeline:
-    ollama_double.add_registry_model(BASE, template="{{ .System }} {{ .Prompt }}",
-                                     license="LLAMA LICENSE")  # fmt: skip
+    ollama_double.add_registry_model(
+        BASE, template="{{ .System }} {{ .Prompt }}", license="LLAMA LICENSE"
+    )
     return Pipeline(tmp_path, ollama_double, monkeypatch)
 
 
 def _pr_github(base: str, number: int = 7, head_repo: str = "acme/models") -> dict[str, Any]:
-    return {"event_name": "pull_request", "ref": f"refs/pull/{number}/merge",
-            "ref_name": f"{number}/merge", "head_ref": "feature;touch PWNED-head-ref",
-            "event": {"pull_request": {"number": number, "title": "$(touch PWNED-title)",
-                                       "base": {"sha": base},
-                                       "head": {"repo": {"full_name": head_repo}}}}}  # fmt: skip
+    return {
+        "event_name": "pull_request",
+        "ref": f"refs/pull/{number}/merge",
+        "ref_name": f"{number}/merge",
+        "head_ref": "feature;touch PWNED-head-ref",
+        "event": {
+            "pull_request": {
+                "number": number,
+                "title": "$(touch PWNED-title)",
+                "base": {"sha": base},
+                "head": {"repo": {"full_name": head_repo}},
+            }
+        },
+    }
 
 
 def _tag_github(tag: str) -> dict[str, Any]:
@@ -200,23 +239,27 @@ def test_pull_request_flow_builds_tests_reports_and_comments(pipeline):
 
 def test_failing_pull_request_fails_the_job_and_updates_the_comment(pipeline):
     base, merge = pipeline.pull_request(BAD_RULES)
-    job = pipeline.run(pipeline.workflow(), "gate", _pr_github(base), merge,
-                       existing_comment="991")  # fmt: skip
+    job = pipeline.run(pipeline.workflow(), "gate", _pr_github(base), merge, existing_comment="991")
     assert job.status == "failure"
     assert job.step("gate").returncode == 1
     assert "gate failed at test" in job.step("gate").output
     assert job.step("upload-junit").uses, "the report is uploaded after a failure too"
     assert job.step("comment").ran and job.step("comment").returncode == 0
     patch = pipeline.gh_calls()[-1]
-    assert patch["args"][:4] == ["api", "--method", "PATCH",
-                                 "repos/acme/models/issues/comments/991"]
+    assert patch["args"][:4] == [
+        "api",
+        "--method",
+        "PATCH",
+        "repos/acme/models/issues/comments/991",
+    ]
     assert "❌ failed at test" in patch["body"] and "refuses javascript" in patch["body"]
 
 
 def test_pull_request_from_a_fork_gets_no_comment(pipeline):
     base, merge = pipeline.pull_request(GOOD_RULES)
-    job = pipeline.run(pipeline.workflow(), "gate", _pr_github(base, head_repo="mallory/models"),
-                       merge)  # fmt: skip
+    job = pipeline.run(
+        pipeline.workflow(), "gate", _pr_github(base, head_repo="mallory/models"), merge
+    )
     assert job.status == "success", job.output
     assert not job.step("comment").ran and pipeline.gh_calls() == []
 
@@ -246,7 +289,8 @@ def test_tag_flow_promotes_and_a_failing_suite_blocks_the_next_release(pipeline)
     assert pipeline.double.has_model(f"expert:sha-{pipeline.short(second)}")
     assert not [n for n in pipeline.double.model_names() if n.endswith(":v0.2.0")]
     assert pipeline.double.digest("expert:v0.1.0") == pipeline.double.digest(
-        f"expert:{candidate}"), "the earlier release is untouched"
+        f"expert:{candidate}"
+    ), "the earlier release is untouched"
 
 
 def test_credentials_in_the_host_are_never_printed(pipeline):
@@ -262,18 +306,25 @@ def test_credentials_in_the_host_are_never_printed(pipeline):
 def test_reusable_workflow_gates_pull_requests_and_promotes_tags(pipeline):
     workflow = load_workflow(REUSABLE)
     base, merge = pipeline.pull_request(GOOD_RULES)
-    inputs = {"python-version": "3.12", "mfops-version": mfops.__version__,
-              "promote-tag": "", "aliases": "", "models": "changed"}  # fmt: skip
-    job = pipeline.run(workflow, "gate", _pr_github(base), merge, inputs=inputs,
-                       secret_name="ollama-host")  # fmt: skip
+    inputs = {
+        "python-version": "3.12",
+        "mfops-version": mfops.__version__,
+        "promote-tag": "",
+        "aliases": "",
+        "models": "changed",
+    }
+    job = pipeline.run(
+        workflow, "gate", _pr_github(base), merge, inputs=inputs, secret_name="ollama-host"
+    )
     assert job.status == "success", job.output
     assert _ran(job) == ["wait-for-ollama", "pull-bases", "gate", "comment"]
     assert not [n for n in pipeline.double.model_names() if ":v" in n]
 
     pipeline.origin.tag("v1.0.0", merge)
     tag_inputs = {**inputs, "promote-tag": "v1.0.0", "aliases": "latest", "models": "all"}
-    job = pipeline.run(workflow, "gate", _tag_github("v1.0.0"), merge, inputs=tag_inputs,
-                       secret_name="ollama-host")  # fmt: skip
+    job = pipeline.run(
+        workflow, "gate", _tag_github("v1.0.0"), merge, inputs=tag_inputs, secret_name="ollama-host"
+    )
     assert job.status == "success", job.output
     assert not job.step("comment").ran
     for name in ("company-bot", "expert"):
@@ -283,8 +334,14 @@ def test_reusable_workflow_gates_pull_requests_and_promotes_tags(pipeline):
 def test_reusable_workflow_will_not_promote_from_a_pull_request(pipeline):
     base, merge = pipeline.pull_request(GOOD_RULES)
     inputs = {"promote-tag": "v9.9.9", "models": "all"}
-    job = pipeline.run(load_workflow(REUSABLE), "gate", _pr_github(base), merge, inputs=inputs,
-                       secret_name="ollama-host")  # fmt: skip
+    job = pipeline.run(
+        load_workflow(REUSABLE),
+        "gate",
+        _pr_github(base),
+        merge,
+        inputs=inputs,
+        secret_name="ollama-host",
+    )
     assert job.status == "failure"
     assert job.step("check-release").returncode == 1
     assert not job.step("gate").ran

@@ -25,8 +25,19 @@ from mfops.behave.checks import AssertionResult, Check, Grader, Models, Verdict,
 if TYPE_CHECKING:
     from mfops.behave.located import At
 
-__all__ = ["KINDS", "AssertionResult", "Check", "Grader", "Kind", "Models", "Verdict", "cosine",
-           "grade", "parse_check", "show"]  # fmt: skip
+__all__ = [
+    "KINDS",
+    "AssertionResult",
+    "Check",
+    "Grader",
+    "Kind",
+    "Models",
+    "Verdict",
+    "cosine",
+    "grade",
+    "parse_check",
+    "show",
+]
 
 DEFAULT_SIMILARITY = 0.8
 
@@ -49,7 +60,7 @@ class Kind:
 
 
 def _model(raw: dict[str, Any], at: At, default: str | None, what: str, setting: str) -> str:
-    from mfops.names import parse_name
+    from mfops.language.names import parse_name
 
     name = raw.get("model", default)
     if name is None:
@@ -154,54 +165,89 @@ def _result(check: Check, passed: bool, ok: str, bad: str, **kw: Any) -> Asserti
 
 
 def _g_equals(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    return _result(c, out == c.value, "output equals the expected text",
-                   f"expected output to equal {show(c.value)}")  # fmt: skip
+    return _result(
+        c,
+        out == c.value,
+        "output equals the expected text",
+        f"expected output to equal {show(c.value)}",
+    )
 
 
 def _g_contains(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    return _result(c, c.value in out, f"contains {show(c.value)}",
-                   f"expected output to contain {show(c.value)}")  # fmt: skip
+    return _result(
+        c,
+        c.value in out,
+        f"contains {show(c.value)}",
+        f"expected output to contain {show(c.value)}",
+    )
 
 
 def _g_icontains(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    return _result(c, c.value.casefold() in out.casefold(), f"contains {show(c.value)}",
-                   f"expected output to contain {show(c.value)} (any case)")  # fmt: skip
+    return _result(
+        c,
+        c.value.casefold() in out.casefold(),
+        f"contains {show(c.value)}",
+        f"expected output to contain {show(c.value)} (any case)",
+    )
 
 
 def _g_not_contains(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     at = out.find(c.value)
-    return _result(c, at < 0, f"does not contain {show(c.value)}",
-                   f"expected output not to contain {show(c.value)}, found at character {at}")
+    return _result(
+        c,
+        at < 0,
+        f"does not contain {show(c.value)}",
+        f"expected output not to contain {show(c.value)}, found at character {at}",
+    )
 
 
 def _g_contains_any(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     found = [v for v in c.value if v in out]
-    return _result(c, bool(found), f"contains {show(found[0]) if found else ''}",
-                   f"expected output to contain any of {c.value!r}")  # fmt: skip
+    return _result(
+        c,
+        bool(found),
+        f"contains {show(found[0]) if found else ''}",
+        f"expected output to contain any of {c.value!r}",
+    )
 
 
 def _g_contains_all(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     missing = [v for v in c.value if v not in out]
-    return _result(c, not missing, f"contains all of {c.value!r}",
-                   f"expected output to contain all of {c.value!r}; missing {missing!r}")
+    return _result(
+        c,
+        not missing,
+        f"contains all of {c.value!r}",
+        f"expected output to contain all of {c.value!r}; missing {missing!r}",
+    )
 
 
 def _g_starts_with(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    return _result(c, out.startswith(c.value), f"starts with {show(c.value)}",
-                   f"expected output to start with {show(c.value)}")  # fmt: skip
+    return _result(
+        c,
+        out.startswith(c.value),
+        f"starts with {show(c.value)}",
+        f"expected output to start with {show(c.value)}",
+    )
 
 
 def _g_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     m = re.search(c.value, out)
-    return _result(c, m is not None, f"matches /{c.value}/ ({show(m.group(0) if m else '')})",
-                   f"expected output to match /{c.value}/")  # fmt: skip
+    return _result(
+        c,
+        m is not None,
+        f"matches /{c.value}/ ({show(m.group(0) if m else '')})",
+        f"expected output to match /{c.value}/",
+    )
 
 
 def _g_not_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     m = re.search(c.value, out)
-    return _result(c, m is None, f"does not match /{c.value}/",
-                   f"expected output not to match /{c.value}/; matched "
-                   f"{show(m.group(0) if m else '')}")  # fmt: skip
+    return _result(
+        c,
+        m is None,
+        f"does not match /{c.value}/",
+        f"expected output not to match /{c.value}/; matched {show(m.group(0) if m else '')}",
+    )
 
 
 def _parse_json(out: str) -> tuple[Any, str | None]:
@@ -227,43 +273,66 @@ def _g_schema(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     if problem is None:
         return _result(c, True, "matches the JSON schema", "")
     where = "/".join(str(p) for p in problem.absolute_path) or "(top level)"
-    return _result(c, False, "", f"expected JSON matching the schema; at {where}: "
-                   f"{problem.message}")  # fmt: skip
+    return _result(
+        c, False, "", f"expected JSON matching the schema; at {where}: {problem.message}"
+    )
 
 
 def _g_min_length(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    return _result(c, len(out) >= c.value, f"{len(out)} characters >= {c.value}",
-                   f"expected at least {c.value} characters, got {len(out)}")  # fmt: skip
+    return _result(
+        c,
+        len(out) >= c.value,
+        f"{len(out)} characters >= {c.value}",
+        f"expected at least {c.value} characters, got {len(out)}",
+    )
 
 
 def _g_max_length(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    return _result(c, len(out) <= c.value, f"{len(out)} characters <= {c.value}",
-                   f"expected at most {c.value} characters, got {len(out)}")  # fmt: skip
+    return _result(
+        c,
+        len(out) <= c.value,
+        f"{len(out)} characters <= {c.value}",
+        f"expected at most {c.value} characters, got {len(out)}",
+    )
 
 
 def _g_latency(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    return _result(c, ms <= c.value, f"answered in {ms:.0f} ms <= {c.value:g} ms",
-                   f"expected an answer within {c.value:g} ms, took {ms:.0f} ms")  # fmt: skip
+    return _result(
+        c,
+        ms <= c.value,
+        f"answered in {ms:.0f} ms <= {c.value:g} ms",
+        f"expected an answer within {c.value:g} ms, took {ms:.0f} ms",
+    )
 
 
 def _g_similar(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     score = g.similarity(c.model or "", out, c.value)
-    return _result(c, score >= (c.threshold or 0.0),
-                   f"similarity {score:.3f} >= {c.threshold:g} to {show(c.value, 60)}",
-                   f"expected similarity >= {c.threshold:g} to {show(c.value)}, got "
-                   f"{score:.3f} ({c.model})", score=round(score, 4))  # fmt: skip
+    return _result(
+        c,
+        score >= (c.threshold or 0.0),
+        f"similarity {score:.3f} >= {c.threshold:g} to {show(c.value, 60)}",
+        f"expected similarity >= {c.threshold:g} to {show(c.value)}, got {score:.3f} ({c.model})",
+        score=round(score, 4),
+    )
 
 
 def _g_judge(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     v = g.judge(c.model or "", c.value, out)
     if c.threshold is not None and v.passed and v.score < c.threshold:
-        bad = (f"expected judge {c.model} to score >= {c.threshold:g} on {show(c.value)}, "
-               f"got {v.score:.2f}: {v.reason}")  # fmt: skip
+        bad = (
+            f"expected judge {c.model} to score >= {c.threshold:g} on {show(c.value)}, "
+            f"got {v.score:.2f}: {v.reason}"
+        )
         return AssertionResult(c.type, False, bad, round(v.score, 4), v.note)
-    return _result(c, v.passed, f"judge {c.model}: pass, score {v.score:.2f}: {v.reason}",
-                   f"expected judge {c.model} to pass it on {show(c.value)}; it said: "
-                   f"{v.reason} (score {v.score:.2f})", score=round(v.score, 4),
-                   note=v.note)  # fmt: skip
+    return _result(
+        c,
+        v.passed,
+        f"judge {c.model}: pass, score {v.score:.2f}: {v.reason}",
+        f"expected judge {c.model} to pass it on {show(c.value)}; it said: "
+        f"{v.reason} (score {v.score:.2f})",
+        score=round(v.score, 4),
+        note=v.note,
+    )
 
 
 def _g_baseline(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
@@ -272,52 +341,82 @@ def _g_baseline(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
         return AssertionResult(c.type, True, f"baseline recorded in {path}")
     base = g.baseline()
     if base is None:
-        return AssertionResult(c.type, False, f"no baseline recorded at {path} (record one "
-                               "with `mfops test --update-baseline`)")  # fmt: skip
+        return AssertionResult(
+            c.type,
+            False,
+            f"no baseline recorded at {path} (record one with `mfops test --update-baseline`)",
+        )
     note = None
     if base.server_version != g.server_version:
-        note = (f"baseline recorded on Ollama {base.server_version or '(unknown)'}, this run "
-                f"on {g.server_version}")  # fmt: skip
+        note = (
+            f"baseline recorded on Ollama {base.server_version or '(unknown)'}, this run "
+            f"on {g.server_version}"
+        )
     score = g.similarity(c.model or "", out, base.output)
-    return _result(c, score >= (c.threshold or 0.0),
-                   f"similarity {score:.3f} >= {c.threshold:g} to the baseline",
-                   f"expected similarity >= {c.threshold:g} to the baseline "
-                   f"{show(base.output)} ({path}), got {score:.3f}", score=round(score, 4),
-                   note=note)  # fmt: skip
+    return _result(
+        c,
+        score >= (c.threshold or 0.0),
+        f"similarity {score:.3f} >= {c.threshold:g} to the baseline",
+        f"expected similarity >= {c.threshold:g} to the baseline "
+        f"{show(base.output)} ({path}), got {score:.3f}",
+        score=round(score, 4),
+        note=note,
+    )
 
 
 _S = ("value",)
 _M = ("value", "threshold", "model")
 
-KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("equals", _S, _p_text, _g_equals, None, "output is exactly `value`"),
-    Kind("contains", _S, _p_text, _g_contains, None, "output contains `value`"),
-    Kind("icontains", _S, _p_text, _g_icontains, None, "output contains `value`, any case"),
-    Kind("not-contains", _S, _p_text, _g_not_contains, None, "output lacks `value`"),
-    Kind("contains-any", _S, _p_texts, _g_contains_any, None, "output contains one of a list"),
-    Kind("contains-all", _S, _p_texts, _g_contains_all, None, "output contains every item"),
-    Kind("starts-with", _S, _p_text, _g_starts_with, None, "output begins with `value`"),
-    Kind("regex", _S, _p_regex, _g_regex, None, "Python regex `value` is found in output"),
-    Kind("not-regex", _S, _p_regex, _g_not_regex, None, "regex `value` is not found"),
-    Kind("is-json", (), _p_none, _g_is_json, None, "output parses as JSON"),
-    Kind("json-schema", _S, _p_schema, _g_schema, None, "output is JSON valid against `value`"),
-    Kind("min-length", _S, _p_length, _g_min_length, None, "at least `value` characters"),
-    Kind("max-length", _S, _p_length, _g_max_length, None, "at most `value` characters"),
-    Kind("max-latency-ms", _S, _p_latency, _g_latency, None, "answered within `value` ms"),
-    Kind("similar", _M, _p_similar, _g_similar, "embed",
-         "embedding cosine to `value` >= `threshold` (0.8)"),
-    Kind("llm-judge", _M, _p_judge, _g_judge, "judge",
-         "judge model passes the output on rubric `value` (score >= `threshold`)"),
-    Kind("baseline", ("threshold", "model"), _p_baseline, _g_baseline, "embed",
-         "embedding cosine to the recorded baseline >= `threshold` (0.8)"),
-)}  # fmt: skip
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("equals", _S, _p_text, _g_equals, None, "output is exactly `value`"),
+        Kind("contains", _S, _p_text, _g_contains, None, "output contains `value`"),
+        Kind("icontains", _S, _p_text, _g_icontains, None, "output contains `value`, any case"),
+        Kind("not-contains", _S, _p_text, _g_not_contains, None, "output lacks `value`"),
+        Kind("contains-any", _S, _p_texts, _g_contains_any, None, "output contains one of a list"),
+        Kind("contains-all", _S, _p_texts, _g_contains_all, None, "output contains every item"),
+        Kind("starts-with", _S, _p_text, _g_starts_with, None, "output begins with `value`"),
+        Kind("regex", _S, _p_regex, _g_regex, None, "Python regex `value` is found in output"),
+        Kind("not-regex", _S, _p_regex, _g_not_regex, None, "regex `value` is not found"),
+        Kind("is-json", (), _p_none, _g_is_json, None, "output parses as JSON"),
+        Kind("json-schema", _S, _p_schema, _g_schema, None, "output is JSON valid against `value`"),
+        Kind("min-length", _S, _p_length, _g_min_length, None, "at least `value` characters"),
+        Kind("max-length", _S, _p_length, _g_max_length, None, "at most `value` characters"),
+        Kind("max-latency-ms", _S, _p_latency, _g_latency, None, "answered within `value` ms"),
+        Kind(
+            "similar",
+            _M,
+            _p_similar,
+            _g_similar,
+            "embed",
+            "embedding cosine to `value` >= `threshold` (0.8)",
+        ),
+        Kind(
+            "llm-judge",
+            _M,
+            _p_judge,
+            _g_judge,
+            "judge",
+            "judge model passes the output on rubric `value` (score >= `threshold`)",
+        ),
+        Kind(
+            "baseline",
+            ("threshold", "model"),
+            _p_baseline,
+            _g_baseline,
+            "embed",
+            "embedding cosine to the recorded baseline >= `threshold` (0.8)",
+        ),
+    )
+}
 
 
 def parse_check(raw: object, at: At, models: Models) -> Check:
     """Validate one `assert:` item (a ConfigError at its line when it is wrong)."""
     import difflib
 
-    from mfops.yamlload import kind_of
+    from mfops.fileio.yamlfile import kind_of
 
     if isinstance(raw, dict) and "type" in raw:
         name = raw["type"]

@@ -40,7 +40,7 @@ from mfops.errors import ConfigError
 if TYPE_CHECKING:
     from mfops.behave.results import TestReport
     from mfops.behave.selection import CaseRun
-    from mfops.repo import Snapshot
+    from mfops.repo.repository import Snapshot
 
 BASELINE_VERSION = 1
 BASELINE_DIR = "baselines"
@@ -60,8 +60,9 @@ class Baseline:
 def baseline_path(run: CaseRun) -> str:
     """The repo-relative path of a case run's baseline file."""
     model = run.model.replace("/", "--")
-    return posixpath.join(run.suite.dir, BASELINE_DIR, run.suite.name, model,
-                          f"{run.case.slug}.json")  # fmt: skip
+    return posixpath.join(
+        run.suite.dir, BASELINE_DIR, run.suite.name, model, f"{run.case.slug}.json"
+    )
 
 
 def parse_baseline(raw: bytes, where: str) -> Baseline:
@@ -70,8 +71,11 @@ def parse_baseline(raw: bytes, where: str) -> Baseline:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or hostile JSON
-        raise ConfigError(f"baseline is not valid JSON: {err}", path=where,
-                          hint="re-record it with `mfops test --update-baseline`") from None
+        raise ConfigError(
+            f"baseline is not valid JSON: {err}",
+            path=where,
+            hint="re-record it with `mfops test --update-baseline`",
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("output"), str):
         raise ConfigError("baseline must be a JSON object with a string `output`", path=where)
     if data.get("version") != BASELINE_VERSION:
@@ -81,9 +85,15 @@ def parse_baseline(raw: bytes, where: str) -> Baseline:
         value = data.get(key, "")
         return value if isinstance(value, str) else ""
 
-    return Baseline(data["output"], text("server_version"), text("model_manifest"),
-                    text("model_digest"), text("target"), text("recorded_at"),
-                    hashlib.sha256(raw).hexdigest())  # fmt: skip
+    return Baseline(
+        data["output"],
+        text("server_version"),
+        text("model_manifest"),
+        text("model_digest"),
+        text("target"),
+        text("recorded_at"),
+        hashlib.sha256(raw).hexdigest(),
+    )
 
 
 class BaselineStore:
@@ -106,20 +116,35 @@ class BaselineStore:
         return found
 
 
-def baseline_json(run: CaseRun, output: str, *, target: str, server_version: str,
-                  manifest: str, digest: str, recorded_at: str) -> dict[str, Any]:  # fmt: skip
+def baseline_json(
+    run: CaseRun,
+    output: str,
+    *,
+    target: str,
+    server_version: str,
+    manifest: str,
+    digest: str,
+    recorded_at: str,
+) -> dict[str, Any]:
     return {
-        "version": BASELINE_VERSION, "suite": run.suite.path, "case": run.case.name,
-        "model": run.model, "target": target, "output": output,
-        "server_version": server_version, "model_manifest": manifest, "model_digest": digest,
-        "options": run.case.options, "recorded_at": recorded_at,
-    }  # fmt: skip
+        "version": BASELINE_VERSION,
+        "suite": run.suite.path,
+        "case": run.case.name,
+        "model": run.model,
+        "target": target,
+        "output": output,
+        "server_version": server_version,
+        "model_manifest": manifest,
+        "model_digest": digest,
+        "options": run.case.options,
+        "recorded_at": recorded_at,
+    }
 
 
 def write_baselines(report: TestReport, root: Path) -> list[str]:
     """Record sample 0's output of every case with a `baseline` assertion that produced
     one, under the repo root `root`; returns the paths written (repo-relative)."""
-    from mfops.atomic import write_atomic
+    from mfops.fileio.atomic import write_atomic
 
     written = []
     for result in report.results:
@@ -131,10 +156,14 @@ def write_baselines(report: TestReport, root: Path) -> list[str]:
             continue
         path = baseline_path(run)
         data = baseline_json(
-            run, first.output, target=result.target, server_version=report.env.server_version,
-            manifest=result.manifest or "", digest=result.model_digest or "",
+            run,
+            first.output,
+            target=result.target,
+            server_version=report.env.server_version,
+            manifest=result.manifest or "",
+            digest=result.model_digest or "",
             recorded_at=report.env.started_at,
-        )  # fmt: skip
+        )
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

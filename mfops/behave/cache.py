@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mfops.server import Host
+    from mfops.server.client import Host
 
 CACHE_VERSION = 1
 CACHE_FILE = "test-cache.json"
@@ -38,15 +38,29 @@ MAX_ENTRIES = 50_000
 log = logging.getLogger("mfops")
 
 
-def sample_key(*, manifest: str, model_digest: str, case_digest: str, options: dict[str, Any],
-               sample: int, aux: dict[str, str], baseline: str | None,
-               server_version: str) -> str:  # fmt: skip
+def sample_key(
+    *,
+    manifest: str,
+    model_digest: str,
+    case_digest: str,
+    options: dict[str, Any],
+    sample: int,
+    aux: dict[str, str],
+    baseline: str | None,
+    server_version: str,
+) -> str:
     """The cache key of one sample (see the module docstring)."""
     payload = {
-        "v": CACHE_VERSION, "manifest": manifest, "digest": model_digest, "case": case_digest,
-        "options": options, "sample": sample, "aux": aux, "baseline": baseline,
+        "v": CACHE_VERSION,
+        "manifest": manifest,
+        "digest": model_digest,
+        "case": case_digest,
+        "options": options,
+        "sample": sample,
+        "aux": aux,
+        "baseline": baseline,
         "server": server_version,
-    }  # fmt: skip
+    }
     raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -105,8 +119,8 @@ class ResultCache:
             self._dirty = True
 
     def save(self) -> None:
-        from mfops.atomic import write_atomic
-        from mfops.state import ensure_state_dir
+        from mfops.fileio.atomic import write_atomic
+        from mfops.store.builds import ensure_state_dir
 
         with self._lock:
             if not self._dirty:
@@ -114,8 +128,11 @@ class ResultCache:
             keys = list(self._entries)
             for key in keys[: max(0, len(keys) - MAX_ENTRIES)]:
                 del self._entries[key]
-            text = json.dumps({"version": CACHE_VERSION, "entries": self._entries},
-                              separators=(",", ":"), ensure_ascii=False)  # fmt: skip
+            text = json.dumps(
+                {"version": CACHE_VERSION, "entries": self._entries},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
             self._dirty = False
         ensure_state_dir(self.path.parent.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,13 +54,23 @@ class AssertionResult:
     note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "passed": self.passed, "message": self.message,
-                "score": self.score, "note": self.note}  # fmt: skip
+        return {
+            "type": self.type,
+            "passed": self.passed,
+            "message": self.message,
+            "score": self.score,
+            "note": self.note,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AssertionResult:
-        return cls(str(data["type"]), bool(data["passed"]), str(data["message"]),
-                   data.get("score"), data.get("note"))  # fmt: skip
+        return cls(
+            str(data["type"]),
+            bool(data["passed"]),
+            str(data["message"]),
+            data.get("score"),
+            data.get("note"),
+        )
 
 
 @dataclass(frozen=True)

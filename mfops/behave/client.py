@@ -2,7 +2,7 @@
 
 The runner only ever asks two things: "what does this model answer to this conversation,
 and how long did it take" and "embed these texts". Keeping that behind a Protocol lets the
-runner be written and reasoned about without the HTTP layer; `mfops.server.Server`
+runner be written and reasoned about without the HTTP layer; `mfops.server.client.Server`
 implements it (the only module that talks to Ollama), and anything else with the same two
 methods can stand in.
 """

@@ -74,6 +74,5 @@ def parse_verdict(text: str) -> Verdict:
 
 
 def ask_judge(client: ModelClient, model: str, rubric: str, output: str) -> Verdict:
-    text, _ = client.chat(model, judge_messages(rubric, output), dict(JUDGE_OPTIONS),
-                          JUDGE_SCHEMA)  # fmt: skip
+    text, _ = client.chat(model, judge_messages(rubric, output), dict(JUDGE_OPTIONS), JUDGE_SCHEMA)
     return parse_verdict(text)

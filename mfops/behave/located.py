@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 
 from mfops.errors import ConfigError
-from mfops.yamlload import LineMap, dotted, kind_of
+from mfops.fileio.yamlfile import LineMap, dotted, kind_of
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ class At:
             raise self.fail(f"expected a non-empty string, got {kind_of(value)}")
         return value
 
-    def number(self, value: object, *, low: float, high: float | None = None,
-               low_open: bool = False) -> float:  # fmt: skip
+    def number(
+        self, value: object, *, low: float, high: float | None = None, low_open: bool = False
+    ) -> float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok:
             num = float(value)  # type: ignore[arg-type]

@@ -39,17 +39,21 @@ def _bad_samples(r: CaseResult) -> list[SampleResult]:
 def summary_line(report: TestReport) -> str:
     n = len(report.results)
     cached = sum(1 for r in report.results if r.cached)
-    return (f"{n} case{'s' if n != 1 else ''}: {report.count('passed')} passed, "
-            f"{report.count('failed')} failed, {report.count('error')} errors "
-            f"({cached} cached) in {report.seconds:.2f} s; {report.chat_calls} chat and "
-            f"{report.embed_calls} embedding requests")  # fmt: skip
+    return (
+        f"{n} case{'s' if n != 1 else ''}: {report.count('passed')} passed, "
+        f"{report.count('failed')} failed, {report.count('error')} errors "
+        f"({cached} cached) in {report.seconds:.2f} s; {report.chat_calls} chat and "
+        f"{report.embed_calls} embedding requests"
+    )
 
 
 def header_line(report: TestReport) -> str:
     env = report.env
     models = len({r.run.model for r in report.results})
-    return (f"Testing {models} model{'s' if models != 1 else ''} at tag {env.tag} on "
-            f"{env.host} (Ollama {env.server_version or 'unknown'})")  # fmt: skip
+    return (
+        f"Testing {models} model{'s' if models != 1 else ''} at tag {env.tag} on "
+        f"{env.host} (Ollama {env.server_version or 'unknown'})"
+    )
 
 
 # --------------------------------------------------------------------------- text
@@ -107,22 +111,42 @@ def _sample_text(r: CaseResult, s: SampleResult, paint: Any) -> list[str]:
 
 
 def _sample_json(s: SampleResult) -> dict[str, Any]:
-    return {"index": s.index, "seed": s.seed, "options": s.options, "passed": s.passed,
-            "output": s.output, "latency_ms": s.latency_ms, "cached": s.cached,
-            "error": s.error, "assertions": [a.to_json() for a in s.assertions]}  # fmt: skip
+    return {
+        "index": s.index,
+        "seed": s.seed,
+        "options": s.options,
+        "passed": s.passed,
+        "output": s.output,
+        "latency_ms": s.latency_ms,
+        "cached": s.cached,
+        "error": s.error,
+        "assertions": [a.to_json() for a in s.assertions],
+    }
 
 
 def case_json(r: CaseResult) -> dict[str, Any]:
     run, case = r.run, r.run.case
     return {
-        "id": run.id, "model": run.model, "target": r.target, "suite": run.suite.path,
-        "case": case.name, "line": case.line, "inherited_from": run.inherited_from,
-        "status": r.status, "error": r.error, "samples_required": case.required,
-        "samples_passed": r.passed_samples, "cached": r.cached, "seconds": r.seconds,
-        "case_digest": case.digest, "manifest": r.manifest, "model_digest": r.model_digest,
-        "options": case.options, "notes": list(r.notes),
+        "id": run.id,
+        "model": run.model,
+        "target": r.target,
+        "suite": run.suite.path,
+        "case": case.name,
+        "line": case.line,
+        "inherited_from": run.inherited_from,
+        "status": r.status,
+        "error": r.error,
+        "samples_required": case.required,
+        "samples_passed": r.passed_samples,
+        "cached": r.cached,
+        "seconds": r.seconds,
+        "case_digest": case.digest,
+        "manifest": r.manifest,
+        "model_digest": r.model_digest,
+        "options": case.options,
+        "notes": list(r.notes),
         "samples": [_sample_json(s) for s in r.samples],
-    }  # fmt: skip
+    }
 
 
 def environment_json(report: TestReport) -> dict[str, Any]:
@@ -132,22 +156,35 @@ def environment_json(report: TestReport) -> dict[str, Any]:
         for c in r.run.case.assertions:
             if c.model is not None:
                 used[c.model] = env.manifest(c.model)
-    return {"host": env.host, "server_version": env.server_version, "tag": env.tag,
-            "started_at": env.started_at, "mfops_version": env.mfops_version,
-            "models": dict(sorted(used.items()))}  # fmt: skip
+    return {
+        "host": env.host,
+        "server_version": env.server_version,
+        "tag": env.tag,
+        "started_at": env.started_at,
+        "mfops_version": env.mfops_version,
+        "models": dict(sorted(used.items())),
+    }
 
 
 def json_report(report: TestReport) -> dict[str, Any]:
     return {
-        "ok": report.ok, "environment": environment_json(report),
-        "summary": {"cases": len(report.results), "passed": report.count("passed"),
-                    "failed": report.count("failed"), "error": report.count("error"),
-                    "cached": sum(1 for r in report.results if r.cached),
-                    "chat_calls": report.chat_calls, "embed_calls": report.embed_calls,
-                    "cache_hits": report.cache_hits, "seconds": report.seconds},
-        "models": report.models(), "notes": list(report.notes),
+        "ok": report.ok,
+        "environment": environment_json(report),
+        "summary": {
+            "cases": len(report.results),
+            "passed": report.count("passed"),
+            "failed": report.count("failed"),
+            "error": report.count("error"),
+            "cached": sum(1 for r in report.results if r.cached),
+            "chat_calls": report.chat_calls,
+            "embed_calls": report.embed_calls,
+            "cache_hits": report.cache_hits,
+            "seconds": report.seconds,
+        },
+        "models": report.models(),
+        "notes": list(report.notes),
         "cases": [case_json(r) for r in report.results],
-    }  # fmt: skip
+    }
 
 
 # --------------------------------------------------------------------------- markdown
@@ -162,15 +199,21 @@ def markdown_report(report: TestReport) -> str:
     icon = {"passed": "✅", "failed": "❌", "error": "⚠️"}
     env = report.env
     verdict = "passed" if report.ok else "failed"
-    lines = [f"## mfops test: {icon[verdict]} {verdict}", "",
-             f"Tag `{env.tag}` on `{env.host}` (Ollama {env.server_version or 'unknown'}). "
-             f"{summary_line(report)}.", ""]  # fmt: skip
+    lines = [
+        f"## mfops test: {icon[verdict]} {verdict}",
+        "",
+        f"Tag `{env.tag}` on `{env.host}` (Ollama {env.server_version or 'unknown'}). "
+        f"{summary_line(report)}.",
+        "",
+    ]
     if report.results:
         lines += ["| | Model | Case | Origin | Samples |", "|---|---|---|---|---|"]
         for r in report.results:
             samples = f"{r.passed_samples}/{r.run.case.samples}" if r.samples else "-"
-            lines.append(f"| {icon[r.status]} | {_cell(r.run.model)} | {_cell(r.run.case.name)}"
-                         f" | {_cell(r.run.origin)} | {samples} |")  # fmt: skip
+            lines.append(
+                f"| {icon[r.status]} | {_cell(r.run.model)} | {_cell(r.run.case.name)}"
+                f" | {_cell(r.run.origin)} | {samples} |"
+            )
     bad = [r for r in report.results if r.status != "passed"]
     if bad:
         lines += ["", "### Failures"]
@@ -184,11 +227,15 @@ def markdown_report(report: TestReport) -> str:
                 lines.append(f"- sample {s.index + 1}: error: {_cell(s.error)}")
                 continue
             lines.append(f"- sample {s.index + 1} (seed {s.seed}):")
-            lines += [f"  - `{a.type}`: {_cell(a.message)}" for a in s.assertions
-                      if not a.passed]  # fmt: skip
+            lines += [f"  - `{a.type}`: {_cell(a.message)}" for a in s.assertions if not a.passed]
             fence = "````" if "```" in s.output else "```"
-            lines += ["", f"  {fence}text", *[f"  {x}" for x in _clip(s.output, 1500)
-                                               .splitlines()], f"  {fence}", ""]  # fmt: skip
+            lines += [
+                "",
+                f"  {fence}text",
+                *[f"  {x}" for x in _clip(s.output, 1500).splitlines()],
+                f"  {fence}",
+                "",
+            ]
     if report.notes:
         lines += ["", *[f"> note: {n}" for n in report.notes]]
     text = "\n".join(lines).rstrip() + "\n"
@@ -211,27 +258,45 @@ def junit_xml(report: TestReport) -> str:
     groups: dict[tuple[str, str], list[CaseResult]] = {}
     for r in report.results:
         groups.setdefault((r.run.model, r.run.suite.path), []).append(r)
-    root = ET.Element("testsuites", {
-        "name": "mfops test", "tests": str(len(report.results)),
-        "failures": str(report.count("failed")), "errors": str(report.count("error")),
-        "skipped": "0", "time": f"{report.seconds:.3f}", "timestamp": _x(env.started_at),
-    })  # fmt: skip
+    root = ET.Element(
+        "testsuites",
+        {
+            "name": "mfops test",
+            "tests": str(len(report.results)),
+            "failures": str(report.count("failed")),
+            "errors": str(report.count("error")),
+            "skipped": "0",
+            "time": f"{report.seconds:.3f}",
+            "timestamp": _x(env.started_at),
+        },
+    )
     for (model, path), results in groups.items():
         first = results[0]
-        suite = ET.SubElement(root, "testsuite", {
-            "name": _x(f"{model} ({path})"), "tests": str(len(results)),
-            "failures": str(sum(r.status == "failed" for r in results)),
-            "errors": str(sum(r.status == "error" for r in results)), "skipped": "0",
-            "time": f"{sum(r.seconds for r in results):.3f}", "timestamp": _x(env.started_at),
-            "hostname": _x(env.host),
-        })  # fmt: skip
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            {
+                "name": _x(f"{model} ({path})"),
+                "tests": str(len(results)),
+                "failures": str(sum(r.status == "failed" for r in results)),
+                "errors": str(sum(r.status == "error" for r in results)),
+                "skipped": "0",
+                "time": f"{sum(r.seconds for r in results):.3f}",
+                "timestamp": _x(env.started_at),
+                "hostname": _x(env.host),
+            },
+        )
         props = ET.SubElement(suite, "properties")
-        for name, value in (("target", first.target), ("tag", env.tag), ("host", env.host),
-                            ("server_version", env.server_version),
-                            ("manifest", first.manifest or ""),
-                            ("model_digest", first.model_digest or ""),
-                            ("inherited_from", first.run.inherited_from or ""),
-                            ("mfops_version", env.mfops_version)):  # fmt: skip
+        for name, value in (
+            ("target", first.target),
+            ("tag", env.tag),
+            ("host", env.host),
+            ("server_version", env.server_version),
+            ("manifest", first.manifest or ""),
+            ("model_digest", first.model_digest or ""),
+            ("inherited_from", first.run.inherited_from or ""),
+            ("mfops_version", env.mfops_version),
+        ):
             ET.SubElement(props, "property", {"name": name, "value": _x(value)})
         for r in results:
             _testcase(suite, r)
@@ -244,10 +309,17 @@ def _testcase(parent: Any, r: CaseResult) -> None:
     import xml.etree.ElementTree as ET
 
     run = r.run
-    case = ET.SubElement(parent, "testcase", {
-        "classname": _x(f"{run.model}.{run.suite.name}"), "name": _x(run.case.name),
-        "file": _x(run.suite.path), "line": str(run.case.line), "time": f"{r.seconds:.3f}",
-    })  # fmt: skip
+    case = ET.SubElement(
+        parent,
+        "testcase",
+        {
+            "classname": _x(f"{run.model}.{run.suite.name}"),
+            "name": _x(run.case.name),
+            "file": _x(run.suite.path),
+            "line": str(run.case.line),
+            "time": f"{r.seconds:.3f}",
+        },
+    )
     if r.status == "error":
         node = ET.SubElement(case, "error", {"type": "error", "message": _x(r.error or "")})
         node.text = _x(r.error or "")
@@ -262,5 +334,6 @@ def _testcase(parent: Any, r: CaseResult) -> None:
         node.text = _x("\n".join(details))
     if r.samples:
         out = ET.SubElement(case, "system-out")
-        out.text = _x("\n".join(f"[sample {s.index + 1}, seed {s.seed}] {s.output}"
-                                for s in r.samples))  # fmt: skip
+        out.text = _x(
+            "\n".join(f"[sample {s.index + 1}, seed {s.seed}] {s.output}" for s in r.samples)
+        )

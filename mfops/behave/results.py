@@ -15,14 +15,14 @@ from mfops.behave.checks import AssertionResult
 
 if TYPE_CHECKING:
     from mfops.behave.selection import CaseRun
-    from mfops.server import Server
+    from mfops.server.client import Server
 
 Status = Literal["passed", "failed", "error"]
 
 
 def display_name(name: str) -> str:
     """How `/api/tags` spells a model name (`judge` -> `judge:latest`), case-folded."""
-    from mfops.names import parse_name
+    from mfops.language.names import parse_name
 
     try:
         return parse_name(name).display.casefold()
@@ -50,16 +50,18 @@ class Environment:
         return self.manifests.get(display_name(name))
 
     @classmethod
-    def probe(cls, server: Server, *, tag: str, digests: Mapping[str, str] | None = None
-              ) -> Environment:  # fmt: skip
+    def probe(
+        cls, server: Server, *, tag: str, digests: Mapping[str, str] | None = None
+    ) -> Environment:
         """Ask the server for its version and its models (two requests, no inference)."""
         from mfops import __version__
-        from mfops.state import now_utc
+        from mfops.store.builds import now_utc
 
         version = server.version()
         listing = {k: m.digest for k, m in server.models().items()}
-        return cls(server.host.display, version, tag, listing, dict(digests or {}), now_utc(),
-                   __version__)  # fmt: skip
+        return cls(
+            server.host.display, version, tag, listing, dict(digests or {}), now_utc(), __version__
+        )
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,11 @@ class SampleResult:
         return seed if isinstance(seed, int) else None
 
     def cache_entry(self) -> dict[str, Any]:
-        return {"output": self.output, "latency_ms": self.latency_ms,
-                "assertions": [a.to_json() for a in self.assertions]}  # fmt: skip
+        return {
+            "output": self.output,
+            "latency_ms": self.latency_ms,
+            "assertions": [a.to_json() for a in self.assertions],
+        }
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,20 @@ if TYPE_CHECKING:
     from mfops.behave.cache import ResultCache
     from mfops.behave.client import ModelClient
     from mfops.behave.selection import CaseRun
-    from mfops.revision import Revision
-    from mfops.session import Session
+    from mfops.build.session import Session
+    from mfops.graph.revision import Revision
 
-__all__ = ["CaseResult", "Environment", "Runner", "SampleResult", "TestEvent", "TestReport",
-           "run", "run_in_session", "sample_options"]  # fmt: skip
+__all__ = [
+    "CaseResult",
+    "Environment",
+    "Runner",
+    "SampleResult",
+    "TestEvent",
+    "TestReport",
+    "run",
+    "run_in_session",
+    "sample_options",
+]
 
 
 class _Counting:
@@ -58,8 +67,9 @@ class _Counting:
         self._lock = threading.Lock()
         self._vectors: dict[tuple[str, str], list[float]] = {}
 
-    def chat(self, model: str, messages: list[dict[str, str]], options: dict[str, Any],
-             fmt: Any) -> tuple[str, float]:  # fmt: skip
+    def chat(
+        self, model: str, messages: list[dict[str, str]], options: dict[str, Any], fmt: Any
+    ) -> tuple[str, float]:
         with self._lock:
             self.chats += 1
         return self.client.chat(model, messages, options, fmt)
@@ -73,11 +83,12 @@ class _Counting:
                 self.embeds += 1
             vectors = self.client.embed(model, missing)
             if len(vectors) != len(missing):
-                raise MfopsError(f"embedding model {model} returned {len(vectors)} vectors "
-                                 f"for {len(missing)} texts")  # fmt: skip
+                raise MfopsError(
+                    f"embedding model {model} returned {len(vectors)} vectors "
+                    f"for {len(missing)} texts"
+                )
             with self._lock:
-                self._vectors.update(((model, t), v) for t, v in zip(missing, vectors,
-                                                                      strict=True))
+                self._vectors.update(((model, t), v) for t, v in zip(missing, vectors, strict=True))
         with self._lock:
             return [self._vectors[(model, t)] for t in texts]
 
@@ -85,8 +96,14 @@ class _Counting:
 class _Grader:
     """What the assertions of one case run may ask for (see assertions.Grader)."""
 
-    def __init__(self, client: _Counting, run: CaseRun, baselines: BaselineStore | None,
-                 server_version: str, update_baseline: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: _Counting,
+        run: CaseRun,
+        baselines: BaselineStore | None,
+        server_version: str,
+        update_baseline: bool,
+    ) -> None:
         self.client = client
         self.run = run
         self.baselines = baselines
@@ -138,10 +155,18 @@ def sample_options(options: dict[str, Any], index: int) -> dict[str, Any]:
 class Runner:
     """Runs a list of case runs once; see `run()`."""
 
-    def __init__(self, client: ModelClient, env: Environment, *, jobs: int = 4,
-                 cache: ResultCache | None = None, use_cache: bool = True,
-                 baselines: BaselineStore | None = None, update_baseline: bool = False,
-                 on_event: EventFn | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: ModelClient,
+        env: Environment,
+        *,
+        jobs: int = 4,
+        cache: ResultCache | None = None,
+        use_cache: bool = True,
+        baselines: BaselineStore | None = None,
+        update_baseline: bool = False,
+        on_event: EventFn | None = None,
+    ) -> None:
         self.client = _Counting(client)
         self.env = env
         self.jobs = max(1, jobs)
@@ -166,8 +191,10 @@ class Runner:
         target = f"{run.model}:{env.tag}"
         prep = _Prepared(run, target, env.manifest(target), env.digests.get(run.model))
         if prep.manifest is None:
-            prep.error = (f"{target} is not on the server at {env.host}; build it first "
-                          f"(mfops build {run.model} --tag {env.tag})")  # fmt: skip
+            prep.error = (
+                f"{target} is not on the server at {env.host}; build it first "
+                f"(mfops build {run.model} --tag {env.tag})"
+            )
             return prep
         aux: dict[str, str] = {}
         for check in run.case.assertions:
@@ -176,9 +203,11 @@ class Runner:
             have = env.manifest(check.model)
             if have is None:
                 role = "judge" if check.needs == "judge" else "embedding"
-                prep.error = (f"{role} model {check.model} (line {check.line}) is not on the "
-                              f"server at {env.host}; pull it first (ollama pull "
-                              f"{check.model})")  # fmt: skip
+                prep.error = (
+                    f"{role} model {check.model} (line {check.line}) is not on the "
+                    f"server at {env.host}; pull it first (ollama pull "
+                    f"{check.model})"
+                )
                 return prep
             aux[check.model] = have
         has_baseline = any(c.type == "baseline" for c in run.case.assertions)
@@ -195,10 +224,16 @@ class Runner:
             opts = sample_options(run.case.options, i)
             key = None
             if self.cache is not None and cacheable(opts) and reuse:
-                key = sample_key(manifest=prep.manifest, model_digest=prep.digest or "",
-                                 case_digest=run.case.digest, options=opts, sample=i, aux=aux,
-                                 baseline=baseline_sha,
-                                 server_version=env.server_version)  # fmt: skip
+                key = sample_key(
+                    manifest=prep.manifest,
+                    model_digest=prep.digest or "",
+                    case_digest=run.case.digest,
+                    options=opts,
+                    sample=i,
+                    aux=aux,
+                    baseline=baseline_sha,
+                    server_version=env.server_version,
+                )
             prep.keys.append(key)
             prep.samples.append(self._cached(key, i, opts))
         return prep
@@ -211,8 +246,14 @@ class Runner:
             return None
         try:
             grades = tuple(AssertionResult.from_json(a) for a in entry["assertions"])
-            found = SampleResult(index, options, str(entry["output"]),
-                                 float(entry["latency_ms"]), grades, cached=True)  # fmt: skip
+            found = SampleResult(
+                index,
+                options,
+                str(entry["output"]),
+                float(entry["latency_ms"]),
+                grades,
+                cached=True,
+            )
         except (KeyError, TypeError, ValueError):
             return None
         self.hits += 1
@@ -225,14 +266,16 @@ class Runner:
         opts = sample_options(run.case.options, index)
         if self._stop is not None:
             return SampleResult(index, opts, error=f"not run: {self._stop}")
-        grader = _Grader(self.client, run, self.baselines, self.env.server_version,
-                         self.update_baseline)  # fmt: skip
+        grader = _Grader(
+            self.client, run, self.baselines, self.env.server_version, self.update_baseline
+        )
         try:
-            output, latency = self.client.chat(prep.target, run.case.message_dicts(), opts,
-                                               run.case.format)  # fmt: skip
+            output, latency = self.client.chat(
+                prep.target, run.case.message_dicts(), opts, run.case.format
+            )
             grades = tuple(grade(c, output, latency, grader) for c in run.case.assertions)
         except MfopsError as err:
-            from mfops.server import ServerUnreachable
+            from mfops.server.client import ServerUnreachable
 
             if isinstance(err, ServerUnreachable):
                 self._stop = err.message
@@ -249,22 +292,32 @@ class Runner:
         case = prep.run.case
         elapsed = round(time.monotonic() - prep.started, 3)
         if prep.error is not None:
-            return CaseResult(prep.run, prep.target, "error", (), prep.manifest, prep.digest,
-                              0.0, prep.error)  # fmt: skip
+            return CaseResult(
+                prep.run, prep.target, "error", (), prep.manifest, prep.digest, 0.0, prep.error
+            )
         samples = tuple(s for s in prep.samples if s is not None)
         errors = [s.error for s in samples if s.error]
         if errors:
             status: Status = "error"
         else:
             status = "passed" if sum(s.passed for s in samples) >= case.required else "failed"
-        return CaseResult(prep.run, prep.target, status, samples, prep.manifest, prep.digest,
-                          elapsed, errors[0] if errors else None)  # fmt: skip
+        return CaseResult(
+            prep.run,
+            prep.target,
+            status,
+            samples,
+            prep.manifest,
+            prep.digest,
+            elapsed,
+            errors[0] if errors else None,
+        )
 
     def run(self, cases: list[CaseRun]) -> TestReport:
         began = time.monotonic()
         preps = [self._prepare(r) for r in cases]
-        todo = [(p, i) for p in preps if p.error is None
-                for i, s in enumerate(p.samples) if s is None]  # fmt: skip
+        todo = [
+            (p, i) for p in preps if p.error is None for i, s in enumerate(p.samples) if s is None
+        ]
         self._emit(TestEvent("start", total=sum(r.case.samples for r in cases)))
         finished: dict[int, CaseResult] = {}
         for n, prep in enumerate(preps):
@@ -292,19 +345,34 @@ class Runner:
                 self._emit(TestEvent("case", result=done))
 
         if todo:
-            with ThreadPoolExecutor(max_workers=min(self.jobs, len(todo)),
-                                    thread_name_prefix="mfops-test") as pool:  # fmt: skip
+            with ThreadPoolExecutor(
+                max_workers=min(self.jobs, len(todo)), thread_name_prefix="mfops-test"
+            ) as pool:
                 for fut in [pool.submit(work, p, i) for p, i in todo]:
                     fut.result()
         results = tuple(finished[n] for n in range(len(preps)))
-        return TestReport(self.env, results, round(time.monotonic() - began, 3),
-                          self.client.chats, self.client.embeds, self.hits)  # fmt: skip
+        return TestReport(
+            self.env,
+            results,
+            round(time.monotonic() - began, 3),
+            self.client.chats,
+            self.client.embeds,
+            self.hits,
+        )
 
 
-def run(cases: list[CaseRun], client: ModelClient, *, env: Environment, jobs: int = 4,
-        cache: ResultCache | None = None, use_cache: bool = True,
-        baselines: BaselineStore | None = None, update_baseline: bool = False,
-        on_event: EventFn | None = None) -> TestReport:  # fmt: skip
+def run(
+    cases: list[CaseRun],
+    client: ModelClient,
+    *,
+    env: Environment,
+    jobs: int = 4,
+    cache: ResultCache | None = None,
+    use_cache: bool = True,
+    baselines: BaselineStore | None = None,
+    update_baseline: bool = False,
+    on_event: EventFn | None = None,
+) -> TestReport:
     """Run `cases` against `env.tag` through `client`; see the module docstring.
 
     `cache`: where results are looked up and stored (the caller saves it); `use_cache=False`
@@ -312,15 +380,29 @@ def run(cases: list[CaseRun], client: ModelClient, *, env: Environment, jobs: in
     `update_baseline`, `baseline` assertions pass and their cases are run afresh, so that
     `write_baselines` can record the new outputs.
     """
-    return Runner(client, env, jobs=jobs, cache=cache, use_cache=use_cache, baselines=baselines,
-                  update_baseline=update_baseline, on_event=on_event).run(cases)
+    return Runner(
+        client,
+        env,
+        jobs=jobs,
+        cache=cache,
+        use_cache=use_cache,
+        baselines=baselines,
+        update_baseline=update_baseline,
+        on_event=on_event,
+    ).run(cases)
 
 
-
-def run_in_session(session: Session, rev: Revision, cases: list[CaseRun], *, tag: str,
-                   jobs: int | None = None, use_cache: bool = True,
-                   update_baseline: bool = False, on_event: EventFn | None = None
-                   ) -> TestReport:  # fmt: skip
+def run_in_session(
+    session: Session,
+    rev: Revision,
+    cases: list[CaseRun],
+    *,
+    tag: str,
+    jobs: int | None = None,
+    use_cache: bool = True,
+    update_baseline: bool = False,
+    on_event: EventFn | None = None,
+) -> TestReport:
     """`run` the way `mfops test` does it, for promotion and the gate to reuse: probe the
     session's server, read the host's result cache under `.mfops/`, read baselines from
     `rev`'s snapshot, and save the cache afterwards (unless `use_cache` is False)."""
@@ -330,10 +412,17 @@ def run_in_session(session: Session, rev: Revision, cases: list[CaseRun], *, tag
     env = Environment.probe(session.server, tag=tag, digests=rev.digests)
     cache = ResultCache.load(session.state_dir, session.host)
     try:
-        return run(cases, session.server, env=env, cache=cache, use_cache=use_cache,
-                   jobs=jobs or rev.snapshot.config.defaults.jobs,
-                   baselines=BaselineStore(rev.snapshot), update_baseline=update_baseline,
-                   on_event=on_event)  # fmt: skip
+        return run(
+            cases,
+            session.server,
+            env=env,
+            cache=cache,
+            use_cache=use_cache,
+            jobs=jobs or rev.snapshot.config.defaults.jobs,
+            baselines=BaselineStore(rev.snapshot),
+            update_baseline=update_baseline,
+            on_event=on_event,
+        )
     finally:
         if use_cache:
             cache.save()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mfops.behave.spec import Case, Suite
-    from mfops.graph import Graph
+    from mfops.graph.inheritance import Graph
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class CaseRun:
         return where
 
 
-def plan_cases(suites: list[Suite], graph: Graph, names: list[str] | tuple[str, ...] = ()
-               ) -> list[CaseRun]:  # fmt: skip
+def plan_cases(
+    suites: list[Suite], graph: Graph, names: list[str] | tuple[str, ...] = ()
+) -> list[CaseRun]:
     """Every applicable (case, model) pair, for the models `names` (all when empty).
 
     Unknown names are an UnknownModelError (with suggestions). The result is in dependency

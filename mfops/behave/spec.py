@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 from mfops.behave.assertions import Check, Models, parse_check
 from mfops.behave.located import At
 from mfops.errors import ConfigError
-from mfops.yamlload import kind_of
+from mfops.fileio.yamlfile import kind_of
 
 if TYPE_CHECKING:
-    from mfops.graph import Graph
-    from mfops.repo import Snapshot
+    from mfops.graph.inheritance import Graph
+    from mfops.repo.repository import Snapshot
 
 SUITE_SUFFIXES = (".test.yaml", ".test.yml")
 DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0, "seed": 42}
@@ -39,8 +39,17 @@ MAX_SAMPLES = 1000
 ROLES = ("system", "user", "assistant", "tool")
 
 _SUITE_KEYS = ("model", "inherit", "options", "cases", "description")
-_CASE_KEYS = ("name", "prompt", "messages", "format", "samples", "pass_rate", "options",
-              "assert", "description")  # fmt: skip
+_CASE_KEYS = (
+    "name",
+    "prompt",
+    "messages",
+    "format",
+    "samples",
+    "pass_rate",
+    "options",
+    "assert",
+    "description",
+)
 
 
 @dataclass(frozen=True)
@@ -107,10 +116,14 @@ def slugify(text: str) -> str:
 
 def case_digest(case: Case) -> str:
     payload = {
-        "v": 1, "messages": [list(m) for m in case.messages], "format": case.format,
-        "options": case.options, "samples": case.samples, "pass_rate": case.pass_rate,
+        "v": 1,
+        "messages": [list(m) for m in case.messages],
+        "format": case.format,
+        "options": case.options,
+        "samples": case.samples,
+        "pass_rate": case.pass_rate,
         "assert": [c.canonical() for c in case.assertions],
-    }  # fmt: skip
+    }
     raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
@@ -129,7 +142,7 @@ def find_suite_files(snapshot: Snapshot) -> list[str]:
 
 def _listed(snapshot: Snapshot) -> list[tuple[str, str, int]]:
     """(path, model, mfops.yaml line) of each file under `models.<name>.tests`."""
-    from mfops.config import normalize_modelfile_path
+    from mfops.repo.config import normalize_modelfile_path
 
     config = snapshot.config
     out = []
@@ -138,8 +151,11 @@ def _listed(snapshot: Snapshot) -> list[tuple[str, str, int]]:
             line = config.lines.line("models", name, "tests", i)
             rel = normalize_modelfile_path(raw)
             if rel is None:
-                raise ConfigError(f"models.{name}.tests[{i}]: {raw!r} is outside the mfops "
-                                  "root", path=config.path, line=line)  # fmt: skip
+                raise ConfigError(
+                    f"models.{name}.tests[{i}]: {raw!r} is outside the mfops root",
+                    path=config.path,
+                    line=line,
+                )
             out.append((rel, name, line))
     return out
 
@@ -161,10 +177,12 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
         text = snapshot.read_text(path)
         if text is None:
             config = snapshot.config
-            raise ConfigError(f"models.{listed_for}.tests: {path!r} does not exist",
-                              path=config.path, line=line)  # fmt: skip
-        suites.append(parse_suite(text, path, snapshot.display(path), graph, models,
-                                  listed_for=listed_for))  # fmt: skip
+            raise ConfigError(
+                f"models.{listed_for}.tests: {path!r} does not exist", path=config.path, line=line
+            )
+        suites.append(
+            parse_suite(text, path, snapshot.display(path), graph, models, listed_for=listed_for)
+        )
     suites.sort(key=lambda s: (s.path, s.model))
     return suites
 
@@ -172,10 +190,17 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_suite(text: str, path: str, display: str, graph: Graph, models: Models, *,
-                listed_for: str | None = None) -> Suite:  # fmt: skip
+def parse_suite(
+    text: str,
+    path: str,
+    display: str,
+    graph: Graph,
+    models: Models,
+    *,
+    listed_for: str | None = None,
+) -> Suite:
     """Validate one suite file's text; `display` is how errors name the file."""
-    from mfops.yamlload import load_yaml
+    from mfops.fileio.yamlfile import load_yaml
 
     data, lines = load_yaml(text, display)
     top = At(display, lines)
@@ -205,8 +230,16 @@ def parse_suite(text: str, path: str, display: str, graph: Graph, models: Models
     description = spec.get("description")
     if description is not None:
         (top / "description").text(description)
-    return Suite(path, display, model, tuple(cases), inherit, suite_options, description,
-                 lines.line("model") if "model" in spec else 1)  # fmt: skip
+    return Suite(
+        path,
+        display,
+        model,
+        tuple(cases),
+        inherit,
+        suite_options,
+        description,
+        lines.line("model") if "model" in spec else 1,
+    )
 
 
 def _suite_model(spec: dict[str, Any], top: At, graph: Graph, listed_for: str | None) -> str:
@@ -234,7 +267,7 @@ def _options(raw: object, at: At) -> dict[str, Any]:
     """Ollama options, checked against the PARAMETER registry (names and types)."""
     import difflib
 
-    from mfops.params import REGISTRY
+    from mfops.language.params import REGISTRY
 
     if not isinstance(raw, dict):
         raise at.fail(f"expected a mapping of Ollama options, got {kind_of(raw)}")
@@ -244,8 +277,9 @@ def _options(raw: object, at: At) -> dict[str, Any]:
         where = at / key
         if spec is None:
             close = difflib.get_close_matches(str(key), list(REGISTRY), n=1)
-            raise where.fail("unknown Ollama option",
-                             f"did you mean {close[0]!r}?" if close else None)  # fmt: skip
+            raise where.fail(
+                "unknown Ollama option", f"did you mean {close[0]!r}?" if close else None
+            )
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if spec.type == "int" and not (isinstance(value, int) and number):
             raise where.fail(f"expected an integer, got {kind_of(value)}")
@@ -296,8 +330,9 @@ def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
     samples = (at / "samples").integer(spec.get("samples", 1), low=1)
     if samples > MAX_SAMPLES:  # each sample is a model call, planned up front
         raise (at / "samples").fail(f"expected at most {MAX_SAMPLES} samples, got {samples}")
-    pass_rate = (at / "pass_rate").number(spec.get("pass_rate", 1.0), low=0.0, high=1.0,
-                                          low_open=True)  # fmt: skip
+    pass_rate = (at / "pass_rate").number(
+        spec.get("pass_rate", 1.0), low=0.0, high=1.0, low_open=True
+    )
     fmt = spec.get("format")
     if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
         raise (at / "format").fail(f'expected "json" or a JSON schema mapping, got {fmt!r}')
@@ -305,11 +340,19 @@ def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
     raw_asserts = spec.get("assert")
     if not isinstance(raw_asserts, list) or not raw_asserts:
         raise (at / "assert").fail(
-            f"expected a non-empty list of assertions, got {kind_of(raw_asserts)}")
+            f"expected a non-empty list of assertions, got {kind_of(raw_asserts)}"
+        )
     checks = tuple(parse_check(a, at / "assert" / i, models) for i, a in enumerate(raw_asserts))
     case = Case(
-        name=name, slug=slugify(name), messages=messages, options={**options, **case_options},
-        assertions=checks, samples=samples, pass_rate=pass_rate, format=fmt,
-        prompt=spec.get("prompt"), line=at.line,
-    )  # fmt: skip
+        name=name,
+        slug=slugify(name),
+        messages=messages,
+        options={**options, **case_options},
+        assertions=checks,
+        samples=samples,
+        pass_rate=pass_rate,
+        format=fmt,
+        prompt=spec.get("prompt"),
+        line=at.line,
+    )
     return replace(case, digest=case_digest(case))

@@ -39,9 +39,9 @@ _LINT_DIR = Path(tempfile.mkdtemp(prefix="mfops-fuzz-lint-"))  # empty: FROM pat
 
 
 def modelfile(data: bytes) -> None:
-    from mfops.formatter import canonical_commands, format_modelfile
-    from mfops.lint import LintContext, lint_source
-    from mfops.modelfile import parse
+    from mfops.language.format import canonical_commands, format_modelfile
+    from mfops.language.modelfile import parse
+    from mfops.lint.engine import LintContext, lint_source
 
     try:
         mf = parse(data, path="Modelfile")
@@ -65,13 +65,13 @@ def _text(data: bytes) -> str:
 
 
 def yaml_doc(data: bytes) -> None:
-    from mfops.yamlload import load_yaml
+    from mfops.fileio.yamlfile import load_yaml
 
     load_yaml(_text(data), "fuzz.yaml")
 
 
 def config(data: bytes) -> None:
-    from mfops.config import load_config
+    from mfops.repo.config import load_config
 
     load_config(_text(data), "mfops.yaml")
 
@@ -83,18 +83,23 @@ def suite(data: bytes) -> None:
     from mfops.behave.checks import Models
     from mfops.behave.spec import parse_suite
 
-    parse_suite(_text(data), "t.test.yaml", "t.test.yaml", _GRAPH,  # type: ignore[arg-type]
-                Models("embedder", "judge"))  # fmt: skip
+    parse_suite(
+        _text(data),
+        "t.test.yaml",
+        "t.test.yaml",
+        _GRAPH,  # type: ignore[arg-type]
+        Models("embedder", "judge"),
+    )
 
 
 def lock(data: bytes) -> None:
-    from mfops.lock import loads
+    from mfops.repo.lockfile import loads
 
     loads(_text(data), "mfops.lock")
 
 
 def state(data: bytes) -> None:
-    from mfops.state import _parse
+    from mfops.store.builds import _parse
 
     _parse(_text(data), "state.json")
 

@@ -31,18 +31,27 @@ def test_fuzz_long(name: str):
 
 
 SEEDS = {
-    "modelfile": [b"", b"FROM", b"FROM x\nSYSTEM \"\"\"", b"\xfe\xff\x00", b"\xef\xbb\xbf\xff",
-                  b"PARAMETER  temperature 1\nFROM x\n", b"FROM x\nPARAMETER stop\n",
-                  b"FROM x\nMESSAGE user\n", b"FROM x\r\nSYSTEM \"a\r\nb\"\r\n"],
+    "modelfile": [
+        b"",
+        b"FROM",
+        b'FROM x\nSYSTEM """',
+        b"\xfe\xff\x00",
+        b"\xef\xbb\xbf\xff",
+        b"PARAMETER  temperature 1\nFROM x\n",
+        b"FROM x\nPARAMETER stop\n",
+        b"FROM x\nMESSAGE user\n",
+        b'FROM x\r\nSYSTEM "a\r\nb"\r\n',
+    ],
     "yaml": [b"", b"&a [*a]", b"!!python/name:os.system", b"[" * 10_000, b"a: !!binary x"],
     "config": [b"models:\n  x: {modelfile: ../y}\n", b"defaults: {jobs: .inf}\n"],
-    "suite": [b"model: base\ncases: [{name: a, prompt: b, assert: [{type: regex, value: '(('}]}]",
-              b"model: base\ncases: [{name: a, prompt: b, format: {type: 5}, assert: [{type: "
-              b"is-json}]}]"],
+    "suite": [
+        b"model: base\ncases: [{name: a, prompt: b, assert: [{type: regex, value: '(('}]}]",
+        b"model: base\ncases: [{name: a, prompt: b, format: {type: 5}, assert: [{type: is-json}]}]",
+    ],
     "lock": [b"", b"null", b"[" * 100_000, b'{"version": 1e999}', b'{"version": 1, "bases": []}'],
     "state": [b"{}", b'{"version": 1, "builds": {"a": {"digest": null}}}', b"\xff"],
     "baseline": [b"{}", b'{"version": 1, "output": "x"}', b"[" * 100_000],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("name", "data"), [(n, d) for n, ds in SEEDS.items() for d in ds])

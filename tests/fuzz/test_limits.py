@@ -9,9 +9,9 @@ import pytest
 from tests.fuzz.limits import CASES, run_child
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.slow) if c.slow else n for n, c in CASES.items()
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if c.slow else n for n, c in CASES.items()]
+)
 def test_big_input_is_bounded(name: str):
     case = CASES[name]
     result = run_child(name)

@@ -1,0 +1,327 @@
+"""Executing a build plan on Ollama: a ready-queue over the inheritance graph.
+
+Up to `jobs` models are created at once, and each starts as soon as its source parent is
+done, not when a whole level is: a deep chain next to many shallow models finishes in the time
+of the chain. A model that fails takes its planned descendants with it (reported `skipped`,
+naming the cause); independent branches go on, unless `fail_fast` stops new work. When the
+server stops answering, nothing new is started either: every further call would fail.
+
+Each created model is read back and compared with the intended config (verify.py) before it
+counts as built; only then do its children start, and it is recorded in the state with the
+manifest digest the server reports for it. Those digests come from `/api/tags`, the one place
+that has them, so recording runs beside the queue (`Recorder`): one listing serves every model
+that finished since the last, and the state file is rewritten after each such batch, so an
+interrupted build keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from mfops.errors import MfopsError
+from mfops.server.client import ServerUnreachable
+
+if TYPE_CHECKING:
+    from mfops.build.plan import Plan, PlanItem
+    from mfops.graph.revision import Revision
+    from mfops.server.client import Progress, Server
+    from mfops.store.builds import BuildState
+    from mfops.server.roundtrip import BaseConfigs, Mismatch
+
+Outcome = Literal["created", "tagged", "up to date", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """What happened to one model of the plan."""
+
+    name: str
+    target: str
+    action: Outcome
+    reason: str
+    detail: str
+    seconds: float = 0.0
+    digest: str = ""
+    manifest: str | None = None
+    error: str | None = None
+    mismatches: tuple[Mismatch, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.action in ("created", "tagged", "up to date")
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """For live displays: a model started, made progress, or finished (`result` set)."""
+
+    kind: Literal["start", "progress", "done"]
+    name: str
+    target: str
+    status: str = ""
+    completed: int | None = None
+    total: int | None = None
+    result: ModelResult | None = None
+
+
+EventFn = Callable[[BuildEvent], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    plan: Plan
+    results: tuple[ModelResult, ...]
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return any(not r.ok for r in self.results)
+
+    def count(self, action: Outcome) -> int:
+        return sum(1 for r in self.results if r.action == action)
+
+
+class Recorder:
+    """Records finished models in the state, off the critical path.
+
+    The manifest digest of a new model is only in `/api/tags`. Children need not wait for
+    it, so created models are handed to this one background thread, which lists the server
+    once for everything that finished since its last listing and writes the state file once
+    per batch. `finish()` waits for the last batch and returns the manifests (or errors).
+    """
+
+    #: Seconds to wait after the first finished model for more to join the batch.
+    gather = 0.05
+
+    def __init__(self, server: Server, state: BuildState) -> None:
+        self.server = server
+        self.state = state
+        self._cond = threading.Condition()
+        self._pending: list[PlanItem] = []
+        self._closed = False
+        self.manifests: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self._thread = threading.Thread(target=self._loop, name="mfops-recorder", daemon=True)
+        self._thread.start()
+
+    def add(self, item: PlanItem) -> None:
+        with self._cond:
+            self._pending.append(item)
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        from mfops.store.builds import BuildRecord, now_utc
+
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                # Let a wave of finishing models gather: one listing and one write for all.
+                self._cond.wait_for(lambda: self._closed, timeout=self.gather)
+                batch, self._pending = self._pending, []
+                if not batch and self._closed:
+                    return
+            try:
+                listing = self.server.models()
+            except MfopsError as err:
+                for item in batch:
+                    self.errors[item.name] = f"created, but not recorded: {err}"
+                continue
+            records = {}
+            for item in batch:
+                have = listing.get(item.target.casefold())
+                if have is None:
+                    self.errors[item.name] = f"{item.target} is missing from the server's list"
+                    continue
+                self.manifests[item.name] = have.digest
+                records[item.target] = BuildRecord(item.digest, have.digest, "created", now_utc())
+            if records:
+                try:
+                    self.state.record_many(records)
+                except (OSError, MfopsError) as err:
+                    for item in batch:
+                        self.errors.setdefault(item.name, f"created, but not recorded: {err}")
+
+    def finish(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+
+class Builder:
+    """Runs one plan. Create one per build; `run()` once."""
+
+    def __init__(
+        self,
+        rev: Revision,
+        plan: Plan,
+        *,
+        server: Server,
+        state: BuildState,
+        jobs: int = 4,
+        fail_fast: bool = False,
+        on_event: EventFn | None = None,
+    ) -> None:
+        # Imported here, once, rather than by the first wave of workers all at the same time.
+        import mfops.graph.effective
+        import mfops.server.request
+        import mfops.server.show  # noqa: F401
+        from mfops.server.roundtrip import BaseConfigs
+
+        self.rev = rev
+        self.plan = plan
+        self.server = server
+        self.state = state
+        self.jobs = max(1, jobs)
+        self.fail_fast = fail_fast
+        self.on_event = on_event
+        self.bases: BaseConfigs = BaseConfigs(server)
+        if plan.items:
+            rev.effective  # noqa: B018 - computed here once, not by racing worker threads
+        self._emit_lock = threading.Lock()
+
+    def _emit(self, event: BuildEvent) -> None:
+        if self.on_event is not None:
+            with self._emit_lock:
+                self.on_event(event)
+
+    # -- one model -------------------------------------------------------------------------
+
+    def _result(self, item: PlanItem, action: Outcome, started: float, **kw: Any) -> ModelResult:
+        return ModelResult(item.name, item.target, action, item.reason, item.detail,
+                           round(time.monotonic() - started, 3), item.digest, **kw)
+
+    def _run(self, item: PlanItem) -> ModelResult:
+        started = time.monotonic()
+        self._emit(BuildEvent("start", item.name, item.target, item.action))
+        try:
+            if item.action == "tag":
+                return self._tag(item, started)
+            return self._create(item, started)
+        except ServerUnreachable:
+            raise
+        except MfopsError as err:
+            return self._result(item, "failed", started, error=str(err))
+
+    def _tag(self, item: PlanItem, started: float) -> ModelResult:
+        from mfops.store.builds import BuildRecord, now_utc
+
+        assert item.copy_from is not None and item.manifest is not None
+        self.server.copy(item.copy_from, item.target)
+        self.state.record(item.target, BuildRecord(item.digest, item.manifest, "tagged", now_utc()))
+        return self._result(item, "tagged", started, manifest=item.manifest)
+
+    def _create(self, item: PlanItem, started: float) -> ModelResult:
+        from mfops.graph.effective import declared
+        from mfops.server.request import create_request, uploads_for
+        from mfops.server.roundtrip import check_model, render
+
+        node = self.rev.graph.nodes[item.name]
+        blobs = {}
+        for upload in uploads_for(node, self.rev.snapshot):
+            self._emit(BuildEvent("progress", item.name, item.target, f"uploading {upload.key}"))
+            blobs[upload] = self.server.ensure_blob(upload.path, upload.digest)
+        request = create_request(node, declared(node), target=item.target, tag=self.plan.tag,
+                                 blobs=blobs)
+
+        def progress(p: Progress) -> None:
+            self._emit(BuildEvent("progress", item.name, item.target, p.status, p.completed,
+                                  p.total))
+
+        self.server.create(request, progress)
+        self._emit(BuildEvent("progress", item.name, item.target, "verifying"))
+        mismatches = check_model(self.server, self.rev.effective[item.name], item.target,
+                                 self.bases)
+        if mismatches is None:
+            gone = f"{item.target} is not on the server after create"
+            return self._result(item, "failed", started, error=gone)
+        if mismatches:
+            return self._result(
+                item, "failed", started, mismatches=mismatches,
+                error=f"round-trip check failed: the server's {item.target} differs from the "
+                f"repo\n{render(mismatches)}",
+            )
+        return self._result(item, "created", started)
+
+    # -- the queue -------------------------------------------------------------------------
+
+    def run(self) -> BuildReport:
+        began = time.monotonic()
+        plan = self.plan
+        items = {i.name: i for i in plan.items}
+        children: dict[str, list[str]] = {}
+        for item in plan.items:
+            if item.parent is not None:
+                children.setdefault(item.parent, []).append(item.name)
+        results: dict[str, ModelResult] = {}
+        stop_cause: str | None = None
+
+        def skip_below(name: str, cause: str) -> None:
+            for child in children.get(name, []):
+                if child not in results:
+                    it = items[child]
+                    results[child] = ModelResult(
+                        child, it.target, "skipped", it.reason, it.detail, digest=it.digest,
+                        error=cause,
+                    )
+                    self._emit(BuildEvent("done", child, it.target, result=results[child]))
+                    skip_below(child, cause)
+
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mfops-build")
+        recorder = Recorder(self.server, self.state)
+        running: dict[Future[ModelResult], str] = {}
+        try:
+            for item in plan.items:
+                if item.parent is None:
+                    running[pool.submit(self._run, item)] = item.name
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name = running.pop(fut)
+                    try:
+                        res = fut.result()
+                    except ServerUnreachable as err:
+                        it = items[name]
+                        res = ModelResult(name, it.target, "failed", it.reason, it.detail,
+                                          digest=it.digest, error=str(err))
+                        stop_cause = f"not started: {err.message}"
+                    results[name] = res
+                    if res.action == "created":
+                        recorder.add(items[name])
+                    self._emit(BuildEvent("done", name, res.target, result=res))
+                    if not res.ok:
+                        skip_below(name, f"skipped: {name} failed")
+                        if self.fail_fast and stop_cause is None:
+                            stop_cause = f"not started: --fail-fast after {name} failed"
+                        continue
+                    for child in children.get(name, []):
+                        if stop_cause is None:
+                            running[pool.submit(self._run, items[child])] = child
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            recorder.finish()
+            raise
+        pool.shutdown(wait=True)
+        recorder.finish()
+        for name, manifest in recorder.manifests.items():
+            results[name] = replace(results[name], manifest=manifest)
+        for name, error in recorder.errors.items():
+            results[name] = replace(results[name], action="failed", error=error)
+        for item in plan.items:
+            if item.name not in results:
+                results[item.name] = ModelResult(
+                    item.name, item.target, "skipped", item.reason, item.detail,
+                    digest=item.digest, error=stop_cause or "not started",
+                )
+        ordered = [
+            ModelResult(i.name, i.target, "up to date", i.reason, i.detail, digest=i.digest,
+                        manifest=i.manifest)
+            for i in plan.up_to_date
+        ] + [results[i.name] for i in plan.items]
+        return BuildReport(plan, tuple(ordered), round(time.monotonic() - began, 3))

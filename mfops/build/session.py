@@ -1,0 +1,152 @@
+"""One repo and one Ollama server, as the server-side commands (build, lock, status, import,
+diff --server) all need them, and the steps of a build that come before any create.
+
+`Session.open` resolves the host (`--host`, `OLLAMA_HOST`, `mfops.yaml`, the default) and
+finds the repo; `probe` asks the server for its version first, so that a dead server is one
+clear line before any work is done rather than a failure per model.
+
+`plan_build` is the part of a build that decides: candidate tag, one listing of the server,
+the plan, and the external bases. With `pull`, the bases the plan builds on are pulled first
+and the lock is brought up to date with what was pulled (written atomically); since the lock
+feeds every digest, the plan is then made again, so descendants of an updated base are
+rebuilt in the same run. Without `pull`, a base that is missing, unlocked or not the locked
+one stops the build, naming both digests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mfops.build.plan import Plan, Selection
+    from mfops.repo.repository import Repo
+    from mfops.graph.revision import Revision
+    from mfops.server.client import Host, ProgressFn, Server, ServerOptions
+    from mfops.store.builds import BuildState
+
+
+@dataclass
+class Session:
+    repo: Repo
+    host: Host
+    server: Server
+
+    @classmethod
+    def open(cls, *, repo: Path | None = None, host: str | None = None,
+             options: ServerOptions | None = None) -> Session:
+        from mfops.repo.repository import Repo
+        from mfops.server.client import Server, resolve_host
+
+        found = Repo.find(explicit=repo)
+        configured = found.snapshot(None).config.defaults.host
+        resolved = resolve_host(host, configured)
+        return cls(found, resolved, Server(resolved, options))
+
+    @property
+    def state_dir(self) -> Path:
+        from mfops.repo.repository import STATE_DIR
+
+        return self.repo.root / STATE_DIR
+
+    def state(self) -> BuildState:
+        from mfops.store.builds import BuildState
+
+        return BuildState.load(self.state_dir, self.host)
+
+    def probe(self) -> str:
+        return self.server.version()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    rev: Revision
+    plan: Plan
+    state: BuildState
+    pulled: tuple[str, ...] = ()
+    lock_updates: tuple[str, ...] = ()
+
+
+def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
+    from mfops.build.plan import candidate_tag, check_tag
+
+    if tag:
+        check_tag(tag)
+        return tag, "--tag"
+    return candidate_tag(session.repo, rev.snapshot.config.defaults.candidate_tag)
+
+
+def _pull_set(rev: Revision, sel: Selection, plan: Plan) -> list[str]:
+    """The external bases `--pull` refreshes: those of the named models' chains, else all
+    of the repo's (any of them may have moved upstream, which is what --changed looks for)."""
+    from mfops.server.bases import external_bases
+
+    names = [rev.graph[n].name for n in sel.names] if sel.names else None
+    return sorted(set(external_bases(rev.graph, names)) | {b.reference for b in plan.bases})
+
+
+def plan_build(
+    session: Session,
+    sel: Selection,
+    *,
+    tag: str | None = None,
+    pull: bool = False,
+    dry_run: bool = False,
+    on_pull: ProgressFn | None = None,
+) -> Prepared:
+    """Probe the server, plan, and settle the external bases (see the module docstring)."""
+    from dataclasses import replace
+
+    from mfops.server.bases import check, locked, require_locked, require_pinned
+    from mfops.repo.lockfile import save
+    from mfops.build.plan import make_plan
+    from mfops.repo.repository import LOCK_FILE
+    from mfops.graph.revision import Revision
+
+    session.probe()
+    state = session.state()
+    rev = Revision(session.repo, None)
+    host = session.host.display
+    pulled: list[str] = []
+    updates: list[str] = []
+    for _ in range(3):  # a lock update can change the plan once; it then settles
+        the_tag, origin = _tag(session, rev, tag)
+        listing = session.server.models()
+        plan = make_plan(rev, sel, tag=the_tag, tag_origin=origin, state=state,
+                         listing=listing, host=host, server=session.server)
+        todo = [ref for ref in _pull_set(rev, sel, plan) if ref not in pulled]
+        if not pull or dry_run or not todo:
+            break
+        for ref in todo:
+            session.server.pull(ref, on_pull)
+            pulled.append(ref)
+        listing = session.server.models()
+        statuses = check(rev.graph, rev.lock, listing, None)
+        statuses = [s for s in statuses if s.reference in pulled]
+        new_lock = locked(rev.lock, statuses, update=True)
+        if new_lock == rev.lock:
+            creating = [i.name for i in plan.items if i.action == "create"]
+            plan = replace(plan, bases=tuple(check(rev.graph, rev.lock, listing, creating)))
+            break
+        updates += [f"{k}: {rev.lock.get(k)} -> {v}" for k, v in sorted(new_lock.bases.items())
+                    if rev.lock.get(k) != v]
+        save(new_lock, session.repo.root / LOCK_FILE)
+        rev = Revision(session.repo, None)
+    notes: list[str] = []
+    if pull and dry_run:
+        notes.append("--pull is not done in a dry run: bases are checked as they are now")
+    creating = [i.name for i in plan.items if i.action == "create"]
+    if dry_run:
+        notes += [f"base {b.reference}: {b.state} (locked {b.locked}, server {b.server})"
+                  for b in plan.bases if b.state != "ok"]
+    else:
+        require_locked(list(plan.bases), host=host)
+        require_pinned(rev.graph, creating, listing, host=host)
+    if updates:
+        notes.append("mfops.lock updated: " + "; ".join(updates))
+    plan = replace(plan, notes=plan.notes + tuple(notes))
+    return Prepared(rev, plan, state, tuple(pulled), tuple(updates))

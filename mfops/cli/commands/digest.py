@@ -1,0 +1,26 @@
+"""`mfops digest [NAME...] [--ref REF] [--json]`."""
+
+from __future__ import annotations
+
+import click
+
+from mfops.cli.render import to_json
+from mfops.graph.revision import Revision
+
+
+@click.command("digest")
+@click.argument("names", nargs=-1)
+@click.option("--ref", help="A git ref (tag, branch, SHA); default: the working tree.")
+@click.option("--json", "as_json", is_flag=True, help="Print {name: digest} as JSON.")
+@click.pass_obj
+def command(opts, names: tuple[str, ...], ref: str | None, as_json: bool) -> int:
+    """Print each model's content digest (changes exactly when the built model would)."""
+    rev = Revision.open(repo=opts.repo, ref=ref)
+    digests = rev.digests
+    picked = [rev.graph[n].name for n in names] if names else list(rev.graph.order)
+    if as_json:
+        click.echo(to_json({n: digests[n] for n in picked}))
+    else:
+        for n in picked:
+            click.echo(f"{digests[n]}  {n}")
+    return 0

@@ -1,0 +1,248 @@
+"""`mfops gate [--since REF] [--candidate-tag TAG] [--promote-to TAG] ...`: the CI pipeline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mfops.cli.commands.serveropts import open_session, server_options
+
+if TYPE_CHECKING:
+    from mfops.release.gate import GateReport, Step
+
+_MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
+
+
+@click.command("gate")
+@click.option(
+    "--since",
+    metavar="REF",
+    help="Compare with REF (default: newest version tag reachable from HEAD^, else HEAD~1).",
+)
+@click.option(
+    "--candidate-tag",
+    metavar="TAG",
+    help="Build and test at TAG (default: the build's candidate tag, sha-<short>).",
+)
+@click.option(
+    "--promote-to",
+    metavar="TAG",
+    help="Release mode: promote the tested models to TAG when every step passed.",
+)
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    metavar="TAG",
+    help="With --promote-to: also point this alias (latest, prod) at the release.",
+)
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Cover every model of the repo, not only those changed since REF.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write the test results as JUnit XML to PATH.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Creates and test requests at once (default: defaults.jobs, 4).",
+)
+@click.option("--no-cache", is_flag=True, help="Run every test case afresh.")
+@click.option(
+    "--allow-untested",
+    is_flag=True,
+    help="With --promote-to: promote models that have no test cases.",
+)
+@server_options
+@click.pass_obj
+def command(
+    opts: Any,
+    since: str | None,
+    candidate_tag: str | None,
+    promote_to: str | None,
+    aliases: tuple[str, ...],
+    all_: bool,
+    junit: Path | None,
+    jobs: int | None,
+    no_cache: bool,
+    allow_untested: bool,
+    host: str | None,
+    timeout: float,
+) -> int:
+    """Lint, diff, build, test and (with --promote-to) promote, stopping at the first
+    failure.
+
+    The gate covers the models changed since REF (an edited model and every descendant
+    of an edited base, as `build --changed` selects them) and those whose test cases were
+    added or edited since REF, or every model with --all. They are built at the candidate
+    tag and their suites run against them; lint also validates every suite. Without --promote-to
+    (pull-request mode) that is all. With --promote-to (release mode) those same models are
+    then promoted to TAG and each --alias, all or nothing; a model the gate did not cover
+    keeps its earlier release tags, so no tag ever points at content this run did not
+    build and test. When nothing changed, build, test and promote are skipped (and the
+    server is not contacted).
+
+    Each step prints a status line. With $GITHUB_STEP_SUMMARY set, a Markdown summary
+    (steps, diff, build, tests, promotion) is appended to that file.
+
+    Exit codes: 0 every step passed; 1 lint errors, a failed build, failed tests or a
+    refused promotion; 2 bad input (unknown ref, invalid suite or mfops.yaml, a FROM
+    graph that does not load) or an unreachable server. The last line on failure names the step:
+    `gate failed at build: 1 model failed`.
+    """
+    from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
+    from mfops.release.gate import GateOptions, run_gate
+
+    if aliases and not promote_to:
+        raise click.UsageError("--alias needs --promote-to")
+    from mfops.release.promote import check_tags
+
+    check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
+    options = GateOptions(
+        since=since,
+        candidate_tag=candidate_tag,
+        promote_to=promote_to,
+        aliases=aliases,
+        all=all_,
+        jobs=jobs,
+        use_cache=not no_cache,
+        allow_untested=allow_untested,
+    )
+    session = open_session(opts, host, timeout)
+    try:
+        report = run_gate(session, options, on_step=_show_step, on_build=_build_line)
+    finally:
+        session.close()
+    tests = report.step("test")
+    if junit is not None and tests is not None and tests.data is not None:
+        from mfops.behave import junit_xml
+        from mfops.fileio.atomic import write_atomic
+
+        write_atomic(junit, junit_xml(tests.data.report))
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(markdown(report))
+    line = report.error_line()
+    if line is None:
+        click.echo("gate passed")
+        return 0
+    raise (CheckFailed if report.exit_code == EXIT_CHECK_FAILED else MfopsError)(line)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _build_line(event: Any) -> None:
+    from mfops.cli.commands.buildview import result_line
+
+    if event.kind == "done" and event.result is not None:
+        click.echo(f"  {result_line(event.result)}")
+        sys.stdout.flush()
+
+
+def _show_step(step: Step) -> None:
+    """The step's status line, then what a reader needs to act on it."""
+    click.echo(f"{step.name:<8} {step.status:<8} {step.summary} ({step.seconds:.2f}s)")
+    data = step.data
+    if data is None:
+        return
+    if step.name == "lint":
+        from mfops.cli.commands.lint import text_line
+
+        for finding in data.findings:
+            if finding.severity != "info":
+                click.echo(f"  {text_line(finding)}")
+    elif step.name == "diff":
+        from mfops.diff.render import render_text
+
+        for line in render_text(data, stat=True).splitlines()[:-1]:  # the last: the summary
+            click.echo(f"  {line.strip()}")
+    elif step.name == "build" and step.status == "failed":
+        for r in data.results:
+            if r.action in ("failed", "skipped"):
+                click.echo(f"  {r.target}: {(r.error or '').splitlines()[0] if r.error else ''}")
+    elif step.name == "test" and data.report is not None and data.report.results:
+        from mfops.behave.report import text_report
+
+        for line in text_report(data.report).splitlines():
+            click.echo(f"  {line}" if line else "")
+    elif step.name == "promote":
+        from mfops.cli.commands.promote import result_text
+
+        for line in result_text(data, tests=False).splitlines():
+            click.echo(f"  {line}")
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def _first(text: str | None) -> str:
+    return _cell(text.splitlines()[0]) if text else ""
+
+
+def markdown(report: GateReport) -> str:
+    """The step table, then the diff, the build, the tests and the promotion in Markdown."""
+    failed = report.failed
+    head = "✅ passed" if failed is None else f"❌ failed at {failed.name}"
+    out = [f"## mfops gate: {head}", ""]
+    if report.tag:
+        out += [
+            f"Candidate tag `{report.tag}`"
+            + (f", changes since `{report.since}`" if report.since else ""),
+            "",
+        ]
+    out += ["| | Step | Result |", "|---|---|---|"]
+    out += [f"| {_MARK[s.status]} | {s.name} | {_cell(s.summary)} |" for s in report.steps]
+    out.append("")
+    for step in report.steps:
+        if step.data is None:
+            continue
+        findings = [f for f in getattr(step.data, "findings", ()) if f.severity != "info"]
+        if step.name == "lint" and findings:
+            from mfops.cli.commands.lint import text_line
+
+            out += ["### Lint", "", "```text", *[text_line(f) for f in findings], "```", ""]
+        elif step.name == "diff":
+            from mfops.diff.render import render_markdown
+
+            out += [render_markdown(step.data).rstrip("\n"), ""]
+        elif step.name == "build":
+            out += ["### Build", "", "| Model | Action | Detail |", "|---|---|---|"]
+            out += [
+                f"| `{r.target}` | {r.action} | {_first(r.error or r.detail)} |"
+                for r in step.data.results
+            ]
+            out.append("")
+        elif step.name == "test" and step.data.report is not None:
+            from mfops.behave import markdown_report
+
+            out += [markdown_report(step.data.report).rstrip("\n"), ""]
+        elif step.name == "promote":
+            from mfops.cli.commands.promote import result_text
+
+            out += [
+                "### Promotion",
+                "",
+                "```text",
+                result_text(step.data, tests=False).rstrip("\n"),
+                "```",
+                "",
+            ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,86 @@
+"""`mfops import MODEL [--as NAME]`: bring a model that exists on the server into the repo."""
+
+from __future__ import annotations
+
+import click
+
+from mfops.cli.commands.serveropts import open_session, server_options
+
+
+@click.command("import")
+@click.argument("model")
+@click.option(
+    "--as",
+    "name",
+    metavar="NAME",
+    help="Repo model name (default: MODEL without namespace and tag).",
+)
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the Modelfile; write nothing.")
+@click.option("--force", is_flag=True, help="Overwrite an existing NAME/Modelfile.")
+@server_options
+@click.pass_obj
+def command(
+    opts,
+    model: str,
+    name: str | None,
+    to_stdout: bool,
+    force: bool,
+    host: str | None,
+    timeout: float,
+) -> int:
+    """Write NAME/Modelfile for a model that exists on the server, so that a hand-made
+    model comes under management.
+
+    The Modelfile starts with a comment saying where it came from. When the server knows the
+    model's base, it is `FROM <base>` (a repo model's base becomes a source FROM) and only
+    what differs from the base is written; otherwise FROM names the weights blob on the
+    server, to be replaced by a file or registry model before the first build.
+    """
+    import time
+
+    from mfops.errors import MfopsError
+    from mfops.fileio.atomic import write_atomic
+    from mfops.language.names import check_repo_model_name, parse_name
+    from mfops.server.importer import import_model
+
+    try:
+        parsed = parse_name(model)
+    except ValueError as err:
+        raise MfopsError(str(err)) from None
+    name = name or parsed.model
+    try:
+        check_repo_model_name(name)
+    except ValueError as err:
+        raise MfopsError(f"--as {name!r}: {err}") from None
+    session = open_session(opts, host, timeout)
+    try:
+        session.probe()
+        models = session.repo.snapshot(None).models
+        if name in models and not (force or to_stdout):
+            raise MfopsError(
+                f"the repo already has a model {name!r} ({models[name].path})",
+                hint="choose another name with --as, or --force",
+            )
+        result = import_model(
+            session.server,
+            model,
+            name=name,
+            repo_models=set(models),
+            host=session.host.display,
+            today=time.strftime("%Y-%m-%d"),
+        )
+    finally:
+        session.close()
+    if to_stdout:
+        click.echo(result.text, nl=False)
+        return 0
+    rel = models[name].path if name in models else f"{name}/Modelfile"
+    target = session.repo.root / rel
+    if target.exists() and not force:
+        raise MfopsError(f"{rel} exists already", hint="use --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, result.text)
+    click.echo(f"wrote {rel} (FROM {result.base or 'the weights blob'})")
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    return 0

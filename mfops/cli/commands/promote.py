@@ -1,0 +1,205 @@
+"""`mfops promote (NAME... | --all) --from TAG --to TAG [--alias A ...]`: gated promotion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.render import to_json
+
+if TYPE_CHECKING:
+    from mfops.release.promote import Result
+
+
+@click.command("promote")
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option("--all", "all_", is_flag=True, help="Every model of the repo.")
+@click.option(
+    "--from",
+    "from_tag",
+    required=True,
+    metavar="TAG",
+    help="The tested candidate tag to promote (e.g. sha-1a2b3c4).",
+)
+@click.option(
+    "--to", "to_tag", required=True, metavar="TAG", help="The release tag to create (e.g. v1.1)."
+)
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    metavar="TAG",
+    help="Also point this alias at the release (e.g. latest, prod); repeatable.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Test requests at once (default: defaults.jobs in mfops.yaml, 4).",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Also write the test results as JUnit XML to PATH.",
+)
+@click.option("--no-cache", is_flag=True, help="Run every test case afresh.")
+@click.option(
+    "--allow-untested",
+    is_flag=True,
+    help="Promote models that have no test cases (with a warning).",
+)
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Promote a candidate built from other content than the repo now describes, "
+    "or changed on the server since it was built (with a warning).",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Let --to replace an existing tag that holds another model."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@server_options
+@click.pass_obj
+def command(
+    opts: Any,
+    names: tuple[str, ...],
+    all_: bool,
+    from_tag: str,
+    to_tag: str,
+    aliases: tuple[str, ...],
+    jobs: int | None,
+    junit: Path | None,
+    no_cache: bool,
+    allow_untested: bool,
+    allow_drift: bool,
+    overwrite: bool,
+    fmt: str,
+    host: str | None,
+    timeout: float,
+) -> int:
+    """Promote tested candidates to a release tag, all or nothing.
+
+    Runs every applicable suite (each model's own and those it inherits) against
+    NAME:FROM; only when all pass are NAME:TO and each alias pointed at exactly the tested
+    models, parents first. If a copy fails mid-way, the tags already moved are put back (a
+    tag that did not exist is deleted again). Refused before testing: a candidate missing on
+    the server; one mfops built from other content than the repo now describes, or that was
+    changed on the server since (--allow-drift); an existing TO holding another model
+    (--overwrite). Refused after testing: any failed or errored case, and models with no
+    cases (--allow-untested). Every attempt is recorded: see `mfops history`.
+
+    Exit codes: 0 promoted; 1 refused, or the copy failed (the tags were put back); 2 bad
+    input, an invalid suite, or an unreachable server.
+    """
+    from mfops.graph.revision import Revision
+    from mfops.release.promote import PromoteRequest, Target, promote
+    from mfops.release.verdict import suite_tester
+
+    if bool(names) == all_:
+        raise click.UsageError("give model NAMEs or --all (exactly one of them)")
+    session = open_session(opts, host, timeout)
+    try:
+        session.probe()
+        rev = Revision(session.repo, None)
+        selected = tuple(rev.graph.order) if all_ else names
+        req = PromoteRequest(
+            selected,
+            from_tag,
+            to_tag,
+            aliases,
+            allow_untested=allow_untested,
+            allow_drift=allow_drift,
+            overwrite=overwrite,
+        )
+        target = Target(
+            session.server, session.state(), session.host.display, session.repo.head_commit()
+        )
+        tester = suite_tester(session, rev, jobs=jobs, use_cache=not no_cache)
+        result = promote(target, rev, req, tester)
+    finally:
+        session.close()
+    write_junit(result, junit)
+    if fmt == "json":
+        click.echo(to_json(result_json(result)))
+    else:
+        click.echo(result_text(result), nl=False)
+    return finish(result)
+
+
+def write_junit(result: Result, path: Path | None) -> None:
+    if path is not None and result.tests is not None and result.tests.report is not None:
+        from mfops.behave import junit_xml
+        from mfops.fileio.atomic import write_atomic
+
+        write_atomic(path, junit_xml(result.tests.report))
+
+
+def finish(result: Result) -> int:
+    """Exit 0 when the tags moved; otherwise raise the one-line refusal (exit 1)."""
+    from mfops.errors import CheckFailed
+
+    if result.ok:
+        return 0
+    raise CheckFailed(result.reason or "promotion refused")
+
+
+def _short(digest: str | None) -> str:
+    return digest[:12] if digest else "absent"
+
+
+def result_text(result: Result, *, tests: bool = True) -> str:
+    """The tests (failures in detail; not with `tests=False`), then what moved or why
+    nothing did."""
+    from mfops.behave.report import text_report
+
+    entry = result.entry
+    lines: list[str] = []
+    summary = result.tests if tests else None
+    if summary is not None and summary.report is not None and summary.report.results:
+        lines.append(text_report(summary.report).rstrip("\n"))
+        lines.append("")
+    lines += [f"warning: {w}" for w in result.warnings]
+    if entry.ok:
+        verb = "Promoted" if entry.kind == "promote" else "Rolled back"
+        lines.append(
+            f"{verb} {len(entry.models)} model{'s' if len(entry.models) != 1 else ''}"
+            f" on {entry.host}:"
+        )
+        for model in entry.models:
+            for d in model.destinations:
+                what = "moved" if d.moved else "already there"
+                lines.append(
+                    f"  {model.name}:{d.tag} -> {model.source} "
+                    f"({_short(d.after)}; was {_short(d.before)}; {what})"
+                )
+    else:
+        lines += [f"problem: {p}" for p in result.problems]
+        if result.moves is not None and result.moves.restore_errors:
+            lines += [f"NOT PUT BACK: {e}" for e in result.moves.restore_errors]
+        lines.append(
+            "No tag was moved."
+            if entry.restored in (None, True)
+            else "Some tags could not be put back; see above."
+        )
+    lines.append(f"recorded in the history as {entry.id}")
+    return "\n".join(lines) + "\n"
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    from mfops.behave import json_report
+
+    tests = result.tests
+    out = result.entry.to_json()
+    out.update(ok=result.ok, problems=list(result.problems), warnings=list(result.warnings))
+    if result.moves is not None:
+        out["restore_errors"] = list(result.moves.restore_errors)
+        out["backups_kept"] = list(result.moves.backups_kept)
+    out["test_report"] = json_report(tests.report) if tests and tests.report else None
+    return out

@@ -1,0 +1,70 @@
+"""`mfops rollback NAME --to TAG [--alias A ...]`: point aliases back at an earlier release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.render import to_json
+
+
+@click.command("rollback")
+@click.argument("name")
+@click.option(
+    "--to",
+    "to_tag",
+    required=True,
+    metavar="TAG",
+    help="The earlier release to point back at (NAME:TAG must exist).",
+)
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    metavar="TAG",
+    help="The alias to re-point; repeatable (default: latest).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@server_options
+@click.pass_obj
+def command(
+    opts: Any,
+    name: str,
+    to_tag: str,
+    aliases: tuple[str, ...],
+    fmt: str,
+    host: str | None,
+    timeout: float,
+) -> int:
+    """Point an alias back at an earlier release of NAME.
+
+    Each --alias (default: latest) is pointed at NAME:TAG by a server-side copy, all or
+    nothing: if one copy fails, the aliases already moved are put back. No tests run (the
+    release was tested when it was promoted), and the repo's Modelfiles are not loaded, so a
+    rollback works while the repo is broken. A warning says when the history has no record
+    of promoting NAME:TAG on this host. The rollback is recorded: see `mfops history`.
+
+    Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
+    (the aliases were put back); 2 bad input or an unreachable server.
+    """
+    from mfops.cli.commands.promote import finish, result_json, result_text
+    from mfops.release.promote import Target, rollback
+
+    session = open_session(opts, host, timeout)
+    try:
+        session.probe()
+        target = Target(
+            session.server, session.state(), session.host.display, session.repo.head_commit()
+        )
+        result = rollback(target, name=name, to_tag=to_tag, aliases=aliases or ("latest",))
+    finally:
+        session.close()
+    if fmt == "json":
+        click.echo(to_json(result_json(result)))
+    else:
+        click.echo(result_text(result), nl=False)
+    return finish(result)

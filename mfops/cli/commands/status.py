@@ -1,0 +1,106 @@
+"""`mfops status [--tag TAG] [--pull] [--format text|json]`: repo versus server, per model."""
+
+from __future__ import annotations
+
+import click
+
+from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.render import to_json
+
+
+@click.command("status")
+@click.option("--tag", metavar="TAG", help="Only this tag counts (default: any tag).")
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="Pull the external bases first, so they are compared with upstream "
+    "(this refreshes the server's copies of the bases, not your models).",
+)
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 unless every model is up to date and every base matches the lock.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@server_options
+@click.pass_obj
+def command(
+    opts, tag: str | None, pull: bool, exit_code: bool, fmt: str, host: str | None, timeout: float
+) -> int:
+    """Show, per model, its digest, its tags on the server and whether the server holds what
+    the repo would build now: up to date, stale (only older content on the server), drifted
+    (changed on the server since mfops built it) or missing. Then the external bases whose
+    server digest differs from mfops.lock (with --pull: the upstream digest).
+    """
+    from mfops.build.status import model_statuses
+    from mfops.graph.revision import Revision
+    from mfops.server.bases import check, external_bases
+
+    session = open_session(opts, host, timeout)
+    try:
+        session.probe()
+        rev = Revision(session.repo, None)
+        if pull:
+            for ref in external_bases(rev.graph):
+                session.server.pull(ref)
+        listing = session.server.models()
+    finally:
+        session.close()
+    rows = model_statuses(rev, session.state(), listing, tag=tag)
+    bases = check(rev.graph, rev.lock, listing)
+    bad = any(r.status != "up to date" for r in rows) or any(b.state != "ok" for b in bases)
+    if fmt == "json":
+        click.echo(
+            to_json(
+                {
+                    "host": session.host.display,
+                    "tag": tag,
+                    "models": [
+                        {
+                            "model": r.name,
+                            "digest": r.digest,
+                            "status": r.status,
+                            "tags": list(r.tags),
+                            "current": list(r.current),
+                            "drifted": list(r.drifted),
+                        }
+                        for r in rows
+                    ],
+                    "bases": [
+                        {
+                            "reference": b.reference,
+                            "locked": b.locked,
+                            "server": b.server,
+                            "state": b.state,
+                            "used_by": list(b.used_by),
+                        }
+                        for b in bases
+                    ],
+                }
+            )
+        )
+        return 1 if exit_code and bad else 0
+    click.echo(f"Ollama at {session.host.display}" + (f", tag {tag}" if tag else ""))
+    width = max([5, *(len(r.name) for r in rows)])
+    click.echo(f"{'model':<{width}}  {'digest':<19}  {'status':<10}  tags on server")
+    for r in rows:
+        tags = ", ".join(f"{t}*" if t in r.current else t for t in r.tags) or "-"
+        click.echo(f"{r.name:<{width}}  {r.digest[:19]:<19}  {r.status:<10}  {tags}")
+    if any(r.current for r in rows):
+        click.echo("(* = holds what the repo builds now)")
+    if bases:
+        click.echo("")
+        click.echo("external bases:")
+        for b in bases:
+            state = {
+                "ok": "matches the lock",
+                "mismatch": "DIFFERS from the lock",
+                "missing": "not on the server",
+                "unlocked": "not in mfops.lock",
+            }[b.state]
+            click.echo(
+                f"  {b.reference}: {state} (locked {b.locked or '-'}, server {b.server or '-'})"
+            )
+    return 1 if exit_code and bad else 0

@@ -1,0 +1,154 @@
+"""The `mfops` command line: a thin shell over the library.
+
+Each subcommand lives in `mfops/cli/commands/<name>.py` and is imported only when it runs, so
+`mfops --help` and `mfops --version` load click and nothing heavy. The short help shown in the
+command list is kept here, next to the registry, for the same reason.
+
+`main()` is the one place that turns errors into exit codes (architecture.md, "Exit codes"):
+MfopsError -> its own code (2 for bad input, 1 for a check that said no) with one line on
+stderr; Ctrl-C -> 130; anything unexpected -> 3, with the traceback in a log file.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from mfops import __version__
+from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+
+#: name -> (module, one-line help). Order is the order `mfops --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "parse": ("mfops.cli.commands.parse", "Parse a Modelfile exactly as Ollama does."),
+    "fmt": ("mfops.cli.commands.fmt", "Format Modelfiles in place (or check them)."),
+    "lint": ("mfops.cli.commands.lint", "Check Modelfiles for errors and risky patterns."),
+    "ls": ("mfops.cli.commands.ls", "List the repo's models with their FROM kind and depth."),
+    "graph": ("mfops.cli.commands.graph", "Show the inheritance graph (tree, DOT, Mermaid, JSON)."),
+    "show": ("mfops.cli.commands.show", "Show a model's declared or effective Modelfile."),
+    "digest": ("mfops.cli.commands.digest", "Print the content digest of each model."),
+    "diff": ("mfops.cli.commands.diff", "Show what changed between two versions, model by model."),
+    "build": ("mfops.cli.commands.build", "Build models on Ollama in dependency order."),
+    "lock": ("mfops.cli.commands.lock", "Resolve external bases to server digests in mfops.lock."),
+    "status": (
+        "mfops.cli.commands.status",
+        "Compare what the server holds with what the repo builds.",
+    ),
+    "import": ("mfops.cli.commands.importcmd", "Write a Modelfile for an existing server model."),
+    "test": ("mfops.cli.commands.test", "Run behavioural test suites against built models."),
+    "promote": (
+        "mfops.cli.commands.promote",
+        "Promote tested models to a release tag, all or none.",
+    ),
+    "rollback": ("mfops.cli.commands.rollback", "Point an alias back at an earlier release."),
+    "history": ("mfops.cli.commands.history", "Show promotions and rollbacks, newest first."),
+    "gate": ("mfops.cli.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
+    "init": ("mfops.cli.commands.init", "Scaffold a model repository and its CI gate."),
+}
+
+
+@dataclass
+class GlobalOptions:
+    """What the group-level options say, handed to every subcommand via `ctx.obj`."""
+
+    repo: Path | None = None
+    color: bool | None = None  # None: decide from the terminal and NO_COLOR
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="mfops")
+@click.option(
+    "-C",
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if started in this repository (default: walk up to mfops.yaml or .git).",
+)
+@click.option("--no-color", is_flag=True, help="Never colour the output (NO_COLOR works too).")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None, no_color: bool) -> None:
+    """Model-as-code DevOps for Ollama: keep Modelfiles in git, see them as a versioned
+    inheritance graph, diff, build, test and promote them."""
+    ctx.obj = GlobalOptions(repo=repo, color=False if no_color else None)
+
+
+def _crash_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to a file a user can attach to a bug."""
+    import tempfile
+    import time
+    import traceback
+
+    from mfops.server.hosts import redact
+
+    fd, path = tempfile.mkstemp(prefix=f"mfops-crash-{int(time.time())}-", suffix=".log")
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    with os.fdopen(fd, "w") as fh:  # `--host` and error texts may hold a URL's password
+        fh.write(redact(f"mfops {__version__}, Python {sys.version}\nargv: {sys.argv!r}\n\n"))
+        fh.write(redact(trace))
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run, map the outcome to an exit code, exit."""
+    # Loading a large repo allocates about a million small, acyclic objects; at the default
+    # threshold the cyclic collector rescans them all again and again (a third of a 10,000
+    # model diff). A short-lived CLI loses nothing by collecting far less often.
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
+    except MfopsError as err:
+        from mfops.server.hosts import redact
+
+        line = str(err) if hasattr(err, "location") else f"mfops: {err}"
+        click.echo(redact(line), err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # One line, like every other input error (click's own form takes three or four).
+        where = exc.ctx.command_path if exc.ctx is not None else "mfops"
+        click.echo(f"mfops: {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("mfops: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`mfops ... | head`): not an error worth a traceback.
+        sys.stderr.close()
+        sys.exit(0)
+    except Exception as exc:  # the one place that catches everything: a bug in mfops
+        from mfops.server.hosts import redact
+
+        path = _crash_log(exc)
+        click.echo(
+            redact(f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})"),
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else 0)

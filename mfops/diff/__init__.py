@@ -1,0 +1,3 @@
+"""Differences between two versions of the repository, model by model, through inheritance, and
+their renderings.
+"""

@@ -1,0 +1,456 @@
+"""What changed between two versions of the repo, model by model.
+
+"Changed" means "digest differs" (digest.py): comment-only edits, reformatting and moved files
+are not changes, and a change to a base reaches every descendant through the Merkle chain. For
+each model that changed, this module says *what* changed, comparing either the **effective**
+configs (default: what the server will hold, so a base's new SYSTEM shows on each descendant
+that inherits it, labelled with its origin) or the **declared** ones (what each file says).
+
+Decisions worth knowing:
+
+- *Renamed*: a model only in A and one only in B whose digests are equal (or, failing that,
+  whose compared content is equal) are one model under a new name; pairs prefer the same file.
+  A rename is a difference (the old name disappears for users).
+- *Moved*: the same name in another file with an equal digest is **not** a difference; it is
+  reported in `DiffResult.moved` so that renderers can mention it, and nothing else.
+- *Rebuilt*: a model whose digest differs but whose compared config is identical (a base
+  changed something the model overrides) is still listed, with no changes and a `note` naming
+  the changed ancestor, because a build would recreate it.
+- *Origins*: every value carries the model that set it on each side; renderers print
+  "inherited from engine-bot" when that is not the model itself.
+- *Levels* (for `--suggest-version`): FROM, weights, ADAPTER, DRAFT, removed and renamed models
+  are major; SYSTEM, TEMPLATE, MESSAGE, LICENSE, RENDERER, PARSER, REQUIRES and added models
+  are minor; parameters, and rebuilds with no difference, are patch.
+
+Effective configs are computed only for the models that differ (and their ancestors).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from mfops.errors import UnknownModelError
+
+if TYPE_CHECKING:
+    from mfops.diff.compare import Side
+    from mfops.graph.effective import Message
+    from mfops.graph.revision import Revision
+
+Level = Literal["major", "minor", "patch"]
+Status = Literal["changed", "added", "removed", "renamed"]
+Mode = Literal["effective", "declared"]
+Op = Literal["added", "removed", "changed"]
+TextField = Literal["system", "template", "renderer", "parser", "requires"]
+#: The text fields in display order; SYSTEM and TEMPLATE get a unified diff.
+TEXT_FIELDS: tuple[TextField, ...] = ("system", "template", "renderer", "parser", "requires")
+_RANK = {"patch": 0, "minor": 1, "major": 2}
+
+
+def max_level(levels: Iterable[Level | None]) -> Level | None:
+    """The most significant of some levels (None when there are none)."""
+    best: Level | None = None
+    for lv in levels:
+        if lv is not None and (best is None or _RANK[lv] > _RANK[best]):
+            best = lv
+    return best
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """What a FROM stands for: kind, target and, where it has one, the content's identity
+    (the locked digest of an external base, the sha256 of a file base)."""
+
+    kind: str
+    target: str
+    content: str | None = None
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A local file a model uploads (adapter, draft), identified by its content."""
+
+    path: str
+    digest: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class FromChange:
+    """The model's own FROM line names another base (kind, target or content)."""
+
+    kind: ClassVar[str] = "from"
+    level: ClassVar[Level] = "major"
+    old: BaseRef
+    new: BaseRef
+
+
+@dataclass(frozen=True)
+class WeightsChange:
+    """The weights inherited from the root of the chain differ (effective mode only)."""
+
+    kind: ClassVar[str] = "weights"
+    level: ClassVar[Level] = "major"
+    old: BaseRef
+    new: BaseRef
+    origin_old: str
+    origin_new: str
+
+
+@dataclass(frozen=True)
+class FilesChange:
+    """ADAPTERs (stacked through the chain) or DRAFTs differ by content."""
+
+    field: Literal["adapters", "draft"]
+    old: tuple[FileRef, ...]
+    new: tuple[FileRef, ...]
+    level: ClassVar[Level] = "major"
+
+    @property
+    def kind(self) -> str:
+        return self.field
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """SYSTEM or TEMPLATE (with a unified diff), or RENDERER, PARSER, REQUIRES (no diff)."""
+
+    field: TextField
+    old: str | None
+    new: str | None
+    origin_old: str | None
+    origin_new: str | None
+    diff: str | None = None
+    level: ClassVar[Level] = "minor"
+
+    @property
+    def kind(self) -> str:
+        return self.field
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """One element of a list parameter (`stop`): index in the old list for removals, in the
+    new list otherwise."""
+
+    op: Op
+    index: int
+    old: object = None
+    new: object = None
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    """One PARAMETER key added, removed or changed, with typed values."""
+
+    kind: ClassVar[str] = "parameter"
+    level: ClassVar[Level] = "patch"
+    key: str
+    op: Op
+    old: object
+    new: object
+    origin_old: str | None
+    origin_new: str | None
+    items: tuple[ItemChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessagesChange:
+    """The MESSAGE history differs (it is replaced as a whole list)."""
+
+    kind: ClassVar[str] = "messages"
+    level: ClassVar[Level] = "minor"
+    old: tuple[Message, ...]
+    new: tuple[Message, ...]
+    origin_old: str | None
+    origin_new: str | None
+    diff: str
+
+
+@dataclass(frozen=True)
+class LicenseChange:
+    """The LICENSE texts differ; the origins are those of the first entry that differs."""
+
+    kind: ClassVar[str] = "license"
+    level: ClassVar[Level] = "minor"
+    old: tuple[str, ...]
+    new: tuple[str, ...]
+    origin_old: str | None
+    origin_new: str | None
+    diff: str
+
+
+Change = (
+    FromChange
+    | WeightsChange
+    | FilesChange
+    | TextChange
+    | ParameterChange
+    | MessagesChange
+    | LicenseChange
+)
+
+
+@dataclass(frozen=True)
+class ModelDiff:
+    """One model that differs. `name` is its name in B (in A when removed); `base` is its
+    FROM on that side; `rebuilt_because` lists its source ancestors that differ, root first."""
+
+    name: str
+    status: Status
+    old_name: str | None
+    old_file: str | None
+    new_file: str | None
+    old_digest: str | None
+    new_digest: str | None
+    base: BaseRef
+    changes: tuple[Change, ...] = ()
+    rebuilt_because: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def level(self) -> Level:
+        if self.status == "added":
+            return "minor"
+        if self.status in ("removed", "renamed"):
+            return "major"
+        return max_level(c.level for c in self.changes) or "patch"
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of change, each once, in the order they are shown."""
+        return tuple(dict.fromkeys(c.kind for c in self.changes))
+
+
+@dataclass(frozen=True)
+class Move:
+    """A model whose file moved while its content (digest) stayed equal: not a difference."""
+
+    name: str
+    old_file: str
+    new_file: str
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """Every model that differs between A (`old_*`) and B (`new_*`, ref None: working tree),
+    with the number of models that did not (within the `names` asked for, if any)."""
+
+    old_label: str
+    new_label: str
+    old_ref: str | None
+    new_ref: str | None
+    mode: Mode
+    models: tuple[ModelDiff, ...]
+    unchanged: int
+    moved: tuple[Move, ...] = ()
+
+    def count(self, status: Status) -> int:
+        return sum(1 for m in self.models if m.status == status)
+
+    @property
+    def level(self) -> Level | None:
+        return max_level(m.level for m in self.models)
+
+    def summary(self) -> str:
+        """`3 models changed, 1 added, 1 removed, 12 unchanged` (renames only when any)."""
+        changed = self.count("changed")
+        parts = [f"{changed} model{'' if changed == 1 else 's'} changed"]
+        parts += [f"{self.count('added')} added", f"{self.count('removed')} removed"]
+        if self.count("renamed"):
+            parts.append(f"{self.count('renamed')} renamed")
+        parts.append(f"{self.unchanged} unchanged")
+        return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- the diff
+
+
+def _pair(
+    removed: list[str],
+    added: list[str],
+    key_old: dict[str, object],
+    key_new: dict[str, object],
+    file_old: dict[str, str],
+    file_new: dict[str, str],
+) -> list[tuple[str, str]]:
+    """Pair removed and added models with equal keys; the same file first, then by name."""
+    by_key: dict[object, list[str]] = {}
+    for name in sorted(added):
+        by_key.setdefault(key_new[name], []).append(name)
+    pairs: list[tuple[str, str]] = []
+    paired: set[str] = set()
+    for same_file in (True, False):
+        for name in sorted(removed):
+            candidates = by_key.get(key_old[name], [])
+            if name in paired or not candidates:
+                continue
+            match = next(
+                (c for c in candidates if not same_file or file_new[c] == file_old[name]), None
+            )
+            if match is not None:
+                candidates.remove(match)
+                pairs.append((name, match))
+                paired.add(name)
+    return pairs
+
+
+def diff_revisions(
+    old: Revision, new: Revision, *, mode: Mode = "effective", names: Sequence[str] = ()
+) -> DiffResult:
+    """Compare two revisions model by model; `names` restricts the report to those models
+    (by their name in either revision). Raises UnknownModelError for a name in neither.
+
+    Models are listed changed first, then renamed, added and removed, each group in
+    dependency order (parents before children).
+    """
+    from mfops.diff.compare import Side, compare
+
+    old.load(require_models=True)
+    new.load(require_models=True)
+    a, b = Side(old, mode), Side(new, mode)
+    for name in names:
+        if name not in a.graph and name not in b.graph:
+            raise UnknownModelError(
+                f"unknown model {name!r} (not at {old.label} nor at {new.label})",
+                hint=_suggest(name, [*a.graph.order, *b.graph.order]),
+            )
+    common = [n for n in b.graph.order if n in a.digests]
+    changed = [n for n in common if a.digests[n] != b.digests[n]]
+    removed = [n for n in a.graph.order if n not in b.digests]
+    added = [n for n in b.graph.order if n not in a.digests]
+    renamed_to = _renames(a, b, removed, added)  # new name -> old name
+    renamed_from = set(renamed_to.values())
+    dirty = (
+        set(changed)
+        | {n for n in added if n not in renamed_to}
+        | {n for n, o in renamed_to.items() if a.digests[o] != b.digests[n]}
+    )
+
+    def keep(*candidates: str) -> bool:
+        return not names or any(c in names for c in candidates)
+
+    pairs = [(n, n) for n in changed if keep(n)]
+    pairs += [(renamed_to[n], n) for n in added if n in renamed_to and keep(renamed_to[n], n)]
+    views_a = a.views([o for o, _ in pairs])
+    views_b = b.views([n for _, n in pairs])
+    models: list[ModelDiff] = []
+    for old_name, name in pairs:
+        changes = compare(views_a[old_name], views_b[name])
+        because = tuple(x for x in b.graph.ancestors(name) if x in dirty)
+        status: Status = "changed" if old_name == name else "renamed"
+        models.append(
+            ModelDiff(
+                name,
+                status,
+                old_name,
+                a.file(old_name),
+                b.file(name),
+                a.digests[old_name],
+                b.digests[name],
+                b.base_ref(b.graph.nodes[name].base),
+                changes,
+                because,
+                _note(changes, because, mode) if status == "changed" else None,
+            )
+        )
+    models += [
+        ModelDiff(
+            n, "added", None, None, b.file(n), None, b.digests[n], b.base_ref(b.graph.nodes[n].base)
+        )
+        for n in added
+        if n not in renamed_to and keep(n)
+    ]
+    models += [
+        ModelDiff(
+            n, "removed", n, a.file(n), None, a.digests[n], None, a.base_ref(a.graph.nodes[n].base)
+        )
+        for n in removed
+        if n not in renamed_from and keep(n)
+    ]
+    unchanged = [n for n in common if n not in dirty and keep(n)]
+    moved = tuple(Move(n, a.file(n), b.file(n)) for n in unchanged if a.file(n) != b.file(n))
+    return DiffResult(
+        old.label, new.label, old.ref, new.ref, mode, tuple(models), len(unchanged), moved
+    )
+
+
+def _renames(a: Side, b: Side, removed: list[str], added: list[str]) -> dict[str, str]:
+    """Removed and added models that are one model renamed: equal digests first, then equal
+    compared content (the views); new name -> old name."""
+    files_a = {n: a.file(n) for n in removed}
+    files_b = {n: b.file(n) for n in added}
+    pairs = _pair(
+        removed,
+        added,
+        {n: a.digests[n] for n in removed},
+        {n: b.digests[n] for n in added},
+        files_a,
+        files_b,
+    )
+    left_r = [n for n in removed if n not in {p[0] for p in pairs}]
+    left_a = [n for n in added if n not in {p[1] for p in pairs}]
+    if left_r and left_a:
+        va, vb = a.views(left_r), b.views(left_a)
+        pairs += _pair(
+            left_r,
+            left_a,
+            {n: v.content_key() for n, v in va.items()},
+            {n: v.content_key() for n, v in vb.items()},
+            files_a,
+            files_b,
+        )
+    return {new_name: old_name for old_name, new_name in pairs}
+
+
+def _note(changes: tuple[Change, ...], because: tuple[str, ...], mode: Mode) -> str | None:
+    if changes:
+        return None
+    if because:
+        return f"rebuilt because {because[0]} changed; no {mode} difference"
+    return f"digest changed; no {mode} difference"
+
+
+def _suggest(name: str, known: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(known)), n=3)
+    return f"did you mean {', '.join(close)}?" if close else None
+
+
+# --------------------------------------------------------------------------- versions
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The next version a change calls for; `next` is None when nothing changed."""
+
+    level: Level | None
+    previous: str | None
+    next: str | None
+    reasons: tuple[str, ...]
+
+
+def suggest_version(result: DiffResult, tags: Sequence[str]) -> Suggestion:
+    """Classify the change and propose the tag after the newest version tag in `tags`
+    (newest first, as `Repo.version_tags` returns them); `v0.0.0` is assumed when none."""
+    from mfops.language.semver import Version, parse_version_tag
+
+    level = result.level
+    versions = [v for v in (parse_version_tag(t) for t in tags) if v is not None]
+    previous = max(versions, key=Version.key) if versions else None
+    if level is None:
+        return Suggestion(None, previous.tag if previous else None, None, ())
+    reasons = tuple(
+        f"{m.name}: {', '.join(m.kinds) or 'rebuilt'}"
+        if m.status == "changed"
+        else f"{m.name}: {m.status}"
+        for m in result.models
+        if m.level == level
+    )
+    bumped = (previous or Version(0, 0, 0)).bump(level)
+    prefix = "v" if previous is None or previous.tag.startswith("v") else ""
+    return Suggestion(level, previous.tag if previous else None, f"{prefix}{bumped}", reasons)

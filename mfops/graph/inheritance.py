@@ -1,0 +1,277 @@
+"""The inheritance graph: what each model is FROM, in which order models can be built.
+
+Every FROM of a repo model is one of four kinds (architecture.md, "FROM kinds"):
+
+- *source*: the untagged name of another repo model, an edge of this graph;
+- *pinned*: a repo model with an explicit tag, a release that must already exist;
+- *file*: a local GGUF file or safetensors directory, resolved like Ollama does;
+- *external*: anything else, a registry model whose digest `mfops.lock` records.
+
+As in Ollama, the filesystem (here: the snapshot) decides between a path and a name: an
+argument that resolves to an existing path is a file base, anything else is a name. An
+argument that only *looks* like a path (`./x.gguf`, `../w`, `/abs`, `~/m`, `x.gguf`) but does
+not exist is an error, because Ollama would silently try to pull it as a model.
+
+Ordering uses the standard library's `graphlib`, whose cycle report is turned into the whole
+cycle, `a -> b -> c -> a`.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
+
+from mfops.errors import GraphError, ModelfileError, UnknownModelError
+from mfops.language.names import parse_name
+
+if TYPE_CHECKING:
+    from mfops.language.modelfile import Instruction
+    from mfops.repo.repository import RepoModel, ResolvedPath, Snapshot
+
+FromKind = Literal["source", "pinned", "file", "external"]
+
+_PATHLIKE_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pth")
+
+
+def looks_like_path(arg: str) -> bool:
+    """Would a reader take this FROM/ADAPTER argument for a path rather than a model name?"""
+    return (
+        arg.startswith(("./", "../", "/", "~", ".\\", "\\"))
+        or arg in (".", "..")
+        or arg.lower().endswith(_PATHLIKE_SUFFIXES)
+    )
+
+
+@dataclass(frozen=True)
+class Base:
+    """The resolved FROM of a model.
+
+    `target` is the parent model's name (source), the normalised `name:tag` (pinned and
+    external), or the first file's repo path (file). `files` holds every path-type FROM
+    (several are merged into one import, as Ollama does).
+    """
+
+    kind: FromKind
+    arg: str
+    target: str
+    line: int
+    files: tuple[ResolvedPath, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelNode:
+    """A repo model placed in the graph: its base, and the local files it uploads."""
+
+    model: RepoModel
+    base: Base
+    adapter: ResolvedPath | None = None
+    drafts: tuple[ResolvedPath, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def parent(self) -> str | None:
+        return self.base.target if self.base.kind == "source" else None
+
+
+def _where(model: RepoModel, ins: Instruction) -> str:
+    return f"{model.modelfile.path or model.path}:{ins.line}"
+
+
+def _check_local(model: RepoModel, ins: Instruction, resolved: ResolvedPath) -> ResolvedPath:
+    """Refuse local paths that are unsafe or would not upload what the user expects."""
+    where = _where(model, ins)
+    if resolved.escapes and not resolved.allowed:
+        raise GraphError(
+            f"{where}: {ins.keyword} path {ins.value!r} is outside the repository",
+            hint="list its directory under allow_paths in mfops.yaml to allow it",
+        )
+    if resolved.kind == "missing":
+        raise GraphError(
+            f"{where}: {ins.keyword} path {ins.value!r} does not exist",
+            hint="Ollama would take it for a model name" if ins.keyword == "FROM" else None,
+        )
+    if resolved.kind == "special":
+        raise GraphError(f"{where}: {ins.keyword} path {ins.value!r} is not a regular file")
+    if resolved.lfs_pointer:
+        raise GraphError(
+            f"{where}: {ins.keyword} path {ins.value!r} is a git-LFS pointer, not the file",
+            hint="run `git lfs pull` so the real content is there",
+        )
+    return resolved
+
+
+def _classify(snapshot: Snapshot, model: RepoModel, known: dict[str, str]) -> ModelNode:
+    """Turn a model's FROM/ADAPTER/DRAFT lines into its Base and local files."""
+    mf = model.modelfile
+    froms = mf.of("FROM")
+    name_from: Instruction | None = None
+    files: list[ResolvedPath] = []
+    for ins in froms:
+        resolved = snapshot.resolve(model.dir, ins.value)
+        if resolved.kind == "dir" and ins.value in known.values():
+            raise GraphError(
+                f"{_where(model, ins)}: FROM {ins.value!r} names the repo model, but a "
+                f"directory {resolved.repo_path or ins.value!r} sits at that path, and Ollama "
+                "imports the directory instead",
+                hint="move the Modelfile, or write the FROM as an explicit path",
+            )
+        if resolved.kind != "missing" or looks_like_path(ins.value):
+            files.append(_check_local(model, ins, resolved))
+        else:
+            name_from = ins  # the last name-type FROM wins, as in Ollama
+    if name_from is not None:
+        base = _name_base(model, name_from, known)
+    else:
+        first = froms[0]
+        target = files[0].repo_path or files[0].abs_path or first.value
+        base = Base("file", first.value, target, first.line, tuple(files))
+
+    def local(ins: Instruction) -> ResolvedPath:
+        return _check_local(model, ins, snapshot.resolve(model.dir, ins.value))
+
+    adapter_ins = mf.last("ADAPTER")
+    adapter = local(adapter_ins) if adapter_ins else None
+    drafts = tuple(local(d) for d in mf.of("DRAFT"))
+    return ModelNode(model, base, adapter, drafts)
+
+
+def _name_base(model: RepoModel, ins: Instruction, known: dict[str, str]) -> Base:
+    try:
+        name = parse_name(ins.value)
+    except ValueError as err:
+        raise ModelfileError(
+            f"FROM {ins.value!r} is neither an existing path nor a valid model name: {err}",
+            path=model.modelfile.path or model.path,
+            line=ins.line,
+            column=ins.value_column,
+        ) from None
+    repo_name = known.get(name.untagged)
+    if repo_name is not None and not name.has_tag:
+        if repo_name == model.name:
+            raise GraphError(f"{_where(model, ins)}: {model.name} is FROM itself")
+        return Base("source", ins.value, repo_name, ins.line)
+    kind: FromKind = "pinned" if repo_name is not None else "external"
+    return Base(kind, ins.value, name.display, ins.line)
+
+
+class Graph:
+    """All models of a snapshot with their edges, in a dependency order.
+
+    `order` lists every model after its source parent (ties broken by name, so the order is
+    stable); each model has at most one source parent, so the graph is a forest.
+    """
+
+    def __init__(self, nodes: dict[str, ModelNode]) -> None:
+        self.nodes = nodes
+        children: dict[str, list[str]] = {name: [] for name in nodes}
+        for node in nodes.values():
+            if node.parent is not None:
+                children[node.parent].append(node.name)
+        self.children = {name: tuple(sorted(kids)) for name, kids in children.items()}
+        self.order = self._toposort()
+
+    def _toposort(self) -> tuple[str, ...]:
+        sorter = graphlib.TopologicalSorter(
+            {name: ([n.parent] if n.parent else []) for name, n in self.nodes.items()}
+        )
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as err:
+            cycle = list(err.args[1])
+            # graphlib lists each node before the one that depends on it; FROM reads the
+            # other way, so show "a -> b" as "a is FROM b".
+            cycle.reverse()
+            first = self.nodes[cycle[0]]
+            where = f"{first.model.modelfile.path or first.model.path}:{first.base.line}"
+            raise GraphError(f"{where}: FROM cycle: {' -> '.join(cycle)}") from None
+        order: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            order.extend(ready)
+            sorter.done(*ready)
+        return tuple(order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    def __getitem__(self, name: str) -> ModelNode:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise UnknownModelError(f"unknown model {name!r}", hint=self._suggest(name)) from None
+
+    def _suggest(self, name: str) -> str | None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(self.nodes), n=3)
+        return f"did you mean {', '.join(close)}?" if close else None
+
+    def ancestors(self, name: str) -> list[str]:
+        """Source ancestors of `name`, root first (not including `name`)."""
+        chain: list[str] = []
+        parent = self[name].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.nodes[parent].parent
+        chain.reverse()
+        return chain
+
+    def descendants(self, name: str) -> list[str]:
+        """Every model built FROM `name` directly or indirectly, in dependency order."""
+        self[name]
+        found: set[str] = set()
+        stack = list(self.children[name])
+        while stack:
+            child = stack.pop()
+            if child not in found:
+                found.add(child)
+                stack.extend(self.children[child])
+        return [n for n in self.order if n in found]
+
+    def closure(self, names: list[str], *, up: bool = False, down: bool = False) -> list[str]:
+        """`names` plus their ancestors and/or descendants, in dependency order."""
+        picked: set[str] = set()
+        for name in names:
+            picked.add(self[name].name)
+            if up:
+                picked.update(self.ancestors(name))
+            if down:
+                picked.update(self.descendants(name))
+        return [n for n in self.order if n in picked]
+
+    @cached_property
+    def roots(self) -> tuple[str, ...]:
+        return tuple(n for n in self.order if self.nodes[n].parent is None)
+
+    @cached_property
+    def depths(self) -> dict[str, int]:
+        depth: dict[str, int] = {}
+        for name in self.order:
+            parent = self.nodes[name].parent
+            depth[name] = 0 if parent is None else depth[parent] + 1
+        return depth
+
+    def depth(self, name: str) -> int:
+        return self.depths[self[name].name]
+
+    def root_of(self, name: str) -> str:
+        chain = self.ancestors(name)
+        return chain[0] if chain else self[name].name
+
+
+def build_graph(snapshot: Snapshot) -> Graph:
+    """Classify every model's FROM in the snapshot and order the result."""
+    models = snapshot.models
+    known: dict[str, str] = {}
+    for name in models:
+        try:
+            known[parse_name(name).untagged] = name
+        except ValueError:
+            known[name] = name
+    nodes = {name: _classify(snapshot, model, known) for name, model in models.items()}
+    return Graph(nodes)

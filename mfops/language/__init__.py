@@ -1,0 +1,3 @@
+"""The Modelfile language: Ollama-exact parsing, parameters, canonical formatting, model names,
+versions.
+"""

@@ -1,0 +1,1 @@
+"""Lint: the rule engine and the rules over parsed Modelfiles and the graph."""

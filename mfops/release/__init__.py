@@ -1,0 +1,1 @@
+"""Releases: promotion, rollback, retagging, the recorded history and the CI gate."""

@@ -1,0 +1,339 @@
+"""The CI pipeline in one call: lint -> diff -> build -> test -> promote.
+
+One command, so that a workflow stays a single line and the very same gate runs on a
+laptop. Each step returns a typed `Step`; the first that fails stops the pipeline (nothing
+is built from files that do not lint, nothing tested that did not build, nothing promoted
+that did not pass), and `GateReport.error_line()` names it: `gate failed at build: 1 model
+failed`. A step that raises a user error (an unknown ref, an unreachable server, an invalid
+suite) fails with that error's exit code (2); a step whose check says no fails with 1. The
+lint step also loads and validates every test suite, so a broken suite stops the gate
+before anything is built, whichever models changed.
+
+Which models the gate covers (its *scope*), decided once and used by build, test and
+promote alike:
+
+- by default the models whose digest differs between REF and the working tree, exactly
+  as `build --changed` selects them (an edited model and every descendant of an edited
+  base, never a comment-only edit), plus the models whose applicable test cases were
+  added or edited since REF (a new case must run before it can be trusted). REF is
+  `--since`, else the newest version tag reachable from HEAD^, else HEAD~1 (with a single
+  commit, every model);
+- with `all`, every model of the repo.
+
+Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it.
+Release mode (`promote_to`) then promotes the scope to that tag (and aliases),
+all-or-nothing, reusing the test step's verdict (the promotion still checks that the
+manifests it moves are the ones tested). A model outside the scope keeps its earlier
+release tags: no tag is ever pointed at content this run did not build and test. When
+nothing changed, build, test and promote are skipped and the gate passes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from mfops.errors import EXIT_CHECK_FAILED, MfopsError
+from mfops.lint.engine import lint_repo, plural
+
+if TYPE_CHECKING:
+    from mfops.build.execute import BuildEvent
+    from mfops.build.session import Session
+    from mfops.graph.revision import Revision
+    from mfops.release.retag import EventFn
+    from mfops.release.verdict import TestSummary
+
+StepName = Literal["lint", "diff", "build", "test", "promote"]
+StepStatus = Literal["passed", "failed", "skipped"]
+STEPS: tuple[StepName, ...] = ("lint", "diff", "build", "test", "promote")
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    since: str | None = None
+    candidate_tag: str | None = None
+    promote_to: str | None = None
+    aliases: tuple[str, ...] = ()
+    all: bool = False
+    jobs: int | None = None
+    use_cache: bool = True
+    allow_untested: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step's outcome: a one-line `summary`, and `data` for renderers (LintReport,
+    DiffResult, BuildReport, TestSummary, promote.Result, or None)."""
+
+    name: StepName
+    status: StepStatus
+    summary: str
+    data: Any = None
+    exit_code: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class GateReport:
+    steps: tuple[Step, ...]
+    tag: str | None = None
+    since: str | None = None
+    scope: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> Step | None:
+        return next((s for s in self.steps if s.status == "failed"), None)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    @property
+    def exit_code(self) -> int:
+        failed = self.failed
+        return 0 if failed is None else failed.exit_code
+
+    def step(self, name: StepName) -> Step | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+    def error_line(self) -> str | None:
+        failed = self.failed
+        return None if failed is None else f"gate failed at {failed.name}: {failed.summary}"
+
+
+# --------------------------------------------------------------------------- lint
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def _cases(rev: Revision) -> dict[str, set[tuple[str, str | None]]]:
+    from mfops.behave import load_suites, plan_cases
+
+    out: dict[str, set[tuple[str, str | None]]] = {}
+    for run in plan_cases(load_suites(rev.snapshot, rev.graph), rev.graph):
+        out.setdefault(run.model, set()).add((run.case.digest, run.inherited_from))
+    return out
+
+
+def suite_changes(rev: Revision, since: str | None) -> list[str]:
+    """Models whose applicable test cases differ between `since` and `rev`: a new or edited
+    case must run even when the model itself did not change. When the suites at `since`
+    cannot be read, every model with cases counts as changed."""
+    from mfops.graph.revision import Revision as Rev
+
+    now = _cases(rev)
+    if since is None:
+        return [n for n in rev.graph.order if n in now]
+    try:
+        old = _cases(Rev(rev.repo, since))
+    except MfopsError:
+        return [n for n in rev.graph.order if n in now]
+    return [n for n in rev.graph.order if now.get(n, set()) != old.get(n, set())]
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+class Gate:
+    """One run of the pipeline; see the module docstring. `run()` once."""
+
+    def __init__(
+        self,
+        session: Session,
+        options: GateOptions,
+        *,
+        on_step: Callable[[Step], None] | None = None,
+        on_build: Callable[[BuildEvent], None] | None = None,
+        on_test: Callable[[Any], None] | None = None,
+        on_retag: EventFn | None = None,
+    ) -> None:
+        self.session = session
+        self.options = options
+        self.on_step = on_step
+        self.on_build = on_build
+        self.on_test = on_test
+        self.on_retag = on_retag
+        self.tag: str | None = None
+        self.since: str | None = None
+        self.scope: tuple[str, ...] = ()
+        self.rev: Revision | None = None
+        self.tests: TestSummary | None = None
+
+    def run(self) -> GateReport:
+        steps: list[Step] = []
+        for name in STEPS:
+            began = time.monotonic()
+            try:
+                step = getattr(self, f"_{name}")()
+            except MfopsError as err:
+                step = Step(name, "failed", str(err), exit_code=err.exit_code)
+            step = replace(step, seconds=round(time.monotonic() - began, 3))
+            steps.append(step)
+            if self.on_step is not None:
+                self.on_step(step)
+            if step.status == "failed":
+                break
+        return GateReport(tuple(steps), self.tag, self.since, self.scope)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _lint(self) -> Step:
+        from mfops.behave import load_suites
+        from mfops.graph.revision import Revision
+
+        report = lint_repo(self.session.repo.root)
+        if report.failed:
+            return Step("lint", "failed", report.summary(), report, EXIT_CHECK_FAILED)
+        rev = Revision(self.session.repo, None)
+        suites = load_suites(rev.snapshot, rev.graph)  # an invalid suite stops the gate here
+        self.rev = rev
+        return Step(
+            "lint",
+            "passed",
+            f"{report.summary()}; {plural(len(suites), 'test suite')} valid",
+            report,
+        )
+
+    def _diff(self) -> Step:
+        from mfops.build.plan import default_since
+        from mfops.diff.changes import diff_revisions
+        from mfops.graph.revision import Revision
+
+        repo = self.session.repo
+        if self.options.since:
+            repo.resolve_ref(self.options.since)
+            self.since = self.options.since
+        else:
+            self.since = default_since(repo)[0]
+        if self.since is None:
+            return Step("diff", "skipped", "no earlier commit to compare with: every model is new")
+        result = diff_revisions(Revision(repo, self.since), Revision(repo, None))
+        return Step("diff", "passed", f"since {self.since}: {result.summary()}", result)
+
+    def _build(self) -> Step:
+        from mfops.build.execute import Builder
+        from mfops.build.plan import Selection, candidate_tag, select
+        from mfops.build.session import plan_build
+
+        opts = self.options
+        assert self.rev is not None
+        sel = Selection(all=opts.all, changed=not opts.all, since=self.since)
+        scope = select(self.rev, sel)[0]
+        if not opts.all:
+            tests = suite_changes(self.rev, self.since)
+            if any(n not in scope for n in tests):
+                scope = [n for n in self.rev.graph.order if n in scope or n in tests]
+                sel = Selection(names=tuple(scope))
+        self.scope = tuple(scope)
+        if not self.scope:  # the server is not even asked: a docs-only change needs none
+            self.tag = (
+                opts.candidate_tag
+                or candidate_tag(
+                    self.session.repo, self.rev.snapshot.config.defaults.candidate_tag
+                )[0]
+            )
+            return Step("build", "skipped", "nothing changed: no model to build")
+        prepared = plan_build(self.session, sel, tag=opts.candidate_tag)
+        self.rev, plan = prepared.rev, prepared.plan
+        self.tag = plan.tag
+        jobs = opts.jobs or prepared.rev.snapshot.config.defaults.jobs
+        report = Builder(
+            prepared.rev,
+            plan,
+            server=self.session.server,
+            state=prepared.state,
+            jobs=jobs,
+            on_event=self.on_build,
+        ).run()
+        counts = [
+            f"{report.count(a)} {a}"
+            for a in ("created", "tagged", "up to date", "failed", "skipped")
+            if report.count(a)
+        ]
+        if report.failed:
+            bad = report.count("failed")
+            text = f"{plural(bad, 'model')} failed" if bad else "models were not built"
+            skipped = report.count("skipped")
+            if skipped:
+                text += f", {skipped} skipped"
+            return Step("build", "failed", text, report, EXIT_CHECK_FAILED)
+        return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
+
+    def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
+        from mfops.release.verdict import suite_tester
+
+        assert self.rev is not None
+        return suite_tester(
+            self.session,
+            self.rev,
+            jobs=self.options.jobs,
+            use_cache=self.options.use_cache,
+            on_event=self.on_test,
+        )
+
+    def _test(self) -> Step:
+        if not self.scope:
+            return Step("test", "skipped", "nothing changed: no model to test")
+        assert self.tag is not None
+        summary = self._tester()(self.scope, self.tag)
+        self.tests = summary
+        c = summary.counts
+        text = (
+            f"{plural(c.passed + c.failed + c.errors, 'case')}: {c.passed} passed, "
+            f"{c.failed} failed, {c.errors} errors ({c.cached} cached)"
+        )
+        untested = [n for n, m in summary.models.items() if m.status == "untested"]
+        if untested:
+            text += f"; no cases for {', '.join(untested)}"
+        bad = [n for n, m in summary.models.items() if m.status in ("failed", "error")]
+        if bad:
+            text = f"{plural(c.failed, 'case')} failed"
+            if c.errors:
+                text += f", {plural(c.errors, 'case')} could not run"
+            return Step("test", "failed", f"{text} ({', '.join(bad)})", summary, EXIT_CHECK_FAILED)
+        return Step("test", "passed", text, summary)
+
+    def _promote(self) -> Step:
+        from mfops.release.promote import PromoteRequest, Target, promote
+
+        opts = self.options
+        if opts.promote_to is None:
+            return Step("promote", "skipped", "no --promote-to: nothing is promoted")
+        if not self.scope:
+            return Step("promote", "skipped", "nothing changed: no model to promote")
+        assert self.rev is not None and self.tag is not None
+        session = self.session
+        tested = self.tests
+
+        def reuse(names: Sequence[str], tag: str) -> TestSummary:
+            """The test step's verdict when it covered these models at this tag."""
+            if tested is not None and tag == tested.tag and set(names) <= set(tested.models):
+                return tested
+            return self._tester()(names, tag)
+
+        target = Target(
+            session.server, session.state(), session.host.display, session.repo.head_commit()
+        )
+        req = PromoteRequest(
+            self.scope, self.tag, opts.promote_to, opts.aliases, allow_untested=opts.allow_untested
+        )
+        result = promote(target, self.rev, req, reuse, on_event=self.on_retag)
+        if not result.ok:
+            return Step(
+                "promote", "failed", result.reason or "promotion refused", result, EXIT_CHECK_FAILED
+            )
+        tags = ", ".join((opts.promote_to, *opts.aliases))
+        return Step(
+            "promote",
+            "passed",
+            f"{plural(len(result.entry.models), 'model')} promoted to {tags}",
+            result,
+        )
+
+
+def run_gate(session: Session, options: GateOptions, **hooks: Any) -> GateReport:
+    """Run the pipeline (module docstring); `hooks`: on_step, on_build, on_test, on_retag."""
+    return Gate(session, options, **hooks).run()

@@ -1,0 +1,307 @@
+"""Moving a set of tags on the server all-or-nothing: the mechanics under promote and rollback.
+
+Ollama has no transactions: `/api/copy` overwrites one destination at a time, without
+warning (ollama-reference §7). A promotion moves several tags (each model's release tag and
+aliases, parents first), and a failure half-way must not leave `latest` pointing at a mix of
+old and new models. So `retag`:
+
+1. lists the server once (`/api/tags`) and notes, for every destination, the manifest it
+   holds now or that it does not exist, and checks every source holds the expected manifest
+   (the one that was tested); a mismatch stops here, before anything moved;
+2. copies each existing destination that is about to change to a backup tag
+   (`name:mfops-backup-<random>-<n>`): `/api/copy` shares blobs, so this costs a manifest,
+   and it is the only way to get an old manifest back, since Ollama cannot copy by digest;
+3. copies the sources to the destinations in the order given;
+4. lists the server again and checks each destination now holds its source's manifest;
+5. on any failure in 3 or 4 (or an interrupt), puts every destination it touched back, in
+   reverse order: the backup is copied back, and a destination that did not exist is
+   deleted; a third listing checks the result;
+6. deletes the backups, unless putting back failed: then they are kept and named, because
+   they hold the only copies of the old manifests.
+
+Errors of the server become the outcome's `error`; nothing here raises a ServerError.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from mfops.errors import MfopsError
+
+if TYPE_CHECKING:
+    from mfops.server.client import Server, ServerModel
+
+Stage = Literal["check", "backup", "copy", "verify", "done"]
+BACKUP_PREFIX = "mfops-backup-"
+
+
+@dataclass(frozen=True)
+class Move:
+    """Point `destination` at what `source` holds; `manifest` is what the source must hold
+    (None: whatever it holds at step 1)."""
+
+    source: str
+    destination: str
+    manifest: str | None = None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A destination before and after: manifest digests, None when the tag is absent."""
+
+    source: str
+    destination: str
+    source_manifest: str | None
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class RetagOutcome:
+    """What `retag` did. `stage` is where it stopped ("done" when it succeeded);
+    `restored` says whether the moved tags were put back (None when none had moved)."""
+
+    ok: bool
+    stage: Stage
+    moves: tuple[Moved, ...]
+    error: str | None = None
+    restored: bool | None = None
+    restore_errors: tuple[str, ...] = ()
+    backups_kept: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def moved_any(self) -> bool:
+        return any(m.before != m.after for m in self.moves)
+
+
+EventFn = Callable[[str, str], None]  # (what, name): "backup", "copy", "restore", "delete"
+
+
+def key(name: str) -> str:
+    """How `/api/tags` spells `name:tag` (display form, case-folded): the listing's key."""
+    from mfops.language.names import parse_name
+
+    return parse_name(name).display.casefold()
+
+
+def backup_name(destination: str, token: str, n: int) -> str:
+    from mfops.language.names import parse_name
+
+    return parse_name(destination).with_tag(f"{BACKUP_PREFIX}{token}-{n}").display
+
+
+class _Retag:
+    def __init__(self, server: Server, moves: Sequence[Move], on_event: EventFn | None) -> None:
+        self.server = server
+        self.moves = list(moves)
+        self.on_event = on_event or (lambda what, name: None)
+        self.before: dict[str, str | None] = {}
+        self.sources: dict[str, str | None] = {}
+        self.backups: dict[str, str] = {}  # destination -> backup tag
+        self.touched: list[Move] = []
+        self.warnings: list[str] = []
+
+    def _listing(self) -> dict[str, ServerModel]:
+        return self.server.models()
+
+    def _digest(self, listing: dict[str, ServerModel], name: str) -> str | None:
+        found = listing.get(key(name))
+        return found.digest if found is not None else None
+
+    def _outcome(
+        self,
+        ok: bool,
+        stage: Stage,
+        error: str | None = None,
+        *,
+        after: dict[str, str | None] | None = None,
+        restored: bool | None = None,
+        restore_errors: Sequence[str] = (),
+        kept: Sequence[str] = (),
+    ) -> RetagOutcome:
+        after = after if after is not None else self.before
+        moved = tuple(
+            Moved(
+                m.source,
+                m.destination,
+                self.sources.get(m.source),
+                self.before.get(m.destination),
+                after.get(m.destination),
+            )
+            for m in self.moves
+        )
+        return RetagOutcome(
+            ok,
+            stage,
+            moved,
+            error,
+            restored,
+            tuple(restore_errors),
+            tuple(kept),
+            tuple(self.warnings),
+        )
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def check(self) -> str | None:
+        listing = self._listing()
+        for move in self.moves:
+            self.before[move.destination] = self._digest(listing, move.destination)
+            have = self._digest(listing, move.source)
+            self.sources[move.source] = have
+            if have is None:
+                return f"{move.source} is not on the server"
+            if move.manifest is not None and have != move.manifest:
+                return (
+                    f"{move.source} changed on the server since it was tested (it holds "
+                    f"{have[:12]}, tested {move.manifest[:12]})"
+                )
+        dests = [m.destination for m in self.moves]
+        if len({key(d) for d in dests}) != len(dests):
+            return "the same destination is named twice"
+        return None
+
+    def backup(self) -> None:
+        token = secrets.token_hex(3)
+        for n, move in enumerate(self.moves, 1):
+            before = self.before[move.destination]
+            if before is None or before == self.sources[move.source]:
+                continue
+            name = backup_name(move.destination, token, n)
+            self.on_event("backup", name)
+            self.backups[move.destination] = name
+            self.server.copy(move.destination, name)
+        if self.backups:
+            listing = self._listing()
+            for dest, name in self.backups.items():
+                if self._digest(listing, name) != self.before[dest]:
+                    raise MfopsError(f"backup {name} of {dest} does not hold its manifest")
+
+    def copy(self) -> None:
+        for move in self.moves:
+            if self.before[move.destination] == self.sources[move.source]:
+                continue  # already there: nothing to move, nothing to put back
+            self.touched.append(move)
+            self.on_event("copy", move.destination)
+            self.server.copy(move.source, move.destination)
+
+    def verify(self) -> tuple[dict[str, str | None], str | None]:
+        listing = self._listing()
+        after = {m.destination: self._digest(listing, m.destination) for m in self.moves}
+        for move in self.moves:
+            if after[move.destination] != self.sources[move.source]:
+                have = after[move.destination]
+                return after, (
+                    f"{move.destination} holds {have[:12] if have else 'nothing'} "
+                    f"after the copy, not {move.source}'s manifest"
+                )
+        return after, None
+
+    def restore(self) -> tuple[dict[str, str | None], list[str]]:
+        """Put every touched destination back, newest first; returns (after, errors).
+
+        The listing afterwards decides: a destination that holds what it held before is
+        fine even if its own put-back call failed (the failed copy had not moved it)."""
+        from mfops.server.client import ServerHTTPError
+
+        attempts: dict[str, str] = {}
+        for move in reversed(self.touched):
+            dest = move.destination
+            self.on_event("restore", dest)
+            try:
+                if self.before[dest] is None:
+                    try:
+                        self.server.delete(dest)
+                    except ServerHTTPError as err:
+                        if err.status != 404:
+                            raise
+                else:
+                    self.server.copy(self.backups[dest], dest)
+            except MfopsError as err:
+                attempts[dest] = f"{dest}: {err}"
+        try:
+            listing = self._listing()
+        except MfopsError as err:
+            # Unknown: assume the worst, that every touched tag still holds the new model.
+            worst = {m.destination: self.before[m.destination] for m in self.moves}
+            worst.update({m.destination: self.sources[m.source] for m in self.touched})
+            return worst, [*attempts.values(), f"cannot check the restored tags: {err}"]
+        after = {m.destination: self._digest(listing, m.destination) for m in self.moves}
+        errors = []
+        for move in self.touched:
+            dest = move.destination
+            if after[dest] != self.before[dest]:
+                was = self.before[dest]
+                errors.append(
+                    attempts.get(dest)
+                    or (
+                        f"{dest}: holds {(after[dest] or 'nothing')[:12]}, not "
+                        f"{(was or 'nothing')[:12]} as before"
+                    )
+                )
+        return after, errors
+
+    def drop_backups(self) -> None:
+        for name in self.backups.values():
+            self.on_event("delete", name)
+            try:
+                self.server.delete(name)
+            except MfopsError as err:
+                self.warnings.append(f"could not delete the backup tag {name}: {err}")
+
+    # -- the whole transaction -------------------------------------------------------------
+
+    def run(self) -> RetagOutcome:
+        try:
+            problem = self.check()
+        except MfopsError as err:
+            return self._outcome(False, "check", str(err))
+        if problem is not None:
+            return self._outcome(False, "check", problem)
+        stage: Stage = "backup"
+        try:
+            self.backup()
+            stage = "copy"
+            self.copy()
+            stage = "verify"
+            after, problem = self.verify()
+            if problem is None:
+                self.drop_backups()
+                return self._outcome(True, "done", after=after)
+            failure = MfopsError(problem)
+        except MfopsError as err:
+            failure = err
+        except BaseException:  # an interrupt: put things back, then let it through
+            self.restore_quietly()
+            raise
+        return self._failed(stage, str(failure))
+
+    def _failed(self, stage: Stage, error: str) -> RetagOutcome:
+        if not self.touched:
+            self.drop_backups()
+            return self._outcome(False, stage, error)
+        after, errors = self.restore()
+        if errors:
+            kept = list(self.backups.values())
+            return self._outcome(
+                False, stage, error, after=after, restored=False, restore_errors=errors, kept=kept
+            )
+        self.drop_backups()
+        return self._outcome(False, stage, error, after=after, restored=True)
+
+    def restore_quietly(self) -> None:
+        if self.touched:
+            _, errors = self.restore()
+            if not errors:
+                self.drop_backups()
+
+
+def retag(
+    server: Server, moves: Sequence[Move], *, on_event: EventFn | None = None
+) -> RetagOutcome:
+    """Move every destination to its source's manifest, or none of them (module docstring)."""
+    return _Retag(server, moves, on_event).run()

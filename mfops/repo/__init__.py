@@ -1,0 +1,1 @@
+"""The repository: root, mfops.yaml, conventions, git store, sources, paths and mfops.lock."""

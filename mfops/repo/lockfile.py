@@ -1,0 +1,99 @@
+"""`mfops.lock`: the resolved server digest of every external base, committed like a lockfile.
+
+An external base (`FROM llama3.2:3b`) is a moving target: the registry can publish new weights
+under the same tag. The lock pins what the repo was built and tested against; its entry goes
+into every digest built on that base, so refreshing the lock (`mfops lock --update`) changes
+those digests and `mfops build --changed` rebuilds exactly the models that depend on it.
+
+Format (JSON, keys sorted so that diffs are one line per base):
+
+    {
+      "version": 1,
+      "bases": {"llama3.2:3b": "sha256:<64 hex>"}
+    }
+
+Keys are Ollama's display form of the reference (tag always shown, default host and
+namespace left out), so `FROM llama3.2` and `FROM llama3.2:latest` share one entry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfops.errors import ConfigError
+from mfops.fileio.atomic import write_atomic
+
+LOCK_VERSION = 1
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
+
+
+@dataclass(frozen=True)
+class Lock:
+    """External base reference (display form) -> the server's manifest digest."""
+
+    bases: dict[str, str] = field(default_factory=dict)
+
+    def get(self, reference: str) -> str | None:
+        return self.bases.get(reference)
+
+    def with_entries(self, entries: dict[str, str]) -> Lock:
+        return Lock({**self.bases, **entries})
+
+    def dumps(self) -> str:
+        return (
+            json.dumps(
+                {"version": LOCK_VERSION, "bases": dict(sorted(self.bases.items()))}, indent=2
+            )
+            + "\n"
+        )
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    pos = text.find(needle)
+    return text.count("\n", 0, pos) + 1 if pos >= 0 else None
+
+
+def loads(text: str | None, path: str = "mfops.lock") -> Lock:
+    """Parse a lock file; a malformed one is a ConfigError with its line, never guessed at."""
+    if text is None or not text.strip():
+        return Lock()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"not valid JSON: {err.msg}", path=path, line=err.lineno) from None
+    except (ValueError, RecursionError) as err:  # hostile input, not a lock mfops wrote
+        raise ConfigError(f"not valid JSON: {json_limit(err)}", path=path, line=1) from None
+    if not isinstance(data, dict) or set(data) - {"version", "bases"}:
+        raise ConfigError("expected an object with keys 'version' and 'bases'", path=path, line=1)
+    if data.get("version") != LOCK_VERSION:
+        raise ConfigError(
+            f"unsupported lock version {data.get('version')!r} (this mfops writes {LOCK_VERSION})",
+            path=path,
+            line=_line_of(text, '"version"'),
+        )
+    bases = data.get("bases", {})
+    if not isinstance(bases, dict):
+        raise ConfigError("'bases' must be an object", path=path, line=_line_of(text, '"bases"'))
+    for key, value in bases.items():
+        if not isinstance(value, str) or not _DIGEST.match(value):
+            raise ConfigError(
+                f"bases.{key}: expected 'sha256:' and 64 lowercase hex digits, got {value!r}",
+                path=path,
+                line=_line_of(text, json.dumps(key)),
+            )
+    return Lock(dict(bases))
+
+
+def json_limit(err: ValueError | RecursionError) -> str:
+    """What `json.loads` refused beyond syntax: nesting deeper than Python's recursion
+    limit, or an integer longer than Python converts (4300 digits)."""
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    return "a number is too long" if "digits" in str(err) else str(err).split("\n")[0]
+
+
+def save(lock: Lock, path: Path) -> None:
+    write_atomic(path, lock.dumps())

@@ -1,0 +1,211 @@
+"""One read-only file view over the working tree or a commit.
+
+A snapshot must answer the same questions whether it reads the disk or a git tree: which
+Modelfiles exist, what kind of thing a path is, a file's bytes and size. `WorktreeSource`
+answers from the filesystem, `TreeSource` from one `git ls-tree` listing plus blobs, so
+everything above them (discovery in repo.py, path resolution and hashing in paths.py) is
+written once and behaves the same at a tag as on disk when the content is the same.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import os
+import posixpath
+import stat
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mfops.errors import RepoError
+from mfops.repo.conventions import SKIP_DIRS, is_modelfile_name
+
+if TYPE_CHECKING:
+    from mfops.repo.gitstore import Entry, GitStore
+
+
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file; OSError for anything else.
+
+    Opening a FIFO for reading blocks until someone writes, and /dev/zero (or a symlink to
+    it named `x.Modelfile`) never ends: a path a user or a repository names is opened
+    without blocking and checked with fstat first, so either is refused at once."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _visible(parts: list[str]) -> bool:
+    """Not inside a skipped or dot directory (the conventions' rule for searching)."""
+    return not any(p in SKIP_DIRS or p.startswith(".") for p in parts)
+
+
+class Source:
+    """The files of one snapshot, by POSIX path relative to the mfops root."""
+
+    root: Path
+
+    def lstat(self, rel: str) -> tuple[str, str | None]:
+        """(`file`|`dir`|`link`|`special`|`missing`, link target) without following links."""
+        raise NotImplementedError
+
+    def read(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def read_many(self, rels: list[str]) -> list[bytes]:
+        return [self.read(r) for r in rels]
+
+    def open(self, rel: str) -> Any:
+        raise NotImplementedError
+
+    def size(self, rel: str) -> int:
+        raise NotImplementedError
+
+    def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
+        """(path relative to `rel_dir`, not a plain file) of every file below it: the flag
+        marks symlinks (and special files), which must be resolved before reading. Dot and
+        tool directories are skipped, symlinked directories not entered."""
+        raise NotImplementedError
+
+    def modelfiles(self) -> list[tuple[str, bool]]:
+        """Conventional Modelfiles (`Modelfile`, `<name>.Modelfile`), sorted by path."""
+        return sorted(
+            (p, link) for p, link in self.walk() if is_modelfile_name(posixpath.basename(p))
+        )
+
+
+class WorktreeSource(Source):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lstat: dict[str, tuple[str, str | None]] = {}
+
+    def _abs(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else str(self.root)
+
+    def lstat(self, rel: str) -> tuple[str, str | None]:
+        found = self._lstat.get(rel)
+        if found is None:
+            found = self._lstat[rel] = self._do_lstat(rel)
+        return found
+
+    def _do_lstat(self, rel: str) -> tuple[str, str | None]:
+        path = self._abs(rel)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return "missing", None
+        except OSError as err:
+            if err.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+                return "missing", None
+            raise RepoError(f"cannot access {rel}: {err.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            return "link", os.readlink(path)
+        if stat.S_ISREG(st.st_mode):
+            return "file", None
+        return ("dir" if stat.S_ISDIR(st.st_mode) else "special"), None
+
+    def read(self, rel: str) -> bytes:
+        return read_regular(self._abs(rel))
+
+    def open(self, rel: str) -> Any:
+        return open(self._abs(rel), "rb")
+
+    def size(self, rel: str) -> int:
+        return os.stat(self._abs(rel)).st_size
+
+    def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
+        return walk_dir(self._abs(rel_dir))
+
+
+def walk_dir(top: str) -> list[tuple[str, bool]]:
+    """`Source.walk` for a filesystem directory."""
+    found: list[tuple[str, bool]] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = list(os.scandir(os.path.join(top, rel) if rel else top))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            path = f"{rel}/{name}" if rel else name
+            if entry.is_dir(follow_symlinks=False):
+                if name not in SKIP_DIRS and not name.startswith("."):
+                    stack.append(path)
+            elif entry.is_file(follow_symlinks=False):
+                found.append((path, False))
+            elif not entry.is_symlink() or not os.path.isdir(entry.path):
+                found.append((path, True))  # a symlink or a special file: resolve it first
+    return found
+
+
+class TreeSource(Source):
+    """A commit's tree, as listed by one `git ls-tree -r -t` of the mfops root."""
+
+    def __init__(self, root: Path, store: GitStore, entries: dict[str, Entry]) -> None:
+        self.root = root
+        self.store = store
+        self.entries = entries
+        self._links: dict[str, str] = {}
+
+    def lstat(self, rel: str) -> tuple[str, str | None]:
+        if not rel:
+            return "dir", None
+        entry = self.entries.get(rel)
+        if entry is None:
+            return "missing", None
+        if entry.is_file:
+            return "file", None
+        if entry.is_dir:
+            return "dir", None
+        if entry.is_link:
+            target = self._links.get(rel)
+            if target is None:
+                raw = self.store.read_blob(entry.sha)
+                target = self._links[rel] = raw.decode("utf-8", "surrogateescape")
+            return "link", target
+        return "special", None  # a submodule
+
+    def read(self, rel: str) -> bytes:
+        return self.store.read_blob(self.entries[rel].sha)
+
+    def read_many(self, rels: list[str]) -> list[bytes]:
+        if len(rels) < 16:  # not worth starting a process
+            return [self.read(r) for r in rels]
+        return self.store.read_blobs([self.entries[r].sha for r in rels])
+
+    def open(self, rel: str) -> Any:
+        return self.store.open_blob(self.entries[rel].sha)
+
+    def size(self, rel: str) -> int:
+        return self.store.blob_size(self.entries[rel].sha)
+
+    @cached_property
+    def _paths(self) -> list[str]:
+        return sorted(self.entries)
+
+    def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
+        start = f"{rel_dir}/" if rel_dir else ""
+        cut = len(start)
+        paths = self._paths
+        found = []
+        for i in range(bisect.bisect_left(paths, start), len(paths)):
+            path = paths[i]
+            if not path.startswith(start):
+                break  # paths under one directory are contiguous once sorted
+            entry = self.entries[path]
+            if entry.is_file or entry.is_link:
+                rel = path[cut:]
+                parts = rel.split("/")
+                if len(parts) == 1 or _visible(parts[:-1]):
+                    found.append((rel, entry.is_link))
+        return found

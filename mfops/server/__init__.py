@@ -1,0 +1,3 @@
+"""The one place that talks to Ollama: client, create requests, show parsing, read-back
+verification, bases, import.
+"""

@@ -1,0 +1,127 @@
+"""External and pinned bases on a server, checked against `mfops.lock`.
+
+An external base (`FROM llama3.2:3b`) is whatever the registry served when it was pulled; the
+lock records which manifest the repo was built and tested against. Before a build creates
+anything on top of one, the server's copy must be the locked one, or the build would quietly
+produce a different model under an unchanged digest. `check` compares, `pull` refreshes, and
+`locked` turns server digests into a new Lock (`mfops lock`, `build --pull`).
+
+Digests: the lock stores `sha256:<hex>`; `/api/tags` reports the bare hex (ollama-reference
+§6.4). Everything here speaks the prefixed form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from mfops.errors import CheckFailed, MfopsError, ServerError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from mfops.graph.inheritance import Graph
+    from mfops.repo.lockfile import Lock
+    from mfops.server.client import ServerModel
+
+State = Literal["ok", "unlocked", "mismatch", "missing"]
+
+
+@dataclass(frozen=True)
+class BaseStatus:
+    """One external base: what the lock says, what the server has, who uses it."""
+
+    reference: str
+    locked: str | None
+    server: str | None
+    used_by: tuple[str, ...]
+
+    @property
+    def state(self) -> State:
+        if self.server is None:
+            return "missing"
+        if self.locked is None:
+            return "unlocked"
+        return "ok" if self.locked == self.server else "mismatch"
+
+
+def prefixed(hex_digest: str | None) -> str | None:
+    if not hex_digest:
+        return None
+    return hex_digest if hex_digest.startswith("sha256:") else f"sha256:{hex_digest}"
+
+
+def server_digest(listing: dict[str, ServerModel], name: str) -> str | None:
+    """`sha256:<hex>` of `name` in a `/api/tags` listing (case-insensitive), or None."""
+    found = listing.get(name.casefold())
+    return prefixed(found.digest) if found else None
+
+
+def external_bases(graph: Graph, names: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """External base reference -> the models (of `names`, default all) whose chain uses it."""
+    wanted = list(graph.order) if names is None else graph.closure(list(names), up=True)
+    users: dict[str, list[str]] = {}
+    for name in wanted:
+        base = graph.nodes[name].base
+        if base.kind == "external":
+            users.setdefault(base.target, []).append(name)
+    return {ref: tuple(users[ref]) for ref in sorted(users)}
+
+
+def check(
+    graph: Graph, lock: Lock, listing: dict[str, ServerModel], names: Iterable[str] | None = None
+) -> list[BaseStatus]:
+    """The status of every external base that `names` (default: all models) build on."""
+    return [
+        BaseStatus(ref, lock.get(ref), server_digest(listing, ref), users)
+        for ref, users in external_bases(graph, names).items()
+    ]
+
+
+def require_locked(statuses: list[BaseStatus], *, host: str) -> None:
+    """Refuse to build on a base that is missing, unlocked or not the locked one."""
+    for st in statuses:
+        users = ", ".join(st.used_by[:3]) + (" ..." if len(st.used_by) > 3 else "")
+        if st.state == "missing":
+            raise ServerError(
+                f"external base {st.reference} (used by {users}) is not on {host}",
+                hint="pull it with `mfops build --pull` or `mfops lock --pull`",
+            )
+        if st.state == "unlocked":
+            raise MfopsError(
+                f"external base {st.reference} is not in mfops.lock",
+                hint="run `mfops lock` to record the server's digest, then commit mfops.lock",
+            )
+        if st.state == "mismatch":
+            raise CheckFailed(
+                f"mfops.lock: {st.reference} is locked at {st.locked} but {host} has {st.server}",
+                hint="`mfops lock --update` accepts the server's; `mfops build --pull` pulls "
+                "and updates the lock",
+            )
+
+
+def require_pinned(
+    graph: Graph, names: Iterable[str], listing: dict[str, ServerModel], *, host: str
+) -> None:
+    """A pinned base (`FROM engine-bot:v1.0`) is a release: it must already be on the server."""
+    for name in graph.closure(list(names), up=True):
+        base = graph.nodes[name].base
+        if base.kind == "pinned" and server_digest(listing, base.target) is None:
+            raise ServerError(
+                f"{name}: pinned base {base.target} is not on {host}",
+                hint="build or promote that release first, or FROM the model without a tag",
+            )
+
+
+def locked(
+    lock: Lock, statuses: list[BaseStatus], *, update: bool, prune: set[str] | None = None
+) -> Lock:
+    """A lock with the server's digest for every unlocked base (every base with `update`);
+    entries in `prune` (bases no model uses any more) are dropped."""
+    from mfops.repo.lockfile import Lock as LockCls
+
+    bases = {k: v for k, v in lock.bases.items() if not prune or k not in prune}
+    for st in statuses:
+        if st.server is not None and (update or st.locked is None):
+            bases[st.reference] = st.server
+    return LockCls(bases)

@@ -1,0 +1,127 @@
+"""A Modelfile for a model that already exists on the server (`mfops import`).
+
+Hand-made models come under management by writing down what they are. When the server knows
+the model's base (`details.parent_model`, the model it was created FROM), the Modelfile says
+`FROM <base>` and holds only what differs from that base, the way a person would have
+written it; a base that is itself a repo model becomes a source FROM (built together). When
+the base is unknown (imported weights), FROM names the weights blob on the server and every
+field is written out; the notes say what needs a human (that FROM, adapters, values a child
+cannot remove from its base).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mfops.server.client import Server, ServerConfig
+
+
+@dataclass(frozen=True)
+class Imported:
+    model: str
+    name: str
+    base: str | None
+    text: str
+    notes: tuple[str, ...]
+
+
+def _param_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value) if isinstance(value, (int, str)) else repr(value)
+
+
+def _values(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _body(cfg: ServerConfig, base: ServerConfig | None, notes: list[str]) -> list[str]:
+    """The commands that make `cfg` out of `base` (everything when `base` is None)."""
+    from mfops.language.format import quote
+
+    out: list[str] = []
+    for key in ("template", "system", "renderer", "parser", "requires"):
+        mine, theirs = cfg.text(key), base.text(key) if base else ""
+        if mine and mine != theirs:
+            out.append(f"{key.upper()} {quote(mine)}")
+        elif not mine and theirs:
+            notes.append(
+                f"the base sets {key.upper()} and the model has none: a child cannot clear it"
+            )
+    base_params = base.parameters if base else {}
+    for key, value in cfg.parameters.items():
+        if key not in base_params or base_params[key] != value:
+            out.extend(f"PARAMETER {key} {quote(_param_text(v))}" for v in _values(value))
+    for key in sorted(set(base_params) - set(cfg.parameters)):
+        notes.append(f"the base sets PARAMETER {key}, the model does not: a child cannot remove it")
+    base_lic = base.licenses if base else ()
+    if cfg.licenses[: len(base_lic)] == base_lic:
+        out.extend(f"LICENSE {quote(text)}" for text in cfg.licenses[len(base_lic) :])
+    else:
+        notes.append("the model's licenses do not extend its base's; written out in full")
+        out.extend(f"LICENSE {quote(text)}" for text in cfg.licenses)
+    mine_msgs = [(m.role, m.content) for m in cfg.messages]
+    base_msgs = [(m.role, m.content) for m in base.messages] if base else []
+    if mine_msgs and mine_msgs != base_msgs:
+        out.extend(f"MESSAGE {role} {quote(content)}" for role, content in mine_msgs)
+    elif not mine_msgs and base_msgs:
+        notes.append("the base has MESSAGEs and the model none: a child cannot clear them")
+    extra_adapters = cfg.adapters[len(base.adapters) :] if base else cfg.adapters
+    if extra_adapters:
+        notes.append(
+            f"{len(extra_adapters)} adapter layer(s) are blobs on the server: add "
+            "the ADAPTER file to the repo and uncomment the line"
+        )
+        out.extend(f"# ADAPTER {a}" for a in extra_adapters)
+    return out
+
+
+def import_model(
+    server: Server, model: str, *, name: str, repo_models: set[str], host: str, today: str
+) -> Imported:
+    """Read `model` from the server and write its Modelfile text (nothing is written here)."""
+    from mfops.errors import ModelfileError, UnknownModelError
+    from mfops.language.modelfile import parse
+    from mfops.language.names import parse_name
+
+    cfg = server.show(model)
+    if cfg is None:
+        raise UnknownModelError(f"no model {model!r} on {host}", hint="see `ollama list`")
+    notes: list[str] = []
+    parent = cfg.parent_model
+    base_cfg = server.show(parent) if parent else None
+    header = [f"# {name}: imported by `mfops import` from {model} on {host} ({today})."]
+    if parent and base_cfg is not None:
+        untagged = parse_name(parent).untagged
+        source = next((m for m in repo_models if m.casefold() == untagged.casefold()), None)
+        from_line = f"FROM {source}" if source else f"FROM {parent}"
+        header.append(f"# Built on {parent}; what it provides is inherited, not repeated.")
+        base = parent
+    else:
+        if parent:
+            notes.append(
+                f"the base {parent} is no longer on the server; every field is written out"
+            )
+        base_cfg = None
+        weights = cfg.weights or "<weights>"
+        from_line = f"FROM {weights}"
+        header.append(
+            "# FROM names the weights blob on the server: replace it with the GGUF "
+            "file (in the repo) or a registry model."
+        )
+        notes.append(
+            "FROM names a blob on the server: point it at the weights file or a "
+            "registry model before building"
+        )
+        base = None
+    body = _body(cfg, base_cfg, notes)
+    text = "\n".join([*header, "", from_line, *(["", *body] if body else [])]) + "\n"
+    try:
+        parse(text, path=f"{name}/Modelfile")
+    except ModelfileError as err:  # pragma: no cover - quote() guarantees a valid file
+        raise ModelfileError(f"the generated Modelfile does not parse: {err}") from None
+    return Imported(model, name, base, text, tuple(notes))

@@ -1,0 +1,212 @@
+"""Round-trip verification: does the server hold what mfops meant to create?
+
+Ollama has silently dropped create fields before (a client that did not know a field, a
+server that ignored it), and a model that builds "successfully" without its SYSTEM prompt is
+worse than a failed build. So after every create mfops reads the model back and compares it
+with the *intended* config: the effective config of the repo model (its source chain folded,
+effective.py) laid over what its root's base holds on the server.
+
+- When the root's base is a model on the server (external or pinned), its config is known:
+  every field must match exactly, and a parameter on the server that neither the base nor
+  the chain sets is a difference too.
+- When the root is built from local weights, what the import adds by itself (an autodetected
+  template or stop words) is unknown, so only what the chain sets is checked, and licenses
+  must *end* with the chain's.
+
+Floats pass through float32 on the client side (PARAMETER values) and float64 on the
+server, so two floats are equal when they are the same float32; everything else is exact.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mfops.graph.effective import Effective
+    from mfops.server.client import Server, ServerConfig
+
+_TEXTS = ("system", "template", "renderer", "parser", "requires")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One field where the server differs from the intent; `origin` set the intended value."""
+
+    field: str
+    expected: object
+    actual: object
+    origin: str | None = None
+
+    def describe(self) -> str:
+        where = f" (from {self.origin})" if self.origin else ""
+        want, have = _short(self.expected), _short(self.actual)
+        return f"{self.field}: intended {want}{where}, server has {have}"
+
+
+@dataclass(frozen=True)
+class Intended:
+    """What the server should hold. None for a field means "not known, not checked"."""
+
+    texts: dict[str, tuple[str, str | None] | None]
+    parameters: dict[str, tuple[object, str | None]]
+    exact_parameters: bool
+    messages: tuple[tuple[tuple[str, str], ...], str | None] | None
+    licenses: tuple[tuple[str, ...], str | None]
+    exact_licenses: bool
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") -> Intended:
+    """The config the server should hold after building `eff` on top of `base`.
+
+    `base` is the server's config of the root's FROM model, or None for a file base.
+    """
+    origin = f"base {base_name}" if base_name else "base"
+    texts: dict[str, tuple[str, str | None] | None] = {}
+    for key in _TEXTS:
+        item = eff.texts.get(key)
+        if item is not None:
+            texts[key] = (item.value, item.origin)
+        elif base is not None:
+            texts[key] = (base.text(key), origin)
+        else:
+            texts[key] = None
+    params: dict[str, tuple[object, str | None]] = {}
+    if base is not None:
+        params = {k: (v, origin) for k, v in base.parameters.items()}
+    for key, item in eff.parameters.items():
+        params[key] = (item.value, item.origin)
+    messages: tuple[tuple[tuple[str, str], ...], str | None] | None = None
+    if eff.messages:
+        messages = (tuple((m.role, m.content) for m in eff.messages.value), eff.messages.origin)
+    elif base is not None:
+        messages = (tuple((m.role, m.content) for m in base.messages), origin)
+    own = tuple(lic.value for lic in eff.licenses)
+    lic_origin = eff.licenses[-1].origin if eff.licenses else origin
+    if base is not None:
+        licenses = ((base.license_text,) if base.license_text else ()) + own
+    else:
+        licenses = own
+    return Intended(
+        texts, params, base is not None, messages, (licenses, lic_origin), base is not None
+    )
+
+
+def same_value(a: object, b: object) -> bool:
+    """Equal, with floats compared as float32 (the precision PARAMETER values have)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if isinstance(a, int) and isinstance(b, int):
+            return a == b
+        fa, fb = float(a), float(b)
+        if math.isnan(fa) or math.isnan(fb):
+            return False
+        try:
+            return struct.pack("<f", fa) == struct.pack("<f", fb)
+        except OverflowError:
+            return fa == fb
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def compare(want: Intended, have: ServerConfig) -> tuple[Mismatch, ...]:
+    """Every field where the server's model differs from the intent, in a stable order."""
+    out: list[Mismatch] = []
+    for key in _TEXTS:
+        spec = want.texts.get(key)
+        if spec is not None and spec[0] != have.text(key):
+            out.append(Mismatch(key.upper(), spec[0], have.text(key), spec[1]))
+    for key in sorted(set(want.parameters) | set(have.parameters)):
+        if key in want.parameters:
+            value, origin = want.parameters[key]
+            if key not in have.parameters:
+                out.append(Mismatch(f"PARAMETER {key}", value, None, origin))
+            elif not same_value(value, have.parameters[key]):
+                out.append(Mismatch(f"PARAMETER {key}", value, have.parameters[key], origin))
+        elif want.exact_parameters:
+            out.append(Mismatch(f"PARAMETER {key}", None, have.parameters[key], None))
+    if want.messages is not None:
+        msgs, origin = want.messages
+        got = tuple((m.role, m.content) for m in have.messages)
+        if msgs != got:
+            out.append(Mismatch("MESSAGE", list(msgs), list(got), origin))
+    licenses, origin = want.licenses
+    joined = "\n".join(licenses)
+    if want.exact_licenses:
+        if joined != have.license_text:
+            out.append(Mismatch("LICENSE", joined, have.license_text, origin))
+    elif licenses and not (
+        have.license_text == joined or have.license_text.endswith("\n" + joined)
+    ):
+        out.append(Mismatch("LICENSE", joined, have.license_text, origin))
+    return tuple(out)
+
+
+def unified(old: str, new: str) -> str:
+    """Hunks of a unified diff (no file header) between two texts."""
+    import difflib
+
+    out = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2)
+    return "\n".join(line for line in out if not line.startswith(("---", "+++")))
+
+
+def render(mismatches: tuple[Mismatch, ...]) -> str:
+    """A readable multi-line diff: one line per field, a unified diff for long texts."""
+    lines: list[str] = []
+    for m in mismatches:
+        lines.append(m.describe())
+        if (
+            isinstance(m.expected, str)
+            and isinstance(m.actual, str)
+            and ("\n" in m.expected or "\n" in m.actual or len(m.expected) > 60)
+        ):
+            lines.extend("    " + x for x in unified(m.expected, m.actual).splitlines())
+    return "\n".join(lines)
+
+
+class BaseConfigs:
+    """The server's config of each root base (external or pinned), read once per build."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._lock = threading.Lock()
+        self._gates: dict[str, threading.Lock] = {}
+        self._found: dict[str, ServerConfig | None] = {}
+
+    def for_model(self, eff: Effective) -> tuple[ServerConfig | None, str]:
+        """(the root base's config or None for a file base, its name)."""
+        base = eff.base
+        if base.kind not in ("external", "pinned"):
+            return None, ""
+        with self._lock:
+            gate = self._gates.setdefault(base.target, threading.Lock())
+        with gate:  # one show per base, however many models ask at once
+            if base.target not in self._found:
+                self._found[base.target] = self.server.show(base.target)
+            return self._found[base.target], base.target
+
+
+def check_model(
+    server: Server, eff: Effective, target: str, bases: BaseConfigs
+) -> tuple[Mismatch, ...] | None:
+    """Read `target` back and compare it with `eff`; None when the server has no such model."""
+    have = server.show(target)
+    if have is None:
+        return None
+    base, name = bases.for_model(eff)
+    return compare(intended(eff, base, base_name=name), have)
+
+
+def drift(server: Server, eff: Effective, target: str, bases: BaseConfigs) -> tuple[Mismatch, ...]:
+    """What differs between the server's `target` and the repo's intent (for --explain)."""
+    return check_model(server, eff, target, bases) or ()

@@ -1,0 +1,1 @@
+"""mfops' own state under .mfops/: what was built, and the writer lock."""
