@@ -104,7 +104,7 @@ LOCK_CASES = {
     "long number": ('{"version": ' + LONG_INT + "}", "mfops.lock:1: not valid JSON: a number "
                     "is too long"),
     "truncated": ('{\n "version": 1,\n "bases": {"llama3.2:3b": "sha256:', "mfops.lock:3: not "
-                  "valid JSON: Unterminated string"),
+                  "valid JSON"),
     "a list": ("[1, 2]", "mfops.lock:1: expected an object with keys 'version' and 'bases'"),
     "digest of the wrong type": ('{"version": 1,\n "bases": {"llama3.2:3b": 5}}',
                                  "mfops.lock:2: bases.llama3.2:3b: expected 'sha256:'"),
@@ -134,8 +134,8 @@ STATE_CASES = {
     "long number": ('{"version": ' + LONG_INT + "}", ":1: state is not valid JSON: a number is "
                     "too long"),
     "truncated": ('{"version": 1,\n "builds": {"a:b": {"digest": "sha', ":2: state is not "
-                  "valid JSON: Unterminated string"),
-    "empty": ("", ":1: state is not valid JSON: Expecting value"),
+                  "valid JSON"),
+    "empty": ("", ":1: state is not valid JSON"),
     "binary": (b"\xff\xfe", ":1: state is not UTF-8 text"),
     "a list": ("[]", ":1: state must be a JSON object"),
     "builds is a list": ('{"version": 1,\n "builds": []}', ":2: state: 'builds' must be an "
@@ -176,7 +176,7 @@ SUITE_CASES = {
     "deep": ("[" * 200_000, ":1: nested more than 64 levels deep"),
     "huge": ("model: base\n# " + "x" * (6 << 20) + "\n", ": file is larger than 5 MB"),
     "truncated": ('model: base\ncases:\n  - name: x\n    prompt: "unterminated',
-                  ":4: invalid YAML: found unexpected end of stream"),
+                  ":4: invalid YAML: a quoted string is not closed"),
     "binary": (b"\xff\xfe\x00model", ": not UTF-8 text"),
     "NUL": ("model: base\x00\n", ":1: invalid YAML: unacceptable character #x0000"),
     "model is a list": ("model: [base]\ncases: {}\n", ":1: model: expected a non-empty string"),
