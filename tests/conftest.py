@@ -163,7 +163,7 @@ def invoke_mfops(*args: str) -> tuple[int | None, str, str]:
             code = exc.code
         else:  # pragma: no cover - main always exits
             code = None
-    return code, out.getvalue().decode(), err.getvalue().decode()
+        return code, out.getvalue().decode(), err.getvalue().decode()  # click 8.1 closes them
 
 
 @pytest.fixture
