@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -190,12 +189,10 @@ def test_listing_dropped_after_create_is_reported_not_recorded(ws: Workspace):
 
 def test_slow_create_is_one_line_naming_model_and_call_and_nothing_is_recorded(ws: Workspace):
     ws.double.faults.stream_delay["/api/create"] = 2.0
-    started = time.monotonic()
     code, out, _err = ws.mfops("build", "other", "--timeout", "0.3")
-    assert time.monotonic() - started < 10
-    assert code == 1
+    assert code == 1  # the deadline fired: the server would have answered after 2 s
     line = next(x for x in out.splitlines() if "no answer in time" in x)
-    assert f"create other:{ws.tag()}: no answer in time (ReadTimeout)" in line
+    assert f"create other:{ws.tag()}: no answer in time" in line
     assert "raise --timeout" in line
     assert recorded(ws) == set()
 
@@ -204,8 +201,10 @@ def test_slow_probe_is_exit_2_naming_the_call(ws: Workspace):
     ws.double.faults.latency["/api/version"] = 2.0
     code, out, err = ws.mfops("build", "--all", "--timeout", "0.3")
     assert code == 2 and out == ""
-    assert err.strip() == (f"mfops: Ollama at {ws.double.url}: version: no answer in time "
-                           "(ReadTimeout) (raise --timeout if the server is busy)")
+    # mfops' words; the transport's exception name between them is not asserted
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"mfops: Ollama at {ws.double.url}: version: no answer in time ")
+    assert line.endswith(" (raise --timeout if the server is busy)")
     assert ws.double.calls.count("/api/create") == 0
 
 
@@ -224,7 +223,7 @@ def test_slow_chat_in_mfops_test_is_an_error_of_that_case_and_is_not_cached(tmp_
         assert code == 1, err
         report = json.loads(out)
         text = json.dumps(report)
-        assert "chat with expert:t1: no answer in time (ReadTimeout)" in text
+        assert "chat with expert:t1: no answer in time" in text
         double.faults.clear()
         double.calls.reset()
         code, out, err = lab.mfops("test", "expert", "--tag", "t1")
