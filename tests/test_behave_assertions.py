@@ -69,22 +69,25 @@ def check(kind: str, value=None, **kw) -> Check:
      "expected output not to match /(?i)javascript/; matched 'JavaScript'"),
     (check("is-json"), ' {"a": 1} ', True, "is JSON"),
     (check("is-json"), "{a: 1}", False,
-     "expected output to be JSON: Expecting property name enclosed in double quotes at "
-     "line 1 column 2"),
+     "expected output to be JSON: ..."),
     (check("json-schema", {"type": "object", "properties": {"n": {"type": "integer"}}}),
      '{"n": 1}', True, "matches the JSON schema"),
     (check("json-schema", {"type": "object", "properties": {"n": {"type": "integer"}}}),
-     '{"n": "one"}', False, "expected JSON matching the schema; at n: 'one' is not of type "
-     "'integer'"),
+     '{"n": "one"}', False, "expected JSON matching the schema; at n: ..."),
     (check("json-schema", {"type": "object"}), "nope", False,
-     "expected JSON matching the schema; not JSON: Expecting value at line 1 column 1"),
+     "expected JSON matching the schema; not JSON: ..."),
     (check("min-length", 3), "abc", True, "3 characters >= 3"),
     (check("min-length", 3), "ab", False, "expected at least 3 characters, got 2"),
     (check("max-length", 3), "abcd", False, "expected at most 3 characters, got 4"),
 ])  # fmt: skip
 def test_text_assertions(c, output, passed, message):
     result = grade(c, output, 10.0, FixedGrader())
-    assert (result.passed, result.message) == (passed, message)
+    assert result.passed == passed
+    if message.endswith("..."):  # mfops' words, then the JSON parser's or jsonschema's detail
+        assert result.message.startswith(message[:-3]), result.message
+        assert len(result.message) > len(message) - 3, result.message
+    else:
+        assert result.message == message
     assert result.type == c.type
 
 
