@@ -12,6 +12,7 @@ import json
 import math
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def double(ollama_double: OllamaDouble) -> OllamaDouble:  # noqa: F811
 # Plain HTTP only: `verify=False` skips loading the CA bundle (~20 ms per client).
 @pytest.fixture
 def client(double: OllamaDouble) -> Iterator[ollama.Client]:
-    with ollama.Client(host=double.url, timeout=10, verify=False) as c:
+    with closing(ollama.Client(host=double.url, timeout=10, verify=False)) as c:
         yield c
 
 
@@ -802,7 +803,7 @@ def test_embeddings_are_normalised_bags_of_words(
 def test_latency_and_call_log(double: OllamaDouble, client: ollama.Client) -> None:
     double.faults.latency["/api/tags"] = 0.5
     # the latency is real: a client that waits less gives up (a slower machine waits longer)
-    with ollama.Client(host=double.url, timeout=0.05) as impatient, \
+    with closing(ollama.Client(host=double.url, timeout=0.05)) as impatient, \
             pytest.raises(httpx.ReadTimeout):  # fmt: skip
         impatient.list()
     client.list()
@@ -869,7 +870,7 @@ def test_dropped_and_slow_streams(double: OllamaDouble, client: ollama.Client) -
     client.pull("llama3.2")
     double.faults.stream_delay["/api/chat"] = 0.5
     # the delay is real: a client that waits less between lines gives up mid-stream
-    with ollama.Client(host=double.url, timeout=0.05) as impatient, \
+    with closing(ollama.Client(host=double.url, timeout=0.05)) as impatient, \
             pytest.raises(httpx.ReadTimeout):  # fmt: skip
         list(impatient.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}],
                             stream=True))  # fmt: skip
