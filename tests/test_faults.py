@@ -316,6 +316,8 @@ def test_ctrl_c_mid_build_exits_130_and_rerun_creates_only_the_rest(ws: Workspac
     ws.double.faults.stream_delay["/api/create"] = 0.05
     proc = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--jobs", "1")
     wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
+    # the rest crawls from now on, so the signal surely lands mid-build on a loaded machine
+    ws.double.faults.stream_delay["/api/create"] = 0.5
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
