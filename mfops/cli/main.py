@@ -73,6 +73,12 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         return module.command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS and not ctx.resilient_parsing:
+            ctx.fail(f"unknown command {name!r}")  # mfops' words, not click's
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
@@ -111,6 +117,36 @@ def _crash_log(exc: BaseException) -> str:
     return path
 
 
+def _param_name(param: click.Parameter | None) -> str | None:
+    if param is None:
+        return None
+    if isinstance(param, click.Argument):
+        return (param.metavar or param.name or "").upper() or None
+    longest = sorted(getattr(param, "opts", []) or [], key=len)
+    return longest[-1] if longest else param.name
+
+
+def usage_message(exc: click.UsageError) -> str:
+    """A usage error in mfops' words: click words them differently from release to release,
+    so only what click found (the option, the parameter) is taken from it."""
+    if isinstance(exc, click.NoSuchOption):
+        found = f"unknown option {exc.option_name!r}"
+        if exc.possibilities:
+            found += f" (did you mean {', '.join(sorted(exc.possibilities))}?)"
+        return found
+    if isinstance(exc, click.BadOptionUsage):
+        return f"option {exc.option_name!r}: {exc.message}"
+    if isinstance(exc, click.MissingParameter):
+        name = _param_name(exc.param)
+        kind = "argument" if isinstance(exc.param, click.Argument) else "option"
+        return f"missing {kind} {name!r}" if name else "a required value is missing"
+    if isinstance(exc, click.BadParameter):
+        name = _param_name(exc.param)
+        where = f"invalid value for {name!r}" if name else "invalid value"
+        return f"{where}: {exc.message}"
+    return exc.format_message()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run, map the outcome to an exit code, exit."""
     # Loading a large repo allocates about a million small, acyclic objects; at the default
@@ -130,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as exc:
         # One line, like every other input error (click's own form takes three or four).
         where = exc.ctx.command_path if exc.ctx is not None else "mfops"
-        click.echo(f"mfops: {exc.format_message()} (see `{where} --help`)", err=True)
+        click.echo(f"mfops: {usage_message(exc)} (see `{where} --help`)", err=True)
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
         exc.show()
