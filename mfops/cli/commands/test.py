@@ -117,8 +117,13 @@ def command(
         from mfops.behave import junit_xml
         from mfops.fileio.atomic import write_atomic
 
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(junit, junit_xml(report))
+        from mfops.fileio.reportpath import report_write_error
+
+        try:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(junit, junit_xml(report))
+        except OSError as err:
+            raise report_write_error(junit, "--junit", err) from None
     return 1 if report.failed else 0
 
 
