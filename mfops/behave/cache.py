@@ -33,11 +33,10 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mfops.fileio.atomic import write_atomic
 from mfops.store.builds import ensure_state_dir
-from typing import TYPE_CHECKING, Any
-
 from mfops.store.trust import check_state_dir, machine_key, open_nofollow, sign, verify
 
 if TYPE_CHECKING:

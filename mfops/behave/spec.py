@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfops.behave.assertions import Check, Models, parse_check
 from mfops.behave.located import At
+from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
 from mfops.errors import ConfigError
 from mfops.fileio.yamlfile import kind_of
 
@@ -336,6 +337,11 @@ def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
     fmt = spec.get("format")
     if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
         raise (at / "format").fail(f'expected "json" or a JSON schema mapping, got {fmt!r}')
+    if isinstance(fmt, dict):
+        try:
+            check_schema_refs(fmt)
+        except SchemaRefError as err:
+            raise (at / "format").fail(f"invalid JSON schema: {err}") from None
     case_options = _options(spec["options"], at / "options") if "options" in spec else {}
     raw_asserts = spec.get("assert")
     if not isinstance(raw_asserts, list) or not raw_asserts:
