@@ -177,9 +177,12 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
     for (path, listed_for), line in wanted.items():
         text = snapshot.read_text(path)
         if text is None:
+            problem = snapshot.file_problem(path) or "cannot be read"
+            if listed_for is None:  # found by its name: the file itself is the place
+                raise ConfigError(f"cannot read suite: it {problem}", path=snapshot.display(path))
             config = snapshot.config
             raise ConfigError(
-                f"models.{listed_for}.tests: {path!r} does not exist", path=config.path, line=line
+                f"models.{listed_for}.tests: {path!r} {problem}", path=config.path, line=line
             )
         suites.append(
             parse_suite(text, path, snapshot.display(path), graph, models, listed_for=listed_for)

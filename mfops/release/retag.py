@@ -19,7 +19,9 @@ old and new models. So `retag`:
 6. deletes the backups, unless putting back failed: then they are kept and named, because
    they hold the only copies of the old manifests.
 
-Errors of the server become the outcome's `error`; nothing here raises a ServerError.
+Errors of the server after the first listing become the outcome's `error`; a server that
+cannot be listed at step 1 (unreachable, or an answer that is not a listing) raises its
+ServerError, since nothing has moved and the caller must not report a refusal.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mfops.errors import MfopsError
+from mfops.errors import MfopsError, ServerError
 
 if TYPE_CHECKING:
     from mfops.server.client import Server, ServerModel
@@ -258,6 +260,8 @@ class _Retag:
     def run(self) -> RetagOutcome:
         try:
             problem = self.check()
+        except ServerError:
+            raise  # nothing moved: an unusable server is exit 2 (ServerError), not a refusal
         except MfopsError as err:
             return self._outcome(False, "check", str(err))
         if problem is not None:
