@@ -91,7 +91,7 @@ def command(paths: tuple[Path, ...], check: bool, show_diff: bool) -> int:
     changed: list[Path] = []
     broken = False
     for path in files:
-        if escapes(path):
+        if escapes(path) and os.path.isfile(path):  # a device: read_regular says so below
             click.echo(f"{path}: symlink points outside the repository; not formatted", err=True)
             broken = True
             continue
