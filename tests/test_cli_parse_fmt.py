@@ -137,8 +137,7 @@ def test_fmt_reencodes_a_bom_file_and_says_so_in_diff_mode(tmp_path: Path) -> No
     code, out, err = run("fmt", "--diff", str(path))
     assert (code, out) == (1, "")
     assert err == (
-        f"{path}: only the encoding changes: to UTF-8 without BOM "
-        "(the text stays the same)\n"
+        f"{path}: only the encoding changes: to UTF-8 without BOM (the text stays the same)\n"
     )
     assert run("fmt", str(path))[0] == 0
     assert path.read_bytes() == b"FROM x\n"

@@ -232,7 +232,9 @@ def test_an_unwritable_junit_path_is_refused_before_any_tag_moves(rel: Release, 
     bad = tmp_path / "no-such-folder" / "junit.xml"
     code, out, err = gate(rel, "--promote-to", "v2", "--junit", str(bad))
     assert code == 2, out + err
-    assert err == f"mfops: --junit {bad}: its folder {bad.parent} does not exist (nothing was done)\n"
+    assert (
+        err == f"mfops: --junit {bad}: its folder {bad.parent} does not exist (nothing was done)\n"
+    )
     assert rel.double.calls.count("/api/copy") == 0 and rel.double.calls.count("/api/chat") == 0
     assert not rel.double.has_model("expert:v2") and not rel.double.has_model(f"expert:{cand}")
 

@@ -54,9 +54,7 @@ def test_a_suite_symlinked_out_of_the_repository_is_named(rel: Release, tmp_path
     rel.repo.commit("a suite that points out")
     code, _, err = rel.mfops("test", "expert")
     assert code == 2
-    assert (
-        err == "expert/evil.test.yaml: cannot read suite: it points outside the repository\n"
-    )
+    assert err == "expert/evil.test.yaml: cannot read suite: it points outside the repository\n"
     rel.repo.write(
         "mfops.yaml",
         "models:\n  expert:\n    modelfile: expert/Modelfile\n    tests: [expert/evil.test.yaml]\n",

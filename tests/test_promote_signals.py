@@ -75,7 +75,7 @@ def stop_during(rel: Release, cand: str, signum: int, predicate) -> tuple[int, s
 def test_sigterm_mid_copy_puts_every_tag_back_and_records_it(second):
     rel, cand, before = second
     # base:v2 has landed; expert:v2 is in flight when SIGTERM arrives
-    code, out, err = stop_during(rel, cand, signal.SIGTERM, lambda d: d == f"expert:v2")
+    code, out, err = stop_during(rel, cand, signal.SIGTERM, lambda d: d == "expert:v2")
     assert code == 128 + signal.SIGTERM, out + err
     assert err.strip().splitlines()[-1] == "mfops: interrupted (SIGTERM)"
     assert rel.digests(TAGS) == before
@@ -125,7 +125,7 @@ def test_sigterm_during_the_tests_moves_nothing(second):
 
 
 def test_a_run_that_finds_leftover_backup_tags_says_so_and_cleans_them(second):
-    rel, cand, before = second
+    rel, cand, _ = second
     leftover = "expert:mfops-backup-0a1b2c-1"
     httpx.post(
         f"{rel.double.url}/api/copy",

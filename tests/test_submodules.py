@@ -58,6 +58,7 @@ def test_a_submodule_is_not_always_changed(tmp_path: Path):
         assert report["models"] == [] and report["summary"]["added"] == 0
         assert report["summary"]["unchanged"] == 1
 
+
 def test_the_worktree_and_a_ref_list_the_same_models(tmp_path: Path):
     outer = with_submodule(tmp_path)
     code, here, err = run(outer.root, "ls", "--format", "json")

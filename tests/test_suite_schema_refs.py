@@ -76,7 +76,7 @@ def test_a_case_format_schema_is_held_to_the_same_rule(git_repo):
 class Counting(http.server.BaseHTTPRequestHandler):
     hits = 0
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         Counting.hits += 1
         self.send_response(200)
         self.end_headers()

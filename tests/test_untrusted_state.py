@@ -45,9 +45,7 @@ def test_a_symlinked_lock_does_not_truncate_a_file_outside_the_repo(rel: Release
     assert victim.read_text() == "precious\n"
 
 
-def test_a_symlinked_state_file_is_refused_and_its_target_untouched(
-    rel: Release, tmp_path, caplog
-):
+def test_a_symlinked_state_file_is_refused_and_its_target_untouched(rel: Release, tmp_path, caplog):
     victim = tmp_path / "victim.json"
     victim.write_text("precious\n")
     state = host_dir(rel) / "state.json"
@@ -80,7 +78,7 @@ def test_a_symlinked_host_folder_creates_nothing_outside(rel: Release, tmp_path)
 def test_a_tracked_state_dir_stops_writers_with_how_to_clean_it(rel: Release):
     rel.repo.git("add", "-f", ".mfops")
     rel.repo.commit("oops: state committed")
-    code, out, err = rel.mfops("build", "--all")
+    code, _, err = rel.mfops("build", "--all")
     assert code == 2
     assert err.strip().splitlines() == [
         f"mfops: {rel.root / '.mfops'}: is tracked by git; mfops keeps only local state "
@@ -170,9 +168,7 @@ def test_a_forged_untracked_cache_entry_does_not_pass_a_case(rel: Release, caplo
     assert not rel.double.has_model("expert:v2")
 
 
-def test_a_committed_forged_cache_does_not_promote_in_a_fresh_clone(
-    rel: Release, tmp_path: Path
-):
+def test_a_committed_forged_cache_does_not_promote_in_a_fresh_clone(rel: Release, tmp_path: Path):
     cache = failing_candidate(rel)
     forge_passes(cache)
     rel.repo.git("add", "-f", ".mfops")

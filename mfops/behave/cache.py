@@ -125,7 +125,8 @@ class ResultCache:
         dropped = 0
         for name, signed in entries.items():
             entry = signed.get("entry") if isinstance(signed, dict) else None
-            if isinstance(entry, dict) and verify(key, _signed_bytes(name, entry), signed.get("mac")):
+            mac = signed.get("mac") if isinstance(signed, dict) else None
+            if isinstance(entry, dict) and verify(key, _signed_bytes(name, entry), mac):
                 trusted[name] = entry
             else:
                 dropped += 1

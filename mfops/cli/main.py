@@ -6,7 +6,8 @@ command list is kept here, next to the registry, for the same reason.
 
 `main()` is the one place that turns errors into exit codes (architecture.md, "Exit codes"):
 MfopsError -> its own code (2 for bad input, 1 for a check that said no) with one line on
-stderr; Ctrl-C -> 130 (SIGTERM -> 143, SIGHUP -> 129: signals.py); anything unexpected -> 3, with the traceback in a log file.
+stderr; Ctrl-C -> 130 (SIGTERM -> 143, SIGHUP -> 129: signals.py); anything unexpected
+-> 3, with the traceback in a log file.
 """
 
 from __future__ import annotations

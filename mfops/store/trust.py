@@ -165,9 +165,7 @@ def machine_key() -> bytes | None:
     if explicit:
         path = Path(explicit)
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-            os.path.expanduser("~"), ".cache"
-        )
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = Path(base) / "mfops" / "machine.key"
     try:
         key = _read_key(path)

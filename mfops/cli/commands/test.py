@@ -116,7 +116,6 @@ def command(
     if junit is not None:
         from mfops.behave import junit_xml
         from mfops.fileio.atomic import write_atomic
-
         from mfops.fileio.reportpath import report_write_error
 
         try:
