@@ -12,7 +12,7 @@ import pytest
 from mfops.behave.assertions import grade
 from mfops.behave.checks import Check
 from mfops.errors import ConfigError
-from tests.test_behave_spec import ONE, load, suite
+from tests.test_behave_spec import MODELS, ONE, load, suite
 
 
 def schema_suite(schema: str) -> str:
@@ -102,3 +102,20 @@ def test_grading_never_reads_or_fetches_what_a_schema_names(tmp_path):
     finally:
         server.shutdown()
     assert Counting.hits == 0
+
+
+def test_mfops_lint_finds_a_reference_out_of_the_schema(git_repo):
+    from tests.conftest import invoke_mfops
+
+    for path, text in MODELS.items():
+        git_repo.write(path, f"# {path}\n{text}")
+    git_repo.write("t.test.yaml", schema_suite('{$ref: "file:///etc/passwd"}'))
+    git_repo.commit("a suite that reads a file")
+    code, _, err = invoke_mfops("-C", str(git_repo.root), "lint")
+    assert code == 2
+    assert err.splitlines()[-1].startswith(
+        "t.test.yaml:6: cases[0].assert[0].value: invalid JSON schema: $ref 'file:///etc/passwd'"
+    )
+    git_repo.write("t.test.yaml", schema_suite("{type: object}"))
+    code, _, err = invoke_mfops("-C", str(git_repo.root), "lint")
+    assert code == 0, err
