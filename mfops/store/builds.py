@@ -84,11 +84,19 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+_verified: set[Path] = set()
+
+
 def ensure_state_dir(state_dir: Path) -> None:
     """Create `.mfops/` with its `.gitignore` (`*`), so its content is never committed.
 
-    A `.mfops/` that git tracks or that holds symlinks is `UntrustedStateDir` (trust.py)."""
-    check_state_dir(state_dir.parent, writer=True)
+    A `.mfops/` that git tracks or that holds symlinks is `UntrustedStateDir` (trust.py).
+    Checked once per process and folder (a `git ls-files` each time would cost a process per
+    saved model); every writer command checks afresh when it takes the lock (writerlock.py),
+    and `write_atomic` never follows a link under `.mfops/` in any case."""
+    if state_dir not in _verified:
+        check_state_dir(state_dir.parent, writer=True)
+        _verified.add(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     ignore = state_dir / ".gitignore"
     if not ignore.exists():

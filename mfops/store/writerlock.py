@@ -38,7 +38,7 @@ from pathlib import Path
 
 from mfops.errors import LockBusy, MfopsError
 from mfops.store.builds import ensure_state_dir
-from mfops.store.trust import open_nofollow
+from mfops.store.trust import check_state_dir, open_nofollow
 
 try:  # POSIX
     import fcntl
@@ -163,7 +163,8 @@ class WriterLock:
         the wait runs out.
         """
         try:
-            ensure_state_dir(self.state_dir)  # UntrustedStateDir: tracked, or holds symlinks
+            check_state_dir(self.state_dir.parent, writer=True)  # tracked, or holds symlinks
+            ensure_state_dir(self.state_dir)
             fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as err:
             log.warning(
