@@ -133,12 +133,11 @@ def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
 
 
 def check_tag(tag: str) -> None:
-    from mfops.language.names import is_reserved_tag, parse_name
+    from mfops.language.names import is_reserved_tag, tag_problem
 
-    try:
-        parse_name(f"m:{tag}")
-    except ValueError as err:
-        raise MfopsError(f"invalid tag {tag!r}: {err}") from None
+    problem = tag_problem(tag)
+    if problem is not None:
+        raise MfopsError(f"invalid tag {tag!r}: {problem}")
     if is_reserved_tag(tag):
         raise MfopsError(f"tag {tag!r} is reserved by Ollama for cloud/local routing")
     if ".." in tag:  # Ollama allows it; mfops refuses anything that reads like a path or range

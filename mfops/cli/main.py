@@ -6,7 +6,8 @@ command list is kept here, next to the registry, for the same reason.
 
 `main()` is the one place that turns errors into exit codes (architecture.md, "Exit codes"):
 MfopsError -> its own code (2 for bad input, 1 for a check that said no) with one line on
-stderr; Ctrl-C -> 130; anything unexpected -> 3, with the traceback in a log file.
+stderr; Ctrl-C -> 130 (SIGTERM -> 143, SIGHUP -> 129: signals.py); anything unexpected
+-> 3, with the traceback in a log file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import click
 
 from mfops import __version__
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.release.signals import terminate_like_interrupt
 
 #: name -> (module, one-line help). Order is the order `mfops --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     # model diff). A short-lived CLI loses nothing by collecting far less often.
     gc.set_threshold(100_000, 50, 100)
     try:
-        rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
+        with terminate_like_interrupt():  # SIGTERM, SIGHUP: cleaned up after like Ctrl-C
+            rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
         from mfops.server.hosts import redact
 
@@ -171,9 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("mfops: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
+        cause = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps
+        signum = getattr(cause, "signum", None)
+        click.echo(f"mfops: interrupted{f' ({cause})' if signum else ''}", err=True)
+        sys.exit(128 + signum if signum else EXIT_INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (`mfops ... | head`): not an error worth a traceback.
         sys.stderr.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
 
 if TYPE_CHECKING:
     from mfops.release.gate import GateReport, Step
@@ -110,6 +110,8 @@ def command(
     from mfops.release.promote import check_tags
 
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
+    check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
+    summary_file = check_step_summary()
     options = GateOptions(
         since=since,
         candidate_tag=candidate_tag,
@@ -130,11 +132,16 @@ def command(
         from mfops.behave import junit_xml
         from mfops.fileio.atomic import write_atomic
 
-        write_atomic(junit, junit_xml(tests.data.report))
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as fh:
-            fh.write(markdown(report))
+        try:
+            write_atomic(junit, junit_xml(tests.data.report))
+        except OSError as err:
+            raise report_write_error(junit, "--junit", err) from None
+    if summary_file is not None:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write(markdown(report))
+        except OSError as err:
+            raise report_write_error(summary_file, "$GITHUB_STEP_SUMMARY", err) from None
     line = report.error_line()
     if line is None:
         click.echo("gate passed")

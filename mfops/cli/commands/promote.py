@@ -9,6 +9,7 @@ import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.fileio.reportpath import check_report_path, report_write_error
 
 if TYPE_CHECKING:
     from mfops.release.promote import Result
@@ -104,6 +105,7 @@ def command(
 
     if bool(names) == all_:
         raise click.UsageError("give model NAMEs or --all (exactly one of them)")
+    check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
     session = open_session(opts, host, timeout)
     try:
         session.probe()
@@ -138,7 +140,10 @@ def write_junit(result: Result, path: Path | None) -> None:
         from mfops.behave import junit_xml
         from mfops.fileio.atomic import write_atomic
 
-        write_atomic(path, junit_xml(result.tests.report))
+        try:
+            write_atomic(path, junit_xml(result.tests.report))
+        except OSError as err:
+            raise report_write_error(path, "--junit", err) from None
 
 
 def finish(result: Result) -> int:

@@ -116,9 +116,13 @@ def command(
     if junit is not None:
         from mfops.behave import junit_xml
         from mfops.fileio.atomic import write_atomic
+        from mfops.fileio.reportpath import report_write_error
 
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(junit, junit_xml(report))
+        try:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(junit, junit_xml(report))
+        except OSError as err:
+            raise report_write_error(junit, "--junit", err) from None
     return 1 if report.failed else 0
 
 
