@@ -16,10 +16,10 @@ from mfops.diff.changes import (
     ParameterChange,
     TextChange,
     WeightsChange,
-    diff_revisions,
     suggest_version,
 )
 from mfops.diff.compare import unified
+from mfops.diff.revisions import diff_revisions
 from mfops.errors import GraphError, ModelfileError, RefError, RepoError, UnknownModelError
 from mfops.graph.revision import Revision
 from mfops.repo.repository import Repo

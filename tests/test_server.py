@@ -308,8 +308,8 @@ def test_same_value_is_float32_tolerant_and_exact_otherwise():
 
 
 def test_compare_reports_dropped_altered_and_extra_fields():
-    from mfops.server.client import ServerConfig, ServerMessage
     from mfops.server.roundtrip import Intended, compare
+    from mfops.server.show import ServerConfig, ServerMessage
 
     want = Intended(
         texts={

@@ -28,6 +28,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mfops.errors import ConfigError
+from mfops.fileio.atomic import write_atomic
+from mfops.fileio.jsonfile import read_json
+from mfops.store.builds import ensure_state_dir
+
 if TYPE_CHECKING:
     from mfops.server.client import Host
 
@@ -87,10 +92,10 @@ class ResultCache:
     def load(cls, state_dir: Path, host: Host) -> ResultCache:
         path = state_dir / host.key / CACHE_FILE
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path, what="test cache")
         except FileNotFoundError:
             return cls(path)
-        except (OSError, ValueError, RecursionError) as err:
+        except (OSError, ConfigError) as err:
             log.warning("ignoring the test cache %s: %s", path, err)
             return cls(path)
         entries = data.get("entries") if isinstance(data, dict) else None
@@ -119,9 +124,6 @@ class ResultCache:
             self._dirty = True
 
     def save(self) -> None:
-        from mfops.fileio.atomic import write_atomic
-        from mfops.store.builds import ensure_state_dir
-
         with self._lock:
             if not self._dirty:
                 return

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 from mfops.behave.assertions import Check, Models, parse_check
 from mfops.behave.located import At
 from mfops.errors import ConfigError
-from mfops.fileio.yamlfile import kind_of
+from mfops.fileio.yamlfile import kind_of, load_yaml
+from mfops.language.params import REGISTRY
+from mfops.repo.config import normalize_modelfile_path
 
 if TYPE_CHECKING:
     from mfops.graph.inheritance import Graph
@@ -142,8 +144,6 @@ def find_suite_files(snapshot: Snapshot) -> list[str]:
 
 def _listed(snapshot: Snapshot) -> list[tuple[str, str, int]]:
     """(path, model, mfops.yaml line) of each file under `models.<name>.tests`."""
-    from mfops.repo.config import normalize_modelfile_path
-
     config = snapshot.config
     out = []
     for name, entry in config.models.items():
@@ -200,8 +200,6 @@ def parse_suite(
     listed_for: str | None = None,
 ) -> Suite:
     """Validate one suite file's text; `display` is how errors name the file."""
-    from mfops.fileio.yamlfile import load_yaml
-
     data, lines = load_yaml(text, display)
     top = At(display, lines)
     if data is None:
@@ -266,8 +264,6 @@ def _suite_model(spec: dict[str, Any], top: At, graph: Graph, listed_for: str | 
 def _options(raw: object, at: At) -> dict[str, Any]:
     """Ollama options, checked against the PARAMETER registry (names and types)."""
     import difflib
-
-    from mfops.language.params import REGISTRY
 
     if not isinstance(raw, dict):
         raise at.fail(f"expected a mapping of Ollama options, got {kind_of(raw)}")

@@ -22,6 +22,7 @@ import click
 
 from mfops import __version__
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.server.hosts import redact
 
 #: name -> (module, one-line help). Order is the order `mfops --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -101,8 +102,6 @@ def _crash_log(exc: BaseException) -> str:
     import time
     import traceback
 
-    from mfops.server.hosts import redact
-
     fd, path = tempfile.mkstemp(prefix=f"mfops-crash-{int(time.time())}-", suffix=".log")
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     with os.fdopen(fd, "w") as fh:  # `--host` and error texts may hold a URL's password
@@ -120,8 +119,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
-        from mfops.server.hosts import redact
-
         line = str(err) if hasattr(err, "location") else f"mfops: {err}"
         click.echo(redact(line), err=True)
         sys.exit(err.exit_code)
@@ -143,8 +140,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.close()
         sys.exit(0)
     except Exception as exc:  # the one place that catches everything: a bug in mfops
-        from mfops.server.hosts import redact
-
         path = _crash_log(exc)
         click.echo(
             redact(f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})"),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from mfops.errors import ModelfileError
+from mfops.language.format import quote
 from mfops.language.semver import normalize_requires
 
 if TYPE_CHECKING:
@@ -210,8 +211,6 @@ def to_modelfile(eff: Effective, *, model_dir: str, label: str = "") -> str:
     (the directory of the Modelfile being shown) so the text is valid there. Ollama takes
     one ADAPTER per create; a chain with stacked adapters cannot be flattened, and says so.
     """
-    from mfops.language.format import quote
-
     chain = " -> ".join(eff.chain)
     out = [f"# Effective Modelfile of {eff.name}" + (f" at {label}" if label else "")]
     out.append(f"# inheritance: {eff.base.target} -> {chain}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from mfops.errors import ModelfileError
 from mfops.language.goprint import is_go_printable, printable_only
 from mfops.language.params import Parameters, collect
+from mfops.repo.sources import read_regular
 
 #: Keywords in the order Ollama's error message lists them.
 KEYWORDS = (
@@ -232,8 +233,6 @@ class Modelfile:
 
 def parse_file(path: str | Path) -> Modelfile:
     """Read and parse a Modelfile; unreadable files are ModelfileErrors too."""
-    from mfops.repo.sources import read_regular
-
     try:
         data = read_regular(path)
     except OSError as err:

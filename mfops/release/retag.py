@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mfops.errors import MfopsError
+from mfops.language.names import parse_name
+from mfops.server.client import ServerHTTPError
 
 if TYPE_CHECKING:
     from mfops.server.client import Server, ServerModel
@@ -83,14 +85,10 @@ EventFn = Callable[[str, str], None]  # (what, name): "backup", "copy", "restore
 
 def key(name: str) -> str:
     """How `/api/tags` spells `name:tag` (display form, case-folded): the listing's key."""
-    from mfops.language.names import parse_name
-
     return parse_name(name).display.casefold()
 
 
 def backup_name(destination: str, token: str, n: int) -> str:
-    from mfops.language.names import parse_name
-
     return parse_name(destination).with_tag(f"{BACKUP_PREFIX}{token}-{n}").display
 
 
@@ -206,8 +204,6 @@ class _Retag:
 
         The listing afterwards decides: a destination that holds what it held before is
         fine even if its own put-back call failed (the failed copy had not moved it)."""
-        from mfops.server.client import ServerHTTPError
-
         attempts: dict[str, str] = {}
         for move in reversed(self.touched):
             dest = move.destination

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mfops.graph.effective import Effective
-    from mfops.server.client import Server, ServerConfig
+    from mfops.server.client import Server
+    from mfops.server.show import ServerConfig
 
 _TEXTS = ("system", "template", "renderer", "parser", "requires")
 

@@ -36,7 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfops.errors import LockBusy
+from mfops.errors import ConfigError, LockBusy, MfopsError
+from mfops.fileio.jsonfile import loads_json
+from mfops.store.builds import ensure_state_dir
 
 try:  # POSIX
     import fcntl
@@ -83,19 +85,17 @@ def read_holder(path: Path) -> Holder | None:
     try:
         with open(path, "rb") as fh:
             raw = fh.read(_MAX_HOLDER)
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_json(raw, str(path), what="lock holder")
         return Holder(
             int(data["pid"]), str(data["command"]), str(data["hostname"]), str(data["started"])
         )
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ConfigError, KeyError, TypeError, ValueError):
         return None
 
 
 def timeout_from_env(environ: dict[str, str] | None = None) -> float | None:
     """`MFOPS_LOCK_TIMEOUT` as seconds (None: wait as long as it takes); bad values are a
     usage error rather than silently waiting forever."""
-    from mfops.errors import MfopsError
-
     raw = (environ if environ is not None else os.environ).get(TIMEOUT_ENV, "").strip()
     if not raw:
         return None
@@ -162,8 +162,6 @@ class WriterLock:
         be written there either, and the write itself will say so); raises LockBusy when
         the wait runs out.
         """
-        from mfops.store.builds import ensure_state_dir
-
         try:
             ensure_state_dir(self.state_dir)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)

@@ -15,6 +15,7 @@ import click
 from mfops.cli.render import github_escape, to_json, use_color
 from mfops.errors import EXIT_CHECK_FAILED, RepoError
 from mfops.lint.engine import RULES, Finding, lint_paths, lint_targets
+from mfops.repo.repository import Repo
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 _COLORS = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -30,10 +31,6 @@ def _display(path: Path) -> str:
 
 def _find_root(paths: tuple[Path, ...], explicit: Path | None) -> Path | None:
     """The repo root (mfops.yaml, else git); None outside any repo unless -C was given."""
-    from mfops.repo.repository import (
-        Repo,  # imported here: it loads git, which --list-rules never needs
-    )
-
     start = None
     if paths:
         start = paths[0] if paths[0].is_dir() else paths[0].parent
