@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mfops.testing.double import OllamaDouble
 from tests.gitrepo import GitRepo
-from tests.ollama_double import OllamaDouble
 
 BASE = "llama3.2:3b"
 BASE_SYSTEM = "You are Acme's assistant. Never discuss pricing."

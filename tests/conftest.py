@@ -137,7 +137,9 @@ def run_mfops(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]
 # --------------------------------------------------------------------------- shared fixtures
 
 from tests.gitrepo import git_repo  # noqa: E402,F401  (real git repos in tmp dirs)
-from tests.ollama_double.fixtures import ollama_double  # noqa: E402,F401  (the Ollama double)
+
+# the Ollama double: fixtures `ollama_double` and `ollama_double_seeded` come from the
+# mfops.testing.plugin pytest plugin (registered by the package's pytest11 entry point)
 
 # --------------------------------------------------------------------------- in-process CLI
 

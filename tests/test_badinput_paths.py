@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mfops.testing.double.gguf import fake_gguf
 from tests.buildkit import Workspace, make_workspace
 from tests.buildkit import ollama_double_fixture as ollama_double  # noqa: F401
-from tests.ollama_double.gguf import fake_gguf
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from mfops.testing.double import fake_gguf
 from tests.buildkit import (  # noqa: F401  (fixtures)
     BASE,
     HIERARCHY,
@@ -19,7 +20,6 @@ from tests.buildkit import (  # noqa: F401  (fixtures)
     ollama_double_fixture,
     ws_fixture,
 )
-from tests.ollama_double import fake_gguf
 
 
 def by_model(report: dict) -> dict[str, dict]:

@@ -20,17 +20,16 @@ import httpx
 import ollama
 import pytest
 
-from tests.ollama_double import OllamaDouble, fake_gguf
-from tests.ollama_double.fixtures import ollama_double  # noqa: F401  (fixture)
-from tests.ollama_double.gocompat import go_fmt_sharp_v, go_fmt_v, go_json, valid_path
-from tests.ollama_double.names import parse_name
-from tests.ollama_double.rules import parse_rules
+from mfops.testing.double import OllamaDouble, fake_gguf
+from mfops.testing.double.gocompat import go_fmt_sharp_v, go_fmt_v, go_json, valid_path
+from mfops.testing.double.names import parse_name
+from mfops.testing.double.rules import parse_rules
 
 BASE_TEMPLATE = "{{ .System }}\n{{ .Prompt }}"
 
 
 @pytest.fixture
-def double(ollama_double: OllamaDouble) -> OllamaDouble:  # noqa: F811
+def double(ollama_double: OllamaDouble) -> OllamaDouble:
     """A double with one registry model, `llama3.2`, that create FROM can auto-pull."""
     ollama_double.add_registry_model(
         "llama3.2",

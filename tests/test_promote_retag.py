@@ -9,7 +9,7 @@ import pytest
 from mfops.release.retag import Move, backup_name, retag
 from mfops.server.client import Server
 from mfops.server.hosts import Host
-from tests.ollama_double import OllamaDouble
+from mfops.testing.double import OllamaDouble
 
 
 @pytest.fixture(name="double")

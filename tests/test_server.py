@@ -21,8 +21,8 @@ from mfops.server.client import (
     resolve_host,
 )
 from mfops.server.show import parse_parameters
+from mfops.testing.double import fake_gguf
 from tests.buildkit import BASE, ollama_double_fixture  # noqa: F401
-from tests.ollama_double import fake_gguf
 
 FAST = ServerOptions(retries=2, backoff=0.01, connect_timeout=2, read_timeout=5)
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import mfops
+from mfops.testing.double import OllamaDouble
 from tests.actionsrunner import JobResult, environ_for_steps, load_workflow, run_job
 from tests.gitrepo import GitRepo
-from tests.ollama_double import OllamaDouble
 from tests.test_workflows import REUSABLE, TEMPLATE
 
 BASE = "llama3.2:3b"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfops.errors import ConfigError, ModelfileError
+from mfops.fileio.regular import read_regular
 from mfops.language.modelfile import parse
 
 # Importing the rules registers every check in RULES.
@@ -29,7 +30,6 @@ from mfops.lint import rules as _rules  # noqa: F401
 from mfops.lint.registry import RULES, Finding, LintContext, ModelfileFacts, Rule, Severity
 from mfops.repo.conventions import expand_paths, model_name_for, walk_modelfiles
 from mfops.repo.repository import CONFIG_FILE, load_config
-from mfops.repo.sources import read_regular
 
 __all__ = ["RULES", "Finding", "LintContext", "LintReport", "Rule", "Severity"]
 

@@ -10,10 +10,10 @@ import click
 
 from mfops.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ModelfileError
 from mfops.fileio.atomic import write_atomic
+from mfops.fileio.regular import read_regular
 from mfops.language.format import format_text
 from mfops.language.modelfile import decode
 from mfops.repo.conventions import expand_paths
-from mfops.repo.sources import read_regular
 
 #: The line breaks Ollama knows (str.splitlines would also split at \v, \f, U+2028, ...).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")

@@ -1,4 +1,4 @@
-"""Run the double by hand or for benchmarks: `python -m tests.ollama_double --port 11500`.
+"""Run the double by hand or for benchmarks: `python -m mfops.testing --port 11500`.
 
 Prints the URL on the first line (then serves until interrupted), so a script can start it,
 read one line and point `OLLAMA_HOST` at it.
@@ -13,8 +13,8 @@ import threading
 from .double import DEFAULT_VERSION, OllamaDouble
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.ollama_double", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m mfops.testing.double") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument(
         "--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)"
     )

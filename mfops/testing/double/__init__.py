@@ -7,7 +7,7 @@ embed answered by a deterministic toy model that obeys rules written in SYSTEM p
 Faults (latency, errors, dropped connections, slow streams) are injected per endpoint and
 every call is recorded. See `double.py` for the API, `toymodel.py` for the model's rules.
 
-    from tests.ollama_double import OllamaDouble
+    from mfops.testing.double import OllamaDouble  # or the pytest fixtures, see plugin.py
     with OllamaDouble() as double:
         double.add_registry_model("llama3.2")
         ...
