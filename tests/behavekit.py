@@ -110,7 +110,7 @@ class Lab:
 
     def mfops(self, *args: str) -> tuple[int, str, str]:
         """The real CLI in-process against this repo and double."""
-        from tests.conftest import invoke_mfops
+        from tests.cli_runner import invoke_mfops
 
         old = os.environ.get("OLLAMA_HOST")
         os.environ["OLLAMA_HOST"] = self.double.url

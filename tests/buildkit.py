@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mfops.testing.double import OllamaDouble
-from tests.conftest import invoke_mfops
+from tests.cli_runner import invoke_mfops
 from tests.gitrepo import GitRepo
 
 BASE = "llama3.2:3b"

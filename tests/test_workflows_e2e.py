@@ -46,7 +46,7 @@ class Pipeline:
     in for the team's Ollama, and fresh checkouts of the origin for each workflow run."""
 
     def __init__(self, tmp: Path, double: OllamaDouble, monkeypatch: pytest.MonkeyPatch) -> None:
-        from tests.conftest import invoke_mfops
+        from tests.cli_runner import invoke_mfops
 
         self.tmp = tmp
         self.double = double

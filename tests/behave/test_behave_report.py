@@ -6,8 +6,8 @@ import json
 import xml.etree.ElementTree as ET
 
 from mfops.behave import json_report, junit_xml, markdown_report, text_report
+from tests.behave.test_behave_runner import go
 from tests.behavekit import Lab, lab_fixture  # noqa: F401  (fixture)
-from tests.test_behave_runner import go
 
 # The few-shot rule of the toy model repeats a recorded assistant reply verbatim, which lets
 # a case produce any output at all: here markup, a control character and a table pipe.

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from mfops.lint.engine import RULES
-from tests.conftest import invoke_mfops
+from tests.cli_runner import invoke_mfops
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 run = invoke_mfops  # (exit code, stdout, stderr), in-process

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import invoke_mfops
+from tests.cli_runner import invoke_mfops
 
 run = invoke_mfops  # (exit code, stdout, stderr), in-process
 

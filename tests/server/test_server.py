@@ -285,7 +285,7 @@ def test_only_server_module_imports_ollama():
     import pathlib
     import re
 
-    root = pathlib.Path(__file__).resolve().parent.parent / "mfops"
+    root = pathlib.Path(__file__).resolve().parents[2] / "mfops"
     offenders = [
         p.relative_to(root).as_posix()
         for p in root.rglob("*.py")

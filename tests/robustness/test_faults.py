@@ -18,7 +18,7 @@ import pytest
 
 from tests.buildkit import Workspace, make_workspace
 from tests.buildkit import ollama_double_fixture as ollama_double  # noqa: F401
-from tests.test_concurrency import spawn_mfops, wait_for
+from tests.robustness.test_concurrency import spawn_mfops, wait_for
 
 MODELS = ("base", "mid", "leaf", "other")
 
@@ -244,7 +244,7 @@ def test_slow_chat_in_mfops_test_is_an_error_of_that_case_and_is_not_cached(tmp_
 def test_connection_lost_during_promote_puts_the_moved_tags_back(tmp_path: Path):
     from tests.behavekit import seeded_double
     from tests.promotekit import make_release
-    from tests.test_promote import released_v1
+    from tests.release.test_promote import released_v1
 
     double = seeded_double()
     try:

@@ -22,7 +22,7 @@ from mfops.errors import LockBusy
 from mfops.store.writerlock import Holder, WriterLock, read_holder, timeout_from_env
 from tests.buildkit import Workspace, make_workspace
 from tests.buildkit import ollama_double_fixture as ollama_double  # noqa: F401
-from tests.conftest import installed_mfops
+from tests.cli_runner import installed_mfops
 
 MODELS = ("base", "mid", "leaf", "other")
 

@@ -16,7 +16,7 @@ import pytest
 from mfops.diff.changes import BaseRef, DiffResult, ModelDiff, TextChange
 from mfops.diff.jsonview import SCHEMA
 from mfops.diff.render import _code, _fence, origin_note, render_text
-from tests.conftest import invoke_mfops
+from tests.cli_runner import invoke_mfops
 from tests.gitrepo import GitRepo
 
 BASE = """\

@@ -118,7 +118,7 @@ def test_digest_command(repo, mfops_cli):
 def test_examples_repo_via_installed_script(run_mfops):
     from pathlib import Path
 
-    examples = Path(__file__).resolve().parent.parent / "examples"
+    examples = Path(__file__).resolve().parents[2] / "examples"
     done = run_mfops("-C", str(examples), "ls", "--format", "json")
     assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads(done.stdout)}

@@ -106,7 +106,7 @@ def test_refused_before_git_or_the_server(
 
 @pytest.mark.parametrize("folder", ["-x", "--upload-pack=x", "a..b", "a b", "tab\tname"])
 def test_a_directory_named_like_an_option_is_not_a_model(tmp_path: Path, folder: str):
-    from tests.conftest import invoke_mfops
+    from tests.cli_runner import invoke_mfops
     from tests.gitrepo import GitRepo
 
     repo = GitRepo(tmp_path / "repo")

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "mfops"
+PACKAGE = Path(__file__).resolve().parents[2] / "mfops"
 
 #: Modules allowed to open files for writing by themselves, and why.
 DIRECT_WRITERS = {

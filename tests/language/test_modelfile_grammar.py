@@ -26,7 +26,7 @@ from mfops.language.modelfile import (
     parse_file,
 )
 
-CASES = Path(__file__).parent / "data" / "modelfiles"
+CASES = Path(__file__).resolve().parents[1] / "data" / "modelfiles"
 INVALID_COMMAND = (
     'command must be one of "from", "license", "template", "system", "adapter", "draft", '
     '"renderer", "parser", "parameter", "message", or "requires"'
