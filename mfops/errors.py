@@ -8,6 +8,8 @@ one line a person reads: where, what, and when useful what to do next.
 
 from __future__ import annotations
 
+from typing import Any
+
 #: Exit codes shared by every command (architecture.md, "Exit codes").
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -75,7 +77,7 @@ class ModelfileError(LocatedError):
     line in `line` and `column`.
     """
 
-    def __init__(self, message: str, *, ollama_message: str | None = None, **kw) -> None:
+    def __init__(self, message: str, *, ollama_message: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.ollama_message = ollama_message if ollama_message is not None else message
 

@@ -166,6 +166,7 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
     models = Models(defaults.embedding_model, defaults.judge_model)
     wanted: dict[tuple[str, str | None], int | None] = {}
     listed_paths = set()
+    line: int | None
     for path, name, line in _listed(snapshot):
         wanted[(path, name)] = line
         listed_paths.add(path)
@@ -225,9 +226,10 @@ def parse_suite(
                 "unique in a suite, ignoring case and punctuation)"
             )
         cases.append(case)
-    description = spec.get("description")
-    if description is not None:
-        (top / "description").text(description)
+    raw_description = spec.get("description")
+    description = None
+    if raw_description is not None:
+        description = (top / "description").text(raw_description)
     return Suite(
         path,
         display,
@@ -348,7 +350,7 @@ def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
         samples=samples,
         pass_rate=pass_rate,
         format=fmt,
-        prompt=spec.get("prompt"),
+        prompt=(at / "prompt").text(spec["prompt"]) if "prompt" in spec else None,
         line=at.line,
     )
     return replace(case, digest=case_digest(case))

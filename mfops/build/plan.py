@@ -24,7 +24,7 @@ and no tag there is nothing to compare with and every model is `new`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.build.reasons import change_reasons, explain_changes
 from mfops.errors import MfopsError, RefError
@@ -218,6 +218,8 @@ def select(
             return list(graph.order), {}, None, None, None
         return graph.closure([graph[n].name for n in sel.names]), {}, None, None, None
     repo = rev.repo
+    since: str | None
+    origin: str | None
     if sel.since:
         repo.resolve_ref(sel.since)
         since, origin = sel.since, "--since"
@@ -248,7 +250,7 @@ def make_plan(
         key = f"{name}:{tag}"
         status, st_detail = server_status(key, digests[name], state, listing)
         have = listing.get(key.casefold())
-        common = dict(
+        common: dict[str, Any] = dict(
             name=name, target=key, digest=digests[name], from_=from_for(graph.nodes[name], tag)
         )
         if status == "up to date" and not forced:
@@ -258,7 +260,7 @@ def make_plan(
                 detail=st_detail,
                 manifest=have.digest if have else None,
                 **common,
-            )  # type: ignore[arg-type]
+            )
         if status == "up to date":
             reason, detail = "forced", "--force rebuilds it although it is up to date"
         elif status == "drifted" or reason is None:
@@ -272,8 +274,8 @@ def make_plan(
                 copy_from=found[0],
                 manifest=found[1],
                 **common,
-            )  # type: ignore[arg-type]
-        return PlanItem(action="create", reason=reason, detail=detail, **common)  # type: ignore[arg-type]
+            )
+        return PlanItem(action="create", reason=reason, detail=detail, **common)
 
     decided: dict[str, PlanItem] = {}
     for name in chosen:

@@ -109,7 +109,11 @@ def declared(node: ModelNode) -> Declared:
         messages=messages,
         messages_line=first_message,
         licenses=tuple(Sourced(i.value, name, i.line) for i in mf.of("LICENSE")),
-        adapter=Sourced(node.adapter, name, mf.last("ADAPTER").line) if node.adapter else None,
+        adapter=(
+            Sourced(node.adapter, name, ins.line)
+            if node.adapter and (ins := mf.last("ADAPTER")) is not None
+            else None
+        ),
         drafts=tuple(
             Sourced(d, name, i.line) for d, i in zip(node.drafts, mf.of("DRAFT"), strict=True)
         ),
@@ -233,9 +237,9 @@ def to_modelfile(eff: Effective, *, model_dir: str, label: str = "") -> str:
             out.append(f"# {key.upper()} from {item.origin}")
             out.append(f"{key.upper()} {quote(item.value)}")
     for key in sorted(eff.parameters):
-        item = eff.parameters[key]
-        values = item.value if isinstance(item.value, list) else [item.value]
-        out.append(f"# {key} from {item.origin}")  # no inline comments in a Modelfile
+        param = eff.parameters[key]
+        values = param.value if isinstance(param.value, list) else [param.value]
+        out.append(f"# {key} from {param.origin}")  # no inline comments in a Modelfile
         out.extend(f"PARAMETER {key} {quote(_param_text(v))}" for v in values)
     for lic in eff.licenses:
         out.append(f"# LICENSE from {lic.origin}")

@@ -170,7 +170,7 @@ class ModelfileFacts:
     @cached_property
     def directives(self) -> tuple[tuple[int, str | None, tuple[str, ...]], ...]:
         """(line, problem or None, codes) for every `# mfops-lint:` comment."""
-        out = []
+        out: list[tuple[int, str | None, tuple[str, ...]]] = []
         for comment in (n for n in self.mf.nodes if isinstance(n, Comment)):
             m = DIRECTIVE.match(comment.text)
             if m is None:

@@ -297,14 +297,14 @@ class Snapshot:
             physical.append(self._physical(name, path, None) if link else path)
         contents = self.source.read_many(physical)
         models: dict[str, RepoModel] = {}
-        for (name, path, entry), data in zip(wanted, contents, strict=True):
+        for (name, path, listed), data in zip(wanted, contents, strict=True):
             mf = parse(data, path=self.display(path))
             models[name] = RepoModel(
                 name=name,
                 path=path,
                 modelfile=mf,
-                description=entry.description if entry else None,
-                tests=entry.tests if entry else (),
+                description=listed.description if listed else None,
+                tests=listed.tests if listed else (),
             )
         return dict(sorted(models.items()))
 

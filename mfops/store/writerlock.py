@@ -119,7 +119,7 @@ def _try_lock(fd: int) -> bool:
 
     os.lseek(fd, _WINDOWS_OFFSET, os.SEEK_SET)  # pragma: no cover
     try:  # pragma: no cover
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
     except OSError:  # pragma: no cover
         return False
     return True  # pragma: no cover
@@ -132,7 +132,7 @@ def _unlock(fd: int) -> None:
     import msvcrt  # pragma: no cover - Windows
 
     os.lseek(fd, _WINDOWS_OFFSET, os.SEEK_SET)  # pragma: no cover
-    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]  # pragma: no cover
+    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]  # pragma: no cover
 
 
 class WriterLock:
