@@ -186,8 +186,8 @@ def test_every_package_is_in_the_explicit_package_list():
     found = {
         ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "mfops").rglob("__init__.py")
     }
-    assert found | {"mfops._templates"} == set(config["packages"])
-    assert config["package-dir"] == {"mfops._templates": "templates"}
+    assert found | {"mfops._templates", "mfops._examples"} == set(config["packages"])
+    assert config["package-dir"] == {"mfops._templates": "templates", "mfops._examples": "examples"}
 
 
 def test_the_wheel_ships_the_templates_and_init_works_from_it(tmp_path):

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mfops.errors import CheckFailed, MfopsError
+from mfops.fileio.atomic import write_atomic
 from mfops.testing.double import OllamaDouble
 
 GIT_ENV = {
@@ -109,8 +110,9 @@ def run_demo(say: Say, *, workdir: Path | None = None, keep: bool = False) -> Pa
 
             say("\n=== A change that breaks the expert's rule is blocked, and no tag moves")
             modelfile = repo / "python-bot" / "Modelfile"
-            modelfile.write_text(
-                modelfile.read_text().replace("- Only discuss Python.", "- Discuss any language.")
+            write_atomic(
+                modelfile,
+                modelfile.read_text().replace("- Only discuss Python.", "- Discuss any language."),
             )
             steps.git("commit", "-q", "-am", "Let python-bot discuss anything")
             steps.mfops("diff", "HEAD~1", "--stat")
