@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from mfops.behave.checks import AssertionResult, Check, Grader, Models, Verdict, cosine, show
 from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
 from mfops.behave.schemarefs import registry as schema_registry
+from mfops.fileio.yamlfile import kind_of
+from mfops.language.names import parse_name
 
 if TYPE_CHECKING:
     from mfops.behave.located import At
@@ -62,8 +64,6 @@ class Kind:
 
 
 def _model(raw: dict[str, Any], at: At, default: str | None, what: str, setting: str) -> str:
-    from mfops.language.names import parse_name
-
     name = raw.get("model", default)
     if name is None:
         hint = f"give `model:` here or set defaults.{setting} in mfops.yaml"
@@ -425,8 +425,6 @@ KINDS: dict[str, Kind] = {
 def parse_check(raw: object, at: At, models: Models) -> Check:
     """Validate one `assert:` item (a ConfigError at its line when it is wrong)."""
     import difflib
-
-    from mfops.fileio.yamlfile import kind_of
 
     if isinstance(raw, dict) and "type" in raw:
         name = raw["type"]

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import ConfigError
+from mfops.fileio.atomic import inside, write_atomic
+from mfops.fileio.jsonfile import loads_json
 
 if TYPE_CHECKING:
     from mfops.behave.results import TestReport
@@ -70,14 +72,9 @@ def baseline_path(run: CaseRun) -> str:
 def parse_baseline(raw: bytes, where: str) -> Baseline:
     import hashlib
 
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or hostile JSON
-        raise ConfigError(
-            f"baseline is not valid JSON: {err}",
-            path=where,
-            hint="re-record it with `mfops test --update-baseline`",
-        ) from None
+    data = loads_json(
+        raw, where, what="baseline", hint="re-record it with `mfops test --update-baseline`"
+    )
     if not isinstance(data, dict) or not isinstance(data.get("output"), str):
         raise ConfigError("baseline must be a JSON object with a string `output`", path=where)
     if data.get("version") != BASELINE_VERSION:
@@ -146,8 +143,6 @@ def baseline_json(
 def write_baselines(report: TestReport, root: Path) -> list[str]:
     """Record sample 0's output of every case with a `baseline` assertion that produced
     one, under the repo root `root`; returns the paths written (repo-relative)."""
-    from mfops.fileio.atomic import inside, write_atomic
-
     written = []
     for result in report.results:
         run = result.run

@@ -35,7 +35,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mfops.errors import ConfigError
 from mfops.fileio.atomic import write_atomic
+from mfops.fileio.jsonfile import loads_json
 from mfops.store.builds import ensure_state_dir
 from mfops.store.trust import check_state_dir, machine_key, open_nofollow, sign, verify
 
@@ -111,10 +113,10 @@ class ResultCache:
         try:
             fd = open_nofollow(path, os.O_RDONLY)
             with os.fdopen(fd, "rb") as fh:
-                data = json.loads(fh.read().decode("utf-8"))
+                data = loads_json(fh.read(), str(path), what="test cache")
         except FileNotFoundError:
             return cls(path)
-        except (OSError, ValueError, RecursionError) as err:
+        except (OSError, ConfigError) as err:
             log.warning("ignoring the test cache %s: %s", path, err)
             return cls(path)
         entries = data.get("entries") if isinstance(data, dict) else None

@@ -23,8 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mfops.behave.assertions import AssertionResult, Verdict, grade
-from mfops.behave.cache import cacheable, sample_key
+from mfops.behave.assertions import KINDS, AssertionResult, Verdict, cosine, grade
+from mfops.behave.baseline import BaselineStore, baseline_path
+from mfops.behave.cache import ResultCache, cacheable, sample_key
+from mfops.behave.judge import ask_judge
 from mfops.behave.results import (
     CaseResult,
     Environment,
@@ -35,6 +37,7 @@ from mfops.behave.results import (
     TestReport,
 )
 from mfops.errors import ConfigError, MfopsError
+from mfops.server.client import ServerUnreachable
 
 if TYPE_CHECKING:
     from mfops.behave.baseline import Baseline, BaselineStore
@@ -111,22 +114,16 @@ class _Grader:
         self.update_baseline = update_baseline
 
     def similarity(self, model: str, a: str, b: str) -> float:
-        from mfops.behave.assertions import cosine
-
         va, vb = self.client.embed(model, [a, b])
         return cosine(va, vb)
 
     def judge(self, model: str, rubric: str, output: str) -> Verdict:
-        from mfops.behave.judge import ask_judge
-
         return ask_judge(self.client, model, rubric, output)  # type: ignore[arg-type]
 
     def baseline(self) -> Baseline | None:
         return self.baselines.get(self.run) if self.baselines is not None else None
 
     def baseline_path(self) -> str:
-        from mfops.behave.baseline import baseline_path
-
         return baseline_path(self.run)
 
 
@@ -202,7 +199,7 @@ class Runner:
                 continue
             have = env.manifest(check.model)
             if have is None:
-                role = "judge" if check.needs == "judge" else "embedding"
+                role = "judge" if KINDS[check.type].needs == "judge" else "embedding"
                 prep.error = (
                     f"{role} model {check.model} (line {check.line}) is not on the "
                     f"server at {env.host}; pull it first (ollama pull "
@@ -275,8 +272,6 @@ class Runner:
             )
             grades = tuple(grade(c, output, latency, grader) for c in run.case.assertions)
         except MfopsError as err:
-            from mfops.server.client import ServerUnreachable
-
             if isinstance(err, ServerUnreachable):
                 self._stop = err.message
             return SampleResult(index, opts, error=str(err))
@@ -406,9 +401,6 @@ def run_in_session(
     """`run` the way `mfops test` does it, for promotion and the gate to reuse: probe the
     session's server, read the host's result cache under `.mfops/`, read baselines from
     `rev`'s snapshot, and save the cache afterwards (unless `use_cache` is False)."""
-    from mfops.behave.baseline import BaselineStore
-    from mfops.behave.cache import ResultCache
-
     env = Environment.probe(session.server, tag=tag, digests=rev.digests)
     cache = ResultCache.load(session.state_dir, session.host)
     try:

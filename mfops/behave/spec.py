@@ -28,7 +28,9 @@ from mfops.behave.assertions import Check, Models, parse_check
 from mfops.behave.located import At
 from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
 from mfops.errors import ConfigError
-from mfops.fileio.yamlfile import kind_of
+from mfops.fileio.yamlfile import kind_of, load_yaml
+from mfops.language.params import REGISTRY
+from mfops.repo.config import normalize_modelfile_path
 
 if TYPE_CHECKING:
     from mfops.graph.inheritance import Graph
@@ -143,8 +145,6 @@ def find_suite_files(snapshot: Snapshot) -> list[str]:
 
 def _listed(snapshot: Snapshot) -> list[tuple[str, str, int]]:
     """(path, model, mfops.yaml line) of each file under `models.<name>.tests`."""
-    from mfops.repo.config import normalize_modelfile_path
-
     config = snapshot.config
     out = []
     for name, entry in config.models.items():
@@ -167,6 +167,7 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
     models = Models(defaults.embedding_model, defaults.judge_model)
     wanted: dict[tuple[str, str | None], int | None] = {}
     listed_paths = set()
+    line: int | None
     for path, name, line in _listed(snapshot):
         wanted[(path, name)] = line
         listed_paths.add(path)
@@ -204,8 +205,6 @@ def parse_suite(
     listed_for: str | None = None,
 ) -> Suite:
     """Validate one suite file's text; `display` is how errors name the file."""
-    from mfops.fileio.yamlfile import load_yaml
-
     data, lines = load_yaml(text, display)
     top = At(display, lines)
     if data is None:
@@ -231,9 +230,10 @@ def parse_suite(
                 "unique in a suite, ignoring case and punctuation)"
             )
         cases.append(case)
-    description = spec.get("description")
-    if description is not None:
-        (top / "description").text(description)
+    raw_description = spec.get("description")
+    description = None
+    if raw_description is not None:
+        description = (top / "description").text(raw_description)
     return Suite(
         path,
         display,
@@ -270,8 +270,6 @@ def _suite_model(spec: dict[str, Any], top: At, graph: Graph, listed_for: str | 
 def _options(raw: object, at: At) -> dict[str, Any]:
     """Ollama options, checked against the PARAMETER registry (names and types)."""
     import difflib
-
-    from mfops.language.params import REGISTRY
 
     if not isinstance(raw, dict):
         raise at.fail(f"expected a mapping of Ollama options, got {kind_of(raw)}")
@@ -361,7 +359,7 @@ def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
         samples=samples,
         pass_rate=pass_rate,
         format=fmt,
-        prompt=spec.get("prompt"),
+        prompt=(at / "prompt").text(spec["prompt"]) if "prompt" in spec else None,
         line=at.line,
     )
     return replace(case, digest=case_digest(case))

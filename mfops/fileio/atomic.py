@@ -24,7 +24,10 @@ import stat
 import tempfile
 from pathlib import Path
 
-from mfops.store.trust import STATE_DIR_NAME, UntrustedStateDir
+from mfops.errors import UntrustedStateDir
+
+#: mfops' own state folder at a repository's root (see mfops.store).
+STATE_DIR_NAME = ".mfops"
 
 
 def inside(path: Path, root: Path) -> bool:

@@ -20,7 +20,7 @@ def base_label(node: ModelNode) -> str:
 
 def model_rows(graph: Graph) -> list[dict[str, object]]:
     """One JSON-ready record per model, in dependency order (the `ls --format json` schema)."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for name in graph.order:
         node = graph.nodes[name]
         rows.append(

@@ -35,8 +35,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from mfops.behave import load_suites, plan_cases
+from mfops.build.execute import Builder
+from mfops.build.plan import Selection, candidate_tag, default_since, select
+from mfops.build.session import plan_build
+from mfops.diff.revisions import diff_revisions
 from mfops.errors import EXIT_CHECK_FAILED, MfopsError
+from mfops.graph.revision import Revision
+from mfops.graph.revision import Revision as Rev
 from mfops.lint.engine import lint_repo, plural
+from mfops.release.promote import PromoteRequest, Target, promote
+from mfops.release.verdict import suite_tester
 
 if TYPE_CHECKING:
     from mfops.build.execute import BuildEvent
@@ -110,8 +119,6 @@ class GateReport:
 
 
 def _cases(rev: Revision) -> dict[str, set[tuple[str, str | None]]]:
-    from mfops.behave import load_suites, plan_cases
-
     out: dict[str, set[tuple[str, str | None]]] = {}
     for run in plan_cases(load_suites(rev.snapshot, rev.graph), rev.graph):
         out.setdefault(run.model, set()).add((run.case.digest, run.inherited_from))
@@ -122,8 +129,6 @@ def suite_changes(rev: Revision, since: str | None) -> list[str]:
     """Models whose applicable test cases differ between `since` and `rev`: a new or edited
     case must run even when the model itself did not change. When the suites at `since`
     cannot be read, every model with cases counts as changed."""
-    from mfops.graph.revision import Revision as Rev
-
     now = _cases(rev)
     if since is None:
         return [n for n in rev.graph.order if n in now]
@@ -181,9 +186,6 @@ class Gate:
     # -- steps ---------------------------------------------------------------------------
 
     def _lint(self) -> Step:
-        from mfops.behave import load_suites
-        from mfops.graph.revision import Revision
-
         report = lint_repo(self.session.repo.root)
         if report.failed:
             return Step("lint", "failed", report.summary(), report, EXIT_CHECK_FAILED)
@@ -198,10 +200,6 @@ class Gate:
         )
 
     def _diff(self) -> Step:
-        from mfops.build.plan import default_since
-        from mfops.diff.changes import diff_revisions
-        from mfops.graph.revision import Revision
-
         repo = self.session.repo
         if self.options.since:
             repo.resolve_ref(self.options.since)
@@ -214,10 +212,6 @@ class Gate:
         return Step("diff", "passed", f"since {self.since}: {result.summary()}", result)
 
     def _build(self) -> Step:
-        from mfops.build.execute import Builder
-        from mfops.build.plan import Selection, candidate_tag, select
-        from mfops.build.session import plan_build
-
         opts = self.options
         assert self.rev is not None
         sel = Selection(all=opts.all, changed=not opts.all, since=self.since)
@@ -263,8 +257,6 @@ class Gate:
         return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
 
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
-        from mfops.release.verdict import suite_tester
-
         assert self.rev is not None
         return suite_tester(
             self.session,
@@ -297,8 +289,6 @@ class Gate:
         return Step("test", "passed", text, summary)
 
     def _promote(self) -> Step:
-        from mfops.release.promote import PromoteRequest, Target, promote
-
         opts = self.options
         if opts.promote_to is None:
             return Step("promote", "skipped", "no --promote-to: nothing is promoted")

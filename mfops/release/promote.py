@@ -32,9 +32,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mfops.build.plan import check_tag
 from mfops.errors import MfopsError
+from mfops.language.names import parse_name
+from mfops.release import history
 from mfops.release.history import Destination, Entry, ModelEntry
+from mfops.release.retag import BACKUP_PREFIX, Move, key, retag
 from mfops.release.verdict import ModelTests, Tester, TestSummary
+from mfops.store.builds import BuildRecord, now_utc
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
@@ -101,9 +106,6 @@ class Result:
 
 def check_tags(*tags: str) -> None:
     """Every tag valid, none reserved, none an mfops backup tag, no two the same."""
-    from mfops.build.plan import check_tag
-    from mfops.release.retag import BACKUP_PREFIX
-
     for tag in tags:
         check_tag(tag)
         if tag.startswith(BACKUP_PREFIX):
@@ -127,8 +129,6 @@ def _precheck(
     target: Target, rev: Revision, req: PromoteRequest, names: list[str], listing: Mapping[str, Any]
 ) -> tuple[list[str], list[str]]:
     """(problems, warnings) known before any test runs (module docstring)."""
-    from mfops.release.retag import key
-
     problems: list[str] = []
     warnings: list[str] = []
     digests = rev.digests
@@ -208,10 +208,6 @@ def promote(
     Raises only for bad input (invalid tags, unknown models: nothing is recorded) and for
     errors the tests raise (an invalid suite, an unreachable server: recorded as refused).
     """
-    from mfops.release import history
-    from mfops.release.retag import Move, key, retag
-    from mfops.store.builds import now_utc
-
     check_tags(req.from_tag, req.to_tag, *req.aliases)
     if not req.names:
         raise MfopsError("no models to promote", hint="name them, or pass --all")
@@ -386,8 +382,6 @@ def _failed_reason(outcome: RetagOutcome) -> str:
 def _record_builds(state: BuildState, outcome: RetagOutcome) -> None:
     """Destinations hold the same model as their sources: give them the sources' build
     records, so `status` and later builds know them. Unrecorded sources stay unrecorded."""
-    from mfops.store.builds import BuildRecord, now_utc
-
     records = {}
     for move in outcome.moves:
         rec = state.get(move.source)
@@ -411,11 +405,6 @@ def rollback(
     on_event: EventFn | None = None,
 ) -> Result:
     """Point `name:ALIAS` for each alias back at `name:TO_TAG` (module docstring)."""
-    from mfops.language.names import parse_name
-    from mfops.release import history
-    from mfops.release.retag import Move, retag
-    from mfops.store.builds import now_utc
-
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)

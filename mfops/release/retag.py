@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mfops.errors import MfopsError, ServerError
+from mfops.language.names import parse_name
 from mfops.release.signals import Interrupted, Pending, deferred_signals
+from mfops.server.client import ServerHTTPError
 
 if TYPE_CHECKING:
     from mfops.server.client import Server, ServerModel
@@ -103,14 +105,10 @@ EventFn = Callable[[str, str], None]  # (what, name): "backup", "copy", "restore
 
 def key(name: str) -> str:
     """How `/api/tags` spells `name:tag` (display form, case-folded): the listing's key."""
-    from mfops.language.names import parse_name
-
     return parse_name(name).display.casefold()
 
 
 def backup_name(destination: str, token: str, n: int) -> str:
-    from mfops.language.names import parse_name
-
     return parse_name(destination).with_tag(f"{BACKUP_PREFIX}{token}-{n}").display
 
 
@@ -230,8 +228,6 @@ class _Retag:
 
         The listing afterwards decides: a destination that holds what it held before is
         fine even if its own put-back call failed (the failed copy had not moved it)."""
-        from mfops.server.client import ServerHTTPError
-
         attempts: dict[str, str] = {}
         for move in reversed(self.touched):
             dest = move.destination
@@ -272,8 +268,6 @@ class _Retag:
     def clean_leftovers(self) -> None:
         """Report the backup tags an earlier run left on these models; delete each whose
         manifest another tag still holds (module docstring)."""
-        from mfops.language.names import parse_name
-
         models = {parse_name(m.destination).untagged.casefold() for m in self.moves}
         kept = {
             m.digest

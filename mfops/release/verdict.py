@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mfops.behave import load_suites, plan_cases, run_in_session
 from mfops.release.history import TestCounts
 
 if TYPE_CHECKING:
@@ -99,8 +100,6 @@ def suite_tester(
     as `mfops test` does (same cache, same baselines)."""
 
     def test(names: Sequence[str], tag: str) -> TestSummary:
-        from mfops.behave import load_suites, plan_cases, run_in_session
-
         suites = load_suites(rev.snapshot, rev.graph)
         cases = plan_cases(suites, rev.graph, list(names)) if names else []
         report = run_in_session(

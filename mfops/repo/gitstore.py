@@ -136,6 +136,7 @@ class GitStore:
             )
         except git.GitCommandError as err:
             raise RepoError(f"git {args[0]} failed: {_stderr(err)}") from None
+        assert isinstance(out, bytes)  # stdout_as_string=False
         return out
 
     # -- refs ------------------------------------------------------------------------
@@ -226,10 +227,12 @@ class GitStore:
 
     def read_blob(self, sha: str) -> bytes:
         """One blob through the persistent cat-file process (no new process per blob)."""
-        return self.repo.odb.stream(bytes.fromhex(sha)).read()
+        data: bytes = self.repo.odb.stream(bytes.fromhex(sha)).read()
+        return data
 
     def blob_size(self, sha: str) -> int:
-        return self.repo.odb.info(bytes.fromhex(sha)).size
+        size: int = self.repo.odb.info(bytes.fromhex(sha)).size
+        return size
 
     def open_blob(self, sha: str) -> Any:
         """A stream over one blob (`.read(n)`), for content too large to hold in memory."""

@@ -19,28 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import RepoError
+from mfops.fileio.regular import read_regular
 from mfops.repo.conventions import SKIP_DIRS, is_modelfile_name
 
 if TYPE_CHECKING:
     from mfops.repo.gitstore import Entry, GitStore
-
-
-def read_regular(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a regular file; OSError for anything else.
-
-    Opening a FIFO for reading blocks until someone writes, and /dev/zero (or a symlink to
-    it named `x.Modelfile`) never ends: a path a user or a repository names is opened
-    without blocking and checked with fstat first, so either is refused at once."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            return fh.read()
-    finally:
-        if fd >= 0:
-            os.close(fd)
 
 
 def _visible(parts: list[str]) -> bool:

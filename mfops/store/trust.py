@@ -30,28 +30,15 @@ import stat
 import subprocess
 from pathlib import Path
 
-from mfops.errors import MfopsError
+from mfops.errors import CLEAN_STATE_DIR, UntrustedStateDir
+from mfops.fileio.atomic import STATE_DIR_NAME
 
 log = logging.getLogger("mfops")
 
-STATE_DIR_NAME = ".mfops"
 #: Environment variable naming the per-machine key file (default: the user's cache folder).
 KEY_ENV = "MFOPS_MACHINE_KEY"
 _KEY_BYTES = 32
-_CLEAN = "git rm -r --cached .mfops && rm -rf .mfops"
 _warned: set[str] = set()  # the state folders already warned about, once per process
-
-
-class UntrustedStateDir(MfopsError):
-    """`.mfops/` is tracked by git or holds symlinks: mfops will not write or trust it."""
-
-    def __init__(self, state_dir: Path, reason: str) -> None:
-        super().__init__(
-            f"{state_dir}: {reason}; mfops keeps only local state there and will not use it",
-            hint=f"remove it: {_CLEAN}",
-        )
-        self.state_dir = state_dir
-        self.reason = reason
 
 
 def _tracked(root: Path) -> bool:
@@ -113,7 +100,7 @@ def check_state_dir(root: Path, *, writer: bool) -> bool:
             "ignoring %s: it %s (mfops keeps only local state there; remove it: %s)",
             state_dir,
             problem if problem.startswith(("is ", "holds ", "cannot ")) else f"is {problem}",
-            _CLEAN,
+            CLEAN_STATE_DIR,
         )
     return False
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfops.errors import LockBusy, MfopsError
+from mfops.fileio.jsonfile import loads_json
 from mfops.store.builds import ensure_state_dir
 from mfops.store.trust import check_state_dir, open_nofollow
 
@@ -85,7 +86,7 @@ def read_holder(path: Path) -> Holder | None:
     try:
         with os.fdopen(open_nofollow(path, os.O_RDONLY), "rb") as fh:
             raw = fh.read(_MAX_HOLDER)
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_json(raw, str(path), what="lock holder")
         return Holder(
             int(data["pid"]), str(data["command"]), str(data["hostname"]), str(data["started"])
         )
@@ -119,7 +120,7 @@ def _try_lock(fd: int) -> bool:
 
     os.lseek(fd, _WINDOWS_OFFSET, os.SEEK_SET)  # pragma: no cover
     try:  # pragma: no cover
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
     except OSError:  # pragma: no cover
         return False
     return True  # pragma: no cover
@@ -132,7 +133,7 @@ def _unlock(fd: int) -> None:
     import msvcrt  # pragma: no cover - Windows
 
     os.lseek(fd, _WINDOWS_OFFSET, os.SEEK_SET)  # pragma: no cover
-    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]  # pragma: no cover
+    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]  # pragma: no cover
 
 
 class WriterLock:

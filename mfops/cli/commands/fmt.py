@@ -12,11 +12,11 @@ import click
 
 from mfops.errors import EXIT_CHECK_FAILED, EXIT_USAGE, MfopsError, ModelfileError
 from mfops.fileio.atomic import inside, write_atomic
+from mfops.fileio.regular import read_regular
 from mfops.language.format import format_text
 from mfops.language.modelfile import decode
 from mfops.repo.conventions import expand_paths
 from mfops.repo.repository import Repo
-from mfops.repo.sources import read_regular
 
 #: The line breaks Ollama knows (str.splitlines would also split at \v, \f, U+2028, ...).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")

@@ -8,8 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mfops.behave import junit_xml, markdown_report
+from mfops.behave.report import text_report
+from mfops.cli.commands.buildview import result_line
+from mfops.cli.commands.lint import text_line
+from mfops.cli.commands.promote import result_text
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.diff.render import render_markdown, render_text
+from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
+from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
+from mfops.release.gate import GateOptions, run_gate
+from mfops.release.promote import check_tags
 
 if TYPE_CHECKING:
     from mfops.release.gate import GateReport, Step
@@ -102,12 +112,8 @@ def command(
     graph that does not load) or an unreachable server. The last line on failure names the step:
     `gate failed at build: 1 model failed`.
     """
-    from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
-    from mfops.release.gate import GateOptions, run_gate
-
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
-    from mfops.release.promote import check_tags
 
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
     check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
@@ -129,9 +135,6 @@ def command(
         session.close()
     tests = report.step("test")
     if junit is not None and tests is not None and tests.data is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
-
         try:
             write_atomic(junit, junit_xml(tests.data.report))
         except OSError as err:
@@ -153,8 +156,6 @@ def command(
 
 
 def _build_line(event: Any) -> None:
-    from mfops.cli.commands.buildview import result_line
-
     if event.kind == "done" and event.result is not None:
         click.echo(f"  {result_line(event.result)}")
         sys.stdout.flush()
@@ -167,14 +168,10 @@ def _show_step(step: Step) -> None:
     if data is None:
         return
     if step.name == "lint":
-        from mfops.cli.commands.lint import text_line
-
         for finding in data.findings:
             if finding.severity != "info":
                 click.echo(f"  {text_line(finding)}")
     elif step.name == "diff":
-        from mfops.diff.render import render_text
-
         for line in render_text(data, stat=True).splitlines()[:-1]:  # the last: the summary
             click.echo(f"  {line.strip()}")
     elif step.name == "build" and step.status == "failed":
@@ -182,13 +179,9 @@ def _show_step(step: Step) -> None:
             if r.action in ("failed", "skipped"):
                 click.echo(f"  {r.target}: {(r.error or '').splitlines()[0] if r.error else ''}")
     elif step.name == "test" and data.report is not None and data.report.results:
-        from mfops.behave.report import text_report
-
         for line in text_report(data.report).splitlines():
             click.echo(f"  {line}" if line else "")
     elif step.name == "promote":
-        from mfops.cli.commands.promote import result_text
-
         for line in result_text(data, tests=False).splitlines():
             click.echo(f"  {line}")
 
@@ -223,12 +216,8 @@ def markdown(report: GateReport) -> str:
             continue
         findings = [f for f in getattr(step.data, "findings", ()) if f.severity != "info"]
         if step.name == "lint" and findings:
-            from mfops.cli.commands.lint import text_line
-
             out += ["### Lint", "", "```text", *[text_line(f) for f in findings], "```", ""]
         elif step.name == "diff":
-            from mfops.diff.render import render_markdown
-
             out += [render_markdown(step.data).rstrip("\n"), ""]
         elif step.name == "build":
             out += ["### Build", "", "| Model | Action | Detail |", "|---|---|---|"]
@@ -238,12 +227,8 @@ def markdown(report: GateReport) -> str:
             ]
             out.append("")
         elif step.name == "test" and step.data.report is not None:
-            from mfops.behave import markdown_report
-
             out += [markdown_report(step.data.report).rstrip("\n"), ""]
         elif step.name == "promote":
-            from mfops.cli.commands.promote import result_text
-
             out += [
                 "### Promotion",
                 "",

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import click
 
+from mfops.behave import load_suites
 from mfops.cli.render import github_escape, to_json, use_color
 from mfops.errors import EXIT_CHECK_FAILED, MfopsError, RepoError
+from mfops.graph.revision import Revision
 from mfops.lint.engine import RULES, Finding, lint_paths, lint_targets
+from mfops.repo.repository import Repo
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 _COLORS = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -30,10 +33,6 @@ def _display(path: Path) -> str:
 
 def _find_root(paths: tuple[Path, ...], explicit: Path | None) -> Path | None:
     """The repo root (mfops.yaml, else git); None outside any repo unless -C was given."""
-    from mfops.repo.repository import (
-        Repo,  # imported here: it loads git, which --list-rules never needs
-    )
-
     start = None
     if paths:
         start = paths[0] if paths[0].is_dir() else paths[0].parent
@@ -124,10 +123,6 @@ def _check_suites(root: Path) -> None:
     """Load the repo's test suites as `mfops test` and the gate would: an invalid suite
     (a bad regex, a JSON schema `$ref` that leaves the schema) is its `file:line` error,
     exit 2. Skipped when the models themselves do not load: the findings say why."""
-    from mfops.behave import load_suites
-    from mfops.graph.revision import Revision
-    from mfops.repo.repository import Repo
-
     try:
         rev = Revision(Repo.find(root), None)
         graph = rev.graph

@@ -7,9 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mfops.behave import json_report, junit_xml
+from mfops.behave.report import text_report
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.errors import CheckFailed
+from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import check_report_path, report_write_error
+from mfops.graph.revision import Revision
+from mfops.release.promote import PromoteRequest, Target, promote
+from mfops.release.verdict import suite_tester
 
 if TYPE_CHECKING:
     from mfops.release.promote import Result
@@ -99,10 +106,6 @@ def command(
     Exit codes: 0 promoted; 1 refused, or the copy failed (the tags were put back); 2 bad
     input, an invalid suite, or an unreachable server.
     """
-    from mfops.graph.revision import Revision
-    from mfops.release.promote import PromoteRequest, Target, promote
-    from mfops.release.verdict import suite_tester
-
     if bool(names) == all_:
         raise click.UsageError("give model NAMEs or --all (exactly one of them)")
     check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
@@ -137,9 +140,6 @@ def command(
 
 def write_junit(result: Result, path: Path | None) -> None:
     if path is not None and result.tests is not None and result.tests.report is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
-
         try:
             write_atomic(path, junit_xml(result.tests.report))
         except OSError as err:
@@ -148,8 +148,6 @@ def write_junit(result: Result, path: Path | None) -> None:
 
 def finish(result: Result) -> int:
     """Exit 0 when the tags moved; otherwise raise the one-line refusal (exit 1)."""
-    from mfops.errors import CheckFailed
-
     if result.ok:
         return 0
     raise CheckFailed(result.reason or "promotion refused")
@@ -162,8 +160,6 @@ def _short(digest: str | None) -> str:
 def result_text(result: Result, *, tests: bool = True) -> str:
     """The tests (failures in detail; not with `tests=False`), then what moved or why
     nothing did."""
-    from mfops.behave.report import text_report
-
     entry = result.entry
     lines: list[str] = []
     summary = result.tests if tests else None
@@ -198,8 +194,6 @@ def result_text(result: Result, *, tests: bool = True) -> str:
 
 
 def result_json(result: Result) -> dict[str, Any]:
-    from mfops.behave import json_report
-
     tests = result.tests
     out = result.entry.to_json()
     out.update(ok=result.ok, problems=list(result.problems), warnings=list(result.warnings))

@@ -9,8 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mfops.behave import (
+    json_report,
+    junit_xml,
+    load_suites,
+    markdown_report,
+    plan_cases,
+    text_report,
+)
+from mfops.behave.baseline import write_baselines
+from mfops.behave.runner import run_in_session
+from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json, use_color
+from mfops.fileio.atomic import write_atomic
+from mfops.fileio.reportpath import report_write_error
+from mfops.graph.revision import Revision
 
 if TYPE_CHECKING:
     from mfops.behave.results import TestEvent
@@ -81,11 +95,6 @@ def command(
     Exit codes: 0 every case passed; 1 a case failed or could not run (model not built,
     server error); 2 bad input (an invalid suite, an unknown model, no server).
     """
-    from mfops.behave import load_suites, plan_cases
-    from mfops.behave.baseline import write_baselines
-    from mfops.behave.runner import run_in_session
-    from mfops.graph.revision import Revision
-
     session = open_session(opts, host, timeout)
     try:
         rev = Revision(session.repo, None)
@@ -114,10 +123,6 @@ def command(
     for path in written:
         click.echo(f"baseline written: {path}", err=True)
     if junit is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
-        from mfops.fileio.reportpath import report_write_error
-
         try:
             junit.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(junit, junit_xml(report))
@@ -128,8 +133,6 @@ def command(
 
 def _tag(session: Any, rev: Any, tag: str | None) -> str:
     """`--tag`, else the candidate tag exactly as `mfops build` derives it."""
-    from mfops.build.plan import candidate_tag, check_tag
-
     if tag:
         check_tag(tag)
         return tag
@@ -137,8 +140,6 @@ def _tag(session: Any, rev: Any, tag: str | None) -> str:
 
 
 def _output(report: Any, fmt: str, *, color: bool, verbose: bool, suites: int) -> None:
-    from mfops.behave import json_report, markdown_report, text_report
-
     if fmt == "json":
         click.echo(to_json(json_report(report)))
     elif fmt == "markdown":
