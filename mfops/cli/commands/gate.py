@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.fileio.markdown import fence
 
 if TYPE_CHECKING:
     from mfops.release.gate import GateReport, Step
@@ -218,7 +219,8 @@ def markdown(report: GateReport) -> str:
         if step.name == "lint" and findings:
             from mfops.cli.commands.lint import text_line
 
-            out += ["### Lint", "", "```text", *[text_line(f) for f in findings], "```", ""]
+            lint_text = "\n".join(text_line(f) for f in findings)
+            out += ["### Lint", "", *fence(lint_text), ""]
         elif step.name == "diff":
             from mfops.diff.render import render_markdown
 
@@ -237,12 +239,5 @@ def markdown(report: GateReport) -> str:
         elif step.name == "promote":
             from mfops.cli.commands.promote import result_text
 
-            out += [
-                "### Promotion",
-                "",
-                "```text",
-                result_text(step.data, tests=False).rstrip("\n"),
-                "```",
-                "",
-            ]
+            out += ["### Promotion", "", *fence(result_text(step.data, tests=False)), ""]
     return "\n".join(out) + "\n"
