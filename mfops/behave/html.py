@@ -55,7 +55,8 @@ del{background:#ffd7d5;text-decoration:line-through}ins{background:#ccffd8;text-
 """.strip()
 
 SCRIPT = """
-(function(){var b=document.getElementById('only-changed');if(!b)return;
+(function(){document.documentElement.setAttribute('data-ready','1');
+var b=document.getElementById('only-changed');if(!b)return;
 b.addEventListener('change',function(){var cs=document.querySelectorAll('.case');
 for(var i=0;i<cs.length;i++){var c=cs[i];
 c.classList.toggle('hidden',b.checked&&c.getAttribute('data-changed')!=='1');}});})();
