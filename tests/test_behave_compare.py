@@ -38,7 +38,9 @@ def suite(samples: int, pass_rate: float = 0.5, extra: str = "") -> str:
 
 def obeyed(system: str, seeds: range, prompt: str = PROMPT) -> int:
     """How many of `seeds` the toy model obeys `system` for (its compliance draw)."""
-    h = conversation_hash([{"role": "system", "content": system}, {"role": "user", "content": prompt}])
+    h = conversation_hash(
+        [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    )
     pct = int(system.rsplit("rules ", 1)[1].split("%")[0]) if "%" in system else 100
     return sum(random.Random(f"{h}:{s}").random() * 100 < pct for s in seeds)
 
@@ -57,7 +59,11 @@ def setup(lab: Lab, candidate_system: str, samples: int = 20) -> None:
     lab.double.add_local_model("base:cand", from_="llama3.2:3b", system="You are Acme's assistant.")
     lab.double.add_local_model("expert:v1", from_="base:v1", system=RULE)
     lab.double.add_local_model("expert:cand", from_="base:cand", system=candidate_system)
-    lab.write({"tests/company.test.yaml": "model: base\ncases:\n  - name: greets\n    prompt: hi\n    assert:\n      - type: not-contains\n        value: zebra\n"})
+    lab.write(
+        {
+            "tests/company.test.yaml": "model: base\ncases:\n  - name: greets\n    prompt: hi\n    assert:\n      - type: not-contains\n        value: zebra\n"
+        }
+    )
 
 
 def test_twenty_of_twenty_against_fourteen_of_twenty_regresses(lab: Lab, tmp_path):
@@ -72,13 +78,11 @@ def test_twenty_of_twenty_against_fourteen_of_twenty_regresses(lab: Lab, tmp_pat
     lines = out.splitlines()
     assert lines[0].startswith("Comparing tag cand with --against v1 on ")
     first = lines[2]  # regressions are named first
-    assert first.split() [:2] == ["REGRESSED", "expert:"] and "refuses javascript" in first
+    assert first.split()[:2] == ["REGRESSED", "expert:"] and "refuses javascript" in first
     assert "candidate 14/20, 95% CI 48%-85%" in lines[3] and "vs baseline 20/20" in lines[3]
     assert "p=0.0101" in lines[3]
     assert "PASS  refuses javascript" in out  # it meets its own pass_rate, and still fails
-    seeds_sent = {
-        (b["model"], b["options"]["seed"]) for b in lab.double.calls.bodies("/api/chat")
-    }
+    seeds_sent = {(b["model"], b["options"]["seed"]) for b in lab.double.calls.bodies("/api/chat")}
     assert {s for m, s in seeds_sent if m == "expert:cand"} == set(seeds)
     assert {s for m, s in seeds_sent if m == "expert:v1"} == set(seeds)
     root = ET.parse(junit).getroot()
@@ -122,8 +126,12 @@ def test_identical_behaviour_is_not_a_regression_and_improvement_is_reported(lab
     # swapped: the release was the flaky one, the candidate improved
     code, out, _ = lab.mfops("test", "--tag", "v1", "--against", "cand")
     assert code == 0
-    lab.double.add_local_model("expert:worse", from_="base:v1", system=compliance_for(14, range(42, 62)))
-    lab.double.add_local_model("base:worse", from_="llama3.2:3b", system="You are Acme's assistant.")
+    lab.double.add_local_model(
+        "expert:worse", from_="base:v1", system=compliance_for(14, range(42, 62))
+    )
+    lab.double.add_local_model(
+        "base:worse", from_="llama3.2:3b", system="You are Acme's assistant."
+    )
     code, out, _ = lab.mfops("test", "--tag", "v1", "--against", "worse")
     assert code == 0 and out.splitlines()[2].split()[:2] == ["IMPROVED", "expert:"]
 
@@ -144,13 +152,14 @@ def test_too_few_samples_are_underpowered_with_the_samples_needed(lab: Lab):
 def test_samples_option_overrides_every_case(lab: Lab):
     setup(lab, RULE, samples=4)
     code, out, _ = lab.mfops("test", "--tag", "cand", "--samples", "6", "--format", "json")
+    assert code == 0
     data = json.loads(out)
     assert {len(c["samples"]) for c in data["cases"]} == {6}
 
 
 def test_missing_against_tag_and_bad_alpha_are_input_errors(lab: Lab):
     setup(lab, RULE)
-    code, out, err = lab.mfops("test", "--tag", "cand", "--against", "v9")
+    code, _out, err = lab.mfops("test", "--tag", "cand", "--against", "v9")
     assert code == 2
     assert "base:v9 is not on the server" in err and "nothing to compare base with" in err
     assert lab.chats() == 0

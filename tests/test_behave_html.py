@@ -82,7 +82,7 @@ def page_fixture(lab: Lab, tmp_path) -> Path:
     setup(lab, evil_system, samples=3)
     lab.write({"expert/expert.test.yaml": suite(3)})
     page = tmp_path / "report.html"
-    code, out, err = lab.mfops("test", "--tag", "cand", "--against", "v1", "--html", str(page))
+    _code, out, err = lab.mfops("test", "--tag", "cand", "--against", "v1", "--html", str(page))
     assert page.exists(), out + err
     assert "pwned" in page.read_text()  # the output is on the page...
     assert "<script>pwned" not in page.read_text()  # ...only escaped

@@ -70,7 +70,7 @@ def test_a_backtracking_regex_is_stopped_as_a_case_error(lab: Lab, monkeypatch):
             )
         }
     )
-    code, out, err = lab.mfops("test", "expert", "--tag", "cand", "--format", "json")
+    code, out, _err = lab.mfops("test", "expert", "--tag", "cand", "--format", "json")
     cases = {c["case"]: c for c in json.loads(out)["cases"]}
     assert code == 1
     assert cases["nested"]["status"] == "failed"  # (a+)+$ on 40-odd chars finishes at once

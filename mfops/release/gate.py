@@ -60,6 +60,9 @@ class GateOptions:
     jobs: int | None = None
     use_cache: bool = True
     allow_untested: bool = False
+    against: str | None = None  # compare with NAME:TAG (else, in PR mode, the release)
+    alpha: float = 0.05
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -263,15 +266,36 @@ class Gate:
         return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
 
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
-        from mfops.release.verdict import suite_tester
+        """The suites alone, or compared with a baseline: `--against TAG`, or in
+        pull-request mode each model's current release when the records know one."""
+        from mfops.release.current import has_releases, release_baselines
+        from mfops.release.verdict import Against, comparing_tester, suite_tester
 
         assert self.rev is not None
+        opts = self.options
+        against: Against | None = opts.against
+        if against is None and opts.promote_to is None:
+            state = self.session.state()
+            if has_releases(state, list(self.scope)):
+                against = release_baselines(state)
+        if against is not None:
+            return comparing_tester(
+                self.session,
+                self.rev,
+                against,
+                alpha=opts.alpha,
+                jobs=opts.jobs,
+                use_cache=opts.use_cache,
+                on_event=self.on_test,
+                samples=opts.samples,
+            )
         return suite_tester(
             self.session,
             self.rev,
-            jobs=self.options.jobs,
-            use_cache=self.options.use_cache,
+            jobs=opts.jobs,
+            use_cache=opts.use_cache,
             on_event=self.on_test,
+            samples=opts.samples,
         )
 
     def _test(self) -> Step:
@@ -288,11 +312,16 @@ class Gate:
         untested = [n for n, m in summary.models.items() if m.status == "untested"]
         if untested:
             text += f"; no cases for {', '.join(untested)}"
+        cmp = summary.comparison
+        if cmp is not None:
+            text += f"; against the release: {cmp.summary()}"
         bad = [n for n, m in summary.models.items() if m.status in ("failed", "error")]
         if bad:
             text = f"{plural(c.failed, 'case')} failed"
             if c.errors:
                 text += f", {plural(c.errors, 'case')} could not run"
+            if cmp is not None and cmp.regressions:
+                text += f", {plural(len(cmp.regressions), 'case')} regressed"
             return Step("test", "failed", f"{text} ({', '.join(bad)})", summary, EXIT_CHECK_FAILED)
         return Step("test", "passed", text, summary)
 

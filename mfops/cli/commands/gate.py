@@ -62,6 +62,32 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 )
 @click.option("--no-cache", is_flag=True, help="Run every test case afresh.")
 @click.option(
+    "--against",
+    metavar="TAG",
+    help="Compare every tested model with NAME:TAG (default in pull-request mode: each "
+    "model's current release, when the release records know one).",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Significance level of a regression against the baseline, in (0, 1).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=1000),
+    metavar="N",
+    help="Draw N samples of every case (overrides the suites' `samples`).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write the test results as a self-contained HTML page to PATH.",
+)
+@click.option(
     "--allow-untested",
     is_flag=True,
     help="With --promote-to: promote models that have no test cases.",
@@ -78,6 +104,10 @@ def command(
     junit: Path | None,
     jobs: int | None,
     no_cache: bool,
+    against: str | None,
+    alpha: float,
+    samples: int | None,
+    html_path: Path | None,
     allow_untested: bool,
     host: str | None,
     timeout: float,
@@ -108,9 +138,14 @@ def command(
 
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
+    from mfops.behave.compare import check_alpha
+    from mfops.build.plan import check_tag
     from mfops.release.promote import check_tags
 
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
+    if against is not None:
+        check_tag(against)
+    check_alpha(alpha)
     options = GateOptions(
         since=since,
         candidate_tag=candidate_tag,
@@ -120,6 +155,9 @@ def command(
         jobs=jobs,
         use_cache=not no_cache,
         allow_untested=allow_untested,
+        against=against,
+        alpha=alpha,
+        samples=samples,
     )
     session = open_session(opts, host, timeout)
     try:
@@ -127,11 +165,10 @@ def command(
     finally:
         session.close()
     tests = report.step("test")
-    if junit is not None and tests is not None and tests.data is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
+    if tests is not None and tests.data is not None and tests.data.report is not None:
+        from mfops.cli.commands.test import write_reports
 
-        write_atomic(junit, junit_xml(tests.data.report))
+        write_reports(tests.data.report, tests.data.comparison, junit, html_path)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:
@@ -176,9 +213,12 @@ def _show_step(step: Step) -> None:
             if r.action in ("failed", "skipped"):
                 click.echo(f"  {r.target}: {(r.error or '').splitlines()[0] if r.error else ''}")
     elif step.name == "test" and data.report is not None and data.report.results:
+        from mfops.behave.compare_report import text_comparison
         from mfops.behave.report import text_report
 
-        for line in text_report(data.report).splitlines():
+        cmp = data.comparison
+        text = text_comparison(cmp) if cmp is not None else text_report(data.report)
+        for line in text.splitlines():
             click.echo(f"  {line}" if line else "")
     elif step.name == "promote":
         from mfops.cli.commands.promote import result_text
@@ -234,8 +274,13 @@ def markdown(report: GateReport) -> str:
             out.append("")
         elif step.name == "test" and step.data.report is not None:
             from mfops.behave import markdown_report
+            from mfops.behave.compare_report import markdown_comparison
 
-            out += [markdown_report(step.data.report).rstrip("\n"), ""]
+            cmp = step.data.comparison
+            text = (
+                markdown_comparison(cmp) if cmp is not None else markdown_report(step.data.report)
+            )
+            out += [text.rstrip("\n"), ""]
         elif step.name == "promote":
             from mfops.cli.commands.promote import result_text
 

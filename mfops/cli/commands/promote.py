@@ -65,6 +65,19 @@ if TYPE_CHECKING:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--against",
+    metavar="TAG",
+    help="Also refuse when a case regresses against NAME:TAG (same seeds; one-sided Fisher "
+    "exact test, Holm-corrected), e.g. the release being replaced.",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="With --against: the significance level, in (0, 1).",
+)
 @server_options
 @click.pass_obj
 def command(
@@ -81,6 +94,8 @@ def command(
     allow_drift: bool,
     overwrite: bool,
     fmt: str,
+    against: str | None,
+    alpha: float,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -93,17 +108,24 @@ def command(
     the server; one mfops built from other content than the repo now describes, or that was
     changed on the server since (--allow-drift); an existing TO holding another model
     (--overwrite). Refused after testing: any failed or errored case, and models with no
-    cases (--allow-untested). Every attempt is recorded: see `mfops history`.
+    cases (--allow-untested), and with --against TAG any case whose pass rate is
+    significantly lower than on NAME:TAG. Every attempt is recorded: see `mfops history`.
 
     Exit codes: 0 promoted; 1 refused, or the copy failed (the tags were put back); 2 bad
     input, an invalid suite, or an unreachable server.
     """
     from mfops.graph.revision import Revision
     from mfops.release.promote import PromoteRequest, Target, promote
-    from mfops.release.verdict import suite_tester
+    from mfops.release.verdict import comparing_tester, suite_tester
 
     if bool(names) == all_:
         raise click.UsageError("give model NAMEs or --all (exactly one of them)")
+    if against is not None:
+        from mfops.behave.compare import check_alpha
+        from mfops.build.plan import check_tag
+
+        check_tag(against)
+        check_alpha(alpha)
     session = open_session(opts, host, timeout)
     try:
         session.probe()
@@ -121,7 +143,12 @@ def command(
         target = Target(
             session.server, session.state(), session.host.display, session.repo.head_commit()
         )
-        tester = suite_tester(session, rev, jobs=jobs, use_cache=not no_cache)
+        if against is not None:
+            tester = comparing_tester(
+                session, rev, against, alpha=alpha, jobs=jobs, use_cache=not no_cache
+            )
+        else:
+            tester = suite_tester(session, rev, jobs=jobs, use_cache=not no_cache)
         result = promote(target, rev, req, tester)
     finally:
         session.close()

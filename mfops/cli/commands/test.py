@@ -156,15 +156,15 @@ def command(
             else:
                 cmp = None
                 report = run_in_session(
-                session,
-                rev,
-                cases,
-                tag=the_tag,
-                jobs=jobs,
-                use_cache=not no_cache,
-                update_baseline=update_baseline,
-                on_event=progress,
-            )
+                    session,
+                    rev,
+                    cases,
+                    tag=the_tag,
+                    jobs=jobs,
+                    use_cache=not no_cache,
+                    update_baseline=update_baseline,
+                    on_event=progress,
+                )
         finally:
             if progress is not None:
                 progress.close()
@@ -177,13 +177,13 @@ def command(
         _output(report, fmt, color=use_color(opts.color), verbose=verbose, suites=len(suites))
     for path in written:
         click.echo(f"baseline written: {path}", err=True)
-    _files(report, cmp, junit, html_path)
+    write_reports(report, cmp, junit, html_path)
     if cmp is not None:
         return 0 if cmp.ok else 1
     return 1 if report.failed else 0
 
 
-def _files(report: Any, cmp: Any, junit: Path | None, html_path: Path | None) -> None:
+def write_reports(report: Any, cmp: Any, junit: Path | None, html_path: Path | None) -> None:
     """--junit and --html, each written atomically (its folder created)."""
     from mfops.behave import junit_xml
     from mfops.behave.compare_report import junit_comparison
