@@ -43,8 +43,10 @@ def current_release(state: BuildState, model: str) -> Release | None:
     return None
 
 
-def has_releases(state: BuildState, models: list[str]) -> bool:
-    return any(current_release(state, m) is not None for m in models)
+def has_releases(state: BuildState) -> bool:
+    """Whether anything was ever released from this host's records (then a pull request
+    is compared with the release, and a model without one is "new, no baseline")."""
+    return any(e.ok for e in history.load(state))
 
 
 def release_baselines(

@@ -276,7 +276,7 @@ class Gate:
         against: Against | None = opts.against
         if against is None and opts.promote_to is None:
             state = self.session.state()
-            if has_releases(state, list(self.scope)):
+            if has_releases(state):
                 against = release_baselines(state)
         if against is not None:
             return comparing_tester(

@@ -162,10 +162,9 @@ def command(
 
 def write_junit(result: Result, path: Path | None) -> None:
     if path is not None and result.tests is not None and result.tests.report is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
+        from mfops.cli.commands.test import write_reports
 
-        write_atomic(path, junit_xml(result.tests.report))
+        write_reports(result.tests.report, result.tests.comparison, path, None)
 
 
 def finish(result: Result) -> int:
@@ -190,7 +189,12 @@ def result_text(result: Result, *, tests: bool = True) -> str:
     lines: list[str] = []
     summary = result.tests if tests else None
     if summary is not None and summary.report is not None and summary.report.results:
-        lines.append(text_report(summary.report).rstrip("\n"))
+        if summary.comparison is not None:
+            from mfops.behave.compare_report import text_comparison
+
+            lines.append(text_comparison(summary.comparison).rstrip("\n"))
+        else:
+            lines.append(text_report(summary.report).rstrip("\n"))
         lines.append("")
     lines += [f"warning: {w}" for w in result.warnings]
     if entry.ok:
