@@ -4,6 +4,7 @@ release missing on this server, or a model that has none, is said and is not an 
 
 from __future__ import annotations
 
+import json
 import os
 
 import httpx
@@ -78,14 +79,44 @@ def test_an_indistinguishable_candidate_passes_and_says_what_it_compared(rel: Re
     assert "against the release: 2 cases compared:" in test_line and "regressed" not in test_line
 
 
-def test_release_missing_on_this_server_is_no_baseline_not_an_error(rel: Release):
+def delete_release(rel: Release) -> None:
+    """Like a fresh CI runner: no build of the repo's models at all (the bases stay)."""
+    for name in rel.double.model_names():
+        if name.startswith(("expert:", "base:")):
+            httpx.request(
+                "DELETE", f"{rel.double.url}/api/delete", json={"model": name}, timeout=10
+            )
+    assert not rel.double.has_model("expert:v1")
+
+
+def test_a_release_missing_on_this_server_is_rebuilt_from_its_commit(rel: Release):
     released(rel)
-    for name in ("expert:v1", "base:v1"):
-        httpx.request("DELETE", f"{rel.double.url}/api/delete", json={"model": name}, timeout=10)
+    release_commit = rel.history()[-1]["commit"]
+    delete_release(rel)  # a fresh CI runner
+    rel.commit({"expert/Modelfile": worse_expert(14)}, "loosen the rules")
+    code, out, err = gate(rel)
+    assert code == 1, out + err
+    assert f"with release v1, rebuilt on this server (released from {release_commit[:7]})" in out
+    assert "REGRESSED    expert: refuses javascript" in out
+    created = {b["model"] for b in rel.double.calls.bodies("/api/create")}
+    assert "expert:v1" in created and rel.double.has_model("base:v1")  # base: same content
+    # the rebuilt release is the released SYSTEM, not the candidate's
+    shown = httpx.post(f"{rel.double.url}/api/show", json={"model": "expert:v1"}, timeout=10)
+    assert "Follow the rules" not in shown.json()["system"]
+
+
+def test_a_release_that_cannot_be_rebuilt_is_no_baseline_not_an_error(rel: Release):
+    released(rel)
+    state_file = next(p for p in (rel.root / ".mfops").iterdir() if p.is_dir()) / "state.json"
+    state = json.loads(state_file.read_text())
+    state["promotions"]["entries"][-1]["commit"] = "0" * 40  # a commit this clone lacks
+    state_file.write_text(json.dumps(state))
+    delete_release(rel)
     rel.commit({"expert/Modelfile": worse_expert(14)}, "loosen the rules")
     code, out, err = gate(rel)
     assert code == 0, out + err  # the candidate meets its own pass rate
-    assert "expert: no baseline on this server: expert:v1 (released from " in out
+    assert "expert: no baseline on this server: expert:v1 (released from 0000000) is not on" in out
+    assert "cannot rebuild it from 0000000" in out
     assert "2 no baseline" in next(x for x in out.splitlines() if x.startswith("test "))
 
 

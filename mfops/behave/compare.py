@@ -74,6 +74,7 @@ class Baseline:
     reason: str | None = None
     new: bool = False
     source: str = ""  # how the tag was chosen, for reports ("--against", "release v1.2")
+    rebuilt: bool = False  # built on this server just now (the listing must be read again)
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,8 @@ def compare_in_session(
         baselines: Mapping[str, Baseline] = against_tag(env, models, against)
     else:
         baselines = against(env, models)
+        if any(b.rebuilt for b in baselines.values()):
+            env = Environment.probe(session.server, tag=tag, digests=rev.digests)
     cache = ResultCache.load(session.state_dir, session.host)
     try:
         return compare(

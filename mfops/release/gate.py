@@ -268,7 +268,7 @@ class Gate:
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
         """The suites alone, or compared with a baseline: `--against TAG`, or in
         pull-request mode each model's current release when the records know one."""
-        from mfops.release.current import has_releases, release_baselines
+        from mfops.release.current import Release, has_releases, release_baselines, restore_release
         from mfops.release.verdict import Against, comparing_tester, suite_tester
 
         assert self.rev is not None
@@ -277,7 +277,12 @@ class Gate:
         if against is None and opts.promote_to is None:
             state = self.session.state()
             if has_releases(state):
-                against = release_baselines(state)
+                jobs = opts.jobs or self.rev.snapshot.config.defaults.jobs
+
+                def restore(model: str, release: Release) -> str | None:
+                    return restore_release(self.session, model, release, jobs=jobs)
+
+                against = release_baselines(state, restore)
         if against is not None:
             return comparing_tester(
                 self.session,

@@ -124,10 +124,9 @@ def command(
     from mfops.behave.selection import override_samples
     from mfops.graph.revision import Revision
 
-    if against is not None:
-        check_alpha(alpha)
-        if update_baseline:
-            raise click.UsageError("--update-baseline cannot be combined with --against")
+    check_alpha(alpha)
+    if against is not None and update_baseline:
+        raise click.UsageError("--update-baseline cannot be combined with --against")
     session = open_session(opts, host, timeout)
     try:
         rev = Revision(session.repo, None)
