@@ -114,3 +114,16 @@ def test_the_page_loads_nothing_and_allows_nothing_else(page: Path):
     policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text)
     assert policy is not None and policy.group(1).startswith("default-src &#x27;none&#x27;")
     assert not re.search(r"(src|href)=\"(https?:)?//", text)
+
+
+def test_a_plain_run_gets_a_page_too(lab: Lab, tmp_path):
+    setup(lab, RULE, samples=2)
+    page = tmp_path / "plain" / "report.html"
+    code, out, err = lab.mfops("test", "--tag", "cand", "--html", str(page))
+    assert code == 0, out + err
+    dom = browse(page, "--dump-dom")
+    parsed = _Dom()
+    parsed.feed(dom)
+    assert parsed.title == "mfops test: passed" and parsed.attrs["html"].get("data-ready") == "1"
+    assert {"verdict", "summary", "cases"} <= parsed.ids
+    assert "2/2, 95% CI 34%-100%" in dom

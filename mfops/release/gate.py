@@ -20,7 +20,12 @@ promote alike:
   commit, every model);
 - with `all`, every model of the repo.
 
-Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it.
+Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it;
+when the release records know a release, each model is also compared with its current
+release (behave/compare.py, release/current.py: a release missing on the server is rebuilt
+from its recorded commit, else reported as "no baseline on this server"), and a case whose
+pass rate is significantly lower fails the test step. `against` compares with NAME:TAG in
+either mode instead.
 Release mode (`promote_to`) then promotes the scope to that tag (and aliases),
 all-or-nothing, reusing the test step's verdict (the promotion still checks that the
 manifests it moves are the ones tested). A model outside the scope keeps its earlier
