@@ -161,3 +161,15 @@ def test_promote_against_the_release_refuses_a_regression(rel: Release):
         "promote", "expert", "--from", rel.tag(), "--to", "v3", "--against", "v1", "--alpha", "2"
     )
     assert code == 2 and "--alpha must be between 0 and 1" in err
+
+
+def test_gate_against_a_missing_tag_or_a_bad_alpha_is_exit_2(rel: Release):
+    released(rel)
+    rel.commit({"expert/Modelfile": worse_expert(14)}, "loosen the rules")
+    code, out, err = gate(rel, "--against", "v9")
+    assert code == 2
+    assert "gate failed at test: expert:v9 is not on the server" in err
+    code, _, err = gate(rel, "--alpha", "0")
+    assert code == 2 and "--alpha must be between 0 and 1 (exclusive), got 0" in err
+    code, out, err = gate(rel, "--against", "v1")  # explicit, also in pull-request mode
+    assert code == 1 and "Comparing tag sha-" in out and "with --against v1" in out
