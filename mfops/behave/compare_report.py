@@ -130,7 +130,11 @@ def text_comparison(cmp: Comparison, *, color: bool = False, verbose: bool = Fal
     note = power_note(cmp)
     if note:
         lines.append(f"note: {note}")
-    lines += ["", "Candidate:", text_report(cmp.candidate, color=color, verbose=verbose).rstrip()]
+    lines += [
+        "",
+        "Candidate against its own pass rates:",
+        text_report(cmp.candidate, color=color, verbose=verbose).rstrip(),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -219,7 +223,8 @@ def markdown_comparison(cmp: Comparison) -> str:
     note = power_note(cmp)
     if note:
         lines += [f"> note: {note}", ""]
-    lines.append(markdown_report(cmp.candidate).replace("## mfops test:", "### Candidate:", 1))
+    own = markdown_report(cmp.candidate)
+    lines.append(own.replace("## mfops test:", "### Candidate against its own pass rates:", 1))
     return "\n".join(lines).rstrip() + "\n"
 
 
