@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.behavekit import Lab, lab_fixture  # noqa: F401  (fixture)
-from tests.test_behave_compare import RULE, setup, suite
+from tests.comparekit import RULE, setup, suite
 
 # No quotes inside: the toy model's canned reply ends at the first quote.
 EVIL = "<script>pwned=1;document.title=document.URL</script><img src=x onerror=alert(1)>"

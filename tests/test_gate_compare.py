@@ -10,8 +10,8 @@ import os
 import httpx
 
 from tests.behavekit import EXPERT_SYSTEM
+from tests.comparekit import obeyed
 from tests.promotekit import Release, release_fixture, seeded_fixture  # noqa: F401
-from tests.test_behave_compare import obeyed
 
 SAMPLED = (
     "model: expert\n"

@@ -8,7 +8,7 @@ import json
 from mfops.diff.render import _fence
 from mfops.fileio.markdown import fence
 from tests.behavekit import Lab, lab_fixture  # noqa: F401  (fixture)
-from tests.test_behave_compare import RULE, setup
+from tests.comparekit import RULE, setup
 
 
 def _outside_fences(markdown: str) -> list[str]:
