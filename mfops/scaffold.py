@@ -180,7 +180,7 @@ def scaffold(
     for item in done.written:
         path = done.root / item.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, item.content)
+        write_atomic(path, item.content, root=done.root)
     return done
 
 

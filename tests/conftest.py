@@ -150,14 +150,20 @@ def invoke_mfops(*args: str) -> tuple[int | None, str, str]:
 
     from mfops.cli.main import main
 
-    with CliRunner().isolation() as (out, err, _mixed):
+    try:  # click < 8.2 mixes stderr into stdout unless told not to (8.2 removed the option)
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        runner = CliRunner()
+    # click < 8.2 yields (stdout, stderr); 8.2 adds the mixed output as a third stream.
+    with runner.isolation() as streams:
+        out, err = streams[0], streams[1]
         try:
             main(list(args))
         except SystemExit as exc:
             code = exc.code
         else:  # pragma: no cover - main always exits
             code = None
-    return code, out.getvalue().decode(), err.getvalue().decode()
+        return code, out.getvalue().decode(), err.getvalue().decode()  # click 8.1 closes them
 
 
 @pytest.fixture

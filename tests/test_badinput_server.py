@@ -33,58 +33,31 @@ def recorded(ws: Workspace) -> dict:
 
 # every mfops call is retried on a 5xx, so a fault meant to stick is injected three times
 BEFORE_ANY_MODEL = {
-    "version: HTML with 200": (
-        "/api/version",
-        dict(status=200, body="<html>login</html>"),
-        "version: " + NOT_OLLAMA + " (not JSON: Expecting value at line 1 column 1)",
-    ),
-    "version: truncated": (
-        "/api/version",
-        dict(status=200, body='{"version": "0.'),
-        "version: " + NOT_OLLAMA + " (not JSON: Unterminated string",
-    ),
-    "version: a list": (
-        "/api/version",
-        dict(status=200, body="[1]"),
-        "version: " + NOT_OLLAMA + " (expected a JSON object, got list)",
-    ),
-    "version: nested deep": (
-        "/api/version",
-        dict(status=200, body="[" * 100_000),
-        "version: " + NOT_OLLAMA + " (JSON nested too deeply)",
-    ),
-    "version: HTML 502": (
-        "/api/version",
-        dict(status=502, html=True),
-        "version: the server answered with an HTML page, not Ollama's JSON (HTTP 502)",
-    ),
-    "tags: truncated": (
-        "/api/tags",
-        dict(status=200, body='{"models": ['),
-        "list: " + NOT_OLLAMA + " (not JSON",
-    ),
+    "version: HTML with 200": ("/api/version", dict(status=200, body="<html>login</html>"),
+                               "version: " + NOT_OLLAMA + " (not JSON: "),
+    "version: truncated": ("/api/version", dict(status=200, body='{"version": "0.'),
+                           "version: " + NOT_OLLAMA + " (not JSON: "),
+    "version: a list": ("/api/version", dict(status=200, body="[1]"),
+                        "version: " + NOT_OLLAMA + " (expected a JSON object, got list)"),
+    "version: nested deep": ("/api/version", dict(status=200, body="[" * 100_000),
+                             "version: " + NOT_OLLAMA + " (JSON nested too deeply)"),
+    "version: HTML 502": ("/api/version", dict(status=502, html=True),
+                          "version: the server answered with an HTML page, not Ollama's JSON "
+                          "(HTTP 502)"),
+    "tags: truncated": ("/api/tags", dict(status=200, body='{"models": ['),
+                        "list: " + NOT_OLLAMA + " (not JSON"),
     "tags: empty body": ("/api/tags", dict(status=200, body=""), "list: " + NOT_OLLAMA),
-    "tags: entries not objects": (
-        "/api/tags",
-        dict(status=200, body='{"models": [5]}'),
-        "list: " + NOT_OLLAMA + " (AttributeError",
-    ),
-    "tags: wrong field types": (
-        "/api/tags",
-        dict(status=200, body='{"models": [{"name": 5}]}'),
-        "list: " + NOT_OLLAMA + " (TypeError",
-    ),
-    "tags: models not a list": (
-        "/api/tags",
-        dict(status=200, body='{"models": "all"}'),
-        "list: " + NOT_OLLAMA,
-    ),
-}
+    "tags: entries not objects": ("/api/tags", dict(status=200, body='{"models": [5]}'),
+                                  "list: " + NOT_OLLAMA + " (AttributeError"),
+    "tags: wrong field types": ("/api/tags", dict(status=200, body='{"models": [{"name": 5}]}'),
+                                "list: " + NOT_OLLAMA + " (TypeError"),
+    "tags: models not a list": ("/api/tags", dict(status=200, body='{"models": "all"}'),
+                                "list: " + NOT_OLLAMA),
+}  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("route", "fault", "message"), list(BEFORE_ANY_MODEL.values()), ids=list(BEFORE_ANY_MODEL)
-)
+@pytest.mark.parametrize(("route", "fault", "message"), list(BEFORE_ANY_MODEL.values()),
+                         ids=list(BEFORE_ANY_MODEL))  # fmt: skip
 def test_bad_answer_before_any_model_stops_the_build(ws: Workspace, route, fault, message):
     ws.double.faults.fail_next(route, times=3, **fault)
     code, out, err = ws.mfops("build", "--all")
@@ -96,57 +69,30 @@ def test_bad_answer_before_any_model_stops_the_build(ws: Workspace, route, fault
 
 
 FOR_ONE_MODEL = {
-    "create: HTML 502": (
-        "/api/create",
-        dict(status=502, html=True),
-        "the server answered with an HTML page",
-    ),
-    "create: garbage line": (
-        "/api/create",
-        dict(status=200, body="this is not json\n"),
-        NOT_OLLAMA + " (not JSON",
-    ),
-    "create: truncated line": (
-        "/api/create",
-        dict(status=200, body='{"status": "succ'),
-        NOT_OLLAMA + " (not JSON",
-    ),
-    "create: a list line": (
-        "/api/create",
-        dict(status=200, body="[1, 2]\n"),
-        NOT_OLLAMA + " (AttributeError",
-    ),
-    "create: no success": (
-        "/api/create",
-        dict(status=200, body='{"status": "writing"}\n'),
-        "stream ended with 'writing', not 'success'",
-    ),
-    "show: truncated": (
-        "/api/show",
-        dict(status=200, body='{"modelfile": "FROM'),
-        NOT_OLLAMA + " (not JSON",
-    ),
-    "show: HTML with 200": (
-        "/api/show",
-        dict(status=200, body="<html></html>"),
-        NOT_OLLAMA + " (not JSON",
-    ),
-    "show: wrong field types": (
-        "/api/show",
-        dict(
-            status=200, body='{"modelfile": 5, "parameters": [], "template": {}, "messages": "x"}'
-        ),
-        NOT_OLLAMA,
-    ),
-}
+    "create: HTML 502": ("/api/create", dict(status=502, html=True),
+                         "the server answered with an HTML page"),
+    "create: garbage line": ("/api/create", dict(status=200, body="this is not json\n"),
+                             NOT_OLLAMA + " (not JSON"),
+    "create: truncated line": ("/api/create", dict(status=200, body='{"status": "succ'),
+                               NOT_OLLAMA + " (not JSON"),
+    "create: a list line": ("/api/create", dict(status=200, body="[1, 2]\n"),
+                            NOT_OLLAMA + " (AttributeError"),
+    "create: no success": ("/api/create", dict(status=200, body='{"status": "writing"}\n'),
+                           "stream ended with 'writing', not 'success'"),
+    "show: truncated": ("/api/show", dict(status=200, body='{"modelfile": "FROM'),
+                        NOT_OLLAMA + " (not JSON"),
+    "show: HTML with 200": ("/api/show", dict(status=200, body="<html></html>"),
+                            NOT_OLLAMA + " (not JSON"),
+    "show: wrong field types": ("/api/show", dict(status=200, body='{"modelfile": 5, '
+                                '"parameters": [], "template": {}, "messages": "x"}'),
+                                NOT_OLLAMA),
+}  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("route", "fault", "message"), list(FOR_ONE_MODEL.values()), ids=list(FOR_ONE_MODEL)
-)
-def test_bad_answer_for_one_model_fails_it_and_records_nothing(
-    ws: Workspace, route, fault, message
-):
+@pytest.mark.parametrize(("route", "fault", "message"), list(FOR_ONE_MODEL.values()),
+                         ids=list(FOR_ONE_MODEL))  # fmt: skip
+def test_bad_answer_for_one_model_fails_it_and_records_nothing(ws: Workspace, route, fault,
+                                                                message):  # fmt: skip
     ws.double.faults.fail_next(route, times=3, **fault)
     code, out, err = ws.mfops("build", "other", "--format", "json")
     assert code == 1, err
@@ -160,9 +106,8 @@ def test_bad_answer_for_one_model_fails_it_and_records_nothing(
 def test_blob_upload_refused_for_a_wrong_digest_fails_the_model(ws: Workspace):
     ws.repo.write("w/w.gguf", fake_gguf())
     ws.repo.write("w/Modelfile", "FROM ./w.gguf\n")
-    ws.double.faults.fail_next(
-        "POST /api/blobs", status=400, error="digest mismatch, expected sha256:0000"
-    )
+    ws.double.faults.fail_next("POST /api/blobs", status=400,
+                               error="digest mismatch, expected sha256:0000")  # fmt: skip
     code, out, _ = ws.mfops("build", "w", "--format", "json")
     assert code == 1
     [model] = json.loads(out)["models"]

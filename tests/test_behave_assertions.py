@@ -20,12 +20,8 @@ class FixedGrader:
     server_version = "0.33.0"
     update_baseline = False
 
-    def __init__(
-        self,
-        similarity: float = 0.9,
-        verdict: Verdict | None = None,
-        baseline: Baseline | None = None,
-    ) -> None:
+    def __init__(self, similarity: float = 0.9, verdict: Verdict | None = None,
+                 baseline: Baseline | None = None) -> None:  # fmt: skip
         self._similarity = similarity
         self._verdict = verdict or Verdict(True, 0.9, "fine")
         self._baseline = baseline
@@ -47,86 +43,51 @@ def check(kind: str, value=None, **kw) -> Check:
     return Check(kind, value, **kw)
 
 
-@pytest.mark.parametrize(
-    ("c", "output", "passed", "message"),
-    [
-        (check("equals", "yes"), "yes", True, "output equals the expected text"),
-        (check("equals", "yes"), "yes ", False, "expected output to equal 'yes'"),
-        (check("contains", "cannot"), "I cannot", True, "contains 'cannot'"),
-        (check("contains", "cannot"), "I CANNOT", False, "expected output to contain 'cannot'"),
-        (check("icontains", "cannot"), "I CANNOT", True, "contains 'cannot'"),
-        (
-            check("icontains", "cannot"),
-            "sure",
-            False,
-            "expected output to contain 'cannot' (any case)",
-        ),
-        (check("not-contains", "function("), "use def", True, "does not contain 'function('"),
-        (
-            check("not-contains", "x"),
-            "abcx",
-            False,
-            "expected output not to contain 'x', found at character 3",
-        ),
-        (check("contains-any", ["a", "b"]), "xbx", True, "contains 'b'"),
-        (
-            check("contains-any", ["a", "b"]),
-            "xyz",
-            False,
-            "expected output to contain any of ['a', 'b']",
-        ),
-        (check("contains-all", ["a", "b"]), "ab", True, "contains all of ['a', 'b']"),
-        (
-            check("contains-all", ["a", "b", "c"]),
-            "b",
-            False,
-            "expected output to contain all of ['a', 'b', 'c']; missing ['a', 'c']",
-        ),
-        (check("starts-with", "Ahoy"), "Ahoy!", True, "starts with 'Ahoy'"),
-        (check("starts-with", "Ahoy"), " Ahoy", False, "expected output to start with 'Ahoy'"),
-        (check("regex", r"\d+"), "a 42", True, r"matches /\d+/ ('42')"),
-        (check("regex", r"^\d+$"), "a 42", False, r"expected output to match /^\d+$/"),
-        (check("not-regex", r"(?i)javascript"), "python", True, "does not match /(?i)javascript/"),
-        (
-            check("not-regex", r"(?i)javascript"),
-            "JavaScript!",
-            False,
-            "expected output not to match /(?i)javascript/; matched 'JavaScript'",
-        ),
-        (check("is-json"), ' {"a": 1} ', True, "is JSON"),
-        (
-            check("is-json"),
-            "{a: 1}",
-            False,
-            "expected output to be JSON: Expecting property name enclosed in double quotes at "
-            "line 1 column 2",
-        ),
-        (
-            check("json-schema", {"type": "object", "properties": {"n": {"type": "integer"}}}),
-            '{"n": 1}',
-            True,
-            "matches the JSON schema",
-        ),
-        (
-            check("json-schema", {"type": "object", "properties": {"n": {"type": "integer"}}}),
-            '{"n": "one"}',
-            False,
-            "expected JSON matching the schema; at n: 'one' is not of type 'integer'",
-        ),
-        (
-            check("json-schema", {"type": "object"}),
-            "nope",
-            False,
-            "expected JSON matching the schema; not JSON: Expecting value at line 1 column 1",
-        ),
-        (check("min-length", 3), "abc", True, "3 characters >= 3"),
-        (check("min-length", 3), "ab", False, "expected at least 3 characters, got 2"),
-        (check("max-length", 3), "abcd", False, "expected at most 3 characters, got 4"),
-    ],
-)
+@pytest.mark.parametrize(("c", "output", "passed", "message"), [
+    (check("equals", "yes"), "yes", True, "output equals the expected text"),
+    (check("equals", "yes"), "yes ", False, "expected output to equal 'yes'"),
+    (check("contains", "cannot"), "I cannot", True, "contains 'cannot'"),
+    (check("contains", "cannot"), "I CANNOT", False, "expected output to contain 'cannot'"),
+    (check("icontains", "cannot"), "I CANNOT", True, "contains 'cannot'"),
+    (check("icontains", "cannot"), "sure", False,
+     "expected output to contain 'cannot' (any case)"),
+    (check("not-contains", "function("), "use def", True, "does not contain 'function('"),
+    (check("not-contains", "x"), "abcx", False,
+     "expected output not to contain 'x', found at character 3"),
+    (check("contains-any", ["a", "b"]), "xbx", True, "contains 'b'"),
+    (check("contains-any", ["a", "b"]), "xyz", False,
+     "expected output to contain any of ['a', 'b']"),
+    (check("contains-all", ["a", "b"]), "ab", True, "contains all of ['a', 'b']"),
+    (check("contains-all", ["a", "b", "c"]), "b", False,
+     "expected output to contain all of ['a', 'b', 'c']; missing ['a', 'c']"),
+    (check("starts-with", "Ahoy"), "Ahoy!", True, "starts with 'Ahoy'"),
+    (check("starts-with", "Ahoy"), " Ahoy", False, "expected output to start with 'Ahoy'"),
+    (check("regex", r"\d+"), "a 42", True, r"matches /\d+/ ('42')"),
+    (check("regex", r"^\d+$"), "a 42", False, r"expected output to match /^\d+$/"),
+    (check("not-regex", r"(?i)javascript"), "python", True, "does not match /(?i)javascript/"),
+    (check("not-regex", r"(?i)javascript"), "JavaScript!", False,
+     "expected output not to match /(?i)javascript/; matched 'JavaScript'"),
+    (check("is-json"), ' {"a": 1} ', True, "is JSON"),
+    (check("is-json"), "{a: 1}", False,
+     "expected output to be JSON: ..."),
+    (check("json-schema", {"type": "object", "properties": {"n": {"type": "integer"}}}),
+     '{"n": 1}', True, "matches the JSON schema"),
+    (check("json-schema", {"type": "object", "properties": {"n": {"type": "integer"}}}),
+     '{"n": "one"}', False, "expected JSON matching the schema; at n: ..."),
+    (check("json-schema", {"type": "object"}), "nope", False,
+     "expected JSON matching the schema; not JSON: ..."),
+    (check("min-length", 3), "abc", True, "3 characters >= 3"),
+    (check("min-length", 3), "ab", False, "expected at least 3 characters, got 2"),
+    (check("max-length", 3), "abcd", False, "expected at most 3 characters, got 4"),
+])  # fmt: skip
 def test_text_assertions(c, output, passed, message):
     result = grade(c, output, 10.0, FixedGrader())
-    assert (result.passed, result.message) == (passed, message)
+    assert result.passed == passed
+    if message.endswith("..."):  # mfops' words, then the JSON parser's or jsonschema's detail
+        assert result.message.startswith(message[:-3]), result.message
+        assert len(result.message) > len(message) - 3, result.message
+    else:
+        assert result.message == message
     assert result.type == c.type
 
 
@@ -175,44 +136,22 @@ def test_baseline_grades():
 
 def test_every_kind_is_documented_and_named_like_promptfoo():
     assert list(KINDS) == [
-        "equals",
-        "contains",
-        "icontains",
-        "not-contains",
-        "contains-any",
-        "contains-all",
-        "starts-with",
-        "regex",
-        "not-regex",
-        "is-json",
-        "json-schema",
-        "min-length",
-        "max-length",
-        "max-latency-ms",
-        "similar",
-        "llm-judge",
-        "baseline",
-    ]
+        "equals", "contains", "icontains", "not-contains", "contains-any", "contains-all",
+        "starts-with", "regex", "not-regex", "is-json", "json-schema", "min-length",
+        "max-length", "max-latency-ms", "similar", "llm-judge", "baseline"]  # fmt: skip
     assert all(k.doc for k in KINDS.values())
     assert {k.name for k in KINDS.values() if k.needs} == {"similar", "llm-judge", "baseline"}
 
 
-@pytest.mark.parametrize(
-    ("text", "verdict"),
-    [
-        ('{"pass": true, "score": 0.7, "reason": "good"}', Verdict(True, 0.7, "good")),
-        ('{"pass": false, "reason": "bad"}', Verdict(False, 0.0, "bad")),
-        (
-            '{"pass": true, "score": 7, "reason": ""}',
-            Verdict(True, 1.0, "(no reason given)", "judge score 7 is outside 0..1, clamped"),
-        ),
-        (
-            '{"answer": "yes"}',
-            Verdict(False, 0.0, 'the judge did not answer with a verdict: \'{"answer": "yes"}\''),
-        ),
-        ("not json", Verdict(False, 0.0, "the judge did not answer with a verdict: 'not json'")),
-    ],
-)
+@pytest.mark.parametrize(("text", "verdict"), [
+    ('{"pass": true, "score": 0.7, "reason": "good"}', Verdict(True, 0.7, "good")),
+    ('{"pass": false, "reason": "bad"}', Verdict(False, 0.0, "bad")),
+    ('{"pass": true, "score": 7, "reason": ""}',
+     Verdict(True, 1.0, "(no reason given)", "judge score 7 is outside 0..1, clamped")),
+    ('{"answer": "yes"}',
+     Verdict(False, 0.0, "the judge did not answer with a verdict: '{\"answer\": \"yes\"}'")),
+    ("not json", Verdict(False, 0.0, "the judge did not answer with a verdict: 'not json'")),
+])  # fmt: skip
 def test_judge_verdicts(text, verdict):
     assert parse_verdict(text) == verdict
 
@@ -228,27 +167,12 @@ def test_sample_seeds_and_cacheability():
 
 
 def test_sample_keys_separate_everything_that_decides_a_result():
-    base = {
-        "manifest": "m",
-        "model_digest": "d",
-        "case_digest": "c",
-        "options": {"seed": 1},
-        "sample": 0,
-        "aux": {},
-        "baseline": None,
-        "server_version": "1",
-    }
+    base = {"manifest": "m", "model_digest": "d", "case_digest": "c", "options": {"seed": 1},
+            "sample": 0, "aux": {}, "baseline": None, "server_version": "1"}  # fmt: skip
     key = sample_key(**base)
-    changes = [
-        {"manifest": "m2"},
-        {"case_digest": "c2"},
-        {"options": {"seed": 2}},
-        {"sample": 1},
-        {"aux": {"judge": "x"}},
-        {"baseline": "sha"},
-        {"server_version": "2"},
-        {"model_digest": "d2"},
-    ]
+    changes = [{"manifest": "m2"}, {"case_digest": "c2"}, {"options": {"seed": 2}},
+               {"sample": 1}, {"aux": {"judge": "x"}}, {"baseline": "sha"},
+               {"server_version": "2"}, {"model_digest": "d2"}]  # fmt: skip
     keys = {sample_key(**{**base, **change}) for change in changes}
     assert key not in keys and len(keys) == len(changes)
 

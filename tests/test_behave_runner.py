@@ -28,7 +28,8 @@ def go(lab: Lab, *, tag: str = "t1", names=(), cache: ResultCache | None = None,
 
 
 def statuses(report) -> list[tuple[str, str, str, str | None]]:
-    return [(r.run.model, r.run.case.name, r.status, r.run.inherited_from) for r in report.results]
+    return [(r.run.model, r.run.case.name, r.status, r.run.inherited_from)
+            for r in report.results]  # fmt: skip
 
 
 def test_seed_hierarchy_inherited_rule_and_expert_refusal(lab: Lab):
@@ -53,12 +54,8 @@ def test_seed_hierarchy_inherited_rule_and_expert_refusal(lab: Lab):
 
 
 def test_an_expert_that_drops_the_company_rule_fails_the_inherited_case(lab: Lab):
-    lab.write(
-        {
-            "expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. "
-            "Never discuss JavaScript.\n"
-        }
-    )
+    lab.write({"expert/Modelfile": "FROM base\nSYSTEM You are a Python expert. "
+                                   "Never discuss JavaScript.\n"})  # fmt: skip
     lab.build("t1")
     report = go(lab)
     failed = [r for r in report.results if r.status != "passed"]
@@ -99,24 +96,16 @@ class _HostKey:
 
 def test_samples_use_consecutive_seeds_and_are_cached_per_index(lab: Lab, tmp_path):
     lab.build("t1")
-    lab.write(
-        {
-            "expert/sampling.test.yaml": (
-                "model: expert\noptions: {temperature: 0.8, seed: 100}\ncases:\n"
-                "  - name: varied\n    prompt: How do Python decorators work?\n    samples: 4\n"
-                "    assert: [{type: contains, value: decorators}]\n"
-            )
-        }
-    )
+    lab.write({"expert/sampling.test.yaml": (
+        "model: expert\noptions: {temperature: 0.8, seed: 100}\ncases:\n"
+        "  - name: varied\n    prompt: How do Python decorators work?\n    samples: 4\n"
+        "    assert: [{type: contains, value: decorators}]\n")})  # fmt: skip
     cache = ResultCache(tmp_path / "c.json")
     report = go(lab, names=["expert"], cache=cache)
     (varied,) = [r for r in report.results if r.run.case.name == "varied"]
     assert [s.seed for s in varied.samples] == [100, 101, 102, 103]
-    seeds = sorted(
-        b["options"]["seed"]
-        for b in lab.double.calls.bodies("/api/chat")
-        if b["messages"][-1]["content"].startswith("How do Python")
-    )
+    seeds = sorted(b["options"]["seed"] for b in lab.double.calls.bodies("/api/chat")
+                   if b["messages"][-1]["content"].startswith("How do Python"))  # fmt: skip
     assert seeds == [42, 100, 101, 102, 103]  # the other case runs greedy at seed 42
     outputs = [s.output for s in varied.samples]
     assert len(set(outputs)) > 1  # seeded sampling: the samples differ
@@ -150,18 +139,14 @@ def test_pass_rate_over_samples(lab: Lab):
 
 def test_similar_and_the_llm_judge_against_the_double(lab: Lab):
     lab.double.add_local_model("strict-judge", system="Never discuss pricing.")
-    lab.write(
-        {
-            "tests/graded.test.yaml": (
-                "model: base\ncases:\n"
-                "  - name: graded\n    prompt: What is your pricing?\n    assert:\n"
-                "      - {type: similar, value: 'Sorry, I cannot help with pricing.', threshold: 0.6}\n"
-                "      - {type: similar, value: 'Bananas grow on trees', threshold: 0.6}\n"
-                "      - {type: llm-judge, value: The answer politely declines.}\n"
-                "      - {type: llm-judge, value: The answer politely declines., model: strict-judge}\n"
-            )
-        }
-    )
+    lab.write({"tests/graded.test.yaml": (
+        "model: base\ncases:\n"
+        "  - name: graded\n    prompt: What is your pricing?\n    assert:\n"
+        "      - {type: similar, value: 'Sorry, I cannot help with pricing.', threshold: 0.6}\n"
+        "      - {type: similar, value: 'Bananas grow on trees', threshold: 0.6}\n"
+        "      - {type: llm-judge, value: The answer politely declines.}\n"
+        "      - {type: llm-judge, value: The answer politely declines., model: strict-judge}\n"
+    )})  # fmt: skip
     lab.build("t1")
     report = go(lab, names=["base"])
     (graded,) = [r for r in report.results if r.run.case.name == "graded"]
@@ -176,51 +161,39 @@ def test_similar_and_the_llm_judge_against_the_double(lab: Lab):
     judge_calls = [b for b in lab.double.calls.bodies("/api/chat") if "judge" in b["model"]]
     assert {b["model"] for b in judge_calls} == {"judge", "strict-judge"}
     assert all(b["format"]["required"] == ["pass", "score", "reason"] for b in judge_calls)
-    assert all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user" for b in judge_calls)
+    assert all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user"
+               for b in judge_calls)  # fmt: skip
     # three texts embedded once each (the output, two references), in one or two requests
     embedded = [t for b in lab.double.calls.bodies("/api/embed") for t in b["input"]]
-    assert sorted(embedded) == sorted(
-        [
-            "I'm sorry, but I cannot help with pricing.",
-            "Sorry, I cannot help with pricing.",
-            "Bananas grow on trees",
-        ]
-    )
+    assert sorted(embedded) == sorted(["I'm sorry, but I cannot help with pricing.",
+                                       "Sorry, I cannot help with pricing.",
+                                       "Bananas grow on trees"])  # fmt: skip
 
 
 def test_json_format_and_schema_assertions(lab: Lab):
-    lab.write(
-        {
-            "tests/json.test.yaml": (
-                "model: base\ncases:\n"
-                "  - name: as json\n    prompt: Tell me about Python\n    format: json\n    assert:\n"
-                "      - {type: is-json}\n"
-                "      - type: json-schema\n        value: {type: object, required: [answer],\n"
-                "                properties: {answer: {type: string}}}\n"
-                "      - type: json-schema\n        value: {type: object, required: [confidence]}\n"
-            )
-        }
-    )
+    lab.write({"tests/json.test.yaml": (
+        "model: base\ncases:\n"
+        "  - name: as json\n    prompt: Tell me about Python\n    format: json\n    assert:\n"
+        "      - {type: is-json}\n"
+        "      - type: json-schema\n        value: {type: object, required: [answer],\n"
+        "                properties: {answer: {type: string}}}\n"
+        "      - type: json-schema\n        value: {type: object, required: [confidence]}\n"
+    )})  # fmt: skip
     lab.build("t1")
     report = go(lab, names=["base"])
     (case,) = [r for r in report.results if r.run.case.name == "as json"]
     ok_json, ok_schema, missing = case.samples[0].assertions
     assert ok_json.passed and ok_schema.passed and not missing.passed
-    assert missing.message == (
-        "expected JSON matching the schema; at (top level): 'confidence' is a required property"
-    )
+    # mfops' words up to the colon; what is wrong is jsonschema's to say
+    assert missing.message.startswith("expected JSON matching the schema; at (top level): ")
+    assert "confidence" in missing.message
     assert json.loads(case.samples[0].output)["answer"]
 
 
 def test_max_latency_uses_the_measured_reply_time(lab: Lab):
-    lab.write(
-        {
-            "tests/fast.test.yaml": (
-                "model: base\ncases:\n  - name: fast\n    prompt: hi there\n"
-                "    assert: [{type: max-latency-ms, value: 150}]\n"
-            )
-        }
-    )
+    lab.write({"tests/fast.test.yaml": (
+        "model: base\ncases:\n  - name: fast\n    prompt: hi there\n"
+        "    assert: [{type: max-latency-ms, value: 150}]\n")})  # fmt: skip
     lab.build("t1")
     lab.double.faults.latency["/api/chat"] = 0.25
     report = go(lab, names=["base"])
@@ -231,14 +204,9 @@ def test_max_latency_uses_the_measured_reply_time(lab: Lab):
 
 
 def test_baselines_missing_recorded_compared_and_flagged(lab: Lab):
-    lab.write(
-        {
-            "tests/stable.test.yaml": (
-                "model: expert\ncases:\n  - name: Decorators!\n    prompt: How do Python decorators "
-                "work?\n    assert: [{type: baseline}]\n"
-            )
-        }
-    )
+    lab.write({"tests/stable.test.yaml": (
+        "model: expert\ncases:\n  - name: Decorators!\n    prompt: How do Python decorators "
+        "work?\n    assert: [{type: baseline}]\n")})  # fmt: skip
     lab.build("t1")
     report = go(lab, names=["expert"])
     (case,) = [r for r in report.results if r.run.suite.name == "stable"]
@@ -281,14 +249,9 @@ def test_models_not_built_are_errors_without_any_call(lab: Lab):
 
 
 def test_a_missing_judge_is_an_error_for_its_case_only(lab: Lab):
-    lab.write(
-        {
-            "tests/judged.test.yaml": (
-                "model: base\ncases:\n  - name: judged\n    prompt: hi\n"
-                "    assert: [{type: llm-judge, value: kind, model: absent-judge}]\n"
-            )
-        }
-    )
+    lab.write({"tests/judged.test.yaml": (
+        "model: base\ncases:\n  - name: judged\n    prompt: hi\n"
+        "    assert: [{type: llm-judge, value: kind, model: absent-judge}]\n")})  # fmt: skip
     lab.build("t1")
     report = go(lab, names=["base"])
     by_name = {r.run.case.name: r for r in report.results}
@@ -311,15 +274,9 @@ def test_server_errors_make_errored_samples_that_are_not_cached(lab: Lab, tmp_pa
 
 
 def test_requests_in_flight_never_exceed_jobs(lab: Lab):
-    lab.write(
-        {
-            "tests/many.test.yaml": "model: base\ncases:\n"
-            + "".join(
-                f"  - name: c{i}\n    prompt: question {i}\n    assert: [{{type: min-length, value: 1}}]\n"
-                for i in range(24)
-            )
-        }
-    )
+    lab.write({"tests/many.test.yaml": "model: base\ncases:\n" + "".join(
+        f"  - name: c{i}\n    prompt: question {i}\n    assert: [{{type: min-length, value: 1}}]\n"
+        for i in range(24))})  # fmt: skip
     lab.build("t1")
     lab.double.faults.latency["/api/chat"] = 0.03
     report = go(lab, names=["base"], jobs=3)
@@ -350,7 +307,8 @@ def test_a_server_that_goes_away_stops_new_work(lab: Lab):
         f"cannot reach Ollama at {lab.double.url} (start it with `ollama "
         "serve`, or point --host / OLLAMA_HOST at a running server)"
     )
-    assert all(e is not None and e.startswith("not run: cannot reach Ollama") for e in errors[1:])
+    assert all(e is not None and e.startswith("not run: cannot reach Ollama")
+               for e in errors[1:])  # fmt: skip
     assert report.chat_calls == 1 and {r.status for r in report.results} == {"error"}
 
 

@@ -273,11 +273,9 @@ def test_jobs_runs_independent_models_in_parallel(tmp_path, ollama_double):
     files = {f"m{i}/Modelfile": f"FROM llama3.2:3b\nSYSTEM model {i}\n" for i in range(4)}
     ws = make_workspace(tmp_path, ollama_double, files)
     ollama_double.faults.latency["/api/create"] = 0.3
-    started = time.monotonic()
     ws.build_json("--all", "--jobs", "4")
-    elapsed = time.monotonic() - started
+    # all four creates were in flight at once (the latency keeps each open long enough)
     assert ollama_double.calls.max_concurrency["/api/create"] == 4
-    assert elapsed < 4 * 0.3
     ollama_double.calls.reset()
     ws.build_json("--all", "--jobs", "1", "--force")
     assert ollama_double.calls.max_concurrency["/api/create"] == 1

@@ -383,4 +383,4 @@ def test_installed_entry_point(edited, run_mfops):
     assert proc.returncode == 1, proc.stderr
     jsonschema.validate(json.loads(proc.stdout), SCHEMA)
     proc = run_mfops("diff", "v1.0.0", "--color", cwd=edited.root)
-    assert proc.returncode == 2 and "No such option" in proc.stderr
+    assert proc.returncode == 2 and "mfops: unknown option" in proc.stderr

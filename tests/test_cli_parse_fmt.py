@@ -137,8 +137,7 @@ def test_fmt_reencodes_a_bom_file_and_says_so_in_diff_mode(tmp_path: Path) -> No
     code, out, err = run("fmt", "--diff", str(path))
     assert (code, out) == (1, "")
     assert err == (
-        f"{path}: only the encoding changes: to UTF-8 without BOM "
-        "(invalid bytes become U+FFFD, as Ollama reads them)\n"
+        f"{path}: only the encoding changes: to UTF-8 without BOM (the text stays the same)\n"
     )
     assert run("fmt", str(path))[0] == 0
     assert path.read_bytes() == b"FROM x\n"
@@ -176,7 +175,8 @@ def test_fmt_walks_directories_by_convention(
     assert all(p.read_text() == MESSY for p in skipped)
 
 
-def test_fmt_writes_through_a_symlink(tmp_path: Path) -> None:
+def test_fmt_writes_through_a_symlink_inside_the_repository(tmp_path: Path) -> None:
+    write(tmp_path / "mfops.yaml", "")
     target = write(tmp_path / "real" / "Modelfile", MESSY)
     link = tmp_path / "link.Modelfile"
     link.symlink_to(target)
@@ -260,3 +260,30 @@ def test_home_is_an_empty_temporary_directory(tmp_path_factory: pytest.TempPathF
     assert home == Path.home()
     assert home.is_dir() and not any(home.iterdir())
     assert tmp_path_factory.getbasetemp() in home.parents
+
+
+def test_fmt_refuses_a_symlink_that_leaves_the_repository(tmp_path: Path) -> None:
+    outside = write(tmp_path / "outside" / "Modelfile", MESSY)
+    repo = tmp_path / "repo"
+    write(repo / "mfops.yaml", "")
+    (repo / "evil.Modelfile").symlink_to(outside)
+    write(repo / "good.Modelfile", MESSY)
+    code, _, err = run("fmt", str(repo))
+    assert code == 2
+    assert f"{repo / 'evil.Modelfile'}: symlink points outside the repository; not formatted" in err
+    assert outside.read_text() == MESSY
+    assert (repo / "good.Modelfile").read_text() == CLEAN
+    assert run("fmt", str(repo / "evil.Modelfile"))[0] == 2
+    assert outside.read_text() == MESSY
+
+
+def test_fmt_refuses_bytes_it_cannot_keep_rather_than_turn_them_into_fffd(tmp_path: Path) -> None:
+    data = b"# caf\xe9 latin-1 comment\nfrom x\nsystem hi\n"
+    path = write(tmp_path / "Modelfile", data)
+    code, _, err = run("fmt", str(path))
+    assert code == 2
+    assert err == (
+        f"{path}: line 1: bytes that are not UTF-8 (e9); not formatted: fmt would replace "
+        "them with U+FFFD (fix the file's encoding first)\n"
+    )
+    assert path.read_bytes() == data

@@ -247,22 +247,31 @@ def test_quoted_scalars_stay_strings():
         ("a: {x: 1}\nb:\n  <<: {y: 2}\n", "f.yaml:3: YAML merge keys (<<) are not supported"),
         ("a: 1\nb: 2\na: 3\n", "f.yaml:3: duplicate key 'a' (first at line 1)"),
         ("? [1, 2]\n: x\n", "f.yaml:1: a mapping key must be a plain value, not a collection"),
-        (
-            "a: !!python/object/apply:os.system [ls]\n",
-            "f.yaml:1: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system",
-        ),
+        ("a: !!python/object/apply:os.system [ls]\n",
+         "f.yaml:1: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system"),
         ("a: !custom x\n", "f.yaml:1: unsupported YAML tag !custom"),
         ("a: !!set {x}\n", "f.yaml:1: unsupported YAML tag tag:yaml.org,2002:set"),
         ("a: 1\n---\nb: 2\n", "f.yaml:2: expected one YAML document, found several"),
-        ("a:\n  b: 1\n c: 2\n", "f.yaml:3: invalid YAML: did not find expected key"),
-        ("a: [1, 2\nb: 3\n", "f.yaml:2: invalid YAML: did not find expected ',' or ']'"),
-        ("a: 'unterminated\n", "f.yaml:2: invalid YAML: found unexpected end of stream"),
-        (
-            "a:\tb\n\t- c\n",
-            "f.yaml:2: invalid YAML: found a tab character that violates indentation",
-        ),
+        # Syntax errors in mfops' words: libyaml and pure-Python PyYAML word them differently.
+        ("a:\n  b: 1\n c: 2\n",
+         "f.yaml:3: invalid YAML: unexpected text or bad indentation in a mapping"),
+        ("a: [1, 2\nb: 3\n",
+         "f.yaml:2: invalid YAML: a [ list is not closed, or its items are not separated by ','"),
+        ("a: {b: 1\n",
+         "f.yaml:2: invalid YAML: a { mapping is not closed, or its items are not separated by "
+         "','"),
+        ("a: 'unterminated\n", "f.yaml:2: invalid YAML: a quoted string is not closed"),
+        ("a:\tb\n\t- c\n",
+         "f.yaml:2: invalid YAML: a tab character indents a line (indent with spaces)"),
+        ("a: b: c\n", "f.yaml:1: invalid YAML: unexpected ':' in a value (quote values that "
+         "contain ': ')"),
+        ("a: \"\\q\"\n",
+         "f.yaml:1: invalid YAML: invalid escape sequence in a double-quoted string"),
+        ("model: base\ncases: [\n",
+         "f.yaml:3: invalid YAML: a value is missing inside a [ list or { mapping"),
+        ("a: 1\x00\n", "f.yaml:1: invalid YAML: unacceptable character #x0000"),
     ],
-)
+)  # fmt: skip
 def test_load_yaml_errors(text, message):
     with pytest.raises(ConfigError) as err:
         load_yaml(text, "f.yaml")
@@ -281,9 +290,49 @@ def test_alias_bomb_is_refused_quickly():
 @pytest.mark.parametrize("opening", ["[", "{a: ", "- "])
 def test_deep_nesting_is_refused_without_crashing(opening):
     # libyaml's own composer recurses in C: a few hundred thousand '[' crash the interpreter.
+    # Newer libyaml refuses deep nesting itself; the message is mfops' either way.
     text = opening * 300_000
-    with pytest.raises(ConfigError, match=f"nested more than {MAX_DEPTH} levels deep"):
+    with pytest.raises(ConfigError) as err:
         load_yaml(text, "f.yaml")
+    assert str(err.value) == f"f.yaml:1: nested more than {MAX_DEPTH} levels deep"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "exceeded maximum nesting depth",
+        "document too deep",
+    ],
+)
+def test_a_parsers_own_depth_limit_reads_as_mfops_limit(monkeypatch, error):
+    """Whichever layer notices deep nesting first, the message is mfops' own."""
+    import yaml
+
+    from mfops.fileio import yamlfile as yamlload
+
+    class Refusing(yaml.SafeLoader):
+        def check_event(self, *choices):
+            raise yaml.parser.ParserError(None, None, error, self.get_mark())
+
+    monkeypatch.setattr(yamlload, "_loader_class", lambda: Refusing)
+    with pytest.raises(ConfigError) as err:
+        load_yaml("a: 1\n", "f.yaml")
+    assert str(err.value) == f"f.yaml:1: nested more than {MAX_DEPTH} levels deep"
+
+
+def test_a_parser_that_recurses_too_deep_reads_as_mfops_limit(monkeypatch):
+    import yaml
+
+    from mfops.fileio import yamlfile as yamlload
+
+    class Recursing(yaml.SafeLoader):
+        def check_event(self, *choices):
+            raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(yamlload, "_loader_class", lambda: Recursing)
+    with pytest.raises(ConfigError) as err:
+        load_yaml("a: 1\n", "f.yaml")
+    assert str(err.value) == f"f.yaml: nested more than {MAX_DEPTH} levels deep"
 
 
 def test_nesting_up_to_the_limit_is_fine():

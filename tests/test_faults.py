@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +48,8 @@ def by_model(report: dict) -> dict[str, dict]:
 # --------------------------------------------------------------------------- server killed
 
 
-def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_rest(ws: Workspace):
+def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_rest(
+        ws: Workspace):  # fmt: skip
     double = ws.double
     double.faults.stream_delay["/api/create"] = 0.05
     stopped = threading.Event()
@@ -73,12 +73,8 @@ def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_
     assert {m for m, r in results.items() if r["action"] == "created"} >= kept
     assert not {m for m, r in results.items() if r["action"] in ("failed", "skipped")} & kept
     failed = [r for r in results.values() if r["action"] == "failed"]
-    assert failed and all(
-        "cannot reach Ollama" in r["error"]
-        or "connection broken" in r["error"]
-        or "not recorded" in r["error"]
-        for r in failed
-    )
+    assert failed and all("cannot reach Ollama" in r["error"] or "connection broken" in
+                          r["error"] or "not recorded" in r["error"] for r in failed)  # fmt: skip
     # the server comes back (same store, same port): only what is missing is created
     double.faults.clear()
     double.start()
@@ -89,7 +85,8 @@ def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_
     assert {m["action"] for m in report["models"] if m["model"] in kept} == {"up to date"}
 
 
-def test_mfops_killed_mid_build_keeps_a_valid_state_and_rerun_creates_only_the_rest(ws: Workspace):
+def test_mfops_killed_mid_build_keeps_a_valid_state_and_rerun_creates_only_the_rest(
+        ws: Workspace):  # fmt: skip
     ws.double.faults.stream_delay["/api/create"] = 0.05
     proc = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--jobs", "1")
     wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
@@ -115,7 +112,8 @@ def test_create_stream_dropped_once_is_retried_and_recorded(ws: Workspace):
     assert recorded(ws) == {"other"}
 
 
-def test_create_stream_dropped_every_time_fails_that_model_and_records_nothing_of_it(ws: Workspace):
+def test_create_stream_dropped_every_time_fails_that_model_and_records_nothing_of_it(
+        ws: Workspace):  # fmt: skip
     ws.double.faults.drop_stream("/api/create", after_lines=1, times=3)  # base: every attempt
     report = ws.build_json("--all", "--jobs", "1", expect=1)
     results = by_model(report)
@@ -191,12 +189,10 @@ def test_listing_dropped_after_create_is_reported_not_recorded(ws: Workspace):
 
 def test_slow_create_is_one_line_naming_model_and_call_and_nothing_is_recorded(ws: Workspace):
     ws.double.faults.stream_delay["/api/create"] = 2.0
-    started = time.monotonic()
     code, out, _err = ws.mfops("build", "other", "--timeout", "0.3")
-    assert time.monotonic() - started < 10
-    assert code == 1
+    assert code == 1  # the deadline fired: the server would have answered after 2 s
     line = next(x for x in out.splitlines() if "no answer in time" in x)
-    assert f"create other:{ws.tag()}: no answer in time (ReadTimeout)" in line
+    assert f"create other:{ws.tag()}: no answer in time" in line
     assert "raise --timeout" in line
     assert recorded(ws) == set()
 
@@ -205,10 +201,10 @@ def test_slow_probe_is_exit_2_naming_the_call(ws: Workspace):
     ws.double.faults.latency["/api/version"] = 2.0
     code, out, err = ws.mfops("build", "--all", "--timeout", "0.3")
     assert code == 2 and out == ""
-    assert err.strip() == (
-        f"mfops: Ollama at {ws.double.url}: version: no answer in time "
-        "(ReadTimeout) (raise --timeout if the server is busy)"
-    )
+    # mfops' words; the transport's exception name between them is not asserted
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"mfops: Ollama at {ws.double.url}: version: no answer in time ")
+    assert line.endswith(" (raise --timeout if the server is busy)")
     assert ws.double.calls.count("/api/create") == 0
 
 
@@ -222,13 +218,12 @@ def test_slow_chat_in_mfops_test_is_an_error_of_that_case_and_is_not_cached(tmp_
         lab.write(SEED_FILES)
         lab.build("t1")
         double.faults.latency["/api/chat"] = 2.0
-        code, out, err = lab.mfops(
-            "test", "expert", "--tag", "t1", "--timeout", "0.3", "--format", "json"
-        )
+        code, out, err = lab.mfops("test", "expert", "--tag", "t1", "--timeout", "0.3",
+                                   "--format", "json")  # fmt: skip
         assert code == 1, err
         report = json.loads(out)
         text = json.dumps(report)
-        assert "chat with expert:t1: no answer in time (ReadTimeout)" in text
+        assert "chat with expert:t1: no answer in time" in text
         double.faults.clear()
         double.calls.reset()
         code, out, err = lab.mfops("test", "expert", "--tag", "t1")
@@ -269,9 +264,8 @@ def test_connection_lost_during_promote_puts_the_moved_tags_back(tmp_path: Path)
             return result
 
         double.api.copy = copy  # type: ignore[method-assign]
-        code, _out, err = rel.mfops(
-            "promote", "expert", "--from", cand, "--to", "v2", "--alias", "latest"
-        )
+        code, _out, err = rel.mfops("promote", "expert", "--from", cand, "--to", "v2",
+                                   "--alias", "latest")  # fmt: skip
         assert code == 1
         [line] = err.strip().splitlines()
         assert "every moved tag was put back" in line and "connection broken" in line
@@ -329,6 +323,8 @@ def test_ctrl_c_mid_build_exits_130_and_rerun_creates_only_the_rest(ws: Workspac
     ws.double.faults.stream_delay["/api/create"] = 0.05
     proc = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--jobs", "1")
     wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
+    # the rest crawls from now on, so the signal surely lands mid-build on a loaded machine
+    ws.double.faults.stream_delay["/api/create"] = 0.5
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

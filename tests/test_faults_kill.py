@@ -25,6 +25,7 @@ DIRECT_WRITERS = {
     "cli/main.py": "the crash log: a new file of its own (tempfile.mkstemp)",
     "store/writerlock.py": "the lock file: locked in place, never replaced (its inode must stay)",
     "cli/commands/gate.py": "appends to $GITHUB_STEP_SUMMARY, a file the CI runner owns",
+    "store/trust.py": "the per-machine key: created once with O_EXCL (never replaced), 0600",
 }
 
 _WRITE_CALLS = {"write_text", "write_bytes"}
@@ -32,7 +33,8 @@ _WRITE_CALLS = {"write_text", "write_bytes"}
 
 def _writes_directly(tree: ast.AST) -> list[int]:
     """Lines that open a file for writing: `open`/`fdopen` with a w, a, x or + mode,
-    `os.open` with O_WRONLY, O_RDWR or O_CREAT, `Path.write_text`/`write_bytes`."""
+    `os.open` (or trust.open_nofollow) with O_WRONLY, O_RDWR or O_CREAT,
+    `Path.write_text`/`write_bytes`."""
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -46,7 +48,7 @@ def _writes_directly(tree: ast.AST) -> list[int]:
         )
         if name in _WRITE_CALLS:
             found.append(node.lineno)
-        elif name == "open" and owner == "os":
+        elif (name == "open" and owner == "os") or name == "open_nofollow":
             flags = {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
             if flags & {"O_WRONLY", "O_RDWR", "O_CREAT"}:
                 found.append(node.lineno)

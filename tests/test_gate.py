@@ -224,3 +224,41 @@ def test_the_installed_script_runs_the_gate(rel: Release, run_mfops):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("gate passed")
     assert rel.double.digest("expert:v2") == rel.double.digest(f"expert:{cand}")
+
+
+def test_an_unwritable_junit_path_is_refused_before_any_tag_moves(rel: Release, tmp_path):
+    cand = rel.commit({"expert/Modelfile": BETTER_EXPERT}, "be concise")
+    rel.double.calls.reset()
+    bad = tmp_path / "no-such-folder" / "junit.xml"
+    code, out, err = gate(rel, "--promote-to", "v2", "--junit", str(bad))
+    assert code == 2, out + err
+    assert (
+        err == f"mfops: --junit {bad}: its folder {bad.parent} does not exist (nothing was done)\n"
+    )
+    assert rel.double.calls.count("/api/copy") == 0 and rel.double.calls.count("/api/chat") == 0
+    assert not rel.double.has_model("expert:v2") and not rel.double.has_model(f"expert:{cand}")
+
+
+def test_an_unwritable_step_summary_is_refused_before_any_tag_moves(rel: Release, tmp_path):
+    rel.commit({"expert/Modelfile": BETTER_EXPERT}, "be concise")
+    rel.double.calls.reset()
+    folder = tmp_path / "a-directory"
+    folder.mkdir()
+    code, out, err = gate(rel, "--promote-to", "v2", summary=folder)
+    assert code == 2, out + err
+    assert err == f"mfops: $GITHUB_STEP_SUMMARY {folder}: is a directory (nothing was done)\n"
+    assert rel.double.calls.count("/api/copy") == 0
+    assert not rel.double.has_model("expert:v2")
+
+
+def test_a_junit_path_that_is_a_symlink_is_refused_before_promotion(rel: Release, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "junit.xml"
+    link.symlink_to(victim)
+    code, out, err = rel.mfops(
+        "promote", "--all", "--from", rel.tag(), "--to", "v1", "--junit", str(link)
+    )
+    assert code == 2, out + err
+    assert "is a symlink" in err and len(err.splitlines()) == 1
+    assert not rel.double.has_model("expert:v1") and victim.read_text() == "precious\n"

@@ -154,7 +154,7 @@ def test_bad_targets_and_choices(tmp_path, mfops_cli):
     code, _, err = mfops_cli("init", str(tmp_path / "file"))
     assert code == 2 and "file" in err
     code, _, err = mfops_cli("init", str(tmp_path / "new"), "--ci", "gitlab")
-    assert code == 2 and "Invalid value for '--ci': 'gitlab'" in err
+    assert code == 2 and "mfops: invalid value for '--ci': 'gitlab'" in err
     (tmp_path / "d" / "mfops.yaml").mkdir(parents=True)
     with pytest.raises(InitError, match="is a directory"):
         plan(tmp_path / "d", force=True)

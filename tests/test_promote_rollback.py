@@ -103,4 +103,4 @@ def test_rollback_bad_input(rel: Release):
     code, _, err = rel.mfops("rollback", "expert", "--to", "v1", "--alias", "v1")
     assert code == 2 and "tag 'v1' is given twice" in err
     code, _, err = rel.mfops("rollback", "expert")
-    assert code == 2 and "Missing option '--to'" in err
+    assert code == 2 and "mfops: missing option '--to'" in err

@@ -1,9 +1,8 @@
-"""The server layer (mfops/server.py) against the double, over real HTTP with the real client."""
+"""The server layer (mfops/server/client.py) against the double, over real HTTP with the real client."""
 
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
@@ -275,10 +274,8 @@ def test_dropped_stream_every_time_is_a_protocol_error(server, ollama_double):
 def test_timeout_is_configurable(ollama_double):
     ollama_double.faults.latency["/api/version"] = 1.0
     opts = ServerOptions(retries=0, read_timeout=0.2, connect_timeout=0.2)
-    started = time.monotonic()
     with Server(Host(ollama_double.url), opts) as srv, pytest.raises(ServerTimeout):
-        srv.version()
-    assert time.monotonic() - started < 0.9
+        srv.version()  # without the read timeout, this would answer after a second
 
 
 def test_only_server_module_imports_ollama():

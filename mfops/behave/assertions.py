@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfops.behave.checks import AssertionResult, Check, Grader, Models, Verdict, cosine, show
+from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
+from mfops.behave.schemarefs import registry as schema_registry
 from mfops.errors import MfopsError
 
 if TYPE_CHECKING:
@@ -128,6 +130,10 @@ def _p_schema(raw: dict[str, Any], at: At, models: Models) -> Check:
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
+    try:
+        check_schema_refs(schema)
+    except SchemaRefError as err:
+        raise (at / "value").fail(f"invalid JSON schema: {err}") from None
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as err:
@@ -296,7 +302,11 @@ def _g_schema(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     from jsonschema.exceptions import best_match
     from jsonschema.validators import validator_for
 
-    problem = best_match(validator_for(c.value)(c.value).iter_errors(data))
+    try:
+        validator = validator_for(c.value)(c.value, registry=schema_registry())
+        problem = best_match(validator.iter_errors(data))
+    except (RecursionError, Exception) as exc:  # unresolvable: load-time checks make it rare
+        return _result(c, False, "", f"the JSON schema cannot be applied: {type(exc).__name__}")
     if problem is None:
         return _result(c, True, "matches the JSON schema", "")
     where = "/".join(str(p) for p in problem.absolute_path) or "(top level)"

@@ -28,7 +28,9 @@ snapshot under test, so a run at a git ref compares with the baselines of that r
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import posixpath
 import threading
 from dataclasses import dataclass
@@ -144,7 +146,7 @@ def baseline_json(
 def write_baselines(report: TestReport, root: Path) -> list[str]:
     """Record sample 0's output of every case with a `baseline` assertion that produced
     one, under the repo root `root`; returns the paths written (repo-relative)."""
-    from mfops.fileio.atomic import write_atomic
+    from mfops.fileio.atomic import inside, write_atomic
 
     written = []
     for result in report.results:
@@ -165,7 +167,11 @@ def write_baselines(report: TestReport, root: Path) -> list[str]:
             recorded_at=report.env.started_at,
         )
         target = root / path
+        if not inside(Path(os.path.realpath(target.parent)), root):  # before mkdir creates any
+            raise OSError(
+                errno.EXDEV, "a symlink leads outside the repository; not writing", str(target)
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n", root=root)
         written.append(path)
     return written

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfops.behave.assertions import Check, Models, parse_check
 from mfops.behave.located import At
+from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
 from mfops.errors import ConfigError
 from mfops.fileio.yamlfile import kind_of
 
@@ -176,9 +177,12 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
     for (path, listed_for), line in wanted.items():
         text = snapshot.read_text(path)
         if text is None:
+            problem = snapshot.file_problem(path) or "cannot be read"
+            if listed_for is None:  # found by its name: the file itself is the place
+                raise ConfigError(f"cannot read suite: it {problem}", path=snapshot.display(path))
             config = snapshot.config
             raise ConfigError(
-                f"models.{listed_for}.tests: {path!r} does not exist", path=config.path, line=line
+                f"models.{listed_for}.tests: {path!r} {problem}", path=config.path, line=line
             )
         suites.append(
             parse_suite(text, path, snapshot.display(path), graph, models, listed_for=listed_for)
@@ -360,6 +364,11 @@ def _case(
     fmt = spec.get("format")
     if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
         raise (at / "format").fail(f'expected "json" or a JSON schema mapping, got {fmt!r}')
+    if isinstance(fmt, dict):
+        try:
+            check_schema_refs(fmt)
+        except SchemaRefError as err:
+            raise (at / "format").fail(f"invalid JSON schema: {err}") from None
     case_options = _options(spec["options"], at / "options") if "options" in spec else {}
     raw_asserts = spec.get("assert")
     if not isinstance(raw_asserts, list) or not raw_asserts:

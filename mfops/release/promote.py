@@ -325,13 +325,16 @@ def promote(
     ]
     try:
         outcome = retag(target.server, moves, on_event=on_event)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP too (signals.py)
+        stopped: RetagOutcome | None = getattr(stop, "outcome", None)
         finish(
             "failed",
-            "interrupted while moving the tags; the tags moved so far were put "
-            "back where possible: check the server's list",
-            warnings=warnings,
+            _interrupted_reason(stopped),
+            warnings=[*warnings, *(stopped.warnings if stopped else ())],
             tests=tests,
+            moves=stopped,
+            after={m.destination: m.after for m in stopped.moves} if stopped else None,
+            restored=stopped.restored if stopped else None,
         )
         raise
     warnings += outcome.warnings
@@ -356,6 +359,24 @@ def promote(
         moves=outcome,
         after=after,
         restored=outcome.restored,
+    )
+
+
+def _interrupted_reason(outcome: RetagOutcome | None) -> str:
+    """The record's reason for a move stopped by Ctrl-C, SIGTERM or SIGHUP."""
+    if outcome is None:
+        return (
+            "interrupted while moving the tags; the tags moved so far were put "
+            "back where possible: check the server's list"
+        )
+    if outcome.restored is None:
+        return f"{outcome.error} before any tag moved; nothing to put back"
+    if outcome.restored:
+        return f"{outcome.error} while moving the tags; every moved tag was put back"
+    kept = ", ".join(outcome.backups_kept) or "none"
+    return (
+        f"{outcome.error} while moving the tags, and putting them back failed: "
+        f"{outcome.restore_errors[0]} (backups kept: {kept})"
     )
 
 
@@ -421,11 +442,22 @@ def rollback(
     if not promoted:
         warnings.append(f"the history has no promotion of {name}:{to_tag} on this host")
     source = f"{name}:{to_tag}"
-    outcome = retag(
-        target.server, [Move(source, f"{name}:{a}") for a in aliases], on_event=on_event
-    )
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        outcome = retag(
+            target.server, [Move(source, f"{name}:{a}") for a in aliases], on_event=on_event
+        )
+    except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP too (signals.py)
+        if getattr(stop, "outcome", None) is None:
+            raise
+        outcome, interrupted = stop.outcome, stop  # type: ignore[attr-defined]
     warnings += outcome.warnings
-    if outcome.ok:
+    if interrupted is not None:
+        state, reason = (
+            "failed",
+            _interrupted_reason(outcome).replace("moving the tags", "rolling back"),
+        )
+    elif outcome.ok:
         _record_builds(target.state, outcome)
         state, reason = "rolled back", None
     elif outcome.stage == "check":
@@ -452,5 +484,7 @@ def rollback(
         commit=target.commit,
     )
     history.append(target.state, entry)
+    if interrupted is not None:
+        raise interrupted
     problems = (outcome.error or "",) if state == "refused" else ()
     return Result(entry, problems, tuple(warnings), None, outcome)

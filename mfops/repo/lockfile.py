@@ -96,4 +96,4 @@ def json_limit(err: ValueError | RecursionError) -> str:
 
 
 def save(lock: Lock, path: Path) -> None:
-    write_atomic(path, lock.dumps())
+    write_atomic(path, lock.dumps(), root=Path(path).parent)

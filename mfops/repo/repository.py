@@ -207,6 +207,18 @@ class Snapshot:
             return None
         return self.source.read(found.repo_path or "")
 
+    def file_problem(self, path: str) -> str | None:
+        """Why `path` is not a readable repo file ("does not exist", "points outside the
+        repository", ...); None when it is one."""
+        found = self._files.resolve("", path)
+        if found.escapes:
+            return "points outside the repository"
+        if found.kind == "file":
+            return None
+        return {"missing": "does not exist", "dir": "is a directory"}.get(
+            found.kind, "is not a regular file"
+        )
+
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
         if data is None:

@@ -21,7 +21,8 @@ What the wrapper adds to the client, and why:
 - **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
   DRAFT, and `show` drops `system` and `messages`. When a request needs those fields it is
   posted as raw JSON through the client's own request machinery (`Client._request` /
-  `_request_raw`, private but stable across 0.4-0.6), so errors are converted the same way.
+  `_request_raw`, private, so `ollama` is capped below the next minor and
+  tests/test_ollama_private_api.py guards their shape), so errors are converted the same way.
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
 - **Inference** for behavioural tests: `chat` (not streamed, with its measured latency) and
   `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import threading
 import time
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfops.errors import ConfigError
 from mfops.fileio.atomic import write_atomic
+from mfops.store.trust import check_state_dir, open_nofollow
 
 if TYPE_CHECKING:
     from mfops.server.hosts import Host
@@ -82,12 +84,30 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+_verified: set[Path] = set()
+
+
 def ensure_state_dir(state_dir: Path) -> None:
-    """Create `.mfops/` with its `.gitignore` (`*`), so its content is never committed."""
+    """Create `.mfops/` with its `.gitignore` (`*`), so its content is never committed.
+
+    A `.mfops/` that git tracks or that holds symlinks is `UntrustedStateDir` (trust.py).
+    Checked once per process and folder (a `git ls-files` each time would cost a process per
+    saved model); every writer command checks afresh when it takes the lock (writerlock.py),
+    and `write_atomic` never follows a link under `.mfops/` in any case."""
+    if state_dir not in _verified:
+        check_state_dir(state_dir.parent, writer=True)
+        _verified.add(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     ignore = state_dir / ".gitignore"
     if not ignore.exists():
         write_atomic(ignore, "# created by mfops: this folder is local state, never commit it\n*\n")
+
+
+def read_state_file(path: Path) -> bytes:
+    """The bytes of a file under `.mfops/`, opened without following any symlink."""
+    fd = open_nofollow(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -188,8 +208,10 @@ class BuildState:
         A malformed file is a ConfigError naming it: mfops never guesses at its own records.
         """
         path = state_dir / host.key / STATE_FILE
+        if not check_state_dir(state_dir.parent, writer=False):
+            return cls(path, host.display, {})  # not written by mfops here: ignored, warned
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_state_file(path).decode("utf-8")
         except FileNotFoundError:
             return cls(path, host.display, {})
         except OSError as err:
@@ -269,7 +291,7 @@ class BuildState:
         once by whoever changes them, so the file's copy is never older than ours. Without
         `strict` an unreadable file is left to be overwritten."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(read_state_file(self.path).decode("utf-8"))
         except FileNotFoundError:
             return
         except (OSError, ValueError, RecursionError) as err:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.fileio.markdown import fence
+from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
 
 if TYPE_CHECKING:
     from mfops.release.gate import GateReport, Step
@@ -146,6 +146,9 @@ def command(
     if against is not None:
         check_tag(against)
     check_alpha(alpha)
+    check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
+    check_report_path(html_path, "--html")
+    summary_file = check_step_summary()
     options = GateOptions(
         since=since,
         candidate_tag=candidate_tag,
@@ -169,10 +172,12 @@ def command(
         from mfops.cli.commands.test import write_reports
 
         write_reports(tests.data.report, tests.data.comparison, junit, html_path)
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as fh:
-            fh.write(markdown(report))
+    if summary_file is not None:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write(markdown(report))
+        except OSError as err:
+            raise report_write_error(summary_file, "$GITHUB_STEP_SUMMARY", err) from None
     line = report.error_line()
     if line is None:
         click.echo("gate passed")

@@ -79,7 +79,7 @@ def command(
     if target.exists() and not force:
         raise MfopsError(f"{rel} exists already", hint="use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, result.text)
+    write_atomic(target, result.text, root=session.repo.root)
     click.echo(f"wrote {rel} (FROM {result.base or 'the weights blob'})")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from mfops.cli.render import github_escape, to_json, use_color
-from mfops.errors import EXIT_CHECK_FAILED, RepoError
+from mfops.errors import EXIT_CHECK_FAILED, MfopsError, RepoError
 from mfops.lint.engine import RULES, Finding, lint_paths, lint_targets
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
@@ -92,7 +92,9 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
     `*.Modelfile`, plus the files mfops.yaml lists under them. Each finding reads
     `path:line:col: CODE severity: message`; `--list-rules` explains the codes. A comment
     `# mfops-lint: disable=CODE[,CODE]` in a Modelfile turns codes off for that file.
-    Exit 1 when any error-level finding exists, else 0; the summary goes to stderr.
+    Without PATHs the repo's test suites are loaded and checked too (an invalid suite is
+    exit 2 with its file and line). Exit 1 when any error-level finding exists, else 0;
+    the summary goes to stderr.
     """
     if list_rules:
         _list_rules(fmt)
@@ -111,4 +113,24 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
         for f in report.findings:
             click.echo(text_line(f, color=color), color=color)
     click.echo(report.summary(), err=True)
-    return EXIT_CHECK_FAILED if report.failed else 0
+    if report.failed:
+        return EXIT_CHECK_FAILED
+    if root is not None and not paths:
+        _check_suites(root)
+    return 0
+
+
+def _check_suites(root: Path) -> None:
+    """Load the repo's test suites as `mfops test` and the gate would: an invalid suite
+    (a bad regex, a JSON schema `$ref` that leaves the schema) is its `file:line` error,
+    exit 2. Skipped when the models themselves do not load: the findings say why."""
+    from mfops.behave import load_suites
+    from mfops.graph.revision import Revision
+    from mfops.repo.repository import Repo
+
+    try:
+        rev = Revision(Repo.find(root), None)
+        graph = rev.graph
+    except MfopsError:
+        return
+    load_suites(rev.snapshot, graph)

@@ -9,6 +9,7 @@ import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.fileio.reportpath import check_report_path
 
 if TYPE_CHECKING:
     from mfops.release.promote import Result
@@ -120,6 +121,7 @@ def command(
 
     if bool(names) == all_:
         raise click.UsageError("give model NAMEs or --all (exactly one of them)")
+    check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
     if against is not None:
         from mfops.behave.compare import check_alpha
         from mfops.build.plan import check_tag

@@ -183,18 +183,26 @@ def command(
 
 
 def write_reports(report: Any, cmp: Any, junit: Path | None, html_path: Path | None) -> None:
-    """--junit and --html, each written atomically (its folder created)."""
+    """--junit and --html, each written atomically (its folder created); a write error is
+    one line (exit 2)."""
     from mfops.behave import junit_xml
     from mfops.behave.compare_report import junit_comparison
     from mfops.behave.html import html_comparison, html_report
     from mfops.fileio.atomic import write_atomic
+    from mfops.fileio.reportpath import report_write_error
 
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(junit, junit_comparison(cmp) if cmp is not None else junit_xml(report))
-    if html_path is not None:
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(html_path, html_comparison(cmp) if cmp is not None else html_report(report))
+    for path, what in ((junit, "--junit"), (html_path, "--html")):
+        if path is None:
+            continue
+        if what == "--junit":
+            text = junit_comparison(cmp) if cmp is not None else junit_xml(report)
+        else:
+            text = html_comparison(cmp) if cmp is not None else html_report(report)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, text)
+        except OSError as err:
+            raise report_write_error(path, what, err) from None
 
 
 def _compared(cmp: Any, fmt: str, *, color: bool, verbose: bool) -> None:
