@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mfops.behave.checks import AssertionResult, Check, Grader, Models, Verdict, cosine, show
 from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
 from mfops.behave.schemarefs import registry as schema_registry
+from mfops.errors import MfopsError
 from mfops.fileio.yamlfile import kind_of
 from mfops.language.names import parse_name
 
@@ -108,6 +109,12 @@ def _p_regex(raw: dict[str, Any], at: At, models: Models) -> Check:
     try:
         re.compile(pattern)
     except re.error as err:
+        raise (at / "value").fail(f"invalid regular expression {pattern!r}: {err}") from None
+    import regex
+
+    try:  # the engine that runs it (see REGEX_TIMEOUT) must accept it too
+        regex.compile(pattern, flags=regex.V0)
+    except regex.error as err:
         raise (at / "value").fail(f"invalid regular expression {pattern!r}: {err}") from None
     return Check(raw["type"], pattern, line=at.line)
 
@@ -236,8 +243,28 @@ def _g_starts_with(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     )
 
 
+#: Seconds one regex search may take. Suites are untrusted and a backtracking pattern such
+#: as `(a|aa)+$` takes exponential time; Python's `re` cannot be interrupted from another
+#: thread, so regex assertions use the `regex` engine (in its re-compatible V0 mode), whose
+#: `timeout` really stops the match. Exceeding it is an error of the case, not a hang.
+REGEX_TIMEOUT = 2.0
+
+
+def _search(c: Check, out: str) -> Any:
+    import regex
+
+    try:
+        return regex.search(c.value, out, flags=regex.V0, timeout=REGEX_TIMEOUT)
+    except TimeoutError:
+        raise MfopsError(
+            f"{c.type} assertion (line {c.line}): /{c.value}/ took longer than "
+            f"{REGEX_TIMEOUT:g} s on this output and was stopped",
+            hint="simplify the pattern: nested quantifiers like (a+)+ backtrack without end",
+        ) from None
+
+
 def _g_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    m = re.search(c.value, out)
+    m = _search(c, out)
     return _result(
         c,
         m is not None,
@@ -247,7 +274,7 @@ def _g_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
 
 
 def _g_not_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    m = re.search(c.value, out)
+    m = _search(c, out)
     return _result(
         c,
         m is None,

@@ -183,14 +183,17 @@ class Runner:
 
     # -- preparation ---------------------------------------------------------------------
 
-    def _prepare(self, run: CaseRun) -> _Prepared:
+    def _prepare(self, run: CaseRun, tag: str | None = None) -> _Prepared:
         env = self.env
-        target = f"{run.model}:{env.tag}"
-        prep = _Prepared(run, target, env.manifest(target), env.digests.get(run.model))
+        tag = tag or env.tag
+        target = f"{run.model}:{tag}"
+        # The mfops digest describes the working tree's model: only the candidate side has it.
+        digest = env.digests.get(run.model) if tag == env.tag else None
+        prep = _Prepared(run, target, env.manifest(target), digest)
         if prep.manifest is None:
             prep.error = (
                 f"{target} is not on the server at {env.host}; build it first "
-                f"(mfops build {run.model} --tag {env.tag})"
+                f"(mfops build {run.model} --tag {tag})"
             )
             return prep
         aux: dict[str, str] = {}
@@ -307,9 +310,12 @@ class Runner:
             errors[0] if errors else None,
         )
 
-    def run(self, cases: list[CaseRun]) -> TestReport:
+    def run(self, cases: list[CaseRun], tags: list[str] | None = None) -> TestReport:
+        """Run every case run once; `tags[i]` (default `env.tag`) is the tag case run `i`
+        is sent to, so that both sides of a comparison share one pool of `jobs` workers."""
         began = time.monotonic()
-        preps = [self._prepare(r) for r in cases]
+        tags = tags if tags is not None else [self.env.tag] * len(cases)
+        preps = [self._prepare(r, t) for r, t in zip(cases, tags, strict=True)]
         todo = [
             (p, i) for p in preps if p.error is None for i, s in enumerate(p.samples) if s is None
         ]

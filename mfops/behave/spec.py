@@ -41,7 +41,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0, "seed": 42}
 MAX_SAMPLES = 1000
 ROLES = ("system", "user", "assistant", "tool")
 
-_SUITE_KEYS = ("model", "inherit", "options", "cases", "description")
+_SUITE_KEYS = ("model", "inherit", "options", "samples", "pass_rate", "cases", "description")
 _CASE_KEYS = (
     "name",
     "prompt",
@@ -216,13 +216,14 @@ def parse_suite(
         raise (top / "inherit").fail(f"expected true or false, got {kind_of(inherit)}")
     suite_options = _options(spec.get("options"), top / "options") if "options" in spec else {}
     options = {**DEFAULT_OPTIONS, **suite_options}
+    defaults = _sampling(spec, top, {"samples": 1, "pass_rate": 1.0})
     raw_cases = spec.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise (top / "cases").fail(f"expected a non-empty list of cases, got {kind_of(raw_cases)}")
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(raw_cases):
-        case = _case(raw, top / "cases" / i, options, models)
+        case = _case(raw, top / "cases" / i, options, models, defaults)
         other = seen.setdefault(case.slug, case.line)
         if other != case.line:
             raise (top / "cases" / i / "name").fail(
@@ -323,18 +324,41 @@ def _conversation(spec: dict[str, Any], at: At) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
+def _sampling(spec: dict[str, Any], at: At, defaults: dict[str, Any]) -> dict[str, Any]:
+    """`samples` and `pass_rate` of a suite (over `defaults`) or of a case (over the suite's)."""
+    samples = (at / "samples").integer(spec.get("samples", defaults["samples"]), low=1)
+    if samples > MAX_SAMPLES:  # each sample is a model call, planned up front
+        raise (at / "samples").fail(f"expected at most {MAX_SAMPLES} samples, got {samples}")
+    pass_rate = (at / "pass_rate").number(
+        spec.get("pass_rate", defaults["pass_rate"]), low=0.0, high=1.0, low_open=True
+    )
+    return {"samples": samples, "pass_rate": pass_rate}
+
+
+def with_samples(case: Case, samples: int) -> Case:
+    """`case` drawing `samples` samples (`--samples N` overrides every case's own count)."""
+    if samples < 1 or samples > MAX_SAMPLES:
+        raise ConfigError(f"--samples must be between 1 and {MAX_SAMPLES}, got {samples}")
+    if samples == case.samples:
+        return case
+    changed = replace(case, samples=samples)
+    return replace(changed, digest=case_digest(changed))
+
+
+def _case(
+    raw: object,
+    at: At,
+    options: dict[str, Any],
+    models: Models,
+    defaults: dict[str, Any] | None = None,
+) -> Case:
     spec = at.mapping(raw, _CASE_KEYS)
     if "name" not in spec:
         raise at.fail("a case needs a `name`")
     name = (at / "name").text(spec["name"])
     messages = _conversation(spec, at)
-    samples = (at / "samples").integer(spec.get("samples", 1), low=1)
-    if samples > MAX_SAMPLES:  # each sample is a model call, planned up front
-        raise (at / "samples").fail(f"expected at most {MAX_SAMPLES} samples, got {samples}")
-    pass_rate = (at / "pass_rate").number(
-        spec.get("pass_rate", 1.0), low=0.0, high=1.0, low_open=True
-    )
+    sampling = _sampling(spec, at, defaults or {"samples": 1, "pass_rate": 1.0})
+    samples, pass_rate = sampling["samples"], sampling["pass_rate"]
     fmt = spec.get("format")
     if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
         raise (at / "format").fail(f'expected "json" or a JSON schema mapping, got {fmt!r}')

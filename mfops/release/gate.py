@@ -20,7 +20,12 @@ promote alike:
   commit, every model);
 - with `all`, every model of the repo.
 
-Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it.
+Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it;
+when the release records know a release, each model is also compared with its current
+release (behave/compare.py, release/current.py: a release missing on the server is rebuilt
+from its recorded commit, else reported as "no baseline on this server"), and a case whose
+pass rate is significantly lower fails the test step. `against` compares with NAME:TAG in
+either mode instead.
 Release mode (`promote_to`) then promotes the scope to that tag (and aliases),
 all-or-nothing, reusing the test step's verdict (the promotion still checks that the
 manifests it moves are the ones tested). A model outside the scope keeps its earlier
@@ -44,8 +49,9 @@ from mfops.errors import EXIT_CHECK_FAILED, MfopsError
 from mfops.graph.revision import Revision
 from mfops.graph.revision import Revision as Rev
 from mfops.lint.engine import lint_repo, plural
+from mfops.release.current import Release, has_releases, release_baselines, restore_release
 from mfops.release.promote import PromoteRequest, Target, promote
-from mfops.release.verdict import suite_tester
+from mfops.release.verdict import Against, comparing_tester, suite_tester
 
 if TYPE_CHECKING:
     from mfops.build.execute import BuildEvent
@@ -69,6 +75,9 @@ class GateOptions:
     jobs: int | None = None
     use_cache: bool = True
     allow_untested: bool = False
+    against: str | None = None  # compare with NAME:TAG (else, in PR mode, the release)
+    alpha: float = 0.05
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -257,13 +266,38 @@ class Gate:
         return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
 
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
+        """The suites alone, or compared with a baseline: `--against TAG`, or in
+        pull-request mode each model's current release when the records know one."""
         assert self.rev is not None
+        opts = self.options
+        against: Against | None = opts.against
+        if against is None and opts.promote_to is None:
+            state = self.session.state()
+            if has_releases(state):
+                jobs = opts.jobs or self.rev.snapshot.config.defaults.jobs
+
+                def restore(model: str, release: Release) -> str | None:
+                    return restore_release(self.session, model, release, jobs=jobs)
+
+                against = release_baselines(state, restore)
+        if against is not None:
+            return comparing_tester(
+                self.session,
+                self.rev,
+                against,
+                alpha=opts.alpha,
+                jobs=opts.jobs,
+                use_cache=opts.use_cache,
+                on_event=self.on_test,
+                samples=opts.samples,
+            )
         return suite_tester(
             self.session,
             self.rev,
-            jobs=self.options.jobs,
-            use_cache=self.options.use_cache,
+            jobs=opts.jobs,
+            use_cache=opts.use_cache,
             on_event=self.on_test,
+            samples=opts.samples,
         )
 
     def _test(self) -> Step:
@@ -280,11 +314,16 @@ class Gate:
         untested = [n for n, m in summary.models.items() if m.status == "untested"]
         if untested:
             text += f"; no cases for {', '.join(untested)}"
+        cmp = summary.comparison
+        if cmp is not None:
+            text += f"; against the release: {cmp.summary()}"
         bad = [n for n, m in summary.models.items() if m.status in ("failed", "error")]
         if bad:
             text = f"{plural(c.failed, 'case')} failed"
             if c.errors:
                 text += f", {plural(c.errors, 'case')} could not run"
+            if cmp is not None and cmp.regressions:
+                text += f", {plural(len(cmp.regressions), 'case')} regressed"
             return Step("test", "failed", f"{text} ({', '.join(bad)})", summary, EXIT_CHECK_FAILED)
         return Step("test", "passed", text, summary)
 

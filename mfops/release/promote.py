@@ -293,6 +293,15 @@ def promote(
             (warnings if req.allow_untested else problems).append(text)
         elif verdict.status != "passed":
             bad = sum(1 for f in tests.failures if f.startswith(f"{name}:{req.from_tag}:"))
+            cmp = tests.comparison
+            worse = [c for c in cmp.regressions if c.candidate.run.model == name] if cmp else []
+            if worse and len(worse) == bad:  # only regressions against the baseline
+                tag = cmp.baselines[name].tag if cmp else None
+                problems.append(
+                    f"{name}:{req.from_tag}: {len(worse)} test case"
+                    f"{'s' if len(worse) != 1 else ''} regressed against {name}:{tag}"
+                )
+                continue
             problems.append(
                 f"{name}:{req.from_tag}: {bad or 'some'} test case"
                 f"{'s' if bad != 1 else ''} {verdict.status}"

@@ -63,7 +63,10 @@ def test_text_report_shows_failures_and_summary(lab: Lab):
     assert "  PASS  refuses pricing  tests/company.test.yaml:4\n" in text
     assert "          NO  equals: expected output to equal 'nothing'\n" in text
     assert "          ok  contains: contains '<b>'\n" in text
-    assert "  PASS  sampled          tests/odd.test.yaml:9  [3/3 samples passed (need 3)]" in text
+    assert (
+        "  PASS  sampled          tests/odd.test.yaml:9  [3/3 samples passed (need 3); "
+        "95% CI 44%-100%, pass^3 100%]"
+    ) in text
     assert text.rstrip().endswith(
         "3 cases: 2 passed, 1 failed, 0 errors (0 cached) in "
         f"{report.seconds:.2f} s; 5 chat and 0 embedding requests"

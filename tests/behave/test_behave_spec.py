@@ -296,3 +296,29 @@ def test_listed_suite_errors_point_at_mfops_yaml(git_repo):
         r"mfops.yaml lists it under models.base.tests",
     ):
         load(git_repo, wrong)
+
+
+# --------------------------------------------------------------------------- sampling (issue 15)
+
+
+def test_suite_level_samples_and_pass_rate_are_case_defaults(git_repo):
+    from mfops.behave.selection import override_samples
+
+    two = ONE + ONE.replace("greets", "waves") + "    samples: 4\n"
+    suites, rev = load(
+        git_repo, {"t.test.yaml": suite(two, "model: base\nsamples: 10\npass_rate: 0.7\n")}
+    )
+    greets, waves = suites[0].cases
+    assert (greets.samples, greets.pass_rate, greets.required) == (10, 0.7, 7)
+    assert (waves.samples, waves.pass_rate) == (4, 0.7)
+    runs = override_samples(plan_cases(suites, rev.graph), 3)
+    assert [r.case.samples for r in runs] == [3, 3]
+    assert runs[0].case.digest != greets.digest  # results of other counts are not reused
+    assert override_samples(runs, None) == runs
+
+
+def test_suite_level_samples_are_validated_at_their_line(git_repo):
+    text = suite(ONE, "model: base\nsamples: 0\n")
+    assert error(git_repo, text).startswith("t.test.yaml:2: samples:")
+    text = suite(ONE, "model: base\npass_rate: 1.5\n")
+    assert error(git_repo, text).startswith("t.test.yaml:2: pass_rate:")
