@@ -102,6 +102,7 @@ def plan_build(
     from dataclasses import replace
 
     from mfops.server.bases import check, locked, require_locked, require_pinned
+    from mfops.server.registry import insecure_pull
     from mfops.repo.lockfile import save
     from mfops.build.plan import make_plan
     from mfops.repo.repository import LOCK_FILE
@@ -121,8 +122,9 @@ def plan_build(
         todo = [ref for ref in _pull_set(rev, sel, plan) if ref not in pulled]
         if not pull or dry_run or not todo:
             break
+        insecure = rev.snapshot.config.defaults.insecure_registries
         for ref in todo:
-            session.server.pull(ref, on_pull)
+            session.server.pull(ref, on_pull, insecure=insecure_pull(ref, insecure))
             pulled.append(ref)
         listing = session.server.models()
         statuses = check(rev.graph, rev.lock, listing, None)
