@@ -16,7 +16,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mfops"
 OWNERS = {
     "git": {"repo.gitstore"},
     "ollama": {"server.client"},
-    "httpx": {"server.client"},
+    # server.registry asks model registries for manifests (lock --check): another party
+    # than the Ollama server, with its own faults, so it has its own small httpx client.
+    "httpx": {"server.client", "server.registry"},
     "yaml": {"fileio.yamlfile"},
 }
 

@@ -150,10 +150,11 @@ def upstream_digest(reference: str, settings: RegistrySettings) -> str:
                     if response.is_redirect:
                         target = url.join(response.headers.get("location", ""))
                         if not _same_origin(target, origin):
+                            port = f":{target.port}" if target.port else ""
                             raise RegistryError(
                                 f"{where}: {reference}: redirected to another host "
-                                f"({target.scheme}://{target.host}); mfops never follows a "
-                                "registry off its own host"
+                                f"({target.scheme}://{target.host}{port}); mfops never "
+                                "follows a registry off its own host"
                             )
                         url = target
                         continue
