@@ -40,7 +40,12 @@ if TYPE_CHECKING:
     help="With --check: give up on a registry's answer after this long.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown (with --check): the moved bases as a pull request's body.",
 )
 @server_options
 @click.pass_obj
@@ -76,6 +81,8 @@ def command(
     from mfops.repo.repository import Repo
 
     refs = _references(bases)
+    if fmt == "markdown" and not check:
+        raise click.UsageError("--format markdown needs --check")
     if not check:
         return _resolve(opts, refs, update, pull, fmt, host, timeout)
     rev = Revision(Repo.find(explicit=opts.repo), None)
@@ -88,6 +95,8 @@ def command(
         result["written"] = bool(written)
     if fmt == "json":
         click.echo(to_json(result))
+    elif fmt == "markdown":
+        click.echo(_markdown(statuses), nl=False)
     else:
         _show_upstream(statuses, updated=update)
     return 1 if moved else 0
@@ -166,6 +175,25 @@ def _show_upstream(statuses: list[UpstreamStatus], *, updated: bool) -> None:
             f"{len(moved)} base(s) moved upstream: `mfops lock --update --pull {names}` takes "
             "them, then `mfops build --changed` rebuilds the models above"
         )
+
+
+def _markdown(statuses: list[UpstreamStatus]) -> str:
+    """The moved bases as Markdown: what changed upstream and which models it reaches."""
+    moved = [s for s in statuses if s.state == "moved"]
+    if not moved:
+        return "No external base moved upstream.\n"
+    lines = [
+        "### External bases that moved upstream",
+        "",
+        "| base | registry | locked digest | upstream digest | models rebuilt |",
+        "|---|---|---|---|---|",
+    ]
+    for s in moved:
+        models = ", ".join(f"`{m}`" for m in s.affected)
+        lines.append(
+            f"| `{s.reference}` | {s.registry} | `{s.locked}` | `{s.upstream}` | {models} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _resolve(
