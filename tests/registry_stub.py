@@ -1,6 +1,7 @@
 """A model registry on 127.0.0.1 that speaks the part of the registry protocol Ollama's pull
 uses: `GET /v2/<namespace>/<model>/manifests/<tag>` and `HEAD`/`GET .../blobs/<digest>`
-(with `Range`, which Ollama's downloader sends). Manifests are served byte for byte as
+(redirected to `localhost`, as the real registry redirects to its CDN, then with `Range`,
+which Ollama's downloader sends). Manifests are served byte for byte as
 published, so their sha256 is the digest Ollama records after a pull.
 
 Faults for the tests of `mfops lock --check`: a status code (401, 404, 500), a body that is
@@ -188,7 +189,15 @@ class RegistryStub:
                 body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
                 return self._send(h, 404, body, head)
             return self._send(h, 200, data, head, Content_Type=MANIFEST_TYPE)
-        m = _BLOB.match(h.path)
+        path, _, query = h.path.partition("?")
+        m = _BLOB.match(path)
+        if m and query != "direct":
+            # Like Ollama's registry: blobs are served from another host (a CDN), which
+            # Ollama's downloader insists on (it takes the redirect's Location as the URL
+            # to fetch ranges from). Here that host is `localhost`, this same server.
+            port = self.netloc.rpartition(":")[2]
+            target = f"http://localhost:{port}{path}?direct"
+            return self._send(h, 307, b"", head, Location=target)
         if m:
             with self._lock:
                 blob = self.blobs.get(m["digest"])

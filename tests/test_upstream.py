@@ -284,3 +284,62 @@ def test_config_refuses_bad_registries(tmp_path, stub, double):
         assert code == 2
         assert err.startswith("mfops.yaml:") and message in err, err
         assert "pw" not in err
+
+
+@pytest.mark.ollama
+def test_a_real_ollama_pulls_from_the_stub_and_lock_check_agrees(tmp_path, monkeypatch):
+    """Against a real server (MFOPS_TEST_OLLAMA_HOST, MFOPS_TEST_GGUF for the weights): the
+    server pulls `127.0.0.1:PORT/library/tiny:latest` from the stub over plain http (the
+    registry is listed as insecure), the digest it records is the sha256 of the manifest
+    the stub served, so `lock --check` agrees with it; a new upstream manifest is reported
+    moved, and `lock --update --pull` takes it."""
+    import contextlib
+    import os
+    import uuid
+
+    from mfops.server.client import Server, resolve_host
+    from tests.buildkit import run_main
+    from tests.gitrepo import GitRepo
+
+    host = os.environ["MFOPS_TEST_OLLAMA_HOST"]
+    gguf = os.environ.get("MFOPS_TEST_GGUF")
+    if not gguf:
+        pytest.skip("set MFOPS_TEST_GGUF to the tiny model file")
+    weights = Path(gguf).read_bytes()
+
+    def config(kind: str) -> bytes:
+        return json.dumps(
+            {"model_format": "gguf", "model_family": "llama", "model_type": kind,
+             "file_type": "F32", "architecture": "amd64", "os": "linux"}
+        ).encode()  # fmt: skip
+
+    name = f"mfops-it-{uuid.uuid4().hex[:8]}"
+    server = Server(resolve_host(host))
+    with RegistryStub() as registry:
+        first = registry.publish_file(f"library/{name}:latest", weights, config("1M"))
+        base = f"{registry.netloc}/library/{name}:latest"
+        repo = GitRepo(tmp_path / "repo")
+        repo.write("mfops.yaml", f"defaults:\n  insecure_registries: [{registry.netloc}]\n")
+        repo.write("a/Modelfile", f"FROM {base}\nSYSTEM You are terse.\n")
+        repo.commit("models")
+        monkeypatch.setenv("OLLAMA_HOST", host)
+
+        def mfops(*args: str) -> tuple[int, str, str]:
+            return run_main("-C", str(repo.root), *args)
+
+        try:
+            code, out, err = mfops("lock", "--pull")
+            assert code == 0, out + err
+            assert json.loads((repo.root / "mfops.lock").read_text())["bases"] == {base: first}
+            assert mfops("lock", "--check")[0] == 0
+            second = registry.publish_file(f"library/{name}:latest", weights, config("2M"))
+            code, out, _ = mfops("lock", "--check")
+            assert code == 1
+            assert f"  locked    {first}\n  upstream  {second}\n  models    a\n" in out
+            assert mfops("lock", "--update", "--pull")[0] == 0
+            assert json.loads((repo.root / "mfops.lock").read_text())["bases"] == {base: second}
+            assert mfops("lock", "--check")[0] == 0
+        finally:
+            with contextlib.suppress(Exception):  # best-effort cleanup
+                server.delete(base)
+            server.close()
