@@ -41,6 +41,8 @@ class Fault:
     body: bytes | None = None
     redirect: str | None = None
     delay: float = 0.0
+    #: how many manifest requests get the fault (None: all)
+    times: int | None = None
 
 
 @dataclass
@@ -171,6 +173,10 @@ class RegistryStub:
         with self._lock:
             self.requests.append(Seen(h.command, h.path, dict(h.headers.items())))
             fault = self.fault
+            if fault is not None and "/manifests/" in h.path and fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.fault = None
         m = _MANIFEST.match(h.path)
         if m:
             if fault is not None:

@@ -187,8 +187,10 @@ def test_credentials_are_sent_and_never_printed(tmp_path, stub, double):
     stub.publish_model("team/tuned:v1", system="t1")
     ws = make_workspace(tmp_path, double, files(stub, registry=f"bot:s3cret@{stub.netloc}"))
     stub.requests.clear()
-    code, out, err = ws.mfops("lock", "--check", "base")
+    code, out, err = ws.mfops("lock", "--check", "base", "--format", "json")
     assert code == 0, err
+    assert json.loads(out)["bases"][0]["registry"] == stub.netloc
+    assert "s3cret" not in out + err
     sent = [r.headers.get("Authorization") for r in stub.manifest_requests()]
     assert sent == ["Basic " + base64.b64encode(b"bot:s3cret").decode()]
     stub.fault = Fault(status=401)
@@ -241,6 +243,13 @@ def test_redirect_to_another_host_is_never_followed(ws, stub):
         stub.fault = Fault(redirect=other.url.replace("127.0.0.1", "localhost"))
         assert ws.mfops("lock", "--check", "base")[0] == 2
         assert other.requests == []
+
+
+def test_a_redirect_on_the_same_host_is_followed(ws, stub):
+    stub.fault = Fault(redirect=stub.url, times=1)
+    code, _, err = ws.mfops("lock", "--check", "base")
+    assert (code, err) == (0, "")
+    assert [r.path for r in stub.manifest_requests()] == ["/v2/library/base/manifests/latest"] * 2
 
 
 def test_unreachable_registry_is_named(ws, stub):
