@@ -1,11 +1,17 @@
-"""`mfops status [--tag TAG] [--pull] [--format text|json]`: repo versus server, per model."""
+"""`mfops status [--tag TAG] [--pull] [--upstream] [--format text|json]`: repo versus server
+(and, with --upstream, the registries), per model and per base."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+
+if TYPE_CHECKING:
+    from mfops.server.upstream import UpstreamStatus
 
 
 @click.command("status")
@@ -78,7 +84,7 @@ def command(
         session.close()
     rows = model_statuses(rev, session.state(), listing, tag=tag)
     bases = check(rev.graph, rev.lock, listing)
-    upstreams = {}
+    upstreams: dict[str, UpstreamStatus] = {}
     if upstream:
         settings = RegistrySettings(
             defaults.registry, defaults.insecure_registries, registry_timeout
