@@ -19,6 +19,7 @@ the real server pulls `127.0.0.1:PORT/library/base:latest` from it with `insecur
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.ollama_double.double import OllamaDouble
+from mfops.testing.double import OllamaDouble
 
 _MANIFEST = re.compile(r"^/v2/(?P<ns>[^/]+)/(?P<model>[^/]+)/manifests/(?P<tag>[^/]+)$")
 _BLOB = re.compile(r"^/v2/(?P<ns>[^/]+)/(?P<model>[^/]+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
@@ -88,7 +89,6 @@ class RegistryStub:
 
     def publish_file(self, name: str, weights: bytes, config: bytes) -> str:
         """A minimal model a real Ollama can pull: one GGUF layer and a config blob."""
-        import json
 
         def layer(media: str, data: bytes) -> dict[str, Any]:
             return {

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.registry_stub import RegistryStub
-from tests.test_workflows_e2e import BASE, Pipeline
+from tests.test_workflows_e2e import BASE, GOOD_RULES, Pipeline
 
 ON = {"MFOPS_BASE_UPDATES": "true"}
 BRANCH = "mfops/base-updates"
@@ -138,3 +139,53 @@ def test_an_unreachable_registry_fails_the_job_by_name(pipeline, stub):
         check=True,
     )
     assert refs.stdout == ""
+
+
+def _release(pipe: Pipeline, *, all_models: bool, tag: str = "v0.1.0") -> None:
+    """A change, tagged, and the template's release job promoting what it changed at `tag`
+    (both models when the base changed, else only the expert): the current release."""
+    if all_models:
+        text = pipe.origin.read("Base.Modelfile")
+        pipe.origin.write("Base.Modelfile", text.replace("temperature 0.2", "temperature 0.3"))
+    else:
+        pipe.change_expert(GOOD_RULES + "\n- Be concise.")
+    head = pipe.origin.commit("a change to release")
+    pipe.origin.tag(tag, head)
+    tag_push = {"event_name": "push", "ref": f"refs/tags/{tag}", "ref_name": tag}
+    job = pipe.run(pipe.workflow(), "release", {**tag_push, "ref_type": "tag"}, head)
+    assert job.status == "success", job.output
+    assert pipe.double.has_model(f"expert:{tag}")
+    assert pipe.double.has_model(f"company-bot:{tag}") == all_models
+
+
+def test_a_moved_base_is_compared_with_the_current_release(pipeline, stub):
+    _release(pipeline, all_models=True)
+    stub.publish_model(BASE, system="new upstream weights", **LLAMA)
+    job = pipeline.run(pipeline.workflow(), "bases", SCHEDULE, pipeline.origin.head(), variables=ON)
+    assert job.status == "success", job.output
+    gate = job.step("gate")
+    assert "--against v0.1.0" in gate.stdout, gate.output
+    assert "against the release:" in gate.stdout
+    assert "Not compared" not in gate.summary
+    # the HTML report is written where the upload step looks for it
+    upload = job.step("upload-report")
+    html = next(p for p in upload.with_["path"].split() if p.endswith("mfops-report.html"))
+    page = Path(html).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "expert" in page
+    _, create = pipeline.gh_calls()
+    assert "**Verdict: the gate passed** with the new bases." in create["body"]
+
+
+def test_a_release_tag_missing_for_a_model_runs_the_suites_alone(pipeline, stub):
+    """A release promotes only the models it changed: a model on the moved base without
+    NAME:TAG on the server cannot be compared with that tag, so the gate is not asked to."""
+    _release(pipeline, all_models=False)  # company-bot keeps no v0.1.0 tag
+    stub.publish_model(BASE, system="new upstream weights", **LLAMA)
+    job = pipeline.run(pipeline.workflow(), "bases", SCHEDULE, pipeline.origin.head(), variables=ON)
+    assert job.status == "success", job.output
+    gate = job.step("gate")
+    assert "Not compared with v0.1.0: not on the server for company-bot." in gate.summary
+    assert "--against" not in gate.stdout and "against the release" not in gate.stdout
+    assert "mfops gate: ✅ passed" in gate.summary
+    _, create = pipeline.gh_calls()
+    assert "Not compared with v0.1.0" in create["body"]

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from mfops.errors import ConfigError
 
@@ -118,7 +119,9 @@ def _syntax_message(err: object, text: str, line: int | None) -> tuple[str, int 
 class _Frame:
     __slots__ = ("container", "key", "key_line", "path", "start_line")
 
-    def __init__(self, container: dict | list, path: KeyPath, start_line: int) -> None:
+    def __init__(
+        self, container: dict[Any, Any] | list[Any], path: KeyPath, start_line: int
+    ) -> None:
         self.container = container
         self.path = path
         self.start_line = start_line
@@ -163,17 +166,17 @@ def load_yaml(text: str, path: str) -> tuple[object, LineMap]:
             loader.dispose()
 
 
-def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
+def _build(loader: Any, path: str, yaml: Any) -> tuple[object, LineMap]:
     ev = yaml.events
     lines: dict[KeyPath, int] = {}
     stack: list[_Frame] = []
     root: object = None
     documents = 0
 
-    def error(message: str, event) -> ConfigError:
+    def error(message: str, event: Any) -> ConfigError:
         return ConfigError(message, path=path, line=event.start_mark.line + 1)
 
-    def place(value: object, event, line: int) -> None:
+    def place(value: object, event: Any, line: int) -> None:
         """Put a finished value into the enclosing collection (or make it the root)."""
         nonlocal root
         if not stack:
@@ -184,7 +187,8 @@ def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
         if isinstance(top.container, list):
             index = len(top.container)
             top.container.append(value)
-            lines[(*top.path, index)] = line
+            item: KeyPath = (*top.path, index)
+            lines[item] = line
         elif top.key is _NO_KEY:
             if isinstance(value, (dict, list)):
                 raise error("a mapping key must be a plain value, not a collection", event)
@@ -194,10 +198,11 @@ def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
             top.key, top.key_line = value, line
         else:
             top.container[top.key] = value
-            lines[(*top.path, top.key)] = top.key_line
+            member: KeyPath = (*top.path, top.key)
+            lines[member] = top.key_line
             top.key = _NO_KEY
 
-    def child_path(event) -> KeyPath:
+    def child_path(event: Any) -> KeyPath:
         if not stack:
             return ()
         top = stack[-1]
@@ -232,7 +237,7 @@ def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
     return root, LineMap(lines)
 
 
-def _scalar(loader, event, yaml, error) -> object:
+def _scalar(loader: Any, event: Any, yaml: Any, error: Callable[[str, Any], ConfigError]) -> object:
     """The value the safe loader would construct for one scalar event."""
     tag = event.tag
     if tag is None or tag == "!":

@@ -31,11 +31,14 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mfops.errors import ServerError
 from mfops.language.names import DEFAULT_HOST, parse_name
 from mfops.language.registryname import Registry, check_registry
+
+if TYPE_CHECKING:
+    import httpx
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 #: A manifest is a few kilobytes; anything far larger is not one.
@@ -105,7 +108,7 @@ def _manifest_digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def _same_origin(a: Any, b: Any) -> bool:
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 

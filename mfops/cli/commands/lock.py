@@ -9,9 +9,16 @@ import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.errors import MfopsError
+from mfops.fileio.markdown import code_span
+from mfops.graph.revision import Revision
+from mfops.language.names import parse_name
+from mfops.repo.repository import LOCK_FILE, Repo
+from mfops.server.bases import external_bases, refresh_lock
+from mfops.server.registry import RegistrySettings, insecure_pull
+from mfops.server.upstream import check_upstream
 
 if TYPE_CHECKING:
-    from mfops.graph.revision import Revision
     from mfops.server.upstream import UpstreamStatus
 
 
@@ -77,9 +84,6 @@ def command(
     wrongly; the lock is not touched. With --update (and --pull) the moved bases are then
     taken into the lock: a scheduled job's one step; the exit code is still the check's.
     """
-    from mfops.graph.revision import Revision
-    from mfops.repo.repository import Repo
-
     refs = _references(bases)
     if fmt == "markdown" and not check:
         raise click.UsageError("--format markdown needs --check")
@@ -104,9 +108,6 @@ def command(
 
 def _references(bases: tuple[str, ...]) -> tuple[str, ...]:
     """BASE arguments in the lock's spelling (`llama3.2` -> `llama3.2:latest`)."""
-    from mfops.errors import MfopsError
-    from mfops.language.names import parse_name
-
     out = []
     for text in bases:
         try:
@@ -117,9 +118,6 @@ def _references(bases: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _known(rev: Revision, refs: tuple[str, ...]) -> None:
-    from mfops.errors import MfopsError
-    from mfops.server.bases import external_bases
-
     used = external_bases(rev.graph)
     for ref in refs:
         if ref not in used:
@@ -131,9 +129,6 @@ def _known(rev: Revision, refs: tuple[str, ...]) -> None:
 
 
 def _upstream(rev: Revision, refs: tuple[str, ...], deadline: float) -> list[UpstreamStatus]:
-    from mfops.server.registry import RegistrySettings
-    from mfops.server.upstream import check_upstream
-
     defaults = rev.snapshot.config.defaults
     settings = RegistrySettings(defaults.registry, defaults.insecure_registries, deadline)
     return check_upstream(rev.graph, rev.lock, settings, only=refs or None)
@@ -152,8 +147,6 @@ def _upstream_row(s: UpstreamStatus) -> dict[str, Any]:
 
 
 def _show_upstream(statuses: list[UpstreamStatus], *, updated: bool) -> None:
-    from mfops.repo.repository import LOCK_FILE
-
     for s in statuses:
         if s.state == "moved":
             click.echo(f"moved     {s.reference}  (at {s.registry})")
@@ -189,10 +182,10 @@ def _markdown(statuses: list[UpstreamStatus]) -> str:
         "|---|---|---|---|---|",
     ]
     for s in moved:
-        models = ", ".join(f"`{m}`" for m in s.affected)
-        lines.append(
-            f"| `{s.reference}` | {s.registry} | `{s.locked}` | `{s.upstream}` | {models} |"
-        )
+        models = ", ".join(code_span(m) for m in s.affected)
+        cells = [code_span(s.reference), s.registry, code_span(s.locked or "-")]
+        cells += [code_span(s.upstream), models]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -207,13 +200,6 @@ def _resolve(
 ) -> int:
     """The server side: pull, list, write the lock. Returns whether the lock was written
     when `fmt` is 'none' (the caller reports), else the exit code."""
-    from mfops.errors import ServerError
-    from mfops.graph.revision import Revision
-    from mfops.repo.lockfile import save
-    from mfops.repo.repository import LOCK_FILE
-    from mfops.server.bases import check, external_bases, locked
-    from mfops.server.registry import insecure_pull
-
     session = open_session(opts, host, timeout)
     try:
         rev = Revision(session.repo, None)
@@ -229,24 +215,19 @@ def _resolve(
         listing = session.server.models()
     finally:
         session.close()
-    statuses = check(rev.graph, rev.lock, listing)
-    chosen = set(targets)
-    missing = [
-        s.reference
-        for s in statuses
-        if s.state == "missing" and (not chosen or s.reference in chosen or s.locked is None)
-    ]
-    if missing:
-        raise ServerError(
-            f"not on {session.host.display}: {', '.join(missing)}",
-            hint="run `mfops lock --pull` to pull them, or `ollama pull` them yourself",
-        )
-    unused = set(rev.lock.bases) - set(refs)
-    new = locked(rev.lock, statuses, update=update and not chosen, prune=unused)
-    if update and chosen:
-        new = locked(new, [s for s in statuses if s.reference in chosen], update=True)
+    refresh = refresh_lock(
+        rev.graph,
+        rev.lock,
+        listing,
+        session.repo.root / LOCK_FILE,
+        host=session.host.display,
+        update=update,
+        named=targets or None,
+        prune=True,
+    )
+    new = refresh.new
     rows = []
-    for st in statuses:
+    for st in refresh.statuses:
         if st.locked is None:
             state = "added"
         elif st.server is None or st.locked == st.server:
@@ -272,11 +253,9 @@ def _resolve(
             "state": "removed",
             "used_by": [],
         }
-        for ref in sorted(unused)
+        for ref in refresh.removed
     ]
-    written = new != rev.lock
-    if written:
-        save(new, session.repo.root / LOCK_FILE)
+    written = refresh.written
     if fmt == "none":
         return int(written)
     if fmt == "json":

@@ -7,8 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mfops.build.status import model_statuses
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.graph.revision import Revision
+from mfops.server.bases import check, external_bases
+from mfops.server.registry import RegistrySettings, insecure_pull
+from mfops.server.upstream import check_upstream
 
 if TYPE_CHECKING:
     from mfops.server.upstream import UpstreamStatus
@@ -65,12 +70,6 @@ def command(
     pulling (as `mfops lock --check` does): "is anything stale?" has one answer, and
     --exit-code counts a base that moved upstream.
     """
-    from mfops.build.status import model_statuses
-    from mfops.graph.revision import Revision
-    from mfops.server.bases import check, external_bases
-    from mfops.server.registry import RegistrySettings, insecure_pull
-    from mfops.server.upstream import check_upstream
-
     session = open_session(opts, host, timeout)
     try:
         session.probe()
