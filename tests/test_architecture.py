@@ -47,7 +47,9 @@ RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 OWNERS = {
     "git": {"repo.gitstore"},
     "ollama": {"server.client"},
-    "httpx": {"server.client"},
+    # server.registry asks model registries for manifests (lock --check): another party
+    # than the Ollama server, with its own faults, so it has its own small httpx client.
+    "httpx": {"server.client", "server.registry"},
     "yaml": {"fileio.yamlfile"},
     "deepdiff": {"diff.compare"},
     "jsonschema": {"behave.assertions"},
@@ -58,6 +60,7 @@ OWNERS = {
 JSON_PARSERS = {
     "fileio.jsonfile": "every JSON file mfops reads",
     "server.client": "HTTP answers from Ollama",
+    "server.registry": "a registry's manifest, hashed byte for byte (lock --check)",
     "behave.assertions": "a model's answer checked with `json`",
     "behave.judge": "a judge model's verdict",
 }

@@ -123,7 +123,7 @@ def test_the_template_promotes_only_on_tag_pushes():
     workflow = load_workflow(TEMPLATE)
     promoting = _promoting_steps(workflow)
     assert {j for j, _ in promoting} == {"release"}
-    assert set(workflow["on"]) == {"pull_request", "push"}
+    assert set(workflow["on"]) == {"pull_request", "push", "schedule", "workflow_dispatch"}
     assert workflow["on"]["push"] == {"tags": ["v*"]}, "a branch push must not reach release"
     job_if = workflow["jobs"]["release"]["if"]
     cases = {
@@ -133,12 +133,42 @@ def test_the_template_promotes_only_on_tag_pushes():
         ("pull_request", "refs/pull/7/merge"): False,
         ("pull_request_target", "refs/tags/v1.2.0"): False,
         ("workflow_dispatch", "refs/tags/v1.2.0"): False,
+        ("schedule", "refs/heads/main"): False,
     }
     for (event, ref), expected in cases.items():
         assert condition(job_if, {"github": _github(event, ref)}) is expected, (event, ref)
     gate_if = workflow["jobs"]["gate"]["if"]
     assert condition(gate_if, {"github": _github("pull_request", "refs/pull/7/merge")})
     assert not condition(gate_if, {"github": _github("push", "refs/tags/v1.2.0")})
+
+
+def test_the_scheduled_base_updates_are_opt_in_and_never_run_on_pull_requests():
+    workflow = load_workflow(TEMPLATE)
+    assert [c["cron"] for c in workflow["on"]["schedule"]] == ["17 6 * * 1"], "weekly"
+    job = workflow["jobs"]["bases"]
+    on = {"MFOPS_BASE_UPDATES": "true"}
+    for event, vars_, expected in (
+        ("schedule", on, True),
+        ("workflow_dispatch", on, True),
+        ("schedule", {}, False),
+        ("schedule", {"MFOPS_BASE_UPDATES": "false"}, False),
+        ("pull_request", on, False),
+        ("push", on, False),
+    ):
+        ctx = {"github": _github(event, "refs/heads/main"), "vars": vars_}
+        assert condition(job["if"], ctx) is expected, (event, vars_)
+    # the one job that may write, and it writes only what it needs
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    for other in ("gate", "release"):
+        assert workflow["jobs"][other]["permissions"].get("contents") == "read"
+    # it prepares the machine like the gate does
+    gate, bases = _steps_by_id(workflow, "gate"), _steps_by_id(workflow, "bases")
+    for step_id in ("setup-python", "setup-mfops", "wait-for-ollama", "pull-bases"):
+        assert (
+            gate[step_id]["run" if "run" in gate[step_id] else "with"]
+            == bases[step_id]["run" if "run" in gate[step_id] else "with"]
+        ), step_id
+    assert job["env"]["OLLAMA_HOST"] == workflow["jobs"]["gate"]["env"]["OLLAMA_HOST"]
 
 
 def test_the_reusable_workflow_refuses_to_promote_outside_tag_pushes():
@@ -155,26 +185,30 @@ def test_the_reusable_workflow_refuses_to_promote_outside_tag_pushes():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
 def test_permissions_are_least_privilege(path):
-    """Read-only by default; the only write is `pull-requests` for the job that comments."""
+    """Read-only by default; the only writes are `pull-requests` for a job that comments or
+    opens a pull request, and `contents` for a job that pushes a branch (the scheduled base
+    updates), on that job only."""
     workflow = load_workflow(path)
     assert "permissions" in workflow, "declare top-level permissions"
 
-    def check(perms: Any, where: str, comments: bool) -> None:
+    def check(perms: Any, where: str, steps: list[dict[str, Any]]) -> None:
         assert isinstance(perms, dict), f"{where}: permissions must be a map, not {perms!r}"
+        scripts = "\n".join(s.get("run", "") for s in steps)
+        needs = {
+            "pull-requests": "gh api" in scripts or "gh pr " in scripts,
+            "contents": "git push" in scripts,
+        }
         for scope, level in perms.items():
             if level == "write":
-                assert scope == "pull-requests" and comments, f"{where}: {scope}: write"
+                assert needs.get(scope), f"{where}: {scope}: write"
             else:
                 assert level in ("read", "none"), f"{where}: {scope}: {level}"
 
-    def commenting(steps: list[dict[str, Any]]) -> bool:
-        return any("gh api" in s.get("run", "") for s in steps)
-
-    every_step = [s for _, s in _runs(workflow)]
-    check(workflow["permissions"], "workflow", commenting(every_step))
+    check(workflow["permissions"], "workflow", [s for _, s in _runs(workflow)])
+    assert workflow["permissions"].get("contents") != "write", "contents: write per job only"
     for job_id, job in workflow["jobs"].items():
         if "permissions" in job:
-            check(job["permissions"], job_id, commenting(job.get("steps", [])))
+            check(job["permissions"], job_id, job.get("steps", []))
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)

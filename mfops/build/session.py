@@ -30,6 +30,7 @@ from mfops.server.bases import (
     require_pinned,
 )
 from mfops.server.client import Server, resolve_host
+from mfops.server.registry import insecure_pull
 from mfops.store.builds import BuildState
 
 if TYPE_CHECKING:
@@ -130,8 +131,9 @@ def plan_build(
         todo = [ref for ref in _pull_set(rev, sel, plan) if ref not in pulled]
         if not pull or dry_run or not todo:
             break
+        insecure = rev.snapshot.config.defaults.insecure_registries
         for ref in todo:
-            session.server.pull(ref, on_pull)
+            session.server.pull(ref, on_pull, insecure=insecure_pull(ref, insecure))
             pulled.append(ref)
         listing = session.server.models()
         refresh = refresh_lock(

@@ -21,6 +21,7 @@ from typing import Any
 from mfops.errors import ConfigError
 from mfops.fileio.yamlfile import LineMap, dotted, kind_of, load_yaml
 from mfops.language.names import check_repo_model_name, parse_name
+from mfops.language.registryname import check_registry, check_registry_host
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class Defaults:
     jobs: int = 4
     embedding_model: str | None = None
     judge_model: str | None = None
+    #: Where short names (`llama3.2`, `acme/bot`) are looked up upstream by `lock --check`:
+    #: a mirror of Ollama's registry, or a local one in tests. `host[:port]` or a URL.
+    registry: str | None = None
+    #: Registries (`host[:port]`) that speak plain http; any other is reached over https.
+    insecure_registries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,15 @@ class Config:
 
 _TOP_KEYS = ("models", "defaults", "allow_paths")
 _MODEL_KEYS = ("modelfile", "description", "tests")
-_DEFAULT_KEYS = ("host", "candidate_tag", "jobs", "embedding_model", "judge_model")
+_DEFAULT_KEYS = (
+    "host",
+    "candidate_tag",
+    "jobs",
+    "embedding_model",
+    "judge_model",
+    "registry",
+    "insecure_registries",
+)
 
 
 class _Checker:
@@ -233,4 +247,11 @@ def _defaults(check: _Checker, value: object) -> Defaults:
             spec.get("embedding_model"), ("defaults", "embedding_model"), parse_name
         ),
         judge_model=check.name(spec.get("judge_model"), ("defaults", "judge_model"), parse_name),
+        registry=check.name(spec.get("registry"), ("defaults", "registry"), check_registry),
+        insecure_registries=tuple(
+            check.name(item, ("defaults", "insecure_registries", i), check_registry_host) or ""
+            for i, item in enumerate(
+                check.strings(spec.get("insecure_registries"), ("defaults", "insecure_registries"))
+            )
+        ),
     )

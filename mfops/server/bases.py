@@ -162,25 +162,35 @@ def refresh_lock(
     host: str,
     update: bool,
     only: Iterable[str] | None = None,
+    named: Iterable[str] | None = None,
     prune: bool = False,
 ) -> LockRefresh:
     """Bring `lock` up to date with the server's `listing` and write it to `path` (atomically,
     only when it changed). `only` limits the refresh to those references (`build --pull`: the
-    bases it pulled); `update` takes the server's digest for locked bases too; `prune` drops
-    entries no model uses any more. A base that is not on the server is a ServerError: a lock
-    is never written from a partial listing."""
+    bases it pulled); `update` takes the server's digest for locked bases too, or with `named`
+    (`lock --update BASE...`) for those bases only: the others are still added when unlocked,
+    and a locked one missing from the server keeps its entry. `prune` drops entries no model
+    uses any more. A base that is needed but not on the server is a ServerError: a lock is
+    never written from a partial listing."""
     statuses = check(graph, lock, listing)
     if only is not None:
         wanted = set(only)
         statuses = [s for s in statuses if s.reference in wanted]
-    missing = [s.reference for s in statuses if s.state == "missing"]
+    chosen = set(named or ())
+    missing = [
+        s.reference
+        for s in statuses
+        if s.state == "missing" and (not chosen or s.reference in chosen or s.locked is None)
+    ]
     if missing:
         raise ServerError(
             f"not on {host}: {', '.join(missing)}",
             hint="run `mfops lock --pull` to pull them, or `ollama pull` them yourself",
         )
     removed = set(lock.bases) - set(external_bases(graph)) if prune else set()
-    new = locked(lock, statuses, update=update, prune=removed)
+    new = locked(lock, statuses, update=update and not chosen, prune=removed)
+    if update and chosen:
+        new = locked(new, [s for s in statuses if s.reference in chosen], update=True)
     if new != lock:
         save(new, path)
     return LockRefresh(tuple(statuses), lock, new, tuple(sorted(removed)))

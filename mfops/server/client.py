@@ -418,11 +418,15 @@ class Server:
             if progress is not None:
                 progress(step)
 
-    def pull(self, name: str, progress: ProgressFn | None = None) -> None:
-        """Pull `name` from its registry, reporting progress; idempotent, so retried."""
+    def pull(
+        self, name: str, progress: ProgressFn | None = None, *, insecure: bool = False
+    ) -> None:
+        """Pull `name` from its registry, reporting progress; idempotent, so retried.
+        `insecure` lets Ollama use plain http (a registry listed as insecure in mfops.yaml)."""
 
         def run() -> str:
-            return self._consume(name, self.client.pull(model=name, stream=True), progress)
+            stream = self.client.pull(model=name, insecure=insecure, stream=True)
+            return self._consume(name, stream, progress)
 
         last = self.call("pull", name, run)
         if last != "success":

@@ -174,7 +174,8 @@ def test_models_are_sorted_by_name():
         (
             "defaults:\n  hots: x\n",
             "mfops.yaml:2: defaults.hots: unknown key (expected one of: candidate_tag, "
-            "embedding_model, host, jobs, judge_model) (did you mean 'host'?)",
+            "embedding_model, host, insecure_registries, jobs, judge_model, registry) "
+            "(did you mean 'host'?)",
         ),
         (
             "defaults: fast\n",

@@ -171,10 +171,15 @@ def encode_config(config: dict[str, Any]) -> bytes:
 
 @dataclass
 class Registry:
-    """The pretend `registry.ollama.ai`: manifests by case-folded name plus their blobs."""
+    """The pretend `registry.ollama.ai`: manifests by case-folded name plus their blobs.
+
+    `upstream` (a URL such as `http://127.0.0.1:PORT`, tests/registry_stub.py) makes pulls of
+    names this pretend registry lacks fetch over HTTP instead, as Ollama does: default-host
+    names from `upstream`, names with a loopback host from that host (pull.py)."""
 
     manifests: dict[tuple[str, str, str, str], bytes] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    upstream: str | None = None
 
 
 class Store:
