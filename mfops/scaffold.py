@@ -189,6 +189,22 @@ def next_steps(done: Scaffold, *, shown_root: str, in_git: bool) -> list[tuple[s
     steps: list[tuple[str, str]] = []
     if shown_root not in ("", "."):
         steps.append((f"cd {shown_root}", ""))
+    if done.ci is not None and done.with_action("kept"):
+        # an existing repository that only got the workflow: its models are built already
+        return [
+            *steps,
+            ("git add .github && git commit -m 'mfops gate'", "the workflow"),
+            ("git push", "pull requests are gated from now on"),
+            (
+                "git tag vX.Y.Z && git push origin vX.Y.Z",
+                "the workflow gates and promotes the tag",
+            ),
+            (
+                "# optional: a repository secret MFOPS_OLLAMA_HOST naming your Ollama "
+                "(without it the workflow starts one on the runner)",
+                "",
+            ),
+        ]
     if not in_git:
         steps.append(("git init", ""))
     steps += [

@@ -13,7 +13,7 @@ import pytest
             ["diff", "--upload-pack=touch x"],
             "mfops: No such option '--upload-pack'. (see `mfops diff --help`)",
         ),
-        (["nosuch"], "mfops: No such command 'nosuch'. (see `mfops --help`)"),
+        (["nosuch"], "mfops: no such command 'nosuch' (see `mfops --help`)"),
         (["show"], "mfops: Missing argument 'NAME'. (see `mfops show --help`)"),
     ],
 )

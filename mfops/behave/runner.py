@@ -35,6 +35,7 @@ from mfops.behave.results import (
     TestReport,
 )
 from mfops.errors import ConfigError, MfopsError
+from mfops.language.suggest import missing_tag_hint
 
 if TYPE_CHECKING:
     from mfops.behave.baseline import Baseline, BaselineStore
@@ -191,10 +192,8 @@ class Runner:
         target = f"{run.model}:{env.tag}"
         prep = _Prepared(run, target, env.manifest(target), env.digests.get(run.model))
         if prep.manifest is None:
-            prep.error = (
-                f"{target} is not on the server at {env.host}; build it first "
-                f"(mfops build {run.model} --tag {env.tag})"
-            )
+            hint = missing_tag_hint(run.model, env.tag, env.manifests)
+            prep.error = f"{target} is not on the server at {env.host} ({hint})"
             return prep
         aux: dict[str, str] = {}
         for check in run.case.assertions:

@@ -133,8 +133,11 @@ def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
 
 
 def check_tag(tag: str) -> None:
-    from mfops.language.names import is_reserved_tag, parse_name
+    from mfops.language.names import is_reserved_tag, parse_name, part_problem
 
+    problem = part_problem("tag", tag)
+    if problem is not None:  # in the words of the tag typed, not of `m:TAG`
+        raise MfopsError(f"invalid tag {tag!r}: {problem}")
     try:
         parse_name(f"m:{tag}")
     except ValueError as err:

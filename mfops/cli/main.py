@@ -22,6 +22,7 @@ import click
 
 from mfops import __version__
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.language.suggest import close_matches, did_you_mean
 
 #: name -> (module, one-line help). Order is the order `mfops --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -73,6 +74,18 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         return module.command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's lookup, with "did you mean build?" for a mistyped command."""
+        name = args[0] if args else ""
+        unknown = name and not name.startswith("-") and self.get_command(ctx, name) is None
+        if unknown and not ctx.resilient_parsing:
+            hint = did_you_mean(close_matches(name, COMMANDS))
+            more = f"; {hint}" if hint else ""
+            ctx.fail(f"no such command {name!r}{more}")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
@@ -111,6 +124,12 @@ def _crash_log(exc: BaseException) -> str:
     return path
 
 
+#: click >= 8.2 raises this for a group run without arguments (8.1 printed the help itself).
+_NO_ARGS: tuple[type[Exception], ...] = tuple(
+    e for e in [getattr(click.exceptions, "NoArgsIsHelpError", None)] if e is not None
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run, map the outcome to an exit code, exit."""
     # Loading a large repo allocates about a million small, acyclic objects; at the default
@@ -127,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except _NO_ARGS as exc:
+        # `mfops` alone: the help, as `mfops --help` prints it (nothing went wrong).
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")  # type: ignore[attr-defined]
+        sys.exit(0)
     except click.UsageError as exc:
         # One line, like every other input error (click's own form takes three or four).
         where = exc.ctx.command_path if exc.ctx is not None else "mfops"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import MfopsError
+from mfops.language.suggest import close_matches, did_you_mean, missing_tag_hint
 from mfops.release.history import Destination, Entry, ModelEntry
 from mfops.release.verdict import ModelTests, Tester, TestSummary
 
@@ -136,10 +137,8 @@ def _precheck(
         src = f"{name}:{req.from_tag}"
         have = listing.get(key(src))
         if have is None:
-            problems.append(
-                f"{src} is not on the server at {target.host} (build it first: "
-                f"mfops build {name} --tag {req.from_tag})"
-            )
+            hint = missing_tag_hint(name, req.from_tag, [m.name for m in listing.values()])
+            problems.append(f"{src} is not on the server at {target.host} ({hint})")
             continue
         rec = target.state.get(src)
         found: list[str] = []
@@ -381,6 +380,26 @@ def _record_builds(state: BuildState, outcome: RetagOutcome) -> None:
 # --------------------------------------------------------------------------- rollback
 
 
+def _check_model_on_server(target: Target, name: str) -> None:
+    """A NAME the server has no tag of is a typo, not a refused rollback: raise (exit 2,
+    nothing recorded) with the models it does have that are close."""
+    from mfops.language.names import parse_name
+
+    models: set[str] = set()
+    for entry in target.server.models().values():
+        try:
+            models.add(parse_name(entry.name).untagged)
+        except ValueError:
+            continue
+    want = parse_name(name).untagged.casefold()
+    if any(m.casefold() == want for m in models):
+        return
+    raise MfopsError(
+        f"no model {name!r} on the server at {target.host}",
+        hint=did_you_mean(close_matches(name, models)) or "see `mfops status`",
+    )
+
+
 def rollback(
     target: Target,
     *,
@@ -402,6 +421,7 @@ def rollback(
         parse_name(f"{name}:{to_tag}")
     except ValueError as err:
         raise MfopsError(f"invalid model name {name!r}: {err}") from None
+    _check_model_on_server(target, name)
     at = now_utc()
     warnings: list[str] = []
     promoted = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.pullview import pull_progress
 from mfops.cli.render import to_json
 
 
@@ -42,10 +43,14 @@ def command(opts, update: bool, pull: bool, fmt: str, host: str | None, timeout:
         rev = Revision(session.repo, None)
         refs = external_bases(rev.graph)
         if pull:
-            for ref in refs:
-                if fmt == "text":
-                    click.echo(f"pulling {ref}", err=True)
-                session.server.pull(ref)
+            shown = pull_progress(opts.color)
+            try:
+                for ref in refs:
+                    if fmt == "text":
+                        click.echo(f"pulling {ref}", err=True)
+                    session.server.pull(ref, shown)
+            finally:
+                shown.close()
         listing = session.server.models()
     finally:
         session.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.pullview import pull_progress
 from mfops.cli.render import to_json
 
 
@@ -19,7 +20,7 @@ from mfops.cli.render import to_json
 @click.option(
     "--exit-code",
     is_flag=True,
-    help="Exit 1 unless every model is up to date and every base matches the lock.",
+    help="Exit 1 unless every model is up to date, no tag drifted and every base matches the lock.",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -43,14 +44,20 @@ def command(
         session.probe()
         rev = Revision(session.repo, None)
         if pull:
-            for ref in external_bases(rev.graph):
-                session.server.pull(ref)
+            shown = pull_progress(opts.color)
+            try:
+                for ref in external_bases(rev.graph):
+                    session.server.pull(ref, shown)
+            finally:
+                shown.close()
         listing = session.server.models()
     finally:
         session.close()
     rows = model_statuses(rev, session.state(), listing, tag=tag)
     bases = check(rev.graph, rev.lock, listing)
-    bad = any(r.status != "up to date" for r in rows) or any(b.state != "ok" for b in bases)
+    bad = any(r.status != "up to date" or r.drifted for r in rows) or any(
+        b.state != "ok" for b in bases
+    )
     if fmt == "json":
         click.echo(
             to_json(
@@ -86,10 +93,12 @@ def command(
     width = max([5, *(len(r.name) for r in rows)])
     click.echo(f"{'model':<{width}}  {'digest':<19}  {'status':<10}  tags on server")
     for r in rows:
-        tags = ", ".join(f"{t}*" if t in r.current else t for t in r.tags) or "-"
+        tags = ", ".join(_marked(t, r.current, r.drifted) for t in r.tags) or "-"
         click.echo(f"{r.name:<{width}}  {r.digest[:19]:<19}  {r.status:<10}  {tags}")
     if any(r.current for r in rows):
         click.echo("(* = holds what the repo builds now)")
+    if any(r.drifted for r in rows):
+        click.echo("(! drifted = changed on the server since mfops built it; rebuild it)")
     if bases:
         click.echo("")
         click.echo("external bases:")
@@ -104,3 +113,11 @@ def command(
                 f"  {b.reference}: {state} (locked {b.locked or '-'}, server {b.server or '-'})"
             )
     return 1 if exit_code and bad else 0
+
+
+def _marked(tag: str, current: tuple[str, ...], drifted: tuple[str, ...]) -> str:
+    if tag in current:
+        return f"{tag}*"
+    if tag in drifted:
+        return f"{tag}! drifted"
+    return tag

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
-from mfops.cli.render import to_json, use_color
+from mfops.cli.render import rich_console, to_json, use_color
 
 if TYPE_CHECKING:
     from mfops.behave.results import TestEvent
@@ -92,7 +92,7 @@ def command(
         suites = load_suites(rev.snapshot, rev.graph)
         cases = plan_cases(suites, rev.graph, names)
         the_tag = _tag(session, rev, tag)
-        progress = _Progress.maybe(len(cases))
+        progress = _Progress.maybe(len(cases), opts.color)
         try:
             report = run_in_session(
                 session,
@@ -151,13 +151,12 @@ class _Progress:
     """A progress bar on stderr while samples run, shown only on a terminal."""
 
     @classmethod
-    def maybe(cls, cases: int) -> _Progress | None:
+    def maybe(cls, cases: int, color: bool | None) -> _Progress | None:
         if not cases or not sys.stderr.isatty():
             return None
-        return cls()
+        return cls(color)
 
-    def __init__(self) -> None:
-        from rich.console import Console
+    def __init__(self, color: bool | None, file: Any = None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self._lock = threading.Lock()
@@ -167,7 +166,7 @@ class _Progress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
-            console=Console(stderr=True),
+            console=rich_console(color, file=file),
             transient=True,
         )
         self.task = self.progress.add_task("test", total=None, status="")
