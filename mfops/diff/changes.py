@@ -30,6 +30,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from mfops.errors import UnknownModelError
@@ -37,6 +38,7 @@ from mfops.errors import UnknownModelError
 if TYPE_CHECKING:
     from mfops.diff.compare import Side
     from mfops.graph.effective import Message
+    from mfops.graph.inheritance import Graph
     from mfops.graph.revision import Revision
 
 Level = Literal["major", "minor", "patch"]
@@ -249,6 +251,8 @@ class DiffResult:
     models: tuple[ModelDiff, ...]
     unchanged: int
     moved: tuple[Move, ...] = ()
+    #: B's inheritance graph, for pictures of what changed (not compared, not in the JSON).
+    new_graph: Graph | None = dataclass_field(default=None, compare=False, repr=False)
 
     def count(self, status: Status) -> int:
         return sum(1 for m in self.models if m.status == status)
@@ -376,7 +380,15 @@ def diff_revisions(
     unchanged = [n for n in common if n not in dirty and keep(n)]
     moved = tuple(Move(n, a.file(n), b.file(n)) for n in unchanged if a.file(n) != b.file(n))
     return DiffResult(
-        old.label, new.label, old.ref, new.ref, mode, tuple(models), len(unchanged), moved
+        old.label,
+        new.label,
+        old.ref,
+        new.ref,
+        mode,
+        tuple(models),
+        len(unchanged),
+        moved,
+        new_graph=b.graph,
     )
 
 
