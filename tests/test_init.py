@@ -22,6 +22,8 @@ STARTER = {
     "expert/Modelfile",
     "expert/expert.test.yaml",
     "tests/company.test.yaml",
+    "schemas/mfops.schema.json",
+    "schemas/suite.schema.json",
 }
 WORKFLOW = ".github/workflows/mfops.yml"
 

@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("mfops.cli.commands.history", "Show promotions and rollbacks, newest first."),
     "gate": ("mfops.cli.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
     "init": ("mfops.cli.commands.init", "Scaffold a model repository and its CI gate."),
+    "schema": ("mfops.cli.commands.schema", "Print the JSON Schema of mfops.yaml or a suite."),
 }
 
 
