@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from mfops.build.plan import Plan, PlanItem
     from mfops.graph.revision import Revision
     from mfops.server.client import Progress, Server
-    from mfops.store.builds import BuildState
     from mfops.server.roundtrip import BaseConfigs, Mismatch
+    from mfops.store.builds import BuildState
 
 Outcome = Literal["created", "tagged", "up to date", "failed", "skipped"]
 
@@ -194,8 +194,16 @@ class Builder:
     # -- one model -------------------------------------------------------------------------
 
     def _result(self, item: PlanItem, action: Outcome, started: float, **kw: Any) -> ModelResult:
-        return ModelResult(item.name, item.target, action, item.reason, item.detail,
-                           round(time.monotonic() - started, 3), item.digest, **kw)
+        return ModelResult(
+            item.name,
+            item.target,
+            action,
+            item.reason,
+            item.detail,
+            round(time.monotonic() - started, 3),
+            item.digest,
+            **kw,
+        )
 
     def _run(self, item: PlanItem) -> ModelResult:
         started = time.monotonic()
@@ -227,23 +235,29 @@ class Builder:
         for upload in uploads_for(node, self.rev.snapshot):
             self._emit(BuildEvent("progress", item.name, item.target, f"uploading {upload.key}"))
             blobs[upload] = self.server.ensure_blob(upload.path, upload.digest)
-        request = create_request(node, declared(node), target=item.target, tag=self.plan.tag,
-                                 blobs=blobs)
+        request = create_request(
+            node, declared(node), target=item.target, tag=self.plan.tag, blobs=blobs
+        )
 
         def progress(p: Progress) -> None:
-            self._emit(BuildEvent("progress", item.name, item.target, p.status, p.completed,
-                                  p.total))
+            self._emit(
+                BuildEvent("progress", item.name, item.target, p.status, p.completed, p.total)
+            )
 
         self.server.create(request, progress)
         self._emit(BuildEvent("progress", item.name, item.target, "verifying"))
-        mismatches = check_model(self.server, self.rev.effective[item.name], item.target,
-                                 self.bases)
+        mismatches = check_model(
+            self.server, self.rev.effective[item.name], item.target, self.bases
+        )
         if mismatches is None:
             gone = f"{item.target} is not on the server after create"
             return self._result(item, "failed", started, error=gone)
         if mismatches:
             return self._result(
-                item, "failed", started, mismatches=mismatches,
+                item,
+                "failed",
+                started,
+                mismatches=mismatches,
                 error=f"round-trip check failed: the server's {item.target} differs from the "
                 f"repo\n{render(mismatches)}",
             )
@@ -267,7 +281,12 @@ class Builder:
                 if child not in results:
                     it = items[child]
                     results[child] = ModelResult(
-                        child, it.target, "skipped", it.reason, it.detail, digest=it.digest,
+                        child,
+                        it.target,
+                        "skipped",
+                        it.reason,
+                        it.detail,
+                        digest=it.digest,
                         error=cause,
                     )
                     self._emit(BuildEvent("done", child, it.target, result=results[child]))
@@ -288,8 +307,15 @@ class Builder:
                         res = fut.result()
                     except ServerUnreachable as err:
                         it = items[name]
-                        res = ModelResult(name, it.target, "failed", it.reason, it.detail,
-                                          digest=it.digest, error=str(err))
+                        res = ModelResult(
+                            name,
+                            it.target,
+                            "failed",
+                            it.reason,
+                            it.detail,
+                            digest=it.digest,
+                            error=str(err),
+                        )
                         stop_cause = f"not started: {err.message}"
                     results[name] = res
                     if res.action == "created":
@@ -316,12 +342,24 @@ class Builder:
         for item in plan.items:
             if item.name not in results:
                 results[item.name] = ModelResult(
-                    item.name, item.target, "skipped", item.reason, item.detail,
-                    digest=item.digest, error=stop_cause or "not started",
+                    item.name,
+                    item.target,
+                    "skipped",
+                    item.reason,
+                    item.detail,
+                    digest=item.digest,
+                    error=stop_cause or "not started",
                 )
         ordered = [
-            ModelResult(i.name, i.target, "up to date", i.reason, i.detail, digest=i.digest,
-                        manifest=i.manifest)
+            ModelResult(
+                i.name,
+                i.target,
+                "up to date",
+                i.reason,
+                i.detail,
+                digest=i.digest,
+                manifest=i.manifest,
+            )
             for i in plan.up_to_date
         ] + [results[i.name] for i in plan.items]
         return BuildReport(plan, tuple(ordered), round(time.monotonic() - began, 3))

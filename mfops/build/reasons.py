@@ -78,8 +78,10 @@ def describe_change(change: object, model: str) -> str:
         where = _where(change.origin_new or change.origin_old, model)
         return f"{change.field.upper()} {verb}{where}"
     if isinstance(change, d.ParameterChange):
-        return (f"PARAMETER {change.key}: {_value(change.old)} -> {_value(change.new)}"
-                f"{_where(change.origin_new or change.origin_old, model)}")
+        return (
+            f"PARAMETER {change.key}: {_value(change.old)} -> {_value(change.new)}"
+            f"{_where(change.origin_new or change.origin_old, model)}"
+        )
     if isinstance(change, d.MessagesChange):
         return f"MESSAGEs changed{_where(change.origin_new or change.origin_old, model)}"
     if isinstance(change, d.LicenseChange):
@@ -87,12 +89,16 @@ def describe_change(change: object, model: str) -> str:
     if isinstance(change, d.FromChange):
         if change.old.target == change.new.target:
             what = "mfops.lock" if change.new.kind == "external" else "content"
-            return (f"base {change.new.target}: {what} {change.old.content} -> "
-                    f"{change.new.content} (own file)")
+            return (
+                f"base {change.new.target}: {what} {change.old.content} -> "
+                f"{change.new.content} (own file)"
+            )
         return f"FROM {change.old.target} -> {change.new.target} (own file)"
     if isinstance(change, d.WeightsChange):
-        return (f"weights of {change.new.target} changed ({change.old.content} -> "
-                f"{change.new.content}){_where(change.origin_new, model)}")
+        return (
+            f"weights of {change.new.target} changed ({change.old.content} -> "
+            f"{change.new.content}){_where(change.origin_new, model)}"
+        )
     if isinstance(change, d.FilesChange):
         return f"{change.field} content changed"
     return str(change)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mfops.build.plan import Plan, Selection
-    from mfops.repo.repository import Repo
     from mfops.graph.revision import Revision
+    from mfops.repo.repository import Repo
     from mfops.server.client import Host, ProgressFn, Server, ServerOptions
     from mfops.store.builds import BuildState
 
@@ -34,8 +34,13 @@ class Session:
     server: Server
 
     @classmethod
-    def open(cls, *, repo: Path | None = None, host: str | None = None,
-             options: ServerOptions | None = None) -> Session:
+    def open(
+        cls,
+        *,
+        repo: Path | None = None,
+        host: str | None = None,
+        options: ServerOptions | None = None,
+    ) -> Session:
         from mfops.repo.repository import Repo
         from mfops.server.client import Server, resolve_host
 
@@ -101,11 +106,11 @@ def plan_build(
     """Probe the server, plan, and settle the external bases (see the module docstring)."""
     from dataclasses import replace
 
-    from mfops.server.bases import check, locked, require_locked, require_pinned
-    from mfops.repo.lockfile import save
     from mfops.build.plan import make_plan
-    from mfops.repo.repository import LOCK_FILE
     from mfops.graph.revision import Revision
+    from mfops.repo.lockfile import save
+    from mfops.repo.repository import LOCK_FILE
+    from mfops.server.bases import check, locked, require_locked, require_pinned
 
     session.probe()
     state = session.state()
@@ -116,8 +121,16 @@ def plan_build(
     for _ in range(3):  # a lock update can change the plan once; it then settles
         the_tag, origin = _tag(session, rev, tag)
         listing = session.server.models()
-        plan = make_plan(rev, sel, tag=the_tag, tag_origin=origin, state=state,
-                         listing=listing, host=host, server=session.server)
+        plan = make_plan(
+            rev,
+            sel,
+            tag=the_tag,
+            tag_origin=origin,
+            state=state,
+            listing=listing,
+            host=host,
+            server=session.server,
+        )
         todo = [ref for ref in _pull_set(rev, sel, plan) if ref not in pulled]
         if not pull or dry_run or not todo:
             break
@@ -132,8 +145,11 @@ def plan_build(
             creating = [i.name for i in plan.items if i.action == "create"]
             plan = replace(plan, bases=tuple(check(rev.graph, rev.lock, listing, creating)))
             break
-        updates += [f"{k}: {rev.lock.get(k)} -> {v}" for k, v in sorted(new_lock.bases.items())
-                    if rev.lock.get(k) != v]
+        updates += [
+            f"{k}: {rev.lock.get(k)} -> {v}"
+            for k, v in sorted(new_lock.bases.items())
+            if rev.lock.get(k) != v
+        ]
         save(new_lock, session.repo.root / LOCK_FILE)
         rev = Revision(session.repo, None)
     notes: list[str] = []
@@ -141,8 +157,11 @@ def plan_build(
         notes.append("--pull is not done in a dry run: bases are checked as they are now")
     creating = [i.name for i in plan.items if i.action == "create"]
     if dry_run:
-        notes += [f"base {b.reference}: {b.state} (locked {b.locked}, server {b.server})"
-                  for b in plan.bases if b.state != "ok"]
+        notes += [
+            f"base {b.reference}: {b.state} (locked {b.locked}, server {b.server})"
+            for b in plan.bases
+            if b.state != "ok"
+        ]
     else:
         require_locked(list(plan.bases), host=host)
         require_pinned(rev.graph, creating, listing, host=host)
