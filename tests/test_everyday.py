@@ -235,3 +235,16 @@ def test_server_diff_says_unset_for_a_field_one_side_lacks():
 
     assert _short(None) == "(unset)"
     assert _short(20) == "20"
+
+
+def test_the_gate_summary_draws_the_changed_models(ws: Workspace):
+    ws.repo.write("mid/Modelfile", HIERARCHY["mid/Modelfile"] + "PARAMETER seed 5\n")
+    ws.repo.commit("mid changes")
+    summary = ws.root.parent / "summary.md"
+    code, out, err = ws.mfops("gate", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert code == 0, out + err
+    text = summary.read_text()
+    block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert '["~ mid"]' in block and '["~ leaf"]' in block  # leaf inherits the change
+    assert '["base"]' in block  # unchanged ancestor, for context
+    assert '"other"' not in block  # an unaffected branch is left out
