@@ -81,7 +81,10 @@ def test_rollback_is_all_or_nothing(rel: Release):
 def test_rollback_to_a_missing_release_is_refused_and_recorded(rel: Release):
     code, _, err = rel.mfops("rollback", "expert", "--to", "v9")
     assert code == 1
-    assert err.strip() == "mfops: rollback refused: expert:v9 is not on the server"
+    assert err.strip() == (
+        "mfops: rollback refused: expert:v9 is not on the server "
+        f"(tags of expert on the server: {rel.tag()})"
+    )
     assert rel.double.calls.count("/api/copy") == 0
     assert rel.history()[-1]["outcome"] == "refused"
 

@@ -452,6 +452,12 @@ def rollback(
         state, reason = "rolled back", None
     elif outcome.stage == "check":
         state, reason = "refused", f"rollback refused: {outcome.error}"
+        missing = next(
+            (o for o in wanted if outcome.error == f"{o}:{to_tag} is not on the server"), None
+        )
+        if missing is not None:  # name the releases there are, or the one meant
+            names = [m.name for m in target.server.models().values()]
+            reason += f" ({missing_tag_hint(missing, to_tag, names)})"
     else:
         state, reason = "failed", _failed_reason(outcome).replace("moving the tags", "rolling back")
     models = []
