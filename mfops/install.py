@@ -17,9 +17,11 @@ Reading the metadata is cheap, but it is only done by `init`, never at start-up.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
+
+from mfops.errors import ConfigError
+from mfops.fileio.jsonfile import loads_json
 
 __all__ = ["PLACEHOLDER", "InstallLine", "install_line"]
 
@@ -64,9 +66,9 @@ def install_line(dist_name: str = "mfops") -> InstallLine:
     if raw is None:
         return InstallLine(f"{dist_name}=={dist.version}", "release")
     try:
-        info = json.loads(raw)
+        info = loads_json(raw, "direct_url.json")
         url = str(info["url"])
-    except (ValueError, KeyError, TypeError):
+    except (ConfigError, KeyError, TypeError):
         return _local("an installation whose direct_url.json cannot be read")
     vcs = info.get("vcs_info")
     if isinstance(vcs, dict) and vcs.get("commit_id"):

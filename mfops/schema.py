@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from mfops.behave.assertions import KINDS
-from mfops.behave.spec import _CASE_KEYS, _SUITE_KEYS, MAX_SAMPLES, ROLES
+from mfops.behave.spec import CASE_KEYS, MAX_SAMPLES, ROLES, SUITE_KEYS
 from mfops.language.params import REGISTRY
-from mfops.repo.config import _DEFAULT_KEYS, _MODEL_KEYS, _TOP_KEYS
+from mfops.repo.config import DEFAULT_KEYS, MODEL_KEYS, TOP_KEYS
 
 __all__ = ["SCHEMAS", "config_schema", "schema", "suite_schema"]
 
@@ -42,7 +42,7 @@ def config_schema() -> dict[str, Any]:
             "description": {"type": "string"},
             "tests": {**_STRS, "description": "Suite files for this model."},
         },
-        _MODEL_KEYS,
+        MODEL_KEYS,
         required=["modelfile"],
     )
     defaults = _closed(
@@ -56,7 +56,7 @@ def config_schema() -> dict[str, Any]:
             "embedding_model": {**_STR, "description": "For `similar` and `baseline` checks."},
             "judge_model": {**_STR, "description": "For `llm-judge` checks."},
         },
-        _DEFAULT_KEYS,
+        DEFAULT_KEYS,
     )
     return {
         "$schema": DRAFT,
@@ -71,7 +71,7 @@ def config_schema() -> dict[str, Any]:
                     "description": "Directories outside the repo that FROM/ADAPTER may name.",
                 },
             },
-            _TOP_KEYS,
+            TOP_KEYS,
         ),
     }
 
@@ -132,7 +132,7 @@ def suite_schema() -> dict[str, Any]:
             "options": options,
             "assert": {"type": "array", "items": _assertion(), "minItems": 1},
         },
-        _CASE_KEYS,
+        CASE_KEYS,
         required=["name", "assert"],
         oneOf=[{"required": ["prompt"]}, {"required": ["messages"]}],
     )
@@ -146,9 +146,22 @@ def suite_schema() -> dict[str, Any]:
                 "inherit": {"type": "boolean", "description": "Also run it on descendants."},
                 "description": {"type": "string"},
                 "options": options,
+                "samples": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_SAMPLES,
+                    "description": "Samples of every case (a case may set its own).",
+                },
+                "pass_rate": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1,
+                    "description": "Share of a case's samples that must pass (a case may set "
+                    "its own).",
+                },
                 "cases": {"type": "array", "items": case, "minItems": 1},
             },
-            _SUITE_KEYS,
+            SUITE_KEYS,
             required=["cases"],
         ),
     }

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import invoke_mfops
+from tests.cli_runner import invoke_mfops
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = ROOT / "templates" / "starter"

@@ -24,7 +24,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.errors import MfopsError
+from mfops.graph.effective import declared
 from mfops.server.client import ServerUnreachable
+from mfops.server.request import create_request, uploads_for
+from mfops.server.roundtrip import BaseConfigs, check_model, render
+from mfops.store.builds import BuildRecord, now_utc
 
 if TYPE_CHECKING:
     from mfops.build.plan import Plan, PlanItem
@@ -115,8 +119,6 @@ class Recorder:
             self._cond.notify()
 
     def _loop(self) -> None:
-        from mfops.store.builds import BuildRecord, now_utc
-
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
@@ -169,10 +171,6 @@ class Builder:
         on_event: EventFn | None = None,
     ) -> None:
         # Imported here, once, rather than by the first wave of workers all at the same time.
-        import mfops.graph.effective
-        import mfops.server.request
-        import mfops.server.show  # noqa: F401
-        from mfops.server.roundtrip import BaseConfigs
 
         self.rev = rev
         self.plan = plan
@@ -218,18 +216,12 @@ class Builder:
             return self._result(item, "failed", started, error=str(err))
 
     def _tag(self, item: PlanItem, started: float) -> ModelResult:
-        from mfops.store.builds import BuildRecord, now_utc
-
         assert item.copy_from is not None and item.manifest is not None
         self.server.copy(item.copy_from, item.target)
         self.state.record(item.target, BuildRecord(item.digest, item.manifest, "tagged", now_utc()))
         return self._result(item, "tagged", started, manifest=item.manifest)
 
     def _create(self, item: PlanItem, started: float) -> ModelResult:
-        from mfops.graph.effective import declared
-        from mfops.server.request import create_request, uploads_for
-        from mfops.server.roundtrip import check_model, render
-
         node = self.rev.graph.nodes[item.name]
         blobs = {}
         for upload in uploads_for(node, self.rev.snapshot):

@@ -24,9 +24,15 @@ and no tag there is nothing to compare with and every model is `new`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from mfops.build.reasons import change_reasons, explain_changes
 from mfops.errors import MfopsError, RefError
+from mfops.graph.revision import Revision as Rev
+from mfops.language.names import is_reserved_tag, tag_problem
+from mfops.server.bases import check
+from mfops.server.request import from_for
+from mfops.server.roundtrip import BaseConfigs, drift
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
@@ -137,15 +143,9 @@ def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
 
 
 def check_tag(tag: str) -> None:
-    from mfops.language.names import is_reserved_tag, parse_name, part_problem
-
-    problem = part_problem("tag", tag)
-    if problem is not None:  # in the words of the tag typed, not of `m:TAG`
+    problem = tag_problem(tag)
+    if problem is not None:
         raise MfopsError(f"invalid tag {tag!r}: {problem}")
-    try:
-        parse_name(f"m:{tag}")
-    except ValueError as err:
-        raise MfopsError(f"invalid tag {tag!r}: {err}") from None
     if is_reserved_tag(tag):
         raise MfopsError(f"tag {tag!r} is reserved by Ollama for cloud/local routing")
     if ".." in tag:  # Ollama allows it; mfops refuses anything that reads like a path or range
@@ -210,9 +210,6 @@ def select(
     rev: Revision, sel: Selection
 ) -> tuple[list[str], dict[str, tuple[str, str]], Revision | None, str | None, str | None]:
     """(selected names in order, change reasons, REF revision, REF, how REF was chosen)."""
-    from mfops.build.reasons import change_reasons
-    from mfops.graph.revision import Revision as Rev
-
     graph = rev.graph
     digests = rev.load()
     if not sel.changed:
@@ -220,6 +217,8 @@ def select(
             return list(graph.order), {}, None, None, None
         return graph.closure([graph[n].name for n in sel.names]), {}, None, None, None
     repo = rev.repo
+    since: str | None
+    origin: str | None
     if sel.since:
         repo.resolve_ref(sel.since)
         since, origin = sel.since, "--since"
@@ -243,9 +242,6 @@ def make_plan(
     server: Server | None = None,
 ) -> Plan:
     """Decide, for every selected model and the ancestors it needs at TAG, what to do."""
-    from mfops.server.bases import check
-    from mfops.server.request import from_for
-
     graph, digests = rev.graph, rev.digests
     chosen, why, old, since, since_origin = select(rev, sel)
 
@@ -253,7 +249,7 @@ def make_plan(
         key = f"{name}:{tag}"
         status, st_detail = server_status(key, digests[name], state, listing)
         have = listing.get(key.casefold())
-        common = dict(
+        common: dict[str, Any] = dict(
             name=name, target=key, digest=digests[name], from_=from_for(graph.nodes[name], tag)
         )
         if status == "up to date" and not forced:
@@ -263,7 +259,7 @@ def make_plan(
                 detail=st_detail,
                 manifest=have.digest if have else None,
                 **common,
-            )  # type: ignore[arg-type]
+            )
         if status == "up to date":
             reason, detail = "forced", "--force rebuilds it although it is up to date"
         elif status == "drifted" or reason is None:
@@ -277,8 +273,8 @@ def make_plan(
                 copy_from=found[0],
                 manifest=found[1],
                 **common,
-            )  # type: ignore[arg-type]
-        return PlanItem(action="create", reason=reason, detail=detail, **common)  # type: ignore[arg-type]
+            )
+        return PlanItem(action="create", reason=reason, detail=detail, **common)
 
     decided: dict[str, PlanItem] = {}
     for name in chosen:
@@ -326,9 +322,6 @@ def _explained(
     items: list[PlanItem], rev: Revision, old: Revision | None, server: Server | None
 ) -> list[PlanItem]:
     """Add the `--explain` lines: field changes since REF, or what drifted on the server."""
-    from mfops.build.reasons import explain_changes
-    from mfops.server.roundtrip import BaseConfigs, drift
-
     changed = [i.name for i in items if i.reason in ("changed", "base changed")]
     fields = explain_changes(old, rev, changed)
     bases = BaseConfigs(server) if server is not None else None

@@ -19,6 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mfops.build.plan import candidate_tag, check_tag, make_plan
+from mfops.graph.revision import Revision
+from mfops.repo.repository import LOCK_FILE, STATE_DIR, Repo
+from mfops.server.bases import (
+    check,
+    external_bases,
+    refresh_lock,
+    require_locked,
+    require_pinned,
+)
+from mfops.server.client import Server, resolve_host
+from mfops.store.builds import BuildState
+
 if TYPE_CHECKING:
     from mfops.build.plan import Plan, Selection
     from mfops.graph.revision import Revision
@@ -41,9 +54,6 @@ class Session:
         host: str | None = None,
         options: ServerOptions | None = None,
     ) -> Session:
-        from mfops.repo.repository import Repo
-        from mfops.server.client import Server, resolve_host
-
         found = Repo.find(explicit=repo)
         configured = found.snapshot(None).config.defaults.host
         resolved = resolve_host(host, configured)
@@ -51,13 +61,9 @@ class Session:
 
     @property
     def state_dir(self) -> Path:
-        from mfops.repo.repository import STATE_DIR
-
         return self.repo.root / STATE_DIR
 
     def state(self) -> BuildState:
-        from mfops.store.builds import BuildState
-
         return BuildState.load(self.state_dir, self.host)
 
     def probe(self) -> str:
@@ -77,8 +83,6 @@ class Prepared:
 
 
 def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
-    from mfops.build.plan import candidate_tag, check_tag
-
     if tag:
         check_tag(tag)
         return tag, "--tag"
@@ -88,8 +92,6 @@ def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
 def _pull_set(rev: Revision, sel: Selection, plan: Plan) -> list[str]:
     """The external bases `--pull` refreshes: those of the named models' chains, else all
     of the repo's (any of them may have moved upstream, which is what --changed looks for)."""
-    from mfops.server.bases import external_bases
-
     names = [rev.graph[n].name for n in sel.names] if sel.names else None
     return sorted(set(external_bases(rev.graph, names)) | {b.reference for b in plan.bases})
 
@@ -105,12 +107,6 @@ def plan_build(
 ) -> Prepared:
     """Probe the server, plan, and settle the external bases (see the module docstring)."""
     from dataclasses import replace
-
-    from mfops.build.plan import make_plan
-    from mfops.graph.revision import Revision
-    from mfops.repo.lockfile import save
-    from mfops.repo.repository import LOCK_FILE
-    from mfops.server.bases import check, locked, require_locked, require_pinned
 
     session.probe()
     state = session.state()
@@ -138,19 +134,20 @@ def plan_build(
             session.server.pull(ref, on_pull)
             pulled.append(ref)
         listing = session.server.models()
-        statuses = check(rev.graph, rev.lock, listing, None)
-        statuses = [s for s in statuses if s.reference in pulled]
-        new_lock = locked(rev.lock, statuses, update=True)
-        if new_lock == rev.lock:
+        refresh = refresh_lock(
+            rev.graph,
+            rev.lock,
+            listing,
+            session.repo.root / LOCK_FILE,
+            host=host,
+            update=True,
+            only=pulled,
+        )
+        if not refresh.written:
             creating = [i.name for i in plan.items if i.action == "create"]
             plan = replace(plan, bases=tuple(check(rev.graph, rev.lock, listing, creating)))
             break
-        updates += [
-            f"{k}: {rev.lock.get(k)} -> {v}"
-            for k, v in sorted(new_lock.bases.items())
-            if rev.lock.get(k) != v
-        ]
-        save(new_lock, session.repo.root / LOCK_FILE)
+        updates += refresh.changes()
         rev = Revision(session.repo, None)
     notes: list[str] = []
     if pull and dry_run:

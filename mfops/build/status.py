@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mfops.language.names import parse_name
+
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
     from mfops.server.client import ServerModel
@@ -37,8 +39,6 @@ class ModelStatus:
 
 
 def _tags_by_model(listing: dict[str, ServerModel]) -> dict[str, list[tuple[str, ServerModel]]]:
-    from mfops.language.names import parse_name
-
     out: dict[str, list[tuple[str, ServerModel]]] = {}
     for entry in listing.values():
         try:
@@ -53,8 +53,6 @@ def model_statuses(
     rev: Revision, state: BuildState, listing: dict[str, ServerModel], *, tag: str | None = None
 ) -> list[ModelStatus]:
     """The status of every model of `rev`, in graph order."""
-    from mfops.language.names import parse_name
-
     by_model = _tags_by_model(listing)
     out: list[ModelStatus] = []
     for name in rev.graph.order:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from mfops.fileio.markdown import fence
+
 if TYPE_CHECKING:
     from mfops.graph.inheritance import Graph, ModelNode
 
@@ -21,7 +23,7 @@ def base_label(node: ModelNode) -> str:
 
 def model_rows(graph: Graph) -> list[dict[str, object]]:
     """One JSON-ready record per model, in dependency order (the `ls --format json` schema)."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for name in graph.order:
         node = graph.nodes[name]
         rows.append(
@@ -104,7 +106,7 @@ def mermaid(graph: Graph) -> str:
     def ident(key: str) -> str:
         return ids.setdefault(key, f"n{len(ids)}")
 
-    out = ["```mermaid", "flowchart TD"]
+    out = ["flowchart TD"]
     for name in graph.order:
         node = graph.nodes[name]
         out.append(f'  {ident("m:" + name)}["{_mermaid_text(name)}"]')
@@ -116,8 +118,7 @@ def mermaid(graph: Graph) -> str:
             if key not in ids:
                 out.append(f'  {ident(key)}(["{_mermaid_text(label)}"])')
             out.append(f"  {ident(key)} -.-> {ident('m:' + name)}")
-    out.append("```")
-    return "\n".join(out)
+    return "\n".join(fence("\n".join(out), "mermaid"))
 
 
 #: The most nodes a diff's picture shows; beyond that it would be unreadable in a comment.
@@ -156,7 +157,7 @@ def mermaid_affected(
     def ident(key: str) -> str:
         return ids.setdefault(key, f"n{len(ids)}")
 
-    out = ["```mermaid", "flowchart TD"]
+    out = ["flowchart TD"]
     classes: dict[str, list[str]] = {}
     for name in names:
         node = graph.nodes[name]
@@ -176,8 +177,7 @@ def mermaid_affected(
     for how, members in classes.items():
         out.append(f"  classDef {how} {_MARK_STYLE[how]}")
         out.append(f"  class {','.join(members)} {how}")
-    out.append("```")
-    return "\n".join(out)
+    return "\n".join(fence("\n".join(out), "mermaid"))
 
 
 def as_json(graph: Graph) -> dict[str, object]:

@@ -32,10 +32,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mfops.build.plan import check_tag
 from mfops.errors import MfopsError
+from mfops.language.names import parse_name
 from mfops.language.suggest import close_matches, did_you_mean, missing_tag_hint
+from mfops.release import history
 from mfops.release.history import Destination, Entry, ModelEntry
+from mfops.release.retag import BACKUP_PREFIX, Move, key, retag
 from mfops.release.verdict import ModelTests, Tester, TestSummary
+from mfops.store.builds import BuildRecord, now_utc
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
@@ -102,9 +107,6 @@ class Result:
 
 def check_tags(*tags: str) -> None:
     """Every tag valid, none reserved, none an mfops backup tag, no two the same."""
-    from mfops.build.plan import check_tag
-    from mfops.release.retag import BACKUP_PREFIX
-
     for tag in tags:
         check_tag(tag)
         if tag.startswith(BACKUP_PREFIX):
@@ -128,8 +130,6 @@ def _precheck(
     target: Target, rev: Revision, req: PromoteRequest, names: list[str], listing: Mapping[str, Any]
 ) -> tuple[list[str], list[str]]:
     """(problems, warnings) known before any test runs (module docstring)."""
-    from mfops.release.retag import key
-
     problems: list[str] = []
     warnings: list[str] = []
     digests = rev.digests
@@ -207,10 +207,6 @@ def promote(
     Raises only for bad input (invalid tags, unknown models: nothing is recorded) and for
     errors the tests raise (an invalid suite, an unreachable server: recorded as refused).
     """
-    from mfops.release import history
-    from mfops.release.retag import Move, key, retag
-    from mfops.store.builds import now_utc
-
     check_tags(req.from_tag, req.to_tag, *req.aliases)
     if not req.names:
         raise MfopsError("no models to promote", hint="name them, or pass --all")
@@ -296,6 +292,15 @@ def promote(
             (warnings if req.allow_untested else problems).append(text)
         elif verdict.status != "passed":
             bad = sum(1 for f in tests.failures if f.startswith(f"{name}:{req.from_tag}:"))
+            cmp = tests.comparison
+            worse = [c for c in cmp.regressions if c.candidate.run.model == name] if cmp else []
+            if worse and len(worse) == bad:  # only regressions against the baseline
+                tag = cmp.baselines[name].tag if cmp else None
+                problems.append(
+                    f"{name}:{req.from_tag}: {len(worse)} test case"
+                    f"{'s' if len(worse) != 1 else ''} regressed against {name}:{tag}"
+                )
+                continue
             problems.append(
                 f"{name}:{req.from_tag}: {bad or 'some'} test case"
                 f"{'s' if bad != 1 else ''} {verdict.status}"
@@ -315,13 +320,16 @@ def promote(
     ]
     try:
         outcome = retag(target.server, moves, on_event=on_event)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP too (signals.py)
+        stopped: RetagOutcome | None = getattr(stop, "outcome", None)
         finish(
             "failed",
-            "interrupted while moving the tags; the tags moved so far were put "
-            "back where possible: check the server's list",
-            warnings=warnings,
+            _interrupted_reason(stopped),
+            warnings=[*warnings, *(stopped.warnings if stopped else ())],
             tests=tests,
+            moves=stopped,
+            after={m.destination: m.after for m in stopped.moves} if stopped else None,
+            restored=stopped.restored if stopped else None,
         )
         raise
     warnings += outcome.warnings
@@ -349,6 +357,24 @@ def promote(
     )
 
 
+def _interrupted_reason(outcome: RetagOutcome | None) -> str:
+    """The record's reason for a move stopped by Ctrl-C, SIGTERM or SIGHUP."""
+    if outcome is None:
+        return (
+            "interrupted while moving the tags; the tags moved so far were put "
+            "back where possible: check the server's list"
+        )
+    if outcome.restored is None:
+        return f"{outcome.error} before any tag moved; nothing to put back"
+    if outcome.restored:
+        return f"{outcome.error} while moving the tags; every moved tag was put back"
+    kept = ", ".join(outcome.backups_kept) or "none"
+    return (
+        f"{outcome.error} while moving the tags, and putting them back failed: "
+        f"{outcome.restore_errors[0]} (backups kept: {kept})"
+    )
+
+
 def _failed_reason(outcome: RetagOutcome) -> str:
     if outcome.restored is None:
         return f"moving the tags failed before any moved: {outcome.error}"
@@ -364,8 +390,6 @@ def _failed_reason(outcome: RetagOutcome) -> str:
 def _record_builds(state: BuildState, outcome: RetagOutcome) -> None:
     """Destinations hold the same model as their sources: give them the sources' build
     records, so `status` and later builds know them. Unrecorded sources stay unrecorded."""
-    from mfops.store.builds import BuildRecord, now_utc
-
     records = {}
     for move in outcome.moves:
         rec = state.get(move.source)
@@ -383,8 +407,6 @@ def _record_builds(state: BuildState, outcome: RetagOutcome) -> None:
 def _check_model_on_server(target: Target, name: str) -> None:
     """A NAME the server has no tag of is a typo, not a refused rollback: raise (exit 2,
     nothing recorded) with the models it does have that are close."""
-    from mfops.language.names import parse_name
-
     models: set[str] = set()
     for entry in target.server.models().values():
         try:
@@ -413,11 +435,6 @@ def rollback(
     several (`names`; `all_at_tag` lists every model holding TO_TAG), all or nothing: one
     retag moves every alias of every model, and a failure puts back all that moved. One
     history entry records the attempt (module docstring)."""
-    from mfops.language.names import parse_name
-    from mfops.release import history
-    from mfops.release.retag import Move, retag
-    from mfops.store.builds import now_utc
-
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)
@@ -445,9 +462,20 @@ def rollback(
         if not promoted:
             warnings.append(f"the history has no promotion of {one}:{to_tag} on this host")
     moves = [Move(f"{one}:{to_tag}", f"{one}:{a}") for one in wanted for a in aliases]
-    outcome = retag(target.server, moves, on_event=on_event)
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        outcome = retag(target.server, moves, on_event=on_event)
+    except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP too (signals.py)
+        if getattr(stop, "outcome", None) is None:
+            raise
+        outcome, interrupted = stop.outcome, stop  # type: ignore[attr-defined]
     warnings += outcome.warnings
-    if outcome.ok:
+    if interrupted is not None:
+        state, reason = (
+            "failed",
+            _interrupted_reason(outcome).replace("moving the tags", "rolling back"),
+        )
+    elif outcome.ok:
         _record_builds(target.state, outcome)
         state, reason = "rolled back", None
     elif outcome.stage == "check":
@@ -487,6 +515,8 @@ def rollback(
         commit=target.commit,
     )
     history.append(target.state, entry)
+    if interrupted is not None:
+        raise interrupted
     problems = (outcome.error or "",) if state == "refused" else ()
     return Result(entry, problems, tuple(warnings), None, outcome)
 
@@ -494,8 +524,6 @@ def rollback(
 def all_at_tag(server: Server, tag: str) -> list[str]:
     """Every model the server holds at `tag` (what `rollback --all --to TAG` covers), sorted;
     the repo is not read, so a rollback works while the repo is broken."""
-    from mfops.language.names import parse_name
-
     out = set()
     for entry in server.models().values():
         try:

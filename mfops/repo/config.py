@@ -16,6 +16,7 @@ import difflib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mfops.errors import ConfigError
 from mfops.fileio.yamlfile import LineMap, dotted, kind_of, load_yaml
@@ -61,9 +62,9 @@ class Config:
     lines: LineMap = field(default_factory=LineMap, compare=False, repr=False)
 
 
-_TOP_KEYS = ("models", "defaults", "allow_paths")
-_MODEL_KEYS = ("modelfile", "description", "tests")
-_DEFAULT_KEYS = ("host", "candidate_tag", "jobs", "embedding_model", "judge_model")
+TOP_KEYS = ("models", "defaults", "allow_paths")
+MODEL_KEYS = ("modelfile", "description", "tests")
+DEFAULT_KEYS = ("host", "candidate_tag", "jobs", "embedding_model", "judge_model")
 
 
 class _Checker:
@@ -85,7 +86,9 @@ class _Checker:
         text = f"{where}: {message}" if where else message
         return ConfigError(text, path=self.path, line=self.lines.line(*key_path), hint=hint)
 
-    def mapping(self, value: object, key_path: tuple[object, ...], allowed: tuple[str, ...]):
+    def mapping(
+        self, value: object, key_path: tuple[object, ...], allowed: tuple[str, ...]
+    ) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -106,7 +109,9 @@ class _Checker:
                 )
         return value
 
-    def string(self, value: object, key_path: tuple[object, ...], *, optional: bool = True):
+    def string(
+        self, value: object, key_path: tuple[object, ...], *, optional: bool = True
+    ) -> str | None:
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value.strip():
@@ -123,7 +128,9 @@ class _Checker:
                 raise self.fail((*key_path, i), f"expected a non-empty string, got {kind_of(item)}")
         return tuple(value)
 
-    def name(self, value: object, key_path: tuple[object, ...], check: Callable[[str], object]):
+    def name(
+        self, value: object, key_path: tuple[object, ...], check: Callable[[str], object]
+    ) -> str | None:
         text = self.string(value, key_path)
         if text is not None:
             try:
@@ -156,7 +163,7 @@ def load_config(text: str, path: str) -> Config:
             path=path,
             line=lines.line(),
         )
-    top = check.mapping(data, (), _TOP_KEYS)
+    top = check.mapping(data, (), TOP_KEYS)
     models: dict[str, ModelConfig] = {}
     raw_models = top.get("models")
     if raw_models is not None and not isinstance(raw_models, dict):
@@ -184,10 +191,11 @@ def load_config(text: str, path: str) -> Config:
                 f"expected a mapping, got {kind_of(entry)}",
                 hint=f"write `{name}: {{modelfile: {entry}}}`",
             )
-        spec = check.mapping(entry, key, _MODEL_KEYS)
+        spec = check.mapping(entry, key, MODEL_KEYS)
         if "modelfile" not in spec:
             raise check.fail(key, "missing required key 'modelfile'")
         raw_path = check.string(spec["modelfile"], (*key, "modelfile"), optional=False)
+        assert raw_path is not None  # not optional: None was refused
         rel = normalize_modelfile_path(raw_path)
         if rel is None:
             raise check.fail(
@@ -212,7 +220,7 @@ def load_config(text: str, path: str) -> Config:
 
 
 def _defaults(check: _Checker, value: object) -> Defaults:
-    spec = check.mapping(value, ("defaults",), _DEFAULT_KEYS)
+    spec = check.mapping(value, ("defaults",), DEFAULT_KEYS)
     jobs = spec.get("jobs", 4)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise check.fail(("defaults", "jobs"), f"expected a positive integer, got {jobs!r}")

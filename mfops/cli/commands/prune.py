@@ -7,8 +7,14 @@ from typing import Any
 
 import click
 
+from mfops.build.plan import candidate_tag
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.errors import EXIT_CHECK_FAILED, MfopsError, RefError, ServerError
+from mfops.graph.revision import Revision
+from mfops.language.names import parse_name
+from mfops.release import history
+from mfops.release.prune import candidate_pattern, plan_prune, release_tags_of
 
 
 @click.command("prune")
@@ -44,8 +50,6 @@ def command(
     to do); 1 a delete failed; 2 bad input, no --yes without a terminal, or an unreachable
     server.
     """
-    from mfops.errors import EXIT_CHECK_FAILED, MfopsError, ServerError
-    from mfops.release.prune import plan_prune
 
     session = open_session(opts, host, timeout)
     try:
@@ -86,12 +90,6 @@ def command(
 
 def _inputs(session: Any) -> dict[str, Any]:
     """The plan's inputs from the repo, the history and one server listing."""
-    from mfops.build.plan import candidate_tag
-    from mfops.errors import RefError
-    from mfops.graph.revision import Revision
-    from mfops.language.names import parse_name
-    from mfops.release import history
-    from mfops.release.prune import candidate_pattern, release_tags_of
 
     repo = session.repo
     rev = Revision(repo, None)

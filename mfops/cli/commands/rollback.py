@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
+from mfops.cli.commands.promote import finish, result_json, result_text
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.release.promote import Target, all_at_tag, rollback
 
 
 @click.command("rollback")
@@ -61,9 +63,6 @@ def command(
     Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
     (the aliases were put back); 2 bad input or an unreachable server.
     """
-    from mfops.cli.commands.promote import finish, result_json, result_text
-    from mfops.release.promote import Target, all_at_tag, rollback
-
     if bool(name) == all_:
         raise click.UsageError("give a model NAME or --all (exactly one of them)")
     session = open_session(opts, host, timeout)
@@ -72,7 +71,7 @@ def command(
         target = Target(
             session.server, session.state(), session.host.display, session.repo.head_commit()
         )
-        names = all_at_tag(session.server, to_tag) if all_ else [name]
+        names = all_at_tag(session.server, to_tag) if all_ or name is None else [name]
         result = rollback(target, names=names, to_tag=to_tag, aliases=aliases or ("latest",))
     finally:
         session.close()

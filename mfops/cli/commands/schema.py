@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mfops.cli.render import to_json
+from mfops.schema import schema
 
 
 @click.command("schema")
@@ -18,7 +19,6 @@ def command(which: str) -> int:
     repository of `mfops init` does this). The schema is built from mfops' own validation;
     `mfops lint` remains the full check.
     """
-    from mfops.schema import schema
 
     click.echo(to_json(schema(which)))
     return 0
