@@ -212,22 +212,33 @@ def test_json_format_and_schema_assertions(lab: Lab):
     assert json.loads(case.samples[0].output)["answer"]
 
 
-def test_max_latency_uses_the_measured_reply_time(lab: Lab):
+def test_max_latency_uses_the_servers_own_timings_not_queueing(lab: Lab):
+    """#13 item 11: the latency is the server's prompt + eval time, so time spent waiting
+    for the server (queued behind other requests, loading) does not count."""
     lab.write(
         {
             "tests/fast.test.yaml": (
                 "model: base\ncases:\n  - name: fast\n    prompt: hi there\n"
                 "    assert: [{type: max-latency-ms, value: 150}]\n"
+                "  - name: tight\n    prompt: hi there\n"
+                "    assert: [{type: max-latency-ms, value: 1}]\n"
             )
         }
     )
     lab.build("t1")
     lab.double.faults.latency["/api/chat"] = 0.25
     report = go(lab, names=["base"])
-    (fast,) = [r for r in report.results if r.run.case.name == "fast"]
-    sample = fast.samples[0]
-    assert fast.status == "failed" and sample.latency_ms >= 250
-    assert sample.assertions[0].message.startswith("expected an answer within 150 ms, took ")
+    cases = {r.run.case.name: r for r in report.results}
+    fast, tight = cases["fast"], cases["tight"]
+    assert fast.status == "passed" and fast.samples[0].latency_ms < 150
+    answer = lab.double.client().chat(
+        model="base:t1", messages=[{"role": "user", "content": "hi there"}], stream=False
+    )
+    timed = (answer.prompt_eval_duration + answer.eval_duration) / 1e6
+    assert tight.samples[0].latency_ms == round(timed, 1)
+    assert tight.status == "failed"
+    msg = tight.samples[0].assertions[0].message
+    assert msg.startswith("expected an answer within 1 ms, took ")
 
 
 def test_baselines_missing_recorded_compared_and_flagged(lab: Lab):

@@ -24,7 +24,7 @@ from mfops.server.show import parse_parameters
 from tests.buildkit import BASE, ollama_double_fixture  # noqa: F401
 from tests.ollama_double import fake_gguf
 
-FAST = ServerOptions(retries=2, backoff=0.01, connect_timeout=2, read_timeout=5)
+FAST = ServerOptions(retries=2, backoff=0.01, connect_timeout=2, timeout=5)
 
 
 @pytest.fixture
@@ -274,7 +274,7 @@ def test_dropped_stream_every_time_is_a_protocol_error(server, ollama_double):
 
 def test_timeout_is_configurable(ollama_double):
     ollama_double.faults.latency["/api/version"] = 1.0
-    opts = ServerOptions(retries=0, read_timeout=0.2, connect_timeout=0.2)
+    opts = ServerOptions(retries=0, timeout=0.2, connect_timeout=0.2)
     started = time.monotonic()
     with Server(Host(ollama_double.url), opts) as srv, pytest.raises(ServerTimeout):
         srv.version()
