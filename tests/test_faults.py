@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -199,7 +198,7 @@ def test_slow_create_outlives_timeout_and_is_sent_once(ws: Workspace):
     assert recorded(ws) == {"other"}
 
 
-def test_create_timing_out_on_its_own_deadline_is_not_resent(ollama_double):
+def test_create_timing_out_on_its_own_deadline_is_not_resent(ollama_double):  # noqa: F811
     from mfops.server.client import CreateRequest, Host, Server, ServerOptions, ServerTimeout
 
     ollama_double.client().pull(BASE)
