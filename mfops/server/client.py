@@ -220,11 +220,15 @@ class ServerConfig:
     `parameters` is typed (`stop` a list) and in sorted key order; `licenses` is the list
     of license layers when `modelfile` could be read, else the joined `license` text as one
     item. `license_text` is always the server's joined text, the exact thing to compare.
+    `template` is the stored Go template (the `modelfile`'s TEMPLATE); `shown_template` is
+    the `template` key, which newer servers fill with the GGUF's Jinja chat template.
+    `architecture` is the weights' `general.architecture`.
     """
 
     name: str
     template: str = ""
     system: str = ""
+    shown_template: str = ""
     parameters: dict[str, object] = field(default_factory=dict)
     messages: tuple[ServerMessage, ...] = ()
     license_text: str = ""
@@ -235,6 +239,8 @@ class ServerConfig:
     parent_model: str = ""
     weights: str = ""
     adapters: tuple[str, ...] = ()
+    drafts: tuple[str, ...] = ()
+    architecture: str = ""
     modelfile: str = ""
 
     def text(self, key: str) -> str:

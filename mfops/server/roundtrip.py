@@ -106,7 +106,9 @@ def same_value(a: object, b: object) -> bool:
         return a is b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         if isinstance(a, int) and isinstance(b, int):
-            return a == b
+            # The server keeps every parameter as a float64 (issue 13 item 4): an int over
+            # 2^53 comes back as the nearest float64, the value it can store.
+            return a == b or (max(abs(a), abs(b)) > 2**53 and float(a) == float(b))
         fa, fb = float(a), float(b)
         if math.isnan(fa) or math.isnan(fb):
             return False
