@@ -49,7 +49,8 @@ def test_seed_hierarchy_inherited_rule_and_expert_refusal(lab: Lab):
     assert first.manifest == lab.double.digest("expert:t1")
     bodies = lab.double.calls.bodies("/api/chat")
     assert {b["model"] for b in bodies} == {"base:t1", "expert:t1"}
-    assert all(b["options"] == {"temperature": 0, "seed": 42} for b in bodies)
+    # the default token cap (#13 item 12) goes with every chat when the suite sets none
+    assert all(b["options"] == {"temperature": 0, "seed": 42, "num_predict": 512} for b in bodies)
 
 
 def test_an_expert_that_drops_the_company_rule_fails_the_inherited_case(lab: Lab):
@@ -232,7 +233,10 @@ def test_max_latency_uses_the_servers_own_timings_not_queueing(lab: Lab):
     fast, tight = cases["fast"], cases["tight"]
     assert fast.status == "passed" and fast.samples[0].latency_ms < 150
     answer = lab.double.client().chat(
-        model="base:t1", messages=[{"role": "user", "content": "hi there"}], stream=False
+        model="base:t1",
+        messages=[{"role": "user", "content": "hi there"}],
+        options={"temperature": 0, "seed": 42, "num_predict": 512},
+        stream=False,
     )
     timed = (answer.prompt_eval_duration + answer.eval_duration) / 1e6
     assert tight.samples[0].latency_ms == round(timed, 1)

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from mfops.behave.results import CaseResult, SampleResult, TestReport
+from mfops.behave.runner import CASE_DEADLINE, DEFAULT_NUM_PREDICT
 
 _ANSI = {"passed": "\x1b[32m", "failed": "\x1b[31m", "error": "\x1b[33m"}
 _WORD = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
@@ -52,7 +53,8 @@ def header_line(report: TestReport) -> str:
     models = len({r.run.model for r in report.results})
     return (
         f"Testing {models} model{'s' if models != 1 else ''} at tag {env.tag} on "
-        f"{env.host} (Ollama {env.server_version or 'unknown'})"
+        f"{env.host} (Ollama {env.server_version or 'unknown'}); replies capped at "
+        f"num_predict {DEFAULT_NUM_PREDICT} unless a suite sets it, {CASE_DEADLINE:g} s per chat"
     )
 
 

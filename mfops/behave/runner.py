@@ -72,7 +72,7 @@ class _Counting:
     ) -> tuple[str, float]:
         with self._lock:
             self.chats += 1
-        return self.client.chat(model, messages, options, fmt)
+        return self.client.chat(model, messages, options, fmt, deadline=CASE_DEADLINE)
 
     def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         """Embeddings, each text embedded once per run (reference texts repeat a lot)."""
@@ -143,9 +143,20 @@ class _Prepared:
     pending: int = 0
 
 
+#: Tokens a reply may have when the suite sets no `num_predict` (issue 13 item 12): a real
+#: model that rambles would otherwise write until 10 x its context (a tiny one: 2,560
+#: tokens, minutes under load) and stall the gate. Shown in every report.
+DEFAULT_NUM_PREDICT = 512
+
+#: Seconds one chat of a case may take, retries included (also bounded by --timeout).
+CASE_DEADLINE = 120.0
+
+
 def sample_options(options: dict[str, Any], index: int) -> dict[str, Any]:
-    """Sample `index`'s options: the base seed + index when a seed is fixed."""
+    """Sample `index`'s options: the base seed + index when a seed is fixed, and the
+    default token cap when the suite sets no `num_predict`."""
     out = dict(options)
+    out.setdefault("num_predict", DEFAULT_NUM_PREDICT)
     seed = out.get("seed")
     if isinstance(seed, int) and seed != -1 and index:
         out["seed"] = seed + index

@@ -510,7 +510,8 @@ class Server:
         deadline: float | None = None,
     ) -> tuple[str, float]:
         """The assistant's reply (not streamed) and its latency in ms, within `deadline`
-        seconds (default: the `timeout` option), retries included.
+        seconds (the test runner's per-case one; never longer than the `timeout` option),
+        retries included.
 
         The latency is the server's own: `total_duration` minus `load_duration` (issue 13
         item 11), so queueing behind other requests (OLLAMA_NUM_PARALLEL is 1 by default)
@@ -527,7 +528,7 @@ class Server:
         }
         if format:
             body["format"] = format
-        limit = self.options.timeout if deadline is None else deadline
+        limit = self.options.timeout if deadline is None else min(deadline, self.options.timeout)
 
         def ask() -> str:
             started = time.monotonic()
