@@ -102,12 +102,13 @@ def plan_build(
     from dataclasses import replace
 
     from mfops.server.bases import check, locked, require_locked, require_pinned
+    from mfops.server.versions import require_supported
     from mfops.repo.lockfile import save
     from mfops.build.plan import make_plan
     from mfops.repo.repository import LOCK_FILE
     from mfops.graph.revision import Revision
 
-    session.probe()
+    version = session.probe()
     state = session.state()
     rev = Revision(session.repo, None)
     host = session.host.display
@@ -146,6 +147,7 @@ def plan_build(
     else:
         require_locked(list(plan.bases), host=host)
         require_pinned(rev.graph, creating, listing, host=host)
+        require_supported(version, rev.graph, creating, host=host)
     if updates:
         notes.append("mfops.lock updated: " + "; ".join(updates))
     plan = replace(plan, notes=plan.notes + tuple(notes))

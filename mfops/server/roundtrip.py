@@ -57,6 +57,10 @@ class Intended:
     messages: tuple[tuple[tuple[str, str], ...], str | None] | None
     licenses: tuple[tuple[str, ...], str | None]
     exact_licenses: bool
+    #: How many ADAPTER layers (they stack down the chain) and whether a DRAFT is expected:
+    #: an older server drops `draft_files` without a word (issue 13 item 9).
+    adapters: int = 0
+    draft: bool = False
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -95,8 +99,16 @@ def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") 
         licenses = ((base.license_text,) if base.license_text else ()) + own
     else:
         licenses = own
+    adapters = len(eff.adapters) + (len(base.adapters) if base is not None else 0)
     return Intended(
-        texts, params, base is not None, messages, (licenses, lic_origin), base is not None
+        texts,
+        params,
+        base is not None,
+        messages,
+        (licenses, lic_origin),
+        base is not None,
+        adapters,
+        bool(eff.drafts and eff.drafts.value),
     )
 
 
@@ -142,6 +154,10 @@ def compare(want: Intended, have: ServerConfig) -> tuple[Mismatch, ...]:
         got = tuple((m.role, m.content) for m in have.messages)
         if msgs != got:
             out.append(Mismatch("MESSAGE", list(msgs), list(got), origin))
+    if want.adapters and len(have.adapters) < want.adapters:
+        out.append(Mismatch("ADAPTER", want.adapters, len(have.adapters), "layers"))
+    if want.draft and not have.drafts:
+        out.append(Mismatch("DRAFT", "a draft model", None, None))
     licenses, origin = want.licenses
     joined = "\n".join(licenses)
     if want.exact_licenses:
