@@ -100,9 +100,20 @@ def _stored(text: str, license_text: str) -> _Stored:
     from mfops.language.modelfile import parse
 
     fallback = (license_text,) if license_text else ()
-    try:
-        mf = parse(text)
-    except ModelfileError:
+    lines = text.split("\n")
+    for _ in range(64):
+        try:
+            mf = parse("\n".join(lines))
+            break
+        except ModelfileError as err:
+            # The API stores any message role (`PARAMETER message wizard: x` too), which
+            # the Modelfile grammar refuses; messages are read from JSON, so the role of
+            # such a line is neutralised and the text read again.
+            at = (err.line or 0) - 1
+            if not (0 <= at < len(lines) and lines[at].startswith("MESSAGE ")):
+                return _Stored(licenses=fallback)
+            lines[at] = "MESSAGE user " + lines[at][len("MESSAGE ") :].partition(" ")[2]
+    else:
         return _Stored(licenses=fallback)
     licenses = tuple(i.value for i in mf.of("LICENSE"))
     if "\n".join(licenses) != license_text:
