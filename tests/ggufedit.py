@@ -47,7 +47,10 @@ def with_metadata(data: bytes, changes: dict[str, Any]) -> bytes:
         vtype = _type_for(key, value)
         name = key.encode()
         raw[key] = (
-            struct.pack("<Q", len(name)) + name + struct.pack("<I", vtype) + _pack_value(vtype, value, key)
+            struct.pack("<Q", len(name))
+            + name
+            + struct.pack("<I", vtype)
+            + _pack_value(vtype, value, key)
         )
     head = data[:4] + struct.pack("<IQQ", version, tensors, len(raw)) + b"".join(raw.values())
     head += data[infos_start:infos_end]

@@ -31,6 +31,18 @@ if TYPE_CHECKING:
 
 _TEXTS = ("system", "template", "renderer", "parser", "requires")
 
+#: `general.architecture` -> (renderer, parser, stop) that Ollama's create fills in itself
+#: when the renderer or the parser is still empty after inheritance (server/create.go, the
+#: same in v0.24 and v0.33; each value only where none is set). Verification expects them,
+#: labelled as added by the server, instead of reporting a mismatch (issue 13 item 7).
+SERVER_FILLED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "gemma4": ("gemma4", "gemma4", ("<turn|>",)),
+    "laguna": ("laguna", "laguna", ()),
+    "nemotron_h": ("nemotron-3-nano", "nemotron-3-nano", ()),
+    "nemotron_h_moe": ("nemotron-3-nano", "nemotron-3-nano", ()),
+    "nemotron_h_omni": ("nemotron-3-nano", "nemotron-3-nano", ()),
+}
+
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -99,6 +111,8 @@ def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") 
         licenses = ((base.license_text,) if base.license_text else ()) + own
     else:
         licenses = own
+    if base is not None and base.architecture in SERVER_FILLED:
+        _server_filled(texts, params, base.architecture)
     adapters = len(eff.adapters) + (len(base.adapters) if base is not None else 0)
     return Intended(
         texts,
@@ -110,6 +124,27 @@ def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") 
         adapters,
         bool(eff.drafts and eff.drafts.value),
     )
+
+
+def _server_filled(
+    texts: dict[str, tuple[str, str | None] | None],
+    params: dict[str, tuple[object, str | None]],
+    architecture: str,
+) -> None:
+    """What the server adds on the first create of the chain when the base's renderer or
+    parser is empty: each missing one, and gemma4's stop unless the chain sets a stop."""
+    renderer, parser, stop = SERVER_FILLED[architecture]
+    have_r, have_p = texts.get("renderer"), texts.get("parser")
+    if have_r and have_r[0] and have_p and have_p[0]:
+        return
+    origin = f"the server itself ({architecture} weights)"
+    if not (have_r and have_r[0]):
+        texts["renderer"] = (renderer, origin)
+    if not (have_p and have_p[0]):
+        texts["parser"] = (parser, origin)
+    current = params.get("stop")
+    if stop and (current is None or current[1] is None or current[1].startswith("base")):
+        params["stop"] = (list(stop), origin)
 
 
 def same_value(a: object, b: object) -> bool:
