@@ -169,8 +169,8 @@ def hierarchy_files() -> dict[str, str | bytes]:
     return files
 
 
-@pytest.fixture
-def real(tmp_path: Path) -> Iterator[RealRepo]:
+@pytest.fixture(name="real")
+def real_fixture(tmp_path: Path) -> Iterator[RealRepo]:
     repo = RealRepo(tmp_path / "repo", real_host())
     try:
         yield repo
@@ -178,8 +178,8 @@ def real(tmp_path: Path) -> Iterator[RealRepo]:
         repo.cleanup()
 
 
-@pytest.fixture
-def built(real: RealRepo) -> RealRepo:
+@pytest.fixture(name="built")
+def built_fixture(real: RealRepo) -> RealRepo:
     """The three-level hierarchy, built at the repo's own tag."""
     real.write(hierarchy_files())
     report = real.build("--all")

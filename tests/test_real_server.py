@@ -14,10 +14,10 @@ from mfops.server.hosts import resolve_host
 from tests.ggufedit import with_metadata
 from tests.realserver import (  # noqa: F401  (fixtures)
     RealRepo,
-    built,
+    built_fixture,
     needs_inference,
     raw,
-    real,
+    real_fixture,
     real_host,
     tiny_gguf,
     version_of,

@@ -11,10 +11,10 @@ cannot remove from its base).
 
 from __future__ import annotations
 
-from mfops.language.format import quote
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from mfops.language.format import quote
 
 if TYPE_CHECKING:
     from mfops.server.client import Server, ServerConfig
