@@ -475,3 +475,32 @@ def test_build_refuses_before_any_create_what_an_older_server_would_drop(tmp_pat
     assert "r/Modelfile:2: RENDERER needs Ollama 0.12.0 or newer, but" in out + err
     assert "runs Ollama 0.11.4" in out + err and "(and 1 more)" in out + err
     assert ollama_double.calls.count("/api/create") == 0
+
+
+def test_creates_that_upload_blobs_run_one_at_a_time(tmp_path, ollama_double):
+    """#13 item 6: Ollama collects blobs no written manifest references, even while another
+    create is about to use one, so creates with uploads are serialised."""
+    files = {}
+    for n in range(4):
+        files[f"m{n}/Modelfile"] = f"FROM ./w.gguf\nSYSTEM model {n}\n"
+        files[f"m{n}/w.gguf"] = fake_gguf(name=f"w{n}")
+    ws = make_workspace(tmp_path, ollama_double, files)
+    ollama_double.faults.stream_delay["/api/create"] = 0.05
+    report = ws.build_json("--all", "-j", "4")
+    assert report["ok"], report
+    assert ollama_double.calls.count("/api/create") == 4
+    assert ollama_double.calls.max_concurrency["/api/create"] == 1
+
+
+def test_create_whose_blob_was_collected_checks_and_uploads_again(tmp_path, ollama_double):
+    files = {"m/Modelfile": "FROM ./w.gguf\nSYSTEM s\n", "m/w.gguf": fake_gguf(name="w")}
+    ws = make_workspace(tmp_path, ollama_double, files)
+    ollama_double.faults.fail_stream(
+        "/api/create",
+        after_lines=1,
+        error="open /usr/share/ollama/.ollama/models/blobs/sha256-00: no such file or directory",
+    )
+    report = ws.build_json("--all")
+    assert report["ok"], report
+    assert ollama_double.calls.count("/api/create") == 2
+    assert ollama_double.calls.count("HEAD /api/blobs") == 2

@@ -649,6 +649,11 @@ class Server:
 
         return self.call("check blob", digest, head)
 
+    def forget_blobs(self) -> None:
+        """Check every blob again: the server may have collected one since (issue 13 #6)."""
+        with self._lock:
+            self._have_blobs.clear()
+
     def ensure_blob(self, path: str | Path, digest: str | None = None) -> str:
         """Make sure the server holds `path`'s content; returns its `sha256:` digest.
 
