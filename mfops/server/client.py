@@ -13,17 +13,22 @@ What the wrapper adds to the client, and why:
   Ollama's (an HTML page with status 200, truncated JSON, fields of the wrong type) is a
   `ServerProtocolError` naming the call, never a traceback and never retried.
 - **Bounded retries** with exponential backoff on connection errors and 5xx answers, for the
-  calls that are safe to repeat. `create` counts as one: it names its target and replaces
-  it, and identical inputs give an identical manifest (ollama-reference §6.4). An `{"error"}`
-  line inside a stream is the server's verdict on the request and is never retried.
-- **Timeouts.** The client's default is none at all; mfops always sets connect and read
-  timeouts (a create that pulls a base can stream for long, so the read timeout is per line).
+  calls that are safe to repeat. A create or pull is repeated only when it has ended on the
+  server (a 5xx, a hang-up), never after a timeout: the first may still be running, and two
+  creates of one name race (issue 13 item 5). An `{"error"}` line inside a stream is the
+  server's verdict on the request and is never retried.
+- **Deadlines per kind of call** (`ServerOptions`): plain calls have a wall-clock deadline
+  for the whole call, retries included (`--timeout`); creates and pulls a long per-line
+  timeout and no wall deadline; chats the deadline their caller gives (the test runner's
+  per-case one). The client's own default is no timeout at all.
+- **Credentials** in the host URL travel as HTTP Basic (the client drops them).
 - **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
-  DRAFT, and `show` drops `system` and `messages`. When a request needs those fields it is
+  DRAFT, and `show` drops `system` and `messages`. Creates, pulls, shows and chats are
   posted as raw JSON through the client's own request machinery (`Client._request` /
-  `_request_raw`, private but stable across 0.4-0.6), so errors are converted the same way.
+  `_request_raw`, private but stable across 0.4-0.6), so errors are converted the same way
+  and each request can carry its own timeout.
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
-- **Inference** for behavioural tests: `chat` (not streamed, with its measured latency) and
+- **Inference** for behavioural tests: `chat` (not streamed, with the server-timed latency) and
   `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).
 
 Which host to talk to is decided in hosts.py; what to send for a repo model in request.py.
