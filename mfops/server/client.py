@@ -291,9 +291,9 @@ def server_latency_ms(answer: dict[str, Any], wall_ms: float) -> float:
     (nanoseconds), which leaves out model loading; the wall time when the answer has none.
     (`total_duration` still holds time queued behind another request inside the runner,
     so prompt + eval durations are used when they are given.)"""
-    evals = [answer.get(k) for k in ("prompt_eval_duration", "eval_duration")]
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in evals):
-        return sum(evals) / 1e6  # type: ignore[arg-type]
+    prompt, evaluation = answer.get("prompt_eval_duration"), answer.get("eval_duration")
+    if isinstance(prompt, int) and isinstance(evaluation, int):
+        return (prompt + evaluation) / 1e6
     total, load = answer.get("total_duration"), answer.get("load_duration") or 0
     if isinstance(total, int) and isinstance(load, int) and total > 0:
         return max(0, total - load) / 1e6
