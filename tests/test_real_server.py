@@ -304,3 +304,27 @@ def test_version_is_read_and_credentials_in_the_host_travel_as_basic_auth():
     token = base64.b64encode(b"ci user:p@ss").decode()
     assert seen == [f"Basic {token}"]
     assert "p@ss" not in str(server.host) and "p%40ss" not in str(server.host)
+
+
+def test_mfops_test_on_a_model_built_from_the_servers_base(real: RealRepo):
+    """Real chat without the tiny GGUF (the GitHub job: an official Ollama and a small
+    registry model, MFOPS_TEST_OLLAMA_BASE)."""
+    needs_inference()
+    base = os.environ.get("MFOPS_TEST_OLLAMA_BASE", "llama3")
+    if raw(real.host, "POST", "/api/show", {"model": base})[0] != 200:
+        pytest.skip(f"{base} is not on the server")
+    real.write(
+        {
+            "talk/Modelfile": f"# talk\nFROM {base}\nSYSTEM Be brief.\n",
+            "tests/talk.test.yaml": (
+                "model: talk\noptions: {num_predict: 8}\ncases:\n  - name: says something\n"
+                "    prompt: hello\n    assert: [{type: min-length, value: 1}]\n"
+            ),
+        }
+    )
+    real.ok("lock")
+    real.repo.commit("lock")
+    assert real.build("--all")["ok"]
+    code, out, err = real.mfops("test", "--tag", real.tag)
+    assert code == 0, out + err
+    assert "1 case: 1 passed" in out
