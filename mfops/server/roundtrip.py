@@ -112,7 +112,7 @@ def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") 
     else:
         licenses = own
     if base is not None and base.architecture in SERVER_FILLED:
-        _server_filled(texts, params, base.architecture)
+        _server_filled(texts, params, base.architecture, chain_stop="stop" in eff.parameters)
     adapters = len(eff.adapters) + (len(base.adapters) if base is not None else 0)
     return Intended(
         texts,
@@ -130,6 +130,8 @@ def _server_filled(
     texts: dict[str, tuple[str, str | None] | None],
     params: dict[str, tuple[object, str | None]],
     architecture: str,
+    *,
+    chain_stop: bool,
 ) -> None:
     """What the server adds on the first create of the chain when the base's renderer or
     parser is empty: each missing one, and gemma4's stop unless the chain sets a stop."""
@@ -142,8 +144,7 @@ def _server_filled(
         texts["renderer"] = (renderer, origin)
     if not (have_p and have_p[0]):
         texts["parser"] = (parser, origin)
-    current = params.get("stop")
-    if stop and (current is None or current[1] is None or current[1].startswith("base")):
+    if stop and not chain_stop:
         params["stop"] = (list(stop), origin)
 
 
