@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from tests.ollama_double.gguf import _pack_value, _read_string, _read_value, _type_for
+from mfops.testing.double.gguf import _pack_value, _read_string, _read_value, _type_for
 
 _ALIGN = 32
 

@@ -23,9 +23,10 @@ import pytest
 
 from mfops.server.client import Server, ServerOptions
 from mfops.server.hosts import resolve_host
-from tests.conftest import invoke_mfops
+from mfops.server.versions import parse_version
+from mfops.testing.double import fake_gguf
+from tests.cli_runner import invoke_mfops
 from tests.gitrepo import GitRepo
-from tests.ollama_double import fake_gguf
 
 
 def real_host() -> str:
@@ -64,7 +65,6 @@ def raw(host: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
 
 
 def version_of(host: str) -> tuple[int, int, int]:
-    from mfops.server.versions import parse_version
 
     _, body = raw(host, "GET", "/api/version")
     return parse_version(body["version"]) or (99, 0, 0)

@@ -14,10 +14,52 @@ from it only when they join back to exactly the `license` text.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from mfops.server.client import ServerConfig, ServerMessage
+from mfops.errors import ModelfileError
+from mfops.language.modelfile import parse
+from mfops.language.params import REGISTRY
+
+
+@dataclass(frozen=True)
+class ServerMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What a model on the server holds, from the full `/api/show` answer.
+
+    `parameters` is typed (`stop` a list) and in sorted key order; `licenses` is the list
+    of license layers when `modelfile` could be read, else the joined `license` text as one
+    item. `license_text` is always the server's joined text, the exact thing to compare.
+    `template` is the stored Go template (the `modelfile`'s TEMPLATE); `shown_template` is
+    the `template` key, which newer servers fill with the GGUF's Jinja chat template.
+    `architecture` is the weights' `general.architecture`.
+    """
+
+    name: str
+    template: str = ""
+    system: str = ""
+    shown_template: str = ""
+    parameters: dict[str, object] = field(default_factory=dict)
+    messages: tuple[ServerMessage, ...] = ()
+    license_text: str = ""
+    licenses: tuple[str, ...] = ()
+    renderer: str = ""
+    parser: str = ""
+    requires: str = ""
+    parent_model: str = ""
+    weights: str = ""
+    adapters: tuple[str, ...] = ()
+    drafts: tuple[str, ...] = ()
+    architecture: str = ""
+    modelfile: str = ""
+
+    def text(self, key: str) -> str:
+        return str(getattr(self, key) or "")
 
 
 def go_unquote(text: str) -> str:
@@ -43,8 +85,6 @@ def parse_scalar(text: str) -> object:
 
 def typed(name: str, value: object) -> object:
     """A value as mfops' registry types it: ints as int, floats as float."""
-    from mfops.language.params import REGISTRY
-
     spec = REGISTRY.get(name)
     if spec is None or isinstance(value, bool):
         return value
@@ -57,8 +97,6 @@ def typed(name: str, value: object) -> object:
 
 def parse_parameters(text: str) -> dict[str, object]:
     """The `parameters` string of `/api/show` as a typed dict in sorted key order."""
-    from mfops.language.params import REGISTRY
-
     values: dict[str, list[object]] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -96,9 +134,6 @@ def _stored(text: str, license_text: str) -> _Stored:
     with `PARSER ` (issue 13 item 3). When the text does not parse (a value that holds a
     line of three quotes breaks Ollama's quoting too), nothing is taken from it.
     """
-    from mfops.errors import ModelfileError
-    from mfops.language.modelfile import parse
-
     fallback = (license_text,) if license_text else ()
     lines = text.split("\n")
     for _ in range(64):
