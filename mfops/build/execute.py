@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.errors import MfopsError
 from mfops.graph.effective import declared
-from mfops.server.client import ServerUnreachable
+from mfops.server.client import ServerHTTPError, ServerUnreachable
 from mfops.server.request import create_request, uploads_for
 from mfops.server.roundtrip import BaseConfigs, check_model, render
 from mfops.store.builds import BuildRecord, now_utc
@@ -183,6 +183,10 @@ class Builder:
         if plan.items:
             rev.effective  # noqa: B018 - computed here once, not by racing worker threads
         self._emit_lock = threading.Lock()
+        # Creates that upload blobs run one at a time (issue 13 item 6): Ollama deletes a
+        # blob that no written manifest references when it re-creates or deletes a model,
+        # even while another create is about to use that blob.
+        self._uploading = threading.Lock()
 
     def _emit(self, event: BuildEvent) -> None:
         if self.on_event is not None:
@@ -223,20 +227,38 @@ class Builder:
 
     def _create(self, item: PlanItem, started: float) -> ModelResult:
         node = self.rev.graph.nodes[item.name]
-        blobs = {}
-        for upload in uploads_for(node, self.rev.snapshot):
-            self._emit(BuildEvent("progress", item.name, item.target, f"uploading {upload.key}"))
-            blobs[upload] = self.server.ensure_blob(upload.path, upload.digest)
-        request = create_request(
-            node, declared(node), target=item.target, tag=self.plan.tag, blobs=blobs
-        )
+        uploads = uploads_for(node, self.rev.snapshot)
 
         def progress(p: Progress) -> None:
             self._emit(
                 BuildEvent("progress", item.name, item.target, p.status, p.completed, p.total)
             )
 
-        self.server.create(request, progress)
+        def upload_and_create() -> None:
+            blobs = {}
+            for upload in uploads:
+                self._emit(
+                    BuildEvent("progress", item.name, item.target, f"uploading {upload.key}")
+                )
+                blobs[upload] = self.server.ensure_blob(upload.path, upload.digest)
+            request = create_request(
+                node, declared(node), target=item.target, tag=self.plan.tag, blobs=blobs
+            )
+            self.server.create(request, progress)
+
+        if not uploads:
+            upload_and_create()
+        else:
+            with self._uploading:
+                try:
+                    upload_and_create()
+                except ServerHTTPError as err:
+                    if "no such file or directory" not in err.error:
+                        raise
+                    # A blob checked or uploaded a moment ago was collected by the server:
+                    # upload again (never trusting the earlier HEAD) and create once more.
+                    self.server.forget_blobs()
+                    upload_and_create()
         self._emit(BuildEvent("progress", item.name, item.target, "verifying"))
         mismatches = check_model(
             self.server, self.rev.effective[item.name], item.target, self.bases

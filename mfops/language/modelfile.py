@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -105,6 +105,36 @@ def decode(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- syntax tree
+
+#: PARAMETER names that Ollama's create request treats as commands: its parser keeps a
+#: PARAMETER's name verbatim and `CreateRequest` switches on the stored name, so
+#: `PARAMETER system X` is a SYSTEM, `PARAMETER model x` a FROM (case matters: `PARAMETER
+#: SYSTEM x` and `PARAMETER from x` stay unknown parameters).
+PARAM_COMMANDS = {
+    "model": "FROM",
+    "adapter": "ADAPTER",
+    "draft": "DRAFT",
+    "template": "TEMPLATE",
+    "system": "SYSTEM",
+    "license": "LICENSE",
+    "renderer": "RENDERER",
+    "parser": "PARSER",
+    "requires": "REQUIRES",
+    "message": "MESSAGE",
+}
+
+
+def acting(ins: Instruction) -> Instruction:
+    """The command an instruction acts as: `PARAMETER system X` acts as `SYSTEM X`, and
+    `PARAMETER message user: hi` as `MESSAGE user hi` (no role check, as in Ollama, which
+    cuts the value at the first `": "`). Every other instruction is itself."""
+    if ins.keyword != "PARAMETER" or ins.param not in PARAM_COMMANDS:
+        return ins
+    keyword = PARAM_COMMANDS[ins.param]
+    if keyword == "MESSAGE":
+        role, _, content = ins.value.partition(": ")
+        return replace(ins, keyword=keyword, param="", role=role, value=content)
+    return replace(ins, keyword=keyword, param="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +231,13 @@ class Modelfile:
     @cached_property
     def _by_keyword(self) -> dict[str, tuple[Instruction, ...]]:
         index: dict[str, list[Instruction]] = {}
-        for ins in self.instructions:
+        for ins in map(acting, self.instructions):
             index.setdefault(ins.keyword, []).append(ins)
         return {k: tuple(v) for k, v in index.items()}
 
     def of(self, keyword: str) -> tuple[Instruction, ...]:
-        """The instructions with one keyword (upper case), in file order."""
+        """The instructions acting as one keyword (upper case), in file order: a `PARAMETER
+        system X` is among the SYSTEMs, not the PARAMETERs (see `acting`)."""
         return self._by_keyword.get(keyword, ())
 
     def last(self, keyword: str) -> Instruction | None:
@@ -311,7 +342,7 @@ class _Parser:
                 self.i = i
                 append(self._instruction(text, len(text) - len(body)))
                 i = self.i
-        if not any(isinstance(n, Instruction) and n.keyword == "FROM" for n in nodes):
+        if not any(isinstance(n, Instruction) and acting(n).keyword == "FROM" for n in nodes):
             raise self._error(
                 "no FROM line",
                 "no FROM line",
