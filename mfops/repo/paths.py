@@ -247,7 +247,7 @@ class Resolver:
 
 
 class _Closing:
-    """Gives gitpython's blob streams (which have no `close`) a `with` block."""
+    """Gives any stream with a `close` (files, git blob streams) a `with` block."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
