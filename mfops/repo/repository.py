@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +30,7 @@ from mfops.repo.conventions import MODELFILE, SUFFIX
 from mfops.repo.gitstore import GitStore, validate_ref
 from mfops.repo.paths import ResolvedPath, Resolver
 from mfops.repo.sources import Source, TreeSource, WorktreeSource
+from mfops.store.cache import Cache, blob_id
 
 __all__ = [
     "CONFIG_FILE",
@@ -58,6 +60,8 @@ class RepoModel:
     modelfile: Modelfile
     description: str | None = None
     tests: tuple[str, ...] = ()
+    #: the git blob id of the Modelfile's bytes: what the parse and digest caches key on
+    blob: str | None = None
 
     @property
     def dir(self) -> str:
@@ -83,6 +87,11 @@ class Repo:
         prefix = self.root.relative_to(self.git_root).as_posix() if self.git_root else ""
         self.prefix = "" if prefix == "." else prefix
         self._store: GitStore | None = None
+
+    @cached_property
+    def cache(self) -> Cache:
+        """Parses and digests by content (store/cache.py), shared by every snapshot."""
+        return Cache.open(self.root)
 
     def __repr__(self) -> str:
         return f"Repo({str(self.root)!r})"
@@ -296,18 +305,71 @@ class Snapshot:
             claim(name, path)
             wanted.append((name, path, None))
             physical.append(self._physical(name, path, None) if link else path)
-        contents = self.source.read_many(physical)
+        loaded = self._load_modelfiles(physical, [self.display(p) for _, p, _ in wanted])
         models: dict[str, RepoModel] = {}
-        for (name, path, entry), data in zip(wanted, contents, strict=True):
-            mf = parse(data, path=self.display(path))
+        for (name, path, entry), (mf, blob) in zip(wanted, loaded, strict=True):
             models[name] = RepoModel(
                 name=name,
                 path=path,
                 modelfile=mf,
                 description=entry.description if entry else None,
                 tests=entry.tests if entry else (),
+                blob=blob,
             )
+        self.repo.cache.save()
         return dict(sorted(models.items()))
+
+    def _load_modelfiles(
+        self, physical: list[str], shown: list[str]
+    ) -> list[tuple[Modelfile, str]]:
+        """Parse the files `physical` (named `shown` in messages), reading and parsing only
+        what the cache does not know: at a commit, blobs whose id it has not parsed; in the
+        working tree, files whose stat data changed since they were read (as git's index)."""
+        cache = self.repo.cache
+        source = self.source
+        count = len(physical)
+        out: list[tuple[Modelfile, str] | None] = [None] * count
+        todo: list[int] = []
+        stats: list[os.stat_result | None] = [None] * count
+        if isinstance(source, TreeSource):
+            for i, rel in enumerate(physical):
+                blob = source.entries[rel].sha
+                mf = cache.modelfile(blob, shown[i])
+                if mf is None:
+                    todo.append(i)
+                else:
+                    out[i] = (mf, blob)
+        else:
+            root = str(source.root)
+            for i, rel in enumerate(physical):
+                try:
+                    st = stats[i] = os.stat(os.path.join(root, rel))
+                except OSError:
+                    todo.append(i)
+                    continue
+                blob = cache.stat_blob(rel, st)
+                mf = cache.modelfile(blob, shown[i]) if blob is not None else None
+                if mf is None:
+                    todo.append(i)
+                else:
+                    out[i] = (mf, blob)  # type: ignore[assignment]
+        read_ns = time.time_ns()
+        contents = source.read_many([physical[i] for i in todo])
+        for i, data in zip(todo, contents, strict=True):
+            found = stats[i]
+            blob = (
+                source.entries[physical[i]].sha
+                if found is None and isinstance(source, TreeSource)
+                else blob_id(data)
+            )
+            mf = cache.modelfile(blob, shown[i])
+            if mf is None:
+                mf = parse(data, path=shown[i])
+                cache.put_modelfile(blob, mf)
+            if found is not None:
+                cache.put_stat(physical[i], found, blob, read_ns)
+            out[i] = (mf, blob)
+        return out  # type: ignore[return-value]
 
     def _physical(self, name: str, path: str, entry: ModelConfig | None) -> str:
         """The regular file a Modelfile path stands for (symlinks inside the root followed)."""
