@@ -19,7 +19,7 @@ import os
 import posixpath
 import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
@@ -327,49 +327,47 @@ class Snapshot:
         working tree, files whose stat data changed since they were read (as git's index)."""
         cache = self.repo.cache
         source = self.source
+        tree = source if isinstance(source, TreeSource) else None
+        root = str(source.root)
         count = len(physical)
         out: list[tuple[Modelfile, str] | None] = [None] * count
         todo: list[int] = []
         stats: list[os.stat_result | None] = [None] * count
-        if isinstance(source, TreeSource):
-            for i, rel in enumerate(physical):
-                blob = source.entries[rel].sha
-                mf = cache.modelfile(blob, shown[i])
-                if mf is None:
-                    todo.append(i)
-                else:
-                    out[i] = (mf, blob)
-        else:
-            root = str(source.root)
-            for i, rel in enumerate(physical):
+        for i, rel in enumerate(physical):
+            blob: str | None
+            if tree is not None:
+                blob = tree.entries[rel].sha
+            else:
                 try:
                     st = stats[i] = os.stat(os.path.join(root, rel))
                 except OSError:
                     todo.append(i)
                     continue
                 blob = cache.stat_blob(rel, st)
-                mf = cache.modelfile(blob, shown[i]) if blob is not None else None
-                if mf is None:
-                    todo.append(i)
-                else:
-                    out[i] = (mf, blob)  # type: ignore[assignment]
+            mf = None
+            if blob is not None:
+                mf = cache.modelfile(blob, shown[i], partial(self._reparse, rel, shown[i]))
+            if mf is None:
+                todo.append(i)
+            else:
+                out[i] = (mf, blob)  # type: ignore[assignment]
         read_ns = time.time_ns()
         contents = source.read_many([physical[i] for i in todo])
         for i, data in zip(todo, contents, strict=True):
-            found = stats[i]
-            blob = (
-                source.entries[physical[i]].sha
-                if found is None and isinstance(source, TreeSource)
-                else blob_id(data)
-            )
-            mf = cache.modelfile(blob, shown[i])
+            rel = physical[i]
+            blob = tree.entries[rel].sha if tree is not None else blob_id(data)
+            mf = cache.modelfile(blob, shown[i], partial(self._reparse, rel, shown[i]))
             if mf is None:
                 mf = parse(data, path=shown[i])
                 cache.put_modelfile(blob, mf)
+            found = stats[i]
             if found is not None:
-                cache.put_stat(physical[i], found, blob, read_ns)
+                cache.put_stat(rel, found, blob, read_ns)
             out[i] = (mf, blob)
         return out  # type: ignore[return-value]
+
+    def _reparse(self, rel: str, shown: str) -> Modelfile:
+        return parse(self.source.read(rel), path=shown)
 
     def _physical(self, name: str, path: str, entry: ModelConfig | None) -> str:
         """The regular file a Modelfile path stands for (symlinks inside the root followed)."""

@@ -86,6 +86,8 @@ class WorktreeSource(Source):
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lstat: dict[str, tuple[str, str | None]] = {}
+        #: what the walk saw in each directory it read: name -> kind ('link' for symlinks)
+        self._listing: dict[str, tuple[dict[str, str], set[str]]] = {}
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.root, rel) if rel else str(self.root)
@@ -97,6 +99,18 @@ class WorktreeSource(Source):
         return found
 
     def _do_lstat(self, rel: str) -> tuple[str, str | None]:
+        parent, _, name = rel.rpartition("/")
+        listed = self._listing.get(parent) if name else None
+        if listed is not None:
+            listing, folded = listed
+            # The walk has read this directory: answer without a system call, except for
+            # symlinks (their target is needed) and names the filesystem might match
+            # another way (case-insensitive or normalising filesystems).
+            kind = listing.get(name)
+            if kind is not None and kind != "link":
+                return kind, None
+            if kind is None and name.isascii() and name.lower() not in folded:
+                return "missing", None
         path = self._abs(rel)
         try:
             st = os.lstat(path)
@@ -122,11 +136,16 @@ class WorktreeSource(Source):
         return os.stat(self._abs(rel)).st_size
 
     def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
-        return walk_dir(self._abs(rel_dir))
+        if rel_dir:
+            return walk_dir(self._abs(rel_dir))
+        return walk_dir(self._abs(rel_dir), self._listing)
 
 
-def walk_dir(top: str) -> list[tuple[str, bool]]:
-    """`Source.walk` for a filesystem directory."""
+def walk_dir(
+    top: str, listing: dict[str, tuple[dict[str, str], set[str]]] | None = None
+) -> list[tuple[str, bool]]:
+    """`Source.walk` for a filesystem directory; `listing` receives, per directory read
+    (relative to `top`), the kind of each entry and the set of its names in lower case."""
     found: list[tuple[str, bool]] = []
     stack = [""]
     while stack:
@@ -135,16 +154,24 @@ def walk_dir(top: str) -> list[tuple[str, bool]]:
             entries = list(os.scandir(os.path.join(top, rel) if rel else top))
         except OSError:
             continue
+        kinds: dict[str, str] = {}
         for entry in entries:
             name = entry.name
             path = f"{rel}/{name}" if rel else name
             if entry.is_dir(follow_symlinks=False):
+                kinds[name] = "dir"
                 if name not in SKIP_DIRS and not name.startswith("."):
                     stack.append(path)
             elif entry.is_file(follow_symlinks=False):
+                kinds[name] = "file"
                 found.append((path, False))
-            elif not entry.is_symlink() or not os.path.isdir(entry.path):
-                found.append((path, True))  # a symlink or a special file: resolve it first
+            else:
+                link = entry.is_symlink()
+                kinds[name] = "link" if link else "special"
+                if not link or not os.path.isdir(entry.path):
+                    found.append((path, True))  # a symlink or a special file: resolve it
+        if listing is not None:
+            listing[rel] = (kinds, {n.lower() for n in kinds})
     return found
 
 

@@ -37,12 +37,12 @@ import re
 import secrets
 import stat
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from mfops import __version__
 from mfops.fileio.atomic import write_atomic
-from mfops.language.modelfile import Blank, Comment, Instruction, Modelfile, Node
+from mfops.language.modelfile import GRAPH_KEYWORDS, Blank, Comment, Instruction, Modelfile, Node
 from mfops.store.trust import STATE_DIR, check_state_dir
 
 #: Bump when the meaning or layout of any cached entry changes.
@@ -76,68 +76,128 @@ def stat_key(rel: str, st: os.stat_result) -> str:
     return f"{rel}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_size}\0{st.st_ino}\0{st.st_mode}"
 
 
+def _row(n: Instruction) -> list[object]:
+    return [
+        n.keyword,
+        n.value,
+        n.line,
+        n.column,
+        n.end_line,
+        n.value_column,
+        n.written,
+        n.param,
+        n.role,
+        n.quote,
+    ]
+
+
 def _encode(mf: Modelfile) -> list[object]:
+    """[newline, the nodes as a JSON string (decoded only when used), the graph's rows]."""
     rows: list[object] = []
+    graph: list[object] = []
     for n in mf.nodes:
         if isinstance(n, Instruction):
-            rows.append(
-                [
-                    n.keyword,
-                    n.value,
-                    n.line,
-                    n.column,
-                    n.end_line,
-                    n.value_column,
-                    n.written,
-                    n.param,
-                    n.role,
-                    n.quote,
-                ]
-            )
+            row = _row(n)
+            rows.append(row)
+            if n.keyword in GRAPH_KEYWORDS:
+                graph.append(row)
         elif isinstance(n, Comment):
             rows.append([n.text, n.line])
         else:
             rows.append([n.line, n.count])
-    return [mf.newline, rows]
+    return [mf.newline, json.dumps(rows, separators=(",", ":")), graph]
 
 
-def _decode(entry: object, path: str | None) -> Modelfile | None:
-    """The Modelfile of a cached entry, or None for anything malformed."""
-    if not isinstance(entry, list) or len(entry) != 2:
+def _instruction(row: object) -> Instruction | None:
+    if type(row) is list and len(row) == 10 and tuple(map(type, row)) == _INS_TYPES:
+        return Instruction(*row)
+    return None
+
+
+def _decode_nodes(text: str) -> tuple[Node, ...] | None:
+    """The nodes of a cached entry, or None for anything malformed."""
+    try:
+        rows = json.loads(text)
+    except ValueError:
         return None
-    newline, rows = entry
-    if newline not in ("\n", "\r\n", "\r") or not isinstance(rows, list):
+    if type(rows) is not list:
         return None
     nodes: list[Node] = []
-    ins_types = _INS_TYPES
-    try:
-        for row in rows:
-            size = len(row)
-            if size == 10 and tuple(map(type, row)) == ins_types:
-                nodes.append(Instruction(*row))
-            elif size == 2 and type(row[1]) is int:
-                if type(row[0]) is str:
-                    nodes.append(Comment(row[0], row[1]))
-                elif type(row[0]) is int:
-                    nodes.append(Blank(row[0], row[1]))
-                else:
-                    return None
-            else:
+    for row in rows:
+        if type(row) is not list:
+            return None
+        if len(row) == 10:
+            ins = _instruction(row)
+            if ins is None:
                 return None
-    except TypeError:
+            nodes.append(ins)
+        elif len(row) == 2 and type(row[1]) is int and type(row[0]) is str:
+            nodes.append(Comment(row[0], row[1]))
+        elif len(row) == 2 and type(row[1]) is int and type(row[0]) is int:
+            nodes.append(Blank(row[0], row[1]))
+        else:
+            return None
+    return tuple(nodes)
+
+
+def _deferred(
+    entry: object, path: str | None, reparse: Callable[[], Modelfile]
+) -> Modelfile | None:
+    """A Modelfile for a cached entry whose nodes are decoded when first used (and, should
+    they turn out malformed, re-read and parsed by `reparse`); None when the entry's outline
+    is malformed."""
+    if type(entry) is not list or len(entry) != 3:
         return None
-    return Modelfile(tuple(nodes), path, newline)
+    newline, text, rows = entry
+    if newline not in ("\n", "\r\n", "\r") or type(text) is not str or type(rows) is not list:
+        return None
+    graph: dict[str, list[Instruction]] = {}
+    for row in rows:
+        ins = _instruction(row)
+        if ins is None or ins.keyword not in GRAPH_KEYWORDS:
+            return None
+        graph.setdefault(ins.keyword, []).append(ins)
+
+    def load() -> tuple[Node, ...]:
+        nodes = _decode_nodes(text)
+        return nodes if nodes is not None else reparse().nodes
+
+    return Modelfile.deferred(
+        load, path=path, newline=newline, graph={k: tuple(v) for k, v in graph.items()}
+    )
 
 
-@dataclass
 class _Map:
-    """One map: entries loaded from segments, those added this run, those used this run."""
+    """One map: entries loaded from its segments, those added and those used this run."""
 
-    loaded: dict[str, object]
-    added: dict[str, object]
-    used: set[str]
+    def __init__(self, name: str, directory: Path | None) -> None:
+        self.name = name
+        self.directory = directory
+        self.loaded: dict[str, object] = {}
+        self.added: dict[str, object] = {}
+        self.used: set[str] = set()
+        self.segments: list[Path] = []
+        self._ready = directory is None
+
+    def _load(self) -> None:
+        self._ready = True
+        assert self.directory is not None
+        prefix = f"{_PREFIX}{self.name}-"
+        try:
+            names = sorted(n for n in os.listdir(self.directory) if n.startswith(prefix))
+        except OSError:
+            return
+        for name in names:
+            path = self.directory / name
+            self.segments.append(path)
+            data, written_ns = _read_segment(path)
+            entries = data.get("entries") if data is not None else None
+            if isinstance(entries, dict):
+                self.loaded.update(_valid(self.name, entries, written_ns))
 
     def get(self, key: str) -> object | None:
+        if not self._ready:
+            self._load()
         found = self.added.get(key)
         if found is None:
             found = self.loaded.get(key)
@@ -146,12 +206,82 @@ class _Map:
         return found
 
     def put(self, key: str, value: object) -> None:
-        self.added[key] = value
+        if not self._ready:
+            self._load()
         self.used.add(key)
+        if key not in self.loaded:
+            self.added[key] = value
+
+    def drop(self, key: str) -> None:
+        self.loaded.pop(key, None)
+        self.added.pop(key, None)
+        self.used.discard(key)
+
+    def save(self) -> None:
+        """Write what this run added as one new segment (merging all when there are many).
+
+        Best effort: a cache that cannot be written is only a slower next run."""
+        if self.directory is None or not self.added:
+            return
+        merge = len(self.segments) >= MAX_SEGMENTS
+        entries = self.bounded() if merge else dict(self.added)
+        if self.name == "modelfiles":
+            entries = {k: _encode(v) if isinstance(v, Modelfile) else v for k, v in entries.items()}
+        payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": entries}
+        name = f"{_PREFIX}{self.name}-{time.time_ns():020d}-{secrets.token_hex(4)}.json"
+        try:
+            _ensure_dir(self.directory)
+            path = self.directory / name
+            write_atomic(path, json.dumps(payload, separators=(",", ":")), mode=0o600)
+        except OSError:
+            return
+        self.loaded.update(self.added)
+        self.added.clear()
+        if merge:
+            for old in self.segments:
+                with contextlib.suppress(OSError):
+                    os.unlink(old)
+            self.segments = [path]
+        else:
+            self.segments.append(path)
+
+    def bounded(self) -> dict[str, object]:
+        """Every entry used this run, then others, at most MAX_ENTRIES (the rest evicted)."""
+        out: dict[str, object] = {}
+        for key in self.used:
+            value = self.added.get(key, self.loaded.get(key))
+            if value is not None:
+                out[key] = value
+            if len(out) >= MAX_ENTRIES:
+                return out
+        for source in (self.added, self.loaded):
+            for key, value in source.items():
+                if len(out) >= MAX_ENTRIES:
+                    return out
+                out.setdefault(key, value)
+        return out
 
 
-def _empty() -> _Map:
-    return _Map({}, {}, set())
+def _valid(kind: str, entries: dict[str, object], written_ns: int) -> dict[str, object]:
+    """The entries of a segment that are well-formed (modelfile entries are checked in
+    full when decoded); racy stat entries (mtime not older than the segment) left out."""
+    out: dict[str, object] = {}
+    if kind == "modelfiles":
+        for key, value in entries.items():
+            if _BLOB.match(key):
+                out[key] = value
+    elif kind == "stat":
+        for key, value in entries.items():
+            if not (isinstance(value, str) and _BLOB.match(value)):
+                continue
+            parts = key.split("\0")
+            if len(parts) == 6 and parts[1].isdigit() and int(parts[1]) < written_ns:
+                out[key] = value
+    else:
+        for key, value in entries.items():
+            if _DIGEST.match(key) and isinstance(value, str) and _DIGEST.match(value):
+                out[key] = value
+    return out
 
 
 class Cache:
@@ -160,8 +290,9 @@ class Cache:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._parsed: dict[str, Modelfile] = {}
-        self._maps: dict[str, _Map] | None = None
-        self._segments: list[Path] = []
+        self._modelfiles = _Map("modelfiles", directory)
+        self._stat = _Map("stat", directory)
+        self._digests = _Map("digests", directory)
 
     @classmethod
     def open(cls, root: Path, *, writer: bool = False) -> Cache:
@@ -173,155 +304,62 @@ class Cache:
             return cls(None)
         return cls(root / STATE_DIR / CACHE_DIR)
 
-    # -- loading ---------------------------------------------------------------------
-
-    @property
-    def maps(self) -> dict[str, _Map]:
-        if self._maps is None:
-            self._maps = {"modelfiles": _empty(), "stat": _empty(), "digests": _empty()}
-            if self.directory is not None:
-                self._load(self.directory)
-        return self._maps
-
-    def _load(self, directory: Path) -> None:
-        try:
-            names = sorted(n for n in os.listdir(directory) if n.endswith(".json"))
-        except OSError:
-            return
-        for name in names:
-            path = directory / name
-            if not name.startswith(_PREFIX):
-                self._segments.append(path)  # another format: merged away, never read
-                continue
-            data, written_ns = _read_segment(path)
-            self._segments.append(path)
-            if data is not None:
-                self._merge(data, written_ns)
-
-    def _merge(self, data: dict[str, object], written_ns: int) -> None:
-        maps = self.maps
-        mfs = data.get("modelfiles")
-        if isinstance(mfs, dict):
-            target = maps["modelfiles"].loaded
-            for key, value in mfs.items():
-                if _BLOB.match(key):
-                    target[key] = value  # validated when decoded
-        stats = data.get("stat")
-        if isinstance(stats, dict):
-            target = maps["stat"].loaded
-            for key, value in stats.items():
-                if not (isinstance(key, str) and isinstance(value, str) and _BLOB.match(value)):
-                    continue
-                parts = key.split("\0")
-                if len(parts) == 6 and parts[1].isdigit() and int(parts[1]) < written_ns:
-                    target[key] = value  # racy entries (mtime not older) are left out
-        digests = data.get("digests")
-        if isinstance(digests, dict):
-            target = maps["digests"].loaded
-            for key, value in digests.items():
-                if _DIGEST.match(key) and isinstance(value, str) and _DIGEST.match(value):
-                    target[key] = value
-
-    # -- the maps --------------------------------------------------------------------
-
-    def modelfile(self, blob: str, path: str | None) -> Modelfile | None:
-        """The parse of blob `blob`, named `path` in messages; None when unknown."""
+    def modelfile(
+        self, blob: str, path: str | None, reparse: Callable[[], Modelfile]
+    ) -> Modelfile | None:
+        """The parse of blob `blob`, named `path` in messages; None when unknown.
+        `reparse` reads and parses the content again, should a cached entry be malformed."""
         mf = self._parsed.get(blob)
         if mf is None:
-            entry = self.maps["modelfiles"].get(blob)
+            entry = self._modelfiles.get(blob)
             if entry is None:
                 return None
-            mf = entry if isinstance(entry, Modelfile) else _decode(entry, path)
+            mf = entry if isinstance(entry, Modelfile) else _deferred(entry, path, reparse)
             if mf is None:
-                self.maps["modelfiles"].loaded.pop(blob, None)
+                self._modelfiles.drop(blob)
                 return None
             self._parsed[blob] = mf
-            if blob in self.maps["modelfiles"].loaded:
-                self.maps["modelfiles"].loaded[blob] = mf  # the JSON rows can go
-        else:
-            self.maps["modelfiles"].used.add(blob)
-        return mf if mf.path == path else Modelfile(mf.nodes, path, mf.newline)
+            return mf
+        self._modelfiles.used.add(blob)
+        if mf.path == path:
+            return mf
+        graph = mf.__dict__.get("_graph")
+        if graph is not None and "nodes" not in mf.__dict__:
+            return Modelfile.deferred(lambda: mf.nodes, path=path, newline=mf.newline, graph=graph)
+        return Modelfile(mf.nodes, path, mf.newline)
 
     def put_modelfile(self, blob: str, mf: Modelfile) -> None:
         self._parsed[blob] = mf
-        if blob not in self.maps["modelfiles"].loaded:
-            self.maps["modelfiles"].put(blob, mf)
-        else:
-            self.maps["modelfiles"].used.add(blob)
+        self._modelfiles.put(blob, mf)
 
     def stat_blob(self, rel: str, st: os.stat_result) -> str | None:
         """The blob id last read from worktree file `rel` if its stat data is unchanged."""
-        found = self.maps["stat"].get(stat_key(rel, st))
+        found = self._stat.get(stat_key(rel, st))
         return found if isinstance(found, str) else None
 
     def put_stat(self, rel: str, st: os.stat_result, blob: str, read_ns: int) -> None:
         """Remember what `rel` held, unless it was modified too recently to be sure."""
         if st.st_mtime_ns + RACY_NS < read_ns and stat.S_ISREG(st.st_mode):
-            key = stat_key(rel, st)
-            if key not in self.maps["stat"].loaded:
-                self.maps["stat"].put(key, blob)
+            self._stat.put(stat_key(rel, st), blob)
 
     def digest(self, key: str) -> str | None:
-        found = self.maps["digests"].get(key)
+        found = self._digests.get(key)
         return found if isinstance(found, str) else None
 
     def put_digest(self, key: str, digest: str) -> None:
-        if key not in self.maps["digests"].loaded:
-            self.maps["digests"].put(key, digest)
-
-    # -- saving ----------------------------------------------------------------------
+        self._digests.put(key, digest)
 
     def save(self) -> None:
-        """Write what this run added as one new segment (merging all when there are many).
+        """Write each map's new entries (see _Map.save)."""
+        for m in (self._modelfiles, self._stat, self._digests):
+            m.save()
 
-        Best effort: a cache that cannot be written is only a slower next run."""
-        if self.directory is None or self._maps is None:
-            return
-        maps = self._maps
-        if not any(m.added for m in maps.values()):
-            return
-        merge = len(self._segments) >= MAX_SEGMENTS
-        payload: dict[str, object] = {"format": CACHE_FORMAT, "mfops": __version__}
-        for name, m in maps.items():
-            entries = _bounded(m) if merge else dict(m.added)
-            if name == "modelfiles":
-                entries = {
-                    k: _encode(v) if isinstance(v, Modelfile) else v for k, v in entries.items()
-                }
-            payload[name] = entries
-        try:
-            _ensure_dir(self.directory)
-            path = self.directory / f"{_PREFIX}{time.time_ns():020d}-{secrets.token_hex(4)}.json"
-            write_atomic(path, json.dumps(payload, separators=(",", ":")), mode=0o600)
-        except OSError:
-            return
-        for m in maps.values():
-            m.loaded.update(m.added)
-            m.added.clear()
-        if merge:
-            for old in self._segments:
-                with contextlib.suppress(OSError):
-                    os.unlink(old)
-            self._segments = [path]
-        else:
-            self._segments.append(path)
-
-
-def _bounded(m: _Map) -> dict[str, object]:
-    """Every entry used this run, then others, at most MAX_ENTRIES (the rest are evicted)."""
-    out: dict[str, object] = {}
-    for key in m.used:
-        value = m.added.get(key, m.loaded.get(key))
-        if value is not None:
-            out[key] = value
-        if len(out) >= MAX_ENTRIES:
-            return out
-    for source in (m.added, m.loaded):
-        for key, value in source.items():
-            if len(out) >= MAX_ENTRIES:
-                return out
-            out.setdefault(key, value)
-    return out
+    def counts(self) -> dict[str, tuple[int, int, int]]:
+        """(loaded, added, used) per map: for tests and benchmarks."""
+        return {
+            m.name: (len(m.loaded), len(m.added), len(m.used))
+            for m in (self._modelfiles, self._stat, self._digests)
+        }
 
 
 def _read_segment(path: Path) -> tuple[dict[str, object] | None, int]:
