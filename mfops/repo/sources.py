@@ -57,6 +57,11 @@ class Source:
         """(`file`|`dir`|`link`|`special`|`missing`, link target) without following links."""
         raise NotImplementedError
 
+    def known_missing(self, rel_dir: str, name: str) -> bool:
+        """True when `rel_dir` is a plain directory reached without symlinks whose listing
+        is known and holds nothing named `name`; False when unsure."""
+        return False
+
     def read(self, rel: str) -> bytes:
         raise NotImplementedError
 
@@ -126,6 +131,13 @@ class WorktreeSource(Source):
             return "file", None
         return ("dir" if stat.S_ISDIR(st.st_mode) else "special"), None
 
+    def known_missing(self, rel_dir: str, name: str) -> bool:
+        listed = self._listing.get(rel_dir)
+        if listed is None:
+            return False
+        kinds, folded = listed
+        return name not in kinds and name.isascii() and name.lower() not in folded
+
     def read(self, rel: str) -> bytes:
         return read_regular(self._abs(rel))
 
@@ -183,6 +195,14 @@ class TreeSource(Source):
         self.store = store
         self.entries = entries
         self._links: dict[str, str] = {}
+
+    def known_missing(self, rel_dir: str, name: str) -> bool:
+        if rel_dir:
+            parent = self.entries.get(rel_dir)
+            if parent is None or not parent.is_dir:
+                return False
+            return f"{rel_dir}/{name}" not in self.entries
+        return name not in self.entries
 
     def lstat(self, rel: str) -> tuple[str, str | None]:
         if not rel:
