@@ -21,7 +21,7 @@ from mfops.store import cache as cache_mod
 from mfops.store.trust import UntrustedStateDir, check_state_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from genrepo import generate  # noqa: E402
+from genrepo import generate
 
 COMMANDS = [
     ("ls", "--format", "json"),

@@ -81,18 +81,23 @@ class Digester:
     def cache_key(self, node: ModelNode) -> str | None:
         """Everything a model's payload is made of, in short: its Modelfile's bytes (blob
         id), its base's identity (the parent's digest for a source base) and its local
-        files' digests. Equal keys mean equal payloads, so the digest can be reused."""
+        files' digests. Equal keys mean equal payloads, so the digest can be reused. (A
+        NUL-separated string rather than canonical JSON: it is made for every model.)"""
         if node.model.blob is None:
             return None
-        return sha256_of(
-            {
-                "mfops_digest": DIGEST_VERSION,
-                "blob": node.model.blob,
-                "base": self.base_identity(node.base),
-                "adapter": self.file_digest(node.adapter) if node.adapter else None,
-                "drafts": sorted(self.file_digest(d) for d in node.drafts),
-            }
-        )
+        base = node.base
+        if base.kind == "source":
+            identity = f"source\0{self.digests[base.target]}"
+        elif base.kind == "external":
+            identity = f"external\0{base.target}\0{self.lock.get(base.target)}"
+        elif base.kind == "pinned":
+            identity = f"pinned\0{base.target}"
+        else:
+            identity = "files\0" + "\0".join(sorted(self.file_digest(f) for f in base.files))
+        adapter = self.file_digest(node.adapter) if node.adapter else "-"
+        drafts = "\0".join(sorted(self.file_digest(d) for d in node.drafts))
+        text = f"{DIGEST_VERSION}\1{node.model.blob}\1{identity}\1{adapter}\1{drafts}"
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     def compute(self, names: list[str] | None = None) -> dict[str, str]:
         """Digests of `names` (default all) and of their source ancestors, in graph order."""

@@ -55,9 +55,34 @@ class Revision:
 
     @cached_property
     def digests(self) -> dict[str, str]:
+        """Every model's digest; at a commit, from the cache when this commit's were
+        computed before (a commit is immutable; see revision_key)."""
         from mfops.graph.digest import compute_digests
 
-        return compute_digests(self.snapshot, self.graph, self.lock)
+        key = self.revision_key()
+        cache = self.repo.cache
+        if key is not None:
+            found = cache.revision_digests(key)
+            if found is not None:
+                return found
+        digests = compute_digests(self.snapshot, self.graph, self.lock)
+        if key is not None and not _reads_outside(self.graph):
+            cache.put_revision_digests(key, digests)
+            cache.save()
+        return digests
+
+    def revision_key(self) -> str | None:
+        """What the digests at a commit depend on, besides files outside the repository:
+        the commit, where the mfops root sits in it and the root's name (a Modelfile at the
+        root is named after it). None for the working tree."""
+        from mfops.graph.digest import DIGEST_VERSION, sha256_of
+
+        if self.ref is None:
+            return None
+        commit = self.repo.resolve_ref(self.ref)  # not the snapshot: no tree listing needed
+        return sha256_of(
+            ["revision", DIGEST_VERSION, commit, self.repo.prefix, self.repo.root.name]
+        )
 
     def load(self, *, require_models: bool = False) -> dict[str, str]:
         """Every digest, loading all the way through, with errors that say which ref.
@@ -69,7 +94,7 @@ class Revision:
         from mfops.errors import LocatedError, MfopsError, RepoError
 
         try:
-            if require_models and not self.snapshot.models:
+            if require_models and not self.digests:  # no models, no digests
                 raise RepoError(
                     f"no models at {self.ref}" if self.ref else "no models in the working tree",
                     hint="no mfops.yaml entries and no Modelfile, *.Modelfile there",
@@ -89,3 +114,13 @@ class Revision:
         from mfops.graph.effective import effective_all
 
         return effective_all(self.graph)
+
+
+def _reads_outside(graph: Graph) -> bool:
+    """Whether any model's files (FROM paths, ADAPTER, DRAFT) lie outside the repository."""
+    for node in graph.nodes.values():
+        if any(f.escapes for f in node.base.files) or any(d.escapes for d in node.drafts):
+            return True
+        if node.adapter is not None and node.adapter.escapes:
+            return True
+    return False

@@ -13,6 +13,9 @@ two refs) almost nothing changes. Three maps make a run cost what changed:
   still found by blob id).
 - *digests*: a key over everything a model's digest depends on (its blob id, its base's
   identity, which holds the parent's digest, and its local files' digests) -> the digest.
+- *revisions*: a commit (with the mfops root's place in it) -> every model's digest there.
+  A commit never changes, so this is kept only when nothing the digests read lies outside
+  the repository (no path that escapes it: those files can change under the same commit).
 
 Every map lives in memory for the whole process (so `diff v1 v2` parses each blob once) and,
 when `.mfops/` may be used (store/trust.py), on disk under `.mfops/cache/` as *segments*:
@@ -277,6 +280,17 @@ def _valid(kind: str, entries: dict[str, object], written_ns: int) -> dict[str, 
             parts = key.split("\0")
             if len(parts) == 6 and parts[1].isdigit() and int(parts[1]) < written_ns:
                 out[key] = value
+    elif kind == "revisions":
+        for key, value in entries.items():
+            if (
+                _DIGEST.match(key)
+                and isinstance(value, dict)
+                and all(
+                    isinstance(name, str) and isinstance(d, str) and _DIGEST.match(d)
+                    for name, d in value.items()
+                )
+            ):
+                out[key] = value
     else:
         for key, value in entries.items():
             if _DIGEST.match(key) and isinstance(value, str) and _DIGEST.match(value):
@@ -293,6 +307,7 @@ class Cache:
         self._modelfiles = _Map("modelfiles", directory)
         self._stat = _Map("stat", directory)
         self._digests = _Map("digests", directory)
+        self._revisions = _Map("revisions", directory)
 
     @classmethod
     def open(cls, root: Path, *, writer: bool = False) -> Cache:
@@ -349,16 +364,23 @@ class Cache:
     def put_digest(self, key: str, digest: str) -> None:
         self._digests.put(key, digest)
 
+    def revision_digests(self, key: str) -> dict[str, str] | None:
+        found = self._revisions.get(key)
+        return dict(found) if isinstance(found, dict) else None
+
+    def put_revision_digests(self, key: str, digests: dict[str, str]) -> None:
+        self._revisions.put(key, dict(digests))
+
     def save(self) -> None:
         """Write each map's new entries (see _Map.save)."""
-        for m in (self._modelfiles, self._stat, self._digests):
+        for m in (self._modelfiles, self._stat, self._digests, self._revisions):
             m.save()
 
     def counts(self) -> dict[str, tuple[int, int, int]]:
         """(loaded, added, used) per map: for tests and benchmarks."""
         return {
             m.name: (len(m.loaded), len(m.added), len(m.used))
-            for m in (self._modelfiles, self._stat, self._digests)
+            for m in (self._modelfiles, self._stat, self._digests, self._revisions)
         }
 
 
