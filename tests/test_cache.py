@@ -25,6 +25,7 @@ from genrepo import generate
 
 COMMANDS = [
     ("ls", "--format", "json"),
+    ("ls", "--ref", "v2", "--format", "json"),
     ("digest", "--json"),
     ("digest", "--ref", "v1", "--json"),
     ("digest", "--ref", "v2", "--json"),
@@ -162,6 +163,10 @@ def test_garbage_and_foreign_cache_files_are_ignored(run_mfops, generated):
             data["entries"] = {k: [v[0], "[[1,2,3]", v[2]] for k, v in data["entries"].items()}
         elif "-stat-" in path.name:  # stat entries pointing at no valid blob id
             data["entries"] = {k: "not-a-blob" for k in data["entries"]}
+        elif "-revisions-" in path.name:  # a commit's graph, lock and digests, malformed
+            data["entries"] = {
+                k: {"graph": [["m", 1]], "digests": ["no"], "lock": 5} for k in data["entries"]
+            }
         else:
             data["entries"] = {k: 42 for k in data["entries"]}
         path.write_text(json.dumps(data))
@@ -268,3 +273,16 @@ def test_a_plain_state_dir_is_trusted(git_repo):
     assert check_state_dir(git_repo.root, writer=True) is True  # absent
     (git_repo.root / ".mfops").mkdir()
     assert check_state_dir(git_repo.root, writer=True) is True
+
+
+def test_a_commit_graph_and_digests_come_from_the_cache_without_reading_the_tree(generated):
+    from mfops.graph.revision import Revision
+
+    with Repo.find(generated) as repo:
+        first = Revision(repo, "v1")
+        expected = (list(first.graph.order), first.digests, first.lock)
+    with Repo.find(generated) as repo:
+        again = Revision(repo, "v1")
+        assert (list(again.graph.order), again.digests, again.lock) == expected
+        assert "snapshot" not in again.__dict__  # no tree listing, no blob read
+        assert all("nodes" not in n.model.modelfile.__dict__ for n in again.graph.nodes.values())

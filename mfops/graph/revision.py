@@ -37,13 +37,39 @@ class Revision:
 
     @property
     def label(self) -> str:
-        return self.snapshot.label
+        return "working tree" if self.ref is None else self.ref  # as Snapshot.label
+
+    @cached_property
+    def _stored(self) -> dict[str, object]:
+        """What the cache holds for this commit (graph rows, lock text, digests); {} for
+        the working tree or when nothing is stored."""
+        key = self.revision_key()
+        return self.repo.cache.revision(key) if key is not None else {}
 
     @cached_property
     def graph(self) -> Graph:
+        """The inheritance graph; at a commit, from the cache when it was built before."""
+        from mfops.graph import stored
         from mfops.graph.inheritance import build_graph
+        from mfops.language.modelfile import parse
 
-        return build_graph(self.snapshot)
+        key = self.revision_key()
+        cache = self.repo.cache
+        if key is not None and "graph" in self._stored:
+            store = self.repo.store
+            found = stored.load(
+                self._stored["graph"],
+                cache,
+                lambda path: f"{self.ref}:{path}",
+                lambda blob, shown: parse(store.read_blob(blob), path=shown),
+            )
+            if found is not None:
+                return found
+        graph = build_graph(self.snapshot)
+        if key is not None and not _reads_outside(graph):
+            cache.put_revision(key, graph=stored.dump(graph), lock=self.snapshot.lock_text())
+            cache.save()
+        return graph
 
     @cached_property
     def lock(self) -> Lock:
@@ -51,6 +77,9 @@ class Revision:
         from mfops.repo.repository import LOCK_FILE
 
         where = f"{self.ref}:{LOCK_FILE}" if self.ref else LOCK_FILE
+        text = self._stored.get("lock", False) if "graph" in self._stored else False
+        if text is None or isinstance(text, str):
+            return loads(text, where)  # stored with the graph: the commit's own lock
         return loads(self.snapshot.lock_text(), where)
 
     @cached_property
@@ -61,28 +90,34 @@ class Revision:
 
         key = self.revision_key()
         cache = self.repo.cache
-        if key is not None:
-            found = cache.revision_digests(key)
-            if found is not None:
-                return found
+        found = self._stored.get("digests")
+        if isinstance(found, dict) and all(
+            isinstance(n, str) and isinstance(d, str) and d.startswith("sha256:")
+            for n, d in found.items()
+        ):
+            return found
         digests = compute_digests(self.snapshot, self.graph, self.lock)
         if key is not None and not _reads_outside(self.graph):
-            cache.put_revision_digests(key, digests)
+            cache.put_revision(key, digests=digests)
             cache.save()
         return digests
 
-    def revision_key(self) -> str | None:
-        """What the digests at a commit depend on, besides files outside the repository:
-        the commit, where the mfops root sits in it and the root's name (a Modelfile at the
-        root is named after it). None for the working tree."""
-        from mfops.graph.digest import DIGEST_VERSION, sha256_of
-
+    @cached_property
+    def _key(self) -> str | None:
         if self.ref is None:
             return None
+        from mfops.graph.digest import DIGEST_VERSION, sha256_of
+
         commit = self.repo.resolve_ref(self.ref)  # not the snapshot: no tree listing needed
         return sha256_of(
             ["revision", DIGEST_VERSION, commit, self.repo.prefix, self.repo.root.name]
         )
+
+    def revision_key(self) -> str | None:
+        """What the graph and digests at a commit depend on, besides files outside the
+        repository: the commit, where the mfops root sits in it and the root's name (a
+        Modelfile at the root is named after it). None for the working tree."""
+        return self._key
 
     def load(self, *, require_models: bool = False) -> dict[str, str]:
         """Every digest, loading all the way through, with errors that say which ref.

@@ -53,6 +53,8 @@ CACHE_FORMAT = 1
 CACHE_DIR = "cache"
 #: At most this many entries per map are kept when segments are merged.
 MAX_ENTRIES = 60_000
+#: At most this many commits' graphs and digests are kept (each is one entry, but large).
+MAX_REVISIONS = 16
 #: More segments than this and the next run that adds entries merges them.
 MAX_SEGMENTS = 16
 #: Segments larger than this are not read (and are removed at the next merge).
@@ -173,8 +175,9 @@ def _deferred(
 class _Map:
     """One map: entries loaded from its segments, those added and those used this run."""
 
-    def __init__(self, name: str, directory: Path | None) -> None:
+    def __init__(self, name: str, directory: Path | None, limit: int | None = None) -> None:
         self.name = name
+        self.limit = limit
         self.directory = directory
         self.loaded: dict[str, object] = {}
         self.added: dict[str, object] = {}
@@ -226,7 +229,9 @@ class _Map:
         Best effort: a cache that cannot be written is only a slower next run."""
         if self.directory is None or not self.added:
             return
-        merge = len(self.segments) >= MAX_SEGMENTS
+        merge = len(self.segments) >= MAX_SEGMENTS or (
+            self.limit is not None and len(self.loaded) + len(self.added) > self.limit
+        )
         entries = self.bounded() if merge else dict(self.added)
         if self.name == "modelfiles":
             entries = {k: _encode(v) if isinstance(v, Modelfile) else v for k, v in entries.items()}
@@ -250,16 +255,17 @@ class _Map:
 
     def bounded(self) -> dict[str, object]:
         """Every entry used this run, then others, at most MAX_ENTRIES (the rest evicted)."""
+        limit = MAX_ENTRIES if self.limit is None else self.limit
         out: dict[str, object] = {}
         for key in self.used:
             value = self.added.get(key, self.loaded.get(key))
             if value is not None:
                 out[key] = value
-            if len(out) >= MAX_ENTRIES:
+            if len(out) >= limit:
                 return out
         for source in (self.added, self.loaded):
             for key, value in source.items():
-                if len(out) >= MAX_ENTRIES:
+                if len(out) >= limit:
                     return out
                 out.setdefault(key, value)
         return out
@@ -280,16 +286,9 @@ def _valid(kind: str, entries: dict[str, object], written_ns: int) -> dict[str, 
             parts = key.split("\0")
             if len(parts) == 6 and parts[1].isdigit() and int(parts[1]) < written_ns:
                 out[key] = value
-    elif kind == "revisions":
+    elif kind == "revisions":  # the parts are checked where they are used
         for key, value in entries.items():
-            if (
-                _DIGEST.match(key)
-                and isinstance(value, dict)
-                and all(
-                    isinstance(name, str) and isinstance(d, str) and _DIGEST.match(d)
-                    for name, d in value.items()
-                )
-            ):
+            if _DIGEST.match(key) and isinstance(value, dict):
                 out[key] = value
     else:
         for key, value in entries.items():
@@ -307,7 +306,7 @@ class Cache:
         self._modelfiles = _Map("modelfiles", directory)
         self._stat = _Map("stat", directory)
         self._digests = _Map("digests", directory)
-        self._revisions = _Map("revisions", directory)
+        self._revisions = _Map("revisions", directory, MAX_REVISIONS)
 
     @classmethod
     def open(cls, root: Path, *, writer: bool = False) -> Cache:
@@ -364,12 +363,17 @@ class Cache:
     def put_digest(self, key: str, digest: str) -> None:
         self._digests.put(key, digest)
 
-    def revision_digests(self, key: str) -> dict[str, str] | None:
+    def revision(self, key: str) -> dict[str, object]:
+        """What is stored for one commit (see graph/revision.py): {} when nothing."""
         found = self._revisions.get(key)
-        return dict(found) if isinstance(found, dict) else None
+        return dict(found) if isinstance(found, dict) else {}
 
-    def put_revision_digests(self, key: str, digests: dict[str, str]) -> None:
-        self._revisions.put(key, dict(digests))
+    def put_revision(self, key: str, **parts: object) -> None:
+        """Store parts (digests, graph, lock) of one commit's entry, keeping the others."""
+        entry = self.revision(key)
+        entry.update(parts)
+        self._revisions.loaded.pop(key, None)  # rewritten with the new parts
+        self._revisions.put(key, entry)
 
     def save(self) -> None:
         """Write each map's new entries (see _Map.save)."""
