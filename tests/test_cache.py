@@ -171,10 +171,10 @@ def test_garbage_and_foreign_cache_files_are_ignored(run_mfops, generated):
             data["entries"] = {k: 42 for k in data["entries"]}
         path.write_text(json.dumps(data))
     cache_dir = root / ".mfops" / "cache"
-    (cache_dir / "f1-modelfiles-0-truncated.json").write_text('{"format": 1, "entr')
-    (cache_dir / "f1-digests-0-binary.json").write_bytes(bytes(range(256)))
-    other = {"format": 1, "mfops": "0.0.0-other", "entries": {"0" * 40: ["\n", "[]", []]}}
-    (cache_dir / "f1-modelfiles-0-other.json").write_text(json.dumps(other))
+    (cache_dir / "f2-modelfiles-0-truncated.json").write_text('{"format": 1, "entr')
+    (cache_dir / "f2-digests-0-binary.json").write_bytes(bytes(range(256)))
+    other = {"format": 2, "mfops": "0.0.0-other", "entries": {"0" * 40: ["\n", "[]", []]}}
+    (cache_dir / "f2-modelfiles-0-other.json").write_text(json.dumps(other))
     assert outputs(run_mfops, root, cache=True) == expected
 
 

@@ -23,7 +23,7 @@ from functools import cached_property, partial
 from pathlib import Path
 
 from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
-from mfops.language.modelfile import Modelfile, parse
+from mfops.language.modelfile import Modelfile, decode, parse
 from mfops.language.names import check_repo_model_name
 from mfops.repo.config import Config, Defaults, ModelConfig, load_config
 from mfops.repo.conventions import MODELFILE, SUFFIX
@@ -358,8 +358,9 @@ class Snapshot:
             blob = tree.entries[rel].sha if tree is not None else blob_id(data)
             mf = cache.modelfile(blob, shown[i], partial(self._reparse, rel, shown[i]))
             if mf is None:
-                mf = parse(data, path=shown[i])
-                cache.put_modelfile(blob, mf)
+                text = decode(data)
+                mf = parse(text, path=shown[i])
+                cache.put_modelfile(blob, mf, text)
             found = stats[i]
             if found is not None:
                 cache.put_stat(rel, found, blob, read_ns)

@@ -4,8 +4,9 @@ A 10,000-model repository costs seconds to read, parse and digest, yet between t
 two refs) almost nothing changes. Three maps make a run cost what changed:
 
 - *modelfiles*: git blob id (sha1 of `blob <size>\\0<bytes>`, the id git gives the same
-  bytes) -> the parsed Modelfile's nodes. A commit's blobs come with their ids from
-  `git ls-tree`; a worktree file gets its id when it is read.
+  bytes) -> the decoded text and its FROM/ADAPTER/DRAFT instructions: enough for the graph,
+  and the text is parsed again only when a model's other commands are needed. A commit's
+  blobs come with their ids from `git ls-tree`; a worktree file gets its id when read.
 - *stat*: a worktree path and its stat data (mtime_ns, ctime_ns, size, inode, mode), as in
   git's index -> the blob id read from it, so an unchanged file is not even read. Racy git:
   an entry whose mtime is not older than the segment that recorded it, or that was less
@@ -44,12 +45,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mfops import __version__
+from mfops.errors import ModelfileError
 from mfops.fileio.atomic import write_atomic
-from mfops.language.modelfile import GRAPH_KEYWORDS, Blank, Comment, Instruction, Modelfile, Node
+from mfops.language.modelfile import GRAPH_KEYWORDS, Instruction, Modelfile, Node, parse
 from mfops.store.trust import STATE_DIR, check_state_dir
 
 #: Bump when the meaning or layout of any cached entry changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_DIR = "cache"
 #: At most this many entries per map are kept when segments are merged.
 MAX_ENTRIES = 60_000
@@ -96,21 +98,11 @@ def _row(n: Instruction) -> list[object]:
     ]
 
 
-def _encode(mf: Modelfile) -> list[object]:
-    """[newline, the nodes as a JSON string (decoded only when used), the graph's rows]."""
-    rows: list[object] = []
-    graph: list[object] = []
-    for n in mf.nodes:
-        if isinstance(n, Instruction):
-            row = _row(n)
-            rows.append(row)
-            if n.keyword in GRAPH_KEYWORDS:
-                graph.append(row)
-        elif isinstance(n, Comment):
-            rows.append([n.text, n.line])
-        else:
-            rows.append([n.line, n.count])
-    return [mf.newline, json.dumps(rows, separators=(",", ":")), graph]
+def _encode(mf: Modelfile, text: str) -> list[object]:
+    """[newline, the decoded text (parsed again only when the nodes are used), the rows of
+    the graph's instructions]."""
+    graph = [_row(n) for n in mf.instructions if n.keyword in GRAPH_KEYWORDS]
+    return [mf.newline, text, graph]
 
 
 def _instruction(row: object) -> Instruction | None:
@@ -119,38 +111,12 @@ def _instruction(row: object) -> Instruction | None:
     return None
 
 
-def _decode_nodes(text: str) -> tuple[Node, ...] | None:
-    """The nodes of a cached entry, or None for anything malformed."""
-    try:
-        rows = json.loads(text)
-    except ValueError:
-        return None
-    if type(rows) is not list:
-        return None
-    nodes: list[Node] = []
-    for row in rows:
-        if type(row) is not list:
-            return None
-        if len(row) == 10:
-            ins = _instruction(row)
-            if ins is None:
-                return None
-            nodes.append(ins)
-        elif len(row) == 2 and type(row[1]) is int and type(row[0]) is str:
-            nodes.append(Comment(row[0], row[1]))
-        elif len(row) == 2 and type(row[1]) is int and type(row[0]) is int:
-            nodes.append(Blank(row[0], row[1]))
-        else:
-            return None
-    return tuple(nodes)
-
-
 def _deferred(
     entry: object, path: str | None, reparse: Callable[[], Modelfile]
 ) -> Modelfile | None:
-    """A Modelfile for a cached entry whose nodes are decoded when first used (and, should
-    they turn out malformed, re-read and parsed by `reparse`); None when the entry's outline
-    is malformed."""
+    """A Modelfile for a cached entry whose text is parsed when its nodes are first used
+    (and, should it not parse, re-read and parsed by `reparse`); None when the entry's
+    outline is malformed."""
     if type(entry) is not list or len(entry) != 3:
         return None
     newline, text, rows = entry
@@ -164,8 +130,10 @@ def _deferred(
         graph.setdefault(ins.keyword, []).append(ins)
 
     def load() -> tuple[Node, ...]:
-        nodes = _decode_nodes(text)
-        return nodes if nodes is not None else reparse().nodes
+        try:
+            return parse(text, path=path).nodes  # the same text gives the same parse
+        except ModelfileError:
+            return reparse().nodes  # not what mfops stored: read the file again
 
     return Modelfile.deferred(
         load, path=path, newline=newline, graph={k: tuple(v) for k, v in graph.items()}
@@ -234,7 +202,7 @@ class _Map:
         )
         entries = self.bounded() if merge else dict(self.added)
         if self.name == "modelfiles":
-            entries = {k: _encode(v) if isinstance(v, Modelfile) else v for k, v in entries.items()}
+            entries = {k: _encode(*v) if isinstance(v, tuple) else v for k, v in entries.items()}
         payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": entries}
         name = f"{_PREFIX}{self.name}-{time.time_ns():020d}-{secrets.token_hex(4)}.json"
         try:
@@ -328,7 +296,7 @@ class Cache:
             entry = self._modelfiles.get(blob)
             if entry is None:
                 return None
-            mf = entry if isinstance(entry, Modelfile) else _deferred(entry, path, reparse)
+            mf = _deferred(entry, path, reparse) if isinstance(entry, list) else None
             if mf is None:
                 self._modelfiles.drop(blob)
                 return None
@@ -342,9 +310,10 @@ class Cache:
             return Modelfile.deferred(lambda: mf.nodes, path=path, newline=mf.newline, graph=graph)
         return Modelfile(mf.nodes, path, mf.newline)
 
-    def put_modelfile(self, blob: str, mf: Modelfile) -> None:
+    def put_modelfile(self, blob: str, mf: Modelfile, text: str) -> None:
+        """Remember the parse `mf` of the decoded `text` of blob `blob`."""
         self._parsed[blob] = mf
-        self._modelfiles.put(blob, mf)
+        self._modelfiles.put(blob, (mf, text))
 
     def stat_blob(self, rel: str, st: os.stat_result) -> str | None:
         """The blob id last read from worktree file `rel` if its stat data is unchanged."""
