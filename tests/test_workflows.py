@@ -267,6 +267,12 @@ def test_ci_runs_ruff_and_pytest_on_every_supported_python_and_a_real_ollama_job
     assert "ruff check" in scripts and "pytest" in scripts and "workflows]" in scripts
     ollama = ci["jobs"]["ollama"]
     assert ollama["env"]["MFOPS_TEST_OLLAMA_HOST"]
+    # the declared floors and the newest releases both run the suite
+    floors = "\n".join(s.get("run", "") for s in ci["jobs"]["floors"]["steps"])
+    assert "-c constraints/floors.txt" in floors and "pytest" in floors
+    assert (ROOT / "constraints" / "floors.txt").is_file()
+    newest = "\n".join(s.get("run", "") for s in ci["jobs"]["newest"]["steps"])
+    assert "--upgrade" in newest and "pytest" in newest
     assert "pytest -m ollama" in "\n".join(s.get("run", "") for s in ollama["steps"])
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import mfops
+from mfops.testing.double import OllamaDouble
 from tests.actionsrunner import JobResult, environ_for_steps, load_workflow, run_job
 from tests.gitrepo import GitRepo
-from tests.ollama_double import OllamaDouble
 from tests.test_workflows import REUSABLE, TEMPLATE
 
 BASE = "llama3.2:3b"
@@ -46,7 +46,7 @@ class Pipeline:
     in for the team's Ollama, and fresh checkouts of the origin for each workflow run."""
 
     def __init__(self, tmp: Path, double: OllamaDouble, monkeypatch: pytest.MonkeyPatch) -> None:
-        from tests.conftest import invoke_mfops
+        from tests.cli_runner import invoke_mfops
 
         self.tmp = tmp
         self.double = double

@@ -24,14 +24,20 @@ and no tag there is nothing to compare with and every model is `new`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from mfops.build.reasons import change_reasons, explain_changes
 from mfops.errors import MfopsError, RefError
+from mfops.graph.revision import Revision as Rev
+from mfops.language.names import is_reserved_tag, tag_problem
+from mfops.server.bases import check
+from mfops.server.request import from_for
+from mfops.server.roundtrip import BaseConfigs, drift
 
 if TYPE_CHECKING:
-    from mfops.server.bases import BaseStatus
-    from mfops.repo.repository import Repo
     from mfops.graph.revision import Revision
+    from mfops.repo.repository import Repo
+    from mfops.server.bases import BaseStatus
     from mfops.server.client import Server, ServerModel
     from mfops.store.builds import BuildState
 
@@ -116,14 +122,18 @@ def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
     changes, so a candidate never claims to be a commit it is not."""
     head = repo.head_commit()
     if head is None:
-        raise RefError("cannot derive a candidate tag: the repository has no commit yet",
-                       hint="commit first, or pass --tag")
+        raise RefError(
+            "cannot derive a candidate tag: the repository has no commit yet",
+            hint="commit first, or pass --tag",
+        )
     short = repo.short_sha("HEAD")
     try:
         tag = template.format(short=short, sha=head)
     except (KeyError, IndexError, ValueError) as err:
-        raise MfopsError(f"defaults.candidate_tag {template!r}: bad placeholder {err}",
-                         hint="use {short} or {sha}") from None
+        raise MfopsError(
+            f"defaults.candidate_tag {template!r}: bad placeholder {err}",
+            hint="use {short} or {sha}",
+        ) from None
     origin = f"HEAD {short}"
     if repo.is_dirty():
         tag += "-dirty"
@@ -133,12 +143,9 @@ def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
 
 
 def check_tag(tag: str) -> None:
-    from mfops.language.names import is_reserved_tag, parse_name
-
-    try:
-        parse_name(f"m:{tag}")
-    except ValueError as err:
-        raise MfopsError(f"invalid tag {tag!r}: {err}") from None
+    problem = tag_problem(tag)
+    if problem is not None:
+        raise MfopsError(f"invalid tag {tag!r}: {problem}")
     if is_reserved_tag(tag):
         raise MfopsError(f"tag {tag!r} is reserved by Ollama for cloud/local routing")
     if ".." in tag:  # Ollama allows it; mfops refuses anything that reads like a path or range
@@ -160,8 +167,9 @@ def default_since(repo: Repo) -> tuple[str | None, str]:
 # --------------------------------------------------------------------------- server side
 
 
-def server_status(key: str, digest: str, state: BuildState, listing: dict[str, ServerModel]
-                  ) -> tuple[str, str]:
+def server_status(
+    key: str, digest: str, state: BuildState, listing: dict[str, ServerModel]
+) -> tuple[str, str]:
     """(`up to date` | `missing` | `drifted` | `stale`, detail) of one `name:tag`."""
     have = listing.get(key.casefold())
     if have is None:
@@ -170,15 +178,18 @@ def server_status(key: str, digest: str, state: BuildState, listing: dict[str, S
     if rec is None:
         return "drifted", f"{key} is on the server but mfops has no record of building it"
     if rec.manifest != have.digest:
-        return "drifted", (f"{key} was changed on the server: manifest {have.digest[:12]}, "
-                           f"mfops built {rec.manifest[:12]}")
+        return "drifted", (
+            f"{key} was changed on the server: manifest {have.digest[:12]}, "
+            f"mfops built {rec.manifest[:12]}"
+        )
     if rec.digest != digest:
         return "stale", f"{key} was built from {rec.digest[:19]}, the repo now builds {digest[:19]}"
     return "up to date", f"{key} holds {digest[:19]}"
 
 
-def existing_build(name: str, digest: str, target: str, state: BuildState,
-                   listing: dict[str, ServerModel]) -> tuple[str, str] | None:
+def existing_build(
+    name: str, digest: str, target: str, state: BuildState, listing: dict[str, ServerModel]
+) -> tuple[str, str] | None:
     """(name:tag, manifest) of a verified build of the same digest, same model first."""
     found = []
     for key in state.with_digest(digest):
@@ -195,12 +206,10 @@ def existing_build(name: str, digest: str, target: str, state: BuildState,
 # --------------------------------------------------------------------------- planning
 
 
-def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[str, str]],
-                                                   Revision | None, str | None, str | None]:
+def select(
+    rev: Revision, sel: Selection
+) -> tuple[list[str], dict[str, tuple[str, str]], Revision | None, str | None, str | None]:
     """(selected names in order, change reasons, REF revision, REF, how REF was chosen)."""
-    from mfops.build.reasons import change_reasons
-    from mfops.graph.revision import Revision as Rev
-
     graph = rev.graph
     digests = rev.load()
     if not sel.changed:
@@ -208,6 +217,8 @@ def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[st
             return list(graph.order), {}, None, None, None
         return graph.closure([graph[n].name for n in sel.names]), {}, None, None, None
     repo = rev.repo
+    since: str | None
+    origin: str | None
     if sel.since:
         repo.resolve_ref(sel.since)
         since, origin = sel.since, "--since"
@@ -231,9 +242,6 @@ def make_plan(
     server: Server | None = None,
 ) -> Plan:
     """Decide, for every selected model and the ancestors it needs at TAG, what to do."""
-    from mfops.server.bases import check
-    from mfops.server.request import from_for
-
     graph, digests = rev.graph, rev.digests
     chosen, why, old, since, since_origin = select(rev, sel)
 
@@ -241,21 +249,32 @@ def make_plan(
         key = f"{name}:{tag}"
         status, st_detail = server_status(key, digests[name], state, listing)
         have = listing.get(key.casefold())
-        common = dict(name=name, target=key, digest=digests[name],
-                      from_=from_for(graph.nodes[name], tag))
+        common: dict[str, Any] = dict(
+            name=name, target=key, digest=digests[name], from_=from_for(graph.nodes[name], tag)
+        )
         if status == "up to date" and not forced:
-            return PlanItem(action="skip", reason="up to date", detail=st_detail,
-                            manifest=have.digest if have else None, **common)  # type: ignore[arg-type]
+            return PlanItem(
+                action="skip",
+                reason="up to date",
+                detail=st_detail,
+                manifest=have.digest if have else None,
+                **common,
+            )
         if status == "up to date":
             reason, detail = "forced", "--force rebuilds it although it is up to date"
         elif status == "drifted" or reason is None:
             reason, detail = status, st_detail
         found = None if forced else existing_build(name, digests[name], key, state, listing)
         if found is not None:
-            return PlanItem(action="tag", reason=reason, detail=f"{detail}; same content as "
-                            f"{found[0]}", copy_from=found[0], manifest=found[1],
-                            **common)  # type: ignore[arg-type]
-        return PlanItem(action="create", reason=reason, detail=detail, **common)  # type: ignore[arg-type]
+            return PlanItem(
+                action="tag",
+                reason=reason,
+                detail=f"{detail}; same content as {found[0]}",
+                copy_from=found[0],
+                manifest=found[1],
+                **common,
+            )
+        return PlanItem(action="create", reason=reason, detail=detail, **common)
 
     decided: dict[str, PlanItem] = {}
     for name in chosen:
@@ -288,8 +307,9 @@ def make_plan(
     if sel.explain:
         items = _explained(items, rev, old, server)
     bases = check(graph, rev.lock, listing, [i.name for i in items if i.action == "create"])
-    return Plan(tag, tag_origin, host, tuple(items), tuple(skipped), since, since_origin,
-                tuple(bases))
+    return Plan(
+        tag, tag_origin, host, tuple(items), tuple(skipped), since, since_origin, tuple(bases)
+    )
 
 
 def _replace(item: PlanItem, **changes: object) -> PlanItem:
@@ -298,12 +318,10 @@ def _replace(item: PlanItem, **changes: object) -> PlanItem:
     return replace(item, **changes)  # type: ignore[arg-type]
 
 
-def _explained(items: list[PlanItem], rev: Revision, old: Revision | None,
-               server: Server | None) -> list[PlanItem]:
+def _explained(
+    items: list[PlanItem], rev: Revision, old: Revision | None, server: Server | None
+) -> list[PlanItem]:
     """Add the `--explain` lines: field changes since REF, or what drifted on the server."""
-    from mfops.build.reasons import explain_changes
-    from mfops.server.roundtrip import BaseConfigs, drift
-
     changed = [i.name for i in items if i.reason in ("changed", "base changed")]
     fields = explain_changes(old, rev, changed)
     bases = BaseConfigs(server) if server is not None else None

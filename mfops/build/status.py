@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mfops.language.names import parse_name
+
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
     from mfops.server.client import ServerModel
@@ -37,8 +39,6 @@ class ModelStatus:
 
 
 def _tags_by_model(listing: dict[str, ServerModel]) -> dict[str, list[tuple[str, ServerModel]]]:
-    from mfops.language.names import parse_name
-
     out: dict[str, list[tuple[str, ServerModel]]] = {}
     for entry in listing.values():
         try:
@@ -49,17 +49,15 @@ def _tags_by_model(listing: dict[str, ServerModel]) -> dict[str, list[tuple[str,
     return out
 
 
-def model_statuses(rev: Revision, state: BuildState, listing: dict[str, ServerModel],
-                   *, tag: str | None = None) -> list[ModelStatus]:
+def model_statuses(
+    rev: Revision, state: BuildState, listing: dict[str, ServerModel], *, tag: str | None = None
+) -> list[ModelStatus]:
     """The status of every model of `rev`, in graph order."""
-    from mfops.language.names import parse_name
-
     by_model = _tags_by_model(listing)
     out: list[ModelStatus] = []
     for name in rev.graph.order:
         digest = rev.digests[name]
-        entries = sorted(by_model.get(parse_name(name).untagged.casefold(), []),
-                         key=lambda t: t[0])
+        entries = sorted(by_model.get(parse_name(name).untagged.casefold(), []), key=lambda t: t[0])
         if tag is not None:
             entries = [(t, e) for t, e in entries if t.casefold() == tag.casefold()]
         current, drifted = [], []
@@ -77,6 +75,9 @@ def model_statuses(rev: Revision, state: BuildState, listing: dict[str, ServerMo
             status = "stale"
         else:
             status = "missing"
-        out.append(ModelStatus(name, digest, status, tuple(t for t, _ in entries),
-                               tuple(current), tuple(drifted)))
+        out.append(
+            ModelStatus(
+                name, digest, status, tuple(t for t, _ in entries), tuple(current), tuple(drifted)
+            )
+        )
     return out

@@ -11,6 +11,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mfops.errors import LocatedError, MfopsError, RepoError
+from mfops.graph import stored
+from mfops.graph.digest import DIGEST_VERSION, compute_digests, sha256_of
+from mfops.graph.effective import effective_all
+from mfops.graph.inheritance import build_graph
+from mfops.language.modelfile import parse
+from mfops.repo.lockfile import loads
+from mfops.repo.repository import LOCK_FILE, Repo
+
 if TYPE_CHECKING:
     from mfops.graph.effective import Effective
     from mfops.graph.inheritance import Graph
@@ -27,8 +36,6 @@ class Revision:
 
     @classmethod
     def open(cls, *, repo: Path | None = None, ref: str | None = None) -> Revision:
-        from mfops.repo.repository import Repo
-
         return cls(Repo.find(explicit=repo), ref)
 
     @cached_property
@@ -49,10 +56,6 @@ class Revision:
     @cached_property
     def graph(self) -> Graph:
         """The inheritance graph; at a commit, from the cache when it was built before."""
-        from mfops.graph import stored
-        from mfops.graph.inheritance import build_graph
-        from mfops.language.modelfile import parse
-
         key = self.revision_key()
         cache = self.repo.cache
         if key is not None and "graph" in self._stored:
@@ -73,9 +76,6 @@ class Revision:
 
     @cached_property
     def lock(self) -> Lock:
-        from mfops.repo.lockfile import loads
-        from mfops.repo.repository import LOCK_FILE
-
         where = f"{self.ref}:{LOCK_FILE}" if self.ref else LOCK_FILE
         text = self._stored.get("lock", False) if "graph" in self._stored else False
         if text is None or isinstance(text, str):
@@ -86,8 +86,6 @@ class Revision:
     def digests(self) -> dict[str, str]:
         """Every model's digest; at a commit, from the cache when this commit's were
         computed before (a commit is immutable; see revision_key)."""
-        from mfops.graph.digest import compute_digests
-
         key = self.revision_key()
         cache = self.repo.cache
         found = self._stored.get("digests")
@@ -106,8 +104,6 @@ class Revision:
     def _key(self) -> str | None:
         if self.ref is None:
             return None
-        from mfops.graph.digest import DIGEST_VERSION, sha256_of
-
         commit = self.repo.resolve_ref(self.ref)  # not the snapshot: no tree listing needed
         return sha256_of(
             ["revision", DIGEST_VERSION, commit, self.repo.prefix, self.repo.root.name]
@@ -126,8 +122,6 @@ class Revision:
         ref gets it added (on the error itself, so its type and exit code stay the same), so
         a command comparing two versions always says which one is broken.
         """
-        from mfops.errors import LocatedError, MfopsError, RepoError
-
         try:
             if require_models and not self.digests:  # no models, no digests
                 raise RepoError(
@@ -146,8 +140,6 @@ class Revision:
 
     @cached_property
     def effective(self) -> dict[str, Effective]:
-        from mfops.graph.effective import effective_all
-
         return effective_all(self.graph)
 
 

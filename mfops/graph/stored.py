@@ -1,4 +1,4 @@
-"""A commit's inheritance graph as plain JSON rows, for the revisions cache (store/cache.py).
+"""A commit's inheritance graph as plain JSON rows, for the revisions cache (repo/cache.py).
 
 A commit never changes, so its graph (which file each model is, what each FROM resolved to)
 need not be worked out again: `mfops diff v1 v2` on 10,000 models spent most of its time
@@ -14,13 +14,14 @@ the graph is built from the commit as if nothing was stored.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from mfops.errors import MfopsError
 from mfops.graph.inheritance import Base, Graph, ModelNode
 from mfops.language.modelfile import Modelfile
+from mfops.repo.cache import Cache
 from mfops.repo.paths import ResolvedPath
 from mfops.repo.repository import RepoModel
-from mfops.store.cache import Cache
 
 _KINDS = ("source", "pinned", "file", "external")
 _PATH_KINDS = ("file", "dir", "missing", "special")
@@ -104,7 +105,7 @@ def load(
             ):
                 return None
             shown = display(path)
-            mf = cache.modelfile(blob, shown, lambda b=blob, s=shown: reparse(b, s))
+            mf = cache.modelfile(blob, shown, partial(reparse, blob, shown))
             if mf is None:
                 return None
             model = RepoModel(name, path, mf, description, tuple(tests), blob)

@@ -20,7 +20,12 @@ promote alike:
   commit, every model);
 - with `all`, every model of the repo.
 
-Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it.
+Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it;
+when the release records know a release, each model is also compared with its current
+release (behave/compare.py, release/current.py: a release missing on the server is rebuilt
+from its recorded commit, else reported as "no baseline on this server"), and a case whose
+pass rate is significantly lower fails the test step. `against` compares with NAME:TAG in
+either mode instead.
 Release mode (`promote_to`) then promotes the scope to that tag (and aliases),
 all-or-nothing, reusing the test step's verdict (the promotion still checks that the
 manifests it moves are the ones tested). A model outside the scope keeps its earlier
@@ -35,8 +40,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from mfops.behave import load_suites, plan_cases
+from mfops.build.execute import Builder
+from mfops.build.plan import Selection, candidate_tag, default_since, select
+from mfops.build.session import plan_build
+from mfops.diff.revisions import diff_revisions
 from mfops.errors import EXIT_CHECK_FAILED, MfopsError
+from mfops.graph.revision import Revision
+from mfops.graph.revision import Revision as Rev
 from mfops.lint.engine import lint_repo, plural
+from mfops.release.current import Release, has_releases, release_baselines, restore_release
+from mfops.release.promote import PromoteRequest, Target, promote
+from mfops.release.verdict import Against, comparing_tester, suite_tester
 
 if TYPE_CHECKING:
     from mfops.build.execute import BuildEvent
@@ -60,6 +75,9 @@ class GateOptions:
     jobs: int | None = None
     use_cache: bool = True
     allow_untested: bool = False
+    against: str | None = None  # compare with NAME:TAG (else, in PR mode, the release)
+    alpha: float = 0.05
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +128,6 @@ class GateReport:
 
 
 def _cases(rev: Revision) -> dict[str, set[tuple[str, str | None]]]:
-    from mfops.behave import load_suites, plan_cases
-
     out: dict[str, set[tuple[str, str | None]]] = {}
     for run in plan_cases(load_suites(rev.snapshot, rev.graph), rev.graph):
         out.setdefault(run.model, set()).add((run.case.digest, run.inherited_from))
@@ -122,8 +138,6 @@ def suite_changes(rev: Revision, since: str | None) -> list[str]:
     """Models whose applicable test cases differ between `since` and `rev`: a new or edited
     case must run even when the model itself did not change. When the suites at `since`
     cannot be read, every model with cases counts as changed."""
-    from mfops.graph.revision import Revision as Rev
-
     now = _cases(rev)
     if since is None:
         return [n for n in rev.graph.order if n in now]
@@ -181,9 +195,6 @@ class Gate:
     # -- steps ---------------------------------------------------------------------------
 
     def _lint(self) -> Step:
-        from mfops.behave import load_suites
-        from mfops.graph.revision import Revision
-
         report = lint_repo(self.session.repo.root)
         if report.failed:
             return Step("lint", "failed", report.summary(), report, EXIT_CHECK_FAILED)
@@ -198,10 +209,6 @@ class Gate:
         )
 
     def _diff(self) -> Step:
-        from mfops.build.plan import default_since
-        from mfops.diff.changes import diff_revisions
-        from mfops.graph.revision import Revision
-
         repo = self.session.repo
         if self.options.since:
             repo.resolve_ref(self.options.since)
@@ -214,10 +221,6 @@ class Gate:
         return Step("diff", "passed", f"since {self.since}: {result.summary()}", result)
 
     def _build(self) -> Step:
-        from mfops.build.execute import Builder
-        from mfops.build.plan import Selection, candidate_tag, select
-        from mfops.build.session import plan_build
-
         opts = self.options
         assert self.rev is not None
         sel = Selection(all=opts.all, changed=not opts.all, since=self.since)
@@ -263,15 +266,38 @@ class Gate:
         return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
 
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
-        from mfops.release.verdict import suite_tester
-
+        """The suites alone, or compared with a baseline: `--against TAG`, or in
+        pull-request mode each model's current release when the records know one."""
         assert self.rev is not None
+        opts = self.options
+        against: Against | None = opts.against
+        if against is None and opts.promote_to is None:
+            state = self.session.state()
+            if has_releases(state):
+                jobs = opts.jobs or self.rev.snapshot.config.defaults.jobs
+
+                def restore(model: str, release: Release) -> str | None:
+                    return restore_release(self.session, model, release, jobs=jobs)
+
+                against = release_baselines(state, restore)
+        if against is not None:
+            return comparing_tester(
+                self.session,
+                self.rev,
+                against,
+                alpha=opts.alpha,
+                jobs=opts.jobs,
+                use_cache=opts.use_cache,
+                on_event=self.on_test,
+                samples=opts.samples,
+            )
         return suite_tester(
             self.session,
             self.rev,
-            jobs=self.options.jobs,
-            use_cache=self.options.use_cache,
+            jobs=opts.jobs,
+            use_cache=opts.use_cache,
             on_event=self.on_test,
+            samples=opts.samples,
         )
 
     def _test(self) -> Step:
@@ -288,17 +314,20 @@ class Gate:
         untested = [n for n, m in summary.models.items() if m.status == "untested"]
         if untested:
             text += f"; no cases for {', '.join(untested)}"
+        cmp = summary.comparison
+        if cmp is not None:
+            text += f"; against the release: {cmp.summary()}"
         bad = [n for n, m in summary.models.items() if m.status in ("failed", "error")]
         if bad:
             text = f"{plural(c.failed, 'case')} failed"
             if c.errors:
                 text += f", {plural(c.errors, 'case')} could not run"
+            if cmp is not None and cmp.regressions:
+                text += f", {plural(len(cmp.regressions), 'case')} regressed"
             return Step("test", "failed", f"{text} ({', '.join(bad)})", summary, EXIT_CHECK_FAILED)
         return Step("test", "passed", text, summary)
 
     def _promote(self) -> Step:
-        from mfops.release.promote import PromoteRequest, Target, promote
-
         opts = self.options
         if opts.promote_to is None:
             return Step("promote", "skipped", "no --promote-to: nothing is promoted")

@@ -16,6 +16,7 @@ import difflib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mfops.errors import ConfigError
 from mfops.fileio.yamlfile import LineMap, dotted, kind_of, load_yaml
@@ -85,7 +86,9 @@ class _Checker:
         text = f"{where}: {message}" if where else message
         return ConfigError(text, path=self.path, line=self.lines.line(*key_path), hint=hint)
 
-    def mapping(self, value: object, key_path: tuple[object, ...], allowed: tuple[str, ...]):
+    def mapping(
+        self, value: object, key_path: tuple[object, ...], allowed: tuple[str, ...]
+    ) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -106,7 +109,9 @@ class _Checker:
                 )
         return value
 
-    def string(self, value: object, key_path: tuple[object, ...], *, optional: bool = True):
+    def string(
+        self, value: object, key_path: tuple[object, ...], *, optional: bool = True
+    ) -> str | None:
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value.strip():
@@ -123,7 +128,9 @@ class _Checker:
                 raise self.fail((*key_path, i), f"expected a non-empty string, got {kind_of(item)}")
         return tuple(value)
 
-    def name(self, value: object, key_path: tuple[object, ...], check: Callable[[str], object]):
+    def name(
+        self, value: object, key_path: tuple[object, ...], check: Callable[[str], object]
+    ) -> str | None:
         text = self.string(value, key_path)
         if text is not None:
             try:
@@ -188,6 +195,7 @@ def load_config(text: str, path: str) -> Config:
         if "modelfile" not in spec:
             raise check.fail(key, "missing required key 'modelfile'")
         raw_path = check.string(spec["modelfile"], (*key, "modelfile"), optional=False)
+        assert raw_path is not None  # not optional: None was refused
         rel = normalize_modelfile_path(raw_path)
         if rel is None:
             raise check.fail(

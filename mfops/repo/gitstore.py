@@ -137,8 +137,22 @@ class GitStore:
         try:
             out = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         except RepoError:
+            kind = self._object_type(ref)
+            if kind is not None:  # a tag (or ref) that names a tree or a blob, not a commit
+                raise RefError(
+                    f"ref {ref!r} names a {kind}, not a commit",
+                    hint="give a branch, a commit or a tag of a commit",
+                ) from None
             raise RefError(f"unknown ref {ref!r}") from None
         return out.decode().strip()
+
+    def _object_type(self, ref: str) -> str | None:
+        """The type of the object `ref` finally names (tags peeled); None if nothing."""
+        try:
+            self._run("rev-parse", "--verify", "--quiet", ref)
+            return self._run("cat-file", "-t", f"{ref}^{{}}").decode().strip() or None
+        except RepoError:
+            return None
 
     def head(self) -> str | None:
         try:

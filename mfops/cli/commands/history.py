@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mfops.cli.render import to_json
+from mfops.release import history
+from mfops.repo.repository import STATE_DIR, Repo
+from mfops.server.client import resolve_host
+from mfops.store.builds import BuildState
 
 if TYPE_CHECKING:
     from mfops.release.history import Entry
@@ -35,11 +39,6 @@ def command(opts: Any, name: str | None, host: str | None, limit: int | None, fm
     Each entry lists what each tag pointed at before and after (manifest digests) and the
     test results the promotion was based on. Reading it does not contact the server.
     """
-    from mfops.release import history
-    from mfops.repo.repository import STATE_DIR, Repo
-    from mfops.server.client import resolve_host
-    from mfops.store.builds import BuildState
-
     repo = Repo.find(explicit=opts.repo)
     configured = repo.snapshot(None).config.defaults.host
     the_host = resolve_host(host, configured)

@@ -6,6 +6,9 @@ import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.graph.revision import Revision
+from mfops.repo.repository import LOCK_FILE
+from mfops.server.bases import external_bases, refresh_lock
 
 
 @click.command("lock")
@@ -30,12 +33,6 @@ def command(opts, update: bool, pull: bool, fmt: str, host: str | None, timeout:
     fetches the bases from their registry first (how an upstream update reaches the repo).
     The file is written atomically, and only when it changes.
     """
-    from mfops.errors import ServerError
-    from mfops.graph.revision import Revision
-    from mfops.repo.lockfile import save
-    from mfops.repo.repository import LOCK_FILE
-    from mfops.server.bases import check, external_bases, locked
-
     session = open_session(opts, host, timeout)
     try:
         session.probe()
@@ -49,17 +46,18 @@ def command(opts, update: bool, pull: bool, fmt: str, host: str | None, timeout:
         listing = session.server.models()
     finally:
         session.close()
-    statuses = check(rev.graph, rev.lock, listing)
-    missing = [s.reference for s in statuses if s.state == "missing"]
-    if missing:
-        raise ServerError(
-            f"not on {session.host.display}: {', '.join(missing)}",
-            hint="run `mfops lock --pull` to pull them, or `ollama pull` them yourself",
-        )
-    unused = set(rev.lock.bases) - set(refs)
-    new = locked(rev.lock, statuses, update=update, prune=unused)
+    refresh = refresh_lock(
+        rev.graph,
+        rev.lock,
+        listing,
+        session.repo.root / LOCK_FILE,
+        host=session.host.display,
+        update=update,
+        prune=True,
+    )
+    new = refresh.new
     rows = []
-    for st in statuses:
+    for st in refresh.statuses:
         if st.locked is None:
             state = "added"
         elif st.locked == st.server:
@@ -85,11 +83,9 @@ def command(opts, update: bool, pull: bool, fmt: str, host: str | None, timeout:
             "state": "removed",
             "used_by": [],
         }
-        for ref in sorted(unused)
+        for ref in refresh.removed
     ]
-    written = new != rev.lock
-    if written:
-        save(new, session.repo.root / LOCK_FILE)
+    written = refresh.written
     if fmt == "json":
         click.echo(to_json({"file": LOCK_FILE, "written": written, "bases": rows}))
         return 0

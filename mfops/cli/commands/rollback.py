@@ -6,8 +6,10 @@ from typing import Any
 
 import click
 
+from mfops.cli.commands.promote import finish, result_json, result_text
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.release.promote import Target, rollback
 
 
 @click.command("rollback")
@@ -51,9 +53,6 @@ def command(
     Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
     (the aliases were put back); 2 bad input or an unreachable server.
     """
-    from mfops.cli.commands.promote import finish, result_json, result_text
-    from mfops.release.promote import Target, rollback
-
     session = open_session(opts, host, timeout)
     try:
         session.probe()

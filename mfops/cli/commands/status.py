@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
+from mfops.build.status import model_statuses
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.graph.revision import Revision
+from mfops.server.bases import check, external_bases
 
 
 @click.command("status")
@@ -34,10 +37,6 @@ def command(
     (changed on the server since mfops built it) or missing. Then the external bases whose
     server digest differs from mfops.lock (with --pull: the upstream digest).
     """
-    from mfops.build.status import model_statuses
-    from mfops.graph.revision import Revision
-    from mfops.server.bases import check, external_bases
-
     session = open_session(opts, host, timeout)
     try:
         session.probe()
