@@ -90,7 +90,7 @@ class Workspace:
         return [b["model"] for b in self.double.calls.bodies("/api/create")]
 
     def state(self) -> dict:
-        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir()]
+        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"]
         assert len(folders) == 1
         return json.loads((folders[0] / "state.json").read_text())
 

@@ -49,7 +49,7 @@ class Release(Workspace):
         return {f"{m}:{t}": listing.get(f"{m}:{t}") for m in models for t in tags}
 
     def state(self) -> dict:
-        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir()]
+        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"]
         assert len(folders) == 1
         return json.loads((folders[0] / "state.json").read_text())
 

@@ -16,6 +16,7 @@ interrupted build keeps what it finished.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -280,6 +281,17 @@ class Builder:
     # -- the queue -------------------------------------------------------------------------
 
     def run(self) -> BuildReport:
+        # The workers mostly wait on the server; one that wakes up must not wait out the
+        # interpreter's 5 ms switch interval behind another's bit of JSON work, or every
+        # model on the critical path pays it (measured: ~50 ms per level at 20 jobs).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
+        try:
+            return self._run_queue()
+        finally:
+            sys.setswitchinterval(interval)
+
+    def _run_queue(self) -> BuildReport:
         began = time.monotonic()
         plan = self.plan
         items = {i.name: i for i in plan.items}

@@ -25,7 +25,7 @@ CLEAN_HINT = "git rm -r --cached .mfops && rm -rf .mfops"
 
 
 def host_dir(rel: Release) -> Path:
-    folders = [p for p in (rel.root / ".mfops").iterdir() if p.is_dir()]
+    folders = [p for p in (rel.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"]
     assert len(folders) == 1
     return folders[0]
 

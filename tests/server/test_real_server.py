@@ -256,7 +256,10 @@ def test_mfops_test_with_real_chat_passes_and_reports_its_token_cap(real: RealRe
     real.build("--all")
     code, out, err = real.mfops("test", "--tag", real.tag)
     assert code == 0, out + err
-    assert "replies capped at num_predict 512 unless a suite or the model sets it" in out.splitlines()[0]
+    assert (
+        "replies capped at num_predict 512 unless a suite or the model sets it"
+        in out.splitlines()[0]
+    )
     report = real.json("test", "--tag", real.tag, "--no-cache")
     assert '"num_predict": 8' in json.dumps(report)
 
