@@ -573,9 +573,7 @@ class Server:
         `insecure` lets Ollama use plain http (a registry listed as insecure in mfops.yaml)."""
 
         def run() -> str:
-            body: dict[str, Any] = {"model": name}
-            if insecure:
-                body["insecure"] = True
+            body = {"model": name, "insecure": insecure}
             return self._consume(name, self._stream("/api/pull", body), progress)
 
         last = self.call("pull", name, run, deadline=0, resend=False)
