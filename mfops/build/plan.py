@@ -1,7 +1,7 @@
 """What a build will do, and why: selection, up-to-date checks, tags and reasons.
 
-A plan is computed from the working tree, the build state of the host and one `/api/tags`
-listing, before anything is created; `mfops build --dry-run` prints it and `build.py`
+A plan is computed from the working tree and one `/api/tags` listing (no local record: the
+server's content tags say what mfops built, see tags.py), before anything is created; `mfops build --dry-run` prints it and `build.py`
 executes it. Every model in it carries an action and a reason a person can check:
 
 - **create**: `changed` (its own Modelfile changed since REF), `base changed` (an ancestor, or
@@ -9,16 +9,15 @@ executes it. Every model in it carries an action and a reason a person can check
   server at TAG), `drifted` (the server's copy is not what mfops recorded: changed by hand),
   `stale` (built at TAG from other content), `forced` (`--force`), `needed` (a source ancestor
   of a selected model that is not at TAG yet);
-- **tag**: the same, but a build with the same digest already exists on the server under
-  another tag, so a server-side copy gives TAG the identical model (no re-create);
-- **skip**: `up to date`: state says TAG was built from this digest and the server still has
-  the manifest that build produced.
+- **tag**: the same, but the content tag of the same digest already exists on the server,
+  so a server-side copy gives TAG the identical model (no re-create);
+- **skip**: `up to date`: TAG holds the same manifest as the content tag of this digest.
 
 Selection (`--changed`): the models whose digest differs between REF and the working tree;
 by construction (Merkle digests) that includes every descendant of a changed base, and no
-model whose file changed only in comments. Default REF: the newest version tag reachable from
-`HEAD^` (so on a release commit the previous release), else `HEAD~1`; with a single commit
-and no tag there is nothing to compare with and every model is `new`.
+model whose file changed only in comments. Default REF: the commit of the newest successful
+promotion on this host per the release records (what was actually released), else the newest
+`vX.Y` / `vX.Y.Z` tag reachable from `HEAD^`, else nothing: every model is `new`.
 """
 
 from __future__ import annotations
@@ -26,14 +25,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from mfops.build.tags import (
+    classify,
+    content_tag,
+    is_content_tag,
+    is_release_tag,
+    release_version,
+)
+from mfops.build.tags import short as short_commit
 from mfops.errors import MfopsError, RefError
+from mfops.release.history import load as load_records
 
 if TYPE_CHECKING:
     from mfops.server.bases import BaseStatus
     from mfops.repo.repository import Repo
     from mfops.graph.revision import Revision
     from mfops.server.client import Server, ServerModel
-    from mfops.store.builds import BuildState
 
 Action = Literal["create", "tag", "skip"]
 
@@ -79,6 +86,7 @@ class Selection:
     since: str | None = None
     force: bool = False
     explain: bool = False
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,13 +120,14 @@ class Plan:
 
 def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
     """The tag a build without `--tag` uses, from `defaults.candidate_tag` (`sha-{short}`):
-    `{short}` and `{sha}` name HEAD; `-dirty` is appended when the work tree has uncommitted
-    changes, so a candidate never claims to be a commit it is not."""
+    `{short}` is HEAD's first 12 hex digits (fixed, whatever git's `core.abbrev`), `{sha}`
+    all 40; `-dirty` is appended when the work tree has uncommitted changes, so a candidate
+    never claims to be a commit it is not."""
     head = repo.head_commit()
     if head is None:
         raise RefError("cannot derive a candidate tag: the repository has no commit yet",
                        hint="commit first, or pass --tag")
-    short = repo.short_sha("HEAD")
+    short = short_commit(head)
     try:
         tag = template.format(short=short, sha=head)
     except (KeyError, IndexError, ValueError) as err:
@@ -145,51 +154,84 @@ def check_tag(tag: str) -> None:
         raise MfopsError(f"invalid tag {tag!r}: '..' is not allowed in a tag")
 
 
-def default_since(repo: Repo) -> tuple[str | None, str]:
-    """REF for `--changed`: the newest version tag reachable from HEAD^, else HEAD~1."""
+def check_build_tag(tag: str, recorded: set[str]) -> None:
+    """A tag `build --tag` (or the gate's `--candidate-tag`) may write: not a content tag
+    (mfops' own) and not a release tag or alias, which only promote and rollback move."""
+    check_tag(tag)
+    if is_content_tag(tag):
+        raise MfopsError(f"tag {tag!r} is a content tag: mfops writes those itself",
+                         hint="build without --tag, or choose another tag")
+    if is_release_tag(tag, recorded):
+        raise MfopsError(
+            f"tag {tag!r} is a release tag or alias: only promote and rollback move it",
+            hint=f"build the candidate (no --tag), then `mfops promote --all --to {tag}`"
+            if not tag.casefold() == "latest" else
+            "build the candidate (no --tag), then `mfops promote --all --to vX.Y "
+            "--alias latest`",
+        )
+
+
+def _released_commit(repo: Repo, host: str | None) -> tuple[str, str] | None:
+    """(commit, release) of the newest successful promotion on `host` whose commit is in
+    this repo and an ancestor of HEAD."""
+    head = repo.head_commit()
+    if head is None:
+        return None
+    for entry in reversed(load_records(repo, host=host)):
+        if entry.kind != "promote" or entry.outcome != "promoted" or not entry.commit:
+            continue
+        if repo.store.is_ancestor(entry.commit, head):
+            return entry.commit, entry.to_tag or entry.from_tag
+    return None
+
+
+def release_tags(repo: Repo, reachable_from: str) -> list[str]:
+    """Tags shaped `vX.Y` or `vX.Y.Z` reachable from `reachable_from`, newest first."""
+    if repo.git_root is None:
+        return []
+    merged = repo.resolve_ref(reachable_from)
+    found = [(v, t) for t in repo.store.tags(merged) if (v := release_version(t))]
+    found.sort(reverse=True)
+    return [t for _, t in found]
+
+
+def default_since(repo: Repo, host: str | None = None) -> tuple[str | None, str]:
+    """REF for `--changed` and the gate: what was actually released (the commit of the
+    newest successful promotion on `host`, per the records), else the newest `vX.Y` /
+    `vX.Y.Z` tag reachable from HEAD^, else nothing (every model). The second item says
+    which base was used."""
+    released = _released_commit(repo, host)
+    if released is not None:
+        commit, tag = released
+        return commit, f"last release per the records ({tag} at {short_commit(commit)})"
     try:
         repo.resolve_ref("HEAD^")
     except RefError:
-        return None, "no parent commit and no version tag: every model is new"
-    tags = repo.version_tags(reachable_from="HEAD^")
+        return None, "no release recorded and no parent commit: every model"
+    tags = release_tags(repo, "HEAD^")
     if tags:
-        return tags[0], f"newest version tag reachable from HEAD^ ({tags[0]})"
-    return "HEAD~1", "HEAD~1 (no version tag reachable from HEAD^)"
+        return tags[0], f"no release recorded; newest version tag reachable from HEAD^ ({tags[0]})"
+    return None, "no release recorded and no version tag: every model"
 
 
 # --------------------------------------------------------------------------- server side
 
 
-def server_status(key: str, digest: str, state: BuildState, listing: dict[str, ServerModel]
+def server_status(name: str, tag: str, digest: str, listing: dict[str, ServerModel]
                   ) -> tuple[str, str]:
-    """(`up to date` | `missing` | `drifted` | `stale`, detail) of one `name:tag`."""
-    have = listing.get(key.casefold())
-    if have is None:
-        return "missing", f"{key} is not on the server"
-    rec = state.get(key)
-    if rec is None:
-        return "drifted", f"{key} is on the server but mfops has no record of building it"
-    if rec.manifest != have.digest:
-        return "drifted", (f"{key} was changed on the server: manifest {have.digest[:12]}, "
-                           f"mfops built {rec.manifest[:12]}")
-    if rec.digest != digest:
-        return "stale", f"{key} was built from {rec.digest[:19]}, the repo now builds {digest[:19]}"
-    return "up to date", f"{key} holds {digest[:19]}"
+    """(`up to date` | `missing` | `drifted` | `stale`, detail) of `name:tag`: tags.classify,
+    the one classifier `status` uses too."""
+    return classify(name, tag, digest, listing)
 
 
-def existing_build(name: str, digest: str, target: str, state: BuildState,
-                   listing: dict[str, ServerModel]) -> tuple[str, str] | None:
-    """(name:tag, manifest) of a verified build of the same digest, same model first."""
-    found = []
-    for key in state.with_digest(digest):
-        rec = state.get(key)
-        have = listing.get(key.casefold())
-        if key != target and rec is not None and have is not None and have.digest == rec.manifest:
-            found.append((not key.startswith(f"{name}:"), key, rec.manifest))
-    if not found:
+def existing_build(name: str, digest: str, target: str, listing: dict[str, ServerModel]
+                   ) -> tuple[str, str] | None:
+    """(name:content-tag, manifest) when the server already holds this content."""
+    source = f"{name}:{content_tag(digest)}"
+    have = listing.get(source.casefold())
+    if have is None or source.casefold() == target.casefold():
         return None
-    _, key, manifest = min(found)
-    return key, manifest
+    return source, have.digest
 
 
 # --------------------------------------------------------------------------- planning
@@ -212,7 +254,7 @@ def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[st
         repo.resolve_ref(sel.since)
         since, origin = sel.since, "--since"
     else:
-        since, origin = default_since(repo)
+        since, origin = default_since(repo, sel.host)
     old = Rev(repo, since) if since is not None else None
     old_digests = old.load() if old is not None else {}
     chosen = [n for n in graph.order if old_digests.get(n) != digests[n]]
@@ -225,7 +267,6 @@ def make_plan(
     *,
     tag: str,
     tag_origin: str,
-    state: BuildState,
     listing: dict[str, ServerModel],
     host: str,
     server: Server | None = None,
@@ -239,7 +280,7 @@ def make_plan(
 
     def decide(name: str, reason: str | None, detail: str, forced: bool) -> PlanItem:
         key = f"{name}:{tag}"
-        status, st_detail = server_status(key, digests[name], state, listing)
+        status, st_detail = server_status(name, tag, digests[name], listing)
         have = listing.get(key.casefold())
         common = dict(name=name, target=key, digest=digests[name],
                       from_=from_for(graph.nodes[name], tag))
@@ -250,7 +291,7 @@ def make_plan(
             reason, detail = "forced", "--force rebuilds it although it is up to date"
         elif status == "drifted" or reason is None:
             reason, detail = status, st_detail
-        found = None if forced else existing_build(name, digests[name], key, state, listing)
+        found = None if forced else existing_build(name, digests[name], key, listing)
         if found is not None:
             return PlanItem(action="tag", reason=reason, detail=f"{detail}; same content as "
                             f"{found[0]}", copy_from=found[0], manifest=found[1],

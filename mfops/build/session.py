@@ -66,16 +66,16 @@ class Session:
 class Prepared:
     rev: Revision
     plan: Plan
-    state: BuildState
     pulled: tuple[str, ...] = ()
     lock_updates: tuple[str, ...] = ()
 
 
 def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
-    from mfops.build.plan import candidate_tag, check_tag
+    from mfops.build.plan import candidate_tag, check_build_tag
+    from mfops.release.history import load, released_tags
 
     if tag:
-        check_tag(tag)
+        check_build_tag(tag, released_tags(load(session.repo)))
         return tag, "--tag"
     return candidate_tag(session.repo, rev.snapshot.config.defaults.candidate_tag)
 
@@ -108,16 +108,15 @@ def plan_build(
     from mfops.graph.revision import Revision
 
     session.probe()
-    state = session.state()
     rev = Revision(session.repo, None)
     host = session.host.display
+    sel = replace(sel, host=session.host.identity)
     pulled: list[str] = []
     updates: list[str] = []
     for _ in range(3):  # a lock update can change the plan once; it then settles
         the_tag, origin = _tag(session, rev, tag)
         listing = session.server.models()
-        plan = make_plan(rev, sel, tag=the_tag, tag_origin=origin, state=state,
-                         listing=listing, host=host, server=session.server)
+        plan = make_plan(rev, sel, tag=the_tag, tag_origin=origin, listing=listing, host=host, server=session.server)
         todo = [ref for ref in _pull_set(rev, sel, plan) if ref not in pulled]
         if not pull or dry_run or not todo:
             break
@@ -149,4 +148,4 @@ def plan_build(
     if updates:
         notes.append("mfops.lock updated: " + "; ".join(updates))
     plan = replace(plan, notes=plan.notes + tuple(notes))
-    return Prepared(rev, plan, state, tuple(pulled), tuple(updates))
+    return Prepared(rev, plan, tuple(pulled), tuple(updates))

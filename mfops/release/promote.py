@@ -8,9 +8,11 @@ test cache, which is keyed by the model's manifest digest, so a cached pass is s
 of that exact model). Before anything is tested it refuses when:
 
 - `name:FROM` is not on the server;
-- mfops recorded building `name:FROM` from other content than the repo now describes, or
-  the server's copy is no longer the one it built (changed by hand); `allow_drift` turns
-  both into warnings, and a candidate mfops has no record of (built elsewhere) only warns;
+- `name:FROM` does not hold what the repo builds now (tags.classify: it holds another
+  content tag's model, or one no content tag holds, changed by hand); `allow_drift` turns
+  both into warnings;
+- the candidate is *dirty* (built from uncommitted files: its tag ends in `-dirty`, or the
+  repo has uncommitted changes now), unless `allow_dirty` (recorded as dirty);
 - `name:TO` already exists holding another model: a release tag names one model for good
   (aliases are what moves), unless `overwrite`.
 
@@ -18,7 +20,9 @@ After the tests it refuses a model that failed, errored, or had no cases at all 
 `allow_untested` lets it through with a warning). Then the tags move all-or-nothing in
 dependency order (retag.py): parents first, each model's release tag before its aliases; a
 failure puts every moved tag back. Every attempt, promoted, refused or failed, is written to
-the history (history.py) before `promote` returns.
+the history (history.py: a commit on `refs/mfops/history`) before `promote` returns.
+`preview_promote` / `preview_rollback` say what would happen (`--dry-run`) and record
+nothing.
 
 `rollback` points aliases of one model back at an earlier release, all-or-nothing as well,
 and is recorded the same way. It runs no tests (the release was tested when promoted) and
@@ -32,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mfops.build.tags import classify, content_tag, is_content_tag
 from mfops.errors import MfopsError
 from mfops.release.history import Destination, Entry, ModelEntry
 from mfops.release.verdict import ModelTests, Tester, TestSummary
@@ -39,8 +44,8 @@ from mfops.release.verdict import ModelTests, Tester, TestSummary
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
     from mfops.release.retag import EventFn, RetagOutcome
+    from mfops.repo.repository import Repo
     from mfops.server.client import Server
-    from mfops.store.builds import BuildState
 
 __all__ = [
     "PromoteRequest",
@@ -59,13 +64,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Target:
-    """Where a promotion happens: the server, the host's state (build records and history)
-    and, for the history, the repo's HEAD commit."""
+    """Where a promotion happens: the server, the repo (its records are in git), the host's
+    identity (hosts.host_identity), and, for the record, HEAD and whether it is dirty."""
 
     server: Server
-    state: BuildState
+    repo: Repo
     host: str
     commit: str | None = None
+    dirty: bool = False
+
+
+def target_of(server: Server, repo: Repo, host: str) -> Target:
+    """The Target for `repo` as it is now: HEAD and its uncommitted changes."""
+    return Target(server, repo, host, repo.head_commit(), repo.is_dirty())
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class PromoteRequest:
     allow_untested: bool = False
     allow_drift: bool = False
     overwrite: bool = False
+    allow_dirty: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,8 @@ def check_tags(*tags: str) -> None:
         check_tag(tag)
         if tag.startswith(BACKUP_PREFIX):
             raise MfopsError(f"tag {tag!r} looks like an mfops backup tag; choose another")
+        if is_content_tag(tag):
+            raise MfopsError(f"tag {tag!r} is a content tag: mfops writes those itself")
     seen: set[str] = set()
     for tag in tags:
         if tag.casefold() in seen:  # Ollama's names are case-insensitive
@@ -123,6 +137,15 @@ def _one_line(problems: Sequence[str], prefix: str) -> str:
 # --------------------------------------------------------------------------- promote
 
 
+def _dirty(target: Target, req: PromoteRequest) -> str | None:
+    """Why the candidate is not a commit (None: it is one)."""
+    if req.from_tag.casefold().endswith("-dirty"):
+        return f"{req.from_tag} was built from uncommitted changes"
+    if target.dirty:
+        return "the repository has uncommitted changes, so the candidate is not a commit"
+    return None
+
+
 def _precheck(
     target: Target, rev: Revision, req: PromoteRequest, names: list[str], listing: Mapping[str, Any]
 ) -> tuple[list[str], list[str]]:
@@ -131,6 +154,13 @@ def _precheck(
 
     problems: list[str] = []
     warnings: list[str] = []
+    dirty = _dirty(target, req)
+    if dirty is not None:
+        text = f"{dirty}: a release must name a commit"
+        if req.allow_dirty:
+            warnings.append(text + " (--allow-dirty: recorded as dirty)")
+        else:
+            problems.append(text + " (commit first, or pass --allow-dirty)")
     digests = rev.digests
     for name in names:
         src = f"{name}:{req.from_tag}"
@@ -141,24 +171,8 @@ def _precheck(
                 f"mfops build {name} --tag {req.from_tag})"
             )
             continue
-        rec = target.state.get(src)
-        found: list[str] = []
-        if rec is None:
-            warnings.append(
-                f"mfops has no record of building {src} on this host; promoting "
-                "the server's model as tested"
-            )
-        else:
-            if rec.digest != digests[name]:
-                found.append(
-                    f"{src} was built from {rec.digest[:19]}, but the repo now "
-                    f"describes {name} as {digests[name][:19]}"
-                )
-            if rec.manifest != have.digest:
-                found.append(
-                    f"{src} was changed on the server since mfops built it (manifest "
-                    f"{have.digest[:12]}, built {rec.manifest[:12]})"
-                )
+        verdict, detail = classify(name, req.from_tag, digests[name], listing)
+        found = [] if verdict == "up to date" else [detail]
         hint = " (rebuild it, or pass --allow-drift)"
         (warnings if req.allow_drift else problems).extend(f + hint for f in found)
         dest = listing.get(key(f"{name}:{req.to_tag}"))
@@ -217,12 +231,18 @@ def promote(
         raise MfopsError("no models to promote", hint="name them, or pass --all")
     names = rev.graph.closure([rev.graph[n].name for n in req.names])
     tags = (req.to_tag, *req.aliases)
-    # what each candidate was built from, as recorded (None: built elsewhere, unknown)
-    digests = {
-        n: (rec.digest if (rec := target.state.get(f"{n}:{req.from_tag}")) else None) for n in names
-    }
     at = now_utc()
     listing = target.server.models()
+    # what each candidate holds, when it is a content tag's model (None: unknown)
+    digests = {
+        n: (
+            d
+            if listing.get(f"{n}:{content_tag(d := rev.digests[n])}".casefold()) is not None
+            and classify(n, req.from_tag, d, listing)[0] == "up to date"
+            else None
+        )
+        for n in names
+    }
     sources = {
         n: (m.digest if (m := listing.get(key(f"{n}:{req.from_tag}"))) else None) for n in names
     }
@@ -270,8 +290,9 @@ def promote(
             reason=reason,
             restored=restored,
             commit=target.commit,
+            dirty=target.dirty or req.from_tag.casefold().endswith("-dirty"),
         )
-        history.append(target.state, entry)
+        history.append(target.repo, entry)
         return Result(entry, tuple(problems), tuple(warnings), tests, moves)
 
     problems, warnings = _precheck(target, rev, req, names, listing)
@@ -328,7 +349,6 @@ def promote(
     warnings += outcome.warnings
     after = {m.destination: m.after for m in outcome.moves}
     if outcome.ok:
-        _record_builds(target.state, outcome)
         return finish("promoted", None, warnings=warnings, tests=tests, moves=outcome, after=after)
     if outcome.stage == "check":
         return finish(
@@ -362,22 +382,6 @@ def _failed_reason(outcome: RetagOutcome) -> str:
     )
 
 
-def _record_builds(state: BuildState, outcome: RetagOutcome) -> None:
-    """Destinations hold the same model as their sources: give them the sources' build
-    records, so `status` and later builds know them. Unrecorded sources stay unrecorded."""
-    from mfops.store.builds import BuildRecord, now_utc
-
-    records = {}
-    for move in outcome.moves:
-        rec = state.get(move.source)
-        if rec is not None and move.after is not None and rec.manifest == move.after:
-            records[move.destination] = BuildRecord(rec.digest, move.after, "tagged", now_utc())
-        elif state.get(move.destination) is not None:
-            state.forget(move.destination)
-    if records:
-        state.record_many(records)
-
-
 # --------------------------------------------------------------------------- rollback
 
 
@@ -406,7 +410,7 @@ def rollback(
     warnings: list[str] = []
     promoted = [
         e
-        for e in history.load(target.state, name)
+        for e in history.load(target.repo, name, host=target.host)
         if e.kind == "promote" and e.outcome == "promoted" and e.to_tag == to_tag
     ]
     if not promoted:
@@ -417,14 +421,16 @@ def rollback(
     )
     warnings += outcome.warnings
     if outcome.ok:
-        _record_builds(target.state, outcome)
         state, reason = "rolled back", None
     elif outcome.stage == "check":
         state, reason = "refused", f"rollback refused: {outcome.error}"
     else:
         state, reason = "failed", _failed_reason(outcome).replace("moving the tags", "rolling back")
-    rec = target.state.get(source)
     manifest = outcome.moves[0].source_manifest if outcome.moves else None
+    digest = next(
+        (m.digest for e in reversed(promoted) for m in e.models if m.name == name and m.digest),
+        None,
+    )
     dests = tuple(
         Destination(m.destination.rpartition(":")[2], m.before, m.after) for m in outcome.moves
     )
@@ -437,11 +443,99 @@ def rollback(
         from_tag=to_tag,
         to_tag=None,
         aliases=tuple(aliases),
-        models=(ModelEntry(name, source, manifest, rec.digest if rec else None, "not run", dests),),
+        models=(ModelEntry(name, source, manifest, digest, "not run", dests),),
         reason=reason,
         restored=outcome.restored,
         commit=target.commit,
+        dirty=target.dirty,
     )
-    history.append(target.state, entry)
+    history.append(target.repo, entry)
     problems = (outcome.error or "",) if state == "refused" else ()
     return Result(entry, problems, tuple(warnings), None, outcome)
+
+
+# --------------------------------------------------------------------------- dry runs
+
+
+@dataclass(frozen=True)
+class PlannedMove:
+    """One tag a promotion or rollback would move: from `before` to `after` (manifests;
+    None: absent), copying `source`."""
+
+    destination: str
+    source: str
+    before: str | None
+    after: str | None
+
+    @property
+    def moves(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What `promote` / `rollback` would do (`--dry-run`): the tag moves, the models whose
+    suites would run (at `tag`), and what would refuse it. Nothing is tested, moved or
+    recorded."""
+
+    kind: str
+    tag: str
+    moves: tuple[PlannedMove, ...]
+    tests: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def _planned(
+    listing: Mapping[str, Any], pairs: Sequence[tuple[str, str]]
+) -> tuple[PlannedMove, ...]:
+    from mfops.release.retag import key
+
+    def manifest(name: str) -> str | None:
+        found = listing.get(key(name))
+        return found.digest if found is not None else None
+
+    return tuple(PlannedMove(d, s, manifest(d), manifest(s)) for s, d in pairs)
+
+
+def preview_promote(target: Target, rev: Revision, req: PromoteRequest) -> Preview:
+    """The plan of `promote` without testing, moving or recording anything."""
+    check_tags(req.from_tag, req.to_tag, *req.aliases)
+    if not req.names:
+        raise MfopsError("no models to promote", hint="name them, or pass --all")
+    names = rev.graph.closure([rev.graph[n].name for n in req.names])
+    listing = target.server.models()
+    problems, warnings = _precheck(target, rev, req, names, listing)
+    pairs = [(f"{n}:{req.from_tag}", f"{n}:{t}") for n in names for t in (req.to_tag, *req.aliases)]
+    return Preview(
+        "promote",
+        req.from_tag,
+        _planned(listing, pairs),
+        tuple(names),
+        tuple(problems),
+        tuple(warnings),
+    )
+
+
+def preview_rollback(target: Target, *, name: str, to_tag: str, aliases: Sequence[str]) -> Preview:
+    """The plan of `rollback` without moving or recording anything."""
+    from mfops.release import history
+    from mfops.release.retag import key
+
+    if not aliases:
+        raise MfopsError("no alias to point back", hint="pass --alias")
+    check_tags(to_tag, *aliases)
+    listing = target.server.models()
+    problems = []
+    if listing.get(key(f"{name}:{to_tag}")) is None:
+        problems.append(f"{name}:{to_tag} is not on the server")
+    warnings = []
+    if not any(
+        e.kind == "promote" and e.outcome == "promoted" and e.to_tag == to_tag
+        for e in history.load(target.repo, name, host=target.host)
+    ):
+        warnings.append(f"the history has no promotion of {name}:{to_tag} on this host")
+    pairs = [(f"{name}:{to_tag}", f"{name}:{a}") for a in aliases]
+    return Preview(
+        "rollback", to_tag, _planned(listing, pairs), (), tuple(problems), tuple(warnings)
+    )

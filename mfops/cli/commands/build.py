@@ -140,7 +140,6 @@ def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt) -> 
             prepared.rev,
             plan,
             server=session.server,
-            state=prepared.state,
             jobs=jobs,
             fail_fast=fail_fast,
             on_event=display,

@@ -65,6 +65,16 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
     is_flag=True,
     help="With --promote-to: promote models that have no test cases.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="With --promote-to: promote a candidate built from uncommitted changes (recorded).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Plan only: the build plan, the suites that would run, the tags that would move.",
+)
 @server_options
 @click.pass_obj
 def command(
@@ -78,6 +88,8 @@ def command(
     jobs: int | None,
     no_cache: bool,
     allow_untested: bool,
+    allow_dirty: bool,
+    dry_run: bool,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -92,7 +104,13 @@ def command(
     then promoted to TAG and each --alias, all or nothing; a model the gate did not cover
     keeps its earlier release tags, so no tag ever points at content this run did not
     build and test. When nothing changed, build, test and promote are skipped (and the
-    server is not contacted).
+    server is not contacted). REF defaults to what was actually released: the commit of
+    the newest successful promotion on this server per the release records, else the newest
+    vX.Y / vX.Y.Z tag reachable from HEAD^, else every model; the diff step names it.
+
+    In release mode every attempt is recorded in git (refs/mfops/history), including a
+    gate that fails at lint, diff, build or test; a dirty candidate is refused unless
+    --allow-dirty. --dry-run prints the plan and records nothing.
 
     Each step prints a status line. With $GITHUB_STEP_SUMMARY set, a Markdown summary
     (steps, diff, build, tests, promotion) is appended to that file.
@@ -110,6 +128,12 @@ def command(
     from mfops.release.promote import check_tags
 
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
+    if candidate_tag:
+        from mfops.build.plan import check_build_tag
+        from mfops.release.history import load, released_tags
+        from mfops.repo.repository import Repo
+
+        check_build_tag(candidate_tag, released_tags(load(Repo.find(explicit=opts.repo))))
     options = GateOptions(
         since=since,
         candidate_tag=candidate_tag,
@@ -119,6 +143,8 @@ def command(
         jobs=jobs,
         use_cache=not no_cache,
         allow_untested=allow_untested,
+        allow_dirty=allow_dirty,
+        dry_run=dry_run,
     )
     session = open_session(opts, host, timeout)
     try:
@@ -136,8 +162,10 @@ def command(
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(markdown(report))
     line = report.error_line()
+    if report.record:
+        click.echo(f"recorded in the history as {report.record} (refs/mfops/history)")
     if line is None:
-        click.echo("gate passed")
+        click.echo("gate passed" + (" (dry run)" if dry_run else ""))
         return 0
     raise (CheckFailed if report.exit_code == EXIT_CHECK_FAILED else MfopsError)(line)
 

@@ -30,9 +30,11 @@ def command(
     opts, tag: str | None, pull: bool, exit_code: bool, fmt: str, host: str | None, timeout: float
 ) -> int:
     """Show, per model, its digest, its tags on the server and whether the server holds what
-    the repo would build now: up to date, stale (only older content on the server), drifted
-    (changed on the server since mfops built it) or missing. Then the external bases whose
-    server digest differs from mfops.lock (with --pull: the upstream digest).
+    the repo would build now: up to date, stale (only other content on the server), drifted
+    (a tag holds a model mfops did not build: changed by hand) or missing. Decided from the
+    server's content tags (mf-<digest>) alone, so every clone agrees; `build --dry-run`
+    judges a tag the same way. Then the external bases whose server digest differs from
+    mfops.lock (with --pull: the upstream digest).
     """
     from mfops.build.status import model_statuses
     from mfops.graph.revision import Revision
@@ -48,7 +50,7 @@ def command(
         listing = session.server.models()
     finally:
         session.close()
-    rows = model_statuses(rev, session.state(), listing, tag=tag)
+    rows = model_statuses(rev, listing, tag=tag)
     bases = check(rev.graph, rev.lock, listing)
     bad = any(r.status != "up to date" for r in rows) or any(b.state != "ok" for b in bases)
     if fmt == "json":
