@@ -83,7 +83,7 @@ class Workspace:
 
     def tag(self) -> str:
         """The candidate tag of the current HEAD (clean tree)."""
-        return "sha-" + self.repo.git("rev-parse", "--short=7", "HEAD").strip()
+        return "sha-" + self.repo.git("rev-parse", "HEAD").strip()[:12]
 
     def creates(self) -> list[str]:
         """Target names of the create calls the double received, in order."""

@@ -131,7 +131,7 @@ class Pipeline:
         return [json.loads(line) for line in self.gh_log.read_text().splitlines()]
 
     def short(self, commit: str) -> str:
-        return self.origin.git("rev-parse", "--short=7", commit).strip()
+        return self.origin.git("rev-parse", commit).strip()[:12]
 
     def change_expert(self, system_rules: str) -> None:
         text = self.origin.read("expert/Modelfile")

@@ -28,8 +28,8 @@ all-or-nothing, reusing the test step's verdict (the promotion still checks that
 manifests it moves are the ones tested). In release mode every attempt is recorded in git
 (history.py): a promotion records itself, and a step that fails with exit 1 before it (lint,
 diff, build, test) is recorded as a failed `gate` attempt naming the step; bad input
-(exit 2) is never recorded. `dry_run` plans instead: build plan, suites, tag moves. A model outside the scope keeps its earlier
-release tags: no tag is ever pointed at content this run did not build and test. When
+(exit 2) is never recorded. `dry_run` plans instead: build plan, suites, tag moves. A model
+outside the scope keeps its earlier release tags: no tag is ever pointed at content this run did not build and test. When
 nothing changed, build, test and promote are skipped and the gate passes.
 """
 

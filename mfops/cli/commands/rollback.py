@@ -48,7 +48,8 @@ def command(
     nothing: if one copy fails, the aliases already moved are put back. No tests run (the
     release was tested when it was promoted), and the repo's Modelfiles are not loaded, so a
     rollback works while the repo is broken. A warning says when the history has no record
-    of promoting NAME:TAG on this host. The rollback is recorded in git (refs/mfops/history): see `mfops history`.
+    of promoting NAME:TAG on this host. The rollback is recorded in git
+    (refs/mfops/history): see `mfops history`.
 
     Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
     (the aliases were put back); 2 bad input or an unreachable server.
