@@ -54,7 +54,10 @@ class Release(Workspace):
         return json.loads((folders[0] / "state.json").read_text())
 
     def history(self) -> list[dict]:
-        return self.state().get("promotions", {}).get("entries", [])
+        """Every release record in git (refs/mfops/history), oldest first."""
+        code, out, err = self.mfops("history", "--format", "json")
+        assert code == 0, err
+        return list(reversed(json.loads(out)))
 
     def copies(self) -> list[tuple[str, str]]:
         return [(b["source"], b["destination"]) for b in self.double.calls.bodies("/api/copy")]

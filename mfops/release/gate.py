@@ -29,8 +29,8 @@ manifests it moves are the ones tested). In release mode every attempt is record
 (history.py): a promotion records itself, and a step that fails with exit 1 before it (lint,
 diff, build, test) is recorded as a failed `gate` attempt naming the step; bad input
 (exit 2) is never recorded. `dry_run` plans instead: build plan, suites, tag moves. A model
-outside the scope keeps its earlier release tags: no tag is ever pointed at content this run did not build and test. When
-nothing changed, build, test and promote are skipped and the gate passes.
+outside the scope keeps its earlier release tags: no tag is ever pointed at content this
+run did not build and test. When nothing changed, build, test and promote are skipped and the gate passes.
 """
 
 from __future__ import annotations

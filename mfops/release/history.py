@@ -326,7 +326,7 @@ def load(
     if repo.git_root is None:
         return []
     entries: dict[str, Entry] = {}
-    for raw in RecordStore(repo.store).read():
+    for raw in reversed(RecordStore(repo.store).read()):  # oldest first, as written
         try:
             entry = parse(raw)
         except MfopsError:

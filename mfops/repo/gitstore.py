@@ -248,6 +248,37 @@ class GitStore:
             return False
         return True
 
+    def fetch_ref(self, remote: str, source: str, destination: str) -> bool:
+        """`git fetch REMOTE +SOURCE:DESTINATION`; False when the remote has no SOURCE."""
+        validate_ref(remote)
+        try:
+            self._run(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--end-of-options",
+                remote,
+                f"+{source}:{destination}",
+            )
+        except RepoError as err:
+            if "couldn't find remote ref" in str(err).lower():
+                return False
+            raise
+        return True
+
+    def push_ref(self, remote: str, ref: str) -> bool:
+        """`git push REMOTE REF:REF` (fast-forward only); False when the remote refused it
+        because it moved on (fetch, merge, and try again)."""
+        validate_ref(remote)
+        try:
+            self._run("push", "--quiet", "--end-of-options", remote, f"{ref}:{ref}")
+        except RepoError as err:
+            text = str(err).lower()
+            if "rejected" in text or "non-fast-forward" in text or "fetch first" in text:
+                return False
+            raise
+        return True
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
             self._run("merge-base", "--is-ancestor", ancestor, descendant)

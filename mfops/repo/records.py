@@ -62,24 +62,63 @@ class RecordStore:
         if not tips:
             return []
         label = {sha: ref for ref, sha in sorted(tips.items(), reverse=True)}
-        rows = self.store.commit_parents(list(dict.fromkeys(tips.values())))
-        commits = [c for c, parents in rows if len(parents) < 2]  # merges hold no record
+        starts = list(dict.fromkeys([tips.get(HISTORY_REF, ""), *sorted(tips.values())]))
+        starts = [s for s in starts if s]
+        parents = dict(self.store.commit_parents(starts))
+        commits = [c for c in _newest_first(starts, parents) if len(parents[c]) < 2]
         blobs = self.store.read_paths([f"{c}:{RECORD_FILE}" for c in commits])
         return [
             RawRecord(c, label.get(c, HISTORY_REF), data)
             for c, data in zip(commits, blobs, strict=True)
         ]
 
+    def merge_fetched(self) -> str | None:
+        """Make the local ref contain every fetched copy (one merge commit, compare-and-swap);
+        the new tip, or None when there was nothing to merge."""
+        for _ in range(RETRIES):
+            old = self.store.ref_target(HISTORY_REF)
+            parents = self._parents(old)
+            if parents == ([old] if old else []):
+                return None
+            new = (
+                parents[0]
+                if len(parents) == 1
+                else self.store.write_commit({}, parents, "mfops: merge release records\n")
+            )
+            if self.store.update_ref(HISTORY_REF, new, old):
+                return new
+        raise RepoError(f"could not merge the release records: {HISTORY_REF} kept changing")
+
+    def _parents(self, old: str | None) -> list[str]:
+        parents = [old] if old else []
+        for sha in sorted(set(self.store.refs_under(REMOTES_PREFIX).values())):
+            if sha in parents or (old and self.store.is_ancestor(sha, old)):
+                continue
+            parents.append(sha)
+        return parents
+
+    def sync(self, remote: str) -> tuple[bool, int]:
+        """Fetch REMOTE's records, merge them, push ours; again when the push lost a race.
+        Returns (pushed, attempts)."""
+        tracking = f"{REMOTES_PREFIX}{remote}"
+        for attempt in range(1, RETRIES + 1):
+            self.store.fetch_ref(remote, HISTORY_REF, tracking)
+            self.merge_fetched()
+            if self.store.ref_target(HISTORY_REF) is None:
+                return False, attempt  # nothing on either side
+            if self.store.push_ref(remote, HISTORY_REF):
+                return True, attempt
+        raise RepoError(
+            f"could not push {HISTORY_REF} to {remote}: it kept moving ({RETRIES} attempts)",
+            hint="try again",
+        )
+
     def append(self, data: bytes, headline: str) -> str:
         """Add one record on top of the local ref (merging fetched copies first); retried
         when another writer moved the ref meanwhile. Returns the record's commit."""
         for _ in range(RETRIES):
             old = self.store.ref_target(HISTORY_REF)
-            parents = [old] if old else []
-            for sha in sorted(set(self.store.refs_under(REMOTES_PREFIX).values())):
-                if sha in parents or (old and self.store.is_ancestor(sha, old)):
-                    continue
-                parents.append(sha)
+            parents = self._parents(old)
             if len(parents) > 1:
                 merged = self.store.write_commit({}, parents, "mfops: merge release records\n")
                 parents = [merged]
@@ -90,3 +129,20 @@ class RecordStore:
             f"could not write the release record: {HISTORY_REF} kept changing ({RETRIES} attempts)",
             hint="try again",
         )
+
+
+def _newest_first(starts: list[str], parents: dict[str, tuple[str, ...]]) -> list[str]:
+    """Every commit reachable from `starts`, newest first along each first-parent chain
+    (the local ref's chain first), so records keep the order they were written in."""
+    order: list[str] = []
+    seen: set[str] = set()
+    pending = list(reversed(starts))
+    while pending:
+        commit: str | None = pending.pop()
+        while commit is not None and commit not in seen:
+            seen.add(commit)
+            order.append(commit)
+            first, *others = parents.get(commit, ()) or (None,)
+            pending.extend(reversed(others))
+            commit = first
+    return order

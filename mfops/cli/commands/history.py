@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     "-n", "--limit", type=click.IntRange(min=1), metavar="N", help="Only the N newest entries."
 )
 @click.option(
+    "--sync",
+    "sync_remote",
+    metavar="REMOTE",
+    help="First fetch REMOTE's records, merge them with this clone's and push the result "
+    "(e.g. origin); retried when someone else pushed meanwhile.",
+)
+@click.option(
     "--skip-invalid",
     is_flag=True,
     help="Leave out records this mfops cannot read, instead of stopping at the first.",
@@ -32,7 +39,13 @@ if TYPE_CHECKING:
 )
 @click.pass_obj
 def command(
-    opts: Any, name: str | None, host: str | None, limit: int | None, skip_invalid: bool, fmt: str
+    opts: Any,
+    name: str | None,
+    host: str | None,
+    limit: int | None,
+    sync_remote: str | None,
+    skip_invalid: bool,
+    fmt: str,
 ) -> int:
     """Show promotions, rollbacks and failed release gates, newest first, with refused and
     failed attempts.
@@ -50,6 +63,17 @@ def command(
     from mfops.server.hosts import host_identity
 
     repo = Repo.find(explicit=opts.repo)
+    if sync_remote is not None:
+        from mfops.repo.records import RecordStore
+
+        pushed, _ = RecordStore(repo.store).sync(sync_remote)
+        if fmt == "text":
+            click.echo(
+                f"records synced with {sync_remote}"
+                if pushed
+                else f"no records here or on {sync_remote} yet",
+                err=True,
+            )
     wanted = host_identity(host) if host else None
     entries = list(reversed(history.load(repo, name, host=wanted, skip_invalid=skip_invalid)))
     if limit is not None:
