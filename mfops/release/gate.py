@@ -30,7 +30,8 @@ manifests it moves are the ones tested). In release mode every attempt is record
 diff, build, test) is recorded as a failed `gate` attempt naming the step; bad input
 (exit 2) is never recorded. `dry_run` plans instead: build plan, suites, tag moves. A model
 outside the scope keeps its earlier release tags: no tag is ever pointed at content this
-run did not build and test. When nothing changed, build, test and promote are skipped and the gate passes.
+run did not build and test. When nothing changed, build, test and promote are skipped and
+the gate passes.
 """
 
 from __future__ import annotations

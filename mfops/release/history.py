@@ -334,9 +334,10 @@ def load(
                 continue
             raise
         entries.setdefault(entry.id, entry)
-    found = sorted(entries.values(), key=lambda e: (e.at, e.id))
     return [
-        e for e in found if (name is None or e.involves(name)) and (host is None or e.host == host)
+        e
+        for e in entries.values()
+        if (name is None or e.involves(name)) and (host is None or e.host == host)
     ]
 
 
