@@ -170,7 +170,11 @@ def test_default_since(repo):
     r = Repo.find(explicit=repo.root)
     assert default_since(r)[0] is None  # a single commit
     repo.commit("two")
-    assert default_since(r) == (None, "no release recorded and no version tag: every model")
+    assert default_since(r)[0] == "HEAD~1"
+    assert default_since(r, release=True) == (
+        None,
+        "no release recorded and no version tag: every model",
+    )
     repo.tag("v1.2.0", "HEAD~1")
     repo.commit("three")
     assert default_since(r)[0] == "v1.2.0"

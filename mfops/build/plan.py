@@ -17,7 +17,7 @@ Selection (`--changed`): the models whose digest differs between REF and the wor
 by construction (Merkle digests) that includes every descendant of a changed base, and no
 model whose file changed only in comments. Default REF: the commit of the newest successful
 promotion on this host per the release records (what was actually released), else the newest
-`vX.Y` / `vX.Y.Z` tag reachable from `HEAD^`, else nothing: every model is `new`.
+`vX.Y` / `vX.Y.Z` tag reachable from `HEAD^`, else `HEAD~1` (a release gate: every model).
 """
 
 from __future__ import annotations
@@ -195,11 +195,13 @@ def release_tags(repo: Repo, reachable_from: str) -> list[str]:
     return [t for _, t in found]
 
 
-def default_since(repo: Repo, host: str | None = None) -> tuple[str | None, str]:
+def default_since(
+    repo: Repo, host: str | None = None, *, release: bool = False
+) -> tuple[str | None, str]:
     """REF for `--changed` and the gate: what was actually released (the commit of the
     newest successful promotion on `host`, per the records), else the newest `vX.Y` /
-    `vX.Y.Z` tag reachable from HEAD^, else nothing (every model). The second item says
-    which base was used."""
+    `vX.Y.Z` tag reachable from HEAD^, else HEAD~1, or with `release` (a release's scope)
+    nothing: every model. The second item says which base was used."""
     released = _released_commit(repo, host)
     if released is not None:
         commit, tag = released
@@ -211,7 +213,9 @@ def default_since(repo: Repo, host: str | None = None) -> tuple[str | None, str]
     tags = release_tags(repo, "HEAD^")
     if tags:
         return tags[0], f"no release recorded; newest version tag reachable from HEAD^ ({tags[0]})"
-    return None, "no release recorded and no version tag: every model"
+    if release:
+        return None, "no release recorded and no version tag: every model"
+    return "HEAD~1", "HEAD~1 (no release recorded and no version tag reachable from HEAD^)"
 
 
 # --------------------------------------------------------------------------- server side

@@ -18,8 +18,8 @@ promote alike:
   added or edited since REF (a new case must run before it can be trusted). REF is
   `--since`, else what was actually released: the commit of the newest successful
   promotion on this host per the release records (so a failed release's changes stay in
-  scope), else the newest `vX.Y` / `vX.Y.Z` tag reachable from HEAD^, else every model;
-  the diff step says which base it used;
+  scope), else the newest `vX.Y` / `vX.Y.Z` tag reachable from HEAD^, else (release mode)
+  every model or (pull-request mode) HEAD~1; the diff step says which base it used;
 - with `all`, every model of the repo.
 
 Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it.
@@ -269,7 +269,9 @@ class Gate:
             repo.resolve_ref(self.options.since)
             self.since, self.since_origin = self.options.since, "--since"
         else:
-            self.since, self.since_origin = default_since(repo, self.session.host.identity)
+            self.since, self.since_origin = default_since(
+                repo, self.session.host.identity, release=self.options.promote_to is not None
+            )
         if self.since is None:
             return Step("diff", "skipped", f"base: {self.since_origin}")
         result = diff_revisions(Revision(repo, self.since), Revision(repo, None))

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mfops.build.tags import short as short_commit
+
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
     from mfops.server.client import Server, ServerConfig, ServerModel
@@ -107,7 +109,7 @@ def tag_for(rev: Revision, listing: dict[str, ServerModel], tag: str | None) -> 
         return ref
     template = rev.snapshot.config.defaults.candidate_tag
     commit = rev.repo.resolve_ref(ref)
-    return template.format(short=rev.repo.short_sha(ref), sha=commit)
+    return template.format(short=short_commit(commit), sha=commit)
 
 
 def diff_repo(
