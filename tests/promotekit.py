@@ -48,11 +48,6 @@ class Release(Workspace):
         listing = {m["name"]: m["digest"] for m in body["models"]}
         return {f"{m}:{t}": listing.get(f"{m}:{t}") for m in models for t in tags}
 
-    def state(self) -> dict:
-        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir()]
-        assert len(folders) == 1
-        return json.loads((folders[0] / "state.json").read_text())
-
     def history(self) -> list[dict]:
         """Every release record in git (refs/mfops/history), oldest first."""
         code, out, err = self.mfops("history", "--format", "json")
