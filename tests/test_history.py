@@ -13,9 +13,9 @@ import pytest
 from mfops.errors import ConfigError
 from mfops.release import history
 from mfops.release.history import Destination, Entry, ModelEntry, TestCounts
-from mfops.server.hosts import Host
 from mfops.repo.records import RecordStore
 from mfops.repo.repository import Repo
+from mfops.server.hosts import Host
 from tests.gitrepo import GIT_ENV, GitRepo
 from tests.promotekit import (  # noqa: F401  (fixtures)
     BROKEN_EXPERT,

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from mfops.build.plan import Selection, candidate_tag, default_since, make_plan
+from mfops.build.tags import content_tag
 from mfops.errors import MfopsError
 from mfops.graph.revision import Revision
 from mfops.repo.repository import Repo
 from mfops.server.client import Host, ServerModel
-from mfops.build.tags import content_tag
 from tests.buildkit import HIERARCHY
 from tests.gitrepo import GitRepo
 
