@@ -155,14 +155,17 @@ def test_the_reusable_workflow_refuses_to_promote_outside_tag_pushes():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
 def test_permissions_are_least_privilege(path):
-    """Read-only by default; the only write is `pull-requests` for the job that comments."""
+    """Read-only by default; the only writes are `pull-requests` for the job that comments
+    and `contents` for the job that pushes the release record (refs/mfops/history)."""
     workflow = load_workflow(path)
     assert "permissions" in workflow, "declare top-level permissions"
 
-    def check(perms: Any, where: str, comments: bool) -> None:
+    def check(perms: Any, where: str, comments: bool, records: bool = False) -> None:
         assert isinstance(perms, dict), f"{where}: permissions must be a map, not {perms!r}"
         for scope, level in perms.items():
-            if level == "write":
+            if level == "write" and scope == "contents":
+                assert records, f"{where}: contents: write without pushing release records"
+            elif level == "write":
                 assert scope == "pull-requests" and comments, f"{where}: {scope}: write"
             else:
                 assert level in ("read", "none"), f"{where}: {scope}: {level}"
@@ -171,10 +174,13 @@ def test_permissions_are_least_privilege(path):
         return any("gh api" in s.get("run", "") for s in steps)
 
     every_step = [s for _, s in _runs(workflow)]
-    check(workflow["permissions"], "workflow", commenting(every_step))
+    pushing = any("history --sync" in s.get("run", "") for s in every_step)
+    check(workflow["permissions"], "workflow", commenting(every_step), pushing)
     for job_id, job in workflow["jobs"].items():
         if "permissions" in job:
-            check(job["permissions"], job_id, commenting(job.get("steps", [])))
+            steps = job.get("steps", [])
+            pushes = any("history --sync" in s.get("run", "") for s in steps)
+            check(job["permissions"], job_id, commenting(steps), pushes)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
@@ -225,6 +231,7 @@ def test_both_template_jobs_prepare_the_machine_identically():
     shared = [i for i in gate if i in release and i not in ("gate", "upload-junit")]
     assert shared == [
         "setup-checkout",
+        "fetch-records",
         "setup-python",
         "setup-mfops",
         "setup-ollama-cache",
