@@ -21,12 +21,13 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 @click.option(
     "--since",
     metavar="REF",
-    help="Compare with REF (default: newest version tag reachable from HEAD^, else HEAD~1).",
+    help="Compare with REF (default: the last release per the records, else the newest "
+    "version tag reachable from HEAD^, else every model / HEAD~1).",
 )
 @click.option(
     "--candidate-tag",
     metavar="TAG",
-    help="Build and test at TAG (default: the build's candidate tag, sha-<short>).",
+    help="Build and test at TAG (default: the build's candidate tag, sha-<12 hex>).",
 )
 @click.option(
     "--promote-to",
