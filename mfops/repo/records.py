@@ -17,6 +17,8 @@ fast-forward. Nothing here reads the working tree.
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,7 +31,12 @@ HISTORY_REF = "refs/mfops/history"
 REMOTES_PREFIX = "refs/mfops/remotes/"
 RECORD_FILE = "record.json"
 #: Compare-and-swap attempts before giving up (each loses only to a successful writer).
-RETRIES = 20
+RETRIES = 50
+
+
+def _backoff(attempt: int) -> None:
+    """A short random pause after losing a race, so racing writers spread out."""
+    time.sleep(random.uniform(0, 0.02 * min(attempt, 10)))
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class RecordStore:
             )
             if self.store.update_ref(HISTORY_REF, new, old):
                 return new
+            _backoff(1)
         raise RepoError(f"could not merge the release records: {HISTORY_REF} kept changing")
 
     def _parents(self, old: str | None) -> list[str]:
@@ -108,6 +116,7 @@ class RecordStore:
                 return False, attempt  # nothing on either side
             if self.store.push_ref(remote, HISTORY_REF):
                 return True, attempt
+            _backoff(attempt)
         raise RepoError(
             f"could not push {HISTORY_REF} to {remote}: it kept moving ({RETRIES} attempts)",
             hint="try again",
@@ -116,7 +125,7 @@ class RecordStore:
     def append(self, data: bytes, headline: str) -> str:
         """Add one record on top of the local ref (merging fetched copies first); retried
         when another writer moved the ref meanwhile. Returns the record's commit."""
-        for _ in range(RETRIES):
+        for attempt in range(1, RETRIES + 1):
             old = self.store.ref_target(HISTORY_REF)
             parents = self._parents(old)
             if len(parents) > 1:
@@ -125,6 +134,7 @@ class RecordStore:
             new = self.store.write_commit({RECORD_FILE: data}, parents, headline + "\n")
             if self.store.update_ref(HISTORY_REF, new, old):
                 return new
+            _backoff(attempt)
         raise RepoError(
             f"could not write the release record: {HISTORY_REF} kept changing ({RETRIES} attempts)",
             hint="try again",
