@@ -186,3 +186,24 @@ def test_an_input_error_is_never_recorded(rel: Release):
     code, _, err = rel.mfops("gate", "--promote-to", "v1.0", "--since", "no-such-ref")
     assert code == 2 and "unknown ref" in err
     assert rel.history() == []
+
+
+@pytest.mark.parametrize(
+    ("spelling", "identity"),
+    [
+        ("localhost", "http://127.0.0.1:11434"),
+        ("http://localhost:11434/", "http://127.0.0.1:11434"),
+        ("http://[::1]:11434", "http://127.0.0.1:11434"),
+        ("user:secret@127.0.0.1:11434", "http://127.0.0.1:11434"),
+        ("https://user:pw@LOCALHOST", "https://127.0.0.1:443"),
+        ("Ollama.Example.com/base/", "http://ollama.example.com:11434/base"),
+        ("http://localhost", "http://127.0.0.1:80"),  # the client connects to port 80
+    ],
+)
+def test_one_spelling_keys_a_host(spelling: str, identity: str):
+    from mfops.server.hosts import Host, host_identity, normalize_host
+
+    assert host_identity(spelling) == identity
+    host = Host(normalize_host(spelling))
+    assert host.identity == identity
+    assert "secret" not in host.key and "pw" not in host.key
