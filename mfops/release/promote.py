@@ -229,6 +229,7 @@ def promote(
     check_tags(req.from_tag, req.to_tag, *req.aliases)
     if not req.names:
         raise MfopsError("no models to promote", hint="name them, or pass --all")
+    target.repo.store  # noqa: B018 - records live in git: no git, no release (before any move)
     names = rev.graph.closure([rev.graph[n].name for n in req.names])
     tags = (req.to_tag, *req.aliases)
     at = now_utc()
@@ -402,6 +403,7 @@ def rollback(
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)
+    target.repo.store  # noqa: B018 - records live in git: no git, no rollback
     try:
         parse_name(f"{name}:{to_tag}")
     except ValueError as err:
