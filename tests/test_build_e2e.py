@@ -34,8 +34,10 @@ def test_three_level_hierarchy_is_built_in_order_from_parent_tags(ws: Workspace)
     assert sorted(creates) == sorted(f"{m}:{tag}" for m in ("base", "mid", "leaf", "other"))
     assert creates.index(f"base:{tag}") < creates.index(f"mid:{tag}") < creates.index(f"leaf:{tag}")
     bodies = {b["model"]: b for b in ws.double.calls.bodies("/api/create")}
-    assert bodies[f"mid:{tag}"]["from"] == f"base:{tag}"
-    assert bodies[f"leaf:{tag}"]["from"] == f"mid:{tag}"
+    # a source parent is named by its content tag: the same create at every tag
+    digests = {m["model"]: m["digest"].removeprefix("sha256:")[:12] for m in report["models"]}
+    assert bodies[f"mid:{tag}"]["from"] == f"base:mf-{digests['base']}"
+    assert bodies[f"leaf:{tag}"]["from"] == f"mid:mf-{digests['mid']}"
     assert bodies[f"base:{tag}"]["from"] == BASE
     assert bodies[f"mid:{tag}"]["parameters"] == {"stop": ["<|end|>"], "num_ctx": 4096}
     # what the server holds is the folded chain (the round-trip check passed, too)
@@ -119,7 +121,8 @@ def test_unchanged_parent_gets_the_tag_by_copy(ws: Workspace):
     assert ws.creates() == [f"leaf:{tag}"]
     assert ws.double.calls.count("/api/copy") == 3  # two tags, and leaf's content tag
     assert ws.double.digest(f"mid:{tag}") == ws.double.digest(f"mid:{old}")
-    assert ws.double.calls.bodies("/api/create")[0]["from"] == f"mid:{tag}"
+    mid = models["mid"]["digest"].removeprefix("sha256:")[:12]
+    assert ws.double.calls.bodies("/api/create")[0]["from"] == f"mid:mf-{mid}"
 
 
 def test_named_model_builds_missing_ancestors(ws: Workspace):

@@ -96,3 +96,15 @@ def test_content_tags_are_not_listed_but_count(ws: Workspace):
             ws.double.client().delete(m.model)
     rows = {m["model"]: m for m in statuses(ws)["models"]}
     assert {r["status"] for r in rows.values()} == {"up to date"}  # content tags hold it
+
+
+def test_a_forced_rebuild_at_another_tag_leaves_earlier_tags_up_to_date(ws: Workspace):
+    """Children are created FROM their parent's content tag, so the same content gives the
+    same manifest at every tag: rebuilding never makes an earlier tag look drifted."""
+    ws.build_json("--all")
+    ws.build_json("--all", "--tag", "rc1", "--force")
+    froms = {b["model"]: b.get("from") for b in ws.double.calls.bodies("/api/create")}
+    assert froms["mid:rc1"].startswith("base:mf-")
+    rows = {m["model"]: m for m in statuses(ws)["models"]}
+    assert {r["status"] for r in rows.values()} == {"up to date"}
+    assert rows["leaf"]["current"] == sorted(["rc1", ws.tag()])

@@ -211,7 +211,11 @@ class Builder:
         for upload in uploads_for(node, self.rev.snapshot):
             self._emit(BuildEvent("progress", item.name, item.target, f"uploading {upload.key}"))
             blobs[upload] = self.server.ensure_blob(upload.path, upload.digest)
-        request = create_request(node, declared(node), target=item.target, tag=self.plan.tag,
+        # A source parent is named by its content tag, never by TAG: what a child is created
+        # FROM is then the same for every tag, and so is the child's manifest.
+        parent = self.rev.graph.nodes[item.name].parent
+        from_tag = content_tag(self.rev.digests[parent]) if parent else self.plan.tag
+        request = create_request(node, declared(node), target=item.target, tag=from_tag,
                                  blobs=blobs)
 
         def progress(p: Progress) -> None:

@@ -287,7 +287,7 @@ def make_plan(
         status, st_detail = server_status(name, tag, digests[name], listing)
         have = listing.get(key.casefold())
         common = dict(name=name, target=key, digest=digests[name],
-                      from_=from_for(graph.nodes[name], tag))
+                      from_=from_for(graph.nodes[name], _from_tag(rev, name, tag)))
         if status == "up to date" and not forced:
             return PlanItem(action="skip", reason="up to date", detail=st_detail,
                             manifest=have.digest if have else None, **common)  # type: ignore[arg-type]
@@ -335,6 +335,12 @@ def make_plan(
     bases = check(graph, rev.lock, listing, [i.name for i in items if i.action == "create"])
     return Plan(tag, tag_origin, host, tuple(items), tuple(skipped), since, since_origin,
                 tuple(bases))
+
+
+def _from_tag(rev: Revision, name: str, tag: str) -> str:
+    """The tag a source parent is named by in the create: its content tag (execute.py)."""
+    parent = rev.graph.nodes[name].parent
+    return content_tag(rev.digests[parent]) if parent else tag
 
 
 def _replace(item: PlanItem, **changes: object) -> PlanItem:

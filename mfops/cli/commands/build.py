@@ -78,7 +78,8 @@ def command(
     Select NAMEs (with the source ancestors they need at the tag), --all, or --changed: every
     model whose digest differs between REF and the working tree, which includes each
     descendant of a changed base and no comment-only edit. Source parents are built at the
-    same tag and children are created FROM `parent:TAG`. A model is skipped when NAME:TAG
+    same tag; children are created FROM the parent's content tag (parent:mf-<digest>), so
+    the same content gives the same model at every tag. A model is skipped when NAME:TAG
     holds its content tag's model (NAME:mf-<digest>, kept by every build): decided from the
     server alone, as `status` decides it, so every clone agrees. One changed on the server by
     hand is reported as drifted and rebuilt (or copied back from its content tag). Release
