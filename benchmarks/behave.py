@@ -11,6 +11,10 @@ A repo of two models (a base and an expert FROM it) with an inherited suite of 1
     (process start, suite loading, server probe included) is printed too.
 (b) Cache: the same command again must make zero chat, generate and embed calls and take at
     most 1 s of wall clock, the whole command included.
+(c) Comparison: the built models are promoted to `v1`, then `mfops test --against v1
+    --samples 5 --jobs 8` runs the 200 cases x 5 samples x 2 sides = 2000 chats (50 ms each)
+    in one pool; its run phase must be within 1.3 x (2000 x 50 ms / 8) = 16.25 s.
+(d) The same comparison again makes no model call (every sample of both sides is cached).
 
 The double runs in this process; mfops runs as a subprocess through its console script, the
 way a user or CI runs it. Everything lives in a temporary directory that is removed.
@@ -30,8 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mfops.testing.double import OllamaDouble  # noqa: E402
 from tests.gitrepo import GitRepo  # noqa: E402
-from tests.ollama_double import OllamaDouble  # noqa: E402
 
 MFOPS = str(Path(sys.executable).parent / "mfops")
 CASES = 100  # per model; two models
@@ -127,9 +131,44 @@ def main() -> int:
                 f"{summary['seconds']:.3f} s; model calls {calls}; {summary['cached']} cases "
                 f"cached -> {'ok' if ok_b else 'MISS'}"
             )
+            ok_c, ok_d = compare_phase(repo, double)
         finally:
             double.stop()
-    return 0 if ok_a and ok_b else 1
+    return 0 if ok_a and ok_b and ok_c and ok_d else 1
+
+
+def compare_phase(repo: GitRepo, double: OllamaDouble) -> tuple[bool, bool]:
+    """(c) and (d): candidate against release, 5 samples per case, both sides in one pool."""
+    samples = 5
+    double.faults.latency.pop("/api/chat", None)
+    cand = "sha-" + repo.git("rev-parse", "--short=7", "HEAD").strip()
+    mfops(repo.root, double, "promote", "--all", "--from", cand, "--to", "v1")
+    double.faults.latency["/api/chat"] = DELAY
+    double.calls.reset()
+    args = ("test", "--against", "v1", "--samples", str(samples), "--jobs", str(JOBS))
+    wall, done = mfops(repo.root, double, *args, "--format", "json")
+    data = json.loads(done.stdout)
+    seconds = data["candidate"]["summary"]["seconds"]
+    chats = double.calls.count("/api/chat")
+    calls = 2 * CASES * samples * 2
+    ideal = calls * DELAY / JOBS
+    budget = 1.3 * ideal
+    ok_c = seconds <= budget and chats == calls and data["ok"] and data["summary"]["regressed"] == 0
+    print(
+        f"(c) --against v1: {2 * CASES} cases x {samples} samples x 2 sides, "
+        f"{DELAY * 1000:.0f} ms per reply, --jobs {JOBS}: run phase {seconds:.3f} s (budget "
+        f"{budget:.3f} s, ideal {ideal:.3f} s); whole command {wall:.3f} s; {chats} chat "
+        f"calls -> {'ok' if ok_c else 'MISS'}"
+    )
+    double.calls.reset()
+    wall, done = mfops(repo.root, double, *args, "--format", "json")
+    calls_again = {r: double.calls.count(r) for r in ("/api/chat", "/api/generate", "/api/embed")}
+    ok_d = not any(calls_again.values()) and json.loads(done.stdout)["ok"]
+    print(
+        f"(d) cached comparison: whole command {wall:.3f} s; model calls {calls_again} "
+        f"-> {'ok' if ok_d else 'MISS'}"
+    )
+    return ok_c, ok_d
 
 
 if __name__ == "__main__":

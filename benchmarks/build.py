@@ -28,8 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mfops.testing.double import OllamaDouble  # noqa: E402
 from tests.gitrepo import GitRepo  # noqa: E402
-from tests.ollama_double import OllamaDouble  # noqa: E402
 
 BASES = ("llama3.2:3b", "qwen2.5:7b")
 MFOPS = str(Path(sys.executable).parent / "mfops")

@@ -8,12 +8,18 @@ one line a person reads: where, what, and when useful what to do next.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 #: Exit codes shared by every command (architecture.md, "Exit codes").
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+
+#: How to get rid of a `.mfops/` that mfops will not trust (tracked, or holding symlinks).
+CLEAN_STATE_DIR = "git rm -r --cached .mfops && rm -rf .mfops"
 
 
 class MfopsError(Exception):
@@ -75,7 +81,7 @@ class ModelfileError(LocatedError):
     line in `line` and `column`.
     """
 
-    def __init__(self, message: str, *, ollama_message: str | None = None, **kw) -> None:
+    def __init__(self, message: str, *, ollama_message: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.ollama_message = ollama_message if ollama_message is not None else message
 
@@ -129,3 +135,15 @@ class LockBusy(MfopsError):
         self.path = path
         self.holder = holder
         self.waited = waited
+
+
+class UntrustedStateDir(MfopsError):
+    """`.mfops/` is tracked by git or holds symlinks: mfops will not write or trust it."""
+
+    def __init__(self, state_dir: Path, reason: str) -> None:
+        super().__init__(
+            f"{state_dir}: {reason}; mfops keeps only local state there and will not use it",
+            hint=f"remove it: {CLEAN_STATE_DIR}",
+        )
+        self.state_dir = state_dir
+        self.reason = reason

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from mfops.errors import MfopsError
+from mfops.fileio.atomic import write_atomic
 
 #: `--ci` choice -> template folder with the files for that CI system.
 CI_TEMPLATES: dict[str, str] = {"github": "ci/github"}
@@ -174,13 +175,11 @@ def scaffold(
     All-or-nothing with respect to conflicts (see the module docstring); each file is
     written atomically. Returns the plan that was carried out.
     """
-    from mfops.fileio.atomic import write_atomic
-
     done = plan(target, ci=ci, force=force, templates=templates)
     for item in done.written:
         path = done.root / item.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, item.content)
+        write_atomic(path, item.content, root=done.root)
     return done
 
 

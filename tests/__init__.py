@@ -1,1 +1,1 @@
-"""mfops test suite (a package so that `python -m tests.ollama_double` works)."""
+"""mfops test suite (a package, so that test modules share helpers as `tests.<name>`)."""

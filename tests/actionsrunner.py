@@ -11,7 +11,8 @@ retyped). What the runner does around the scripts is emulated here, as GitHub do
 - `if:` on jobs and steps (an `if:` without a status function means `success() && ...`),
   `continue-on-error`, the job failing at its first failed step;
 - `env:` at workflow, job and step level, `defaults.run.shell: bash` (bash
-  `--noprofile --norc -eo pipefail`), and a fresh `$GITHUB_STEP_SUMMARY` file per step.
+  `--noprofile --norc -eo pipefail`), and a fresh `$GITHUB_STEP_SUMMARY` file per step;
+- `$GITHUB_OUTPUT` (`name=value` lines) read into `steps.<id>.outputs.<name>`.
 
 Steps are not run when their id starts with `setup-` (the workflows' own convention for
 preparing the machine: checkout, Python, mfops, Ollama) or when they `uses:` an action;
@@ -328,6 +329,7 @@ def run_job(
         **context,
         "runner": {"temp": str(runner_temp), "os": "Linux"},
         "env": {},
+        "steps": {},
         "__job_status__": "success",
     }
     if not condition(job.get("if"), ctx):
@@ -362,6 +364,8 @@ def run_job(
         script = interpolate(step["run"], {**ctx, "env": step_env})
         summary = runner_temp / f"step-summary-{index}.md"
         summary.write_text("")
+        outputs = runner_temp / f"step-output-{index}.txt"
+        outputs.write_text("")
         script_file = runner_temp / f"step-{index}.sh"
         script_file.write_text(script)
         proc_env = {
@@ -371,6 +375,7 @@ def run_job(
             "RUNNER_TEMP": str(runner_temp),
             "GITHUB_WORKSPACE": str(workdir),
             "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_OUTPUT": str(outputs),
             **step_env,
         }
         done = subprocess.run(
@@ -391,6 +396,8 @@ def run_job(
             summary=summary.read_text(),
         )
         result.steps.append(outcome)
+        pairs = [line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line]
+        ctx["steps"][sid] = {"outputs": dict(pairs)}
         if done.returncode != 0 and not step.get("continue-on-error", False):
             ctx["__job_status__"] = "failure"
             result.status = "failure"

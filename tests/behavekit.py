@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mfops.testing.double import OllamaDouble
 from tests.gitrepo import GitRepo
-from tests.ollama_double import OllamaDouble
 
 BASE = "llama3.2:3b"
 BASE_SYSTEM = "You are Acme's assistant. Never discuss pricing."
@@ -110,7 +110,7 @@ class Lab:
 
     def mfops(self, *args: str) -> tuple[int, str, str]:
         """The real CLI in-process against this repo and double."""
-        from tests.conftest import invoke_mfops
+        from tests.cli_runner import invoke_mfops
 
         old = os.environ.get("OLLAMA_HOST")
         os.environ["OLLAMA_HOST"] = self.double.url

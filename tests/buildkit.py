@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import invoke_mfops
+from mfops.testing.double import OllamaDouble
+from tests.cli_runner import invoke_mfops
 from tests.gitrepo import GitRepo
-from tests.ollama_double import OllamaDouble
 
 BASE = "llama3.2:3b"
 

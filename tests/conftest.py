@@ -5,14 +5,14 @@ concerns as new sections rather than folding them into these.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.cli_runner import installed_mfops, invoke_mfops
 
 # --------------------------------------------------------------------------- isolation guard
 
@@ -91,17 +91,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # --------------------------------------------------------------------------- installed CLI
 
 
-def installed_mfops() -> str:
-    """The `mfops` console script installed next to this interpreter (or on PATH)."""
-    beside = Path(sys.executable).parent / "mfops"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("mfops")
-    if found is None:  # pragma: no cover - the package is installed for the tests
-        pytest.fail("the mfops console script is not installed (pip install -e '.[test]')")
-    return found
-
-
 @pytest.fixture
 def run_mfops(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the installed `mfops` in a subprocess: `run_mfops("parse", "x", cwd=..., input=...)`.
@@ -137,27 +126,11 @@ def run_mfops(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]
 # --------------------------------------------------------------------------- shared fixtures
 
 from tests.gitrepo import git_repo  # noqa: E402,F401  (real git repos in tmp dirs)
-from tests.ollama_double.fixtures import ollama_double  # noqa: E402,F401  (the Ollama double)
+
+# the Ollama double: fixtures `ollama_double` and `ollama_double_seeded` come from the
+# mfops.testing.plugin pytest plugin (registered by the package's pytest11 entry point)
 
 # --------------------------------------------------------------------------- in-process CLI
-
-
-def invoke_mfops(*args: str) -> tuple[int | None, str, str]:
-    """Run `mfops ARGS` in-process through `mfops.cli.main.main` (which owns the exit codes);
-    return (exit code, stdout, stderr). click's `CliRunner.invoke` would drop the code a
-    command returns, so the runner is used only for its stream isolation."""
-    from click.testing import CliRunner
-
-    from mfops.cli.main import main
-
-    with CliRunner().isolation() as (out, err, _mixed):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover - main always exits
-            code = None
-    return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from mfops.testing.double import OllamaDouble
 from tests.behavekit import EXPERT_SYSTEM, SEED_FILES, seeded_double
 from tests.buildkit import Workspace
 from tests.gitrepo import GitRepo
-from tests.ollama_double import OllamaDouble
 
 #: The expert's SYSTEM without its JavaScript rule: its suite must fail.
 BROKEN_EXPERT = "FROM base\nSYSTEM You are a Python expert. Never discuss pricing.\n"

@@ -154,7 +154,7 @@ def test_bad_targets_and_choices(tmp_path, mfops_cli):
     code, _, err = mfops_cli("init", str(tmp_path / "file"))
     assert code == 2 and "file" in err
     code, _, err = mfops_cli("init", str(tmp_path / "new"), "--ci", "gitlab")
-    assert code == 2 and "Invalid value for '--ci': 'gitlab'" in err
+    assert code == 2 and "mfops: invalid value for '--ci': 'gitlab'" in err
     (tmp_path / "d" / "mfops.yaml").mkdir(parents=True)
     with pytest.raises(InitError, match="is a directory"):
         plan(tmp_path / "d", force=True)
@@ -186,8 +186,8 @@ def test_every_package_is_in_the_explicit_package_list():
     found = {
         ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "mfops").rglob("__init__.py")
     }
-    assert found | {"mfops._templates"} == set(config["packages"])
-    assert config["package-dir"] == {"mfops._templates": "templates"}
+    assert found | {"mfops._templates", "mfops._examples"} == set(config["packages"])
+    assert config["package-dir"] == {"mfops._templates": "templates", "mfops._examples": "examples"}
 
 
 def test_the_wheel_ships_the_templates_and_init_works_from_it(tmp_path):
@@ -198,7 +198,7 @@ def test_the_wheel_ships_the_templates_and_init_works_from_it(tmp_path):
     except ImportError:
         pytest.skip("needs setuptools>=70.1 (in the test extra) to build a wheel offline")
     src = tmp_path / "src"
-    for part in ("mfops", "templates"):
+    for part in ("mfops", "templates", "examples"):
         shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)

@@ -123,7 +123,7 @@ def test_the_template_promotes_only_on_tag_pushes():
     workflow = load_workflow(TEMPLATE)
     promoting = _promoting_steps(workflow)
     assert {j for j, _ in promoting} == {"release"}
-    assert set(workflow["on"]) == {"pull_request", "push"}
+    assert set(workflow["on"]) == {"pull_request", "push", "schedule", "workflow_dispatch"}
     assert workflow["on"]["push"] == {"tags": ["v*"]}, "a branch push must not reach release"
     job_if = workflow["jobs"]["release"]["if"]
     cases = {
@@ -133,12 +133,45 @@ def test_the_template_promotes_only_on_tag_pushes():
         ("pull_request", "refs/pull/7/merge"): False,
         ("pull_request_target", "refs/tags/v1.2.0"): False,
         ("workflow_dispatch", "refs/tags/v1.2.0"): False,
+        ("schedule", "refs/heads/main"): False,
     }
     for (event, ref), expected in cases.items():
         assert condition(job_if, {"github": _github(event, ref)}) is expected, (event, ref)
     gate_if = workflow["jobs"]["gate"]["if"]
     assert condition(gate_if, {"github": _github("pull_request", "refs/pull/7/merge")})
     assert not condition(gate_if, {"github": _github("push", "refs/tags/v1.2.0")})
+
+
+def test_the_scheduled_base_updates_are_opt_in_and_never_run_on_pull_requests():
+    workflow = load_workflow(TEMPLATE)
+    assert [c["cron"] for c in workflow["on"]["schedule"]] == ["17 6 * * 1"], "weekly"
+    job = workflow["jobs"]["bases"]
+    on = {"MFOPS_BASE_UPDATES": "true"}
+    for event, vars_, expected in (
+        ("schedule", on, True),
+        ("workflow_dispatch", on, True),
+        ("schedule", {}, False),
+        ("schedule", {"MFOPS_BASE_UPDATES": "false"}, False),
+        ("pull_request", on, False),
+        ("push", on, False),
+    ):
+        ctx = {"github": _github(event, "refs/heads/main"), "vars": vars_}
+        assert condition(job["if"], ctx) is expected, (event, vars_)
+    # it writes only what it needs (its branch, its pull request); the gate reads, and the
+    # release job's one write is pushing the release records (refs/mfops/history)
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert workflow["jobs"]["gate"]["permissions"].get("contents") == "read"
+    release = workflow["jobs"]["release"]
+    assert release["permissions"].get("contents") == "write"
+    assert any("history --sync" in s.get("run", "") for s in release["steps"])
+    # it prepares the machine like the gate does
+    gate, bases = _steps_by_id(workflow, "gate"), _steps_by_id(workflow, "bases")
+    for step_id in ("setup-python", "setup-mfops", "wait-for-ollama", "pull-bases"):
+        assert (
+            gate[step_id]["run" if "run" in gate[step_id] else "with"]
+            == bases[step_id]["run" if "run" in gate[step_id] else "with"]
+        ), step_id
+    assert job["env"]["OLLAMA_HOST"] == workflow["jobs"]["gate"]["env"]["OLLAMA_HOST"]
 
 
 def test_the_reusable_workflow_refuses_to_promote_outside_tag_pushes():
@@ -155,32 +188,34 @@ def test_the_reusable_workflow_refuses_to_promote_outside_tag_pushes():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
 def test_permissions_are_least_privilege(path):
-    """Read-only by default; the only writes are `pull-requests` for the job that comments
-    and `contents` for the job that pushes the release record (refs/mfops/history)."""
+    """Read-only by default; the only writes are `pull-requests` for a job that comments or
+    opens a pull request, and `contents` for a job that pushes: a branch (the scheduled base
+    updates) or the release records (refs/mfops/history, `mfops history --sync`). Contents
+    write is per job, except in a reusable workflow that pushes records (a ceiling there)."""
     workflow = load_workflow(path)
     assert "permissions" in workflow, "declare top-level permissions"
 
-    def check(perms: Any, where: str, comments: bool, records: bool = False) -> None:
+    def check(perms: Any, where: str, steps: list[dict[str, Any]]) -> None:
         assert isinstance(perms, dict), f"{where}: permissions must be a map, not {perms!r}"
+        scripts = "\n".join(s.get("run", "") for s in steps)
+        needs = {
+            "pull-requests": "gh api" in scripts or "gh pr " in scripts,
+            "contents": "git push" in scripts or "history --sync" in scripts,
+        }
         for scope, level in perms.items():
-            if level == "write" and scope == "contents":
-                assert records, f"{where}: contents: write without pushing release records"
-            elif level == "write":
-                assert scope == "pull-requests" and comments, f"{where}: {scope}: write"
+            if level == "write":
+                assert needs.get(scope), f"{where}: {scope}: write"
             else:
                 assert level in ("read", "none"), f"{where}: {scope}: {level}"
 
-    def commenting(steps: list[dict[str, Any]]) -> bool:
-        return any("gh api" in s.get("run", "") for s in steps)
-
     every_step = [s for _, s in _runs(workflow)]
-    pushing = any("history --sync" in s.get("run", "") for s in every_step)
-    check(workflow["permissions"], "workflow", commenting(every_step), pushing)
+    check(workflow["permissions"], "workflow", every_step)
+    if workflow["permissions"].get("contents") == "write":
+        assert "workflow_call" in workflow["on"], "contents: write per job only"
+        assert any("history --sync" in s.get("run", "") for s in every_step)
     for job_id, job in workflow["jobs"].items():
         if "permissions" in job:
-            steps = job.get("steps", [])
-            pushes = any("history --sync" in s.get("run", "") for s in steps)
-            check(job["permissions"], job_id, commenting(steps), pushes)
+            check(job["permissions"], job_id, job.get("steps", []))
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
@@ -274,6 +309,12 @@ def test_ci_runs_ruff_and_pytest_on_every_supported_python_and_a_real_ollama_job
     assert "ruff check" in scripts and "pytest" in scripts and "workflows]" in scripts
     ollama = ci["jobs"]["ollama"]
     assert ollama["env"]["MFOPS_TEST_OLLAMA_HOST"]
+    # the declared floors and the newest releases both run the suite
+    floors = "\n".join(s.get("run", "") for s in ci["jobs"]["floors"]["steps"])
+    assert "-c constraints/floors.txt" in floors and "pytest" in floors
+    assert (ROOT / "constraints" / "floors.txt").is_file()
+    newest = "\n".join(s.get("run", "") for s in ci["jobs"]["newest"]["steps"])
+    assert "--upgrade" in newest and "pytest" in newest
     assert "pytest -m ollama" in "\n".join(s.get("run", "") for s in ollama["steps"])
 
 

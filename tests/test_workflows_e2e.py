@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import mfops
+from mfops.testing.double import OllamaDouble
 from tests.actionsrunner import JobResult, environ_for_steps, load_workflow, run_job
 from tests.gitrepo import GitRepo
-from tests.ollama_double import OllamaDouble
 from tests.test_workflows import REUSABLE, TEMPLATE
 
 BASE = "llama3.2:3b"
@@ -29,9 +29,12 @@ _FAKE_GH = """#!{python}
 import json, os, sys
 args = sys.argv[1:]
 body = None
-for arg in args:
+for i, arg in enumerate(args):
     if arg.startswith("body=@"):
         with open(arg[len("body=@"):], encoding="utf-8") as fh:
+            body = fh.read()
+    if arg == "--body-file":
+        with open(args[i + 1], encoding="utf-8") as fh:
             body = fh.read()
 with open(os.environ["FAKE_GH_LOG"], "a", encoding="utf-8") as fh:
     fh.write(json.dumps({{"args": args, "body": body,
@@ -46,7 +49,7 @@ class Pipeline:
     in for the team's Ollama, and fresh checkouts of the origin for each workflow run."""
 
     def __init__(self, tmp: Path, double: OllamaDouble, monkeypatch: pytest.MonkeyPatch) -> None:
-        from tests.conftest import invoke_mfops
+        from tests.cli_runner import invoke_mfops
 
         self.tmp = tmp
         self.double = double
@@ -100,6 +103,7 @@ class Pipeline:
         inputs: dict[str, Any] | None = None,
         secret_name: str = "MFOPS_OLLAMA_HOST",
         existing_comment: str = "",
+        variables: dict[str, str] | None = None,
     ) -> JobResult:
         work = self.checkout(commit)
         temp = self.tmp / f"runner-temp{self.runs}"
@@ -120,6 +124,7 @@ class Pipeline:
             "github": github,
             "secrets": {secret_name: host or self.double.url},
             "inputs": inputs or {},
+            "vars": variables or {},
         }
         return run_job(
             workflow, job, context=context, workdir=work, runner_temp=temp, base_env=base_env

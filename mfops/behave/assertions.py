@@ -21,6 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfops.behave.checks import AssertionResult, Check, Grader, Models, Verdict, cosine, show
+from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
+from mfops.behave.schemarefs import registry as schema_registry
+from mfops.errors import MfopsError
+from mfops.fileio.yamlfile import kind_of
+from mfops.language.names import parse_name
 
 if TYPE_CHECKING:
     from mfops.behave.located import At
@@ -60,8 +65,6 @@ class Kind:
 
 
 def _model(raw: dict[str, Any], at: At, default: str | None, what: str, setting: str) -> str:
-    from mfops.language.names import parse_name
-
     name = raw.get("model", default)
     if name is None:
         hint = f"give `model:` here or set defaults.{setting} in mfops.yaml"
@@ -107,6 +110,12 @@ def _p_regex(raw: dict[str, Any], at: At, models: Models) -> Check:
         re.compile(pattern)
     except re.error as err:
         raise (at / "value").fail(f"invalid regular expression {pattern!r}: {err}") from None
+    import regex
+
+    try:  # the engine that runs it (see REGEX_TIMEOUT) must accept it too
+        regex.compile(pattern, flags=regex.V0)
+    except regex.error as err:
+        raise (at / "value").fail(f"invalid regular expression {pattern!r}: {err}") from None
     return Check(raw["type"], pattern, line=at.line)
 
 
@@ -121,6 +130,10 @@ def _p_schema(raw: dict[str, Any], at: At, models: Models) -> Check:
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
+    try:
+        check_schema_refs(schema)
+    except SchemaRefError as err:
+        raise (at / "value").fail(f"invalid JSON schema: {err}") from None
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as err:
@@ -230,8 +243,28 @@ def _g_starts_with(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     )
 
 
+#: Seconds one regex search may take. Suites are untrusted and a backtracking pattern such
+#: as `(a|aa)+$` takes exponential time; Python's `re` cannot be interrupted from another
+#: thread, so regex assertions use the `regex` engine (in its re-compatible V0 mode), whose
+#: `timeout` really stops the match. Exceeding it is an error of the case, not a hang.
+REGEX_TIMEOUT = 2.0
+
+
+def _search(c: Check, out: str) -> Any:
+    import regex
+
+    try:
+        return regex.search(c.value, out, flags=regex.V0, timeout=REGEX_TIMEOUT)
+    except TimeoutError:
+        raise MfopsError(
+            f"{c.type} assertion (line {c.line}): /{c.value}/ took longer than "
+            f"{REGEX_TIMEOUT:g} s on this output and was stopped",
+            hint="simplify the pattern: nested quantifiers like (a+)+ backtrack without end",
+        ) from None
+
+
 def _g_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    m = re.search(c.value, out)
+    m = _search(c, out)
     return _result(
         c,
         m is not None,
@@ -241,7 +274,7 @@ def _g_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
 
 
 def _g_not_regex(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
-    m = re.search(c.value, out)
+    m = _search(c, out)
     return _result(
         c,
         m is None,
@@ -269,7 +302,11 @@ def _g_schema(c: Check, out: str, ms: float, g: Grader) -> AssertionResult:
     from jsonschema.exceptions import best_match
     from jsonschema.validators import validator_for
 
-    problem = best_match(validator_for(c.value)(c.value).iter_errors(data))
+    try:
+        validator = validator_for(c.value)(c.value, registry=schema_registry())
+        problem = best_match(validator.iter_errors(data))
+    except (RecursionError, Exception) as exc:  # unresolvable: load-time checks make it rare
+        return _result(c, False, "", f"the JSON schema cannot be applied: {type(exc).__name__}")
     if problem is None:
         return _result(c, True, "matches the JSON schema", "")
     where = "/".join(str(p) for p in problem.absolute_path) or "(top level)"
@@ -415,8 +452,6 @@ KINDS: dict[str, Kind] = {
 def parse_check(raw: object, at: At, models: Models) -> Check:
     """Validate one `assert:` item (a ConfigError at its line when it is wrong)."""
     import difflib
-
-    from mfops.fileio.yamlfile import kind_of
 
     if isinstance(raw, dict) and "type" in raw:
         name = raw["type"]

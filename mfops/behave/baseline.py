@@ -28,7 +28,9 @@ snapshot under test, so a run at a git ref compares with the baselines of that r
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import posixpath
 import threading
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import ConfigError
+from mfops.fileio.atomic import inside, write_atomic
+from mfops.fileio.jsonfile import loads_json
 
 if TYPE_CHECKING:
     from mfops.behave.results import TestReport
@@ -68,14 +72,9 @@ def baseline_path(run: CaseRun) -> str:
 def parse_baseline(raw: bytes, where: str) -> Baseline:
     import hashlib
 
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, or hostile JSON
-        raise ConfigError(
-            f"baseline is not valid JSON: {err}",
-            path=where,
-            hint="re-record it with `mfops test --update-baseline`",
-        ) from None
+    data = loads_json(
+        raw, where, what="baseline", hint="re-record it with `mfops test --update-baseline`"
+    )
     if not isinstance(data, dict) or not isinstance(data.get("output"), str):
         raise ConfigError("baseline must be a JSON object with a string `output`", path=where)
     if data.get("version") != BASELINE_VERSION:
@@ -144,8 +143,6 @@ def baseline_json(
 def write_baselines(report: TestReport, root: Path) -> list[str]:
     """Record sample 0's output of every case with a `baseline` assertion that produced
     one, under the repo root `root`; returns the paths written (repo-relative)."""
-    from mfops.fileio.atomic import write_atomic
-
     written = []
     for result in report.results:
         run = result.run
@@ -165,7 +162,11 @@ def write_baselines(report: TestReport, root: Path) -> list[str]:
             recorded_at=report.env.started_at,
         )
         target = root / path
+        if not inside(Path(os.path.realpath(target.parent)), root):  # before mkdir creates any
+            raise OSError(
+                errno.EXDEV, "a symlink leads outside the repository; not writing", str(target)
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n", root=root)
         written.append(path)
     return written

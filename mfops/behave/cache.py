@@ -17,6 +17,12 @@ Not stored: samples that errored (a server hiccup must not stick), and samples w
 seed at a temperature above 0 (each run is meant to draw anew). A cache that cannot be read
 is ignored with a warning: it is only a cache. The file is written once per run (atomically),
 and only when something was added; the oldest entries go past `MAX_ENTRIES`.
+
+A cached entry decides a verdict (a cached pass skips the model call), and the repository is
+untrusted: a `.mfops/` that git tracks, or that holds symlinks, is not read at all
+(mfops.store.trust.check_state_dir), and every entry carries an HMAC of its key and content
+under this machine's key (trust.machine_key, kept outside every repository). An entry whose
+HMAC does not verify was not written by mfops on this machine and is dropped unread.
 """
 
 from __future__ import annotations
@@ -24,14 +30,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mfops.errors import ConfigError
+from mfops.fileio.atomic import write_atomic
+from mfops.fileio.jsonfile import loads_json
+from mfops.store.builds import ensure_state_dir
+from mfops.store.trust import check_state_dir, machine_key, open_nofollow, sign, verify
+
 if TYPE_CHECKING:
     from mfops.server.client import Host
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries signed with the machine key
 CACHE_FILE = "test-cache.json"
 MAX_ENTRIES = 50_000
 
@@ -65,6 +78,12 @@ def sample_key(
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _signed_bytes(name: str, entry: dict[str, Any]) -> bytes:
+    """What an entry's HMAC covers: its key and its content, canonically."""
+    raw = json.dumps([name, entry], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return raw.encode("utf-8")
+
+
 def cacheable(options: dict[str, Any]) -> bool:
     """A sample is reproducible when greedy or seeded (seed -1 means a random seed)."""
     temperature = options.get("temperature", 0.8)
@@ -86,18 +105,40 @@ class ResultCache:
     @classmethod
     def load(cls, state_dir: Path, host: Host) -> ResultCache:
         path = state_dir / host.key / CACHE_FILE
+        if not check_state_dir(state_dir.parent, writer=False):
+            return cls(path)
+        key = machine_key()
+        if key is None:
+            return cls(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            fd = open_nofollow(path, os.O_RDONLY)
+            with os.fdopen(fd, "rb") as fh:
+                data = loads_json(fh.read(), str(path), what="test cache")
         except FileNotFoundError:
             return cls(path)
-        except (OSError, ValueError, RecursionError) as err:
+        except (OSError, ConfigError) as err:
             log.warning("ignoring the test cache %s: %s", path, err)
             return cls(path)
         entries = data.get("entries") if isinstance(data, dict) else None
         if not isinstance(entries, dict) or data.get("version") != CACHE_VERSION:
             log.warning("ignoring the test cache %s: unknown format", path)
             return cls(path)
-        return cls(path, entries)
+        trusted: dict[str, dict[str, Any]] = {}
+        dropped = 0
+        for name, signed in entries.items():
+            entry = signed.get("entry") if isinstance(signed, dict) else None
+            mac = signed.get("mac") if isinstance(signed, dict) else None
+            if isinstance(entry, dict) and verify(key, _signed_bytes(name, entry), mac):
+                trusted[name] = entry
+            else:
+                dropped += 1
+        if dropped:
+            log.warning(
+                "ignoring %d entries of the test cache %s: not written by mfops on this machine",
+                dropped,
+                path,
+            )
+        return cls(path, trusted)
 
     def __len__(self) -> int:
         with self._lock:
@@ -119,17 +160,21 @@ class ResultCache:
             self._dirty = True
 
     def save(self) -> None:
-        from mfops.fileio.atomic import write_atomic
-        from mfops.store.builds import ensure_state_dir
-
+        secret = machine_key()
+        if secret is None:
+            return  # nothing written could be trusted later
         with self._lock:
             if not self._dirty:
                 return
             keys = list(self._entries)
             for key in keys[: max(0, len(keys) - MAX_ENTRIES)]:
                 del self._entries[key]
+            signed = {
+                name: {"entry": entry, "mac": sign(secret, _signed_bytes(name, entry))}
+                for name, entry in self._entries.items()
+            }
             text = json.dumps(
-                {"version": CACHE_VERSION, "entries": self._entries},
+                {"version": CACHE_VERSION, "entries": signed},
                 separators=(",", ":"),
                 ensure_ascii=False,
             )

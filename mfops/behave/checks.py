@@ -27,13 +27,6 @@ class Check:
     model: str | None = None
     line: int = 0
 
-    @property
-    def needs(self) -> str | None:
-        """`embed` or `judge` when grading calls a model, else None."""
-        from mfops.behave.assertions import KINDS
-
-        return KINDS[self.type].needs
-
     def canonical(self) -> dict[str, Any]:
         """What the case digest hashes: everything but the line."""
         out: dict[str, Any] = {"type": self.type}

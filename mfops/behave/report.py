@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mfops.behave import stats
 from mfops.behave.results import CaseResult, SampleResult, TestReport
+from mfops.fileio.markdown import fence
 
 _ANSI = {"passed": "\x1b[32m", "failed": "\x1b[31m", "error": "\x1b[33m"}
 _WORD = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
@@ -25,11 +27,49 @@ def _clip(text: str, limit: int = _OUTPUT_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
+#: pass^k is shown for this k (and every k up to the sample count in JSON).
+PASS_K = 3
+
+
+def case_stats(r: CaseResult) -> dict[str, Any]:
+    """Per-case statistics every report carries: passes/samples, the 95% Wilson interval,
+    pass^k (chance that k fresh samples all pass) and whether the samples disagree."""
+    n, k = len(r.samples), r.passed_samples
+    low, high = stats.wilson(k, n)
+    return {
+        "passed": k,
+        "samples": n,
+        "rate": round(k / n, 4) if n else None,
+        "wilson95": [round(low, 4), round(high, 4)],
+        "pass_k": {
+            str(j): round(v, 4)
+            for j in (1, 3, 5, 10)
+            if (v := stats.pass_hat_k(k, n, j)) is not None
+        },
+        "flaky": 0 < k < n,
+    }
+
+
+def stats_text(r: CaseResult) -> str:
+    """`7/10, 95% CI 40-89%, pass^3 29%, flaky` (empty for a case without samples)."""
+    st = case_stats(r)
+    if not st["samples"]:
+        return ""
+    low, high = st["wilson95"]
+    out = f"{st['passed']}/{st['samples']}, 95% CI {low:.0%}-{high:.0%}"
+    if str(PASS_K) in st["pass_k"]:
+        out += f", pass^{PASS_K} {st['pass_k'][str(PASS_K)]:.0%}"
+    return out + (", flaky" if st["flaky"] else "")
+
+
 def _samples_line(r: CaseResult) -> str:
     case = r.run.case
     if case.samples == 1:
         return ""
-    return f"{r.passed_samples}/{case.samples} samples passed (need {case.required})"
+    line = f"{r.passed_samples}/{case.samples} samples passed (need {case.required})"
+    if len(r.samples) > 1:
+        line += f"; {stats_text(r).split(', ', 1)[1]}"
+    return line
 
 
 def _bad_samples(r: CaseResult) -> list[SampleResult]:
@@ -138,6 +178,7 @@ def case_json(r: CaseResult) -> dict[str, Any]:
         "error": r.error,
         "samples_required": case.required,
         "samples_passed": r.passed_samples,
+        "stats": case_stats(r),
         "cached": r.cached,
         "seconds": r.seconds,
         "case_digest": case.digest,
@@ -190,7 +231,7 @@ def json_report(report: TestReport) -> dict[str, Any]:
 # --------------------------------------------------------------------------- markdown
 
 
-def _cell(text: str) -> str:
+def table_cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
@@ -211,31 +252,26 @@ def markdown_report(report: TestReport) -> str:
         for r in report.results:
             samples = f"{r.passed_samples}/{r.run.case.samples}" if r.samples else "-"
             lines.append(
-                f"| {icon[r.status]} | {_cell(r.run.model)} | {_cell(r.run.case.name)}"
-                f" | {_cell(r.run.origin)} | {samples} |"
+                f"| {icon[r.status]} | {table_cell(r.run.model)} | {table_cell(r.run.case.name)}"
+                f" | {table_cell(r.run.origin)} | {samples} |"
             )
     bad = [r for r in report.results if r.status != "passed"]
     if bad:
         lines += ["", "### Failures"]
     for r in bad:
-        lines += ["", f"#### {r.run.model}: {_cell(r.run.case.name)} ({r.status})", ""]
+        lines += ["", f"#### {r.run.model}: {table_cell(r.run.case.name)} ({r.status})", ""]
         if r.error and not r.samples:
-            lines.append(f"- {_cell(r.error)}")
+            lines.append(f"- {table_cell(r.error)}")
             continue
         for s in _bad_samples(r)[:3]:
             if s.error:
-                lines.append(f"- sample {s.index + 1}: error: {_cell(s.error)}")
+                lines.append(f"- sample {s.index + 1}: error: {table_cell(s.error)}")
                 continue
             lines.append(f"- sample {s.index + 1} (seed {s.seed}):")
-            lines += [f"  - `{a.type}`: {_cell(a.message)}" for a in s.assertions if not a.passed]
-            fence = "````" if "```" in s.output else "```"
             lines += [
-                "",
-                f"  {fence}text",
-                *[f"  {x}" for x in _clip(s.output, 1500).splitlines()],
-                f"  {fence}",
-                "",
+                f"  - `{a.type}`: {table_cell(a.message)}" for a in s.assertions if not a.passed
             ]
+            lines += ["", *fence(_clip(s.output, 1500), indent="  "), ""]
     if report.notes:
         lines += ["", *[f"> note: {n}" for n in report.notes]]
     text = "\n".join(lines).rstrip() + "\n"
@@ -249,7 +285,7 @@ def _x(text: object) -> str:
     return _NOT_XML.sub("\ufffd", str(text))
 
 
-def junit_xml(report: TestReport) -> str:
+def junit_xml(report: TestReport, extra: dict[str, tuple[str, str]] | None = None) -> str:
     """JUnit XML: a <testsuite> per (model, suite file), a <testcase> per case, with
     <failure> (assertions said no) or <error> (could not run) holding the details."""
     import xml.etree.ElementTree as ET
@@ -263,7 +299,9 @@ def junit_xml(report: TestReport) -> str:
         {
             "name": "mfops test",
             "tests": str(len(report.results)),
-            "failures": str(report.count("failed")),
+            "failures": str(
+                sum(r.status == "failed" or r.run.id in (extra or {}) for r in report.results)
+            ),
             "errors": str(report.count("error")),
             "skipped": "0",
             "time": f"{report.seconds:.3f}",
@@ -278,7 +316,9 @@ def junit_xml(report: TestReport) -> str:
             {
                 "name": _x(f"{model} ({path})"),
                 "tests": str(len(results)),
-                "failures": str(sum(r.status == "failed" for r in results)),
+                "failures": str(
+                    sum(r.status == "failed" or r.run.id in (extra or {}) for r in results)
+                ),
                 "errors": str(sum(r.status == "error" for r in results)),
                 "skipped": "0",
                 "time": f"{sum(r.seconds for r in results):.3f}",
@@ -299,13 +339,13 @@ def junit_xml(report: TestReport) -> str:
         ):
             ET.SubElement(props, "property", {"name": name, "value": _x(value)})
         for r in results:
-            _testcase(suite, r)
+            _testcase(suite, r, (extra or {}).get(r.run.id))
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
-def _testcase(parent: Any, r: CaseResult) -> None:
+def _testcase(parent: Any, r: CaseResult, extra: tuple[str, str] | None = None) -> None:
     import xml.etree.ElementTree as ET
 
     run = r.run
@@ -332,6 +372,9 @@ def _testcase(parent: Any, r: CaseResult) -> None:
         details = head + [x.strip() for s in bad for x in _sample_text(r, s, lambda _, t: t)]
         node = ET.SubElement(case, "failure", {"type": _x(kind), "message": _x(message)})
         node.text = _x("\n".join(details))
+    if extra is not None and r.status == "passed":  # e.g. a regression against the release
+        node = ET.SubElement(case, "failure", {"type": _x(extra[0]), "message": _x(extra[1])})
+        node.text = _x(extra[1])
     if r.samples:
         out = ET.SubElement(case, "system-out")
         out.text = _x(

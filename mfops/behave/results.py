@@ -11,7 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mfops import __version__
 from mfops.behave.checks import AssertionResult
+from mfops.language.names import parse_name
+from mfops.store.builds import now_utc
 
 if TYPE_CHECKING:
     from mfops.behave.selection import CaseRun
@@ -22,8 +25,6 @@ Status = Literal["passed", "failed", "error"]
 
 def display_name(name: str) -> str:
     """How `/api/tags` spells a model name (`judge` -> `judge:latest`), case-folded."""
-    from mfops.language.names import parse_name
-
     try:
         return parse_name(name).display.casefold()
     except ValueError:
@@ -54,9 +55,6 @@ class Environment:
         cls, server: Server, *, tag: str, digests: Mapping[str, str] | None = None
     ) -> Environment:
         """Ask the server for its version and its models (two requests, no inference)."""
-        from mfops import __version__
-        from mfops.store.builds import now_utc
-
         version = server.version()
         listing = {k: m.digest for k, m in server.models().items()}
         return cls(

@@ -23,8 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mfops.behave.assertions import AssertionResult, Verdict, grade
-from mfops.behave.cache import cacheable, sample_key
+from mfops.behave.assertions import KINDS, AssertionResult, Verdict, cosine, grade
+from mfops.behave.baseline import BaselineStore, baseline_path
+from mfops.behave.cache import ResultCache, cacheable, sample_key
+from mfops.behave.judge import ask_judge
 from mfops.behave.results import (
     CaseResult,
     Environment,
@@ -35,6 +37,7 @@ from mfops.behave.results import (
     TestReport,
 )
 from mfops.errors import ConfigError, MfopsError
+from mfops.server.client import ServerUnreachable
 
 if TYPE_CHECKING:
     from mfops.behave.baseline import Baseline, BaselineStore
@@ -111,22 +114,16 @@ class _Grader:
         self.update_baseline = update_baseline
 
     def similarity(self, model: str, a: str, b: str) -> float:
-        from mfops.behave.assertions import cosine
-
         va, vb = self.client.embed(model, [a, b])
         return cosine(va, vb)
 
     def judge(self, model: str, rubric: str, output: str) -> Verdict:
-        from mfops.behave.judge import ask_judge
-
         return ask_judge(self.client, model, rubric, output)  # type: ignore[arg-type]
 
     def baseline(self) -> Baseline | None:
         return self.baselines.get(self.run) if self.baselines is not None else None
 
     def baseline_path(self) -> str:
-        from mfops.behave.baseline import baseline_path
-
         return baseline_path(self.run)
 
 
@@ -186,14 +183,17 @@ class Runner:
 
     # -- preparation ---------------------------------------------------------------------
 
-    def _prepare(self, run: CaseRun) -> _Prepared:
+    def _prepare(self, run: CaseRun, tag: str | None = None) -> _Prepared:
         env = self.env
-        target = f"{run.model}:{env.tag}"
-        prep = _Prepared(run, target, env.manifest(target), env.digests.get(run.model))
+        tag = tag or env.tag
+        target = f"{run.model}:{tag}"
+        # The mfops digest describes the working tree's model: only the candidate side has it.
+        digest = env.digests.get(run.model) if tag == env.tag else None
+        prep = _Prepared(run, target, env.manifest(target), digest)
         if prep.manifest is None:
             prep.error = (
                 f"{target} is not on the server at {env.host}; build it first "
-                f"(mfops build {run.model} --tag {env.tag})"
+                f"(mfops build {run.model} --tag {tag})"
             )
             return prep
         aux: dict[str, str] = {}
@@ -202,7 +202,7 @@ class Runner:
                 continue
             have = env.manifest(check.model)
             if have is None:
-                role = "judge" if check.needs == "judge" else "embedding"
+                role = "judge" if KINDS[check.type].needs == "judge" else "embedding"
                 prep.error = (
                     f"{role} model {check.model} (line {check.line}) is not on the "
                     f"server at {env.host}; pull it first (ollama pull "
@@ -275,8 +275,6 @@ class Runner:
             )
             grades = tuple(grade(c, output, latency, grader) for c in run.case.assertions)
         except MfopsError as err:
-            from mfops.server.client import ServerUnreachable
-
             if isinstance(err, ServerUnreachable):
                 self._stop = err.message
             return SampleResult(index, opts, error=str(err))
@@ -312,9 +310,12 @@ class Runner:
             errors[0] if errors else None,
         )
 
-    def run(self, cases: list[CaseRun]) -> TestReport:
+    def run(self, cases: list[CaseRun], tags: list[str] | None = None) -> TestReport:
+        """Run every case run once; `tags[i]` (default `env.tag`) is the tag case run `i`
+        is sent to, so that both sides of a comparison share one pool of `jobs` workers."""
         began = time.monotonic()
-        preps = [self._prepare(r) for r in cases]
+        tags = tags if tags is not None else [self.env.tag] * len(cases)
+        preps = [self._prepare(r, t) for r, t in zip(cases, tags, strict=True)]
         todo = [
             (p, i) for p in preps if p.error is None for i, s in enumerate(p.samples) if s is None
         ]
@@ -406,9 +407,6 @@ def run_in_session(
     """`run` the way `mfops test` does it, for promotion and the gate to reuse: probe the
     session's server, read the host's result cache under `.mfops/`, read baselines from
     `rev`'s snapshot, and save the cache afterwards (unless `use_cache` is False)."""
-    from mfops.behave.baseline import BaselineStore
-    from mfops.behave.cache import ResultCache
-
     env = Environment.probe(session.server, tag=tag, digests=rev.digests)
     cache = ResultCache.load(session.state_dir, session.host)
     try:

@@ -7,8 +7,10 @@ gate agree on what "the tests of a model" are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from mfops.behave.spec import with_samples
 
 if TYPE_CHECKING:
     from mfops.behave.spec import Case, Suite
@@ -64,3 +66,11 @@ def plan_cases(
         runs.sort(key=lambda r: (r.inherited_from is not None, r.suite.path))
         out.extend(runs)
     return out
+
+
+def override_samples(runs: list[CaseRun], samples: int | None) -> list[CaseRun]:
+    """`--samples N`: every case run draws N samples (a quick run, or a thorough one before a
+    release); its digest changes with it, so cached results of other counts are not mixed."""
+    if samples is None:
+        return runs
+    return [replace(r, case=with_samples(r.case, samples)) for r in runs]

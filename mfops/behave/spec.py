@@ -26,8 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from mfops.behave.assertions import Check, Models, parse_check
 from mfops.behave.located import At
+from mfops.behave.schemarefs import SchemaRefError, check_schema_refs
 from mfops.errors import ConfigError
-from mfops.fileio.yamlfile import kind_of
+from mfops.fileio.yamlfile import kind_of, load_yaml
+from mfops.language.params import REGISTRY
+from mfops.repo.config import normalize_modelfile_path
 
 if TYPE_CHECKING:
     from mfops.graph.inheritance import Graph
@@ -38,7 +41,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0, "seed": 42}
 MAX_SAMPLES = 1000
 ROLES = ("system", "user", "assistant", "tool")
 
-_SUITE_KEYS = ("model", "inherit", "options", "cases", "description")
+_SUITE_KEYS = ("model", "inherit", "options", "samples", "pass_rate", "cases", "description")
 _CASE_KEYS = (
     "name",
     "prompt",
@@ -142,8 +145,6 @@ def find_suite_files(snapshot: Snapshot) -> list[str]:
 
 def _listed(snapshot: Snapshot) -> list[tuple[str, str, int]]:
     """(path, model, mfops.yaml line) of each file under `models.<name>.tests`."""
-    from mfops.repo.config import normalize_modelfile_path
-
     config = snapshot.config
     out = []
     for name, entry in config.models.items():
@@ -166,6 +167,7 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
     models = Models(defaults.embedding_model, defaults.judge_model)
     wanted: dict[tuple[str, str | None], int | None] = {}
     listed_paths = set()
+    line: int | None
     for path, name, line in _listed(snapshot):
         wanted[(path, name)] = line
         listed_paths.add(path)
@@ -176,9 +178,12 @@ def load_suites(snapshot: Snapshot, graph: Graph) -> list[Suite]:
     for (path, listed_for), line in wanted.items():
         text = snapshot.read_text(path)
         if text is None:
+            problem = snapshot.file_problem(path) or "cannot be read"
+            if listed_for is None:  # found by its name: the file itself is the place
+                raise ConfigError(f"cannot read suite: it {problem}", path=snapshot.display(path))
             config = snapshot.config
             raise ConfigError(
-                f"models.{listed_for}.tests: {path!r} does not exist", path=config.path, line=line
+                f"models.{listed_for}.tests: {path!r} {problem}", path=config.path, line=line
             )
         suites.append(
             parse_suite(text, path, snapshot.display(path), graph, models, listed_for=listed_for)
@@ -200,8 +205,6 @@ def parse_suite(
     listed_for: str | None = None,
 ) -> Suite:
     """Validate one suite file's text; `display` is how errors name the file."""
-    from mfops.fileio.yamlfile import load_yaml
-
     data, lines = load_yaml(text, display)
     top = At(display, lines)
     if data is None:
@@ -213,13 +216,14 @@ def parse_suite(
         raise (top / "inherit").fail(f"expected true or false, got {kind_of(inherit)}")
     suite_options = _options(spec.get("options"), top / "options") if "options" in spec else {}
     options = {**DEFAULT_OPTIONS, **suite_options}
+    defaults = _sampling(spec, top, {"samples": 1, "pass_rate": 1.0})
     raw_cases = spec.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise (top / "cases").fail(f"expected a non-empty list of cases, got {kind_of(raw_cases)}")
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(raw_cases):
-        case = _case(raw, top / "cases" / i, options, models)
+        case = _case(raw, top / "cases" / i, options, models, defaults)
         other = seen.setdefault(case.slug, case.line)
         if other != case.line:
             raise (top / "cases" / i / "name").fail(
@@ -227,9 +231,10 @@ def parse_suite(
                 "unique in a suite, ignoring case and punctuation)"
             )
         cases.append(case)
-    description = spec.get("description")
-    if description is not None:
-        (top / "description").text(description)
+    raw_description = spec.get("description")
+    description = None
+    if raw_description is not None:
+        description = (top / "description").text(raw_description)
     return Suite(
         path,
         display,
@@ -266,8 +271,6 @@ def _suite_model(spec: dict[str, Any], top: At, graph: Graph, listed_for: str | 
 def _options(raw: object, at: At) -> dict[str, Any]:
     """Ollama options, checked against the PARAMETER registry (names and types)."""
     import difflib
-
-    from mfops.language.params import REGISTRY
 
     if not isinstance(raw, dict):
         raise at.fail(f"expected a mapping of Ollama options, got {kind_of(raw)}")
@@ -321,21 +324,49 @@ def _conversation(spec: dict[str, Any], at: At) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
+def _sampling(spec: dict[str, Any], at: At, defaults: dict[str, Any]) -> dict[str, Any]:
+    """`samples` and `pass_rate` of a suite (over `defaults`) or of a case (over the suite's)."""
+    samples = (at / "samples").integer(spec.get("samples", defaults["samples"]), low=1)
+    if samples > MAX_SAMPLES:  # each sample is a model call, planned up front
+        raise (at / "samples").fail(f"expected at most {MAX_SAMPLES} samples, got {samples}")
+    pass_rate = (at / "pass_rate").number(
+        spec.get("pass_rate", defaults["pass_rate"]), low=0.0, high=1.0, low_open=True
+    )
+    return {"samples": samples, "pass_rate": pass_rate}
+
+
+def with_samples(case: Case, samples: int) -> Case:
+    """`case` drawing `samples` samples (`--samples N` overrides every case's own count)."""
+    if samples < 1 or samples > MAX_SAMPLES:
+        raise ConfigError(f"--samples must be between 1 and {MAX_SAMPLES}, got {samples}")
+    if samples == case.samples:
+        return case
+    changed = replace(case, samples=samples)
+    return replace(changed, digest=case_digest(changed))
+
+
+def _case(
+    raw: object,
+    at: At,
+    options: dict[str, Any],
+    models: Models,
+    defaults: dict[str, Any] | None = None,
+) -> Case:
     spec = at.mapping(raw, _CASE_KEYS)
     if "name" not in spec:
         raise at.fail("a case needs a `name`")
     name = (at / "name").text(spec["name"])
     messages = _conversation(spec, at)
-    samples = (at / "samples").integer(spec.get("samples", 1), low=1)
-    if samples > MAX_SAMPLES:  # each sample is a model call, planned up front
-        raise (at / "samples").fail(f"expected at most {MAX_SAMPLES} samples, got {samples}")
-    pass_rate = (at / "pass_rate").number(
-        spec.get("pass_rate", 1.0), low=0.0, high=1.0, low_open=True
-    )
+    sampling = _sampling(spec, at, defaults or {"samples": 1, "pass_rate": 1.0})
+    samples, pass_rate = sampling["samples"], sampling["pass_rate"]
     fmt = spec.get("format")
     if fmt is not None and fmt != "json" and not isinstance(fmt, dict):
         raise (at / "format").fail(f'expected "json" or a JSON schema mapping, got {fmt!r}')
+    if isinstance(fmt, dict):
+        try:
+            check_schema_refs(fmt)
+        except SchemaRefError as err:
+            raise (at / "format").fail(f"invalid JSON schema: {err}") from None
     case_options = _options(spec["options"], at / "options") if "options" in spec else {}
     raw_asserts = spec.get("assert")
     if not isinstance(raw_asserts, list) or not raw_asserts:
@@ -352,7 +383,7 @@ def _case(raw: object, at: At, options: dict[str, Any], models: Models) -> Case:
         samples=samples,
         pass_rate=pass_rate,
         format=fmt,
-        prompt=spec.get("prompt"),
+        prompt=(at / "prompt").text(spec["prompt"]) if "prompt" in spec else None,
         line=at.line,
     )
     return replace(case, digest=case_digest(case))

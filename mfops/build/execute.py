@@ -25,7 +25,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.build.tags import content_tag
 from mfops.errors import MfopsError
+from mfops.graph.effective import declared
 from mfops.server.client import ServerUnreachable
+from mfops.server.request import create_request, uploads_for
+from mfops.server.roundtrip import BaseConfigs, check_model, render
 
 if TYPE_CHECKING:
     from mfops.build.plan import Plan, PlanItem
@@ -156,12 +159,6 @@ class Builder:
         fail_fast: bool = False,
         on_event: EventFn | None = None,
     ) -> None:
-        # Imported here, once, rather than by the first wave of workers all at the same time.
-        import mfops.graph.effective
-        import mfops.server.request
-        import mfops.server.show  # noqa: F401
-        from mfops.server.roundtrip import BaseConfigs
-
         self.rev = rev
         self.plan = plan
         self.server = server
@@ -181,8 +178,16 @@ class Builder:
     # -- one model -------------------------------------------------------------------------
 
     def _result(self, item: PlanItem, action: Outcome, started: float, **kw: Any) -> ModelResult:
-        return ModelResult(item.name, item.target, action, item.reason, item.detail,
-                           round(time.monotonic() - started, 3), item.digest, **kw)
+        return ModelResult(
+            item.name,
+            item.target,
+            action,
+            item.reason,
+            item.detail,
+            round(time.monotonic() - started, 3),
+            item.digest,
+            **kw,
+        )
 
     def _run(self, item: PlanItem) -> ModelResult:
         started = time.monotonic()
@@ -202,10 +207,6 @@ class Builder:
         return self._result(item, "tagged", started, manifest=item.manifest)
 
     def _create(self, item: PlanItem, started: float) -> ModelResult:
-        from mfops.graph.effective import declared
-        from mfops.server.request import create_request, uploads_for
-        from mfops.server.roundtrip import check_model, render
-
         node = self.rev.graph.nodes[item.name]
         blobs = {}
         for upload in uploads_for(node, self.rev.snapshot):
@@ -215,23 +216,29 @@ class Builder:
         # FROM is then the same for every tag, and so is the child's manifest.
         parent = self.rev.graph.nodes[item.name].parent
         from_tag = content_tag(self.rev.digests[parent]) if parent else self.plan.tag
-        request = create_request(node, declared(node), target=item.target, tag=from_tag,
-                                 blobs=blobs)
+        request = create_request(
+            node, declared(node), target=item.target, tag=from_tag, blobs=blobs
+        )
 
         def progress(p: Progress) -> None:
-            self._emit(BuildEvent("progress", item.name, item.target, p.status, p.completed,
-                                  p.total))
+            self._emit(
+                BuildEvent("progress", item.name, item.target, p.status, p.completed, p.total)
+            )
 
         self.server.create(request, progress)
         self._emit(BuildEvent("progress", item.name, item.target, "verifying"))
-        mismatches = check_model(self.server, self.rev.effective[item.name], item.target,
-                                 self.bases)
+        mismatches = check_model(
+            self.server, self.rev.effective[item.name], item.target, self.bases
+        )
         if mismatches is None:
             gone = f"{item.target} is not on the server after create"
             return self._result(item, "failed", started, error=gone)
         if mismatches:
             return self._result(
-                item, "failed", started, mismatches=mismatches,
+                item,
+                "failed",
+                started,
+                mismatches=mismatches,
                 error=f"round-trip check failed: the server's {item.target} differs from the "
                 f"repo\n{render(mismatches)}",
             )
@@ -258,7 +265,12 @@ class Builder:
                 if child not in results:
                     it = items[child]
                     results[child] = ModelResult(
-                        child, it.target, "skipped", it.reason, it.detail, digest=it.digest,
+                        child,
+                        it.target,
+                        "skipped",
+                        it.reason,
+                        it.detail,
+                        digest=it.digest,
                         error=cause,
                     )
                     self._emit(BuildEvent("done", child, it.target, result=results[child]))
@@ -279,8 +291,15 @@ class Builder:
                         res = fut.result()
                     except ServerUnreachable as err:
                         it = items[name]
-                        res = ModelResult(name, it.target, "failed", it.reason, it.detail,
-                                          digest=it.digest, error=str(err))
+                        res = ModelResult(
+                            name,
+                            it.target,
+                            "failed",
+                            it.reason,
+                            it.detail,
+                            digest=it.digest,
+                            error=str(err),
+                        )
                         stop_cause = f"not started: {err.message}"
                     results[name] = res
                     if res.action == "created":
@@ -307,12 +326,24 @@ class Builder:
         for item in plan.items:
             if item.name not in results:
                 results[item.name] = ModelResult(
-                    item.name, item.target, "skipped", item.reason, item.detail,
-                    digest=item.digest, error=stop_cause or "not started",
+                    item.name,
+                    item.target,
+                    "skipped",
+                    item.reason,
+                    item.detail,
+                    digest=item.digest,
+                    error=stop_cause or "not started",
                 )
         ordered = [
-            ModelResult(i.name, i.target, "up to date", i.reason, i.detail, digest=i.digest,
-                        manifest=i.manifest)
+            ModelResult(
+                i.name,
+                i.target,
+                "up to date",
+                i.reason,
+                i.detail,
+                digest=i.digest,
+                manifest=i.manifest,
+            )
             for i in plan.up_to_date
         ] + [results[i.name] for i in plan.items]
         return BuildReport(plan, tuple(ordered), round(time.monotonic() - began, 3))

@@ -1,12 +1,13 @@
 """What a build will do, and why: selection, up-to-date checks, tags and reasons.
 
 A plan is computed from the working tree and one `/api/tags` listing (no local record: the
-server's content tags say what mfops built, see tags.py), before anything is created; `mfops build --dry-run` prints it and `build.py`
-executes it. Every model in it carries an action and a reason a person can check:
+server's content tags say what mfops built, see tags.py), before anything is created;
+`mfops build --dry-run` prints it and `build.py` executes it. Every model in it carries an
+action and a reason a person can check:
 
 - **create**: `changed` (its own Modelfile changed since REF), `base changed` (an ancestor, or
   the locked digest of its external base, changed), `new` (not at REF), `missing` (not on the
-  server at TAG), `drifted` (the server's copy is not what mfops recorded: changed by hand),
+  server at TAG), `drifted` (the server's copy is no content mfops built: changed by hand),
   `stale` (built at TAG from other content), `forced` (`--force`), `needed` (a source ancestor
   of a selected model that is not at TAG yet);
 - **tag**: the same, but the content tag of the same digest already exists on the server,
@@ -23,8 +24,9 @@ promotion on this host per the release records (what was actually released), els
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from mfops.build.reasons import change_reasons, explain_changes
 from mfops.build.tags import (
     classify,
     content_tag,
@@ -32,14 +34,19 @@ from mfops.build.tags import (
     is_release_tag,
     release_version,
 )
-from mfops.build.tags import short as short_commit
 from mfops.errors import MfopsError, RefError
-from mfops.release.history import load as load_records
+from mfops.graph.revision import Revision as Rev
+from mfops.language.names import is_reserved_tag, tag_problem
+from mfops.repo.gitstore import short_commit
+from mfops.repo.history import load as load_records
+from mfops.server.bases import check
+from mfops.server.request import from_for
+from mfops.server.roundtrip import BaseConfigs, drift
 
 if TYPE_CHECKING:
-    from mfops.server.bases import BaseStatus
-    from mfops.repo.repository import Repo
     from mfops.graph.revision import Revision
+    from mfops.repo.repository import Repo
+    from mfops.server.bases import BaseStatus
     from mfops.server.client import Server, ServerModel
 
 Action = Literal["create", "tag", "skip"]
@@ -125,14 +132,18 @@ def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
     never claims to be a commit it is not."""
     head = repo.head_commit()
     if head is None:
-        raise RefError("cannot derive a candidate tag: the repository has no commit yet",
-                       hint="commit first, or pass --tag")
+        raise RefError(
+            "cannot derive a candidate tag: the repository has no commit yet",
+            hint="commit first, or pass --tag",
+        )
     short = short_commit(head)
     try:
         tag = template.format(short=short, sha=head)
     except (KeyError, IndexError, ValueError) as err:
-        raise MfopsError(f"defaults.candidate_tag {template!r}: bad placeholder {err}",
-                         hint="use {short} or {sha}") from None
+        raise MfopsError(
+            f"defaults.candidate_tag {template!r}: bad placeholder {err}",
+            hint="use {short} or {sha}",
+        ) from None
     origin = f"HEAD {short}"
     if repo.is_dirty():
         tag += "-dirty"
@@ -142,12 +153,9 @@ def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
 
 
 def check_tag(tag: str) -> None:
-    from mfops.language.names import is_reserved_tag, parse_name
-
-    try:
-        parse_name(f"m:{tag}")
-    except ValueError as err:
-        raise MfopsError(f"invalid tag {tag!r}: {err}") from None
+    problem = tag_problem(tag)
+    if problem is not None:
+        raise MfopsError(f"invalid tag {tag!r}: {problem}")
     if is_reserved_tag(tag):
         raise MfopsError(f"tag {tag!r} is reserved by Ollama for cloud/local routing")
     if ".." in tag:  # Ollama allows it; mfops refuses anything that reads like a path or range
@@ -159,14 +167,16 @@ def check_build_tag(tag: str, recorded: set[str]) -> None:
     (mfops' own) and not a release tag or alias, which only promote and rollback move."""
     check_tag(tag)
     if is_content_tag(tag):
-        raise MfopsError(f"tag {tag!r} is a content tag: mfops writes those itself",
-                         hint="build without --tag, or choose another tag")
+        raise MfopsError(
+            f"tag {tag!r} is a content tag: mfops writes those itself",
+            hint="build without --tag, or choose another tag",
+        )
     if is_release_tag(tag, recorded):
         raise MfopsError(
             f"tag {tag!r} is a release tag or alias: only promote and rollback move it",
             hint=f"build the candidate (no --tag), then `mfops promote --all --to {tag}`"
-            if not tag.casefold() == "latest" else
-            "build the candidate (no --tag), then `mfops promote --all --to vX.Y "
+            if tag.casefold() != "latest"
+            else "build the candidate (no --tag), then `mfops promote --all --to vX.Y "
             "--alias latest`",
         )
 
@@ -221,15 +231,17 @@ def default_since(
 # --------------------------------------------------------------------------- server side
 
 
-def server_status(name: str, tag: str, digest: str, listing: dict[str, ServerModel]
-                  ) -> tuple[str, str]:
+def server_status(
+    name: str, tag: str, digest: str, listing: dict[str, ServerModel]
+) -> tuple[str, str]:
     """(`up to date` | `missing` | `drifted` | `stale`, detail) of `name:tag`: tags.classify,
     the one classifier `status` uses too."""
     return classify(name, tag, digest, listing)
 
 
-def existing_build(name: str, digest: str, target: str, listing: dict[str, ServerModel]
-                   ) -> tuple[str, str] | None:
+def existing_build(
+    name: str, digest: str, target: str, listing: dict[str, ServerModel]
+) -> tuple[str, str] | None:
     """(name:content-tag, manifest) when the server already holds this content."""
     source = f"{name}:{content_tag(digest)}"
     have = listing.get(source.casefold())
@@ -241,12 +253,10 @@ def existing_build(name: str, digest: str, target: str, listing: dict[str, Serve
 # --------------------------------------------------------------------------- planning
 
 
-def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[str, str]],
-                                                   Revision | None, str | None, str | None]:
+def select(
+    rev: Revision, sel: Selection
+) -> tuple[list[str], dict[str, tuple[str, str]], Revision | None, str | None, str | None]:
     """(selected names in order, change reasons, REF revision, REF, how REF was chosen)."""
-    from mfops.build.reasons import change_reasons
-    from mfops.graph.revision import Revision as Rev
-
     graph = rev.graph
     digests = rev.load()
     if not sel.changed:
@@ -254,6 +264,8 @@ def select(rev: Revision, sel: Selection) -> tuple[list[str], dict[str, tuple[st
             return list(graph.order), {}, None, None, None
         return graph.closure([graph[n].name for n in sel.names]), {}, None, None, None
     repo = rev.repo
+    since: str | None
+    origin: str | None
     if sel.since:
         repo.resolve_ref(sel.since)
         since, origin = sel.since, "--since"
@@ -276,9 +288,6 @@ def make_plan(
     server: Server | None = None,
 ) -> Plan:
     """Decide, for every selected model and the ancestors it needs at TAG, what to do."""
-    from mfops.server.bases import check
-    from mfops.server.request import from_for
-
     graph, digests = rev.graph, rev.digests
     chosen, why, old, since, since_origin = select(rev, sel)
 
@@ -286,21 +295,35 @@ def make_plan(
         key = f"{name}:{tag}"
         status, st_detail = server_status(name, tag, digests[name], listing)
         have = listing.get(key.casefold())
-        common = dict(name=name, target=key, digest=digests[name],
-                      from_=from_for(graph.nodes[name], _from_tag(rev, name, tag)))
+        common: dict[str, Any] = dict(
+            name=name,
+            target=key,
+            digest=digests[name],
+            from_=from_for(graph.nodes[name], _from_tag(rev, name, tag)),
+        )
         if status == "up to date" and not forced:
-            return PlanItem(action="skip", reason="up to date", detail=st_detail,
-                            manifest=have.digest if have else None, **common)  # type: ignore[arg-type]
+            return PlanItem(
+                action="skip",
+                reason="up to date",
+                detail=st_detail,
+                manifest=have.digest if have else None,
+                **common,
+            )
         if status == "up to date":
             reason, detail = "forced", "--force rebuilds it although it is up to date"
         elif status == "drifted" or reason is None:
             reason, detail = status, st_detail
         found = None if forced else existing_build(name, digests[name], key, listing)
         if found is not None:
-            return PlanItem(action="tag", reason=reason, detail=f"{detail}; same content as "
-                            f"{found[0]}", copy_from=found[0], manifest=found[1],
-                            **common)  # type: ignore[arg-type]
-        return PlanItem(action="create", reason=reason, detail=detail, **common)  # type: ignore[arg-type]
+            return PlanItem(
+                action="tag",
+                reason=reason,
+                detail=f"{detail}; same content as {found[0]}",
+                copy_from=found[0],
+                manifest=found[1],
+                **common,
+            )
+        return PlanItem(action="create", reason=reason, detail=detail, **common)
 
     decided: dict[str, PlanItem] = {}
     for name in chosen:
@@ -333,8 +356,9 @@ def make_plan(
     if sel.explain:
         items = _explained(items, rev, old, server)
     bases = check(graph, rev.lock, listing, [i.name for i in items if i.action == "create"])
-    return Plan(tag, tag_origin, host, tuple(items), tuple(skipped), since, since_origin,
-                tuple(bases))
+    return Plan(
+        tag, tag_origin, host, tuple(items), tuple(skipped), since, since_origin, tuple(bases)
+    )
 
 
 def _from_tag(rev: Revision, name: str, tag: str) -> str:
@@ -349,12 +373,10 @@ def _replace(item: PlanItem, **changes: object) -> PlanItem:
     return replace(item, **changes)  # type: ignore[arg-type]
 
 
-def _explained(items: list[PlanItem], rev: Revision, old: Revision | None,
-               server: Server | None) -> list[PlanItem]:
+def _explained(
+    items: list[PlanItem], rev: Revision, old: Revision | None, server: Server | None
+) -> list[PlanItem]:
     """Add the `--explain` lines: field changes since REF, or what drifted on the server."""
-    from mfops.build.reasons import explain_changes
-    from mfops.server.roundtrip import BaseConfigs, drift
-
     changed = [i.name for i in items if i.reason in ("changed", "base changed")]
     fields = explain_changes(old, rev, changed)
     bases = BaseConfigs(server) if server is not None else None

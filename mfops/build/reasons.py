@@ -12,6 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mfops.diff import changes as d
+from mfops.diff.revisions import diff_revisions
+from mfops.graph.digest import Digester
+from mfops.graph.effective import declared
+
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
 
@@ -20,8 +25,6 @@ def change_reasons(
     old: Revision | None, new: Revision, names: list[str]
 ) -> dict[str, tuple[str, str]]:
     """Why each of `names` differs from REF: (`changed` | `base changed` | `new`, detail)."""
-    from mfops.graph.digest import Digester
-
     out: dict[str, tuple[str, str]] = {}
     if old is None:
         return {n: ("new", "no earlier version to compare with") for n in names}
@@ -29,7 +32,6 @@ def change_reasons(
     b = Digester(new.snapshot, new.graph, new.lock)
     a.compute([n for n in names if n in old.graph])
     b.compute(names)
-    from mfops.graph.effective import declared
 
     for name in new.graph.closure(names):
         if name not in names:
@@ -66,15 +68,15 @@ def _where(origin: str | None, model: str) -> str:
 
 def describe_change(change: object, model: str) -> str:
     """One line for `--explain`: which field changed and where the value comes from."""
-    from mfops.diff import changes as d
-
     if isinstance(change, d.TextChange):
         verb = "added" if change.old is None else "removed" if change.new is None else "changed"
         where = _where(change.origin_new or change.origin_old, model)
         return f"{change.field.upper()} {verb}{where}"
     if isinstance(change, d.ParameterChange):
-        return (f"PARAMETER {change.key}: {change.old!r} -> {change.new!r}"
-                f"{_where(change.origin_new or change.origin_old, model)}")
+        return (
+            f"PARAMETER {change.key}: {change.old!r} -> {change.new!r}"
+            f"{_where(change.origin_new or change.origin_old, model)}"
+        )
     if isinstance(change, d.MessagesChange):
         return f"MESSAGEs changed{_where(change.origin_new or change.origin_old, model)}"
     if isinstance(change, d.LicenseChange):
@@ -82,12 +84,16 @@ def describe_change(change: object, model: str) -> str:
     if isinstance(change, d.FromChange):
         if change.old.target == change.new.target:
             what = "mfops.lock" if change.new.kind == "external" else "content"
-            return (f"base {change.new.target}: {what} {change.old.content} -> "
-                    f"{change.new.content} (own file)")
+            return (
+                f"base {change.new.target}: {what} {change.old.content} -> "
+                f"{change.new.content} (own file)"
+            )
         return f"FROM {change.old.target} -> {change.new.target} (own file)"
     if isinstance(change, d.WeightsChange):
-        return (f"weights of {change.new.target} changed ({change.old.content} -> "
-                f"{change.new.content}){_where(change.origin_new, model)}")
+        return (
+            f"weights of {change.new.target} changed ({change.old.content} -> "
+            f"{change.new.content}){_where(change.origin_new, model)}"
+        )
     if isinstance(change, d.FilesChange):
         return f"{change.field} content changed"
     return str(change)
@@ -99,7 +105,6 @@ def explain_changes(
     """Per model, the field-level differences from REF, each with its origin."""
     if old is None or not names:
         return {}
-    from mfops.diff.changes import diff_revisions
 
     result = diff_revisions(old, new, names=[n for n in names if n in new.graph])
     out: dict[str, tuple[str, ...]] = {}

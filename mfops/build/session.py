@@ -19,10 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mfops.build.plan import candidate_tag, check_build_tag, make_plan
+from mfops.graph.revision import Revision
+from mfops.repo.history import load, released_tags
+from mfops.repo.repository import LOCK_FILE, STATE_DIR, Repo
+from mfops.server.bases import (
+    check,
+    external_bases,
+    refresh_lock,
+    require_locked,
+    require_pinned,
+)
+from mfops.server.client import Server, resolve_host
+from mfops.server.registry import insecure_pull
+from mfops.store.builds import BuildState
+
 if TYPE_CHECKING:
     from mfops.build.plan import Plan, Selection
-    from mfops.repo.repository import Repo
     from mfops.graph.revision import Revision
+    from mfops.repo.repository import Repo
     from mfops.server.client import Host, ProgressFn, Server, ServerOptions
     from mfops.store.builds import BuildState
 
@@ -34,11 +49,13 @@ class Session:
     server: Server
 
     @classmethod
-    def open(cls, *, repo: Path | None = None, host: str | None = None,
-             options: ServerOptions | None = None) -> Session:
-        from mfops.repo.repository import Repo
-        from mfops.server.client import Server, resolve_host
-
+    def open(
+        cls,
+        *,
+        repo: Path | None = None,
+        host: str | None = None,
+        options: ServerOptions | None = None,
+    ) -> Session:
         found = Repo.find(explicit=repo)
         configured = found.snapshot(None).config.defaults.host
         resolved = resolve_host(host, configured)
@@ -46,13 +63,9 @@ class Session:
 
     @property
     def state_dir(self) -> Path:
-        from mfops.repo.repository import STATE_DIR
-
         return self.repo.root / STATE_DIR
 
     def state(self) -> BuildState:
-        from mfops.store.builds import BuildState
-
         return BuildState.load(self.state_dir, self.host)
 
     def probe(self) -> str:
@@ -71,9 +84,6 @@ class Prepared:
 
 
 def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
-    from mfops.build.plan import candidate_tag, check_build_tag
-    from mfops.release.history import load, released_tags
-
     if tag:
         check_build_tag(tag, released_tags(load(session.repo)))
         return tag, "--tag"
@@ -83,8 +93,6 @@ def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
 def _pull_set(rev: Revision, sel: Selection, plan: Plan) -> list[str]:
     """The external bases `--pull` refreshes: those of the named models' chains, else all
     of the repo's (any of them may have moved upstream, which is what --changed looks for)."""
-    from mfops.server.bases import external_bases
-
     names = [rev.graph[n].name for n in sel.names] if sel.names else None
     return sorted(set(external_bases(rev.graph, names)) | {b.reference for b in plan.bases})
 
@@ -101,12 +109,6 @@ def plan_build(
     """Probe the server, plan, and settle the external bases (see the module docstring)."""
     from dataclasses import replace
 
-    from mfops.server.bases import check, locked, require_locked, require_pinned
-    from mfops.repo.lockfile import save
-    from mfops.build.plan import make_plan
-    from mfops.repo.repository import LOCK_FILE
-    from mfops.graph.revision import Revision
-
     session.probe()
     rev = Revision(session.repo, None)
     host = session.host.display
@@ -116,32 +118,48 @@ def plan_build(
     for _ in range(3):  # a lock update can change the plan once; it then settles
         the_tag, origin = _tag(session, rev, tag)
         listing = session.server.models()
-        plan = make_plan(rev, sel, tag=the_tag, tag_origin=origin, listing=listing, host=host, server=session.server)
+        plan = make_plan(
+            rev,
+            sel,
+            tag=the_tag,
+            tag_origin=origin,
+            listing=listing,
+            host=host,
+            server=session.server,
+        )
         todo = [ref for ref in _pull_set(rev, sel, plan) if ref not in pulled]
         if not pull or dry_run or not todo:
             break
+        insecure = rev.snapshot.config.defaults.insecure_registries
         for ref in todo:
-            session.server.pull(ref, on_pull)
+            session.server.pull(ref, on_pull, insecure=insecure_pull(ref, insecure))
             pulled.append(ref)
         listing = session.server.models()
-        statuses = check(rev.graph, rev.lock, listing, None)
-        statuses = [s for s in statuses if s.reference in pulled]
-        new_lock = locked(rev.lock, statuses, update=True)
-        if new_lock == rev.lock:
+        refresh = refresh_lock(
+            rev.graph,
+            rev.lock,
+            listing,
+            session.repo.root / LOCK_FILE,
+            host=host,
+            update=True,
+            only=pulled,
+        )
+        if not refresh.written:
             creating = [i.name for i in plan.items if i.action == "create"]
             plan = replace(plan, bases=tuple(check(rev.graph, rev.lock, listing, creating)))
             break
-        updates += [f"{k}: {rev.lock.get(k)} -> {v}" for k, v in sorted(new_lock.bases.items())
-                    if rev.lock.get(k) != v]
-        save(new_lock, session.repo.root / LOCK_FILE)
+        updates += refresh.changes()
         rev = Revision(session.repo, None)
     notes: list[str] = []
     if pull and dry_run:
         notes.append("--pull is not done in a dry run: bases are checked as they are now")
     creating = [i.name for i in plan.items if i.action == "create"]
     if dry_run:
-        notes += [f"base {b.reference}: {b.state} (locked {b.locked}, server {b.server})"
-                  for b in plan.bases if b.state != "ok"]
+        notes += [
+            f"base {b.reference}: {b.state} (locked {b.locked}, server {b.server})"
+            for b in plan.bases
+            if b.state != "ok"
+        ]
     else:
         require_locked(list(plan.bases), host=host)
         require_pinned(rev.graph, creating, listing, host=host)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mfops.build.tags import classify, content_tag, is_content_tag
+from mfops.language.names import parse_name
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
@@ -41,8 +42,6 @@ class ModelStatus:
 
 
 def _tags_by_model(listing: dict[str, ServerModel]) -> dict[str, list[tuple[str, ServerModel]]]:
-    from mfops.language.names import parse_name
-
     out: dict[str, list[tuple[str, ServerModel]]] = {}
     for entry in listing.values():
         try:
@@ -53,17 +52,15 @@ def _tags_by_model(listing: dict[str, ServerModel]) -> dict[str, list[tuple[str,
     return out
 
 
-def model_statuses(rev: Revision, listing: dict[str, ServerModel],
-                   *, tag: str | None = None) -> list[ModelStatus]:
+def model_statuses(
+    rev: Revision, listing: dict[str, ServerModel], *, tag: str | None = None
+) -> list[ModelStatus]:
     """The status of every model of `rev`, in graph order."""
-    from mfops.language.names import parse_name
-
     by_model = _tags_by_model(listing)
     out: list[ModelStatus] = []
     for name in rev.graph.order:
         digest = rev.digests[name]
-        entries = sorted(by_model.get(parse_name(name).untagged.casefold(), []),
-                         key=lambda t: t[0])
+        entries = sorted(by_model.get(parse_name(name).untagged.casefold(), []), key=lambda t: t[0])
         if tag is not None:
             entries = [(t, e) for t, e in entries if t.casefold() == tag.casefold()]
         shown = [t for t, _ in entries if tag is not None or not is_content_tag(t)]
@@ -84,6 +81,5 @@ def model_statuses(rev: Revision, listing: dict[str, ServerModel],
             status = "stale"
         else:
             status = "missing"
-        out.append(ModelStatus(name, digest, status, tuple(shown), tuple(current),
-                               tuple(drifted)))
+        out.append(ModelStatus(name, digest, status, tuple(shown), tuple(current), tuple(drifted)))
     return out

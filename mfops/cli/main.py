@@ -6,7 +6,8 @@ command list is kept here, next to the registry, for the same reason.
 
 `main()` is the one place that turns errors into exit codes (architecture.md, "Exit codes"):
 MfopsError -> its own code (2 for bad input, 1 for a check that said no) with one line on
-stderr; Ctrl-C -> 130; anything unexpected -> 3, with the traceback in a log file.
+stderr; Ctrl-C -> 130 (SIGTERM -> 143, SIGHUP -> 129: signals.py); anything unexpected
+-> 3, with the traceback in a log file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import click
 
 from mfops import __version__
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.release.signals import terminate_like_interrupt
+from mfops.server.hosts import redact
 
 #: name -> (module, one-line help). Order is the order `mfops --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("mfops.cli.commands.history", "Show promotions and rollbacks, newest first."),
     "gate": ("mfops.cli.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
     "init": ("mfops.cli.commands.init", "Scaffold a model repository and its CI gate."),
+    "demo": ("mfops.cli.commands.demo", "Run the release path on a bundled example, offline."),
 }
 
 
@@ -72,6 +76,14 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(entry[0])
         return module.command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS and not ctx.resilient_parsing:
+            ctx.fail(f"unknown command {name!r}")  # mfops' words, not click's
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
@@ -101,14 +113,42 @@ def _crash_log(exc: BaseException) -> str:
     import time
     import traceback
 
-    from mfops.server.hosts import redact
-
     fd, path = tempfile.mkstemp(prefix=f"mfops-crash-{int(time.time())}-", suffix=".log")
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     with os.fdopen(fd, "w") as fh:  # `--host` and error texts may hold a URL's password
         fh.write(redact(f"mfops {__version__}, Python {sys.version}\nargv: {sys.argv!r}\n\n"))
         fh.write(redact(trace))
     return path
+
+
+def _param_name(param: click.Parameter | None) -> str | None:
+    if param is None:
+        return None
+    if isinstance(param, click.Argument):
+        return (param.metavar or param.name or "").upper() or None
+    longest = sorted(getattr(param, "opts", []) or [], key=len)
+    return longest[-1] if longest else param.name
+
+
+def usage_message(exc: click.UsageError) -> str:
+    """A usage error in mfops' words: click words them differently from release to release,
+    so only what click found (the option, the parameter) is taken from it."""
+    if isinstance(exc, click.NoSuchOption):
+        found = f"unknown option {exc.option_name!r}"
+        if exc.possibilities:
+            found += f" (did you mean {', '.join(sorted(exc.possibilities))}?)"
+        return found
+    if isinstance(exc, click.BadOptionUsage):
+        return f"option {exc.option_name!r}: {exc.message}"
+    if isinstance(exc, click.MissingParameter):
+        name = _param_name(exc.param)
+        kind = "argument" if isinstance(exc.param, click.Argument) else "option"
+        return f"missing {kind} {name!r}" if name else "a required value is missing"
+    if isinstance(exc, click.BadParameter):
+        name = _param_name(exc.param)
+        where = f"invalid value for {name!r}" if name else "invalid value"
+        return f"{where}: {exc.message}"
+    return exc.format_message()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,10 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     # model diff). A short-lived CLI loses nothing by collecting far less often.
     gc.set_threshold(100_000, 50, 100)
     try:
-        rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
+        with terminate_like_interrupt():  # SIGTERM, SIGHUP: cleaned up after like Ctrl-C
+            rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
-        from mfops.server.hosts import redact
-
         line = str(err) if hasattr(err, "location") else f"mfops: {err}"
         click.echo(redact(line), err=True)
         sys.exit(err.exit_code)
@@ -130,21 +169,21 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as exc:
         # One line, like every other input error (click's own form takes three or four).
         where = exc.ctx.command_path if exc.ctx is not None else "mfops"
-        click.echo(f"mfops: {exc.format_message()} (see `{where} --help`)", err=True)
+        click.echo(f"mfops: {usage_message(exc)} (see `{where} --help`)", err=True)
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("mfops: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
+        cause = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps
+        signum = getattr(cause, "signum", None)
+        click.echo(f"mfops: interrupted{f' ({cause})' if signum else ''}", err=True)
+        sys.exit(128 + signum if signum else EXIT_INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (`mfops ... | head`): not an error worth a traceback.
         sys.stderr.close()
         sys.exit(0)
     except Exception as exc:  # the one place that catches everything: a bug in mfops
-        from mfops.server.hosts import redact
-
         path = _crash_log(exc)
         click.echo(
             redact(f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})"),

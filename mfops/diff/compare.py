@@ -30,6 +30,7 @@ from mfops.diff.changes import (
     TextChange,
     WeightsChange,
 )
+from mfops.graph.effective import Sourced, declared, effective_all
 
 if TYPE_CHECKING:
     from mfops.graph.effective import Message, Sourced
@@ -113,8 +114,6 @@ class Side:
         return {n: self._views[n] for n in names}
 
     def _effective(self, names: list[str]) -> dict[str, View]:
-        from mfops.graph.effective import Sourced, effective_all
-
         effs = effective_all(self.graph, names)
         out: dict[str, View] = {}
         for name in names:
@@ -137,8 +136,6 @@ class Side:
         return out
 
     def _declared(self, names: list[str]) -> dict[str, View]:
-        from mfops.graph.effective import Sourced, declared
-
         out: dict[str, View] = {}
         for name in names:
             node: ModelNode = self.graph.nodes[name]

@@ -10,7 +10,6 @@ table, then one collapsible `<details>` section per model with fenced `diff` blo
 from __future__ import annotations
 
 import json
-import re
 
 from mfops.diff.changes import (
     BaseRef,
@@ -27,6 +26,7 @@ from mfops.diff.changes import (
     TextChange,
     WeightsChange,
 )
+from mfops.fileio.markdown import code_span, fence
 
 #: How each kind of change is named for people.
 LABELS = {
@@ -255,15 +255,12 @@ def suggestion_text(s: Suggestion) -> str:
 
 def _code(text: str) -> str:
     """An inline code span that survives backticks and table pipes in `text`."""
-    ticks = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}".replace("|", "\\|")
+    return code_span(text)
 
 
 def _fence(text: str, info: str = "diff") -> list[str]:
-    """A fenced block longer than any backtick run inside it."""
-    ticks = "`" * max(3, max((len(r) for r in re.findall(r"`{3,}", text)), default=0) + 1)
-    return [f"{ticks}{info}", *text.rstrip("\n").split("\n"), ticks]
+    """A fenced block longer than any backtick run inside it (mfops.fileio.markdown)."""
+    return fence(text, info)
 
 
 def _md_change(m: ModelDiff, change: Change) -> list[str]:

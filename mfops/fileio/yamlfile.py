@@ -10,12 +10,20 @@ harmless. Aliases are refused outright (no "billion laughs" expansion, and mfops
 no use for them), nesting is capped (libyaml's own composer recurses in C and crashes the
 interpreter on a few hundred thousand `[`), and documents over 5 MB are refused before parsing.
 Scalars get exactly the safe loader's types (int, float, bool, null, timestamps, strings).
+
+mfops owns its messages: the parser's own error texts differ between libyaml and pure-Python
+PyYAML (and between releases), so `_syntax_message` maps them to mfops' wording, and the
+depth limit reads the same whichever layer (mfops or the parser) notices it first.
+`MFOPS_YAML_PURE=1` forces the pure-Python loader (the test run uses it to check both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from mfops.errors import ConfigError
 
@@ -54,13 +62,66 @@ class LineMap:
 def _loader_class() -> type:
     import yaml
 
+    if os.environ.get("MFOPS_YAML_PURE", "") not in ("", "0"):
+        return yaml.SafeLoader
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def depth_message() -> str:
+    return f"nested more than {MAX_DEPTH} levels deep"
+
+
+#: (words in the parser's context or problem, mfops' message), first match wins. The parser's
+#: wording only selects a message here; it is never shown.
+_SYNTAX_MESSAGES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("quoted scalar", "end of stream"), "a quoted string is not closed"),
+    (("quoted scalar",), "invalid escape sequence in a double-quoted string"),
+    (("flow sequence",), "a [ list is not closed, or its items are not separated by ','"),
+    (("flow mapping",), "a { mapping is not closed, or its items are not separated by ','"),
+    (("flow node",), "a value is missing inside a [ list or { mapping"),
+    (("simple key",), "a key is missing its ':'"),
+    (("mapping values",), "unexpected ':' in a value (quote values that contain ': ')"),
+    (("block mapping",), "unexpected text or bad indentation in a mapping"),
+    (("block collection",), "unexpected text or bad indentation in a list"),
+    (("block sequence",), "unexpected text or bad indentation in a list"),
+    (("anchor",), "invalid anchor (&name)"),
+    (("alias",), "invalid alias (*name)"),
+    (("tag",), "invalid tag (!name)"),
+    (("directive",), "invalid directive (%NAME)"),
+    (("block scalar",), "invalid block scalar (| or >)"),
+    (("cannot start any token",), "a character that cannot start a value"),
+    (("end of stream",), "the file ends unexpectedly"),
+)
+
+_TAB_INDENT = re.compile(r"^ *\t", re.MULTILINE)
+
+
+def _syntax_message(err: object, text: str, line: int | None) -> tuple[str, int | None]:
+    """mfops' message (and line) for a syntax error the YAML parser reported."""
+    words = " ".join(str(getattr(err, a, None) or "") for a in ("context", "problem")).lower()
+    if not words.strip():
+        words = str(err).lower()
+    if "depth" in words or "nesting" in words or "too deep" in words:
+        return depth_message(), line  # the same words as mfops' own check, no prefix
+    # Tabs may not indent YAML. libyaml and pure PyYAML notice them at different places
+    # (the tab's line or the one before), so the first tab-indented line is what is named.
+    tab = _TAB_INDENT.search(text)
+    if tab is not None:
+        tab_line = text.count("\n", 0, tab.start()) + 1
+        if line is None or tab_line <= line + 1:
+            return "invalid YAML: a tab character indents a line (indent with spaces)", tab_line
+    for needles, message in _SYNTAX_MESSAGES:
+        if all(n in words for n in needles):
+            return f"invalid YAML: {message}", line
+    return "invalid YAML: syntax error", line
 
 
 class _Frame:
     __slots__ = ("container", "key", "key_line", "path", "start_line")
 
-    def __init__(self, container: dict | list, path: KeyPath, start_line: int) -> None:
+    def __init__(
+        self, container: dict[Any, Any] | list[Any], path: KeyPath, start_line: int
+    ) -> None:
         self.container = container
         self.path = path
         self.start_line = start_line
@@ -80,37 +141,42 @@ def load_yaml(text: str, path: str) -> tuple[object, LineMap]:
         raise ConfigError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MB", path=path)
     import yaml
 
-    loader = _loader_class()(text)
+    loader = None
     try:
+        loader = _loader_class()(text)  # the pure loader checks characters here already
         return _build(loader, path, yaml)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        problem = err.problem or err.context or "invalid YAML"
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
+        message, line = _syntax_message(err, text, line)
+        raise ConfigError(message, path=path, line=line) from None
     except yaml.reader.ReaderError as err:  # a character YAML does not allow (NUL, ...)
         char = err.character if isinstance(err.character, int) else ord(err.character[:1] or " ")
-        line = text.count("\n", 0, err.position) + 1
-        raise ConfigError(
-            f"invalid YAML: unacceptable character #x{char:04x}: {err.reason}", path=path, line=line
-        ) from None
+        found = text.find(chr(char)) if 0 <= char < 0x110000 else -1
+        line = text.count("\n", 0, found if found >= 0 else err.position) + 1
+        raise ConfigError(f"invalid YAML: unacceptable character #x{char:04x}",
+                          path=path, line=line) from None  # fmt: skip
     except yaml.YAMLError as err:
-        raise ConfigError(f"invalid YAML: {str(err).splitlines()[0]}", path=path) from None
+        message, line = _syntax_message(err, text, None)
+        raise ConfigError(message, path=path, line=line) from None
+    except RecursionError:  # a parser that recurses per level gave up before mfops' check
+        raise ConfigError(depth_message(), path=path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
-def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
+def _build(loader: Any, path: str, yaml: Any) -> tuple[object, LineMap]:
     ev = yaml.events
     lines: dict[KeyPath, int] = {}
     stack: list[_Frame] = []
     root: object = None
     documents = 0
 
-    def error(message: str, event) -> ConfigError:
+    def error(message: str, event: Any) -> ConfigError:
         return ConfigError(message, path=path, line=event.start_mark.line + 1)
 
-    def place(value: object, event, line: int) -> None:
+    def place(value: object, event: Any, line: int) -> None:
         """Put a finished value into the enclosing collection (or make it the root)."""
         nonlocal root
         if not stack:
@@ -121,7 +187,8 @@ def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
         if isinstance(top.container, list):
             index = len(top.container)
             top.container.append(value)
-            lines[(*top.path, index)] = line
+            item: KeyPath = (*top.path, index)
+            lines[item] = line
         elif top.key is _NO_KEY:
             if isinstance(value, (dict, list)):
                 raise error("a mapping key must be a plain value, not a collection", event)
@@ -131,10 +198,11 @@ def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
             top.key, top.key_line = value, line
         else:
             top.container[top.key] = value
-            lines[(*top.path, top.key)] = top.key_line
+            member: KeyPath = (*top.path, top.key)
+            lines[member] = top.key_line
             top.key = _NO_KEY
 
-    def child_path(event) -> KeyPath:
+    def child_path(event: Any) -> KeyPath:
         if not stack:
             return ()
         top = stack[-1]
@@ -158,7 +226,7 @@ def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
             if event.tag not in _COLLECTION_TAGS[kind] and event.tag != "!":
                 raise error(f"unsupported YAML tag {event.tag}", event)
             if len(stack) >= MAX_DEPTH:
-                raise error(f"nested more than {MAX_DEPTH} levels deep", event)
+                raise error(depth_message(), event)
             frame = _Frame({} if kind == "mapping" else [], child_path(event), line)
             stack.append(frame)
         elif isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
@@ -169,7 +237,7 @@ def _build(loader, path: str, yaml) -> tuple[object, LineMap]:
     return root, LineMap(lines)
 
 
-def _scalar(loader, event, yaml, error) -> object:
+def _scalar(loader: Any, event: Any, yaml: Any, error: Callable[[str, Any], ConfigError]) -> object:
     """The value the safe loader would construct for one scalar event."""
     tag = event.tag
     if tag is None or tag == "!":

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from mfops.errors import ModelfileError
+from mfops.language.format import quote
 from mfops.language.semver import normalize_requires
 
 if TYPE_CHECKING:
@@ -108,7 +109,11 @@ def declared(node: ModelNode) -> Declared:
         messages=messages,
         messages_line=first_message,
         licenses=tuple(Sourced(i.value, name, i.line) for i in mf.of("LICENSE")),
-        adapter=Sourced(node.adapter, name, mf.last("ADAPTER").line) if node.adapter else None,
+        adapter=(
+            Sourced(node.adapter, name, ins.line)
+            if node.adapter and (ins := mf.last("ADAPTER")) is not None
+            else None
+        ),
         drafts=tuple(
             Sourced(d, name, i.line) for d, i in zip(node.drafts, mf.of("DRAFT"), strict=True)
         ),
@@ -210,8 +215,6 @@ def to_modelfile(eff: Effective, *, model_dir: str, label: str = "") -> str:
     (the directory of the Modelfile being shown) so the text is valid there. Ollama takes
     one ADAPTER per create; a chain with stacked adapters cannot be flattened, and says so.
     """
-    from mfops.language.format import quote
-
     chain = " -> ".join(eff.chain)
     out = [f"# Effective Modelfile of {eff.name}" + (f" at {label}" if label else "")]
     out.append(f"# inheritance: {eff.base.target} -> {chain}")
@@ -234,9 +237,9 @@ def to_modelfile(eff: Effective, *, model_dir: str, label: str = "") -> str:
             out.append(f"# {key.upper()} from {item.origin}")
             out.append(f"{key.upper()} {quote(item.value)}")
     for key in sorted(eff.parameters):
-        item = eff.parameters[key]
-        values = item.value if isinstance(item.value, list) else [item.value]
-        out.append(f"# {key} from {item.origin}")  # no inline comments in a Modelfile
+        param = eff.parameters[key]
+        values = param.value if isinstance(param.value, list) else [param.value]
+        out.append(f"# {key} from {param.origin}")  # no inline comments in a Modelfile
         out.extend(f"PARAMETER {key} {quote(_param_text(v))}" for v in values)
     for lic in eff.licenses:
         out.append(f"# LICENSE from {lic.origin}")

@@ -11,6 +11,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mfops.errors import LocatedError, MfopsError, RepoError
+from mfops.graph.digest import compute_digests
+from mfops.graph.effective import effective_all
+from mfops.graph.inheritance import build_graph
+from mfops.repo.lockfile import loads
+from mfops.repo.repository import LOCK_FILE, Repo
+
 if TYPE_CHECKING:
     from mfops.graph.effective import Effective
     from mfops.graph.inheritance import Graph
@@ -27,8 +34,6 @@ class Revision:
 
     @classmethod
     def open(cls, *, repo: Path | None = None, ref: str | None = None) -> Revision:
-        from mfops.repo.repository import Repo
-
         return cls(Repo.find(explicit=repo), ref)
 
     @cached_property
@@ -41,22 +46,15 @@ class Revision:
 
     @cached_property
     def graph(self) -> Graph:
-        from mfops.graph.inheritance import build_graph
-
         return build_graph(self.snapshot)
 
     @cached_property
     def lock(self) -> Lock:
-        from mfops.repo.lockfile import loads
-        from mfops.repo.repository import LOCK_FILE
-
         where = f"{self.ref}:{LOCK_FILE}" if self.ref else LOCK_FILE
         return loads(self.snapshot.lock_text(), where)
 
     @cached_property
     def digests(self) -> dict[str, str]:
-        from mfops.graph.digest import compute_digests
-
         return compute_digests(self.snapshot, self.graph, self.lock)
 
     def load(self, *, require_models: bool = False) -> dict[str, str]:
@@ -66,8 +64,6 @@ class Revision:
         ref gets it added (on the error itself, so its type and exit code stay the same), so
         a command comparing two versions always says which one is broken.
         """
-        from mfops.errors import LocatedError, MfopsError, RepoError
-
         try:
             if require_models and not self.snapshot.models:
                 raise RepoError(
@@ -86,6 +82,4 @@ class Revision:
 
     @cached_property
     def effective(self) -> dict[str, Effective]:
-        from mfops.graph.effective import effective_all
-
         return effective_all(self.graph)

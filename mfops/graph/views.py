@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mfops.fileio.markdown import fence
+
 if TYPE_CHECKING:
     from mfops.graph.inheritance import Graph, ModelNode
 
@@ -20,7 +22,7 @@ def base_label(node: ModelNode) -> str:
 
 def model_rows(graph: Graph) -> list[dict[str, object]]:
     """One JSON-ready record per model, in dependency order (the `ls --format json` schema)."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for name in graph.order:
         node = graph.nodes[name]
         rows.append(
@@ -103,7 +105,7 @@ def mermaid(graph: Graph) -> str:
     def ident(key: str) -> str:
         return ids.setdefault(key, f"n{len(ids)}")
 
-    out = ["```mermaid", "flowchart TD"]
+    out = ["flowchart TD"]
     for name in graph.order:
         node = graph.nodes[name]
         out.append(f'  {ident("m:" + name)}["{_mermaid_text(name)}"]')
@@ -115,8 +117,7 @@ def mermaid(graph: Graph) -> str:
             if key not in ids:
                 out.append(f'  {ident(key)}(["{_mermaid_text(label)}"])')
             out.append(f"  {ident(key)} -.-> {ident('m:' + name)}")
-    out.append("```")
-    return "\n".join(out)
+    return "\n".join(fence("\n".join(out), "mermaid"))
 
 
 def as_json(graph: Graph) -> dict[str, object]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from mfops.errors import ModelfileError
 from mfops.language.goprint import is_go_printable, printable_only
 from mfops.language.modelfile import (
-    _LINES,
+    LINE_BREAKS,
     Blank,
     Command,
     Comment,
@@ -30,7 +30,7 @@ def _closes_early(value: str, delim: str) -> bool:
     """Would `delim + value + delim` end before its last line (or not start as intended)?"""
     if delim == '"' and (delim + value + delim).startswith('"""'):
         return True  # it would read as a `"""` block
-    lines = _LINES.split(value)[0::2]
+    lines = LINE_BREAKS.split(value)[0::2]
     if len(lines) == 1:
         return False
     first = (delim + lines[0]).rstrip(" \t")
@@ -49,7 +49,7 @@ def quote(value: str) -> str:
     drops, or a line other than the last ending in three quotes (it closes either form).
     """
     multiline = "\n" in value or "\r" in value
-    if printable_only(_LINES.sub("", value)) != _LINES.sub("", value):
+    if printable_only(LINE_BREAKS.sub("", value)) != LINE_BREAKS.sub("", value):
         bad = next(ch for ch in value if ch not in "\r\n\t" and not is_go_printable(ch))
         raise ModelfileError(
             f"value cannot be written in a Modelfile: Ollama drops the character {bad!r}"

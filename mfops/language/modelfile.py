@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from mfops.errors import ModelfileError
+from mfops.fileio.regular import read_regular
 from mfops.language.goprint import is_go_printable, printable_only
 from mfops.language.params import Parameters, collect
 
@@ -50,7 +51,8 @@ _INVALID_COMMAND = (
 _INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
 _EXPECTED = "FROM, PARAMETER, TEMPLATE, SYSTEM, ADAPTER, LICENSE, MESSAGE, DRAFT, RENDERER, PARSER"
 
-_LINES = re.compile(r"(\r\n|\r|\n)")
+#: A line break as Ollama reads one; format.py splits and strips values with it too.
+LINE_BREAKS = re.compile(r"(\r\n|\r|\n)")
 _ALPHA = re.compile(r"[A-Za-z]*")
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_]*")
 _WORD = re.compile(r"[^ \t]*")
@@ -232,8 +234,6 @@ class Modelfile:
 
 def parse_file(path: str | Path) -> Modelfile:
     """Read and parse a Modelfile; unreadable files are ModelfileErrors too."""
-    from mfops.repo.sources import read_regular
-
     try:
         data = read_regular(path)
     except OSError as err:
@@ -269,7 +269,7 @@ class _Parser:
 
     def __init__(self, text: str, path: str | None) -> None:
         self.path = path
-        self.parts = _LINES.split(text)  # line, break, line, break, ..., line
+        self.parts = LINE_BREAKS.split(text)  # line, break, line, break, ..., line
         self.i = 0  # index in `parts` of the line being read
 
     def _error(

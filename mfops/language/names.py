@@ -90,6 +90,22 @@ def _check_part(kind: str, part: str, text: str) -> None:
         raise ValueError(f"invalid model name {text!r}: {kind} {part!r} may only contain {allowed}")
 
 
+def tag_problem(tag: str) -> str | None:
+    """What is wrong with `tag` on its own (None: a valid tag), worded about the tag alone."""
+    pattern, limit, allowed = _PARTS["tag"]
+    if not tag:
+        return "empty"
+    if not tag.isascii():
+        return "not ASCII"
+    if len(tag) > limit:
+        return f"{len(tag)} characters long (at most {limit})"
+    if pattern.fullmatch(tag) is None:
+        if pattern.fullmatch("a" + tag[1:]) is not None:
+            return "must start with a letter, digit or '_'"
+        return f"may only contain {allowed}"
+    return None
+
+
 def _cut(text: str, sep: str) -> tuple[str, str] | None:
     """Split at the last `sep` (None when absent), like Go's cutPromised."""
     i = text.rfind(sep)

@@ -147,17 +147,20 @@ _F32_LIMIT = Fraction(_F32_MAX) + Fraction(2) ** 103  # MaxFloat32 + half an ulp
 
 
 def _pack_f32(x: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", x))[0]
+    value: float = struct.unpack("<f", struct.pack("<f", x))[0]
+    return value
 
 
 def _f32_next(f32: float, upward: bool) -> float:
     """The float32 adjacent to a finite float32, towards +inf or -inf."""
     if f32 == 0:
         bits = 1 if upward else 0x80000001
-        return struct.unpack("<f", struct.pack("<I", bits))[0]
+        value: float = struct.unpack("<f", struct.pack("<I", bits))[0]
+        return value
     bits = struct.unpack("<I", struct.pack("<f", f32))[0]
     bits += 1 if (upward == (f32 > 0)) else -1
-    return struct.unpack("<f", struct.pack("<I", bits))[0]
+    value = struct.unpack("<f", struct.pack("<I", bits))[0]
+    return value
 
 
 def _to_float32(exact: Fraction) -> float:

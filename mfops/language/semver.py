@@ -51,7 +51,7 @@ class Version:
     pre: tuple[str, ...] = ()
     tag: str = ""
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[object, ...]:
         """Sort key: releases after their prereleases; numeric identifiers numerically."""
         pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.pre)
         return (self.major, self.minor, self.patch, not self.pre, pre_key)

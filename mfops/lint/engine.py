@@ -17,200 +17,21 @@ comments to read.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
 
-from mfops.errors import ModelfileError
-from mfops.graph.inheritance import looks_like_path
-from mfops.language.modelfile import Comment, Instruction, Modelfile, parse
-from mfops.language.names import ModelName, parse_name
+from mfops.errors import ConfigError, ModelfileError
+from mfops.fileio.regular import read_regular
+from mfops.language.modelfile import parse
 
-Severity = Literal["error", "warning", "info"]
+# Importing the rules registers every check in RULES.
+from mfops.lint import rules as _rules  # noqa: F401
+from mfops.lint.registry import RULES, Finding, LintContext, ModelfileFacts, Rule, Severity
+from mfops.repo.conventions import expand_paths, model_name_for, walk_modelfiles
+from mfops.repo.repository import CONFIG_FILE, load_config
 
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem at one place. `to_dict` gives the stable keys of `mfops lint --format json`."""
-
-    path: str
-    line: int
-    column: int
-    code: str
-    severity: Severity
-    message: str
-    hint: str | None = None
-
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "line": self.line,
-            "column": self.column,
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-            "hint": self.hint,
-        }
-
-
-@dataclass(frozen=True)
-class LintContext:
-    """What a single file cannot tell by itself.
-
-    `known_models` are the repo's model names: an untagged FROM naming one of them is a
-    *source* edge built together with it, not a floating external base. `base_dir` is the
-    Modelfile's directory, against which Ollama resolves FROM, ADAPTER and DRAFT paths.
-    """
-
-    known_models: frozenset[str] = frozenset()
-    base_dir: Path = Path(".")
-
-
-class _Hit(NamedTuple):
-    line: int
-    column: int
-    message: str
-    hint: str | None = None
-
-
-_Check = Callable[["_File"], Iterable[_Hit]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A rule's stable code, severity and one-line summary (`mfops lint --list-rules`)."""
-
-    code: str
-    severity: Severity
-    summary: str
-    check: _Check | None = field(default=None, repr=False)
-
-
-RULES: dict[str, Rule] = {}
-
-
-def _rule(code: str, severity: Severity, summary: str) -> Callable[[_Check], _Check]:
-    """Register a check function under a code; the registry is the documentation."""
-
-    def register(fn: _Check) -> _Check:
-        RULES[code] = Rule(code, severity, summary, fn)
-        return fn
-
-    return register
-
-
-# Handled by lint_source / lint_file themselves: there is no parsed file to look at.
-RULES["MF001"] = Rule("MF001", "error", "Modelfile does not parse: Ollama rejects it")
-RULES["MF002"] = Rule("MF002", "error", "Modelfile cannot be read")
-
-_DIRECTIVE = re.compile(r"#\s*mfops-lint\s*:(.*)\Z", re.IGNORECASE)
-_DISABLE = re.compile(r"\s*disable\s*=\s*([A-Za-z0-9_,\s]*?)\s*\Z", re.IGNORECASE)
-_CODE_SPLIT = re.compile(r"[,\s]+")
-
-
-class _From(NamedTuple):
-    """A FROM decided the way Ollama decides: the filesystem first, then the name grammar."""
-
-    ins: Instruction
-    kind: Literal["file", "empty", "missing-path", "invalid", "name"]
-    name: ModelName | None = None
-    reason: str = ""
-
-
-def _resolve(value: str, base_dir: Path) -> Path:
-    """Ollama's expandPath: absolute as given, `~` is a home directory, else the file's dir."""
-    path = Path(os.path.expanduser(value)) if value.startswith("~") else Path(value)
-    return path if path.is_absolute() else base_dir / path
-
-
-def _exists(path: Path) -> bool:
-    """os.Stat succeeds; errors other than "not there" count as existing (Ollama aborts then)."""
-    try:
-        path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except (OSError, ValueError):
-        return True
-    return True
-
-
-class _File:
-    """One parsed Modelfile with the facts several rules share, computed once."""
-
-    def __init__(self, mf: Modelfile, ctx: LintContext) -> None:
-        self.mf = mf
-        self.ctx = ctx
-
-    @cached_property
-    def froms(self) -> tuple[_From, ...]:
-        out = []
-        for ins in self.mf.of("FROM"):
-            value = ins.value
-            if not value:
-                out.append(_From(ins, "empty"))
-            elif _exists(_resolve(value, self.ctx.base_dir)):
-                out.append(_From(ins, "file"))
-            elif looks_like_path(value):
-                out.append(_From(ins, "missing-path"))
-            else:
-                try:
-                    out.append(_From(ins, "name", parse_name(value)))
-                except ValueError as err:
-                    out.append(_From(ins, "invalid", reason=str(err)))
-        return tuple(out)
-
-    @cached_property
-    def known_untagged(self) -> dict[str, str]:
-        """Repo model names by their normalised form, as graph.py matches a FROM to them."""
-        out = {}
-        for name in sorted(self.ctx.known_models):
-            try:
-                out[parse_name(name).untagged] = name
-            except ValueError:
-                out[name] = name
-        return out
-
-    @cached_property
-    def directives(self) -> tuple[tuple[int, str | None, tuple[str, ...]], ...]:
-        """(line, problem or None, codes) for every `# mfops-lint:` comment."""
-        out = []
-        for comment in (n for n in self.mf.nodes if isinstance(n, Comment)):
-            m = _DIRECTIVE.match(comment.text)
-            if m is None:
-                continue
-            body = _DISABLE.match(m.group(1))
-            if body is None:
-                out.append((comment.line, "expected '# mfops-lint: disable=CODE[,CODE...]'", ()))
-                continue
-            codes = tuple(c.upper() for c in _CODE_SPLIT.split(body.group(1)) if c)
-            out.append((comment.line, None if codes else "no codes after 'disable='", codes))
-        return tuple(out)
-
-    @property
-    def disabled(self) -> frozenset[str]:
-        return frozenset(code for _, _, codes in self.directives for code in codes)
-
-
-def _at_name(ins: Instruction, message: str, hint: str | None = None) -> _Hit:
-    """At the PARAMETER name or MESSAGE role: one blank after the keyword."""
-    return _Hit(ins.line, ins.column + len(ins.written) + 1, message, hint)
-
-
-def _at_value(ins: Instruction, message: str, hint: str | None = None) -> _Hit:
-    return _Hit(ins.line, ins.value_column, message, hint)
-
-
-_DELETE = "delete the line"
-_RESOLVED = "paths are resolved from the Modelfile's directory"
-_SEE_RULES = "see `mfops lint --list-rules`"
-_SEMVER_MESSAGE = "requires must be a valid semver (e.g. 0.14.0)"  # Ollama's own words
+__all__ = ["RULES", "Finding", "LintContext", "LintReport", "Rule", "Severity"]
 
 
 # --------------------------------------------------------------------------- entry points
@@ -224,7 +45,7 @@ def lint_source(data: bytes | str, path: str, ctx: LintContext) -> list[Finding]
         return [
             Finding(path, err.line or 1, err.column or 1, "MF001", "error", err.message, err.hint)
         ]
-    f = _File(mf, ctx)
+    f = ModelfileFacts(mf, ctx)
     disabled = f.disabled
     findings = [
         Finding(path, hit.line, hit.column, rule.code, rule.severity, hit.message, hit.hint)
@@ -240,7 +61,6 @@ def lint_file(
 ) -> list[Finding]:
     """Lint a file on disk; paths in it resolve from its directory. Unreadable: MF002."""
     shown = display if display is not None else str(file)
-    from mfops.repo.sources import read_regular
 
     try:
         data = read_regular(file)
@@ -281,14 +101,9 @@ def repo_models(root: Path) -> dict[str, Path]:
     """Every model of the repo by name, without parsing: mfops.yaml's names for the files it
     lists, conventional names for the others (a broken Modelfile must still be linted, so
     this cannot go through Snapshot.models, which parses)."""
-    from mfops.repo.conventions import model_name_for, walk_modelfiles
-    from mfops.repo.repository import CONFIG_FILE, load_config
-
     models: dict[str, Path] = {}
     config_file = root / CONFIG_FILE
     if config_file.is_file():
-        from mfops.errors import ConfigError
-
         try:
             text = config_file.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as err:  # as Snapshot.read_text reports it
@@ -309,8 +124,6 @@ def lint_targets(
 ) -> tuple[list[Path], frozenset[str]]:
     """Files to lint (directories searched by convention, plus the files mfops.yaml lists
     under them) and the model names a FROM may refer to."""
-    from mfops.repo.conventions import expand_paths, model_name_for
-
     dirs = paths or (root or Path("."),)
     files = expand_paths(dirs)
     if root is None:
@@ -356,7 +169,3 @@ def lint_paths(
         shown.append(name)
         findings.extend(lint_file(file, known_models=known_models, display=name))
     return LintReport(tuple(sorted(findings, key=Finding.sort_key)), tuple(shown))
-
-
-# Registers every rule in RULES; at the end because the rules use the machinery above.
-from mfops.lint import rules as lintrules  # noqa: E402,F401

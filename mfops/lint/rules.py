@@ -1,8 +1,7 @@
-"""The lint rules themselves, one small function per code (registered with `_rule`).
+"""The lint rules themselves, one small function per code (registered with `rule`).
 
-Kept apart from lint.py, which holds the machinery (findings, the registry, suppression
-comments, walking files), so that each side stays small. Importing mfops.lint.engine imports this
-module, which registers every rule.
+The machinery they are written against (findings, the registry, the shared facts about a
+file) is in registry.py; engine.py imports this module, which registers every rule, and runs them.
 """
 
 from __future__ import annotations
@@ -15,33 +14,33 @@ from mfops.language.modelfile import SINGLE_VALUED, Instruction
 from mfops.language.names import is_reserved_tag
 from mfops.language.params import DEPRECATED, REGISTRY, REMOVED, ParamValueError, convert
 from mfops.language.semver import normalize_requires
-from mfops.lint.engine import (
-    _DELETE,
-    _DIRECTIVE,
-    _RESOLVED,
-    _SEE_RULES,
-    _SEMVER_MESSAGE,
+from mfops.lint.registry import (
+    DELETE,
+    DIRECTIVE,
+    RESOLVED,
     RULES,
-    _at_name,
-    _at_value,
-    _exists,
-    _File,
-    _Hit,
-    _resolve,
-    _rule,
+    SEE_RULES,
+    SEMVER_MESSAGE,
+    Hit,
+    ModelfileFacts,
+    at_name,
+    at_value,
+    path_exists,
+    resolve_path,
+    rule,
 )
 
 # --------------------------------------------------------------------------- MF0xx: file
 
 
-@_rule("MF003", "warning", "malformed mfops-lint directive, or one naming an unknown rule")
-def _bad_directive(f: _File) -> Iterator[_Hit]:
+@rule("MF003", "warning", "malformed mfops-lint directive, or one naming an unknown rule")
+def _bad_directive(f: ModelfileFacts) -> Iterator[Hit]:
     """A mistyped directive silently suppresses nothing; say so instead."""
     for line, problem, codes in f.directives:
         if problem:
-            yield _Hit(line, 1, f"malformed mfops-lint directive: {problem}")
+            yield Hit(line, 1, f"malformed mfops-lint directive: {problem}")
         for code in (c for c in codes if c not in RULES):
-            yield _Hit(line, 1, f"mfops-lint directive names unknown rule {code}", _SEE_RULES)
+            yield Hit(line, 1, f"mfops-lint directive names unknown rule {code}", SEE_RULES)
 
 
 # --------------------------------------------------------------------------- MF1xx: parameters
@@ -55,26 +54,26 @@ def _suggest_param(name: str) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _params(f: _File) -> Iterator[Instruction]:
+def _params(f: ModelfileFacts) -> Iterator[Instruction]:
     return (i for i in f.mf.of("PARAMETER") if i.param)
 
 
-@_rule("MF101", "error", "unknown PARAMETER name")
-def _unknown_param(f: _File) -> Iterator[_Hit]:
+@rule("MF101", "error", "unknown PARAMETER name")
+def _unknown_param(f: ModelfileFacts) -> Iterator[Hit]:
     """Names are matched case-sensitively, so `Temperature` fails `ollama create`."""
     for ins in _params(f):
         name = ins.param
         if name not in REGISTRY and name not in DEPRECATED and name not in REMOVED:
-            yield _at_name(ins, f"unknown parameter '{name}'", _suggest_param(name))
+            yield at_name(ins, f"unknown parameter '{name}'", _suggest_param(name))
 
 
-@_rule("MF102", "error", "PARAMETER that Ollama removed (numa, num_gqa, tfs_z, ...)")
-def _removed_param(f: _File) -> Iterator[_Hit]:
+@rule("MF102", "error", "PARAMETER that Ollama removed (numa, num_gqa, tfs_z, ...)")
+def _removed_param(f: ModelfileFacts) -> Iterator[Hit]:
     """Old Modelfiles carry these; Ollama now fails on them with no hint why."""
     for ins in (i for i in _params(f) if i.param in REMOVED):
         why = f"parameter '{ins.param}' was {REMOVED[ins.param]}"
-        yield _at_name(
-            ins, f"{why}; ollama create fails with unknown parameter '{ins.param}'", _DELETE
+        yield at_name(
+            ins, f"{why}; ollama create fails with unknown parameter '{ins.param}'", DELETE
         )
 
 
@@ -86,22 +85,22 @@ _TYPE_WORDS = {
 }
 
 
-@_rule("MF103", "error", "PARAMETER value Ollama cannot convert to the parameter's type")
-def _invalid_value(f: _File) -> Iterator[_Hit]:
+@rule("MF103", "error", "PARAMETER value Ollama cannot convert to the parameter's type")
+def _invalid_value(f: ModelfileFacts) -> Iterator[Hit]:
     """Go's strconv decides: `4096.0` is not an int, `yes` is not a bool."""
     for ins in (i for i in _params(f) if i.param in REGISTRY):
         try:
             convert(ins.param, ins.value)
         except ParamValueError as err:
             kind = _TYPE_WORDS[REGISTRY[ins.param].type]
-            yield _at_value(ins, f"PARAMETER {ins.param}: {err}", f"{ins.param} takes {kind}")
+            yield at_value(ins, f"PARAMETER {ins.param}: {err}", f"{ins.param} takes {kind}")
 
 
-@_rule("MF104", "error", "PARAMETER with an empty name (two blanks after the keyword)")
-def _empty_param_name(f: _File) -> Iterator[_Hit]:
+@rule("MF104", "error", "PARAMETER with an empty name (two blanks after the keyword)")
+def _empty_param_name(f: ModelfileFacts) -> Iterator[Hit]:
     """Two blanks after PARAMETER end an empty name; the whole rest becomes the value."""
     for ins in (i for i in f.mf.of("PARAMETER") if not i.param):
-        yield _at_name(
+        yield at_name(
             ins,
             "PARAMETER has an empty name: a second blank after PARAMETER ends "
             "the name, and ollama create fails with unknown parameter ''",
@@ -109,15 +108,15 @@ def _empty_param_name(f: _File) -> Iterator[_Hit]:
         )
 
 
-@_rule("MF105", "warning", "deprecated PARAMETER: Ollama warns and drops it")
-def _deprecated_param(f: _File) -> Iterator[_Hit]:
+@rule("MF105", "warning", "deprecated PARAMETER: Ollama warns and drops it")
+def _deprecated_param(f: ModelfileFacts) -> Iterator[Hit]:
     """The line has no effect: Ollama drops it, unchecked, with a warning on stdout."""
     for ins in (i for i in _params(f) if i.param in DEPRECATED):
-        yield _at_name(ins, f"parameter '{ins.param}' is deprecated: Ollama ignores it", _DELETE)
+        yield at_name(ins, f"parameter '{ins.param}' is deprecated: Ollama ignores it", DELETE)
 
 
-@_rule("MF106", "warning", "single-valued PARAMETER set twice: the later value silently wins")
-def _repeated_param(f: _File) -> Iterator[_Hit]:
+@rule("MF106", "warning", "single-valued PARAMETER set twice: the later value silently wins")
+def _repeated_param(f: ModelfileFacts) -> Iterator[Hit]:
     """Scalar keys are last-wins, so an earlier line is dead; `stop` lines accumulate."""
     seen: dict[str, int] = {}
     for ins in _params(f):
@@ -125,7 +124,7 @@ def _repeated_param(f: _File) -> Iterator[_Hit]:
         if spec is None or spec.type == "list":
             continue
         if ins.param in seen:
-            yield _at_name(
+            yield at_name(
                 ins,
                 f"parameter '{ins.param}' is set again (first on line "
                 f"{seen[ins.param]}); only the last value is used",
@@ -136,8 +135,8 @@ def _repeated_param(f: _File) -> Iterator[_Hit]:
 # --------------------------------------------------------------------------- MF2xx: FROM, paths
 
 
-@_rule("MF201", "warning", "external FROM without an explicit tag (means :latest, which moves)")
-def _untagged_from(f: _File) -> Iterator[_Hit]:
+@rule("MF201", "warning", "external FROM without an explicit tag (means :latest, which moves)")
+def _untagged_from(f: ModelfileFacts) -> Iterator[Hit]:
     """An untagged external base is `:latest`: a rebuild can silently get new weights."""
     known = f.known_untagged
     for fr in f.froms:
@@ -148,7 +147,7 @@ def _untagged_from(f: _File) -> Iterator[_Hit]:
         hint = f"pin a tag: FROM {value}:<tag>"
         if same:
             hint = f"the repo model is spelled '{same[0]}' (FROM is case-sensitive)"
-        yield _at_value(
+        yield at_value(
             fr.ins,
             f"FROM {value} has no tag: it means {value}:latest, which "
             "changes whenever the registry updates it",
@@ -156,58 +155,58 @@ def _untagged_from(f: _File) -> Iterator[_Hit]:
         )
 
 
-@_rule("MF202", "warning", "FROM with a reserved tag (cloud, local, *-cloud)")
-def _reserved_tag(f: _File) -> Iterator[_Hit]:
+@rule("MF202", "warning", "FROM with a reserved tag (cloud, local, *-cloud)")
+def _reserved_tag(f: ModelfileFacts) -> Iterator[Hit]:
     """Ollama routes these tags to cloud/local handling (`FROM x:cloud` is a remote stub)."""
     for fr in f.froms:
         if fr.name is not None and fr.name.has_tag and is_reserved_tag(fr.name.tag):
             message = f"tag '{fr.name.tag}' is reserved: Ollama routes it to cloud/local handling"
-            yield _at_value(fr.ins, f"{message} instead of a plain model", "use another tag")
+            yield at_value(fr.ins, f"{message} instead of a plain model", "use another tag")
 
 
-@_rule("MF203", "error", "FROM is neither an existing path nor a valid model name")
-def _invalid_from(f: _File) -> Iterator[_Hit]:
+@rule("MF203", "error", "FROM is neither an existing path nor a valid model name")
+def _invalid_from(f: ModelfileFacts) -> Iterator[Hit]:
     """The server rejects it; most often an inline comment, which Modelfiles do not have."""
     for fr in f.froms:
         if fr.kind == "empty":
             hint = "name a model (FROM llama3.2:3b) or a file (FROM ./model.gguf)"
-            yield _at_value(fr.ins, "FROM has no value", hint)
+            yield at_value(fr.ins, "FROM has no value", hint)
         elif fr.kind == "invalid":
             hint = None
             if "#" in fr.ins.value:
                 hint = "Modelfiles have no inline comments: the '#' is part of the value"
             message = f"FROM is neither an existing path nor a valid model name: {fr.reason}"
-            yield _at_value(fr.ins, message, hint)
+            yield at_value(fr.ins, message, hint)
 
 
-@_rule("MF204", "error", "FROM names a path that does not exist (Ollama would pull it as a name)")
-def _missing_from_path(f: _File) -> Iterator[_Hit]:
+@rule("MF204", "error", "FROM names a path that does not exist (Ollama would pull it as a name)")
+def _missing_from_path(f: ModelfileFacts) -> Iterator[Hit]:
     """The filesystem decides path versus name: a mistyped path becomes a registry pull."""
     for fr in (fr for fr in f.froms if fr.kind == "missing-path"):
-        yield _at_value(
+        yield at_value(
             fr.ins,
             f"FROM path does not exist: {fr.ins.value}; Ollama would take "
             "it for a model name and try to pull it",
-            _RESOLVED,
+            RESOLVED,
         )
 
 
-@_rule("MF205", "error", "ADAPTER or DRAFT path does not exist")
-def _missing_local_path(f: _File) -> Iterator[_Hit]:
+@rule("MF205", "error", "ADAPTER or DRAFT path does not exist")
+def _missing_local_path(f: ModelfileFacts) -> Iterator[Hit]:
     """ADAPTER and DRAFT must be local files; `ollama create` stops on a missing one."""
     for ins in (i for i in f.mf.instructions if i.keyword in ("ADAPTER", "DRAFT")):
         if not ins.value:
-            yield _at_value(ins, f"{ins.keyword} has no path")
-        elif not _exists(_resolve(ins.value, f.ctx.base_dir)):
-            yield _at_value(ins, f"{ins.keyword} path does not exist: {ins.value}", _RESOLVED)
+            yield at_value(ins, f"{ins.keyword} has no path")
+        elif not path_exists(resolve_path(ins.value, f.ctx.base_dir)):
+            yield at_value(ins, f"{ins.keyword} path does not exist: {ins.value}", RESOLVED)
 
 
-@_rule("MF206", "warning", "conflicting FROM lines: the last model name wins, files are ignored")
-def _conflicting_froms(f: _File) -> Iterator[_Hit]:
+@rule("MF206", "warning", "conflicting FROM lines: the last model name wins, files are ignored")
+def _conflicting_froms(f: ModelfileFacts) -> Iterator[Hit]:
     """Only the last model name is sent, and with a name present uploaded files are unused."""
     names = [fr for fr in f.froms if fr.kind != "file"]
     for earlier, later in pairwise(names):
-        yield _at_value(
+        yield at_value(
             later.ins,
             f"another FROM model name (previous on line "
             f"{earlier.ins.line}): only the last one is used",
@@ -216,30 +215,30 @@ def _conflicting_froms(f: _File) -> Iterator[_Hit]:
         last = names[-1].ins
         for fr in (fr for fr in f.froms if fr.kind == "file"):
             message = f"FROM file is ignored: FROM {last.value} on line {last.line} names a model"
-            yield _at_value(fr.ins, f"{message}, and Ollama then uses the model only")
+            yield at_value(fr.ins, f"{message}, and Ollama then uses the model only")
 
 
 # --------------------------------------------------------------------------- MF3xx: structure
 
 
-@_rule("MF301", "warning", "single-valued command given twice: the later one silently wins")
-def _repeated_command(f: _File) -> Iterator[_Hit]:
+@rule("MF301", "warning", "single-valued command given twice: the later one silently wins")
+def _repeated_command(f: ModelfileFacts) -> Iterator[Hit]:
     """The earlier value is dropped without a word: usually a merge or copy-paste slip."""
     seen: dict[str, int] = {}
     for ins in (i for i in f.mf.instructions if i.keyword.lower() in SINGLE_VALUED):
         if ins.keyword in seen:
             message = f"{ins.keyword} given again (previous on line {seen[ins.keyword]})"
-            yield _Hit(ins.line, ins.column, f"{message}: only the last one is used")
+            yield Hit(ins.line, ins.column, f"{message}: only the last one is used")
         seen[ins.keyword] = ins.line
 
 
-@_rule("MF302", "info", "no header comment before the first command saying what the model is for")
-def _no_header(f: _File) -> Iterator[_Hit]:
+@rule("MF302", "info", "no header comment before the first command saying what the model is for")
+def _no_header(f: ModelfileFacts) -> Iterator[Hit]:
     """A repo of models is read by people; info only, because it never changes the model."""
-    header = [c for c in f.mf.header if c.text.strip("# \t") and not _DIRECTIVE.match(c.text)]
+    header = [c for c in f.mf.header if c.text.strip("# \t") and not DIRECTIVE.match(c.text)]
     first = f.mf.instructions[0]
     if not header:
-        yield _Hit(
+        yield Hit(
             first.line,
             first.column,
             "no header comment saying what this model is for",
@@ -247,31 +246,31 @@ def _no_header(f: _File) -> Iterator[_Hit]:
         )
 
 
-@_rule("MF303", "error", "REQUIRES is not a valid semantic version")
-def _bad_requires(f: _File) -> Iterator[_Hit]:
+@rule("MF303", "error", "REQUIRES is not a valid semantic version")
+def _bad_requires(f: ModelfileFacts) -> Iterator[Hit]:
     """Ollama adds a `v` and checks with x/mod/semver: no leading zeros, no `0.14-rc1`."""
     for ins in (i for i in f.mf.of("REQUIRES") if normalize_requires(i.value) is None):
-        yield _at_value(ins, f"REQUIRES {ins.value!r}: {_SEMVER_MESSAGE}")
+        yield at_value(ins, f"REQUIRES {ins.value!r}: {SEMVER_MESSAGE}")
 
 
-@_rule("MF304", "warning", "empty SYSTEM/TEMPLATE/RENDERER/PARSER: cannot clear an inherited value")
-def _empty_text(f: _File) -> Iterator[_Hit]:
+@rule("MF304", "warning", "empty SYSTEM/TEMPLATE/RENDERER/PARSER: cannot clear an inherited value")
+def _empty_text(f: ModelfileFacts) -> Iterator[Hit]:
     """Empty strings are left out of the request, so the base's value stays (reference §4)."""
     for ins in f.mf.instructions:
         if ins.keyword in ("SYSTEM", "TEMPLATE", "RENDERER", "PARSER") and ins.value == "":
-            yield _at_value(
+            yield at_value(
                 ins,
                 f"empty {ins.keyword} is not sent: Ollama omits empty strings, "
                 f"so it cannot clear an inherited {ins.keyword}",
-                _DELETE,
+                DELETE,
             )
 
 
-@_rule("MF305", "info", "command keyword not in upper case (mfops fmt fixes it)")
-def _keyword_case(f: _File) -> Iterator[_Hit]:
+@rule("MF305", "info", "command keyword not in upper case (mfops fmt fixes it)")
+def _keyword_case(f: ModelfileFacts) -> Iterator[Hit]:
     """Keywords are case-insensitive; one spelling keeps files greppable and diffs small."""
     for ins in (i for i in f.mf.instructions if i.written != i.keyword):
-        yield _Hit(
+        yield Hit(
             ins.line, ins.column, f"keyword '{ins.written}' is not upper case", "run mfops fmt"
         )
 
@@ -279,47 +278,47 @@ def _keyword_case(f: _File) -> Iterator[_Hit]:
 # --------------------------------------------------------------------------- MF4xx: MESSAGE
 
 
-def _chat(f: _File) -> list[Instruction]:
+def _chat(f: ModelfileFacts) -> list[Instruction]:
     return [m for m in f.mf.of("MESSAGE") if m.role != "system"]
 
 
-@_rule("MF401", "warning", "system MESSAGE after the conversation has started")
-def _late_system(f: _File) -> Iterator[_Hit]:
+@rule("MF401", "warning", "system MESSAGE after the conversation has started")
+def _late_system(f: ModelfileFacts) -> Iterator[Hit]:
     """Templates expect system text before the turns; mid-history it is an odd prompt."""
     started = False
     for m in f.mf.of("MESSAGE"):
         if m.role != "system":
             started = True
         elif started:
-            yield _at_name(m, "system message in the middle of the history: put it first")
+            yield at_name(m, "system message in the middle of the history: put it first")
 
 
-@_rule("MF402", "warning", "two user or two assistant MESSAGEs in a row")
-def _same_role_twice(f: _File) -> Iterator[_Hit]:
+@rule("MF402", "warning", "two user or two assistant MESSAGEs in a row")
+def _same_role_twice(f: ModelfileFacts) -> Iterator[Hit]:
     """Few-shot history teaches the turn structure; a doubled role teaches a broken one."""
     for prev, m in pairwise(_chat(f)):
         if prev.role == m.role:
-            yield _at_name(
+            yield at_name(
                 m,
                 f"{m.role} message follows another {m.role} message (line "
                 f"{prev.line}): user and assistant should alternate",
             )
 
 
-@_rule("MF403", "warning", "MESSAGE history starts with an assistant message")
-def _starts_with_assistant(f: _File) -> Iterator[_Hit]:
+@rule("MF403", "warning", "MESSAGE history starts with an assistant message")
+def _starts_with_assistant(f: ModelfileFacts) -> Iterator[Hit]:
     """An answer to no question: usually a missing or misplaced user line."""
     chat = _chat(f)
     if chat and chat[0].role == "assistant":
-        yield _at_name(chat[0], "history starts with an assistant message: nothing was asked yet")
+        yield at_name(chat[0], "history starts with an assistant message: nothing was asked yet")
 
 
-@_rule("MF404", "warning", "MESSAGE history ends with an unanswered user message")
-def _ends_with_user(f: _File) -> Iterator[_Hit]:
+@rule("MF404", "warning", "MESSAGE history ends with an unanswered user message")
+def _ends_with_user(f: ModelfileFacts) -> Iterator[Hit]:
     """Model MESSAGEs are prepended to the caller's, whose first turn is a user turn too."""
     chat = _chat(f)
     if chat and chat[-1].role == "user":
-        yield _at_name(
+        yield at_name(
             chat[-1],
             "history ends with a user message: the caller's first message "
             "follows it, so the model sees two user turns in a row",

@@ -22,7 +22,12 @@ promote alike:
   every model or (pull-request mode) HEAD~1; the diff step says which base it used;
 - with `all`, every model of the repo.
 
-Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it.
+Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it;
+when the release records know a release, each model is also compared with its current
+release (behave/compare.py, release/current.py: a release missing on the server is rebuilt
+from its recorded commit, else reported as "no baseline on this server"), and a case whose
+pass rate is significantly lower fails the test step. `against` compares with NAME:TAG in
+either mode instead.
 Release mode (`promote_to`) then promotes the scope to that tag (and aliases),
 all-or-nothing, reusing the test step's verdict (the promotion still checks that the
 manifests it moves are the ones tested). In release mode every attempt is recorded in git
@@ -41,8 +46,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from mfops.behave import load_suites, plan_cases
+from mfops.build.execute import Builder
+from mfops.build.plan import Selection, candidate_tag, default_since, select
+from mfops.build.session import plan_build
+from mfops.diff.revisions import diff_revisions
 from mfops.errors import EXIT_CHECK_FAILED, MfopsError
+from mfops.graph.revision import Revision
+from mfops.graph.revision import Revision as Rev
 from mfops.lint.engine import lint_repo, plural
+from mfops.release.current import Release, has_releases, release_baselines, restore_release
+from mfops.release.promote import PromoteRequest, promote, target_of
+from mfops.release.verdict import Against, comparing_tester, suite_tester
+from mfops.repo import history
+from mfops.repo.history import Entry, ModelEntry
+from mfops.store.builds import now_utc
 
 if TYPE_CHECKING:
     from mfops.build.execute import BuildEvent
@@ -68,6 +86,9 @@ class GateOptions:
     allow_untested: bool = False
     allow_dirty: bool = False
     dry_run: bool = False
+    against: str | None = None  # compare with NAME:TAG (else, in PR mode, the release)
+    alpha: float = 0.05
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,8 +141,6 @@ class GateReport:
 
 
 def _cases(rev: Revision) -> dict[str, set[tuple[str, str | None]]]:
-    from mfops.behave import load_suites, plan_cases
-
     out: dict[str, set[tuple[str, str | None]]] = {}
     for run in plan_cases(load_suites(rev.snapshot, rev.graph), rev.graph):
         out.setdefault(run.model, set()).add((run.case.digest, run.inherited_from))
@@ -132,8 +151,6 @@ def suite_changes(rev: Revision, since: str | None) -> list[str]:
     """Models whose applicable test cases differ between `since` and `rev`: a new or edited
     case must run even when the model itself did not change. When the suites at `since`
     cannot be read, every model with cases counts as changed."""
-    from mfops.graph.revision import Revision as Rev
-
     now = _cases(rev)
     if since is None:
         return [n for n in rev.graph.order if n in now]
@@ -193,10 +210,6 @@ class Gate:
     def _record_failure(self, step: Step) -> str | None:
         """Record a release gate that failed (exit 1) before its promotion (which records
         itself). Input errors (exit 2) and pull-request runs are not recorded."""
-        from mfops.release import history
-        from mfops.release.history import Entry, ModelEntry
-        from mfops.store.builds import now_utc
-
         opts = self.options
         if (
             opts.promote_to is None
@@ -243,9 +256,6 @@ class Gate:
     # -- steps ---------------------------------------------------------------------------
 
     def _lint(self) -> Step:
-        from mfops.behave import load_suites
-        from mfops.graph.revision import Revision
-
         report = lint_repo(self.session.repo.root)
         if report.failed:
             return Step("lint", "failed", report.summary(), report, EXIT_CHECK_FAILED)
@@ -260,10 +270,6 @@ class Gate:
         )
 
     def _diff(self) -> Step:
-        from mfops.build.plan import default_since
-        from mfops.diff.changes import diff_revisions
-        from mfops.graph.revision import Revision
-
         repo = self.session.repo
         if self.options.since:
             repo.resolve_ref(self.options.since)
@@ -279,10 +285,6 @@ class Gate:
         return Step("diff", "passed", f"since {label}: {result.summary()}", result)
 
     def _build(self) -> Step:
-        from mfops.build.execute import Builder
-        from mfops.build.plan import Selection, candidate_tag, select
-        from mfops.build.session import plan_build
-
         opts = self.options
         assert self.rev is not None
         every = opts.all or self.since is None
@@ -335,15 +337,38 @@ class Gate:
         return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
 
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
-        from mfops.release.verdict import suite_tester
-
+        """The suites alone, or compared with a baseline: `--against TAG`, or in
+        pull-request mode each model's current release when the records know one."""
         assert self.rev is not None
+        opts = self.options
+        against: Against | None = opts.against
+        if against is None and opts.promote_to is None:
+            repo = self.session.repo
+            if has_releases(repo):
+                jobs = opts.jobs or self.rev.snapshot.config.defaults.jobs
+
+                def restore(model: str, release: Release) -> str | None:
+                    return restore_release(self.session, model, release, jobs=jobs)
+
+                against = release_baselines(repo, restore, host=self.session.host.identity)
+        if against is not None:
+            return comparing_tester(
+                self.session,
+                self.rev,
+                against,
+                alpha=opts.alpha,
+                jobs=opts.jobs,
+                use_cache=opts.use_cache,
+                on_event=self.on_test,
+                samples=opts.samples,
+            )
         return suite_tester(
             self.session,
             self.rev,
-            jobs=self.options.jobs,
-            use_cache=self.options.use_cache,
+            jobs=opts.jobs,
+            use_cache=opts.use_cache,
             on_event=self.on_test,
+            samples=opts.samples,
         )
 
     def _test(self) -> Step:
@@ -351,8 +376,6 @@ class Gate:
             return Step("test", "skipped", "nothing changed: no model to test")
         assert self.tag is not None
         if self.options.dry_run:
-            from mfops.behave import load_suites, plan_cases
-
             assert self.rev is not None
             cases = plan_cases(
                 load_suites(self.rev.snapshot, self.rev.graph), self.rev.graph, list(self.scope)
@@ -373,17 +396,20 @@ class Gate:
         untested = [n for n, m in summary.models.items() if m.status == "untested"]
         if untested:
             text += f"; no cases for {', '.join(untested)}"
+        cmp = summary.comparison
+        if cmp is not None:
+            text += f"; against the release: {cmp.summary()}"
         bad = [n for n, m in summary.models.items() if m.status in ("failed", "error")]
         if bad:
             text = f"{plural(c.failed, 'case')} failed"
             if c.errors:
                 text += f", {plural(c.errors, 'case')} could not run"
+            if cmp is not None and cmp.regressions:
+                text += f", {plural(len(cmp.regressions), 'case')} regressed"
             return Step("test", "failed", f"{text} ({', '.join(bad)})", summary, EXIT_CHECK_FAILED)
         return Step("test", "passed", text, summary)
 
     def _promote(self) -> Step:
-        from mfops.release.promote import PromoteRequest, promote, target_of
-
         opts = self.options
         if opts.promote_to is None:
             return Step("promote", "skipped", "no --promote-to: nothing is promoted")

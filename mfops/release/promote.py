@@ -36,10 +36,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mfops.build.plan import check_tag
 from mfops.build.tags import classify, content_tag, is_content_tag
 from mfops.errors import MfopsError
-from mfops.release.history import Destination, Entry, ModelEntry
+from mfops.language.names import parse_name
+from mfops.release.retag import BACKUP_PREFIX, Move, key, retag
 from mfops.release.verdict import ModelTests, Tester, TestSummary
+from mfops.repo import history
+from mfops.repo.history import Destination, Entry, ModelEntry
+from mfops.store.builds import now_utc
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
@@ -113,9 +118,6 @@ class Result:
 
 def check_tags(*tags: str) -> None:
     """Every tag valid, none reserved, none an mfops backup tag, no two the same."""
-    from mfops.build.plan import check_tag
-    from mfops.release.retag import BACKUP_PREFIX
-
     for tag in tags:
         check_tag(tag)
         if tag.startswith(BACKUP_PREFIX):
@@ -150,8 +152,6 @@ def _precheck(
     target: Target, rev: Revision, req: PromoteRequest, names: list[str], listing: Mapping[str, Any]
 ) -> tuple[list[str], list[str]]:
     """(problems, warnings) known before any test runs (module docstring)."""
-    from mfops.release.retag import key
-
     problems: list[str] = []
     warnings: list[str] = []
     dirty = _dirty(target, req)
@@ -222,10 +222,6 @@ def promote(
     Raises only for bad input (invalid tags, unknown models: nothing is recorded) and for
     errors the tests raise (an invalid suite, an unreachable server: recorded as refused).
     """
-    from mfops.release import history
-    from mfops.release.retag import Move, key, retag
-    from mfops.store.builds import now_utc
-
     check_tags(req.from_tag, req.to_tag, *req.aliases)
     if not req.names:
         raise MfopsError("no models to promote", hint="name them, or pass --all")
@@ -319,6 +315,15 @@ def promote(
             (warnings if req.allow_untested else problems).append(text)
         elif verdict.status != "passed":
             bad = sum(1 for f in tests.failures if f.startswith(f"{name}:{req.from_tag}:"))
+            cmp = tests.comparison
+            worse = [c for c in cmp.regressions if c.candidate.run.model == name] if cmp else []
+            if worse and len(worse) == bad:  # only regressions against the baseline
+                tag = cmp.baselines[name].tag if cmp else None
+                problems.append(
+                    f"{name}:{req.from_tag}: {len(worse)} test case"
+                    f"{'s' if len(worse) != 1 else ''} regressed against {name}:{tag}"
+                )
+                continue
             problems.append(
                 f"{name}:{req.from_tag}: {bad or 'some'} test case"
                 f"{'s' if bad != 1 else ''} {verdict.status}"
@@ -338,13 +343,16 @@ def promote(
     ]
     try:
         outcome = retag(target.server, moves, on_event=on_event)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP too (signals.py)
+        stopped: RetagOutcome | None = getattr(stop, "outcome", None)
         finish(
             "failed",
-            "interrupted while moving the tags; the tags moved so far were put "
-            "back where possible: check the server's list",
-            warnings=warnings,
+            _interrupted_reason(stopped),
+            warnings=[*warnings, *(stopped.warnings if stopped else ())],
             tests=tests,
+            moves=stopped,
+            after={m.destination: m.after for m in stopped.moves} if stopped else None,
+            restored=stopped.restored if stopped else None,
         )
         raise
     warnings += outcome.warnings
@@ -368,6 +376,24 @@ def promote(
         moves=outcome,
         after=after,
         restored=outcome.restored,
+    )
+
+
+def _interrupted_reason(outcome: RetagOutcome | None) -> str:
+    """The record's reason for a move stopped by Ctrl-C, SIGTERM or SIGHUP."""
+    if outcome is None:
+        return (
+            "interrupted while moving the tags; the tags moved so far were put "
+            "back where possible: check the server's list"
+        )
+    if outcome.restored is None:
+        return f"{outcome.error} before any tag moved; nothing to put back"
+    if outcome.restored:
+        return f"{outcome.error} while moving the tags; every moved tag was put back"
+    kept = ", ".join(outcome.backups_kept) or "none"
+    return (
+        f"{outcome.error} while moving the tags, and putting them back failed: "
+        f"{outcome.restore_errors[0]} (backups kept: {kept})"
     )
 
 
@@ -395,11 +421,6 @@ def rollback(
     on_event: EventFn | None = None,
 ) -> Result:
     """Point `name:ALIAS` for each alias back at `name:TO_TAG` (module docstring)."""
-    from mfops.language.names import parse_name
-    from mfops.release import history
-    from mfops.release.retag import Move, retag
-    from mfops.store.builds import now_utc
-
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)
@@ -418,11 +439,22 @@ def rollback(
     if not promoted:
         warnings.append(f"the history has no promotion of {name}:{to_tag} on this host")
     source = f"{name}:{to_tag}"
-    outcome = retag(
-        target.server, [Move(source, f"{name}:{a}") for a in aliases], on_event=on_event
-    )
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        outcome = retag(
+            target.server, [Move(source, f"{name}:{a}") for a in aliases], on_event=on_event
+        )
+    except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP too (signals.py)
+        if getattr(stop, "outcome", None) is None:
+            raise
+        outcome, interrupted = stop.outcome, stop  # type: ignore[attr-defined]
     warnings += outcome.warnings
-    if outcome.ok:
+    if interrupted is not None:
+        state, reason = (
+            "failed",
+            _interrupted_reason(outcome).replace("moving the tags", "rolling back"),
+        )
+    elif outcome.ok:
         state, reason = "rolled back", None
     elif outcome.stage == "check":
         state, reason = "refused", f"rollback refused: {outcome.error}"
@@ -452,6 +484,8 @@ def rollback(
         dirty=target.dirty,
     )
     history.append(target.repo, entry)
+    if interrupted is not None:
+        raise interrupted
     problems = (outcome.error or "",) if state == "refused" else ()
     return Result(entry, problems, tuple(warnings), None, outcome)
 
@@ -491,8 +525,6 @@ class Preview:
 def _planned(
     listing: Mapping[str, Any], pairs: Sequence[tuple[str, str]]
 ) -> tuple[PlannedMove, ...]:
-    from mfops.release.retag import key
-
     def manifest(name: str) -> str | None:
         found = listing.get(key(name))
         return found.digest if found is not None else None
@@ -521,9 +553,6 @@ def preview_promote(target: Target, rev: Revision, req: PromoteRequest) -> Previ
 
 def preview_rollback(target: Target, *, name: str, to_tag: str, aliases: Sequence[str]) -> Preview:
     """The plan of `rollback` without moving or recording anything."""
-    from mfops.release import history
-    from mfops.release.retag import key
-
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)

@@ -19,7 +19,17 @@ old and new models. So `retag`:
 6. deletes the backups, unless putting back failed: then they are kept and named, because
    they hold the only copies of the old manifests.
 
-Errors of the server become the outcome's `error`; nothing here raises a ServerError.
+Ctrl-C, SIGTERM and SIGHUP during steps 2-4 are deferred (signals.py): noted, and acted on
+between server calls, so no copy is ever left in flight; the destinations are put back as
+in step 5 (backups made so far are deleted even when nothing had moved yet), and
+`RetagInterrupted` carries the outcome, with the listing verified after the restore, for
+the caller's record. Backup tags an earlier run left behind (killed with SIGKILL, or a
+restore that failed) are reported at step 1 and deleted when another tag of the model still
+holds their manifest; one holding the only copy of a manifest is kept and named.
+
+Errors of the server after the first listing become the outcome's `error`; a server that
+cannot be listed at step 1 (unreachable, or an answer that is not a listing) raises its
+ServerError, since nothing has moved and the caller must not report a refusal.
 """
 
 from __future__ import annotations
@@ -29,7 +39,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mfops.errors import MfopsError
+from mfops.errors import MfopsError, ServerError
+from mfops.language.names import parse_name
+from mfops.release.signals import Interrupted, Pending, deferred_signals
+from mfops.server.client import ServerHTTPError
 
 if TYPE_CHECKING:
     from mfops.server.client import Server, ServerModel
@@ -59,6 +72,15 @@ class Moved:
     after: str | None
 
 
+class RetagInterrupted(Interrupted):
+    """A stop signal (or Ctrl-C) ended `retag`; the tags were put back as far as possible
+    and `outcome` says where they are now (verified by a listing)."""
+
+    def __init__(self, outcome: RetagOutcome, signum: int) -> None:
+        super().__init__(signum)
+        self.outcome = outcome
+
+
 @dataclass(frozen=True)
 class RetagOutcome:
     """What `retag` did. `stage` is where it stopped ("done" when it succeeded);
@@ -83,14 +105,10 @@ EventFn = Callable[[str, str], None]  # (what, name): "backup", "copy", "restore
 
 def key(name: str) -> str:
     """How `/api/tags` spells `name:tag` (display form, case-folded): the listing's key."""
-    from mfops.language.names import parse_name
-
     return parse_name(name).display.casefold()
 
 
 def backup_name(destination: str, token: str, n: int) -> str:
-    from mfops.language.names import parse_name
-
     return parse_name(destination).with_tag(f"{BACKUP_PREFIX}{token}-{n}").display
 
 
@@ -104,6 +122,8 @@ class _Retag:
         self.backups: dict[str, str] = {}  # destination -> backup tag
         self.touched: list[Move] = []
         self.warnings: list[str] = []
+        self.listing: dict[str, ServerModel] = {}
+        self.pending = Pending()
 
     def _listing(self) -> dict[str, ServerModel]:
         return self.server.models()
@@ -148,7 +168,7 @@ class _Retag:
     # -- steps ---------------------------------------------------------------------------
 
     def check(self) -> str | None:
-        listing = self._listing()
+        listing = self.listing = self._listing()
         for move in self.moves:
             self.before[move.destination] = self._digest(listing, move.destination)
             have = self._digest(listing, move.source)
@@ -175,6 +195,7 @@ class _Retag:
             self.on_event("backup", name)
             self.backups[move.destination] = name
             self.server.copy(move.destination, name)
+            self.pending.checkpoint()
         if self.backups:
             listing = self._listing()
             for dest, name in self.backups.items():
@@ -188,6 +209,7 @@ class _Retag:
             self.touched.append(move)
             self.on_event("copy", move.destination)
             self.server.copy(move.source, move.destination)
+            self.pending.checkpoint()
 
     def verify(self) -> tuple[dict[str, str | None], str | None]:
         listing = self._listing()
@@ -206,8 +228,6 @@ class _Retag:
 
         The listing afterwards decides: a destination that holds what it held before is
         fine even if its own put-back call failed (the failed copy had not moved it)."""
-        from mfops.server.client import ServerHTTPError
-
         attempts: dict[str, str] = {}
         for move in reversed(self.touched):
             dest = move.destination
@@ -245,6 +265,34 @@ class _Retag:
                 )
         return after, errors
 
+    def clean_leftovers(self) -> None:
+        """Report the backup tags an earlier run left on these models; delete each whose
+        manifest another tag still holds (module docstring)."""
+        models = {parse_name(m.destination).untagged.casefold() for m in self.moves}
+        kept = {
+            m.digest
+            for k, m in self.listing.items()
+            if not k.rpartition(":")[2].startswith(BACKUP_PREFIX)
+        }
+        for name in sorted(self.listing):
+            model, _, tag = name.rpartition(":")
+            if model not in models or not tag.startswith(BACKUP_PREFIX):
+                continue
+            digest = self.listing[name].digest
+            if digest not in kept:
+                self.warnings.append(
+                    f"found the backup tag {name} left by an earlier run; kept: it holds the "
+                    f"only copy of manifest {digest[:12]} (copy it back, or delete it)"
+                )
+                continue
+            self.on_event("delete", name)
+            try:
+                self.server.delete(name)
+            except MfopsError as err:
+                self.warnings.append(f"found the backup tag {name} left by an earlier run: {err}")
+            else:
+                self.warnings.append(f"found the backup tag {name} left by an earlier run: deleted")
+
     def drop_backups(self) -> None:
         for name in self.backups.values():
             self.on_event("delete", name)
@@ -256,14 +304,24 @@ class _Retag:
     # -- the whole transaction -------------------------------------------------------------
 
     def run(self) -> RetagOutcome:
+        with deferred_signals() as pending:
+            self.pending = pending
+            return self._run()
+
+    def _run(self) -> RetagOutcome:
         try:
             problem = self.check()
+        except ServerError:
+            raise  # nothing moved: an unusable server is exit 2 (ServerError), not a refusal
         except MfopsError as err:
             return self._outcome(False, "check", str(err))
         if problem is not None:
             return self._outcome(False, "check", problem)
+        self.pending.checkpoint()  # nothing moved yet: just stop
+        self.clean_leftovers()
         stage: Stage = "backup"
         try:
+            self.pending.checkpoint()
             self.backup()
             stage = "copy"
             self.copy()
@@ -271,14 +329,24 @@ class _Retag:
             after, problem = self.verify()
             if problem is None:
                 self.drop_backups()
+                if pending_name := self._signal_name():
+                    self.warnings.append(
+                        f"{pending_name} arrived while the tags were moving; the move had "
+                        "gone too far to stop and was completed"
+                    )
                 return self._outcome(True, "done", after=after)
             failure = MfopsError(problem)
         except MfopsError as err:
             failure = err
-        except BaseException:  # an interrupt: put things back, then let it through
-            self.restore_quietly()
-            raise
+        except KeyboardInterrupt as stop:  # put things back, then let the interrupt through
+            signum = getattr(stop, "signum", 2)
+            outcome = self._failed(stage, f"interrupted ({_signal_label(signum)})")
+            raise RetagInterrupted(outcome, signum) from None
         return self._failed(stage, str(failure))
+
+    def _signal_name(self) -> str | None:
+        first = self.pending.first
+        return _signal_label(first) if first is not None else None
 
     def _failed(self, stage: Stage, error: str) -> RetagOutcome:
         if not self.touched:
@@ -293,11 +361,14 @@ class _Retag:
         self.drop_backups()
         return self._outcome(False, stage, error, after=after, restored=True)
 
-    def restore_quietly(self) -> None:
-        if self.touched:
-            _, errors = self.restore()
-            if not errors:
-                self.drop_backups()
+
+def _signal_label(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def retag(

@@ -12,13 +12,18 @@ test step instead of running the suites twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mfops.release.history import TestCounts
+from mfops.behave import load_suites, plan_cases, run_in_session
+from mfops.behave.compare import Baseline, Comparison, compare_in_session
+from mfops.behave.compare_report import detail
+from mfops.behave.selection import override_samples
+from mfops.repo.history import TestCounts
 
 if TYPE_CHECKING:
     from mfops.behave import TestEvent, TestReport
+    from mfops.behave.results import Environment
     from mfops.build.session import Session
     from mfops.graph.revision import Revision
 
@@ -44,6 +49,7 @@ class TestSummary:
     counts: TestCounts = field(default_factory=TestCounts)
     failures: tuple[str, ...] = ()
     report: TestReport | None = None
+    comparison: Comparison | None = None  # when compared with a release (compare.py)
 
     @property
     def ok(self) -> bool:
@@ -94,18 +100,67 @@ def suite_tester(
     jobs: int | None = None,
     use_cache: bool = True,
     on_event: Callable[[TestEvent], None] | None = None,
+    samples: int | None = None,
 ) -> Tester:
     """A Tester that runs the repo's suites (mfops.behave) on the session's server, exactly
     as `mfops test` does (same cache, same baselines)."""
 
     def test(names: Sequence[str], tag: str) -> TestSummary:
-        from mfops.behave import load_suites, plan_cases, run_in_session
-
         suites = load_suites(rev.snapshot, rev.graph)
         cases = plan_cases(suites, rev.graph, list(names)) if names else []
+        cases = override_samples(cases, samples)
         report = run_in_session(
             session, rev, cases, tag=tag, jobs=jobs, use_cache=use_cache, on_event=on_event
         )
         return summarize(report, names, tag)
+
+    return test
+
+
+Against = str | Callable[["Environment", list[str]], Mapping[str, Baseline]]
+
+
+def comparing_tester(
+    session: Session,
+    rev: Revision,
+    against: Against,
+    *,
+    alpha: float,
+    jobs: int | None = None,
+    use_cache: bool = True,
+    on_event: Callable[[TestEvent], None] | None = None,
+    samples: int | None = None,
+) -> Tester:
+    """A Tester that also compares each model with its baseline (`--against TAG`, or the
+    gate's current release): a model with a regressed case is `failed` even when every case
+    meets its own pass rate, and each regression is a failure line."""
+
+    def test(names: Sequence[str], tag: str) -> TestSummary:
+
+        suites = load_suites(rev.snapshot, rev.graph)
+        cases = plan_cases(suites, rev.graph, list(names)) if names else []
+        cases = override_samples(cases, samples)
+        cmp = compare_in_session(
+            session,
+            rev,
+            cases,
+            tag=tag,
+            against=against,
+            alpha=alpha,
+            jobs=jobs,
+            use_cache=use_cache,
+            on_event=on_event,
+        )
+        summary = summarize(cmp.candidate, names, tag)
+        models = dict(summary.models)
+        for name, verdict in models.items():
+            if verdict.status == "passed" and cmp.model_regressed(name):
+                models[name] = replace(verdict, status="failed")
+        lines = tuple(
+            f"{c.candidate.target}: {c.candidate.run.origin} {c.candidate.run.case.name!r}: "
+            f"regressed against the baseline: {detail(c)}"
+            for c in cmp.regressions
+        )
+        return replace(summary, models=models, failures=summary.failures + lines, comparison=cmp)
 
     return test

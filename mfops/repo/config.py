@@ -16,10 +16,12 @@ import difflib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mfops.errors import ConfigError
 from mfops.fileio.yamlfile import LineMap, dotted, kind_of, load_yaml
 from mfops.language.names import check_repo_model_name, parse_name
+from mfops.language.registryname import check_registry, check_registry_host
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Defaults:
     jobs: int = 4
     embedding_model: str | None = None
     judge_model: str | None = None
+    #: Where short names (`llama3.2`, `acme/bot`) are looked up upstream by `lock --check`:
+    #: a mirror of Ollama's registry, or a local one in tests. `host[:port]` or a URL.
+    registry: str | None = None
+    #: Registries (`host[:port]`) that speak plain http; any other is reached over https.
+    insecure_registries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,15 @@ class Config:
 
 _TOP_KEYS = ("models", "defaults", "allow_paths")
 _MODEL_KEYS = ("modelfile", "description", "tests")
-_DEFAULT_KEYS = ("host", "candidate_tag", "jobs", "embedding_model", "judge_model")
+_DEFAULT_KEYS = (
+    "host",
+    "candidate_tag",
+    "jobs",
+    "embedding_model",
+    "judge_model",
+    "registry",
+    "insecure_registries",
+)
 
 
 class _Checker:
@@ -85,7 +100,9 @@ class _Checker:
         text = f"{where}: {message}" if where else message
         return ConfigError(text, path=self.path, line=self.lines.line(*key_path), hint=hint)
 
-    def mapping(self, value: object, key_path: tuple[object, ...], allowed: tuple[str, ...]):
+    def mapping(
+        self, value: object, key_path: tuple[object, ...], allowed: tuple[str, ...]
+    ) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -106,7 +123,9 @@ class _Checker:
                 )
         return value
 
-    def string(self, value: object, key_path: tuple[object, ...], *, optional: bool = True):
+    def string(
+        self, value: object, key_path: tuple[object, ...], *, optional: bool = True
+    ) -> str | None:
         if value is None and optional:
             return None
         if not isinstance(value, str) or not value.strip():
@@ -123,7 +142,9 @@ class _Checker:
                 raise self.fail((*key_path, i), f"expected a non-empty string, got {kind_of(item)}")
         return tuple(value)
 
-    def name(self, value: object, key_path: tuple[object, ...], check: Callable[[str], object]):
+    def name(
+        self, value: object, key_path: tuple[object, ...], check: Callable[[str], object]
+    ) -> str | None:
         text = self.string(value, key_path)
         if text is not None:
             try:
@@ -188,6 +209,7 @@ def load_config(text: str, path: str) -> Config:
         if "modelfile" not in spec:
             raise check.fail(key, "missing required key 'modelfile'")
         raw_path = check.string(spec["modelfile"], (*key, "modelfile"), optional=False)
+        assert raw_path is not None  # not optional: None was refused
         rel = normalize_modelfile_path(raw_path)
         if rel is None:
             raise check.fail(
@@ -225,4 +247,11 @@ def _defaults(check: _Checker, value: object) -> Defaults:
             spec.get("embedding_model"), ("defaults", "embedding_model"), parse_name
         ),
         judge_model=check.name(spec.get("judge_model"), ("defaults", "judge_model"), parse_name),
+        registry=check.name(spec.get("registry"), ("defaults", "registry"), check_registry),
+        insecure_registries=tuple(
+            check.name(item, ("defaults", "insecure_registries", i), check_registry_host) or ""
+            for i, item in enumerate(
+                check.strings(spec.get("insecure_registries"), ("defaults", "insecure_registries"))
+            )
+        ),
     )

@@ -41,6 +41,15 @@ _IDENTITY = {
 }
 
 
+#: How many hex digits of a commit a candidate tag carries (fixed: never `core.abbrev`).
+SHORT_LEN = 12
+
+
+def short_commit(commit: str) -> str:
+    """The commit as a candidate names it: its first 12 hex digits, whatever git's config."""
+    return commit[:SHORT_LEN]
+
+
 def validate_ref(ref: str) -> None:
     """Refuse, before git runs, anything but a ref name or SHA with `~N`/`^N` suffixes.
 
@@ -145,6 +154,7 @@ class GitStore:
             )
         except git.GitCommandError as err:
             raise RepoError(f"git {args[0]} failed: {_stderr(err)}") from None
+        assert isinstance(out, bytes)  # stdout_as_string=False
         return out
 
     # -- refs ------------------------------------------------------------------------
@@ -155,8 +165,22 @@ class GitStore:
         try:
             out = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         except RepoError:
+            kind = self._object_type(ref)
+            if kind is not None:  # a tag (or ref) that names a tree or a blob, not a commit
+                raise RefError(
+                    f"ref {ref!r} names a {kind}, not a commit",
+                    hint="give a branch, a commit or a tag of a commit",
+                ) from None
             raise RefError(f"unknown ref {ref!r}") from None
         return out.decode().strip()
+
+    def _object_type(self, ref: str) -> str | None:
+        """The type of the object `ref` finally names (tags peeled); None if nothing."""
+        try:
+            self._run("rev-parse", "--verify", "--quiet", ref)
+            return self._run("cat-file", "-t", f"{ref}^{{}}").decode().strip() or None
+        except RepoError:
+            return None
 
     def head(self) -> str | None:
         try:
@@ -343,10 +367,12 @@ class GitStore:
 
     def read_blob(self, sha: str) -> bytes:
         """One blob through the persistent cat-file process (no new process per blob)."""
-        return self.repo.odb.stream(bytes.fromhex(sha)).read()
+        data: bytes = self.repo.odb.stream(bytes.fromhex(sha)).read()
+        return data
 
     def blob_size(self, sha: str) -> int:
-        return self.repo.odb.info(bytes.fromhex(sha)).size
+        size: int = self.repo.odb.info(bytes.fromhex(sha)).size
+        return size
 
     def open_blob(self, sha: str) -> Any:
         """A stream over one blob (`.read(n)`), for content too large to hold in memory."""

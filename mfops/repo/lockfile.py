@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mfops.errors import ConfigError
 from mfops.fileio.atomic import write_atomic
+from mfops.fileio.jsonfile import line_of, loads_json
 
 LOCK_VERSION = 1
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -51,49 +52,31 @@ class Lock:
         )
 
 
-def _line_of(text: str, needle: str) -> int | None:
-    pos = text.find(needle)
-    return text.count("\n", 0, pos) + 1 if pos >= 0 else None
-
-
 def loads(text: str | None, path: str = "mfops.lock") -> Lock:
     """Parse a lock file; a malformed one is a ConfigError with its line, never guessed at."""
     if text is None or not text.strip():
         return Lock()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"not valid JSON: {err.msg}", path=path, line=err.lineno) from None
-    except (ValueError, RecursionError) as err:  # hostile input, not a lock mfops wrote
-        raise ConfigError(f"not valid JSON: {json_limit(err)}", path=path, line=1) from None
+    data = loads_json(text, path)
     if not isinstance(data, dict) or set(data) - {"version", "bases"}:
         raise ConfigError("expected an object with keys 'version' and 'bases'", path=path, line=1)
     if data.get("version") != LOCK_VERSION:
         raise ConfigError(
             f"unsupported lock version {data.get('version')!r} (this mfops writes {LOCK_VERSION})",
             path=path,
-            line=_line_of(text, '"version"'),
+            line=line_of(text, '"version"'),
         )
     bases = data.get("bases", {})
     if not isinstance(bases, dict):
-        raise ConfigError("'bases' must be an object", path=path, line=_line_of(text, '"bases"'))
+        raise ConfigError("'bases' must be an object", path=path, line=line_of(text, '"bases"'))
     for key, value in bases.items():
         if not isinstance(value, str) or not _DIGEST.match(value):
             raise ConfigError(
                 f"bases.{key}: expected 'sha256:' and 64 lowercase hex digits, got {value!r}",
                 path=path,
-                line=_line_of(text, json.dumps(key)),
+                line=line_of(text, json.dumps(key)),
             )
     return Lock(dict(bases))
 
 
-def json_limit(err: ValueError | RecursionError) -> str:
-    """What `json.loads` refused beyond syntax: nesting deeper than Python's recursion
-    limit, or an integer longer than Python converts (4300 digits)."""
-    if isinstance(err, RecursionError):
-        return "nested too deeply"
-    return "a number is too long" if "digits" in str(err) else str(err).split("\n")[0]
-
-
 def save(lock: Lock, path: Path) -> None:
-    write_atomic(path, lock.dumps())
+    write_atomic(path, lock.dumps(), root=Path(path).parent)

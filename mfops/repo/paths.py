@@ -20,6 +20,7 @@ import hashlib
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -218,7 +219,9 @@ class Resolver:
             return _Closing(self.source.open(r.repo_path))
         return open(r.abs_path or "", "rb")
 
-    def _dir_files(self, r: ResolvedPath, value) -> list[tuple[str, Any]]:
+    def _dir_files(
+        self, r: ResolvedPath, value: Callable[[ResolvedPath], Any]
+    ) -> list[tuple[str, Any]]:
         if r.repo_path is not None:
             listing = self.source.walk(r.repo_path)
             base = r.repo_path

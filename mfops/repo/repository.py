@@ -24,6 +24,7 @@ from pathlib import Path
 from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
 from mfops.language.modelfile import Modelfile, parse
 from mfops.language.names import check_repo_model_name
+from mfops.language.semver import parse_version_tag
 from mfops.repo.config import Config, Defaults, ModelConfig, load_config
 from mfops.repo.conventions import MODELFILE, SUFFIX
 from mfops.repo.gitstore import GitStore, validate_ref
@@ -146,8 +147,6 @@ class Repo:
     def version_tags(self, reachable_from: str | None = None) -> list[str]:
         """Tags that are versions (`v1.2.3`, `1.2.3-rc.1`), newest version first; only those
         reachable from `reachable_from` (a ref) when given."""
-        from mfops.language.semver import parse_version_tag
-
         if self.git_root is None:
             return []
         merged = self.resolve_ref(reachable_from) if reachable_from is not None else None
@@ -206,6 +205,18 @@ class Snapshot:
         if found.kind != "file" or found.escapes:
             return None
         return self.source.read(found.repo_path or "")
+
+    def file_problem(self, path: str) -> str | None:
+        """Why `path` is not a readable repo file ("does not exist", "points outside the
+        repository", ...); None when it is one."""
+        found = self._files.resolve("", path)
+        if found.escapes:
+            return "points outside the repository"
+        if found.kind == "file":
+            return None
+        return {"missing": "does not exist", "dir": "is a directory"}.get(
+            found.kind, "is not a regular file"
+        )
 
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
@@ -298,14 +309,14 @@ class Snapshot:
             physical.append(self._physical(name, path, None) if link else path)
         contents = self.source.read_many(physical)
         models: dict[str, RepoModel] = {}
-        for (name, path, entry), data in zip(wanted, contents, strict=True):
+        for (name, path, listed), data in zip(wanted, contents, strict=True):
             mf = parse(data, path=self.display(path))
             models[name] = RepoModel(
                 name=name,
                 path=path,
                 modelfile=mf,
-                description=entry.description if entry else None,
-                tests=entry.tests if entry else (),
+                description=listed.description if listed else None,
+                tests=listed.tests if listed else (),
             )
         return dict(sorted(models.items()))
 

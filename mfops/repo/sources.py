@@ -19,28 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import RepoError
+from mfops.fileio.regular import read_regular
 from mfops.repo.conventions import SKIP_DIRS, is_modelfile_name
 
 if TYPE_CHECKING:
     from mfops.repo.gitstore import Entry, GitStore
-
-
-def read_regular(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a regular file; OSError for anything else.
-
-    Opening a FIFO for reading blocks until someone writes, and /dev/zero (or a symlink to
-    it named `x.Modelfile`) never ends: a path a user or a repository names is opened
-    without blocking and checked with fstat first, so either is refused at once."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            return fh.read()
-    finally:
-        if fd >= 0:
-            os.close(fd)
 
 
 def _visible(parts: list[str]) -> bool:
@@ -110,7 +93,9 @@ class WorktreeSource(Source):
             return "link", os.readlink(path)
         if stat.S_ISREG(st.st_mode):
             return "file", None
-        return ("dir" if stat.S_ISDIR(st.st_mode) else "special"), None
+        if stat.S_ISDIR(st.st_mode):
+            return ("special" if rel and is_nested_repo(path) else "dir"), None
+        return "special", None
 
     def read(self, rel: str) -> bytes:
         return read_regular(self._abs(rel))
@@ -125,8 +110,17 @@ class WorktreeSource(Source):
         return walk_dir(self._abs(rel_dir))
 
 
+def is_nested_repo(path: str) -> bool:
+    """True when the directory `path` is the top of another git work tree (a submodule, or
+    a repository cloned inside this one): it has a `.git` file or folder of its own."""
+    return os.path.lexists(os.path.join(path, ".git"))
+
+
 def walk_dir(top: str) -> list[tuple[str, bool]]:
-    """`Source.walk` for a filesystem directory."""
+    """`Source.walk` for a filesystem directory. A submodule (any nested git work tree) is
+    not entered: a commit's tree holds only the submodule's commit, never its files
+    (TreeSource sees it as one special entry), and the working tree must agree, or every
+    Modelfile in it would differ between the two."""
     found: list[tuple[str, bool]] = []
     stack = [""]
     while stack:
@@ -139,7 +133,11 @@ def walk_dir(top: str) -> list[tuple[str, bool]]:
             name = entry.name
             path = f"{rel}/{name}" if rel else name
             if entry.is_dir(follow_symlinks=False):
-                if name not in SKIP_DIRS and not name.startswith("."):
+                if (
+                    name not in SKIP_DIRS
+                    and not name.startswith(".")
+                    and not is_nested_repo(entry.path)
+                ):
                     stack.append(path)
             elif entry.is_file(follow_symlinks=False):
                 found.append((path, False))

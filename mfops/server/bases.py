@@ -3,8 +3,10 @@
 An external base (`FROM llama3.2:3b`) is whatever the registry served when it was pulled; the
 lock records which manifest the repo was built and tested against. Before a build creates
 anything on top of one, the server's copy must be the locked one, or the build would quietly
-produce a different model under an unchanged digest. `check` compares, `pull` refreshes, and
-`locked` turns server digests into a new Lock (`mfops lock`, `build --pull`).
+produce a different model under an unchanged digest. `check` compares, `locked` turns server
+digests into a new Lock, and `refresh_lock` is the one lock refresh that `mfops lock` and
+`build --pull` share: check, refuse a missing base, compute the new lock, write it atomically
+when it changed.
 
 Digests: the lock stores `sha256:<hex>`; `/api/tags` reports the bare hex (ollama-reference
 §6.4). Everything here speaks the prefixed form.
@@ -16,9 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mfops.errors import CheckFailed, MfopsError, ServerError
+from mfops.repo.lockfile import Lock as LockCls
+from mfops.repo.lockfile import save
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from pathlib import Path
 
     from mfops.graph.inheritance import Graph
     from mfops.repo.lockfile import Lock
@@ -118,10 +123,74 @@ def locked(
 ) -> Lock:
     """A lock with the server's digest for every unlocked base (every base with `update`);
     entries in `prune` (bases no model uses any more) are dropped."""
-    from mfops.repo.lockfile import Lock as LockCls
-
     bases = {k: v for k, v in lock.bases.items() if not prune or k not in prune}
     for st in statuses:
         if st.server is not None and (update or st.locked is None):
             bases[st.reference] = st.server
     return LockCls(bases)
+
+
+@dataclass(frozen=True)
+class LockRefresh:
+    """What a lock refresh found and did: the statuses it looked at, the lock before and after
+    (written when they differ) and the entries it dropped because no model uses them."""
+
+    statuses: tuple[BaseStatus, ...]
+    old: Lock
+    new: Lock
+    removed: tuple[str, ...] = ()
+
+    @property
+    def written(self) -> bool:
+        return self.new != self.old
+
+    def changes(self) -> list[str]:
+        """`ref: old -> new` for every entry whose digest changed or was added."""
+        return [
+            f"{ref}: {self.old.get(ref)} -> {digest}"
+            for ref, digest in sorted(self.new.bases.items())
+            if self.old.get(ref) != digest
+        ]
+
+
+def refresh_lock(
+    graph: Graph,
+    lock: Lock,
+    listing: dict[str, ServerModel],
+    path: Path,
+    *,
+    host: str,
+    update: bool,
+    only: Iterable[str] | None = None,
+    named: Iterable[str] | None = None,
+    prune: bool = False,
+) -> LockRefresh:
+    """Bring `lock` up to date with the server's `listing` and write it to `path` (atomically,
+    only when it changed). `only` limits the refresh to those references (`build --pull`: the
+    bases it pulled); `update` takes the server's digest for locked bases too, or with `named`
+    (`lock --update BASE...`) for those bases only: the others are still added when unlocked,
+    and a locked one missing from the server keeps its entry. `prune` drops entries no model
+    uses any more. A base that is needed but not on the server is a ServerError: a lock is
+    never written from a partial listing."""
+    statuses = check(graph, lock, listing)
+    if only is not None:
+        wanted = set(only)
+        statuses = [s for s in statuses if s.reference in wanted]
+    chosen = set(named or ())
+    missing = [
+        s.reference
+        for s in statuses
+        if s.state == "missing" and (not chosen or s.reference in chosen or s.locked is None)
+    ]
+    if missing:
+        raise ServerError(
+            f"not on {host}: {', '.join(missing)}",
+            hint="run `mfops lock --pull` to pull them, or `ollama pull` them yourself",
+        )
+    removed = set(lock.bases) - set(external_bases(graph)) if prune else set()
+    new = locked(lock, statuses, update=update and not chosen, prune=removed)
+    if update and chosen:
+        new = locked(new, [s for s in statuses if s.reference in chosen], update=True)
+    if new != lock:
+        save(new, path)
+    return LockRefresh(tuple(statuses), lock, new, tuple(sorted(removed)))

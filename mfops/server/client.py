@@ -21,7 +21,8 @@ What the wrapper adds to the client, and why:
 - **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
   DRAFT, and `show` drops `system` and `messages`. When a request needs those fields it is
   posted as raw JSON through the client's own request machinery (`Client._request` /
-  `_request_raw`, private but stable across 0.4-0.6), so errors are converted the same way.
+  `_request_raw`, private, so `ollama` is capped below the next minor and
+  tests/test_ollama_private_api.py guards their shape), so errors are converted the same way.
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
 - **Inference** for behavioural tests: `chat` (not streamed, with its measured latency) and
   `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).
@@ -35,13 +36,14 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mfops.errors import ServerError
 from mfops.server.hosts import DEFAULT_HOST, Host, normalize_host, resolve_host
 from mfops.server.request import CreateRequest
+from mfops.server.show import ServerConfig, config_from_show
 
 __all__ = [
     "DEFAULT_HOST",
@@ -157,40 +159,6 @@ class ServerModel:
     digest: str
     size: int = 0
     parent_model: str = ""
-
-
-@dataclass(frozen=True)
-class ServerMessage:
-    role: str
-    content: str
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """What a model on the server holds, from the full `/api/show` answer.
-
-    `parameters` is typed (`stop` a list) and in sorted key order; `licenses` is the list
-    of license layers when `modelfile` could be read, else the joined `license` text as one
-    item. `license_text` is always the server's joined text, the exact thing to compare.
-    """
-
-    name: str
-    template: str = ""
-    system: str = ""
-    parameters: dict[str, object] = field(default_factory=dict)
-    messages: tuple[ServerMessage, ...] = ()
-    license_text: str = ""
-    licenses: tuple[str, ...] = ()
-    renderer: str = ""
-    parser: str = ""
-    requires: str = ""
-    parent_model: str = ""
-    weights: str = ""
-    adapters: tuple[str, ...] = ()
-    modelfile: str = ""
-
-    def text(self, key: str) -> str:
-        return str(getattr(self, key) or "")
 
 
 @dataclass(frozen=True)
@@ -370,8 +338,6 @@ class Server:
 
     def show(self, name: str) -> ServerConfig | None:
         """What the server holds for `name`, typed; None when there is no such model."""
-        from mfops.server.show import config_from_show
-
         body = self.show_raw(name)
         if body is None:
             return None
@@ -452,11 +418,15 @@ class Server:
             if progress is not None:
                 progress(step)
 
-    def pull(self, name: str, progress: ProgressFn | None = None) -> None:
-        """Pull `name` from its registry, reporting progress; idempotent, so retried."""
+    def pull(
+        self, name: str, progress: ProgressFn | None = None, *, insecure: bool = False
+    ) -> None:
+        """Pull `name` from its registry, reporting progress; idempotent, so retried.
+        `insecure` lets Ollama use plain http (a registry listed as insecure in mfops.yaml)."""
 
         def run() -> str:
-            return self._consume(name, self.client.pull(model=name, stream=True), progress)
+            stream = self.client.pull(model=name, insecure=insecure, stream=True)
+            return self._consume(name, stream, progress)
 
         last = self.call("pull", name, run)
         if last != "success":

@@ -18,11 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mfops.build.tags import short as short_commit
+from mfops.language.names import is_valid_name
+from mfops.repo.gitstore import short_commit
+from mfops.server.roundtrip import BaseConfigs, check_model, same_value
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
-    from mfops.server.client import Server, ServerConfig, ServerModel
+    from mfops.server.client import Server, ServerModel
+    from mfops.server.show import ServerConfig
 
 Status = Literal["same", "differs", "missing"]
 
@@ -59,8 +62,6 @@ class ServerDiff:
 
 def compare_configs(a: ServerConfig, b: ServerConfig) -> tuple[FieldDiff, ...]:
     """Field differences between two server models, in a stable display order."""
-    from mfops.server.roundtrip import same_value
-
     out: list[FieldDiff] = []
     if a.weights.rpartition("/")[2] != b.weights.rpartition("/")[2]:
         out.append(FieldDiff("weights", a.weights, b.weights))
@@ -100,8 +101,6 @@ def diff_models(server: Server, old: str, new: str) -> ServerDiff:
 
 def tag_for(rev: Revision, listing: dict[str, ServerModel], tag: str | None) -> str:
     """The tag REF was built at: `tag`, else REF when the server has it, else `sha-<short>`."""
-    from mfops.language.names import is_valid_name
-
     if tag:
         return tag
     ref = rev.ref or "HEAD"
@@ -116,8 +115,6 @@ def diff_repo(
     rev: Revision, server: Server, *, tag: str | None = None, names: tuple[str, ...] = ()
 ) -> ServerDiff:
     """Compare the repo at `rev` with what the server holds at the tag it was built at."""
-    from mfops.server.roundtrip import BaseConfigs, check_model
-
     listing = server.models()
     the_tag = tag_for(rev, listing, tag)
     bases = BaseConfigs(server)

@@ -14,8 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mfops.errors import ModelfileError, UnknownModelError
+from mfops.language.format import quote
+from mfops.language.modelfile import parse
+from mfops.language.names import parse_name
+
 if TYPE_CHECKING:
-    from mfops.server.client import Server, ServerConfig
+    from mfops.server.client import Server
+    from mfops.server.show import ServerConfig
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,6 @@ def _values(value: object) -> list[object]:
 
 def _body(cfg: ServerConfig, base: ServerConfig | None, notes: list[str]) -> list[str]:
     """The commands that make `cfg` out of `base` (everything when `base` is None)."""
-    from mfops.language.format import quote
-
     out: list[str] = []
     for key in ("template", "system", "renderer", "parser", "requires"):
         mine, theirs = cfg.text(key), base.text(key) if base else ""
@@ -84,10 +88,6 @@ def import_model(
     server: Server, model: str, *, name: str, repo_models: set[str], host: str, today: str
 ) -> Imported:
     """Read `model` from the server and write its Modelfile text (nothing is written here)."""
-    from mfops.errors import ModelfileError, UnknownModelError
-    from mfops.language.modelfile import parse
-    from mfops.language.names import parse_name
-
     cfg = server.show(model)
     if cfg is None:
         raise UnknownModelError(f"no model {model!r} on {host}", hint="see `ollama list`")

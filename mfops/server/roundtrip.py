@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mfops.graph.effective import Effective
-    from mfops.server.client import Server, ServerConfig
+    from mfops.server.client import Server
+    from mfops.server.show import ServerConfig
 
 _TEXTS = ("system", "template", "renderer", "parser", "requires")
 
@@ -82,8 +83,8 @@ def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") 
     params: dict[str, tuple[object, str | None]] = {}
     if base is not None:
         params = {k: (v, origin) for k, v in base.parameters.items()}
-    for key, item in eff.parameters.items():
-        params[key] = (item.value, item.origin)
+    for key, param in eff.parameters.items():
+        params[key] = (param.value, param.origin)
     messages: tuple[tuple[tuple[str, str], ...], str | None] | None = None
     if eff.messages:
         messages = (tuple((m.role, m.content) for m in eff.messages.value), eff.messages.origin)

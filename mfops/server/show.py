@@ -14,9 +14,46 @@ from it only when they join back to exactly the `license` text.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass, field
 from typing import Any
 
-from mfops.server.client import ServerConfig, ServerMessage
+from mfops.errors import ModelfileError
+from mfops.language.modelfile import parse
+from mfops.language.params import REGISTRY
+
+
+@dataclass(frozen=True)
+class ServerMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What a model on the server holds, from the full `/api/show` answer.
+
+    `parameters` is typed (`stop` a list) and in sorted key order; `licenses` is the list
+    of license layers when `modelfile` could be read, else the joined `license` text as one
+    item. `license_text` is always the server's joined text, the exact thing to compare.
+    """
+
+    name: str
+    template: str = ""
+    system: str = ""
+    parameters: dict[str, object] = field(default_factory=dict)
+    messages: tuple[ServerMessage, ...] = ()
+    license_text: str = ""
+    licenses: tuple[str, ...] = ()
+    renderer: str = ""
+    parser: str = ""
+    requires: str = ""
+    parent_model: str = ""
+    weights: str = ""
+    adapters: tuple[str, ...] = ()
+    modelfile: str = ""
+
+    def text(self, key: str) -> str:
+        return str(getattr(self, key) or "")
 
 
 def go_unquote(text: str) -> str:
@@ -42,8 +79,6 @@ def parse_scalar(text: str) -> object:
 
 def typed(name: str, value: object) -> object:
     """A value as mfops' registry types it: ints as int, floats as float."""
-    from mfops.language.params import REGISTRY
-
     spec = REGISTRY.get(name)
     if spec is None or isinstance(value, bool):
         return value
@@ -56,8 +91,6 @@ def typed(name: str, value: object) -> object:
 
 def parse_parameters(text: str) -> dict[str, object]:
     """The `parameters` string of `/api/show` as a typed dict in sorted key order."""
-    from mfops.language.params import REGISTRY
-
     values: dict[str, list[object]] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -78,9 +111,6 @@ def parse_parameters(text: str) -> dict[str, object]:
 def _modelfile_parts(text: str, license_text: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
     """(license layers, weights, adapters) from the `modelfile` text; the last two as the
     server prints them (blob paths, which hold the digests)."""
-    from mfops.errors import ModelfileError
-    from mfops.language.modelfile import parse
-
     fallback = (license_text,) if license_text else ()
     try:
         mf = parse(text)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import threading
 import time
@@ -54,6 +55,8 @@ from typing import TYPE_CHECKING, Any
 
 from mfops.errors import ConfigError
 from mfops.fileio.atomic import write_atomic
+from mfops.fileio.jsonfile import line_of, loads_json
+from mfops.store.trust import check_state_dir, open_nofollow
 
 if TYPE_CHECKING:
     from mfops.server.hosts import Host
@@ -87,18 +90,33 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+_verified: set[Path] = set()
+
+
 def ensure_state_dir(state_dir: Path) -> None:
-    """Create `.mfops/` with its `.gitignore` (`*`), so its content is never committed."""
+    """Create `.mfops/` with its `.gitignore` (`*`), so its content is never committed.
+
+    A `.mfops/` that git tracks or that holds symlinks is `UntrustedStateDir` (trust.py).
+    Checked once per process and folder (a `git ls-files` each time would cost a process per
+    saved model); every writer command checks afresh when it takes the lock (writerlock.py),
+    and `write_atomic` never follows a link under `.mfops/` in any case."""
+    if state_dir not in _verified:
+        check_state_dir(state_dir.parent, writer=True)
+        _verified.add(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     ignore = state_dir / ".gitignore"
     if not ignore.exists():
         write_atomic(ignore, "# created by mfops: this folder is local state, never commit it\n*\n")
 
 
-def _line_of(text: str, needle: str) -> int | None:
-    """The line where `needle` (a JSON key as written) first occurs: where to look."""
-    pos = text.find(needle)
-    return text.count("\n", 0, pos) + 1 if pos >= 0 else None
+def read_state_file(path: Path) -> bytes:
+    """The bytes of a file under `.mfops/`, opened without following any symlink."""
+    fd = open_nofollow(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+_AFRESH = "delete the file to start afresh"
 
 
 def _build_problem(entry: object) -> str | None:
@@ -116,45 +134,30 @@ def _build_problem(entry: object) -> str | None:
     return None
 
 
-def _parse(text: str, path: str) -> tuple[str, dict[str, BuildRecord], dict[str, Any]]:
-    from mfops.repo.lockfile import json_limit
-
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(
-            f"state is not valid JSON: {err.msg}",
-            path=path,
-            line=err.lineno,
-            hint="delete the file to start afresh",
-        ) from None
-    except (ValueError, RecursionError) as err:  # hostile input, not a file mfops wrote
-        raise ConfigError(
-            f"state is not valid JSON: {json_limit(err)}",
-            path=path,
-            line=1,
-            hint="delete the file to start afresh",
-        ) from None
+def parse_state(raw: bytes, path: str) -> tuple[str, dict[str, BuildRecord], dict[str, Any]]:
+    """A state file's host, build records and other sections; ConfigError when malformed."""
+    data = loads_json(raw, path, what="state", hint=_AFRESH)
+    text = raw.decode("utf-8")  # loads_json has checked that it decodes
     if not isinstance(data, dict):
         raise ConfigError("state must be a JSON object", path=path, line=1)
     if data.get("version") != STATE_VERSION:
         raise ConfigError(
             f"unsupported state version {data.get('version')!r} (this mfops reads {STATE_VERSION})",
             path=path,
-            line=_line_of(text, '"version"') or 1,
-            hint="delete the file to start afresh",
+            line=line_of(text, '"version"') or 1,
+            hint=_AFRESH,
         )
     builds = data.get("builds", {})
     if not isinstance(builds, dict):
         raise ConfigError(
-            "state: 'builds' must be an object", path=path, line=_line_of(text, '"builds"')
+            "state: 'builds' must be an object", path=path, line=line_of(text, '"builds"')
         )
     out: dict[str, BuildRecord] = {}
     for key, entry in builds.items():
         problem = _build_problem(entry)
         if problem is not None:  # the line is looked up only now: a scan per entry is O(n²)
             raise ConfigError(
-                f"state: builds.{key}{problem}", path=path, line=_line_of(text, json.dumps(key))
+                f"state: builds.{key}{problem}", path=path, line=line_of(text, json.dumps(key))
             )
         out[key] = BuildRecord(
             entry["digest"],
@@ -193,20 +196,15 @@ class BuildState:
         A malformed file is a ConfigError naming it: mfops never guesses at its own records.
         """
         path = state_dir / host.key / STATE_FILE
+        if not check_state_dir(state_dir.parent, writer=False):
+            return cls(path, host.display, {})  # not written by mfops here: ignored, warned
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = read_state_file(path)
         except FileNotFoundError:
             return cls(path, host.display, {})
         except OSError as err:
             raise ConfigError(f"cannot read state: {err.strerror}", path=str(path)) from None
-        except UnicodeDecodeError as err:
-            raise ConfigError(
-                f"state is not UTF-8 text ({err.reason})",
-                path=str(path),
-                line=1,
-                hint="delete the file to start afresh",
-            ) from None
-        _, builds, extra = _parse(text, str(path))
+        _, builds, extra = parse_state(raw, str(path))
         return cls(path, host.display, builds, extra)
 
     def get(self, key: str) -> BuildRecord | None:
@@ -274,16 +272,20 @@ class BuildState:
         once by whoever changes them, so the file's copy is never older than ours. Without
         `strict` an unreadable file is left to be overwritten."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = loads_json(
+                read_state_file(self.path), str(self.path), what="state", hint=_AFRESH
+            )
         except FileNotFoundError:
             return
-        except (OSError, ValueError, RecursionError) as err:
+        except OSError as err:
             if strict:
                 raise ConfigError(
-                    f"cannot read state: {err}",
-                    path=str(self.path),
-                    hint="delete the file to start afresh",
+                    f"cannot read state: {err.strerror}", path=str(self.path), hint=_AFRESH
                 ) from None
+            return
+        except ConfigError:
+            if strict:
+                raise
             return
         if isinstance(data, dict) and data.get("version") == STATE_VERSION:
             self._extra.update(

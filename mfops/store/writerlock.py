@@ -36,7 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfops.errors import LockBusy
+from mfops.errors import LockBusy, MfopsError
+from mfops.fileio.jsonfile import loads_json
+from mfops.store.builds import ensure_state_dir
+from mfops.store.trust import check_state_dir, open_nofollow
 
 try:  # POSIX
     import fcntl
@@ -81,21 +84,19 @@ def read_holder(path: Path) -> Holder | None:
     """The holder recorded in a lock file; None when there is none or it cannot be read
     (being written this very moment, or locked against reading on Windows)."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_nofollow(path, os.O_RDONLY), "rb") as fh:
             raw = fh.read(_MAX_HOLDER)
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_json(raw, str(path), what="lock holder")
         return Holder(
             int(data["pid"]), str(data["command"]), str(data["hostname"]), str(data["started"])
         )
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, MfopsError):
         return None
 
 
 def timeout_from_env(environ: dict[str, str] | None = None) -> float | None:
     """`MFOPS_LOCK_TIMEOUT` as seconds (None: wait as long as it takes); bad values are a
     usage error rather than silently waiting forever."""
-    from mfops.errors import MfopsError
-
     raw = (environ if environ is not None else os.environ).get(TIMEOUT_ENV, "").strip()
     if not raw:
         return None
@@ -119,7 +120,7 @@ def _try_lock(fd: int) -> bool:
 
     os.lseek(fd, _WINDOWS_OFFSET, os.SEEK_SET)  # pragma: no cover
     try:  # pragma: no cover
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
     except OSError:  # pragma: no cover
         return False
     return True  # pragma: no cover
@@ -132,7 +133,7 @@ def _unlock(fd: int) -> None:
     import msvcrt  # pragma: no cover - Windows
 
     os.lseek(fd, _WINDOWS_OFFSET, os.SEEK_SET)  # pragma: no cover
-    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]  # pragma: no cover
+    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]  # pragma: no cover
 
 
 class WriterLock:
@@ -162,11 +163,10 @@ class WriterLock:
         be written there either, and the write itself will say so); raises LockBusy when
         the wait runs out.
         """
-        from mfops.store.builds import ensure_state_dir
-
         try:
+            check_state_dir(self.state_dir.parent, writer=True)  # tracked, or holds symlinks
             ensure_state_dir(self.state_dir)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as err:
             log.warning(
                 "cannot create the writer lock %s (%s): running without it", self.path, err.strerror

@@ -8,8 +8,9 @@ the seconds taken and its peak resident memory:
     python -m tests.fuzz.limits NAME         # one case, one JSON line (used by the tests)
 
 `slow` cases are the line-dense Modelfiles (a million commands, comments or messages in
-10 MB): they take seconds and about a gigabyte, linear in the input. `seconds` and `rss_mb`
-are the limits a case must stay under (generous: CI machines are slow).
+10 MB): they take seconds and about a gigabyte, linear in the input. `rss_mb` is the memory
+limit a case must stay under; `seconds` is its expected time, reported by the table
+(`benchmarks/fuzz.py --limits`) and, times three plus 30, the deadline that catches a hang.
 """
 
 from __future__ import annotations

@@ -99,9 +99,9 @@ def lock(data: bytes) -> None:
 
 
 def state(data: bytes) -> None:
-    from mfops.store.builds import _parse
+    from mfops.store.builds import parse_state
 
-    _parse(_text(data), "state.json")
+    parse_state(data, "state.json")
 
 
 def baseline(data: bytes) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import click
 
+from mfops.build.execute import Builder
+from mfops.build.plan import Selection
+from mfops.build.session import plan_build
+from mfops.cli.commands import buildview as out
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
 
@@ -92,8 +96,6 @@ def command(
     shown; --pull takes the new one); 2 bad input or usage, an unreachable server, a base
     missing from the server or from mfops.lock.
     """
-    from mfops.build.plan import Selection
-
     if since and not changed:
         raise click.UsageError("--since needs --changed")
     if sum(bool(x) for x in (names, all_, changed)) != 1:
@@ -120,10 +122,6 @@ def command(
 
 def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt) -> int:
     import sys
-
-    from mfops.build.execute import Builder
-    from mfops.build.session import plan_build
-    from mfops.cli.commands import buildview as out
 
     def on_pull(p) -> None:
         if fmt == "text" and p.status and not p.total:

@@ -6,8 +6,16 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mfops.cli.commands.serverdiff import run
 from mfops.cli.commands.serveropts import server_options
 from mfops.cli.render import to_json, use_color
+from mfops.diff import changes as diff
+from mfops.diff.jsonview import to_dict
+from mfops.diff.render import render_markdown, render_text
+from mfops.diff.revisions import diff_revisions
+from mfops.errors import RefError
+from mfops.graph.revision import Revision
+from mfops.repo.repository import Repo
 
 if TYPE_CHECKING:
     from mfops.cli.main import GlobalOptions
@@ -79,8 +87,6 @@ def command(
     unknown ref or a repo that does not load at a ref.
     """
     if on_server:
-        from mfops.cli.commands.serverdiff import run
-
         return run(
             opts,
             tuple(a for a in (old_ref, new_ref) if a),
@@ -91,10 +97,6 @@ def command(
             fmt="json" if fmt == "json" else "text",
             exit_code=exit_code,
         )
-    from mfops.diff import changes as diff
-    from mfops.errors import RefError
-    from mfops.graph.revision import Revision
-    from mfops.repo.repository import Repo
 
     repo = Repo.find(explicit=opts.repo)
     if old_ref and new_ref is None and ".." in old_ref and "..." not in old_ref:
@@ -110,7 +112,7 @@ def command(
                 if defaulted and ref == "HEAD" and not err.hint:
                     err.hint = "no commit yet? give the version to compare with: mfops diff REF"
                 raise
-    result = diff.diff_revisions(
+    result = diff_revisions(
         Revision(repo, old_ref),
         Revision(repo, new_ref),
         mode="declared" if declared else "effective",
@@ -121,16 +123,10 @@ def command(
         tags = repo.version_tags(reachable_from=new_ref or "HEAD")
         suggestion = diff.suggest_version(result, tags)
     if fmt == "json":
-        from mfops.diff.jsonview import to_dict
-
         click.echo(to_json(to_dict(result, suggestion)))
     elif fmt == "markdown":
-        from mfops.diff.render import render_markdown
-
         click.echo(render_markdown(result, stat=stat, suggestion=suggestion), nl=False)
     else:
-        from mfops.diff.render import render_text
-
         color = use_color(opts.color)
         click.echo(
             render_text(result, color=color, stat=stat, suggestion=suggestion),

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from mfops.behave import markdown_report
+from mfops.behave.compare import check_alpha
+from mfops.behave.compare_report import markdown_comparison, text_comparison
+from mfops.behave.report import text_report
+from mfops.build.plan import check_build_tag, check_tag
+from mfops.cli.commands.buildview import result_line
+from mfops.cli.commands.lint import text_line
+from mfops.cli.commands.promote import result_text
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.test import write_reports
+from mfops.diff.render import render_markdown, render_text
+from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
+from mfops.fileio.markdown import fence
+from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
+from mfops.release.gate import GateOptions, run_gate
+from mfops.release.promote import check_tags
+from mfops.repo.history import load, released_tags
+from mfops.repo.repository import Repo
 
 if TYPE_CHECKING:
     from mfops.release.gate import GateReport, Step
@@ -62,6 +78,32 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 )
 @click.option("--no-cache", is_flag=True, help="Run every test case afresh.")
 @click.option(
+    "--against",
+    metavar="TAG",
+    help="Compare every tested model with NAME:TAG (default in pull-request mode: each "
+    "model's current release, when the release records know one).",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Significance level of a regression against the baseline, in (0, 1).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=1000),
+    metavar="N",
+    help="Draw N samples of every case (overrides the suites' `samples`).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write the test results as a self-contained HTML page to PATH.",
+)
+@click.option(
     "--allow-untested",
     is_flag=True,
     help="With --promote-to: promote models that have no test cases.",
@@ -88,6 +130,10 @@ def command(
     junit: Path | None,
     jobs: int | None,
     no_cache: bool,
+    against: str | None,
+    alpha: float,
+    samples: int | None,
+    html_path: Path | None,
     allow_untested: bool,
     allow_dirty: bool,
     dry_run: bool,
@@ -121,20 +167,18 @@ def command(
     graph that does not load) or an unreachable server. The last line on failure names the step:
     `gate failed at build: 1 model failed`.
     """
-    from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
-    from mfops.release.gate import GateOptions, run_gate
-
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
-    from mfops.release.promote import check_tags
 
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
     if candidate_tag:
-        from mfops.build.plan import check_build_tag
-        from mfops.release.history import load, released_tags
-        from mfops.repo.repository import Repo
-
         check_build_tag(candidate_tag, released_tags(load(Repo.find(explicit=opts.repo))))
+    if against is not None:
+        check_tag(against)
+    check_alpha(alpha)
+    check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
+    check_report_path(html_path, "--html")
+    summary_file = check_step_summary()
     options = GateOptions(
         since=since,
         candidate_tag=candidate_tag,
@@ -146,6 +190,9 @@ def command(
         allow_untested=allow_untested,
         allow_dirty=allow_dirty,
         dry_run=dry_run,
+        against=against,
+        alpha=alpha,
+        samples=samples,
     )
     session = open_session(opts, host, timeout)
     try:
@@ -153,15 +200,14 @@ def command(
     finally:
         session.close()
     tests = report.step("test")
-    if junit is not None and tests is not None and tests.data is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
-
-        write_atomic(junit, junit_xml(tests.data.report))
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as fh:
-            fh.write(markdown(report))
+    if tests is not None and tests.data is not None and tests.data.report is not None:
+        write_reports(tests.data.report, tests.data.comparison, junit, html_path)
+    if summary_file is not None:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as fh:
+                fh.write(markdown(report))
+        except OSError as err:
+            raise report_write_error(summary_file, "$GITHUB_STEP_SUMMARY", err) from None
     line = report.error_line()
     if report.record:
         click.echo(f"recorded in the history as {report.record} (refs/mfops/history)")
@@ -175,8 +221,6 @@ def command(
 
 
 def _build_line(event: Any) -> None:
-    from mfops.cli.commands.buildview import result_line
-
     if event.kind == "done" and event.result is not None:
         click.echo(f"  {result_line(event.result)}")
         sys.stdout.flush()
@@ -189,14 +233,10 @@ def _show_step(step: Step) -> None:
     if data is None:
         return
     if step.name == "lint":
-        from mfops.cli.commands.lint import text_line
-
         for finding in data.findings:
             if finding.severity != "info":
                 click.echo(f"  {text_line(finding)}")
     elif step.name == "diff":
-        from mfops.diff.render import render_text
-
         for line in render_text(data, stat=True).splitlines()[:-1]:  # the last: the summary
             click.echo(f"  {line.strip()}")
     elif step.name == "build" and step.status == "failed":
@@ -204,13 +244,11 @@ def _show_step(step: Step) -> None:
             if r.action in ("failed", "skipped"):
                 click.echo(f"  {r.target}: {(r.error or '').splitlines()[0] if r.error else ''}")
     elif step.name == "test" and data.report is not None and data.report.results:
-        from mfops.behave.report import text_report
-
-        for line in text_report(data.report).splitlines():
+        cmp = data.comparison
+        text = text_comparison(cmp) if cmp is not None else text_report(data.report)
+        for line in text.splitlines():
             click.echo(f"  {line}" if line else "")
     elif step.name == "promote":
-        from mfops.cli.commands.promote import result_text
-
         for line in result_text(data, tests=False).splitlines():
             click.echo(f"  {line}")
 
@@ -245,12 +283,9 @@ def markdown(report: GateReport) -> str:
             continue
         findings = [f for f in getattr(step.data, "findings", ()) if f.severity != "info"]
         if step.name == "lint" and findings:
-            from mfops.cli.commands.lint import text_line
-
-            out += ["### Lint", "", "```text", *[text_line(f) for f in findings], "```", ""]
+            lint_text = "\n".join(text_line(f) for f in findings)
+            out += ["### Lint", "", *fence(lint_text), ""]
         elif step.name == "diff":
-            from mfops.diff.render import render_markdown
-
             out += [render_markdown(step.data).rstrip("\n"), ""]
         elif step.name == "build":
             out += ["### Build", "", "| Model | Action | Detail |", "|---|---|---|"]
@@ -260,18 +295,11 @@ def markdown(report: GateReport) -> str:
             ]
             out.append("")
         elif step.name == "test" and step.data.report is not None:
-            from mfops.behave import markdown_report
-
-            out += [markdown_report(step.data.report).rstrip("\n"), ""]
+            cmp = step.data.comparison
+            text = (
+                markdown_comparison(cmp) if cmp is not None else markdown_report(step.data.report)
+            )
+            out += [text.rstrip("\n"), ""]
         elif step.name == "promote":
-            from mfops.cli.commands.promote import result_text
-
-            out += [
-                "### Promotion",
-                "",
-                "```text",
-                result_text(step.data, tests=False).rstrip("\n"),
-                "```",
-                "",
-            ]
+            out += ["### Promotion", "", *fence(result_text(step.data, tests=False)), ""]
     return "\n".join(out) + "\n"

@@ -7,9 +7,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mfops.cli.render import to_json
+from mfops.repo import history
+from mfops.repo.records import RecordStore
+from mfops.repo.repository import Repo
+from mfops.server.hosts import host_identity
 
 if TYPE_CHECKING:
-    from mfops.release.history import Entry
+    from mfops.repo.history import Entry
 
 
 @click.command("history")
@@ -58,14 +62,8 @@ def command(
     whether it was dirty), what each tag pointed at before and after (manifest digests) and
     the test results the promotion was based on. Reading it does not contact the server.
     """
-    from mfops.release import history
-    from mfops.repo.repository import Repo
-    from mfops.server.hosts import host_identity
-
     repo = Repo.find(explicit=opts.repo)
     if sync_remote is not None:
-        from mfops.repo.records import RecordStore
-
         pushed, _ = RecordStore(repo.store).sync(sync_remote)
         if fmt == "text":
             click.echo(

@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.errors import MfopsError
+from mfops.fileio.atomic import write_atomic
+from mfops.language.names import check_repo_model_name, parse_name
+from mfops.server.importer import import_model
 
 
 @click.command("import")
@@ -37,11 +41,6 @@ def command(
     server, to be replaced by a file or registry model before the first build.
     """
     import time
-
-    from mfops.errors import MfopsError
-    from mfops.fileio.atomic import write_atomic
-    from mfops.language.names import check_repo_model_name, parse_name
-    from mfops.server.importer import import_model
 
     try:
         parsed = parse_name(model)
@@ -79,7 +78,7 @@ def command(
     if target.exists() and not force:
         raise MfopsError(f"{rel} exists already", hint="use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, result.text)
+    write_atomic(target, result.text, root=session.repo.root)
     click.echo(f"wrote {rel} (FROM {result.base or 'the weights blob'})")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)

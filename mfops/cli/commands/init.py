@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from mfops.scaffold import next_steps, scaffold
+
 _VERBS = {
     "create": "created",
     "overwrite": "overwrote",
@@ -41,8 +43,6 @@ def command(opts: Any, directory: Path | None, ci: str | None, force: bool) -> i
     as they are, and an existing .gitignore only gets the missing lines. In a directory
     that already holds mfops.yaml, `--ci github` adds just the workflow.
     """
-    from mfops.scaffold import next_steps, scaffold
-
     base = opts.repo if opts is not None and opts.repo is not None else Path(".")
     target = base / directory if directory is not None else base
     done = scaffold(target, ci=ci, force=force)

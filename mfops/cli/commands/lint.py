@@ -12,9 +12,12 @@ from pathlib import Path
 
 import click
 
+from mfops.behave import load_suites
 from mfops.cli.render import github_escape, to_json, use_color
-from mfops.errors import EXIT_CHECK_FAILED, RepoError
+from mfops.errors import EXIT_CHECK_FAILED, MfopsError, RepoError
+from mfops.graph.revision import Revision
 from mfops.lint.engine import RULES, Finding, lint_paths, lint_targets
+from mfops.repo.repository import Repo
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 _COLORS = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -30,10 +33,6 @@ def _display(path: Path) -> str:
 
 def _find_root(paths: tuple[Path, ...], explicit: Path | None) -> Path | None:
     """The repo root (mfops.yaml, else git); None outside any repo unless -C was given."""
-    from mfops.repo.repository import (
-        Repo,  # imported here: it loads git, which --list-rules never needs
-    )
-
     start = None
     if paths:
         start = paths[0] if paths[0].is_dir() else paths[0].parent
@@ -92,7 +91,9 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
     `*.Modelfile`, plus the files mfops.yaml lists under them. Each finding reads
     `path:line:col: CODE severity: message`; `--list-rules` explains the codes. A comment
     `# mfops-lint: disable=CODE[,CODE]` in a Modelfile turns codes off for that file.
-    Exit 1 when any error-level finding exists, else 0; the summary goes to stderr.
+    Without PATHs the repo's test suites are loaded and checked too (an invalid suite is
+    exit 2 with its file and line). Exit 1 when any error-level finding exists, else 0;
+    the summary goes to stderr.
     """
     if list_rules:
         _list_rules(fmt)
@@ -111,4 +112,20 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
         for f in report.findings:
             click.echo(text_line(f, color=color), color=color)
     click.echo(report.summary(), err=True)
-    return EXIT_CHECK_FAILED if report.failed else 0
+    if report.failed:
+        return EXIT_CHECK_FAILED
+    if root is not None and not paths:
+        _check_suites(root)
+    return 0
+
+
+def _check_suites(root: Path) -> None:
+    """Load the repo's test suites as `mfops test` and the gate would: an invalid suite
+    (a bad regex, a JSON schema `$ref` that leaves the schema) is its `file:line` error,
+    exit 2. Skipped when the models themselves do not load: the findings say why."""
+    try:
+        rev = Revision(Repo.find(root), None)
+        graph = rev.graph
+    except MfopsError:
+        return
+    load_suites(rev.snapshot, graph)

@@ -7,8 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mfops.behave import json_report
+from mfops.behave.compare import check_alpha
+from mfops.behave.compare_report import text_comparison
+from mfops.behave.report import text_report
+from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.test import write_reports
 from mfops.cli.render import to_json
+from mfops.errors import CheckFailed
+from mfops.fileio.reportpath import check_report_path
+from mfops.graph.revision import Revision
+from mfops.release.promote import PromoteRequest, preview_promote, promote, target_of
+from mfops.release.verdict import comparing_tester, suite_tester
 
 if TYPE_CHECKING:
     from mfops.release.promote import Preview, Result
@@ -72,6 +83,19 @@ if TYPE_CHECKING:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--against",
+    metavar="TAG",
+    help="Also refuse when a case regresses against NAME:TAG (same seeds; one-sided Fisher "
+    "exact test, Holm-corrected), e.g. the release being replaced.",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="With --against: the significance level, in (0, 1).",
+)
 @server_options
 @click.pass_obj
 def command(
@@ -90,6 +114,8 @@ def command(
     allow_dirty: bool,
     dry_run: bool,
     fmt: str,
+    against: str | None,
+    alpha: float,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -102,19 +128,19 @@ def command(
     the server; one mfops built from other content than the repo now describes, or that was
     changed on the server since (--allow-drift); a dirty candidate, built from uncommitted
     changes (--allow-dirty); an existing TO holding another model (--overwrite). Refused
-    after testing: any failed or errored case, and models with no cases (--allow-untested).
-    Every attempt is recorded in git (refs/mfops/history): see `mfops history`.
+    after testing: any failed or errored case, and models with no cases (--allow-untested),
+    and with --against TAG any case whose pass rate is significantly lower than on
+    NAME:TAG. Every attempt is recorded in git (refs/mfops/history): see `mfops history`.
 
     Exit codes: 0 promoted; 1 refused, or the copy failed (the tags were put back); 2 bad
     input, an invalid suite, or an unreachable server.
     """
-    from mfops.build.plan import candidate_tag
-    from mfops.graph.revision import Revision
-    from mfops.release.promote import PromoteRequest, preview_promote, promote, target_of
-    from mfops.release.verdict import suite_tester
-
     if bool(names) == all_:
         raise click.UsageError("give model NAMEs or --all (exactly one of them)")
+    check_report_path(junit, "--junit")  # before any tag moves: a bad path is exit 2 now
+    if against is not None:
+        check_tag(against)
+        check_alpha(alpha)
     session = open_session(opts, host, timeout)
     try:
         session.probe()
@@ -139,7 +165,12 @@ def command(
                 to_json(preview_json(preview)) if fmt == "json" else preview_text(preview), nl=False
             )
             return 0
-        tester = suite_tester(session, rev, jobs=jobs, use_cache=not no_cache)
+        if against is not None:
+            tester = comparing_tester(
+                session, rev, against, alpha=alpha, jobs=jobs, use_cache=not no_cache
+            )
+        else:
+            tester = suite_tester(session, rev, jobs=jobs, use_cache=not no_cache)
         result = promote(target, rev, req, tester)
     finally:
         session.close()
@@ -187,16 +218,11 @@ def preview_json(preview: Preview) -> dict[str, Any]:
 
 def write_junit(result: Result, path: Path | None) -> None:
     if path is not None and result.tests is not None and result.tests.report is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
-
-        write_atomic(path, junit_xml(result.tests.report))
+        write_reports(result.tests.report, result.tests.comparison, path, None)
 
 
 def finish(result: Result) -> int:
     """Exit 0 when the tags moved; otherwise raise the one-line refusal (exit 1)."""
-    from mfops.errors import CheckFailed
-
     if result.ok:
         return 0
     raise CheckFailed(result.reason or "promotion refused")
@@ -209,13 +235,14 @@ def _short(digest: str | None) -> str:
 def result_text(result: Result, *, tests: bool = True) -> str:
     """The tests (failures in detail; not with `tests=False`), then what moved or why
     nothing did."""
-    from mfops.behave.report import text_report
-
     entry = result.entry
     lines: list[str] = []
     summary = result.tests if tests else None
     if summary is not None and summary.report is not None and summary.report.results:
-        lines.append(text_report(summary.report).rstrip("\n"))
+        if summary.comparison is not None:
+            lines.append(text_comparison(summary.comparison).rstrip("\n"))
+        else:
+            lines.append(text_report(summary.report).rstrip("\n"))
         lines.append("")
     lines += [f"warning: {w}" for w in result.warnings]
     if entry.ok:
@@ -247,8 +274,6 @@ def result_text(result: Result, *, tests: bool = True) -> str:
 
 
 def result_json(result: Result) -> dict[str, Any]:
-    from mfops.behave import json_report
-
     tests = result.tests
     out = result.entry.to_json()
     out.update(ok=result.ok, problems=list(result.problems), warnings=list(result.warnings))

@@ -6,8 +6,16 @@ from typing import Any
 
 import click
 
+from mfops.cli.commands.promote import (
+    finish,
+    preview_json,
+    preview_text,
+    result_json,
+    result_text,
+)
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.release.promote import preview_rollback, rollback, target_of
 
 
 @click.command("rollback")
@@ -54,15 +62,6 @@ def command(
     Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
     (the aliases were put back); 2 bad input or an unreachable server.
     """
-    from mfops.cli.commands.promote import (
-        finish,
-        preview_json,
-        preview_text,
-        result_json,
-        result_text,
-    )
-    from mfops.release.promote import preview_rollback, rollback, target_of
-
     session = open_session(opts, host, timeout)
     try:
         session.probe()

@@ -11,6 +11,10 @@ import click
 
 from mfops.cli.commands.serveropts import open_session
 from mfops.cli.render import to_json
+from mfops.errors import MfopsError
+from mfops.graph.revision import Revision
+from mfops.language.names import parse_name
+from mfops.server import compare as serverdiff
 
 
 def run(
@@ -26,15 +30,9 @@ def run(
 ) -> int:
     """Two arguments: two server models. One (or none, meaning HEAD): the repo at that REF
     against the server's build of it."""
-    from mfops.graph.revision import Revision
-    from mfops.server import compare as serverdiff
-
     if len(args) > 2:
         raise click.UsageError("diff --server takes two model names, or one REF")
     if len(args) == 2:  # refuse what Ollama would refuse before asking it (`-x`, `a b`)
-        from mfops.errors import MfopsError
-        from mfops.language.names import parse_name
-
         for name in args:
             try:
                 parse_name(name)

@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mfops.build.session import Session
+from mfops.server.client import ServerOptions
+from mfops.store.writerlock import TIMEOUT_ENV, WRITERS, WriterLock, timeout_from_env
+
 if TYPE_CHECKING:
     from mfops.build.session import Session
 
@@ -32,9 +36,6 @@ def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def open_session(opts: Any, host: str | None, timeout: float) -> Session:
     """The command's Session; a command that writes (mfops.store.writerlock.WRITERS) also takes the
     repository's writer lock here, held until the command ends (click closes its context)."""
-    from mfops.build.session import Session
-    from mfops.server.client import ServerOptions
-
     session = Session.open(
         repo=opts.repo,
         host=host,
@@ -46,8 +47,6 @@ def open_session(opts: Any, host: str | None, timeout: float) -> Session:
 
 def _lock_for_writers(session: Session) -> None:
     """Serialise writers: wait for another mfops writing this repo, saying who it is once."""
-    from mfops.store.writerlock import TIMEOUT_ENV, WRITERS, WriterLock, timeout_from_env
-
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.info_name not in WRITERS or ctx.params.get("dry_run"):
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mfops.cli.render import to_json
+from mfops.graph.effective import declared, to_modelfile
 from mfops.graph.revision import Revision
 
 
@@ -47,8 +48,6 @@ def command(opts, name: str, ref: str | None, effective: bool, fmt: str) -> int:
     The effective form is a valid Modelfile FROM the root's base that would create the same
     model, with comments saying which ancestor set each value.
     """
-    from mfops.graph.effective import declared, to_modelfile
-
     rev = Revision.open(repo=opts.repo, ref=ref)
     node = rev.graph[name]
     if effective:

@@ -1,11 +1,22 @@
-"""`mfops status [--tag TAG] [--pull] [--format text|json]`: repo versus server, per model."""
+"""`mfops status [--tag TAG] [--pull] [--upstream] [--format text|json]`: repo versus server
+(and, with --upstream, the registries), per model and per base."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
+from mfops.build.status import model_statuses
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.graph.revision import Revision
+from mfops.server.bases import check, external_bases
+from mfops.server.registry import RegistrySettings, insecure_pull
+from mfops.server.upstream import check_upstream
+
+if TYPE_CHECKING:
+    from mfops.server.upstream import UpstreamStatus
 
 
 @click.command("status")
@@ -15,6 +26,20 @@ from mfops.cli.render import to_json
     is_flag=True,
     help="Pull the external bases first, so they are compared with upstream "
     "(this refreshes the server's copies of the bases, not your models).",
+)
+@click.option(
+    "--upstream",
+    is_flag=True,
+    help="Also ask each base's registry what it serves now (no pull): locked / on the "
+    "server / upstream.",
+)
+@click.option(
+    "--registry-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --upstream: give up on a registry's answer after this long.",
 )
 @click.option(
     "--exit-code",
@@ -27,32 +52,56 @@ from mfops.cli.render import to_json
 @server_options
 @click.pass_obj
 def command(
-    opts, tag: str | None, pull: bool, exit_code: bool, fmt: str, host: str | None, timeout: float
+    opts,
+    tag: str | None,
+    pull: bool,
+    upstream: bool,
+    registry_timeout: float,
+    exit_code: bool,
+    fmt: str,
+    host: str | None,
+    timeout: float,
 ) -> int:
     """Show, per model, its digest, its tags on the server and whether the server holds what
     the repo would build now: up to date, stale (only other content on the server), drifted
     (a tag holds a model mfops did not build: changed by hand) or missing. Decided from the
     server's content tags (mf-<digest>) alone, so every clone agrees; `build --dry-run`
     judges a tag the same way. Then the external bases whose server digest differs from
-    mfops.lock (with --pull: the upstream digest).
+    mfops.lock (with --pull: the upstream digest). With --upstream, each base also shows the
+    digest its registry serves now, asked without pulling (as `mfops lock --check` does):
+    "is anything stale?" has one answer, and --exit-code counts a base that moved upstream.
     """
-    from mfops.build.status import model_statuses
-    from mfops.graph.revision import Revision
-    from mfops.server.bases import check, external_bases
-
     session = open_session(opts, host, timeout)
     try:
         session.probe()
         rev = Revision(session.repo, None)
+        defaults = rev.snapshot.config.defaults
         if pull:
             for ref in external_bases(rev.graph):
-                session.server.pull(ref)
+                session.server.pull(ref, insecure=insecure_pull(ref, defaults.insecure_registries))
         listing = session.server.models()
     finally:
         session.close()
     rows = model_statuses(rev, listing, tag=tag)
     bases = check(rev.graph, rev.lock, listing)
-    bad = any(r.status != "up to date" for r in rows) or any(b.state != "ok" for b in bases)
+    upstreams: dict[str, UpstreamStatus] = {}
+    if upstream:
+        settings = RegistrySettings(
+            defaults.registry, defaults.insecure_registries, registry_timeout
+        )
+        upstreams = {u.reference: u for u in check_upstream(rev.graph, rev.lock, settings)}
+    bad = (
+        any(r.status != "up to date" for r in rows)
+        or any(b.state != "ok" for b in bases)
+        or any(u.state == "moved" for u in upstreams.values())
+    )
+
+    def upstream_fields(ref: str) -> dict[str, object]:
+        if not upstream:
+            return {}
+        u = upstreams[ref]
+        return {"upstream": u.upstream, "upstream_state": u.state, "registry": u.registry}
+
     if fmt == "json":
         click.echo(
             to_json(
@@ -77,6 +126,7 @@ def command(
                             "server": b.server,
                             "state": b.state,
                             "used_by": list(b.used_by),
+                            **upstream_fields(b.reference),
                         }
                         for b in bases
                     ],
@@ -102,7 +152,15 @@ def command(
                 "missing": "not on the server",
                 "unlocked": "not in mfops.lock",
             }[b.state]
+            if not upstream:
+                click.echo(
+                    f"  {b.reference}: {state} (locked {b.locked or '-'}, server {b.server or '-'})"
+                )
+                continue
+            u = upstreams[b.reference]
+            moved = {"current": "current upstream", "moved": "MOVED upstream"}.get(u.state, "")
             click.echo(
-                f"  {b.reference}: {state} (locked {b.locked or '-'}, server {b.server or '-'})"
+                f"  {b.reference}: {state}{'; ' + moved if moved else ''} (locked "
+                f"{b.locked or '-'}, server {b.server or '-'}, upstream {u.upstream})"
             )
     return 1 if exit_code and bad else 0

@@ -9,8 +9,31 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mfops.behave import (
+    json_report,
+    junit_xml,
+    load_suites,
+    markdown_report,
+    plan_cases,
+    text_report,
+)
+from mfops.behave.baseline import write_baselines
+from mfops.behave.compare import check_alpha, compare_in_session
+from mfops.behave.compare_report import (
+    json_comparison,
+    junit_comparison,
+    markdown_comparison,
+    text_comparison,
+)
+from mfops.behave.html import html_comparison, html_report
+from mfops.behave.runner import run_in_session
+from mfops.behave.selection import override_samples
+from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json, use_color
+from mfops.fileio.atomic import write_atomic
+from mfops.fileio.reportpath import report_write_error
+from mfops.graph.revision import Revision
 
 if TYPE_CHECKING:
     from mfops.behave.results import TestEvent
@@ -54,6 +77,33 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Ignore cached results: call the models for every case (and cache nothing).",
 )
+@click.option(
+    "--against",
+    metavar="TAG",
+    help="Also run every case on NAME:TAG with the same seeds; a case whose pass rate is "
+    "significantly lower on the candidate (one-sided Fisher exact test, Holm-corrected) "
+    "is a regression and fails the run.",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="With --against: the significance level, in (0, 1).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=1000),
+    metavar="N",
+    help="Draw N samples of every case (overrides the suites' `samples`).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Also write a self-contained HTML report to PATH.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show every case's outputs, not only failures.")
 @server_options
 @click.pass_obj
@@ -66,6 +116,10 @@ def command(
     fmt: str,
     update_baseline: bool,
     no_cache: bool,
+    against: str | None,
+    alpha: float,
+    samples: int | None,
+    html_path: Path | None,
     verbose: bool,
     host: str | None,
     timeout: float,
@@ -78,54 +132,100 @@ def command(
     one stops the run before any model is called. Results are cached in .mfops/ by model
     and case digest: a re-run with nothing changed calls no model.
 
-    Exit codes: 0 every case passed; 1 a case failed or could not run (model not built,
-    server error); 2 bad input (an invalid suite, an unknown model, no server).
-    """
-    from mfops.behave import load_suites, plan_cases
-    from mfops.behave.baseline import write_baselines
-    from mfops.behave.runner import run_in_session
-    from mfops.graph.revision import Revision
+    With --against TAG every case also runs on NAME:TAG (the release) with the same
+    options and seeds, and the report compares the two sides case by case: regressed,
+    improved, unchanged, or underpowered (too few samples to tell at --alpha).
 
+    Exit codes: 0 every case passed; 1 a case failed, regressed or could not run (model not
+    built, server error); 2 bad input (an invalid suite, an unknown model, no server,
+    NAME:TAG of --against missing, --alpha outside (0, 1)).
+    """
+    check_alpha(alpha)
+    if against is not None and update_baseline:
+        raise click.UsageError("--update-baseline cannot be combined with --against")
     session = open_session(opts, host, timeout)
     try:
         rev = Revision(session.repo, None)
         suites = load_suites(rev.snapshot, rev.graph)
-        cases = plan_cases(suites, rev.graph, names)
+        cases = override_samples(plan_cases(suites, rev.graph, names), samples)
         the_tag = _tag(session, rev, tag)
+        if against is not None:
+            check_tag(against)
         progress = _Progress.maybe(len(cases))
         try:
-            report = run_in_session(
-                session,
-                rev,
-                cases,
-                tag=the_tag,
-                jobs=jobs,
-                use_cache=not no_cache,
-                update_baseline=update_baseline,
-                on_event=progress,
-            )
+            if against is not None:
+                cmp = compare_in_session(
+                    session,
+                    rev,
+                    cases,
+                    tag=the_tag,
+                    against=against,
+                    alpha=alpha,
+                    jobs=jobs,
+                    use_cache=not no_cache,
+                    on_event=progress,
+                )
+                report = cmp.candidate
+            else:
+                cmp = None
+                report = run_in_session(
+                    session,
+                    rev,
+                    cases,
+                    tag=the_tag,
+                    jobs=jobs,
+                    use_cache=not no_cache,
+                    update_baseline=update_baseline,
+                    on_event=progress,
+                )
         finally:
             if progress is not None:
                 progress.close()
     finally:
         session.close()
     written = write_baselines(report, session.repo.root) if update_baseline else []
-    _output(report, fmt, color=use_color(opts.color), verbose=verbose, suites=len(suites))
+    if cmp is not None and cmp.cases:
+        _compared(cmp, fmt, color=use_color(opts.color), verbose=verbose)
+    else:
+        _output(report, fmt, color=use_color(opts.color), verbose=verbose, suites=len(suites))
     for path in written:
         click.echo(f"baseline written: {path}", err=True)
-    if junit is not None:
-        from mfops.behave import junit_xml
-        from mfops.fileio.atomic import write_atomic
-
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(junit, junit_xml(report))
+    write_reports(report, cmp, junit, html_path)
+    if cmp is not None:
+        return 0 if cmp.ok else 1
     return 1 if report.failed else 0
+
+
+def write_reports(report: Any, cmp: Any, junit: Path | None, html_path: Path | None) -> None:
+    """--junit and --html, each written atomically (its folder created); a write error is
+    one line (exit 2)."""
+
+    for path, what in ((junit, "--junit"), (html_path, "--html")):
+        if path is None:
+            continue
+        if what == "--junit":
+            text = junit_comparison(cmp) if cmp is not None else junit_xml(report)
+        else:
+            text = html_comparison(cmp) if cmp is not None else html_report(report)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, text)
+        except OSError as err:
+            raise report_write_error(path, what, err) from None
+
+
+def _compared(cmp: Any, fmt: str, *, color: bool, verbose: bool) -> None:
+
+    if fmt == "json":
+        click.echo(to_json(json_comparison(cmp)))
+    elif fmt == "markdown":
+        click.echo(markdown_comparison(cmp), nl=False)
+    else:
+        click.echo(text_comparison(cmp, color=color, verbose=verbose), nl=False)
 
 
 def _tag(session: Any, rev: Any, tag: str | None) -> str:
     """`--tag`, else the candidate tag exactly as `mfops build` derives it."""
-    from mfops.build.plan import candidate_tag, check_tag
-
     if tag:
         check_tag(tag)
         return tag
@@ -133,8 +233,6 @@ def _tag(session: Any, rev: Any, tag: str | None) -> str:
 
 
 def _output(report: Any, fmt: str, *, color: bool, verbose: bool, suites: int) -> None:
-    from mfops.behave import json_report, markdown_report, text_report
-
     if fmt == "json":
         click.echo(to_json(json_report(report)))
     elif fmt == "markdown":

@@ -1,0 +1,366 @@
+"""The release history: every promotion, rollback and release-gate attempt, kept in git.
+
+A release tag that moved is an event people need to reconstruct later ("what did `latest`
+point at on Tuesday, and were its tests green?"), and so is an attempt that was refused or
+failed: all are recorded, each as one commit on `refs/mfops/history` (repo/records.py), so a
+push and a fetch carry them to every clone and CI runner. Records say what happened, never
+what is true now: nothing skips a test because of them.
+
+One record (`record.json`; `format` is bumped for changes an older mfops cannot read, and
+an mfops refuses a format newer than its own):
+
+    {
+      "format": 1,
+      "id": "20260131T120000Z-1a2b3c",
+      "kind": "promote",                       # "rollback", or "gate" (a release gate
+                                               #  that failed before promoting)
+      "outcome": "promoted",                   # "rolled back", "refused", "failed"
+      "at": "2026-01-31T12:00:00Z",
+      "host": "http://127.0.0.1:11434",        # hosts.host_identity: one spelling per server
+      "commit": "<40 hex>" | null,             # HEAD of the repo at the time
+      "dirty": false,                          # uncommitted changes in the models?
+      "stage": null | "lint" | "diff" | "build" | "test" | "promote",   # gate: where it stopped
+      "from": "sha-1a2b3c4d5e6f",              # promote: the candidate; rollback: the release
+      "to": "v1.1" | null,                     # rollback: null
+      "aliases": ["latest"],
+      "models": [
+        {"name": "base", "source": "base:sha-1a2b3c4d5e6f",
+         "manifest": "<64 hex>" | null,        # what the source held (was tested)
+         "digest": "sha256:<64 hex>" | null,   # mfops content digest, when known
+         "tests": "passed",                    # passed/failed/error/untested/not run
+         "destinations": [{"tag": "v1.1", "before": null, "after": "<64 hex>"}]}
+      ],
+      "tests": {"passed": 3, "failed": 0, "errors": 0, "cached": 1} | null,
+      "failures": ["expert: expert/expert.test.yaml:3 refuses javascript: ..."],
+      "reason": null | "one line: why it was refused or failed",
+      "restored": null | true | false          # failed: were the moved tags put back?
+    }
+
+`before`/`after` are manifest digests as `/api/tags` reports them (null: the tag did not
+exist). For a refused or failed attempt `after` equals `before`: nothing moved.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from mfops.errors import ConfigError, MfopsError
+from mfops.fileio.jsonfile import loads_json
+from mfops.repo.records import RECORD_FILE, RawRecord, RecordStore
+
+if TYPE_CHECKING:
+    from mfops.repo.repository import Repo
+
+#: The record format this mfops writes and the newest it reads.
+RECORD_FORMAT = 1
+
+Kind = Literal["promote", "rollback", "gate"]
+Outcome = Literal["promoted", "rolled back", "refused", "failed"]
+KINDS = ("promote", "rollback", "gate")
+STAGES = ("lint", "diff", "build", "test", "promote")
+OUTCOMES = ("promoted", "rolled back", "refused", "failed")
+TEST_STATES = ("passed", "failed", "error", "untested", "not run")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One tag a promotion or rollback meant to move, before and after the attempt."""
+
+    tag: str
+    before: str | None
+    after: str | None
+
+    @property
+    def moved(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of an attempt: its source, what the source held, and its destinations."""
+
+    name: str
+    source: str
+    manifest: str | None = None
+    digest: str | None = None
+    tests: str = "not run"
+    destinations: tuple[Destination, ...] = ()
+
+
+@dataclass(frozen=True)
+class TestCounts:
+    """Cases of a test run by outcome; `cached` counts those answered from the cache."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    cached: int = 0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One promotion or rollback attempt (see the module docstring for the JSON form)."""
+
+    id: str
+    kind: Kind
+    outcome: Outcome
+    at: str
+    host: str
+    from_tag: str
+    to_tag: str | None = None
+    aliases: tuple[str, ...] = ()
+    models: tuple[ModelEntry, ...] = ()
+    tests: TestCounts | None = None
+    failures: tuple[str, ...] = ()
+    reason: str | None = None
+    restored: bool | None = None
+    commit: str | None = None
+    dirty: bool = False
+    stage: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("promoted", "rolled back")
+
+    def involves(self, name: str) -> bool:
+        folded = name.casefold()
+        return any(m.name.casefold() == folded for m in self.models)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": RECORD_FORMAT,
+            "id": self.id,
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "at": self.at,
+            "host": self.host,
+            "commit": self.commit,
+            "dirty": self.dirty,
+            "stage": self.stage,
+            "from": self.from_tag,
+            "to": self.to_tag,
+            "aliases": list(self.aliases),
+            "models": [
+                {
+                    "name": m.name,
+                    "source": m.source,
+                    "manifest": m.manifest,
+                    "digest": m.digest,
+                    "tests": m.tests,
+                    "destinations": [
+                        {"tag": d.tag, "before": d.before, "after": d.after} for d in m.destinations
+                    ],
+                }
+                for m in self.models
+            ],
+            "tests": None
+            if self.tests is None
+            else {
+                "passed": self.tests.passed,
+                "failed": self.tests.failed,
+                "errors": self.tests.errors,
+                "cached": self.tests.cached,
+            },
+            "failures": list(self.failures),
+            "reason": self.reason,
+            "restored": self.restored,
+        }
+
+
+def new_id(at: str | None = None) -> str:
+    """A sortable, unique id: the UTC time and a few random hex digits."""
+    stamp = at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return stamp.replace("-", "").replace(":", "") + "-" + secrets.token_hex(3)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Typed access to one entry's JSON; every problem names the record and key path."""
+
+    def __init__(self, path: str, where: str) -> None:
+        self.path = path
+        self.where = where
+
+    def fail(self, key: str, expected: str) -> ConfigError:
+        return corrupt(self.path, f"{self.where}.{key}: expected {expected}")
+
+    def str_(self, data: dict[str, Any], key: str, *, optional: bool = False) -> Any:
+        value = data.get(key)
+        if (value is None and optional) or isinstance(value, str):
+            return value
+        raise self.fail(key, "a string" + (" or null" if optional else ""))
+
+    def choice(self, data: dict[str, Any], key: str, allowed: tuple[str, ...]) -> Any:
+        value = data.get(key)
+        if value not in allowed:
+            raise self.fail(key, " or ".join(repr(a) for a in allowed))
+        return value
+
+    def strs(self, data: dict[str, Any], key: str) -> tuple[str, ...]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "a list of strings")
+        return tuple(value)
+
+    def objs(self, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, "a list of objects")
+        return value
+
+
+def _entry(data: Any, path: str, index: int) -> Entry:
+    r = _Reader(path, "record")
+    if not isinstance(data, dict):
+        raise corrupt(path, "not a JSON object")
+    models = []
+    for n, m in enumerate(r.objs(data, "models")):
+        mr = _Reader(path, f"{r.where}.models[{n}]")
+        dests = tuple(
+            Destination(
+                _Reader(path, f"{mr.where}.destinations[{k}]").str_(d, "tag"),
+                mr.str_(d, "before", optional=True),
+                mr.str_(d, "after", optional=True),
+            )
+            for k, d in enumerate(mr.objs(m, "destinations"))
+        )
+        models.append(
+            ModelEntry(
+                mr.str_(m, "name"),
+                mr.str_(m, "source"),
+                mr.str_(m, "manifest", optional=True),
+                mr.str_(m, "digest", optional=True),
+                mr.choice(m, "tests", TEST_STATES),
+                dests,
+            )
+        )
+    tests = data.get("tests")
+    counts = None
+    if tests is not None:
+        if not isinstance(tests, dict) or not all(
+            isinstance(tests.get(k, 0), int) for k in ("passed", "failed", "errors", "cached")
+        ):
+            raise r.fail("tests", "an object of counts or null")
+        counts = TestCounts(
+            tests.get("passed", 0),
+            tests.get("failed", 0),
+            tests.get("errors", 0),
+            tests.get("cached", 0),
+        )
+    restored = data.get("restored")
+    if restored is not None and not isinstance(restored, bool):
+        raise r.fail("restored", "true, false or null")
+    return Entry(
+        id=r.str_(data, "id"),
+        kind=r.choice(data, "kind", KINDS),
+        outcome=r.choice(data, "outcome", OUTCOMES),
+        at=r.str_(data, "at"),
+        host=r.str_(data, "host"),
+        from_tag=r.str_(data, "from"),
+        to_tag=r.str_(data, "to", optional=True),
+        aliases=r.strs(data, "aliases"),
+        models=tuple(models),
+        tests=counts,
+        failures=r.strs(data, "failures"),
+        reason=r.str_(data, "reason", optional=True),
+        restored=restored,
+        commit=r.str_(data, "commit", optional=True),
+        dirty=bool(data.get("dirty", False)),
+        stage=r.str_(data, "stage", optional=True),
+    )
+
+
+def corrupt(where: str, problem: str) -> ConfigError:
+    """A record mfops cannot read: name it, and a recovery that keeps the history."""
+    commit = where.rpartition("@")[2]
+    return ConfigError(
+        f"corrupt release record: {problem}",
+        path=where,
+        hint=f"nothing was changed; inspect it with `git cat-file -p {commit}:record.json`, "
+        "or read the others with `mfops history --skip-invalid`",
+    )
+
+
+class NewerRecord(MfopsError):
+    """A record written by a newer mfops, in a format this one cannot read."""
+
+
+def parse(raw: RawRecord) -> Entry:
+    """One record from its git commit; ConfigError (corrupt) or NewerRecord."""
+    where = f"{raw.ref}@{raw.commit[:12]}"
+    if raw.data is None:
+        raise corrupt(where, f"the commit holds no {RECORD_FILE}")
+    try:
+        data = loads_json(raw.data, where)
+    except ConfigError as err:  # not UTF-8, not JSON, or hostile (too deep, too long)
+        raise corrupt(where, MfopsError.__str__(err)) from None
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > RECORD_FORMAT:
+        raise NewerRecord(
+            f"{where}: release record format {fmt} was written by a newer mfops (this one "
+            f"reads up to {RECORD_FORMAT})",
+            hint="upgrade mfops to read the history",
+        )
+    if fmt != RECORD_FORMAT:
+        raise corrupt(where, f"format {fmt!r}, expected {RECORD_FORMAT}")
+    return _entry(data, where, 0)
+
+
+def load(
+    repo: Repo,
+    name: str | None = None,
+    *,
+    host: str | None = None,
+    skip_invalid: bool = False,
+) -> list[Entry]:
+    """Every recorded attempt, oldest first, from git refs only; those involving model
+    `name` / on `host` (an identity) when given. A record this mfops cannot read raises,
+    unless `skip_invalid` (then it is left out)."""
+    if repo.git_root is None:
+        return []
+    entries: dict[str, Entry] = {}
+    for raw in reversed(RecordStore(repo.store).read()):  # oldest first, as written
+        try:
+            entry = parse(raw)
+        except MfopsError:
+            if skip_invalid:
+                continue
+            raise
+        entries.setdefault(entry.id, entry)
+    return [
+        e
+        for e in entries.values()
+        if (name is None or e.involves(name)) and (host is None or e.host == host)
+    ]
+
+
+def headline(entry: Entry) -> str:
+    """The record commit's message: one line a person can read in `git log`."""
+    models = ",".join(m.name for m in entry.models) or "-"
+    tags = ",".join(t for t in (entry.to_tag, *entry.aliases) if t)
+    return f"mfops {entry.kind} {entry.outcome}: {models} {entry.from_tag} -> {tags or '-'}"
+
+
+def append(repo: Repo, entry: Entry) -> str:
+    """Write one record (a commit on refs/mfops/history, compare-and-swap); its commit."""
+    data = json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n"
+    return RecordStore(repo.store).append(data.encode("utf-8"), headline(entry))
+
+
+def released_tags(entries: list[Entry]) -> set[str]:
+    """Every tag a release record names as `--to` or `--alias` (any outcome: a tag someone
+    meant as a release is one)."""
+    out: set[str] = set()
+    for e in entries:
+        if e.kind in ("promote", "gate") and e.to_tag:
+            out.add(e.to_tag)
+        out.update(e.aliases)
+    return out
