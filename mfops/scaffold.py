@@ -16,6 +16,7 @@ re-scaffolded unless forced, so `mfops init --ci github` adds just the workflow 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -107,8 +108,20 @@ def _merge_lines(existing: bytes, template: bytes) -> bytes | None:
     return (text + "\n".join(missing) + "\n").encode("utf-8")
 
 
-def _plan_file(root: Path, rel: str, source: Path, *, force: bool) -> FilePlan:
-    template = source.read_bytes()
+#: The template text replaced by `substitutions[...]` (the workflow's mfops requirement).
+INSTALL_TOKEN = "@MFOPS_INSTALL@"
+
+
+def _render(template: bytes, substitutions: Mapping[str, str]) -> bytes:
+    for token, value in substitutions.items():
+        template = template.replace(token.encode("utf-8"), value.encode("utf-8"))
+    return template
+
+
+def _plan_file(
+    root: Path, rel: str, source: Path, *, force: bool, substitutions: Mapping[str, str]
+) -> FilePlan:
+    template = _render(source.read_bytes(), substitutions)
     target = root / rel
     if target.is_dir():
         raise InitError(f"{target} is a directory; the template needs a file there")
@@ -128,9 +141,15 @@ def _plan_file(root: Path, rel: str, source: Path, *, force: bool) -> FilePlan:
 
 
 def plan(
-    target: Path, *, ci: str | None = None, force: bool = False, templates: Path | None = None
+    target: Path,
+    *,
+    ci: str | None = None,
+    force: bool = False,
+    templates: Path | None = None,
+    substitutions: Mapping[str, str] | None = None,
 ) -> Scaffold:
-    """What `scaffold` would do in `target`; raises InitError when it must refuse."""
+    """What `scaffold` would do in `target`; raises InitError when it must refuse.
+    `substitutions` maps template tokens (INSTALL_TOKEN) to the text written instead."""
     if ci is not None and ci not in CI_TEMPLATES:
         raise InitError(
             f"unknown CI system {ci!r}", hint=f"choose one of: {', '.join(sorted(CI_TEMPLATES))}"
@@ -155,7 +174,9 @@ def plan(
             if keep_repo:
                 files.append(FilePlan(rel, source, "kept", b"", reason="existing mfops repository"))
             else:
-                files.append(_plan_file(root, rel, source, force=force))
+                files.append(
+                    _plan_file(root, rel, source, force=force, substitutions=substitutions or {})
+                )
     conflicts = [f for f in files if f.action == "conflict"]
     if conflicts:
         names = ", ".join(f.path for f in conflicts)
@@ -168,14 +189,19 @@ def plan(
 
 
 def scaffold(
-    target: Path, *, ci: str | None = None, force: bool = False, templates: Path | None = None
+    target: Path,
+    *,
+    ci: str | None = None,
+    force: bool = False,
+    templates: Path | None = None,
+    substitutions: Mapping[str, str] | None = None,
 ) -> Scaffold:
     """Write the starter repository (and the CI workflow for `ci`) into `target`.
 
     All-or-nothing with respect to conflicts (see the module docstring); each file is
     written atomically. Returns the plan that was carried out.
     """
-    done = plan(target, ci=ci, force=force, templates=templates)
+    done = plan(target, ci=ci, force=force, templates=templates, substitutions=substitutions)
     for item in done.written:
         path = done.root / item.path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,6 +214,22 @@ def next_steps(done: Scaffold, *, shown_root: str, in_git: bool) -> list[tuple[s
     steps: list[tuple[str, str]] = []
     if shown_root not in ("", "."):
         steps.append((f"cd {shown_root}", ""))
+    if done.ci is not None and done.with_action("kept"):
+        # an existing repository that only got the workflow: its models are built already
+        return [
+            *steps,
+            ("git add .github && git commit -m 'mfops gate'", "the workflow"),
+            ("git push", "pull requests are gated from now on"),
+            (
+                "git tag vX.Y.Z && git push origin vX.Y.Z",
+                "the workflow gates and promotes the tag",
+            ),
+            (
+                "# optional: a repository secret MFOPS_OLLAMA_HOST naming your Ollama "
+                "(without it the workflow starts one on the runner)",
+                "",
+            ),
+        ]
     if not in_git:
         steps.append(("git init", ""))
     steps += [

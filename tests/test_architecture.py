@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("store",),  # .mfops state and the writer lock
     ("build",),  # plan and execute builds
     ("behave",),  # behavioural tests
-    ("release", "scaffold"),  # promote, roll back, gate; `mfops init`'s files
+    ("release", "scaffold", "install", "schema"),  # promote, roll back, gate; `mfops init`'s
+    # files, the install line its workflow gets; the JSON Schemas of mfops.yaml and suites
     ("testing",),  # the Ollama double, pytest plugin, demo (never imported by the core)
     ("cli",),  # the command line
     ("__main__",),  # `python -m mfops`
@@ -53,7 +54,7 @@ OWNERS = {
     "yaml": {"fileio.yamlfile"},
     "deepdiff": {"diff.compare"},
     "jsonschema": {"behave.assertions"},
-    "rich": {"cli.commands.buildview", "cli.commands.test"},
+    "rich": {"cli.commands.buildview", "cli.commands.test", "cli.pullview", "cli.render"},
 }
 
 #: modules that call json.load/json.loads, and on what: files go through fileio.jsonfile

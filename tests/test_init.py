@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mfops.install import install_line
 from mfops.scaffold import InitError, next_steps, plan, scaffold, template_files, templates_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,8 @@ STARTER = {
     "expert/Modelfile",
     "expert/expert.test.yaml",
     "tests/company.test.yaml",
+    "schemas/mfops.schema.json",
+    "schemas/suite.schema.json",
 }
 WORKFLOW = ".github/workflows/mfops.yml"
 
@@ -65,9 +68,10 @@ def test_ci_github_adds_the_workflow_and_mentions_the_tag_push(tmp_path, mfops_c
     assert files_under(git_repo.root) - {
         p for p in files_under(git_repo.root) if p.startswith(".git/")
     } == STARTER | {WORKFLOW}
+    # the template, with the requirement of the mfops running (tests/test_install_line.py)
     assert (git_repo.root / WORKFLOW).read_bytes() == (
         ROOT / "templates" / "ci" / "github" / WORKFLOW
-    ).read_bytes()
+    ).read_bytes().replace(b"@MFOPS_INSTALL@", install_line().requirement.encode())
     assert "git push origin v0.1.0" in out
     assert "git init" not in out, "already a git repository"
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import mfops
 from tests.actionsrunner import (
     condition,
     evaluate,
@@ -189,11 +188,23 @@ def test_the_reusable_workflow_refuses_to_promote_outside_tag_pushes():
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
 def test_permissions_are_least_privilege(path):
     """Read-only by default; the only writes are `pull-requests` for a job that comments or
-    opens a pull request, and `contents` for a job that pushes: a branch (the scheduled base
-    updates) or the release records (refs/mfops/history, `mfops history --sync`). Contents
-    write is per job, except in a reusable workflow that pushes records (a ceiling there)."""
+    opens a pull request, `contents` for a job that pushes: a branch (the scheduled base
+    updates) or the release records (refs/mfops/history, `mfops history --sync`), and
+    `id-token` for a job that only publishes to PyPI (trusted publishing), each on that job
+    only, except contents in a reusable workflow that pushes records (a ceiling there)."""
     workflow = load_workflow(path)
     assert "permissions" in workflow, "declare top-level permissions"
+
+    def publishes_only(steps: list[dict[str, Any]]) -> bool:
+        uses = [s.get("uses", "") for s in steps]
+        return (
+            any(u.startswith("pypa/gh-action-pypi-publish@") for u in uses)
+            and not any("run" in s for s in steps)
+            and all(
+                u.startswith(("pypa/gh-action-pypi-publish@", "actions/download-artifact@"))
+                for u in uses
+            )
+        )
 
     def check(perms: Any, where: str, steps: list[dict[str, Any]]) -> None:
         assert isinstance(perms, dict), f"{where}: permissions must be a map, not {perms!r}"
@@ -203,7 +214,9 @@ def test_permissions_are_least_privilege(path):
             "contents": "git push" in scripts or "history --sync" in scripts,
         }
         for scope, level in perms.items():
-            if level == "write":
+            if level == "write" and scope == "id-token":
+                assert publishes_only(steps) and where != "workflow", f"{where}: id-token: write"
+            elif level == "write":
                 assert needs.get(scope), f"{where}: {scope}: write"
             else:
                 assert level in ("read", "none"), f"{where}: {scope}: {level}"
@@ -292,14 +305,29 @@ def test_the_reusable_workflow_runs_the_templates_scripts():
 def test_versions_agree_with_mfops_and_with_each_other():
     template, reusable, ci = (load_workflow(p) for p in (TEMPLATE, REUSABLE, CI))
     inputs = reusable["on"]["workflow_call"]["inputs"]
-    assert template["env"]["MFOPS_VERSION"] == mfops.__version__
-    assert inputs["mfops-version"]["default"] == mfops.__version__
+    # no pinned mfops version that may not exist: init writes the template's requirement
+    # (tests/test_install_line.py); the reusable workflow installs the newest by default
+    assert template["env"]["MFOPS_INSTALL"] == "@MFOPS_INSTALL@"
+    assert inputs["mfops-version"]["default"] == inputs["mfops-install"]["default"] == ""
     assert (
         template["env"]["OLLAMA_VERSION"]
         == inputs["ollama-version"]["default"]
         == ci["env"]["OLLAMA_VERSION"]
     )
     assert template["env"]["PYTHON_VERSION"] == inputs["python-version"]["default"]
+
+
+def test_the_release_workflow_publishes_the_tags_version_with_trusted_publishing():
+    release = load_workflow(ROOT / ".github" / "workflows" / "release.yml")
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    assert release["permissions"] == {}
+    build, publish = release["jobs"]["build"], release["jobs"]["publish"]
+    assert build["permissions"] == {"contents": "read"}
+    assert publish["permissions"] == {"id-token": "write"}
+    assert publish["needs"] == "build" and publish["environment"]["name"] == "pypi"
+    scripts = "\n".join(s.get("run", "") for s in build["steps"])
+    assert 'python scripts/release_version.py "$TAG"' in scripts
+    assert "python -m build" in scripts
 
 
 def test_ci_runs_ruff_and_pytest_on_every_supported_python_and_a_real_ollama_job():
@@ -343,3 +371,22 @@ def test_the_expression_emulation(expression, expected):
     value = evaluate(expression, ctx)
     assert value == expected if not isinstance(expected, bool) else value is expected
     assert loose_equal(None, "") and not loose_equal("a", "b")
+
+
+def test_the_release_version_comes_from_the_tag(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "release_version", ROOT / "scripts" / "release_version.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    init = tmp_path / "__init__.py"
+    init.write_text('"""doc"""\n\n__version__ = "0.1.0"\n')
+    assert module.set_version("v1.4.2", init) == "1.4.2"
+    assert init.read_text() == '"""doc"""\n\n__version__ = "1.4.2"\n'
+    assert module.set_version("v2.0.0rc1", init) == "2.0.0rc1"
+    for bad in ("1.2.3", "v1", "vX.Y", "v1.2.3-beta", "release-1.2"):
+        with pytest.raises(ValueError, match="is not v \\+ a release version"):
+            module.set_version(bad, init)
+    assert module.main(["nope"]) == 2

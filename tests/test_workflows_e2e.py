@@ -203,8 +203,11 @@ def _ran(job: JobResult) -> list[str]:
 
 
 def test_the_template_is_what_init_writes(pipeline):
+    from mfops.install import install_line
+
     written = pipeline.origin.root / ".github" / "workflows" / "mfops.yml"
-    assert written.read_bytes() == TEMPLATE.read_bytes()
+    requirement = install_line().requirement.encode()  # tests/test_install_line.py
+    assert written.read_bytes() == TEMPLATE.read_bytes().replace(b"@MFOPS_INSTALL@", requirement)
 
 
 def test_pull_request_flow_builds_tests_reports_and_comments(pipeline):

@@ -22,7 +22,13 @@ from mfops.behave.assertions import KINDS, AssertionResult, Check
 from mfops.behave.baseline import Baseline, BaselineStore, baseline_path, write_baselines
 from mfops.behave.cache import ResultCache
 from mfops.behave.client import ModelClient
-from mfops.behave.report import json_report, junit_xml, markdown_report, text_report
+from mfops.behave.report import (
+    empty_junit_xml,
+    json_report,
+    junit_xml,
+    markdown_report,
+    text_report,
+)
 from mfops.behave.results import (
     CaseResult,
     Environment,
@@ -51,6 +57,7 @@ __all__ = [
     "TestEvent",
     "TestReport",
     "baseline_path",
+    "empty_junit_xml",
     "json_report",
     "junit_xml",
     "load_suites",

@@ -37,6 +37,7 @@ from mfops.behave.results import (
     TestReport,
 )
 from mfops.errors import ConfigError, MfopsError
+from mfops.language.suggest import missing_tag_hint
 from mfops.server.client import ServerUnreachable
 
 if TYPE_CHECKING:
@@ -191,10 +192,8 @@ class Runner:
         digest = env.digests.get(run.model) if tag == env.tag else None
         prep = _Prepared(run, target, env.manifest(target), digest)
         if prep.manifest is None:
-            prep.error = (
-                f"{target} is not on the server at {env.host}; build it first "
-                f"(mfops build {run.model} --tag {tag})"
-            )
+            hint = missing_tag_hint(run.model, tag, env.manifests)
+            prep.error = f"{target} is not on the server at {env.host} ({hint})"
             return prep
         aux: dict[str, str] = {}
         for check in run.case.assertions:

@@ -41,8 +41,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0, "seed": 42}
 MAX_SAMPLES = 1000
 ROLES = ("system", "user", "assistant", "tool")
 
-_SUITE_KEYS = ("model", "inherit", "options", "samples", "pass_rate", "cases", "description")
-_CASE_KEYS = (
+SUITE_KEYS = ("model", "inherit", "options", "samples", "pass_rate", "cases", "description")
+CASE_KEYS = (
     "name",
     "prompt",
     "messages",
@@ -209,7 +209,7 @@ def parse_suite(
     top = At(display, lines)
     if data is None:
         raise top.fail("empty suite: expected `model:` and `cases:`")
-    spec = top.mapping(data, _SUITE_KEYS)
+    spec = top.mapping(data, SUITE_KEYS)
     model = _suite_model(spec, top, graph, listed_for)
     inherit = spec.get("inherit", False)
     if not isinstance(inherit, bool):
@@ -352,7 +352,7 @@ def _case(
     models: Models,
     defaults: dict[str, Any] | None = None,
 ) -> Case:
-    spec = at.mapping(raw, _CASE_KEYS)
+    spec = at.mapping(raw, CASE_KEYS)
     if "name" not in spec:
         raise at.fail("a case needs a `name`")
     name = (at / "name").text(spec["name"])

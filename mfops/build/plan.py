@@ -163,7 +163,7 @@ def check_tag(tag: str) -> None:
 
 
 def check_build_tag(tag: str, recorded: set[str]) -> None:
-    """A tag `build --tag` (or the gate's `--candidate-tag`) may write: not a content tag
+    """A tag `build --tag` (or the gate's `--tag`) may write: not a content tag
     (mfops' own) and not a release tag or alias, which only promote and rollback move."""
     check_tag(tag)
     if is_content_tag(tag):

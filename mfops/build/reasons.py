@@ -66,6 +66,11 @@ def _where(origin: str | None, model: str) -> str:
     return " (own file)" if origin == model else f" (inherited from {origin})"
 
 
+def _value(value: object) -> str:
+    """A parameter value as a user reads it: `(unset)`, never Python's `None`."""
+    return "(unset)" if value is None else repr(value)
+
+
 def describe_change(change: object, model: str) -> str:
     """One line for `--explain`: which field changed and where the value comes from."""
     if isinstance(change, d.TextChange):
@@ -74,7 +79,7 @@ def describe_change(change: object, model: str) -> str:
         return f"{change.field.upper()} {verb}{where}"
     if isinstance(change, d.ParameterChange):
         return (
-            f"PARAMETER {change.key}: {change.old!r} -> {change.new!r}"
+            f"PARAMETER {change.key}: {_value(change.old)} -> {_value(change.new)}"
             f"{_where(change.origin_new or change.origin_old, model)}"
         )
     if isinstance(change, d.MessagesChange):

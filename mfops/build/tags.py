@@ -22,13 +22,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Literal
 
+from mfops.language.names import is_content_tag as is_content_tag  # re-exported
 from mfops.repo.gitstore import short_commit
 
 if TYPE_CHECKING:
     from mfops.server.client import ServerModel
 
 CONTENT_PREFIX = "mf-"
-CONTENT_TAG = re.compile(r"mf-[0-9a-f]{12}\Z")
 _RELEASE = re.compile(
     r"v(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)(?:\.(?P<patch>0|[1-9][0-9]*))?\Z"
 )
@@ -41,10 +41,6 @@ Verdict = Literal["up to date", "stale", "drifted", "missing"]
 def content_tag(digest: str) -> str:
     """`mf-` and the first 12 hex digits of an mfops digest (`sha256:<64 hex>`)."""
     return CONTENT_PREFIX + digest.removeprefix("sha256:")[:12]
-
-
-def is_content_tag(tag: str) -> bool:
-    return CONTENT_TAG.match(tag.casefold()) is not None
 
 
 def release_version(tag: str) -> tuple[int, int, int] | None:

@@ -23,6 +23,7 @@ import click
 
 from mfops import __version__
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.language.suggest import close_matches, did_you_mean
 from mfops.release.signals import terminate_like_interrupt
 from mfops.server.hosts import redact
 
@@ -50,8 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rollback": ("mfops.cli.commands.rollback", "Point an alias back at an earlier release."),
     "history": ("mfops.cli.commands.history", "Show promotions and rollbacks, newest first."),
+    "prune": ("mfops.cli.commands.prune", "Delete candidate tags that nothing needs."),
     "gate": ("mfops.cli.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
     "init": ("mfops.cli.commands.init", "Scaffold a model repository and its CI gate."),
+    "schema": ("mfops.cli.commands.schema", "Print the JSON Schema of mfops.yaml or a suite."),
     "demo": ("mfops.cli.commands.demo", "Run the release path on a bundled example, offline."),
 }
 
@@ -80,9 +83,12 @@ class LazyGroup(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's lookup in mfops' words (not click's), with "did you mean build?"."""
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS and not ctx.resilient_parsing:
-            ctx.fail(f"unknown command {name!r}")  # mfops' words, not click's
+            hint = did_you_mean(close_matches(name, COMMANDS))
+            more = f"; {hint}" if hint else ""
+            ctx.fail(f"unknown command {name!r}{more}")
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -119,6 +125,12 @@ def _crash_log(exc: BaseException) -> str:
         fh.write(redact(f"mfops {__version__}, Python {sys.version}\nargv: {sys.argv!r}\n\n"))
         fh.write(redact(trace))
     return path
+
+
+#: click >= 8.2 raises this for a group run without arguments (8.1 printed the help itself).
+_NO_ARGS: tuple[type[Exception], ...] = tuple(
+    e for e in [getattr(click.exceptions, "NoArgsIsHelpError", None)] if e is not None
+)
 
 
 def _param_name(param: click.Parameter | None) -> str | None:
@@ -166,6 +178,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except _NO_ARGS as exc:
+        # `mfops` alone: the help, as `mfops --help` prints it (nothing went wrong).
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")  # type: ignore[attr-defined]
+        sys.exit(0)
     except click.UsageError as exc:
         # One line, like every other input error (click's own form takes three or four).
         where = exc.ctx.command_path if exc.ctx is not None else "mfops"

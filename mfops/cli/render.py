@@ -27,6 +27,18 @@ def use_color(setting: bool | None, stream: IO[str] | None = None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def rich_console(setting: bool | None, *, stderr: bool = True, file: IO[str] | None = None) -> Any:
+    """A rich Console for live displays, coloured by the same rule as everything else
+    (`--no-color`, NO_COLOR): rich alone would only look at NO_COLOR."""
+    from rich.console import Console
+
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    color = use_color(setting, stream)
+    if file is not None:
+        return Console(file=file, force_terminal=True, no_color=not color, highlight=False)
+    return Console(stderr=stderr, no_color=not color, highlight=False)
+
+
 def github_escape(text: str, *, property_value: bool = False) -> str:
     """Escape text for a GitHub workflow command (`::error file=...::message`)."""
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

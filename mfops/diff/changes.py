@@ -29,12 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from mfops.language.semver import Version, parse_version_tag
 
 if TYPE_CHECKING:
     from mfops.graph.effective import Message
+    from mfops.graph.inheritance import Graph
 
 Level = Literal["major", "minor", "patch"]
 Status = Literal["changed", "added", "removed", "renamed"]
@@ -246,6 +248,8 @@ class DiffResult:
     models: tuple[ModelDiff, ...]
     unchanged: int
     moved: tuple[Move, ...] = ()
+    #: B's inheritance graph, for pictures of what changed (not compared, not in the JSON).
+    new_graph: Graph | None = dataclass_field(default=None, compare=False, repr=False)
 
     def count(self, status: Status) -> int:
         return sum(1 for m in self.models if m.status == status)

@@ -27,6 +27,7 @@ from mfops.diff.changes import (
     WeightsChange,
 )
 from mfops.fileio.markdown import code_span, fence
+from mfops.graph.views import affected, mermaid_affected
 
 #: How each kind of change is named for people.
 LABELS = {
@@ -350,6 +351,9 @@ def render_markdown(
                 f"{describe(m).replace('|', '/')} | {m.level} |"
             )
         out.append("")
+    picture = _md_graph(result)
+    if picture:
+        out += picture
     if result.moved:
         out.append(
             "Moved without change: "
@@ -365,6 +369,34 @@ def render_markdown(
     if suggestion is not None:
         out += [_md_suggestion(suggestion), ""]
     return "\n".join(out)
+
+
+def _md_graph(result: DiffResult) -> list[str]:
+    """The inheritance graph of what changed, as a Mermaid diagram GitHub draws: changed
+    and added models highlighted, their unchanged ancestors for context (views.py)."""
+    graph = result.new_graph
+    marked = {m.name: m.status for m in result.models if m.status != "removed"}
+    if graph is None or not marked:
+        return []
+    picture = mermaid_affected(graph, marked)
+    if picture is None:
+        shown = len(affected(graph, marked))
+        return [
+            f"_The inheritance graph of the {shown} affected models is too large to draw "
+            f"here; see `mfops graph`._",
+            "",
+        ]
+    out = [
+        "<details open>",
+        "<summary>Inheritance of the changed models</summary>",
+        "",
+        picture,
+        "",
+    ]
+    removed = [m.name for m in result.models if m.status == "removed"]
+    if removed:
+        out += [f"Removed (not drawn): {', '.join(_code(n) for n in removed)}", ""]
+    return [*out, "</details>", ""]
 
 
 def _md_suggestion(s: Suggestion) -> str:

@@ -119,7 +119,15 @@ def diff_revisions(
     unchanged = [n for n in common if n not in dirty and keep(n)]
     moved = tuple(Move(n, a.file(n), b.file(n)) for n in unchanged if a.file(n) != b.file(n))
     return DiffResult(
-        old.label, new.label, old.ref, new.ref, mode, tuple(models), len(unchanged), moved
+        old.label,
+        new.label,
+        old.ref,
+        new.ref,
+        mode,
+        tuple(models),
+        len(unchanged),
+        moved,
+        new_graph=b.graph,
     )
 
 

@@ -7,6 +7,7 @@ as their own nodes, because "which models move when llama3.2 moves" is the quest
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from mfops.fileio.markdown import fence
@@ -117,6 +118,65 @@ def mermaid(graph: Graph) -> str:
             if key not in ids:
                 out.append(f'  {ident(key)}(["{_mermaid_text(label)}"])')
             out.append(f"  {ident(key)} -.-> {ident('m:' + name)}")
+    return "\n".join(fence("\n".join(out), "mermaid"))
+
+
+#: The most nodes a diff's picture shows; beyond that it would be unreadable in a comment.
+SUBGRAPH_LIMIT = 60
+_MARK_TEXT = {"changed": "~ ", "added": "+ ", "renamed": "> "}
+_MARK_STYLE = {
+    "changed": "fill:#fff4c2,stroke:#b08800,stroke-width:2px",
+    "added": "fill:#dcffe4,stroke:#22863a,stroke-width:2px",
+    "renamed": "fill:#e1f0ff,stroke:#0366d6,stroke-width:2px",
+}
+
+
+def affected(graph: Graph, marked: Mapping[str, str]) -> list[str]:
+    """The marked models and their source ancestors (the unchanged context), in graph
+    order: only the subtrees a change touches, however large the repository."""
+    keep: set[str] = set()
+    for name in marked:
+        if name in graph.nodes:
+            keep.add(name)
+            keep.update(graph.ancestors(name))
+    return [n for n in graph.order if n in keep]
+
+
+def mermaid_affected(
+    graph: Graph, marked: Mapping[str, str], *, limit: int = SUBGRAPH_LIMIT
+) -> str | None:
+    """A Mermaid flowchart of the models a diff touches: `marked` maps a model to how it
+    changed (`changed`, `added`, `renamed`), drawn highlighted and prefixed `~`/`+`/`>`;
+    their unchanged ancestors are drawn plain for context, and each root's external base
+    as a rounded node. None when nothing is marked or the picture would pass `limit` nodes."""
+    names = affected(graph, marked)
+    if not names or len(names) > limit:
+        return None
+    ids: dict[str, str] = {}
+
+    def ident(key: str) -> str:
+        return ids.setdefault(key, f"n{len(ids)}")
+
+    out = ["flowchart TD"]
+    classes: dict[str, list[str]] = {}
+    for name in names:
+        node = graph.nodes[name]
+        how = marked.get(name)
+        label = _MARK_TEXT.get(how or "", "") + name
+        out.append(f'  {ident("m:" + name)}["{_mermaid_text(label)}"]')
+        if how in _MARK_STYLE:
+            classes.setdefault(how, []).append(ident("m:" + name))
+        if node.parent:
+            out.append(f"  {ident('m:' + node.parent)} --> {ident('m:' + name)}")
+        else:
+            base = base_label(node)
+            key = "b:" + base
+            if key not in ids:
+                out.append(f'  {ident(key)}(["{_mermaid_text(base)}"])')
+            out.append(f"  {ident(key)} -.-> {ident('m:' + name)}")
+    for how, members in classes.items():
+        out.append(f"  classDef {how} {_MARK_STYLE[how]}")
+        out.append(f"  class {','.join(members)} {how}")
     return "\n".join(fence("\n".join(out), "mermaid"))
 
 

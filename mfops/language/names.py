@@ -19,6 +19,8 @@ DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
 DEFAULT_TAG = "latest"
 DEFAULT_SCHEME = "https"
+#: mfops' content tags, `mf-<first 12 hex of the mfops digest>` (build/tags.py): reserved.
+CONTENT_TAG = re.compile(r"mf-[0-9a-f]{12}\Z")
 
 # Each part starts with a letter, digit or `_`; the rest of the set differs per part.
 _PARTS = {
@@ -73,21 +75,27 @@ class ModelName:
         return self.display
 
 
-def _check_part(kind: str, part: str, text: str) -> None:
+def part_problem(kind: str, part: str) -> str | None:
+    """Why `part` is not a valid `kind` (model, tag, ...) of a name, or None: the words a
+    user who typed only that part should read (`tag 'bad tag' may only contain ...`)."""
     pattern, limit, allowed = _PARTS[kind]
     if not part:
-        raise ValueError(f"invalid model name {text!r}: empty {kind}")
+        return f"empty {kind}"
     if not part.isascii():
-        raise ValueError(f"invalid model name {text!r}: {kind} {part!r} is not ASCII")
+        return f"{kind} {part!r} is not ASCII"
     if len(part) > limit:
-        raise ValueError(
-            f"invalid model name {text!r}: {kind} is {len(part)} characters long (at most {limit})"
-        )
+        return f"{kind} is {len(part)} characters long (at most {limit})"
     if pattern.fullmatch(part) is None:
-        first = "must start with a letter, digit or '_'"
         if pattern.fullmatch("a" + part[1:]) is not None:
-            raise ValueError(f"invalid model name {text!r}: {kind} {part!r} {first}")
-        raise ValueError(f"invalid model name {text!r}: {kind} {part!r} may only contain {allowed}")
+            return f"{kind} {part!r} must start with a letter, digit or '_'"
+        return f"{kind} {part!r} may only contain {allowed}"
+    return None
+
+
+def _check_part(kind: str, part: str, text: str) -> None:
+    problem = part_problem(kind, part)
+    if problem is not None:
+        raise ValueError(f"invalid model name {text!r}: {problem}")
 
 
 def tag_problem(tag: str) -> str | None:
@@ -181,6 +189,11 @@ def is_valid_name(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_content_tag(tag: str) -> bool:
+    """A tag mfops writes itself for one content (`mf-<12 hex>`, build/tags.py)."""
+    return CONTENT_TAG.match(tag.casefold()) is not None
 
 
 def is_reserved_tag(tag: str) -> bool:

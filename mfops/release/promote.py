@@ -40,6 +40,7 @@ from mfops.build.plan import check_tag
 from mfops.build.tags import classify, content_tag, is_content_tag
 from mfops.errors import MfopsError
 from mfops.language.names import parse_name
+from mfops.language.suggest import close_matches, did_you_mean, missing_tag_hint
 from mfops.release.retag import BACKUP_PREFIX, Move, key, retag
 from mfops.release.verdict import ModelTests, Tester, TestSummary
 from mfops.repo import history
@@ -166,10 +167,8 @@ def _precheck(
         src = f"{name}:{req.from_tag}"
         have = listing.get(key(src))
         if have is None:
-            problems.append(
-                f"{src} is not on the server at {target.host} (build it first: "
-                f"mfops build {name} --tag {req.from_tag})"
-            )
+            hint = missing_tag_hint(name, req.from_tag, [m.name for m in listing.values()])
+            problems.append(f"{src} is not on the server at {target.host} ({hint})")
             continue
         verdict, detail = classify(name, req.from_tag, digests[name], listing)
         found = [] if verdict == "up to date" else [detail]
@@ -412,38 +411,69 @@ def _failed_reason(outcome: RetagOutcome) -> str:
 # --------------------------------------------------------------------------- rollback
 
 
+def _check_model_on_server(target: Target, name: str) -> None:
+    """A NAME the server has no tag of is a typo, not a refused rollback: raise (exit 2,
+    nothing recorded) with the models it does have that are close."""
+    models: set[str] = set()
+    for entry in target.server.models().values():
+        try:
+            models.add(parse_name(entry.name).untagged)
+        except ValueError:
+            continue
+    want = parse_name(name).untagged.casefold()
+    if any(m.casefold() == want for m in models):
+        return
+    raise MfopsError(
+        f"no model {name!r} on the server at {target.host}",
+        hint=did_you_mean(close_matches(name, models)) or "see `mfops status`",
+    )
+
+
 def rollback(
     target: Target,
     *,
-    name: str,
     to_tag: str,
     aliases: Sequence[str],
+    name: str | None = None,
+    names: Sequence[str] | None = None,
     on_event: EventFn | None = None,
 ) -> Result:
-    """Point `name:ALIAS` for each alias back at `name:TO_TAG` (module docstring)."""
+    """Point `name:ALIAS` for each alias back at `name:TO_TAG`, for one model (`name`) or
+    several (`names`; `all_at_tag` lists every model holding TO_TAG), all or nothing: one
+    retag moves every alias of every model, and a failure puts back all that moved. One
+    history entry records the attempt (module docstring)."""
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)
     target.repo.store  # noqa: B018 - records live in git: no git, no rollback
-    try:
-        parse_name(f"{name}:{to_tag}")
-    except ValueError as err:
-        raise MfopsError(f"invalid model name {name!r}: {err}") from None
+    wanted = list(names or ()) + ([name] if name is not None else [])
+    if not wanted:
+        raise MfopsError("no models to roll back", hint="name one, or pass --all")
+    for one in wanted:
+        try:
+            parse_name(f"{one}:{to_tag}")
+        except ValueError as err:
+            raise MfopsError(f"invalid model name {one!r}: {err}") from None
+        _check_model_on_server(target, one)
     at = now_utc()
     warnings: list[str] = []
-    promoted = [
-        e
-        for e in history.load(target.repo, name, host=target.host)
-        if e.kind == "promote" and e.outcome == "promoted" and e.to_tag == to_tag
-    ]
-    if not promoted:
-        warnings.append(f"the history has no promotion of {name}:{to_tag} on this host")
-    source = f"{name}:{to_tag}"
+    entries = history.load(target.repo, host=target.host)
+    promoted_of: dict[str, list[Entry]] = {}
+    for one in wanted:
+        promoted_of[one] = [
+            e
+            for e in entries
+            if e.involves(one)
+            and e.kind == "promote"
+            and e.outcome == "promoted"
+            and e.to_tag == to_tag
+        ]
+        if not promoted_of[one]:
+            warnings.append(f"the history has no promotion of {one}:{to_tag} on this host")
+    moves = [Move(f"{one}:{to_tag}", f"{one}:{a}") for one in wanted for a in aliases]
     interrupted: KeyboardInterrupt | None = None
     try:
-        outcome = retag(
-            target.server, [Move(source, f"{name}:{a}") for a in aliases], on_event=on_event
-        )
+        outcome = retag(target.server, moves, on_event=on_event)
     except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP too (signals.py)
         if getattr(stop, "outcome", None) is None:
             raise
@@ -458,16 +488,32 @@ def rollback(
         state, reason = "rolled back", None
     elif outcome.stage == "check":
         state, reason = "refused", f"rollback refused: {outcome.error}"
+        missing = next(
+            (o for o in wanted if outcome.error == f"{o}:{to_tag} is not on the server"), None
+        )
+        if missing is not None:  # name the releases there are, or the one meant
+            names = [m.name for m in target.server.models().values()]
+            reason += f" ({missing_tag_hint(missing, to_tag, names)})"
     else:
         state, reason = "failed", _failed_reason(outcome).replace("moving the tags", "rolling back")
-    manifest = outcome.moves[0].source_manifest if outcome.moves else None
-    digest = next(
-        (m.digest for e in reversed(promoted) for m in e.models if m.name == name and m.digest),
-        None,
-    )
-    dests = tuple(
-        Destination(m.destination.rpartition(":")[2], m.before, m.after) for m in outcome.moves
-    )
+    models = []
+    for one in wanted:
+        source = f"{one}:{to_tag}"
+        mine = [m for m in outcome.moves if m.source == source]
+        manifest = mine[0].source_manifest if mine else None
+        digest = next(
+            (
+                m.digest
+                for e in reversed(promoted_of[one])
+                for m in e.models
+                if m.name == one and m.digest
+            ),
+            None,
+        )
+        dests = tuple(
+            Destination(m.destination.rpartition(":")[2], m.before, m.after) for m in mine
+        )
+        models.append(ModelEntry(one, source, manifest, digest, "not run", dests))
     entry = Entry(
         id=history.new_id(at),
         kind="rollback",
@@ -477,7 +523,7 @@ def rollback(
         from_tag=to_tag,
         to_tag=None,
         aliases=tuple(aliases),
-        models=(ModelEntry(name, source, manifest, digest, "not run", dests),),
+        models=tuple(models),
         reason=reason,
         restored=outcome.restored,
         commit=target.commit,
@@ -551,22 +597,47 @@ def preview_promote(target: Target, rev: Revision, req: PromoteRequest) -> Previ
     )
 
 
-def preview_rollback(target: Target, *, name: str, to_tag: str, aliases: Sequence[str]) -> Preview:
-    """The plan of `rollback` without moving or recording anything."""
+def preview_rollback(
+    target: Target, *, names: Sequence[str], to_tag: str, aliases: Sequence[str]
+) -> Preview:
+    """The plan of `rollback` (one model or several) without moving or recording anything."""
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)
     listing = target.server.models()
-    problems = []
-    if listing.get(key(f"{name}:{to_tag}")) is None:
-        problems.append(f"{name}:{to_tag} is not on the server")
-    warnings = []
-    if not any(
-        e.kind == "promote" and e.outcome == "promoted" and e.to_tag == to_tag
-        for e in history.load(target.repo, name, host=target.host)
-    ):
-        warnings.append(f"the history has no promotion of {name}:{to_tag} on this host")
-    pairs = [(f"{name}:{to_tag}", f"{name}:{a}") for a in aliases]
+    problems = [
+        f"{n}:{to_tag} is not on the server"
+        for n in names
+        if listing.get(key(f"{n}:{to_tag}")) is None
+    ]
+    entries = history.load(target.repo, host=target.host)
+    warnings = [
+        f"the history has no promotion of {n}:{to_tag} on this host"
+        for n in names
+        if not any(
+            e.involves(n) and e.kind == "promote" and e.outcome == "promoted" and e.to_tag == to_tag
+            for e in entries
+        )
+    ]
+    pairs = [(f"{n}:{to_tag}", f"{n}:{a}") for n in names for a in aliases]
     return Preview(
         "rollback", to_tag, _planned(listing, pairs), (), tuple(problems), tuple(warnings)
     )
+
+
+def all_at_tag(server: Server, tag: str) -> list[str]:
+    """Every model the server holds at `tag` (what `rollback --all --to TAG` covers), sorted;
+    the repo is not read, so a rollback works while the repo is broken."""
+    out = set()
+    for entry in server.models().values():
+        try:
+            parsed = parse_name(entry.name)
+        except ValueError:
+            continue
+        if parsed.tag.casefold() == tag.casefold():
+            out.add(parsed.untagged)
+    if not out:
+        raise MfopsError(
+            f"no model on the server holds the tag {tag!r}", hint="see `mfops history`"
+        )
+    return sorted(out)

@@ -68,9 +68,9 @@ class Config:
     lines: LineMap = field(default_factory=LineMap, compare=False, repr=False)
 
 
-_TOP_KEYS = ("models", "defaults", "allow_paths")
-_MODEL_KEYS = ("modelfile", "description", "tests")
-_DEFAULT_KEYS = (
+TOP_KEYS = ("models", "defaults", "allow_paths")
+MODEL_KEYS = ("modelfile", "description", "tests")
+DEFAULT_KEYS = (
     "host",
     "candidate_tag",
     "jobs",
@@ -177,7 +177,7 @@ def load_config(text: str, path: str) -> Config:
             path=path,
             line=lines.line(),
         )
-    top = check.mapping(data, (), _TOP_KEYS)
+    top = check.mapping(data, (), TOP_KEYS)
     models: dict[str, ModelConfig] = {}
     raw_models = top.get("models")
     if raw_models is not None and not isinstance(raw_models, dict):
@@ -205,7 +205,7 @@ def load_config(text: str, path: str) -> Config:
                 f"expected a mapping, got {kind_of(entry)}",
                 hint=f"write `{name}: {{modelfile: {entry}}}`",
             )
-        spec = check.mapping(entry, key, _MODEL_KEYS)
+        spec = check.mapping(entry, key, MODEL_KEYS)
         if "modelfile" not in spec:
             raise check.fail(key, "missing required key 'modelfile'")
         raw_path = check.string(spec["modelfile"], (*key, "modelfile"), optional=False)
@@ -234,7 +234,7 @@ def load_config(text: str, path: str) -> Config:
 
 
 def _defaults(check: _Checker, value: object) -> Defaults:
-    spec = check.mapping(value, ("defaults",), _DEFAULT_KEYS)
+    spec = check.mapping(value, ("defaults",), DEFAULT_KEYS)
     jobs = spec.get("jobs", 4)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise check.fail(("defaults", "jobs"), f"expected a positive integer, got {jobs!r}")

@@ -313,6 +313,10 @@ class GitStore:
     def short(self, commit: str) -> str:
         return self._run("rev-parse", "--short=7", commit).decode().strip()
 
+    def commit_time(self, commit: str) -> int:
+        """When `commit` (a full SHA) was committed, in seconds since the epoch."""
+        return int(self._run("show", "-s", "--format=%ct", commit).decode().strip())
+
     def tags(self, merged: str | None = None) -> list[str]:
         args = ["tag", "--list"]
         if merged is not None:

@@ -137,6 +137,8 @@ def diff_repo(
 
 
 def _short(value: object, limit: int = 70) -> str:
+    if value is None:  # a field one side does not set: never Python's `None`
+        return "(unset)"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

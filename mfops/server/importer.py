@@ -5,8 +5,9 @@ the model's base (`details.parent_model`, the model it was created FROM), the Mo
 `FROM <base>` and holds only what differs from that base, the way a person would have
 written it; a base that is itself a repo model becomes a source FROM (built together). When
 the base is unknown (imported weights), FROM names the weights blob on the server and every
-field is written out; the notes say what needs a human (that FROM, adapters, values a child
-cannot remove from its base).
+field is written out; such a file is a draft (the CLI writes it where mfops does not load it,
+since a blob path outside the repo stops the whole graph). The notes say what needs a human
+(that FROM, adapters, values a child cannot remove from its base).
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def import_model(
         weights = cfg.weights or "<weights>"
         from_line = f"FROM {weights}"
         header.append(
-            "# FROM names the weights blob on the server: replace it with the GGUF "
-            "file (in the repo) or a registry model."
+            "# DRAFT: FROM names the weights blob on the server: replace it with the GGUF "
+            "file (in the repo) or a registry model, then rename this file to Modelfile."
         )
         notes.append(
             "FROM names a blob on the server: point it at the weights file or a "

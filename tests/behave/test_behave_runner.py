@@ -242,8 +242,8 @@ def test_models_not_built_are_errors_without_any_call(lab: Lab):
     report = go(lab, tag="t2")
     assert {r.status for r in report.results} == {"error"}
     assert report.results[0].error == (
-        f"base:t2 is not on the server at {lab.double.url}; build it first "
-        "(mfops build base --tag t2)"
+        f"base:t2 is not on the server at {lab.double.url} (build it first: "
+        "mfops build base --tag t2)"
     )
     assert lab.chats() == 0 and lab.double.calls.count("/api/embed") == 0
 

@@ -275,10 +275,13 @@ def test_markdown_structure(edited):
         "major |",
         "minor |",
     ]
-    assert out.count("<details>") == out.count("</details>") == 5
+    assert out.count("<details>") == 5  # one per model
+    assert out.count("<details open>") == 1  # the inheritance picture
+    assert out.count("</details>") == 6
     assert re.findall(r"<summary><b>(.*?)</b>", out) == names
     fences = [ln for ln in lines if ln.startswith("```")]
-    assert len(fences) % 2 == 0 and fences[0::2] == ["```diff"] * (len(fences) // 2)
+    assert len(fences) % 2 == 0
+    assert fences[0::2] == ["```mermaid"] + ["```diff"] * (len(fences) // 2 - 1)
     assert set(fences[1::2]) == {"```"}
     assert "| `temperature` | changed | `0.1` | `0.15` |  |" in lines
     assert "**Suggested version:** `v2.0.0` (major, after `v1.0.0`)" in lines

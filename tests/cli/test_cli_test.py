@@ -157,7 +157,7 @@ def test_bad_suites_stop_the_run_before_any_call(built: Lab):
 def test_models_not_built_at_the_tag_are_errors(built: Lab):
     code, out, _ = built.mfops("test", "base", "--tag", "nope")
     assert code == 1
-    assert f"base:nope is not on the server at {built.double.url}; build it first" in out
+    assert f"base:nope is not on the server at {built.double.url} (build it first" in out
     assert built.double.calls.count("/api/chat") == 0
 
 

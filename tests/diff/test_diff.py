@@ -6,6 +6,8 @@ Every test builds a small company repo (engine-bot -> python-bot -> pirate-pytho
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mfops.diff.changes import (
@@ -23,6 +25,7 @@ from mfops.diff.revisions import diff_revisions
 from mfops.errors import GraphError, ModelfileError, RefError, RepoError, UnknownModelError
 from mfops.graph.revision import Revision
 from mfops.repo.repository import Repo
+from tests.conftest import invoke_mfops
 
 BASE = """\
 # engine-bot: the company base.
@@ -450,3 +453,50 @@ def test_suggest_version_without_changes_or_tags(acme):
     assert suggest_version(run(acme), ["v1.0.0"]).next is None
     acme.write("BaseBot", BASE.replace("customer", "any"))
     assert suggest_version(run(acme), []).next == "v0.1.0"
+
+
+def test_markdown_draws_the_affected_subtrees_as_mermaid(tmp_path):
+    """Changed models are marked, unchanged ancestors shown, unrelated branches left out."""
+    from tests.gitrepo import GitRepo
+
+    repo = GitRepo(tmp_path / "r")
+    files = {
+        "a/Modelfile": "FROM llama3.2\nSYSTEM a\n",
+        "b/Modelfile": "FROM a\nSYSTEM b\n",
+        "c/Modelfile": "FROM b\nSYSTEM c\n",
+        "d/Modelfile": "FROM a\nSYSTEM d\n",
+        "e/Modelfile": "FROM qwen3\nSYSTEM e\n",
+    }
+    for path, text in files.items():
+        repo.write(path, text)
+    repo.commit("models")
+    repo.write("c/Modelfile", "FROM b\nSYSTEM c2\n")
+    repo.write("f/Modelfile", "FROM c\nSYSTEM f\n")
+    code, out, err = invoke_mfops("-C", str(repo.root), "diff", "--format", "markdown")
+    assert code == 0, err
+    block = out.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    labels = re.findall(r'\w\["([^"]+)"\]', block)  # model nodes (bases are `(["..."])`)
+    assert sorted(labels) == ["+ f", "a", "b", "~ c"]
+    assert '(["llama3.2:latest"])' in block  # the external base, rounded
+    assert "qwen3" not in block and '"d"' not in block and '"e"' not in block
+    assert "classDef changed" in block and "classDef added" in block
+    assert "Inheritance of the changed models" in out
+
+
+def test_markdown_leaves_the_picture_out_when_too_large():
+    from mfops.graph.views import mermaid_affected
+
+    class Node:
+        def __init__(self, parent):
+            self.parent = parent
+
+    class G:
+        def __init__(self):
+            self.order = [f"m{i}" for i in range(5)]
+            self.nodes = {f"m{i}": Node(f"m{i - 1}" if i else None) for i in range(5)}
+
+        def ancestors(self, name):
+            i = int(name[1:])
+            return [f"m{j}" for j in range(i)]
+
+    assert mermaid_affected(G(), {"m4": "changed"}, limit=4) is None  # type: ignore[arg-type]

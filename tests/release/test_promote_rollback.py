@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from tests.behavekit import SEED_FILES
 from tests.promotekit import (  # noqa: F401  (fixtures)
     BETTER_EXPERT,
+    MODELS,
     Release,
     fail_copies_after,
     release_fixture,
@@ -77,7 +79,10 @@ def test_rollback_is_all_or_nothing(rel: Release):
 def test_rollback_to_a_missing_release_is_refused_and_recorded(rel: Release):
     code, _, err = rel.mfops("rollback", "expert", "--to", "v9")
     assert code == 1
-    assert err.strip() == "mfops: rollback refused: expert:v9 is not on the server"
+    assert err.strip() == (
+        "mfops: rollback refused: expert:v9 is not on the server "
+        f"(tags of expert on the server: {rel.tag()})"
+    )
     assert rel.double.calls.count("/api/copy") == 0
     assert rel.history()[-1]["outcome"] == "refused"
 
@@ -102,3 +107,50 @@ def test_rollback_bad_input(rel: Release):
     assert code == 2 and "tag 'v1' is given twice" in err
     code, _, err = rel.mfops("rollback", "expert")
     assert code == 2 and "mfops: missing option '--to'" in err
+
+
+def two_full_releases(rel: Release) -> dict[str, tuple[str, str]]:
+    """Every model at v1 and at v2 (both changed), `latest` at v2; name -> (v1, v2)."""
+    rel.ok("promote", "--all", "--from", rel.tag(), "--to", "v1", "--alias", "latest")
+    base = SEED_FILES["base/Modelfile"] + "PARAMETER seed 7\n"
+    cand = rel.commit({"base/Modelfile": base, "expert/Modelfile": BETTER_EXPERT})
+    rel.ok("build", "--all")
+    rel.ok("promote", "--all", "--from", cand, "--to", "v2", "--alias", "latest")
+    out = {m: (rel.double.digest(f"{m}:v1"), rel.double.digest(f"{m}:v2")) for m in MODELS}
+    assert all(v1 != v2 for v1, v2 in out.values())
+    rel.double.calls.reset()
+    return out  # type: ignore[return-value]
+
+
+def test_rollback_all_points_every_model_back_in_one_record(rel: Release):
+    digests = two_full_releases(rel)
+    code, out, err = rel.mfops("rollback", "--all", "--to", "v1")
+    assert code == 0, out + err
+    for m in MODELS:
+        assert rel.double.digest(f"{m}:latest") == digests[m][0]
+    assert "Rolled back 2 models" in out
+    entry = rel.history()[-1]
+    assert (entry["kind"], entry["outcome"]) == ("rollback", "rolled back")
+    assert sorted(m["name"] for m in entry["models"]) == ["base", "expert"]
+
+
+def test_rollback_all_is_all_or_nothing_across_models(rel: Release):
+    digests = two_full_releases(rel)
+    fail_copies_after(rel.double, 3, error="disk full")  # 2 backups, base moved, expert fails
+    code, _, err = rel.mfops("rollback", "--all", "--to", "v1")
+    assert code == 1
+    assert err.startswith("mfops: rolling back failed, every moved tag was put back: ")
+    for m in MODELS:
+        assert rel.double.digest(f"{m}:latest") == digests[m][1]
+    entry = rel.history()[-1]
+    assert (entry["outcome"], entry["restored"]) == ("failed", True)
+
+
+def test_rollback_all_bad_input(rel: Release):
+    code, _, err = rel.mfops("rollback", "--all", "--to", "v7")
+    assert code == 2
+    assert err == "mfops: no model on the server holds the tag 'v7' (see `mfops history`)\n"
+    code, _, err = rel.mfops("rollback", "expert", "--all", "--to", "v1")
+    assert code == 2 and "give a model NAME or --all (exactly one of them)" in err
+    code, _, err = rel.mfops("rollback", "--to", "v1")
+    assert code == 2 and "give a model NAME or --all" in err

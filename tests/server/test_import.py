@@ -63,15 +63,27 @@ def test_base_that_is_a_repo_model_becomes_a_source_from(ws: Workspace):
     assert not (ws.root / "custom").exists()
 
 
-def test_unknown_base_writes_the_weights_blob_and_says_so(ws: Workspace):
+def test_unknown_base_writes_a_draft_that_leaves_the_repo_working(ws: Workspace):
     ws.double.add_local_model("raw:latest", system="From weights.")
-    code, _, err = ws.mfops("import", "raw", "--as", "raw-bot")
+    code, out, err = ws.mfops("import", "raw", "--as", "raw-bot")
     assert code == 0, err
-    text = (ws.root / "raw-bot" / "Modelfile").read_text()
+    assert not (ws.root / "raw-bot" / "Modelfile").exists()
+    text = (ws.root / "raw-bot" / "Modelfile.draft").read_text()
+    assert "# DRAFT: FROM names the weights blob" in text
     assert "\nFROM /usr/share/ollama/.ollama/models/blobs/sha256-" in text
     assert "SYSTEM From weights." in text
     assert "TEMPLATE" in text  # every field written: the base is unknown
+    assert (
+        "wrote raw-bot/Modelfile.draft (a draft: the server does not say which model raw was built FROM)"
+        in out
+    )
+    assert "mv raw-bot/Modelfile.draft raw-bot/Modelfile" in out
     assert "note: FROM names a blob on the server" in err
+    # the repo still loads: the draft is not a model
+    for args in (("ls",), ("graph",), ("digest",)):
+        code, out, err = ws.mfops(*args)
+        assert code == 0, (args, err)
+        assert "raw-bot" not in out
 
 
 def test_refusals(ws: Workspace):

@@ -24,7 +24,7 @@ def test_two_server_models(ws: Workspace):
     assert code == 1
     assert out == (
         "--- a:1\n+++ a:2\na:2: differs\n    SYSTEM: 'one' -> 'two'\n"
-        "    PARAMETER seed: None -> 3\n1 differ, 0 same\n"
+        "    PARAMETER seed: (unset) -> 3\n1 differ, 0 same\n"
     )
     code, out = server_diff(ws, "a:1", "a:1", "--format", "json")
     assert code == 0 and json.loads(out)["differs"] is False

@@ -9,6 +9,7 @@ from mfops.build.plan import Selection
 from mfops.build.session import plan_build
 from mfops.cli.commands import buildview as out
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.pullview import pull_progress
 from mfops.cli.render import to_json
 
 
@@ -115,19 +116,21 @@ def command(
             pull=pull,
             fail_fast=not keep_going,
             fmt=fmt,
+            color=opts.color,
         )
     finally:
         session.close()
 
 
-def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt) -> int:
+def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt, color) -> int:
     import sys
 
-    def on_pull(p) -> None:
-        if fmt == "text" and p.status and not p.total:
-            click.echo(f"pull {p.model}: {p.status}", err=True)
-
-    prepared = plan_build(session, sel, tag=tag, pull=pull, dry_run=dry_run, on_pull=on_pull)
+    shown = pull_progress(color) if pull and fmt == "text" else None
+    try:
+        prepared = plan_build(session, sel, tag=tag, pull=pull, dry_run=dry_run, on_pull=shown)
+    finally:
+        if shown is not None:
+            shown.close()
     plan = prepared.plan
     if dry_run:
         if fmt == "json":
@@ -137,8 +140,10 @@ def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt) -> 
         return 0
     jobs = jobs or prepared.rev.snapshot.config.defaults.jobs
     display = None
+    if fmt == "text":
+        click.echo(out.header_text(plan), nl=False)  # before the builds, not after them
     if fmt == "text" and plan.items:
-        display = out.LiveProgress() if sys.stdout.isatty() else out.PlainProgress()
+        display = out.LiveProgress(color) if sys.stdout.isatty() else out.PlainProgress()
     try:
         report = Builder(
             prepared.rev,
@@ -156,5 +161,5 @@ def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt) -> 
     else:
         if display is not None:
             click.echo("")
-        click.echo(out.report_text(report, explain=explain), nl=False)
+        click.echo(out.report_text(report, explain=explain, header=False), nl=False)
     return 1 if report.failed else 0

@@ -12,6 +12,7 @@ import threading
 from typing import IO, TYPE_CHECKING, Any
 
 from mfops.build.plan import REASONS
+from mfops.cli.render import rich_console
 
 if TYPE_CHECKING:
     from mfops.build.execute import BuildEvent, BuildReport, ModelResult
@@ -31,7 +32,9 @@ def _header(plan: Plan, *, dry_run: bool) -> list[str]:
         f"{head}: {n} model{'s' if n != 1 else ''} to build at tag {plan.tag} "
         f"({plan.tag_origin}) on {plan.host}"
     ]
-    if plan.since is not None:
+    if plan.since is not None and plan.since_origin == "--since":
+        lines.append(f"Changed since {plan.since} (as --since asked)")
+    elif plan.since is not None:
         lines.append(f"Changed since {plan.since}: {plan.since_origin}")
     elif plan.since_origin is not None:
         lines.append(f"Changed: {plan.since_origin}")
@@ -121,10 +124,16 @@ def result_line(res: ModelResult) -> str:
     return f"{res.action:<8} {res.target}  {res.error or res.detail}"
 
 
-def report_text(report: BuildReport, *, explain: bool = False) -> str:
-    """The summary table after a build, then the errors in full."""
+def header_text(plan: Plan) -> str:
+    """What is about to be built; printed before the builds start."""
+    return "\n".join(_header(plan, dry_run=False)) + "\n"
+
+
+def report_text(report: BuildReport, *, explain: bool = False, header: bool = True) -> str:
+    """The summary table after a build, then the errors in full (`header`: the plan's
+    heading first, when it was not printed before the builds)."""
     rows = [r for r in report.results if r.action != "up to date"]
-    lines = _header(report.plan, dry_run=False)
+    lines = _header(report.plan, dry_run=False) if header else []
     if rows:
         width = max(len(r.target) for r in rows)
         lines.append("")
@@ -195,8 +204,10 @@ def report_json(report: BuildReport) -> dict[str, Any]:
         "notes": list(plan.notes),
         "seconds": report.seconds,
         "ok": not report.failed,
+        # keys are identifiers (`up_to_date`, as the dry run's key), values read as text
         "summary": {
-            a: report.count(a) for a in ("created", "tagged", "up to date", "failed", "skipped")
+            a.replace(" ", "_"): report.count(a)
+            for a in ("created", "tagged", "up to date", "failed", "skipped")
         },
         "models": models,
         "bases": _base_json(plan),
@@ -220,14 +231,13 @@ class PlainProgress:
 class LiveProgress:
     """A status line per running model on a terminal (rich), refreshed from the streams."""
 
-    def __init__(self) -> None:
-        from rich.console import Console
+    def __init__(self, color: bool | None = None) -> None:
         from rich.live import Live
 
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}
         self._done: list[str] = []
-        self.console = Console()
+        self.console = rich_console(color, stderr=False)
         self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
         self.live.start()
 

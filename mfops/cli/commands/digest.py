@@ -1,4 +1,4 @@
-"""`mfops digest [NAME...] [--ref REF] [--json]`."""
+"""`mfops digest [NAME...] [--ref REF] [--format json]`."""
 
 from __future__ import annotations
 
@@ -11,14 +11,22 @@ from mfops.graph.revision import Revision
 @click.command("digest")
 @click.argument("names", nargs=-1)
 @click.option("--ref", help="A git ref (tag, branch, SHA); default: the working tree.")
-@click.option("--json", "as_json", is_flag=True, help="Print {name: digest} as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: {name: digest}.",
+)
+@click.option("--json", "as_json", is_flag=True, hidden=True)  # shipped spelling of --format json
 @click.pass_obj
-def command(opts, names: tuple[str, ...], ref: str | None, as_json: bool) -> int:
+def command(opts, names: tuple[str, ...], ref: str | None, fmt: str, as_json: bool) -> int:
     """Print each model's content digest (changes exactly when the built model would)."""
     rev = Revision.open(repo=opts.repo, ref=ref)
     digests = rev.digests
     picked = [rev.graph[n].name for n in names] if names else list(rev.graph.order)
-    if as_json:
+    if as_json or fmt == "json":
         click.echo(to_json({n: digests[n] for n in picked}))
     else:
         for n in picked:

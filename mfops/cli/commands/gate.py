@@ -1,4 +1,4 @@
-"""`mfops gate [--since REF] [--candidate-tag TAG] [--promote-to TAG] ...`: the CI pipeline."""
+"""`mfops gate [--since REF] [--tag TAG] [--promote-to TAG] ...`: the CI pipeline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mfops.behave import markdown_report
+from mfops.behave import empty_junit_xml, markdown_report
 from mfops.behave.compare import check_alpha
 from mfops.behave.compare_report import markdown_comparison, text_comparison
 from mfops.behave.report import text_report
@@ -20,6 +20,7 @@ from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.commands.test import write_reports
 from mfops.diff.render import render_markdown, render_text
 from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
+from mfops.fileio.atomic import write_atomic
 from mfops.fileio.markdown import fence
 from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
 from mfops.release.gate import GateOptions, run_gate
@@ -41,10 +42,12 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
     "version tag reachable from HEAD^, else every model / HEAD~1).",
 )
 @click.option(
-    "--candidate-tag",
+    "--tag",
+    "candidate_tag",
     metavar="TAG",
     help="Build and test at TAG (default: the build's candidate tag, sha-<12 hex>).",
 )
+@click.option("--candidate-tag", "old_tag", metavar="TAG", hidden=True)  # shipped spelling
 @click.option(
     "--promote-to",
     metavar="TAG",
@@ -124,6 +127,7 @@ def command(
     opts: Any,
     since: str | None,
     candidate_tag: str | None,
+    old_tag: str | None,
     promote_to: str | None,
     aliases: tuple[str, ...],
     all_: bool,
@@ -170,6 +174,7 @@ def command(
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
 
+    candidate_tag = candidate_tag or old_tag
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
     if candidate_tag:
         check_build_tag(candidate_tag, released_tags(load(Repo.find(explicit=opts.repo))))
@@ -202,6 +207,13 @@ def command(
     tests = report.step("test")
     if tests is not None and tests.data is not None and tests.data.report is not None:
         write_reports(tests.data.report, tests.data.comparison, junit, html_path)
+    elif junit is not None:  # a CI step that reads the file must find one
+        why = tests.summary if tests is not None else "the gate stopped before its tests"
+        try:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(junit, empty_junit_xml(why))
+        except OSError as err:
+            raise report_write_error(junit, "--junit", err) from None
     if summary_file is not None:
         try:
             with open(summary_file, "a", encoding="utf-8") as fh:

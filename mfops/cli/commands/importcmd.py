@@ -37,8 +37,11 @@ def command(
 
     The Modelfile starts with a comment saying where it came from. When the server knows the
     model's base, it is `FROM <base>` (a repo model's base becomes a source FROM) and only
-    what differs from the base is written; otherwise FROM names the weights blob on the
-    server, to be replaced by a file or registry model before the first build.
+    what differs from the base is written. When the server cannot name the base (imported
+    weights), the file is written as NAME/Modelfile.draft instead, which mfops does not load:
+    its FROM names the weights blob on the server, which no build can use, so as NAME/Modelfile
+    it would stop every command on the repository. Point its FROM at the weights file (in
+    the repo) or a registry model, then rename it to NAME/Modelfile.
     """
     import time
 
@@ -74,12 +77,23 @@ def command(
         click.echo(result.text, nl=False)
         return 0
     rel = models[name].path if name in models else f"{name}/Modelfile"
+    if result.base is None:
+        rel = f"{name}/Modelfile.draft"  # docstring: a FROM no build can use
     target = session.repo.root / rel
     if target.exists() and not force:
         raise MfopsError(f"{rel} exists already", hint="use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, result.text, root=session.repo.root)
-    click.echo(f"wrote {rel} (FROM {result.base or 'the weights blob'})")
+    if result.base is None:
+        click.echo(
+            f"wrote {rel} (a draft: the server does not say which model {model} was built FROM)"
+        )
+        click.echo(
+            f"next: set its FROM to the weights file (in the repo) or a registry model, then "
+            f"rename it: mv {rel} {name}/Modelfile",
+        )
+    else:
+        click.echo(f"wrote {rel} (FROM {result.base})")
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     return 0

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from mfops.scaffold import next_steps, scaffold
+from mfops.install import install_line
+from mfops.scaffold import INSTALL_TOKEN, next_steps, scaffold
 
 _VERBS = {
     "create": "created",
@@ -36,7 +37,10 @@ def command(opts: Any, directory: Path | None, ci: str | None, force: bool) -> i
     """Create a model repository in DIR (default: the current directory) from mfops'
     templates: mfops.yaml, a base Modelfile with the company rules, an expert derived from
     it, behaviour suites for both and a .gitignore for mfops' state; with --ci github, the
-    GitHub Actions workflow that gates pull requests and promotes version tags.
+    GitHub Actions workflow that gates pull requests and promotes version tags. The
+    workflow installs the mfops running init, as it was installed: `mfops==X.Y.Z` for a
+    release, `mfops @ git+URL@COMMIT` for a git install; from a local checkout it gets a
+    marked placeholder (and a note says so), which the workflow refuses until it is set.
 
     An existing file with other content is never overwritten without --force: init then
     writes nothing and names the files. Files already identical to the template are left
@@ -45,13 +49,24 @@ def command(opts: Any, directory: Path | None, ci: str | None, force: bool) -> i
     """
     base = opts.repo if opts is not None and opts.repo is not None else Path(".")
     target = base / directory if directory is not None else base
-    done = scaffold(target, ci=ci, force=force)
+    install = install_line() if ci is not None else None
+    subs = {}
+    if install is not None:  # into a double-quoted YAML string
+        subs[INSTALL_TOKEN] = install.requirement.replace("\\", "\\\\").replace('"', '\\"')
+    done = scaffold(target, ci=ci, force=force, substitutions=subs)
     for item in done.files:
         if item.action == "kept":
             continue
         click.echo(f"{_VERBS[item.action]:<10} {_display(target, item.path)}")
     if not done.written:
         click.echo("nothing to write: everything is in place")
+    if install is not None and done.written:
+        if install.kind == "local":
+            click.echo("the workflow installs: nothing yet (MFOPS_INSTALL is a placeholder)")
+        else:
+            click.echo(f"the workflow installs: {install.requirement}")
+        if install.note:
+            click.echo(f"note: {install.note}", err=True)
     kept = done.with_action("kept")
     if kept:
         click.echo(f"kept the existing models and mfops.yaml in {_shown(target)}")

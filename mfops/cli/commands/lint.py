@@ -101,6 +101,14 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
     explicit = getattr(ctx.obj, "repo", None)
     root = _find_root(paths, explicit)
     files, known = lint_targets(paths, root, display=_display)
+    if not files and fmt == "text":
+        where = ", ".join(_display(p) for p in paths) if paths else _display(root or Path("."))
+        click.echo(
+            f"no Modelfiles found in {where} (mfops looks for Modelfile and *.Modelfile, "
+            "and the files mfops.yaml lists); nothing to lint",
+            err=True,
+        )
+        return 0
     report = lint_paths(files, known_models=known, display=_display)
     if fmt == "json":
         click.echo(to_json([f.to_dict() for f in report.findings]))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.pullview import pull_progress
 from mfops.cli.render import to_json
 from mfops.errors import MfopsError
 from mfops.fileio.markdown import code_span
@@ -208,10 +209,14 @@ def _resolve(
         insecure = rev.snapshot.config.defaults.insecure_registries
         session.probe()
         if pull:
-            for ref in targets or tuple(refs):
-                if fmt == "text":
-                    click.echo(f"pulling {ref}", err=True)
-                session.server.pull(ref, insecure=insecure_pull(ref, insecure))
+            shown = pull_progress(opts.color)
+            try:
+                for ref in targets or tuple(refs):
+                    if fmt == "text":
+                        click.echo(f"pulling {ref}", err=True)
+                    session.server.pull(ref, shown, insecure=insecure_pull(ref, insecure))
+            finally:
+                shown.close()
         listing = session.server.models()
     finally:
         session.close()

@@ -1,4 +1,4 @@
-"""`mfops parse FILE [--json]`: Ollama's two stages, grammar then parameter conversion."""
+"""`mfops parse FILE [--format json]`: Ollama's two stages, grammar then parameter conversion."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ from mfops.language.modelfile import parse_file
 
 @click.command("parse")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema in README).")
-def command(file: Path, as_json: bool) -> int:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object (schema in README).",
+)
+@click.option("--json", "as_json", is_flag=True, hidden=True)  # shipped spelling of --format json
+def command(file: Path, fmt: str, as_json: bool) -> int:
     """Parse FILE exactly as Ollama does and show the command list.
 
     A grammar error exits 2 with `FILE:LINE: message`. A parameter Ollama cannot convert is
@@ -24,7 +32,7 @@ def command(file: Path, as_json: bool) -> int:
     mf = parse_file(file)
     params = mf.parameters()
     problem = params.error
-    if as_json:
+    if as_json or fmt == "json":
         click.echo(
             to_json(
                 {

@@ -1,4 +1,5 @@
-"""`mfops rollback NAME --to TAG [--alias A ...]`: point aliases back at an earlier release."""
+"""`mfops rollback (NAME | --all) --to TAG [--alias A ...]`: point aliases back at an earlier
+release."""
 
 from __future__ import annotations
 
@@ -15,11 +16,17 @@ from mfops.cli.commands.promote import (
 )
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
-from mfops.release.promote import preview_rollback, rollback, target_of
+from mfops.release.promote import all_at_tag, preview_rollback, rollback, target_of
 
 
 @click.command("rollback")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Every model the server holds at TAG, all or nothing (instead of NAME).",
+)
 @click.option(
     "--to",
     "to_tag",
@@ -42,7 +49,8 @@ from mfops.release.promote import preview_rollback, rollback, target_of
 @click.pass_obj
 def command(
     opts: Any,
-    name: str,
+    name: str | None,
+    all_: bool,
     to_tag: str,
     aliases: tuple[str, ...],
     dry_run: bool,
@@ -50,31 +58,35 @@ def command(
     host: str | None,
     timeout: float,
 ) -> int:
-    """Point an alias back at an earlier release of NAME.
+    """Point an alias back at an earlier release of NAME (or, with --all, of every model the
+    server holds at TAG).
 
     Each --alias (default: latest) is pointed at NAME:TAG by a server-side copy, all or
-    nothing: if one copy fails, the aliases already moved are put back. No tests run (the
-    release was tested when it was promoted), and the repo's Modelfiles are not loaded, so a
-    rollback works while the repo is broken. A warning says when the history has no record
-    of promoting NAME:TAG on this host. The rollback is recorded in git
-    (refs/mfops/history): see `mfops history`.
+    nothing: if one copy fails, the aliases already moved, of every model, are put back. No
+    tests run (the release was tested when it was promoted), and the repo's Modelfiles are
+    not loaded, so a rollback works while the repo is broken. A warning says when the
+    history has no record of promoting NAME:TAG on this host. The rollback is recorded in
+    git (refs/mfops/history): see `mfops history`.
 
     Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
     (the aliases were put back); 2 bad input or an unreachable server.
     """
+    if bool(name) == all_:
+        raise click.UsageError("give a model NAME or --all (exactly one of them)")
     session = open_session(opts, host, timeout)
     try:
         session.probe()
         target = target_of(session.server, session.repo, session.host.identity)
+        names = all_at_tag(session.server, to_tag) if all_ or name is None else [name]
         if dry_run:
             preview = preview_rollback(
-                target, name=name, to_tag=to_tag, aliases=aliases or ("latest",)
+                target, names=names, to_tag=to_tag, aliases=aliases or ("latest",)
             )
             click.echo(
                 to_json(preview_json(preview)) if fmt == "json" else preview_text(preview), nl=False
             )
             return 0
-        result = rollback(target, name=name, to_tag=to_tag, aliases=aliases or ("latest",))
+        result = rollback(target, names=names, to_tag=to_tag, aliases=aliases or ("latest",))
     finally:
         session.close()
     if fmt == "json":

@@ -9,6 +9,7 @@ import click
 
 from mfops.build.status import model_statuses
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.pullview import pull_progress
 from mfops.cli.render import to_json
 from mfops.graph.revision import Revision
 from mfops.server.bases import check, external_bases
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 @click.option(
     "--exit-code",
     is_flag=True,
-    help="Exit 1 unless every model is up to date and every base matches the lock.",
+    help="Exit 1 unless every model is up to date, no tag drifted and every base matches the lock.",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -77,8 +78,14 @@ def command(
         rev = Revision(session.repo, None)
         defaults = rev.snapshot.config.defaults
         if pull:
-            for ref in external_bases(rev.graph):
-                session.server.pull(ref, insecure=insecure_pull(ref, defaults.insecure_registries))
+            shown = pull_progress(opts.color)
+            try:
+                for ref in external_bases(rev.graph):
+                    session.server.pull(
+                        ref, shown, insecure=insecure_pull(ref, defaults.insecure_registries)
+                    )
+            finally:
+                shown.close()
         listing = session.server.models()
     finally:
         session.close()
@@ -91,7 +98,7 @@ def command(
         )
         upstreams = {u.reference: u for u in check_upstream(rev.graph, rev.lock, settings)}
     bad = (
-        any(r.status != "up to date" for r in rows)
+        any(r.status != "up to date" or r.drifted for r in rows)
         or any(b.state != "ok" for b in bases)
         or any(u.state == "moved" for u in upstreams.values())
     )
@@ -138,10 +145,12 @@ def command(
     width = max([5, *(len(r.name) for r in rows)])
     click.echo(f"{'model':<{width}}  {'digest':<19}  {'status':<10}  tags on server")
     for r in rows:
-        tags = ", ".join(f"{t}*" if t in r.current else t for t in r.tags) or "-"
+        tags = ", ".join(_marked(t, r.current, r.drifted) for t in r.tags) or "-"
         click.echo(f"{r.name:<{width}}  {r.digest[:19]:<19}  {r.status:<10}  {tags}")
     if any(r.current for r in rows):
         click.echo("(* = holds what the repo builds now)")
+    if any(r.drifted for r in rows):
+        click.echo("(! drifted = changed on the server since mfops built it; rebuild it)")
     if bases:
         click.echo("")
         click.echo("external bases:")
@@ -164,3 +173,11 @@ def command(
                 f"{b.locked or '-'}, server {b.server or '-'}, upstream {u.upstream})"
             )
     return 1 if exit_code and bad else 0
+
+
+def _marked(tag: str, current: tuple[str, ...], drifted: tuple[str, ...]) -> str:
+    if tag in current:
+        return f"{tag}*"
+    if tag in drifted:
+        return f"{tag}! drifted"
+    return tag

@@ -30,7 +30,7 @@ from mfops.behave.runner import run_in_session
 from mfops.behave.selection import override_samples
 from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.serveropts import open_session, server_options
-from mfops.cli.render import to_json, use_color
+from mfops.cli.render import rich_console, to_json, use_color
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import report_write_error
 from mfops.graph.revision import Revision
@@ -151,7 +151,7 @@ def command(
         the_tag = _tag(session, rev, tag)
         if against is not None:
             check_tag(against)
-        progress = _Progress.maybe(len(cases))
+        progress = _Progress.maybe(len(cases), opts.color)
         try:
             if against is not None:
                 cmp = compare_in_session(
@@ -249,13 +249,12 @@ class _Progress:
     """A progress bar on stderr while samples run, shown only on a terminal."""
 
     @classmethod
-    def maybe(cls, cases: int) -> _Progress | None:
+    def maybe(cls, cases: int, color: bool | None) -> _Progress | None:
         if not cases or not sys.stderr.isatty():
             return None
-        return cls()
+        return cls(color)
 
-    def __init__(self) -> None:
-        from rich.console import Console
+    def __init__(self, color: bool | None, file: Any = None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self._lock = threading.Lock()
@@ -265,7 +264,7 @@ class _Progress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
-            console=Console(stderr=True),
+            console=rich_console(color, file=file),
             transient=True,
         )
         self.task = self.progress.add_task("test", total=None, status="")
