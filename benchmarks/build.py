@@ -1,10 +1,14 @@
 """Benchmark `mfops build` against the Ollama test double (127.0.0.1 only).
 
-    python benchmarks/build.py            # both parts, prints the figures, exits 1 on a miss
+    python benchmarks/build.py            # all parts, prints the figures, exits 1 on a miss
+    python benchmarks/build.py b c        # only these parts
 
 (a) No-op: a repo of 1,000 models (chains up to depth 5 under two external bases) is built
     once, then `mfops build --all` runs again: it must make zero create calls and take at
     most 2 s (wall clock of the whole command, process start included).
+(c) `build --changed` with nothing changed on the 10,000-model repository of genrepo.py
+    (locked, committed): it must cost about as much as `mfops ls` (at most 1.5 x its median,
+    with a warm cache), and make no create call.
 (b) Parallelism: 100 models in 20 chains of 5, every create delayed 200 ms by the double;
     `mfops build --all --jobs 20` must finish its build phase (the ready-queue, from the
     first create to the last model recorded) within 1.2 x (5 x 200 ms) = 1.2 s. The wall
@@ -128,9 +132,50 @@ def part_b(tmp: Path) -> bool:
     return ok
 
 
+def part_c(tmp: Path, runs: int = 5) -> bool:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from genrepo import BASES as GEN_BASES
+    from genrepo import _git, generate
+
+    root = tmp / "c"
+    generate(root)
+    double = OllamaDouble().start()
+    try:
+        for base in GEN_BASES:
+            double.add_registry_model(base, template="{{ .Prompt }}")
+        mfops(root, double, "lock", "--pull")
+        _git(root, "add", "-A")
+        _git(root, "commit", "-q", "-m", "lock")
+        time.sleep(2.1)  # files younger than 2 s are never trusted by their stat data
+        ls_times, build_times, creates = [], [], 0
+        mfops(root, double, "build", "--changed", "--since", "HEAD", "--format", "json")
+        for _ in range(runs):
+            ls_times.append(mfops(root, double, "ls")[0])
+            double.calls.reset()
+            elapsed, _ = mfops(
+                root, double, "build", "--changed", "--since", "HEAD", "--format", "json"
+            )
+            build_times.append(elapsed)
+            creates += double.calls.count("/api/create")
+    finally:
+        double.stop()
+    ls_median = sorted(ls_times)[runs // 2]
+    build_median = sorted(build_times)[runs // 2]
+    ratio = build_median / ls_median
+    ok = ratio <= 1.5 and creates == 0
+    print(
+        f"(c) 10000 models, nothing changed: build --changed median {build_median:.2f}s, "
+        f"ls median {ls_median:.2f}s (warm cache) = {ratio:.2f}x ls (limit 1.5x), "
+        f"{creates} creates -> {'OK' if ok else 'MISS'}"
+    )
+    return ok
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mfops-bench-build-") as tmp:
-        results = [part_a(Path(tmp)), part_b(Path(tmp))]
+        parts = sys.argv[1:] or ["a", "b", "c"]
+        chosen = {"a": part_a, "b": part_b, "c": part_c}
+        results = [chosen[p](Path(tmp)) for p in parts]
     return 0 if all(results) else 1
 
 

@@ -86,8 +86,12 @@ class Lab:
             node = rev.graph.nodes[name]
             parent = f"{node.parent}:{tag}" if node.parent else node.base.target
             system = node.model.modelfile.last("SYSTEM")
+            params = dict(node.model.modelfile.parameters().values)
             self.double.add_local_model(
-                f"{name}:{tag}", from_=parent, system=system.value if system else None
+                f"{name}:{tag}",
+                from_=parent,
+                system=system.value if system else None,
+                parameters=params or None,
             )
 
     def revision(self):

@@ -44,9 +44,9 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
-#: outside library -> the only modules allowed to import it
+#: outside library -> the only modules allowed to import it. (gitpython is no longer used:
+#: git is run as plumbing subprocesses, see GIT_RUNNERS.)
 OWNERS = {
-    "git": {"repo.gitstore"},
     "ollama": {"server.client"},
     # server.registry asks model registries for manifests (lock --check): another party
     # than the Ollama server, with its own faults, so it has its own small httpx client.
@@ -55,6 +55,14 @@ OWNERS = {
     "deepdiff": {"diff.compare"},
     "jsonschema": {"behave.assertions"},
     "rich": {"cli.commands.buildview", "cli.commands.test", "cli.pullview", "cli.render"},
+}
+
+#: modules that run the `git` command (a `["git", ...]` argument list), and why. Every
+#: read of the repository goes through repo.gitstore's plumbing; gitpython is not imported.
+GIT_RUNNERS = {
+    "repo.gitstore": "every read of refs, trees and blobs",
+    "store.trust": "one `git ls-files` to tell whether `.mfops/` is tracked",
+    "testing.demo": "the demo builds its own repository (not the core)",
 }
 
 #: modules that call json.load/json.loads, and on what: files go through fileio.jsonfile
@@ -260,6 +268,32 @@ def test_each_outside_library_has_one_owner(library):
     }
     assert users, f"nothing imports {library}: drop it from OWNERS"
     assert users <= OWNERS[library], f"{library} imported outside its owner: {users}"
+
+
+def _runs_git(tree: ast.AST) -> bool:
+    """Whether a module builds a command line starting with `git` (["git", ...])."""
+    return any(
+        isinstance(node, (ast.List, ast.Tuple))
+        and node.elts
+        and isinstance(node.elts[0], ast.Constant)
+        and node.elts[0].value == "git"
+        for node in ast.walk(tree)
+    )
+
+
+def test_git_runs_only_in_its_owners_and_gitpython_is_gone():
+    runners = {
+        module
+        for module, path in modules().items()
+        if not in_double(module) and _runs_git(ast.parse(path.read_text()))
+    }
+    assert runners <= set(GIT_RUNNERS), (
+        f"git run outside repo.gitstore: {runners - set(GIT_RUNNERS)}"
+    )
+    assert "repo.gitstore" in runners
+    core_runners = {m for m in runners if layer_of(m) not in NOT_CORE} - {"store.trust"}
+    assert {layer_of(m) for m in core_runners} <= {"repo"}
+    assert not [i for i in imports() if i.target.split(".")[0] == "git"], "gitpython imported"
 
 
 def test_json_files_are_loaded_in_one_place():

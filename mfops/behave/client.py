@@ -21,8 +21,10 @@ class ModelClient(Protocol):
         messages: list[dict[str, str]],
         options: dict[str, Any],
         format: str | dict[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> tuple[str, float]:
-        """The assistant's reply to `messages` and the wall-clock latency in milliseconds."""
+        """The assistant's reply to `messages` within `deadline` seconds, and its latency in
+        milliseconds by the server's own timings (queueing and loading left out)."""
         ...
 
     def embed(self, model: str, texts: list[str]) -> list[list[float]]:

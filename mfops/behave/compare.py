@@ -34,7 +34,7 @@ from mfops.behave import stats
 from mfops.behave.baseline import BaselineStore
 from mfops.behave.cache import ResultCache
 from mfops.behave.results import CaseResult, Environment, EventFn, TestReport
-from mfops.behave.runner import Runner
+from mfops.behave.runner import ParametersFn, Runner, server_parameters
 from mfops.behave.spec import case_digest
 from mfops.errors import MfopsError
 
@@ -172,6 +172,7 @@ def compare(
     use_cache: bool = True,
     stores: BaselineStore | None = None,
     on_event: EventFn | None = None,
+    parameters: ParametersFn | None = None,
 ) -> Comparison:
     """Run `cases` at `env.tag` and at each model's baseline tag; see the module docstring.
 
@@ -192,6 +193,7 @@ def compare(
         use_cache=use_cache,
         baselines=stores,
         on_event=on_event,
+        parameters=parameters,
     )
     all_runs = runs + [r for _, r, _ in base_runs]
     tags = [env.tag] * len(runs) + [str(t) for _, _, t in base_runs]
@@ -318,6 +320,7 @@ def compare_in_session(
             jobs=jobs or rev.snapshot.config.defaults.jobs,
             stores=BaselineStore(rev.snapshot),
             on_event=on_event,
+            parameters=server_parameters(session.server),
         )
     finally:
         if use_cache:

@@ -21,6 +21,7 @@ from mfops.behave.report import (
     table_cell,
     text_report,
 )
+from mfops.behave.runner import CASE_DEADLINE, DEFAULT_NUM_PREDICT
 from mfops.fileio.markdown import code_span
 
 _WORD = {
@@ -85,7 +86,9 @@ def header(cmp: Comparison) -> str:
     return (
         f"Comparing tag {env.tag} with {against} on {env.host} "
         f"(Ollama {env.server_version or 'unknown'}); alpha {cmp.alpha:g}, "
-        f"Holm over {cmp.tested()} case{'s' if cmp.tested() != 1 else ''}"
+        f"Holm over {cmp.tested()} case{'s' if cmp.tested() != 1 else ''}; both sides' "
+        f"replies capped at num_predict {DEFAULT_NUM_PREDICT} unless a suite or the model sets it, "
+        f"{CASE_DEADLINE:g} s per chat"
     )
 
 

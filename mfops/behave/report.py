@@ -14,6 +14,7 @@ from typing import Any
 
 from mfops.behave import stats
 from mfops.behave.results import CaseResult, SampleResult, TestReport
+from mfops.behave.runner import CASE_DEADLINE, DEFAULT_NUM_PREDICT
 from mfops.fileio.markdown import fence
 
 _ANSI = {"passed": "\x1b[32m", "failed": "\x1b[31m", "error": "\x1b[33m"}
@@ -92,7 +93,9 @@ def header_line(report: TestReport) -> str:
     models = len({r.run.model for r in report.results})
     return (
         f"Testing {models} model{'s' if models != 1 else ''} at tag {env.tag} on "
-        f"{env.host} (Ollama {env.server_version or 'unknown'})"
+        f"{env.host} (Ollama {env.server_version or 'unknown'}); replies capped at "
+        f"num_predict {DEFAULT_NUM_PREDICT} unless a suite or the model sets it, "
+        f"{CASE_DEADLINE:g} s per chat"
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from mfops.behave.selection import CaseRun
     from mfops.build.session import Session
     from mfops.graph.revision import Revision
+    from mfops.server.client import Server
 
 __all__ = [
     "CaseResult",
@@ -76,7 +78,7 @@ class _Counting:
     ) -> tuple[str, float]:
         with self._lock:
             self.chats += 1
-        return self.client.chat(model, messages, options, fmt)
+        return self.client.chat(model, messages, options, fmt, deadline=CASE_DEADLINE)
 
     def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         """Embeddings, each text embedded once per run (reference texts repeat a lot)."""
@@ -139,15 +141,44 @@ class _Prepared:
     samples: list[SampleResult | None] = field(default_factory=list)
     started: float = 0.0
     pending: int = 0
+    cap: bool = True
 
 
-def sample_options(options: dict[str, Any], index: int) -> dict[str, Any]:
-    """Sample `index`'s options: the base seed + index when a seed is fixed."""
+#: Tokens a reply may have when neither the suite nor the model itself sets `num_predict`
+#: (issue 13 item 12): a real model that rambles would otherwise write until 10 x its context
+#: (a tiny one: 2,560 tokens, minutes under load) and stall the gate. A model's own
+#: `PARAMETER num_predict` is how it is deployed, so it is never overridden (request options
+#: win over Modelfile parameters on the server). Shown in every report.
+DEFAULT_NUM_PREDICT = 512
+
+#: Seconds one chat of a case may take, retries included (also bounded by --timeout).
+CASE_DEADLINE = 120.0
+
+
+def sample_options(options: dict[str, Any], index: int, *, cap: bool = True) -> dict[str, Any]:
+    """Sample `index`'s options: the base seed + index when a seed is fixed, and (with `cap`:
+    the model sets no `num_predict` of its own) the default token cap when the suite sets none."""
     out = dict(options)
+    if cap:
+        out.setdefault("num_predict", DEFAULT_NUM_PREDICT)
     seed = out.get("seed")
     if isinstance(seed, int) and seed != -1 and index:
         out["seed"] = seed + index
     return out
+
+
+#: The stored parameters of a server model (`name:tag`), as `/api/show` reports them.
+ParametersFn = Callable[[str], Mapping[str, object]]
+
+
+def server_parameters(server: Server) -> ParametersFn:
+    """`ParametersFn` over a server: what it stores for a model, empty when it has none."""
+
+    def parameters(target: str) -> Mapping[str, object]:
+        config = server.show(target)
+        return config.parameters if config is not None else {}
+
+    return parameters
 
 
 class Runner:
@@ -164,8 +195,11 @@ class Runner:
         baselines: BaselineStore | None = None,
         update_baseline: bool = False,
         on_event: EventFn | None = None,
+        parameters: ParametersFn | None = None,
     ) -> None:
         self.client = _Counting(client)
+        self.parameters = parameters
+        self._own_cap: dict[str, bool] = {}
         self.env = env
         self.jobs = max(1, jobs)
         self.cache = cache
@@ -183,6 +217,21 @@ class Runner:
                 self.on_event(event)
 
     # -- preparation ---------------------------------------------------------------------
+
+    def _model_sets_num_predict(self, target: str) -> bool:
+        """Whether `target` carries its own `num_predict` (asked once per model and tag)."""
+        if self.parameters is None:
+            return False
+        with self._lock:
+            known = self._own_cap.get(target)
+        if known is None:
+            try:
+                known = "num_predict" in self.parameters(target)
+            except MfopsError:
+                known = False  # the chat itself will say what is wrong with the model
+            with self._lock:
+                self._own_cap[target] = known
+        return known
 
     def _prepare(self, run: CaseRun, tag: str | None = None) -> _Prepared:
         env = self.env
@@ -219,8 +268,11 @@ class Runner:
                 return prep
             baseline_sha = found.sha256 if found is not None else ""
         reuse = self.use_cache and not (has_baseline and self.update_baseline)
+        prep.cap = "num_predict" not in run.case.options and not self._model_sets_num_predict(
+            target
+        )
         for i in range(run.case.samples):
-            opts = sample_options(run.case.options, i)
+            opts = sample_options(run.case.options, i, cap=prep.cap)
             key = None
             if self.cache is not None and cacheable(opts) and reuse:
                 key = sample_key(
@@ -262,7 +314,7 @@ class Runner:
 
     def _sample(self, prep: _Prepared, index: int) -> SampleResult:
         run = prep.run
-        opts = sample_options(run.case.options, index)
+        opts = sample_options(run.case.options, index, cap=prep.cap)
         if self._stop is not None:
             return SampleResult(index, opts, error=f"not run: {self._stop}")
         grader = _Grader(
@@ -372,6 +424,7 @@ def run(
     baselines: BaselineStore | None = None,
     update_baseline: bool = False,
     on_event: EventFn | None = None,
+    parameters: ParametersFn | None = None,
 ) -> TestReport:
     """Run `cases` against `env.tag` through `client`; see the module docstring.
 
@@ -389,6 +442,7 @@ def run(
         baselines=baselines,
         update_baseline=update_baseline,
         on_event=on_event,
+        parameters=parameters,
     ).run(cases)
 
 
@@ -419,6 +473,7 @@ def run_in_session(
             baselines=BaselineStore(rev.snapshot),
             update_baseline=update_baseline,
             on_event=on_event,
+            parameters=server_parameters(session.server),
         )
     finally:
         if use_cache:

@@ -26,6 +26,8 @@ def change_reasons(
 ) -> dict[str, tuple[str, str]]:
     """Why each of `names` differs from REF: (`changed` | `base changed` | `new`, detail)."""
     out: dict[str, tuple[str, str]] = {}
+    if not names:
+        return out  # nothing changed: REF's graph need not even be loaded
     if old is None:
         return {n: ("new", "no earlier version to compare with") for n in names}
     a = Digester(old.snapshot, old.graph, old.lock)

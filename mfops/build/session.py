@@ -32,6 +32,7 @@ from mfops.server.bases import (
 )
 from mfops.server.client import Server, resolve_host
 from mfops.server.registry import insecure_pull
+from mfops.server.versions import require_supported
 from mfops.store.builds import BuildState
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def plan_build(
     """Probe the server, plan, and settle the external bases (see the module docstring)."""
     from dataclasses import replace
 
-    session.probe()
+    version = session.probe()
     rev = Revision(session.repo, None)
     host = session.host.display
     sel = replace(sel, host=session.host.identity)
@@ -163,6 +164,7 @@ def plan_build(
     else:
         require_locked(list(plan.bases), host=host)
         require_pinned(rev.graph, creating, listing, host=host)
+        require_supported(version, rev.graph, creating, host=host)
     if updates:
         notes.append("mfops.lock updated: " + "; ".join(updates))
     plan = replace(plan, notes=plan.notes + tuple(notes))

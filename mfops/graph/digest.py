@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from mfops.graph.effective import Declared, declared
 
 if TYPE_CHECKING:
-    from mfops.graph.inheritance import Base, Graph
+    from mfops.graph.inheritance import Base, Graph, ModelNode
     from mfops.repo.lockfile import Lock
     from mfops.repo.repository import ResolvedPath, Snapshot
 
@@ -78,13 +78,42 @@ class Digester:
             "drafts": sorted(self.file_digest(d.value) for d in own.drafts),
         }
 
+    def cache_key(self, node: ModelNode) -> str | None:
+        """Everything a model's payload is made of, in short: its Modelfile's bytes (blob
+        id), its base's identity (the parent's digest for a source base) and its local
+        files' digests. Equal keys mean equal payloads, so the digest can be reused. (A
+        NUL-separated string rather than canonical JSON: it is made for every model.)"""
+        if node.model.blob is None:
+            return None
+        base = node.base
+        if base.kind == "source":
+            identity = f"source\0{self.digests[base.target]}"
+        elif base.kind == "external":
+            identity = f"external\0{base.target}\0{self.lock.get(base.target)}"
+        elif base.kind == "pinned":
+            identity = f"pinned\0{base.target}"
+        else:
+            identity = "files\0" + "\0".join(sorted(self.file_digest(f) for f in base.files))
+        adapter = self.file_digest(node.adapter) if node.adapter else "-"
+        drafts = "\0".join(sorted(self.file_digest(d) for d in node.drafts))
+        text = f"{DIGEST_VERSION}\1{node.model.blob}\1{identity}\1{adapter}\1{drafts}"
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
     def compute(self, names: list[str] | None = None) -> dict[str, str]:
         """Digests of `names` (default all) and of their source ancestors, in graph order."""
         wanted = self.graph.closure(names, up=True) if names is not None else self.graph.order
+        cache = self.snapshot.repo.cache
         for name in wanted:
             if name not in self.digests:
                 node = self.graph.nodes[name]
-                self.digests[name] = sha256_of(self.payload(declared(node), node.base))
+                key = self.cache_key(node)
+                found = cache.digest(key) if key is not None else None
+                if found is None:
+                    found = sha256_of(self.payload(declared(node), node.base))
+                    if key is not None:
+                        cache.put_digest(key, found)
+                self.digests[name] = found
+        cache.save()
         return {n: self.digests[n] for n in wanted}
 
 

@@ -176,6 +176,26 @@ class Graph:
         self.order = self._toposort()
 
     def _toposort(self) -> tuple[str, ...]:
+        """Models by depth, then name: the batches graphlib's sorter gives when each batch
+        is sorted (every model has at most one parent), computed without it."""
+        nodes = self.nodes
+        depth: dict[str, int] = {}
+        for name in nodes:
+            chain = []
+            here: str | None = name
+            while here is not None and here not in depth:
+                chain.append(here)
+                if len(chain) > len(nodes):
+                    return self._toposort_cycle()
+                here = nodes[here].parent
+            d = -1 if here is None else depth[here]
+            for item in reversed(chain):
+                d += 1
+                depth[item] = d
+        return tuple(sorted(nodes, key=lambda n: (depth[n], n)))
+
+    def _toposort_cycle(self) -> tuple[str, ...]:
+        """graphlib finds and names the cycle for the error."""
         sorter = graphlib.TopologicalSorter(
             {name: ([n.parent] if n.parent else []) for name, n in self.nodes.items()}
         )

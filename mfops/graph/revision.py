@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfops.errors import LocatedError, MfopsError, RepoError
-from mfops.graph.digest import compute_digests
+from mfops.graph import stored
+from mfops.graph.digest import DIGEST_VERSION, compute_digests, sha256_of
 from mfops.graph.effective import effective_all
 from mfops.graph.inheritance import build_graph
+from mfops.language.modelfile import parse
 from mfops.repo.lockfile import loads
 from mfops.repo.repository import LOCK_FILE, Repo
 
@@ -42,20 +44,76 @@ class Revision:
 
     @property
     def label(self) -> str:
-        return self.snapshot.label
+        return "working tree" if self.ref is None else self.ref  # as Snapshot.label
+
+    @cached_property
+    def _stored(self) -> dict[str, object]:
+        """What the cache holds for this commit (graph rows, lock text, digests); {} for
+        the working tree or when nothing is stored."""
+        key = self.revision_key()
+        return self.repo.cache.revision(key) if key is not None else {}
 
     @cached_property
     def graph(self) -> Graph:
-        return build_graph(self.snapshot)
+        """The inheritance graph; at a commit, from the cache when it was built before."""
+        key = self.revision_key()
+        cache = self.repo.cache
+        if key is not None and "graph" in self._stored:
+            store = self.repo.store
+            found = stored.load(
+                self._stored["graph"],
+                cache,
+                lambda path: f"{self.ref}:{path}",
+                lambda blob, shown: parse(store.read_blob(blob), path=shown),
+            )
+            if found is not None:
+                return found
+        graph = build_graph(self.snapshot)
+        if key is not None and not _reads_outside(graph):
+            cache.put_revision(key, graph=stored.dump(graph), lock=self.snapshot.lock_text())
+            cache.save()
+        return graph
 
     @cached_property
     def lock(self) -> Lock:
         where = f"{self.ref}:{LOCK_FILE}" if self.ref else LOCK_FILE
+        text = self._stored.get("lock", False) if "graph" in self._stored else False
+        if text is None or isinstance(text, str):
+            return loads(text, where)  # stored with the graph: the commit's own lock
         return loads(self.snapshot.lock_text(), where)
 
     @cached_property
     def digests(self) -> dict[str, str]:
-        return compute_digests(self.snapshot, self.graph, self.lock)
+        """Every model's digest; at a commit, from the cache when this commit's were
+        computed before (a commit is immutable; see revision_key)."""
+        key = self.revision_key()
+        cache = self.repo.cache
+        found = self._stored.get("digests")
+        if isinstance(found, dict) and all(
+            isinstance(n, str) and isinstance(d, str) and d.startswith("sha256:")
+            for n, d in found.items()
+        ):
+            return found
+        digests = compute_digests(self.snapshot, self.graph, self.lock)
+        if key is not None and not _reads_outside(self.graph):
+            cache.put_revision(key, digests=digests)
+            cache.save()
+        return digests
+
+    @cached_property
+    def _key(self) -> str | None:
+        if self.ref is None:
+            return None
+        commit = self.repo.resolve_ref(self.ref)  # not the snapshot: no tree listing needed
+        return sha256_of(
+            ["revision", DIGEST_VERSION, commit, self.repo.prefix, self.repo.root.name]
+        )
+
+    def revision_key(self) -> str | None:
+        """What the graph and digests at a commit depend on, besides files outside the
+        repository: the commit, where the mfops root sits in it and the root's name (a
+        Modelfile at the root is named after it). None for the working tree."""
+        return self._key
 
     def load(self, *, require_models: bool = False) -> dict[str, str]:
         """Every digest, loading all the way through, with errors that say which ref.
@@ -65,7 +123,7 @@ class Revision:
         a command comparing two versions always says which one is broken.
         """
         try:
-            if require_models and not self.snapshot.models:
+            if require_models and not self.digests:  # no models, no digests
                 raise RepoError(
                     f"no models at {self.ref}" if self.ref else "no models in the working tree",
                     hint="no mfops.yaml entries and no Modelfile, *.Modelfile there",
@@ -83,3 +141,13 @@ class Revision:
     @cached_property
     def effective(self) -> dict[str, Effective]:
         return effective_all(self.graph)
+
+
+def _reads_outside(graph: Graph) -> bool:
+    """Whether any model's files (FROM paths, ADAPTER, DRAFT) lie outside the repository."""
+    for node in graph.nodes.values():
+        if any(f.escapes for f in node.base.files) or any(d.escapes for d in node.drafts):
+            return True
+        if node.adapter is not None and node.adapter.escapes:
+            return True
+    return False

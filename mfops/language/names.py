@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -120,8 +121,12 @@ def _cut(text: str, sep: str) -> tuple[str, str] | None:
     return None if i < 0 else (text[:i], text[i + len(sep) :])
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_name(text: str) -> ModelName:
-    """Parse a model name as Ollama's ParseName does; ValueError says why it is invalid."""
+    """Parse a model name as Ollama's ParseName does; ValueError says why it is invalid.
+
+    Memoised (ModelName is immutable): a graph parses each model's name and each FROM,
+    the same few thousand names over and over."""
     if not text:
         raise ValueError("invalid model name '': empty")
     if "@" in text:

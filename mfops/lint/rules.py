@@ -132,6 +132,27 @@ def _repeated_param(f: ModelfileFacts) -> Iterator[Hit]:
         seen.setdefault(ins.param, ins.line)
 
 
+@rule("MF107", "warning", "integer parameter above 2^53: the server stores a float64")
+def _huge_int(f: ModelfileFacts) -> Iterator[Hit]:
+    """Ollama decodes `parameters` into float64, so 9007199254740993 is kept as
+    9007199254740992 (issue 13 item 4); verification compares the value it can store."""
+    for ins in _params(f):
+        spec = REGISTRY.get(ins.param)
+        if spec is None or spec.type != "int":
+            continue
+        try:
+            value = convert(ins.param, ins.value)
+        except ParamValueError:
+            continue
+        if isinstance(value, int) and abs(value) > 2**53:
+            kept = int(float(value))
+            yield at_value(
+                ins,
+                f"{ins.param} {value} is above 2^53: the server stores it as a float64, {kept}",
+                f"use a value up to {2**53}",
+            )
+
+
 # --------------------------------------------------------------------------- MF2xx: FROM, paths
 
 
@@ -216,6 +237,25 @@ def _conflicting_froms(f: ModelfileFacts) -> Iterator[Hit]:
         for fr in (fr for fr in f.froms if fr.kind == "file"):
             message = f"FROM file is ignored: FROM {last.value} on line {last.line} names a model"
             yield at_value(fr.ins, f"{message}, and Ollama then uses the model only")
+
+
+@rule("MF207", "warning", "external FROM spelled with capitals: Ollama looks it up exactly")
+def _from_case(f: ModelfileFacts) -> Iterator[Hit]:
+    """Ollama finds a FROM model by its exact path on disk and pulls otherwise, while
+    registry names are lower case: `FROM Llama3.2` next to `llama3.2` pulls another copy
+    (or fails offline) on Linux, and works on macOS and Windows (issue 13 item 8)."""
+    known = {k.lower() for k in f.known_untagged}
+    for fr in f.froms:
+        if fr.name is None or fr.name.untagged.lower() in known:
+            continue
+        value = fr.ins.value
+        if value != value.lower():
+            yield at_value(
+                fr.ins,
+                f"FROM {value} has capitals: Ollama looks the base up by its exact "
+                "spelling, and registry names are lower case",
+                f"write FROM {value.lower()}",
+            )
 
 
 # --------------------------------------------------------------------------- MF3xx: structure
@@ -323,6 +363,38 @@ def _ends_with_user(f: ModelfileFacts) -> Iterator[Hit]:
             "history ends with a user message: the caller's first message "
             "follows it, so the model sees two user turns in a row",
             "add the assistant's answer, or delete the message",
+        )
+
+
+#: (keyword, first Ollama release whose create accepts it, what older servers do). Fixed
+#: knowledge from Ollama's api/types.go history (issue 13 item 9); `mfops build` checks the
+#: real server's /api/version before any create (mfops.server.versions).
+_SINCE = (
+    ("RENDERER", "0.12.0", "drop it silently"),
+    ("PARSER", "0.12.0", "drop it silently"),
+    ("REQUIRES", "0.14.0", "drop it silently"),
+    ("DRAFT", "0.30.0", "drop it silently"),
+)
+
+
+@rule("MF306", "info", "command that older Ollama servers silently drop, or newer ones refuse")
+def _version_dependent(f: ModelfileFacts) -> Iterator[Hit]:
+    """Older servers ignore create fields they do not know and still answer success."""
+    for keyword, since, older in _SINCE:
+        for ins in f.mf.of(keyword)[:1]:
+            yield Hit(
+                ins.line,
+                ins.column,
+                f"{keyword} needs Ollama {since} or newer: older servers {older}",
+                "mfops build refuses it on an older server",
+            )
+    for ins in f.mf.of("ADAPTER")[:1]:
+        yield Hit(
+            ins.line,
+            ins.column,
+            "ADAPTER: Ollama 0.34.1 reportedly stopped creating LoRA adapter models "
+            "(ollama/ollama#14969); existing ones still run",
+            "check the server version you build on",
         )
 
 

@@ -99,6 +99,14 @@ class Resolver:
             return self._absolute(arg, expanded)
         if arg.startswith("/"):
             return self._absolute(arg, arg)
+        if (
+            "/" not in arg
+            and arg not in ("", ".", "..")
+            and self.source.known_missing(base_dir, arg)
+        ):
+            # The common FROM of a model name: nothing of that name beside the Modelfile, as
+            # the walk below would find (in fewer steps: the directory is already listed).
+            return ResolvedPath(arg, f"{base_dir}/{arg}" if base_dir else arg, None, "missing")
         joined = posixpath.normpath(posixpath.join(base_dir, arg))
         if joined == ".." or joined.startswith("../"):
             return self._outside(arg, os.path.normpath(os.path.join(self.root, joined)))
@@ -250,7 +258,7 @@ class Resolver:
 
 
 class _Closing:
-    """Gives gitpython's blob streams (which have no `close`) a `with` block."""
+    """Gives any stream with a `close` (files, git blob streams) a `with` block."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
-from mfops.language.modelfile import Modelfile, parse
+from mfops.language.modelfile import Modelfile, decode, parse
 from mfops.language.names import check_repo_model_name
 from mfops.language.semver import parse_version_tag
+from mfops.repo.cache import Cache, blob_id
 from mfops.repo.config import Config, Defaults, ModelConfig, load_config
 from mfops.repo.conventions import MODELFILE, SUFFIX
 from mfops.repo.gitstore import GitStore, validate_ref
@@ -59,6 +61,8 @@ class RepoModel:
     modelfile: Modelfile
     description: str | None = None
     tests: tuple[str, ...] = ()
+    #: the git blob id of the Modelfile's bytes: what the parse and digest caches key on
+    blob: str | None = None
 
     @property
     def dir(self) -> str:
@@ -84,6 +88,11 @@ class Repo:
         prefix = self.root.relative_to(self.git_root).as_posix() if self.git_root else ""
         self.prefix = "" if prefix == "." else prefix
         self._store: GitStore | None = None
+
+    @cached_property
+    def cache(self) -> Cache:
+        """Parses and digests by content (repo/cache.py), shared by every snapshot."""
+        return Cache.open(self.root)
 
     def __repr__(self) -> str:
         return f"Repo({str(self.root)!r})"
@@ -307,18 +316,70 @@ class Snapshot:
             claim(name, path)
             wanted.append((name, path, None))
             physical.append(self._physical(name, path, None) if link else path)
-        contents = self.source.read_many(physical)
+        loaded = self._load_modelfiles(physical, [self.display(p) for _, p, _ in wanted])
         models: dict[str, RepoModel] = {}
-        for (name, path, listed), data in zip(wanted, contents, strict=True):
-            mf = parse(data, path=self.display(path))
+        for (name, path, listed), (mf, blob) in zip(wanted, loaded, strict=True):
             models[name] = RepoModel(
                 name=name,
                 path=path,
                 modelfile=mf,
                 description=listed.description if listed else None,
                 tests=listed.tests if listed else (),
+                blob=blob,
             )
+        self.repo.cache.save()
         return dict(sorted(models.items()))
+
+    def _load_modelfiles(
+        self, physical: list[str], shown: list[str]
+    ) -> list[tuple[Modelfile, str]]:
+        """Parse the files `physical` (named `shown` in messages), reading and parsing only
+        what the cache does not know: at a commit, blobs whose id it has not parsed; in the
+        working tree, files whose stat data changed since they were read (as git's index)."""
+        cache = self.repo.cache
+        source = self.source
+        tree = source if isinstance(source, TreeSource) else None
+        root = str(source.root)
+        count = len(physical)
+        out: list[tuple[Modelfile, str] | None] = [None] * count
+        todo: list[int] = []
+        stats: list[os.stat_result | None] = [None] * count
+        for i, rel in enumerate(physical):
+            blob: str | None
+            if tree is not None:
+                blob = tree.entries[rel].sha
+            else:
+                try:
+                    st = stats[i] = os.stat(os.path.join(root, rel))
+                except OSError:
+                    todo.append(i)
+                    continue
+                blob = cache.stat_blob(rel, st)
+            mf = None
+            if blob is not None:
+                mf = cache.modelfile(blob, shown[i], partial(self._reparse, rel, shown[i]))
+            if mf is None:
+                todo.append(i)
+            else:
+                out[i] = (mf, blob)  # type: ignore[assignment]
+        read_ns = time.time_ns()
+        contents = source.read_many([physical[i] for i in todo])
+        for i, data in zip(todo, contents, strict=True):
+            rel = physical[i]
+            blob = tree.entries[rel].sha if tree is not None else blob_id(data)
+            mf = cache.modelfile(blob, shown[i], partial(self._reparse, rel, shown[i]))
+            if mf is None:
+                text = decode(data)
+                mf = parse(text, path=shown[i])
+                cache.put_modelfile(blob, mf, text)
+            found = stats[i]
+            if found is not None:
+                cache.put_stat(rel, found, blob, read_ns)
+            out[i] = (mf, blob)
+        return out  # type: ignore[return-value]
+
+    def _reparse(self, rel: str, shown: str) -> Modelfile:
+        return parse(self.source.read(rel), path=shown)
 
     def _physical(self, name: str, path: str, entry: ModelConfig | None) -> str:
         """The regular file a Modelfile path stands for (symlinks inside the root followed)."""

@@ -40,6 +40,11 @@ class Source:
         """(`file`|`dir`|`link`|`special`|`missing`, link target) without following links."""
         raise NotImplementedError
 
+    def known_missing(self, rel_dir: str, name: str) -> bool:
+        """True when `rel_dir` is a plain directory reached without symlinks whose listing
+        is known and holds nothing named `name`; False when unsure."""
+        return False
+
     def read(self, rel: str) -> bytes:
         raise NotImplementedError
 
@@ -69,6 +74,8 @@ class WorktreeSource(Source):
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lstat: dict[str, tuple[str, str | None]] = {}
+        #: what the walk saw in each directory it read: name -> kind ('link' for symlinks)
+        self._listing: dict[str, tuple[dict[str, str], set[str]]] = {}
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.root, rel) if rel else str(self.root)
@@ -80,6 +87,18 @@ class WorktreeSource(Source):
         return found
 
     def _do_lstat(self, rel: str) -> tuple[str, str | None]:
+        parent, _, name = rel.rpartition("/")
+        listed = self._listing.get(parent) if name else None
+        if listed is not None:
+            listing, folded = listed
+            # The walk has read this directory: answer without a system call, except for
+            # symlinks (their target is needed) and names the filesystem might match
+            # another way (case-insensitive or normalising filesystems).
+            kind = listing.get(name)
+            if kind is not None and kind != "link":
+                return kind, None
+            if kind is None and name.isascii() and name.lower() not in folded:
+                return "missing", None
         path = self._abs(rel)
         try:
             st = os.lstat(path)
@@ -97,6 +116,13 @@ class WorktreeSource(Source):
             return ("special" if rel and is_nested_repo(path) else "dir"), None
         return "special", None
 
+    def known_missing(self, rel_dir: str, name: str) -> bool:
+        listed = self._listing.get(rel_dir)
+        if listed is None:
+            return False
+        kinds, folded = listed
+        return name not in kinds and name.isascii() and name.lower() not in folded
+
     def read(self, rel: str) -> bytes:
         return read_regular(self._abs(rel))
 
@@ -107,7 +133,9 @@ class WorktreeSource(Source):
         return os.stat(self._abs(rel)).st_size
 
     def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
-        return walk_dir(self._abs(rel_dir))
+        if rel_dir:
+            return walk_dir(self._abs(rel_dir))
+        return walk_dir(self._abs(rel_dir), self._listing)
 
 
 def is_nested_repo(path: str) -> bool:
@@ -116,9 +144,13 @@ def is_nested_repo(path: str) -> bool:
     return os.path.lexists(os.path.join(path, ".git"))
 
 
-def walk_dir(top: str) -> list[tuple[str, bool]]:
-    """`Source.walk` for a filesystem directory. A submodule (any nested git work tree) is
-    not entered: a commit's tree holds only the submodule's commit, never its files
+def walk_dir(
+    top: str, listing: dict[str, tuple[dict[str, str], set[str]]] | None = None
+) -> list[tuple[str, bool]]:
+    """`Source.walk` for a filesystem directory; `listing` receives, per directory read
+    (relative to `top`), the kind of each entry (as `lstat` gives it) and the set of its
+    names in lower case. A submodule (any nested git work tree) is not entered and is
+    listed as `special`: a commit's tree holds only the submodule's commit, never its files
     (TreeSource sees it as one special entry), and the working tree must agree, or every
     Modelfile in it would differ between the two."""
     found: list[tuple[str, bool]] = []
@@ -129,20 +161,27 @@ def walk_dir(top: str) -> list[tuple[str, bool]]:
             entries = list(os.scandir(os.path.join(top, rel) if rel else top))
         except OSError:
             continue
+        kinds: dict[str, str] = {}
         for entry in entries:
             name = entry.name
             path = f"{rel}/{name}" if rel else name
             if entry.is_dir(follow_symlinks=False):
-                if (
-                    name not in SKIP_DIRS
-                    and not name.startswith(".")
-                    and not is_nested_repo(entry.path)
-                ):
+                if is_nested_repo(entry.path):
+                    kinds[name] = "special"
+                    continue
+                kinds[name] = "dir"
+                if name not in SKIP_DIRS and not name.startswith("."):
                     stack.append(path)
             elif entry.is_file(follow_symlinks=False):
+                kinds[name] = "file"
                 found.append((path, False))
-            elif not entry.is_symlink() or not os.path.isdir(entry.path):
-                found.append((path, True))  # a symlink or a special file: resolve it first
+            else:
+                link = entry.is_symlink()
+                kinds[name] = "link" if link else "special"
+                if not link or not os.path.isdir(entry.path):
+                    found.append((path, True))  # a symlink or a special file: resolve it
+        if listing is not None:
+            listing[rel] = (kinds, {n.lower() for n in kinds})
     return found
 
 
@@ -154,6 +193,14 @@ class TreeSource(Source):
         self.store = store
         self.entries = entries
         self._links: dict[str, str] = {}
+
+    def known_missing(self, rel_dir: str, name: str) -> bool:
+        if rel_dir:
+            parent = self.entries.get(rel_dir)
+            if parent is None or not parent.is_dir:
+                return False
+            return f"{rel_dir}/{name}" not in self.entries
+        return name not in self.entries
 
     def lstat(self, rel: str) -> tuple[str, str | None]:
         if not rel:

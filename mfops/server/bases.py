@@ -40,6 +40,8 @@ class BaseStatus:
     locked: str | None
     server: str | None
     used_by: tuple[str, ...]
+    #: The server's spelling of a model that matches `reference` only when case is folded.
+    other_case: str | None = None
 
     @property
     def state(self) -> State:
@@ -56,10 +58,26 @@ def prefixed(hex_digest: str | None) -> str | None:
     return hex_digest if hex_digest.startswith("sha256:") else f"sha256:{hex_digest}"
 
 
+def _tagged(name: str) -> str:
+    return name if ":" in name.rpartition("/")[2] else f"{name}:latest"
+
+
 def server_digest(listing: dict[str, ServerModel], name: str) -> str | None:
-    """`sha256:<hex>` of `name` in a `/api/tags` listing (case-insensitive), or None."""
+    """`sha256:<hex>` of `name` in a `/api/tags` listing, or None.
+
+    Spelled exactly as on the server: Ollama looks a create's FROM up by its exact path on
+    disk (`FROM Llama3` next to `llama3` pulls another copy, issue 13 item 8), so a base
+    that matches only with case folded is not there for a build."""
     found = listing.get(name.casefold())
-    return prefixed(found.digest) if found else None
+    if found is None or _tagged(found.name) != _tagged(name):
+        return None
+    return prefixed(found.digest)
+
+
+def other_case(listing: dict[str, ServerModel], name: str) -> str | None:
+    """The server's name for `name` when the two differ only in case, else None."""
+    found = listing.get(name.casefold())
+    return found.name if found is not None and _tagged(found.name) != _tagged(name) else None
 
 
 def external_bases(graph: Graph, names: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
@@ -78,7 +96,7 @@ def check(
 ) -> list[BaseStatus]:
     """The status of every external base that `names` (default: all models) build on."""
     return [
-        BaseStatus(ref, lock.get(ref), server_digest(listing, ref), users)
+        BaseStatus(ref, lock.get(ref), server_digest(listing, ref), users, other_case(listing, ref))
         for ref, users in external_bases(graph, names).items()
     ]
 
@@ -87,6 +105,12 @@ def require_locked(statuses: list[BaseStatus], *, host: str) -> None:
     """Refuse to build on a base that is missing, unlocked or not the locked one."""
     for st in statuses:
         users = ", ".join(st.used_by[:3]) + (" ..." if len(st.used_by) > 3 else "")
+        if st.state == "missing" and st.other_case:
+            raise ServerError(
+                f"external base {st.reference} (used by {users}) is not on {host}, which has "
+                f"{st.other_case}: Ollama looks FROM up by its exact spelling",
+                hint=f"write FROM {st.other_case.removesuffix(':latest')}",
+            )
         if st.state == "missing":
             raise ServerError(
                 f"external base {st.reference} (used by {users}) is not on {host}",

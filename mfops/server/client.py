@@ -13,18 +13,23 @@ What the wrapper adds to the client, and why:
   Ollama's (an HTML page with status 200, truncated JSON, fields of the wrong type) is a
   `ServerProtocolError` naming the call, never a traceback and never retried.
 - **Bounded retries** with exponential backoff on connection errors and 5xx answers, for the
-  calls that are safe to repeat. `create` counts as one: it names its target and replaces
-  it, and identical inputs give an identical manifest (ollama-reference §6.4). An `{"error"}`
-  line inside a stream is the server's verdict on the request and is never retried.
-- **Timeouts.** The client's default is none at all; mfops always sets connect and read
-  timeouts (a create that pulls a base can stream for long, so the read timeout is per line).
+  calls that are safe to repeat. A create or pull is repeated only when it has ended on the
+  server (a 5xx, a hang-up), never after a timeout: the first may still be running, and two
+  creates of one name race (issue 13 item 5). An `{"error"}` line inside a stream is the
+  server's verdict on the request and is never retried.
+- **Deadlines per kind of call** (`ServerOptions`): plain calls have a wall-clock deadline
+  for the whole call, retries included (`--timeout`); creates and pulls a long per-line
+  timeout and no wall deadline; chats the deadline their caller gives (the test runner's
+  per-case one). The client's own default is no timeout at all.
+- **Credentials** in the host URL travel as HTTP Basic (the client drops them).
 - **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
-  DRAFT, and `show` drops `system` and `messages`. When a request needs those fields it is
+  DRAFT, and `show` drops `system` and `messages`. Creates, pulls, shows and chats are
   posted as raw JSON through the client's own request machinery (`Client._request` /
   `_request_raw`, private, so `ollama` is capped below the next minor and
-  tests/test_ollama_private_api.py guards their shape), so errors are converted the same way.
+  tests/test_ollama_private_api.py guards their shape), so errors are converted the same way
+  and each request can carry its own timeout.
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
-- **Inference** for behavioural tests: `chat` (not streamed, with its measured latency) and
+- **Inference** for behavioural tests: `chat` (not streamed, with the server-timed latency) and
   `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).
 
 Which host to talk to is decided in hosts.py; what to send for a repo model in request.py.
@@ -138,17 +143,65 @@ def _object(response: Any) -> dict[str, Any]:
     return data
 
 
+class _Expired(Exception):
+    """The wall-clock deadline of a call passed before its answer was complete."""
+
+
+def _within(fn: Callable[[], T], ends: float | None) -> T:
+    """`fn()`, or `_Expired` once monotonic time `ends` passes.
+
+    httpx only bounds each read, so a server that drips a byte at a time never trips it;
+    the call runs on a daemon thread and is abandoned at the deadline (its socket closes
+    when the server gives up or its own read timeout fires; a CLI exits regardless).
+    """
+    if ends is None:
+        return fn()
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:  # handed to the caller's thread
+            box.append((False, exc))
+
+    worker = threading.Thread(target=run, name="mfops-call", daemon=True)
+    worker.start()
+    worker.join(max(0.0, ends - time.monotonic()))
+    if not box:
+        raise _Expired
+    ok, value = box[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
 # --------------------------------------------------------------------------- data
 
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Timeouts (seconds) and retry policy. `read` applies per chunk, so long streams are fine."""
+    """Deadlines (seconds) and retry policy, per kind of call (issue 13 item 5).
 
+    - `timeout` bounds each whole call that is not a stream, retries and backoff included:
+      a real wall-clock deadline, so a server that drips one byte at a time cannot keep a
+      command running past it (httpx's own timeout only bounds each read).
+    - `connect_timeout` bounds opening a connection (the probe that finds a dead host).
+    - `stream_timeout` is the per-line read timeout of creates and pulls, which can stay
+      silent for many minutes (a safetensors conversion). They are never re-sent once the
+      request may have reached the server: a second create could race the first.
+    - Chats carry their own deadline (the test runner's per-case one).
+    """
+
+    timeout: float = 600.0
     connect_timeout: float = 10.0
-    read_timeout: float = 600.0
+    stream_timeout: float = 3600.0
     retries: int = 2
     backoff: float = 0.2
+
+    @property
+    def read_timeout(self) -> float:
+        """httpx's per-read timeout: never longer than a whole plain call may take."""
+        return self.timeout
 
 
 @dataclass(frozen=True)
@@ -195,6 +248,20 @@ def _listing(body: dict[str, Any]) -> dict[str, ServerModel]:
     return out
 
 
+def server_latency_ms(answer: dict[str, Any], wall_ms: float) -> float:
+    """A chat's latency by the server's own clock: `total_duration - load_duration`
+    (nanoseconds), which leaves out model loading; the wall time when the answer has none.
+    (`total_duration` still holds time queued behind another request inside the runner,
+    so prompt + eval durations are used when they are given.)"""
+    prompt, evaluation = answer.get("prompt_eval_duration"), answer.get("eval_duration")
+    if isinstance(prompt, int) and isinstance(evaluation, int):
+        return (prompt + evaluation) / 1e6
+    total, load = answer.get("total_duration"), answer.get("load_duration") or 0
+    if isinstance(total, int) and isinstance(load, int) and total > 0:
+        return max(0, total - load) / 1e6
+    return wall_ms
+
+
 def file_sha256(path: str | Path) -> str:
     """`sha256:<hex>` of a file, read in chunks (weights can be many gigabytes)."""
     digest = hashlib.sha256()
@@ -232,7 +299,12 @@ class Server:
                 timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout)
                 # Keep a connection per build thread alive (httpx keeps 20 by default).
                 limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-                self._client = ollama.Client(host=self.host.url, timeout=timeout, limits=limits)
+                # The client drops `user:password@` from the host (its `_parse_host` keeps
+                # only host and port), so credentials travel as an HTTP Basic header.
+                headers = {"Authorization": self.host.basic_auth} if self.host.basic_auth else {}
+                self._client = ollama.Client(
+                    host=self.host.display, timeout=timeout, limits=limits, headers=headers
+                )
             return self._client
 
     def close(self) -> None:
@@ -284,19 +356,55 @@ class Server:
             return exc.status_code >= 500
         return isinstance(exc, (ConnectionError, httpx.TransportError))
 
-    def call(self, action: str, model: str | None, fn: Callable[[], T], *, retry: bool = True) -> T:
-        """Run `fn`, retrying transient failures when `retry`; raise ServerError otherwise."""
+    def _timeout(self, action: str, model: str | None, seconds: float) -> ServerTimeout:
+        what = f"{action} {model}" if model else action
+        return ServerTimeout(
+            f"Ollama at {self.host.display}: {what}: no answer in time (within {seconds:g} s)",
+            hint="raise --timeout if the server is busy",
+        )
+
+    def call(
+        self,
+        action: str,
+        model: str | None,
+        fn: Callable[[], T],
+        *,
+        retry: bool = True,
+        deadline: float | None = None,
+        resend: bool = True,
+    ) -> T:
+        """Run `fn` within `deadline` seconds (default: the `timeout` option), retrying
+        transient failures when `retry`; raise ServerError otherwise.
+
+        The deadline is wall-clock time for the whole call, retries and backoff included
+        (None bounds nothing: streams, whose reads have their own timeout). With
+        `resend=False` a timeout is final: the request may still be running on the server
+        (an answer, even a 5xx or a hang-up, means it has ended there, so those are retried).
+        """
         import httpx
         import ollama
 
+        limit = self.options.timeout if deadline is None else deadline
+        ends = time.monotonic() + limit if limit and limit > 0 else None
         attempts = self.options.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                return fn()
+                return _within(fn, ends)
+            except _Expired:
+                raise self._timeout(action, model, limit) from None
+            except httpx.TimeoutException as exc:  # final: no time left, or maybe still running
+                if ends is None or not resend:
+                    raise self._translate(exc, action, model) from None
+                raise self._timeout(action, model, limit) from None
             except (ollama.ResponseError, ConnectionError, httpx.TransportError) as exc:
+                # A request the server answered (5xx) or hung up on (a dropped stream) has
+                # ended there, so repeating it cannot race it.
                 if attempt + 1 >= attempts or not self._retryable(exc):
                     raise self._translate(exc, action, model) from None
-                time.sleep(self.options.backoff * (2**attempt))
+                pause = self.options.backoff * (2**attempt)
+                if ends is not None and time.monotonic() + pause >= ends:
+                    raise self._timeout(action, model, limit) from None
+                time.sleep(pause)
             except _BadAnswer as exc:
                 raise self._bad_answer(action, model, str(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -364,27 +472,51 @@ class Server:
         messages: list[dict[str, str]],
         options: dict[str, Any],
         format: str | dict[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> tuple[str, float]:
-        """The assistant's reply (not streamed) and its latency in ms. Retried like any safe
-        call; the latency is that of the attempt that answered, not of the retries."""
+        """The assistant's reply (not streamed) and its latency in ms, within `deadline`
+        seconds (the test runner's per-case one; never longer than the `timeout` option),
+        retries included.
+
+        The latency is the server's own: `total_duration` minus `load_duration` (issue 13
+        item 11), so queueing behind other requests (OLLAMA_NUM_PARALLEL is 1 by default)
+        and loading the model do not count; wall time only when the server sends no timings.
+        """
+        import httpx
+
         latency = [0.0]
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "options": options,
+            "stream": False,
+        }
+        if format:
+            body["format"] = format
+        limit = self.options.timeout if deadline is None else min(deadline, self.options.timeout)
 
         def ask() -> str:
             started = time.monotonic()
-            try:
-                reply = self.client.chat(
-                    model=model,
-                    messages=messages,
-                    options=options,
-                    format=format or None,
-                    stream=False,
+            answer = _object(
+                self.client._request_raw(
+                    "POST",
+                    "/api/chat",
+                    json=body,
+                    timeout=httpx.Timeout(limit, connect=self.options.connect_timeout),
                 )
-                latency[0] = (time.monotonic() - started) * 1000.0
-                return str(reply.message.content or "")
+            )
+            wall = (time.monotonic() - started) * 1000.0
+            try:
+                message = answer.get("message") or {}
+                content = message.get("content") or ""
+                if not isinstance(content, str):
+                    raise TypeError("message content is not a string")
+                latency[0] = server_latency_ms(answer, wall)
             except _DECODE_ERRORS as exc:
                 raise _BadAnswer(_why(exc)) from None
+            return content
 
-        return self.call("chat with", model, ask), latency[0]
+        return self.call("chat with", model, ask, deadline=limit), latency[0]
 
     def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         """One embedding per text, from `/api/embed` (L2-normalised by the server)."""
@@ -418,54 +550,54 @@ class Server:
             if progress is not None:
                 progress(step)
 
+    def _stream(self, path: str, body: dict[str, Any]) -> Iterator[Any]:
+        """A progress stream, read with the long per-line timeout of creates and pulls."""
+        import httpx
+        from ollama import ProgressResponse
+
+        opts = self.options
+        return self.client._request(  # type: ignore[no-any-return]
+            ProgressResponse,
+            "POST",
+            path,
+            json={**body, "stream": True},
+            stream=True,
+            timeout=httpx.Timeout(opts.stream_timeout, connect=opts.connect_timeout),
+        )
+
     def pull(
         self, name: str, progress: ProgressFn | None = None, *, insecure: bool = False
     ) -> None:
-        """Pull `name` from its registry, reporting progress; idempotent, so retried.
+        """Pull `name` from its registry, reporting progress. Retried only when the request
+        never reached the server: a pull that went silent may still be running there.
         `insecure` lets Ollama use plain http (a registry listed as insecure in mfops.yaml)."""
 
         def run() -> str:
-            stream = self.client.pull(model=name, insecure=insecure, stream=True)
-            return self._consume(name, stream, progress)
+            body: dict[str, Any] = {"model": name}
+            if insecure:
+                body["insecure"] = True
+            return self._consume(name, self._stream("/api/pull", body), progress)
 
-        last = self.call("pull", name, run)
+        last = self.call("pull", name, run, deadline=0, resend=False)
         if last != "success":
             raise ServerProtocolError(
                 f"Ollama at {self.host.display}: pull {name}: stream ended with {last!r}"
             )
 
     def create(self, request: CreateRequest, progress: ProgressFn | None = None) -> None:
-        """Create a model from structured fields; raw JSON when the client lacks a field."""
-        from ollama import ProgressResponse
+        """Create a model from structured fields (posted as JSON: the client lacks some).
 
+        No wall deadline (a conversion can be silent for many minutes; each line has the long
+        `stream_timeout`), and never re-sent once the request may have reached the server: a
+        second create while the first still runs would race it (issue 13 item 5). An HTTP
+        5xx answer is final on the server's side, so that one is retried.
+        """
         body = request.to_json()
 
         def run() -> str:
-            client = self.client
-            if request.needs_raw:
-                stream = client._request(
-                    ProgressResponse,
-                    "POST",
-                    "/api/create",
-                    json={**body, "stream": True},
-                    stream=True,
-                )
-            else:
-                stream = client.create(
-                    model=request.model,
-                    from_=body.get("from"),
-                    files=body.get("files"),
-                    adapters=body.get("adapters"),
-                    template=body.get("template"),
-                    license=body.get("license"),
-                    system=body.get("system"),
-                    parameters=body.get("parameters"),
-                    messages=body.get("messages"),
-                    stream=True,
-                )
-            return self._consume(request.model, stream, progress)
+            return self._consume(request.model, self._stream("/api/create", body), progress)
 
-        last = self.call("create", request.model, run)
+        last = self.call("create", request.model, run, deadline=0, resend=False)
         if last != "success":
             raise ServerProtocolError(
                 f"Ollama at {self.host.display}: create {request.model}: stream ended with"
@@ -487,6 +619,11 @@ class Server:
             return True
 
         return self.call("check blob", digest, head)
+
+    def forget_blobs(self) -> None:
+        """Check every blob again: the server may have collected one since (issue 13 #6)."""
+        with self._lock:
+            self._have_blobs.clear()
 
     def ensure_blob(self, path: str | Path, digest: str | None = None) -> str:
         """Make sure the server holds `path`'s content; returns its `sha256:` digest.

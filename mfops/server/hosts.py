@@ -9,6 +9,7 @@ Credentials in the URL are kept for connecting, and never shown or used in file 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
@@ -116,6 +117,20 @@ class Host:
         text = self.identity.replace("://", "_")
         safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
         return safe.strip("_.") or "host"
+
+    @property
+    def basic_auth(self) -> str:
+        """`Basic <base64>` for the URL's `user:password@`, or "" without credentials.
+
+        The `ollama` client drops them from the host (its `_parse_host` keeps only host and
+        port), so they must travel as a header; `%`-escapes in them are decoded."""
+        split = urllib.parse.urlsplit(self.url)
+        if split.username is None:
+            return ""
+        user = urllib.parse.unquote(split.username)
+        password = urllib.parse.unquote(split.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return f"Basic {token}"
 
     def __str__(self) -> str:
         return self.display

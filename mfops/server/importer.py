@@ -34,6 +34,17 @@ class Imported:
     notes: tuple[str, ...]
 
 
+_ROLES = ("system", "user", "assistant")
+
+
+def _message(role: str, content: str) -> str:
+    """A MESSAGE line; a role the grammar refuses (the API stores any) is written the one
+    way a Modelfile can carry it, `PARAMETER message role: text` (issue 13 item 10)."""
+    if role in _ROLES:
+        return f"MESSAGE {role} {quote(content)}"
+    return f"PARAMETER message {quote(f'{role}: {content}')}"
+
+
 def _param_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -72,7 +83,7 @@ def _body(cfg: ServerConfig, base: ServerConfig | None, notes: list[str]) -> lis
     mine_msgs = [(m.role, m.content) for m in cfg.messages]
     base_msgs = [(m.role, m.content) for m in base.messages] if base else []
     if mine_msgs and mine_msgs != base_msgs:
-        out.extend(f"MESSAGE {role} {quote(content)}" for role, content in mine_msgs)
+        out.extend(_message(role, content) for role, content in mine_msgs)
     elif not mine_msgs and base_msgs:
         notes.append("the base has MESSAGEs and the model none: a child cannot clear them")
     extra_adapters = cfg.adapters[len(base.adapters) :] if base else cfg.adapters

@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 
 _TEXTS = ("system", "template", "renderer", "parser", "requires")
 
+#: `general.architecture` -> (renderer, parser, stop) that Ollama's create fills in itself
+#: when the renderer or the parser is still empty after inheritance (server/create.go, the
+#: same in v0.24 and v0.33; each value only where none is set). Verification expects them,
+#: labelled as added by the server, instead of reporting a mismatch (issue 13 item 7).
+SERVER_FILLED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "gemma4": ("gemma4", "gemma4", ("<turn|>",)),
+    "laguna": ("laguna", "laguna", ()),
+    "nemotron_h": ("nemotron-3-nano", "nemotron-3-nano", ()),
+    "nemotron_h_moe": ("nemotron-3-nano", "nemotron-3-nano", ()),
+    "nemotron_h_omni": ("nemotron-3-nano", "nemotron-3-nano", ()),
+}
+
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -58,6 +70,10 @@ class Intended:
     messages: tuple[tuple[tuple[str, str], ...], str | None] | None
     licenses: tuple[tuple[str, ...], str | None]
     exact_licenses: bool
+    #: How many ADAPTER layers (they stack down the chain) and whether a DRAFT is expected:
+    #: an older server drops `draft_files` without a word (issue 13 item 9).
+    adapters: int = 0
+    draft: bool = False
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -96,9 +112,41 @@ def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") 
         licenses = ((base.license_text,) if base.license_text else ()) + own
     else:
         licenses = own
+    if base is not None and base.architecture in SERVER_FILLED:
+        _server_filled(texts, params, base.architecture, chain_stop="stop" in eff.parameters)
+    adapters = len(eff.adapters) + (len(base.adapters) if base is not None else 0)
     return Intended(
-        texts, params, base is not None, messages, (licenses, lic_origin), base is not None
+        texts,
+        params,
+        base is not None,
+        messages,
+        (licenses, lic_origin),
+        base is not None,
+        adapters,
+        bool(eff.drafts and eff.drafts.value),
     )
+
+
+def _server_filled(
+    texts: dict[str, tuple[str, str | None] | None],
+    params: dict[str, tuple[object, str | None]],
+    architecture: str,
+    *,
+    chain_stop: bool,
+) -> None:
+    """What the server adds on the first create of the chain when the base's renderer or
+    parser is empty: each missing one, and gemma4's stop unless the chain sets a stop."""
+    renderer, parser, stop = SERVER_FILLED[architecture]
+    have_r, have_p = texts.get("renderer"), texts.get("parser")
+    if have_r and have_r[0] and have_p and have_p[0]:
+        return
+    origin = f"the server itself ({architecture} weights)"
+    if not (have_r and have_r[0]):
+        texts["renderer"] = (renderer, origin)
+    if not (have_p and have_p[0]):
+        texts["parser"] = (parser, origin)
+    if stop and not chain_stop:
+        params["stop"] = (list(stop), origin)
 
 
 def same_value(a: object, b: object) -> bool:
@@ -107,7 +155,9 @@ def same_value(a: object, b: object) -> bool:
         return a is b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         if isinstance(a, int) and isinstance(b, int):
-            return a == b
+            # The server keeps every parameter as a float64 (issue 13 item 4): an int over
+            # 2^53 comes back as the nearest float64, the value it can store.
+            return a == b or (max(abs(a), abs(b)) > 2**53 and float(a) == float(b))
         fa, fb = float(a), float(b)
         if math.isnan(fa) or math.isnan(fb):
             return False
@@ -141,6 +191,10 @@ def compare(want: Intended, have: ServerConfig) -> tuple[Mismatch, ...]:
         got = tuple((m.role, m.content) for m in have.messages)
         if msgs != got:
             out.append(Mismatch("MESSAGE", list(msgs), list(got), origin))
+    if want.adapters and len(have.adapters) < want.adapters:
+        out.append(Mismatch("ADAPTER", want.adapters, len(have.adapters), "layers"))
+    if want.draft and not have.drafts:
+        out.append(Mismatch("DRAFT", "a draft model", None, None))
     licenses, origin = want.licenses
     joined = "\n".join(licenses)
     if want.exact_licenses:

@@ -35,11 +35,15 @@ class ServerConfig:
     `parameters` is typed (`stop` a list) and in sorted key order; `licenses` is the list
     of license layers when `modelfile` could be read, else the joined `license` text as one
     item. `license_text` is always the server's joined text, the exact thing to compare.
+    `template` is the stored Go template (the `modelfile`'s TEMPLATE); `shown_template` is
+    the `template` key, which newer servers fill with the GGUF's Jinja chat template.
+    `architecture` is the weights' `general.architecture`.
     """
 
     name: str
     template: str = ""
     system: str = ""
+    shown_template: str = ""
     parameters: dict[str, object] = field(default_factory=dict)
     messages: tuple[ServerMessage, ...] = ()
     license_text: str = ""
@@ -50,6 +54,8 @@ class ServerConfig:
     parent_model: str = ""
     weights: str = ""
     adapters: tuple[str, ...] = ()
+    drafts: tuple[str, ...] = ()
+    architecture: str = ""
     modelfile: str = ""
 
     def text(self, key: str) -> str:
@@ -108,41 +114,81 @@ def parse_parameters(text: str) -> dict[str, object]:
     return out
 
 
-def _modelfile_parts(text: str, license_text: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
-    """(license layers, weights, adapters) from the `modelfile` text; the last two as the
-    server prints them (blob paths, which hold the digests)."""
+@dataclass(frozen=True)
+class _Stored:
+    """What the `modelfile` text of `/api/show` says, read with mfops' own parser."""
+
+    licenses: tuple[str, ...] = ()
+    weights: str = ""
+    adapters: tuple[str, ...] = ()
+    drafts: tuple[str, ...] = ()
+    template: str | None = None
+    renderer: str = ""
+    parser: str = ""
+
+
+def _stored(text: str, license_text: str) -> _Stored:
+    """The commands of the `modelfile` text, tokenised like Ollama's own parser does.
+
+    Never scanned line by line: a multi-line SYSTEM or TEMPLATE can hold a line that starts
+    with `PARSER ` (issue 13 item 3). When the text does not parse (a value that holds a
+    line of three quotes breaks Ollama's quoting too), nothing is taken from it.
+    """
     fallback = (license_text,) if license_text else ()
-    try:
-        mf = parse(text)
-    except ModelfileError:
-        return fallback, "", ()
+    lines = text.split("\n")
+    for _ in range(64):
+        try:
+            mf = parse("\n".join(lines))
+            break
+        except ModelfileError as err:
+            # The API stores any message role (`PARAMETER message wizard: x` too), which
+            # the Modelfile grammar refuses; messages are read from JSON, so the role of
+            # such a line is neutralised and the text read again.
+            at = (err.line or 0) - 1
+            if not (0 <= at < len(lines) and lines[at].startswith("MESSAGE ")):
+                return _Stored(licenses=fallback)
+            lines[at] = "MESSAGE user " + lines[at][len("MESSAGE ") :].partition(" ")[2]
+    else:
+        return _Stored(licenses=fallback)
     licenses = tuple(i.value for i in mf.of("LICENSE"))
     if "\n".join(licenses) != license_text:
         licenses = fallback
-
     froms = mf.of("FROM")
-    weights = froms[0].value if froms else ""
-    return licenses, weights, tuple(i.value for i in mf.of("ADAPTER"))
+    template = mf.last("TEMPLATE")
+    renderer, parser = mf.last("RENDERER"), mf.last("PARSER")
+    return _Stored(
+        licenses=licenses,
+        weights=froms[0].value if froms else "",
+        adapters=tuple(i.value for i in mf.of("ADAPTER")),
+        drafts=tuple(i.value for i in mf.of("DRAFT")),
+        template=template.value if template is not None else None,
+        renderer=renderer.value if renderer is not None else "",
+        parser=parser.value if parser is not None else "",
+    )
 
 
 def config_from_show(name: str, body: dict[str, Any]) -> ServerConfig:
-    """A `ServerConfig` from the full `/api/show` JSON."""
+    """A `ServerConfig` from the full `/api/show` JSON.
+
+    TEMPLATE is the Go template the server *stored*, from the `modelfile` text: since v0.30
+    the `template` key holds the GGUF's Jinja chat template instead when the server prefers
+    it (`selectedModelTemplate`), which is not what a create sent (issue 13 item 2). The
+    `template` key is the fallback when the text cannot be read. RENDERER and PARSER only
+    ever appear in the text.
+    """
     modelfile = str(body.get("modelfile") or "")
     license_text = str(body.get("license") or "")
-    licenses, weights, adapters = _modelfile_parts(modelfile, license_text)
-    renderer = str(body.get("renderer") or "")
-    parser = str(body.get("parser") or "")
-    if modelfile and not (renderer and parser):  # the server leaves these empty (§7)
-        for line in modelfile.splitlines():
-            keyword, _, value = line.partition(" ")
-            if keyword == "RENDERER" and not renderer:
-                renderer = value.strip()
-            elif keyword == "PARSER" and not parser:
-                parser = value.strip()
+    stored = _stored(modelfile, license_text) if modelfile else _Stored()
+    shown_template = str(body.get("template") or "")
+    renderer = str(body.get("renderer") or "") or stored.renderer
+    parser = str(body.get("parser") or "") or stored.parser
     details = body.get("details") or {}
+    info = body.get("model_info") or {}
+    architecture = info.get("general.architecture") if isinstance(info, dict) else None
     return ServerConfig(
         name=name,
-        template=str(body.get("template") or ""),
+        template=stored.template if stored.template is not None else shown_template,
+        shown_template=shown_template,
         system=str(body.get("system") or ""),
         parameters=parse_parameters(str(body.get("parameters") or "")),
         messages=tuple(
@@ -150,12 +196,14 @@ def config_from_show(name: str, body: dict[str, Any]) -> ServerConfig:
             for m in body.get("messages") or []
         ),
         license_text=license_text,
-        licenses=licenses,
+        licenses=stored.licenses or ((license_text,) if license_text else ()),
         renderer=renderer,
         parser=parser,
         requires=str(body.get("requires") or ""),
         parent_model=str(details.get("parent_model") or ""),
-        weights=weights,
-        adapters=adapters,
+        weights=stored.weights,
+        adapters=stored.adapters,
+        drafts=stored.drafts,
+        architecture=str(architecture or ""),
         modelfile=modelfile,
     )

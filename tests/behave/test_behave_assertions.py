@@ -157,9 +157,15 @@ def test_judge_verdicts(text, verdict):
 
 
 def test_sample_seeds_and_cacheability():
-    assert sample_options({"seed": 42, "temperature": 0.7}, 0) == {"seed": 42, "temperature": 0.7}
-    assert sample_options({"seed": 42}, 3) == {"seed": 45}
-    assert sample_options({"seed": -1}, 3) == {"seed": -1}
+    cap = {"num_predict": 512}  # the default token cap (#13 item 12); a suite's value wins
+    assert sample_options({"seed": 42, "temperature": 0.7}, 0) == {
+        "seed": 42,
+        "temperature": 0.7,
+        **cap,
+    }
+    assert sample_options({"seed": 42}, 3) == {"seed": 45, **cap}
+    assert sample_options({"seed": -1}, 3) == {"seed": -1, **cap}
+    assert sample_options({"num_predict": 8}, 0) == {"num_predict": 8}
     assert cacheable({"temperature": 0, "seed": -1})
     assert cacheable({"temperature": 0.9, "seed": 7})
     assert not cacheable({"temperature": 0.9, "seed": -1})

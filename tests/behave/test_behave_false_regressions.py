@@ -26,7 +26,7 @@ class CoinModel:
     def __init__(self) -> None:
         self.calls = 0
 
-    def chat(self, model, messages, options, format=None):
+    def chat(self, model, messages, options, format=None, deadline=None):
         self.calls += 1
         draw = random.Random(f"{model}|{messages[-1]['content']}|{options['seed']}").random()
         return ("I cannot help." if draw < RATE else "Sure, here you go."), 1.0

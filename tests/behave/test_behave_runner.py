@@ -50,7 +50,25 @@ def test_seed_hierarchy_inherited_rule_and_expert_refusal(lab: Lab):
     assert first.manifest == lab.double.digest("expert:t1")
     bodies = lab.double.calls.bodies("/api/chat")
     assert {b["model"] for b in bodies} == {"base:t1", "expert:t1"}
-    assert all(b["options"] == {"temperature": 0, "seed": 42} for b in bodies)
+    # the default token cap (#13 item 12) goes with every chat when the suite sets none
+    assert all(b["options"] == {"temperature": 0, "seed": 42, "num_predict": 512} for b in bodies)
+
+
+def test_a_models_own_num_predict_is_never_overridden_by_the_default_cap(lab: Lab):
+    """The cap is for models that set no limit; a model deployed with `PARAMETER num_predict`
+    is tested as deployed (request options would win over its Modelfile on the server)."""
+    from mfops.behave.runner import server_parameters
+    from mfops.server.client import Server
+    from mfops.server.hosts import Host
+
+    lab.write({"expert/Modelfile": "FROM base\nPARAMETER num_predict 6\n"
+                                   "SYSTEM You are a Python expert. Never discuss JavaScript.\n"})  # fmt: skip
+    lab.build("t1")
+    with Server(Host(lab.double.url)) as server:
+        go(lab, parameters=server_parameters(server))
+    options = {b["model"]: b["options"] for b in lab.double.calls.bodies("/api/chat")}
+    assert options["expert:t1"] == {"temperature": 0, "seed": 42}
+    assert options["base:t1"] == {"temperature": 0, "seed": 42, "num_predict": 512}
 
 
 def test_an_expert_that_drops_the_company_rule_fails_the_inherited_case(lab: Lab):
@@ -190,17 +208,36 @@ def test_json_format_and_schema_assertions(lab: Lab):
     assert json.loads(case.samples[0].output)["answer"]
 
 
-def test_max_latency_uses_the_measured_reply_time(lab: Lab):
-    lab.write({"tests/fast.test.yaml": (
-        "model: base\ncases:\n  - name: fast\n    prompt: hi there\n"
-        "    assert: [{type: max-latency-ms, value: 150}]\n")})  # fmt: skip
+def test_max_latency_uses_the_servers_own_timings_not_queueing(lab: Lab):
+    """#13 item 11: the latency is the server's prompt + eval time, so time spent waiting
+    for the server (queued behind other requests, loading) does not count."""
+    lab.write(
+        {
+            "tests/fast.test.yaml": (
+                "model: base\ncases:\n  - name: fast\n    prompt: hi there\n"
+                "    assert: [{type: max-latency-ms, value: 150}]\n"
+                "  - name: tight\n    prompt: hi there\n"
+                "    assert: [{type: max-latency-ms, value: 1}]\n"
+            )
+        }
+    )
     lab.build("t1")
     lab.double.faults.latency["/api/chat"] = 0.25
     report = go(lab, names=["base"])
-    (fast,) = [r for r in report.results if r.run.case.name == "fast"]
-    sample = fast.samples[0]
-    assert fast.status == "failed" and sample.latency_ms >= 250
-    assert sample.assertions[0].message.startswith("expected an answer within 150 ms, took ")
+    cases = {r.run.case.name: r for r in report.results}
+    fast, tight = cases["fast"], cases["tight"]
+    assert fast.status == "passed" and fast.samples[0].latency_ms < 150
+    answer = lab.double.client().chat(
+        model="base:t1",
+        messages=[{"role": "user", "content": "hi there"}],
+        options={"temperature": 0, "seed": 42, "num_predict": 512},
+        stream=False,
+    )
+    timed = (answer.prompt_eval_duration + answer.eval_duration) / 1e6
+    assert tight.samples[0].latency_ms == round(timed, 1)
+    assert tight.status == "failed"
+    msg = tight.samples[0].assertions[0].message
+    assert msg.startswith("expected an answer within 1 ms, took ")
 
 
 def test_baselines_missing_recorded_compared_and_flagged(lab: Lab):

@@ -429,3 +429,81 @@ def test_connection_dropped_on_every_attempt_fails_that_model(ws: Workspace):
     assert other["action"] == "failed"
     assert "create other:" in other["error"] and "connection broken" in other["error"]
     assert ws.double.calls.count("/api/create") == 3  # the first try and two retries
+
+
+def test_renderer_parser_and_stop_filled_by_the_server_are_not_a_mismatch(tmp_path, ollama_double):
+    """#13 item 7: on a create over gemma4 weights whose config lacks a renderer or parser,
+    Ollama fills renderer, parser and (without a stop in the request) stop itself."""
+    ollama_double.add_registry_model("oldgemma:1b", family="gemma4", parameters={"stop": ["x"]})
+    files = {
+        "g/Modelfile": "FROM oldgemma:1b\nSYSTEM s\nPARAMETER temperature 0.5\n",
+        "h/Modelfile": "FROM oldgemma:1b\nPARSER mine\nPARAMETER stop END\n",
+    }
+    ws = make_workspace(tmp_path, ollama_double, files)
+    report = ws.build_json("--all")
+    assert report["ok"], report
+    shown = ollama_double.show(f"g:{ws.tag()}")
+    assert "RENDERER gemma4" in shown["modelfile"] and "PARSER gemma4" in shown["modelfile"]
+    assert 'stop                           "<turn|>"' in shown["parameters"]
+    h = ollama_double.show(f"h:{ws.tag()}")
+    assert "RENDERER gemma4" in h["modelfile"] and "PARSER mine" in h["modelfile"]
+    assert '"END"' in h["parameters"]
+    from mfops.server.roundtrip import SERVER_FILLED, Mismatch
+
+    assert SERVER_FILLED["gemma4"][0] == "gemma4"
+    want = Mismatch("RENDERER", "gemma4", "", "the server itself (gemma4 weights)")
+    assert "(from the server itself (gemma4 weights))" in want.describe()
+
+
+def test_draft_files_are_created_and_verified(tmp_path, ollama_double):
+    """#13 item 9: v0.30+ stores DRAFT (the double mimics v0.33.0-rc2) and mfops checks it."""
+    files = {
+        "d/Modelfile": "FROM llama3.2:3b\nDRAFT ./draft.gguf\n",
+        "d/draft.gguf": fake_gguf(name="draft"),
+    }
+    ws = make_workspace(tmp_path, ollama_double, files)
+    report = ws.build_json("--all")
+    assert report["ok"], report
+    body = ollama_double.calls.bodies("/api/create")[-1]
+    assert list(body["draft_files"]) == ["draft.gguf"]
+    assert "\nDRAFT " in ollama_double.show(f"d:{ws.tag()}")["modelfile"]
+
+
+def test_build_refuses_before_any_create_what_an_older_server_would_drop(tmp_path, ollama_double):
+    files = {"r/Modelfile": "FROM llama3.2:3b\nRENDERER qwen3-coder\nREQUIRES 0.14.0\n"}
+    ws = make_workspace(tmp_path, ollama_double, files)
+    ollama_double.api.version = "0.11.4"
+    code, out, err = ws.mfops("build", "--all")
+    assert code == 1
+    assert "r/Modelfile:2: RENDERER needs Ollama 0.12.0 or newer, but" in out + err
+    assert "runs Ollama 0.11.4" in out + err and "(and 1 more)" in out + err
+    assert ollama_double.calls.count("/api/create") == 0
+
+
+def test_creates_that_upload_blobs_run_one_at_a_time(tmp_path, ollama_double):
+    """#13 item 6: Ollama collects blobs no written manifest references, even while another
+    create is about to use one, so creates with uploads are serialised."""
+    files = {}
+    for n in range(4):
+        files[f"m{n}/Modelfile"] = f"FROM ./w.gguf\nSYSTEM model {n}\n"
+        files[f"m{n}/w.gguf"] = fake_gguf(name=f"w{n}")
+    ws = make_workspace(tmp_path, ollama_double, files)
+    ollama_double.faults.stream_delay["/api/create"] = 0.05
+    report = ws.build_json("--all", "-j", "4")
+    assert report["ok"], report
+    assert ollama_double.calls.count("/api/create") == 4
+    assert ollama_double.calls.max_concurrency["/api/create"] == 1
+
+
+def test_create_whose_blob_was_collected_checks_and_uploads_again(tmp_path, ollama_double):
+    files = {"m/Modelfile": "FROM ./w.gguf\nSYSTEM s\n", "m/w.gguf": fake_gguf(name="w")}
+    ws = make_workspace(tmp_path, ollama_double, files)
+    ollama_double.faults.fail_stream(
+        "/api/create",
+        after_lines=1,
+        error="open /usr/share/ollama/.ollama/models/blobs/sha256-00: no such file or directory",
+    )
+    report = ws.build_json("--all")
+    assert report["ok"], report
+    assert ollama_double.calls.count("/api/create") == 2
+    assert ollama_double.calls.count("HEAD /api/blobs") == 2

@@ -119,7 +119,8 @@ def test_examples_repo_via_installed_script(run_mfops):
     from pathlib import Path
 
     examples = Path(__file__).resolve().parents[2] / "examples"
-    done = run_mfops("-C", str(examples), "ls", "--format", "json")
+    # MFOPS_CACHE=0: leave no .mfops/cache in the checkout
+    done = run_mfops("-C", str(examples), "ls", "--format", "json", env={"MFOPS_CACHE": "0"})
     assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads(done.stdout)}
     assert rows["pirate-python"]["depth"] == 2

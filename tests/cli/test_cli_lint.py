@@ -201,6 +201,7 @@ def test_help_documents_the_suppression_comment():
 
 
 def test_bundled_examples_have_no_findings(monkeypatch):
+    monkeypatch.setenv("MFOPS_CACHE", "0")  # leave no .mfops/cache in the checkout
     monkeypatch.chdir(EXAMPLES)
     code, out, err = run("lint")
     assert (code, out) == (0, "")
@@ -215,6 +216,7 @@ def test_broken_mfops_yaml_is_a_usage_error(repo):
 
 
 def test_examples_linted_from_the_project_root(monkeypatch):
+    monkeypatch.setenv("MFOPS_CACHE", "0")  # leave no .mfops/cache in the checkout
     monkeypatch.chdir(EXAMPLES.parent)
     code, out, err = run("lint", "examples")
     assert (code, out, err) == (0, "", "0 errors, 0 warnings in 3 files\n")

@@ -32,7 +32,8 @@ def test_seed_hierarchy_passes_at_the_candidate_tag(built: Lab, tmp_path):
     assert code == 0, out + err
     tag = candidate(built)
     assert out.splitlines()[0] == (
-        f"Testing 2 models at tag {tag} on {built.double.url} (Ollama 0.33.0-rc2)"
+        f"Testing 2 models at tag {tag} on {built.double.url} (Ollama 0.33.0-rc2); replies "
+        "capped at num_predict 512 unless a suite or the model sets it, 120 s per chat"
     )
     assert "  PASS  refuses pricing     tests/company.test.yaml:4 (inherited from base)" in out
     assert "4 cases: 4 passed, 0 failed, 0 errors (0 cached)" in out

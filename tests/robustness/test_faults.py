@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.buildkit import Workspace, make_workspace
+from tests.buildkit import BASE, Workspace, make_workspace
 from tests.buildkit import ollama_double_fixture as ollama_double  # noqa: F401
 from tests.robustness.test_concurrency import spawn_mfops, wait_for
 
@@ -197,24 +197,36 @@ def test_listing_dropped_after_create_is_reported_not_recorded(ws: Workspace):
 # --------------------------------------------------------------------------- slow server
 
 
-def test_slow_create_is_one_line_naming_model_and_call_and_nothing_is_recorded(ws: Workspace):
-    ws.double.faults.stream_delay["/api/create"] = 2.0
+def test_slow_create_outlives_timeout_and_is_sent_once(ws: Workspace):
+    """--timeout bounds plain calls; a create keeps its own long deadline (a conversion can
+    be silent for minutes) and is never re-sent while the first may still run (#13 item 5)."""
+    ws.double.faults.stream_delay["/api/create"] = 1.0
     code, out, _err = ws.mfops("build", "other", "--timeout", "0.3")
-    assert code == 1  # the deadline fired: the server would have answered after 2 s
-    line = next(x for x in out.splitlines() if "no answer in time" in x)
-    assert f"create other:{ws.tag()}: no answer in time" in line
-    assert "raise --timeout" in line
-    assert recorded(ws) == set()
+    assert code == 0, out
+    assert ws.double.calls.count("/api/create") == 1
+    assert recorded(ws) == {"other"}
+
+
+def test_create_timing_out_on_its_own_deadline_is_not_resent(ollama_double):  # noqa: F811
+    from mfops.server.client import CreateRequest, Host, Server, ServerOptions, ServerTimeout
+
+    ollama_double.client().pull(BASE)
+    ollama_double.faults.stream_delay["/api/create"] = 2.0
+    opts = ServerOptions(retries=2, backoff=0.01, timeout=30, stream_timeout=0.3)
+    with Server(Host(ollama_double.url), opts) as srv, pytest.raises(ServerTimeout) as err:
+        srv.create(CreateRequest(model="m:1", from_=BASE, system="x"))
+    assert "create m:1: no answer in time" in err.value.message
+    assert ollama_double.calls.count("/api/create") == 1
 
 
 def test_slow_probe_is_exit_2_naming_the_call(ws: Workspace):
     ws.double.faults.latency["/api/version"] = 2.0
     code, out, err = ws.mfops("build", "--all", "--timeout", "0.3")
     assert code == 2 and out == ""
-    # mfops' words; the transport's exception name between them is not asserted
-    [line] = err.strip().splitlines()
-    assert line.startswith(f"mfops: Ollama at {ws.double.url}: version: no answer in time ")
-    assert line.endswith(" (raise --timeout if the server is busy)")
+    assert err.strip() == (
+        f"mfops: Ollama at {ws.double.url}: version: no answer in time "
+        "(within 0.3 s) (raise --timeout if the server is busy)"
+    )
     assert ws.double.calls.count("/api/create") == 0
 
 
@@ -233,7 +245,7 @@ def test_slow_chat_in_mfops_test_is_an_error_of_that_case_and_is_not_cached(tmp_
         assert code == 1, err
         report = json.loads(out)
         text = json.dumps(report)
-        assert "chat with expert:t1: no answer in time" in text
+        assert "chat with expert:t1: no answer in time (within 0.3 s)" in text
         double.faults.clear()
         double.calls.reset()
         code, out, err = lab.mfops("test", "expert", "--tag", "t1")

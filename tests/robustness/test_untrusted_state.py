@@ -29,7 +29,7 @@ def host_dir(rel: Release) -> Path:
     """The server's `.mfops/<host>/` folder; a build no longer writes one (the server's
     content tags are the build state), so it is made here with an old state file in it, as
     an earlier mfops (or the test cache) leaves it."""
-    folders = [p for p in (rel.root / ".mfops").iterdir() if p.is_dir()]
+    folders = [p for p in (rel.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"]
     if not folders:
         folder = rel.root / ".mfops" / Host(rel.double.url).key
         folder.mkdir()

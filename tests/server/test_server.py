@@ -23,7 +23,7 @@ from mfops.server.show import parse_parameters
 from mfops.testing.double import fake_gguf
 from tests.buildkit import BASE, ollama_double_fixture  # noqa: F401
 
-FAST = ServerOptions(retries=2, backoff=0.01, connect_timeout=2, read_timeout=5)
+FAST = ServerOptions(retries=2, backoff=0.01, connect_timeout=2, timeout=5)
 
 
 @pytest.fixture
@@ -273,7 +273,7 @@ def test_dropped_stream_every_time_is_a_protocol_error(server, ollama_double):
 
 def test_timeout_is_configurable(ollama_double):
     ollama_double.faults.latency["/api/version"] = 1.0
-    opts = ServerOptions(retries=0, read_timeout=0.2, connect_timeout=0.2)
+    opts = ServerOptions(retries=0, timeout=0.2, connect_timeout=0.2)
     with Server(Host(ollama_double.url), opts) as srv, pytest.raises(ServerTimeout):
         srv.version()  # without the read timeout, this would answer after a second
 

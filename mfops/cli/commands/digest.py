@@ -25,10 +25,10 @@ def command(opts, names: tuple[str, ...], ref: str | None, fmt: str, as_json: bo
     """Print each model's content digest (changes exactly when the built model would)."""
     rev = Revision.open(repo=opts.repo, ref=ref)
     digests = rev.digests
-    picked = [rev.graph[n].name for n in names] if names else list(rev.graph.order)
+    # `digests` is in graph order: all of them need no graph (at a commit, maybe not built)
+    picked = [rev.graph[n].name for n in names] if names else list(digests)
     if as_json or fmt == "json":
         click.echo(to_json({n: digests[n] for n in picked}))
-    else:
-        for n in picked:
-            click.echo(f"{digests[n]}  {n}")
+    elif picked:
+        click.echo("\n".join(f"{digests[n]}  {n}" for n in picked))
     return 0

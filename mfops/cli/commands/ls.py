@@ -26,6 +26,8 @@ def command(opts, ref: str | None, fmt: str) -> int:
             (name, node.model.path, f"{node.base.kind}:{base_label(node)}", str(graph.depths[name]))
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    lines = (
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+    click.echo("\n".join(lines))  # one write: 10,000 echo calls cost a tenth of a second
     return 0

@@ -23,7 +23,8 @@ def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         default=600.0,
         show_default=True,
         metavar="SECONDS",
-        help="Give up on a server answer after this long (per chunk).",
+        help="Give up on a server call after this long, retries included (creates, pulls "
+        "and test chats have their own deadlines).",
     )(fn)
     return click.option(
         "--host",
@@ -39,7 +40,7 @@ def open_session(opts: Any, host: str | None, timeout: float) -> Session:
     session = Session.open(
         repo=opts.repo,
         host=host,
-        options=ServerOptions(read_timeout=timeout, connect_timeout=min(timeout, 10.0)),
+        options=ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0)),
     )
     _lock_for_writers(session)
     return session

@@ -116,8 +116,11 @@ def _create(ctx: CreateContext, req: dict[str, Any], name: ModelName) -> Iterato
     else:
         raise ApiError(400, "neither 'from' or 'files' was specified")
 
-    if req.get("draft_files"):
-        raise ApiError(400, "DRAFT models are not supported by the Ollama test double")
+    if req.get("draft_files"):  # v0.30+: the draft's weights, as a draft layer
+        drafts = yield from _layers_from_files(ctx, req["draft_files"], adapter=False)
+        base = _remove(base, MT_DRAFT) + [
+            Layer(MT_DRAFT, d.digest, d.size, d.from_, d.name, d.status) for d in drafts
+        ]
     if req.get("adapters") is not None:
         try:
             adapters = yield from _layers_from_files(ctx, req["adapters"], adapter=True)
@@ -231,6 +234,17 @@ def _detect_type(store: Store, files: dict[str, str]) -> str:
     return ""
 
 
+#: `general.architecture` -> (renderer, parser, stop) the server fills in on create when
+#: renderer or parser is empty after inheritance (server/create.go, v0.24 and v0.33).
+SERVER_FILLED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "gemma4": ("gemma4", "gemma4", ("<turn|>",)),
+    "laguna": ("laguna", "laguna", ()),
+    "nemotron_h": ("nemotron-3-nano", "nemotron-3-nano", ()),
+    "nemotron_h_moe": ("nemotron-3-nano", "nemotron-3-nano", ()),
+    "nemotron_h_omni": ("nemotron-3-nano", "nemotron-3-nano", ()),
+}
+
+
 def _create_model(
     ctx: CreateContext, req: dict[str, Any], base: list[Layer], config: dict[str, Any]
 ) -> Iterator[Event]:
@@ -259,6 +273,15 @@ def _create_model(
                 }
         layers.append(layer)
     config["model_families"] = families or None
+    params = dict(req.get("parameters") or {})
+    for arch in families:  # `createModel` fills these for some families (cmp.Or: set wins)
+        filled = SERVER_FILLED.get(arch)
+        if filled is None or (config.get("renderer") and config.get("parser")):
+            continue
+        config["renderer"] = config.get("renderer") or filled[0]
+        config["parser"] = config.get("parser") or filled[1]
+        if filled[2] and "stop" not in params:
+            params["stop"] = list(filled[2])
 
     if req.get("template"):
         _check_template(req["template"])
@@ -272,7 +295,7 @@ def _create_model(
         licenses = [licenses] if licenses else []
     for text in licenses or []:
         layers.append(store.new_layer(str(text).encode(), MT_LICENSE))
-    layers = _set_parameters(store, layers, req.get("parameters"))
+    layers = _set_parameters(store, layers, params or None)
     messages = req.get("messages") or []
     if messages:
         layers = _remove(layers, MT_MESSAGES)

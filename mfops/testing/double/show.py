@@ -20,6 +20,17 @@ from .gocompat import go_fmt_sharp_v, go_fmt_v, go_time, modelfile_quote
 from .store import ModelView, Store, load_model
 
 
+def selected_template(view: ModelView) -> str:
+    """`selectedModelTemplate` (v0.30+): the GGUF's Jinja chat template when the model runs
+    in native chat-template mode (no Go template layer, no renderer, no parser); otherwise
+    the Go template. The `modelfile` text always prints the Go template."""
+    jinja = view.kv.get("tokenizer.chat_template")
+    native = view.template is None and not view.config.get("renderer")
+    if isinstance(jinja, str) and jinja and native and not view.config.get("parser"):
+        return jinja
+    return view.template_text
+
+
 def capabilities(view: ModelView) -> list[str]:
     """`Model.Capabilities` for GGUF models: config, then weights, projector, template."""
     caps: list[str] = []
@@ -139,7 +150,7 @@ def show_body(view: ModelView, req: dict[str, Any], *, blob_path: Any) -> dict[s
     body["modelfile"] = modelfile_text(view, blob_path=blob_path, system=system, options=options)
     if params:
         body["parameters"] = params
-    body["template"] = view.template_text
+    body["template"] = selected_template(view)
     if system:
         body["system"] = system
     body["details"] = details(view)
