@@ -342,7 +342,9 @@ def test_server_gone_during_promote_is_recorded_as_a_failed_attempt(tmp_path: Pa
 
 
 def test_ctrl_c_mid_build_exits_130_and_rerun_creates_only_the_rest(ws: Workspace):
-    ws.double.faults.stream_delay["/api/create"] = 0.05
+    # slow enough that the rest is still building when the poll (an HTTP listing of the
+    # content tags, slower than reading a file on a loaded machine) sees the first model
+    ws.double.faults.stream_delay["/api/create"] = 0.2
     proc = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--jobs", "1")
     wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
     # the rest crawls from now on, so the signal surely lands mid-build on a loaded machine
