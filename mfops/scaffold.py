@@ -237,7 +237,7 @@ def next_steps(done: Scaffold, *, shown_root: str, in_git: bool) -> list[tuple[s
         ("git add -A && git commit -m 'Model repository'", ""),
         ("mfops build --all", "every model, at the candidate tag sha-<commit>"),
         ("mfops test", "the behaviour suites, against that tag"),
-        ("mfops promote --all --from sha-<commit> --to v0.1.0", "release what passed"),
+        ("mfops promote --all --to v0.1.0", "release what passed (HEAD's candidate)"),
     ]
     if done.ci == "github":
         steps.append(

@@ -83,16 +83,28 @@ class Workspace:
 
     def tag(self) -> str:
         """The candidate tag of the current HEAD (clean tree)."""
-        return "sha-" + self.repo.git("rev-parse", "--short=7", "HEAD").strip()
+        return "sha-" + self.repo.git("rev-parse", "HEAD").strip()[:12]
 
     def creates(self) -> list[str]:
         """Target names of the create calls the double received, in order."""
         return [b["model"] for b in self.double.calls.bodies("/api/create")]
 
     def state(self) -> dict:
-        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"]
-        assert len(folders) == 1
-        return json.loads((folders[0] / "state.json").read_text())
+        """What the server says mfops built: every tag (content tags aside) that holds the
+        manifest of one of its model's content tags (`name:mf-<digest>`), as
+        {"builds": {name:tag: {"manifest": ...}}}. No local file is involved."""
+        import httpx
+
+        body = httpx.get(f"{self.double.url}/api/tags", timeout=10).json()
+        pairs = [(m["name"], m["digest"]) for m in body["models"]]
+        built = {(n.split(":")[0], d) for n, d in pairs if n.split(":")[1].startswith("mf-")}
+        return {
+            "builds": {
+                n: {"manifest": d}
+                for n, d in pairs
+                if not n.split(":")[1].startswith("mf-") and (n.split(":")[0], d) in built
+            }
+        }
 
 
 @pytest.fixture(name="ollama_double")

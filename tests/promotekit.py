@@ -48,13 +48,11 @@ class Release(Workspace):
         listing = {m["name"]: m["digest"] for m in body["models"]}
         return {f"{m}:{t}": listing.get(f"{m}:{t}") for m in models for t in tags}
 
-    def state(self) -> dict:
-        folders = [p for p in (self.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"]
-        assert len(folders) == 1
-        return json.loads((folders[0] / "state.json").read_text())
-
     def history(self) -> list[dict]:
-        return self.state().get("promotions", {}).get("entries", [])
+        """Every release record in git (refs/mfops/history), oldest first."""
+        code, out, err = self.mfops("history", "--format", "json")
+        assert code == 0, err
+        return list(reversed(json.loads(out)))
 
     def copies(self) -> list[tuple[str, str]]:
         return [(b["source"], b["destination"]) for b in self.double.calls.bodies("/api/copy")]

@@ -31,6 +31,11 @@ from tests.wheelkit import build_wheel
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
+_ORIGIN = (
+    "runs in the reader's repository against its `origin` remote (tests/release/"
+    "test_release_state.py fetches, pushes and syncs records between clones of a bare remote)"
+)
+
 #: line (as written, comment included) -> why it does not run here.
 EXEMPT = {
     "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
@@ -56,6 +61,12 @@ EXEMPT = {
     "file (tests/test_completion.py checks the zsh script)",
     "_MFOPS_COMPLETE=fish_source mfops | source           # ~/.config/fish/completions/"
     "mfops.fish": "fish's start-up file (tests/test_completion.py checks the fish script)",
+    "git fetch origin '+refs/mfops/history:refs/mfops/remotes/origin'   # others' records": (
+        _ORIGIN
+    ),
+    "git push origin refs/mfops/history                                 # yours": _ORIGIN,
+    "mfops history --sync origin     # or both: fetch, merge, push (retried if someone raced "
+    "you)": _ORIGIN,
 }
 
 

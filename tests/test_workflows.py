@@ -156,10 +156,13 @@ def test_the_scheduled_base_updates_are_opt_in_and_never_run_on_pull_requests():
     ):
         ctx = {"github": _github(event, "refs/heads/main"), "vars": vars_}
         assert condition(job["if"], ctx) is expected, (event, vars_)
-    # the one job that may write, and it writes only what it needs
+    # it writes only what it needs (its branch, its pull request); the gate reads, and the
+    # release job's one write is pushing the release records (refs/mfops/history)
     assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
-    for other in ("gate", "release"):
-        assert workflow["jobs"][other]["permissions"].get("contents") == "read"
+    assert workflow["jobs"]["gate"]["permissions"].get("contents") == "read"
+    release = workflow["jobs"]["release"]
+    assert release["permissions"].get("contents") == "write"
+    assert any("history --sync" in s.get("run", "") for s in release["steps"])
     # it prepares the machine like the gate does
     gate, bases = _steps_by_id(workflow, "gate"), _steps_by_id(workflow, "bases")
     for step_id in ("setup-python", "setup-mfops", "wait-for-ollama", "pull-bases"):
@@ -185,9 +188,10 @@ def test_the_reusable_workflow_refuses_to_promote_outside_tag_pushes():
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
 def test_permissions_are_least_privilege(path):
     """Read-only by default; the only writes are `pull-requests` for a job that comments or
-    opens a pull request, `contents` for a job that pushes a branch (the scheduled base
-    updates), and `id-token` for a job that only publishes to PyPI (trusted publishing), each
-    on that job only."""
+    opens a pull request, `contents` for a job that pushes: a branch (the scheduled base
+    updates) or the release records (refs/mfops/history, `mfops history --sync`), and
+    `id-token` for a job that only publishes to PyPI (trusted publishing), each on that job
+    only, except contents in a reusable workflow that pushes records (a ceiling there)."""
     workflow = load_workflow(path)
     assert "permissions" in workflow, "declare top-level permissions"
 
@@ -207,7 +211,7 @@ def test_permissions_are_least_privilege(path):
         scripts = "\n".join(s.get("run", "") for s in steps)
         needs = {
             "pull-requests": "gh api" in scripts or "gh pr " in scripts,
-            "contents": "git push" in scripts,
+            "contents": "git push" in scripts or "history --sync" in scripts,
         }
         for scope, level in perms.items():
             if level == "write" and scope == "id-token":
@@ -217,8 +221,11 @@ def test_permissions_are_least_privilege(path):
             else:
                 assert level in ("read", "none"), f"{where}: {scope}: {level}"
 
-    check(workflow["permissions"], "workflow", [s for _, s in _runs(workflow)])
-    assert workflow["permissions"].get("contents") != "write", "contents: write per job only"
+    every_step = [s for _, s in _runs(workflow)]
+    check(workflow["permissions"], "workflow", every_step)
+    if workflow["permissions"].get("contents") == "write":
+        assert "workflow_call" in workflow["on"], "contents: write per job only"
+        assert any("history --sync" in s.get("run", "") for s in every_step)
     for job_id, job in workflow["jobs"].items():
         if "permissions" in job:
             check(job["permissions"], job_id, job.get("steps", []))
@@ -272,6 +279,7 @@ def test_both_template_jobs_prepare_the_machine_identically():
     shared = [i for i in gate if i in release and i not in ("gate", "upload-junit")]
     assert shared == [
         "setup-checkout",
+        "fetch-records",
         "setup-python",
         "setup-mfops",
         "setup-ollama-cache",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mfops.testing.double.names import parse_name
 from tests.registry_stub import RegistryStub
 from tests.test_workflows_e2e import BASE, GOOD_RULES, Pipeline
 
@@ -73,6 +74,7 @@ def test_a_moved_base_gets_a_branch_a_tested_lock_and_a_pull_request(pipeline, s
     assert job.status == "success", job.output
     assert [s.id for s in job.steps if s.ran] == [
         "check",
+        "fetch-records",
         "wait-for-ollama",
         "pull-bases",
         "update",
@@ -164,8 +166,11 @@ def test_a_moved_base_is_compared_with_the_current_release(pipeline, stub):
     job = pipeline.run(pipeline.workflow(), "bases", SCHEDULE, pipeline.origin.head(), variables=ON)
     assert job.status == "success", job.output
     gate = job.step("gate")
-    assert "--against v0.1.0" in gate.stdout, gate.output
+    # the release records (fetched from the origin) name the release: no --against guess
+    assert "--against" not in gate.stdout, gate.output
     assert "against the release:" in gate.stdout
+    for model in ("company-bot", "expert"):
+        assert f"{model}: compared with {model}:v0.1.0 (release v0.1.0" in gate.stdout
     assert "Not compared" not in gate.summary
     # the HTML report is written where the upload step looks for it
     upload = job.step("upload-report")
@@ -176,16 +181,24 @@ def test_a_moved_base_is_compared_with_the_current_release(pipeline, stub):
     assert "**Verdict: the gate passed** with the new bases." in create["body"]
 
 
-def test_a_release_tag_missing_for_a_model_runs_the_suites_alone(pipeline, stub):
-    """A release promotes only the models it changed: a model on the moved base without
-    NAME:TAG on the server cannot be compared with that tag, so the gate is not asked to."""
-    _release(pipeline, all_models=False)  # company-bot keeps no v0.1.0 tag
+def test_each_model_is_compared_with_its_own_release_even_when_its_tag_is_missing(pipeline, stub):
+    """A release promotes only the models it changed, so models on one base can have
+    different current releases; the records name each model's. A release tag the server
+    lacks is rebuilt on this server from its recorded commit (release/current.py); the
+    suites still run and the gate still decides."""
+    _release(pipeline, all_models=True)  # v0.1.0: both models
+    _release(pipeline, all_models=False, tag="v0.2.0")  # v0.2.0: only the expert
+    pipeline.double.store.remove_manifest(parse_name("company-bot:v0.1.0"))
     stub.publish_model(BASE, system="new upstream weights", **LLAMA)
     job = pipeline.run(pipeline.workflow(), "bases", SCHEDULE, pipeline.origin.head(), variables=ON)
     assert job.status == "success", job.output
     gate = job.step("gate")
-    assert "Not compared with v0.1.0: not on the server for company-bot." in gate.summary
-    assert "--against" not in gate.stdout and "against the release" not in gate.stdout
+    assert "--against" not in gate.stdout and "Not compared" not in gate.summary
+    assert "expert: compared with expert:v0.2.0 (release v0.2.0" in gate.stdout, gate.output
+    rebuilt = (
+        "company-bot: compared with company-bot:v0.1.0 (release v0.1.0, rebuilt on this server"
+    )
+    assert rebuilt in gate.stdout, gate.output
     assert "mfops gate: ✅ passed" in gate.summary
     _, create = pipeline.gh_calls()
-    assert "Not compared with v0.1.0" in create["body"]
+    assert "**Verdict: the gate passed** with the new bases." in create["body"]

@@ -136,7 +136,7 @@ class Pipeline:
         return [json.loads(line) for line in self.gh_log.read_text().splitlines()]
 
     def short(self, commit: str) -> str:
-        return self.origin.git("rev-parse", "--short=7", commit).strip()
+        return self.origin.git("rev-parse", commit).strip()[:12]
 
     def change_expert(self, system_rules: str) -> None:
         text = self.origin.read("expert/Modelfile")
@@ -217,7 +217,7 @@ def test_pull_request_flow_builds_tests_reports_and_comments(pipeline):
     assert not pipeline.run(workflow, "release", github, merge).ran
     job = pipeline.run(workflow, "gate", github, merge)
     assert job.status == "success", job.output
-    assert _ran(job) == ["wait-for-ollama", "pull-bases", "gate", "comment"]
+    assert _ran(job) == ["fetch-records", "wait-for-ollama", "pull-bases", "gate", "comment"]
     assert "pulling llama3.2:3b" in job.step("pull-bases").stdout
     assert pipeline.double.has_model(BASE)
     # the changed model was built at the merge commit's candidate tag (FROM its parent at
@@ -279,8 +279,11 @@ def test_tag_flow_promotes_and_a_failing_suite_blocks_the_next_release(pipeline)
     assert not pipeline.run(workflow, "gate", _tag_github("v0.1.0"), first).ran
     job = pipeline.run(workflow, "release", _tag_github("v0.1.0"), first)
     assert job.status == "success", job.output
-    assert _ran(job) == ["wait-for-ollama", "pull-bases", "gate"]
+    assert _ran(job) == ["fetch-records", "wait-for-ollama", "pull-bases", "gate", "push-records"]
     candidate = f"sha-{pipeline.short(first)}"
+    # the record reached the origin: any clone sees it after a fetch
+    record = json.loads(pipeline.origin.git("show", "refs/mfops/history:record.json"))
+    assert (record["outcome"], record["to"], record["commit"]) == ("promoted", "v0.1.0", first)
     for name in ("company-bot", "expert"):
         released = pipeline.double.digest(f"{name}:v0.1.0")
         assert released is not None and released == pipeline.double.digest(f"{name}:{candidate}")
@@ -294,6 +297,10 @@ def test_tag_flow_promotes_and_a_failing_suite_blocks_the_next_release(pipeline)
     assert job.status == "failure"
     gate = job.step("gate")
     assert gate.returncode == 1 and "gate failed at test" in gate.output, gate.output
+    assert job.step("push-records").returncode == 0, job.step("push-records").output
+    failed = json.loads(pipeline.origin.git("show", "refs/mfops/history:record.json"))
+    assert (failed["kind"], failed["stage"], failed["to"]) == ("gate", "test", "v0.2.0")
+    assert len(pipeline.origin.git("rev-list", "refs/mfops/history").split()) == 2
     assert pipeline.double.has_model(f"expert:sha-{pipeline.short(second)}")
     assert not [n for n in pipeline.double.model_names() if n.endswith(":v0.2.0")]
     assert pipeline.double.digest("expert:v0.1.0") == pipeline.double.digest(
@@ -325,7 +332,7 @@ def test_reusable_workflow_gates_pull_requests_and_promotes_tags(pipeline):
         workflow, "gate", _pr_github(base), merge, inputs=inputs, secret_name="ollama-host"
     )
     assert job.status == "success", job.output
-    assert _ran(job) == ["wait-for-ollama", "pull-bases", "gate", "comment"]
+    assert _ran(job) == ["fetch-records", "wait-for-ollama", "pull-bases", "gate", "comment"]
     assert not [n for n in pipeline.double.model_names() if ":v" in n]
 
     pipeline.origin.tag("v1.0.0", merge)
@@ -335,6 +342,13 @@ def test_reusable_workflow_gates_pull_requests_and_promotes_tags(pipeline):
     )
     assert job.status == "success", job.output
     assert not job.step("comment").ran
+    assert job.step("push-records").ran and job.step("push-records").returncode == 0
+    record = json.loads(pipeline.origin.git("show", "refs/mfops/history:record.json"))
+    assert (record["outcome"], record["to"], record["aliases"]) == (
+        "promoted",
+        "v1.0.0",
+        ["latest"],
+    )
     for name in ("company-bot", "expert"):
         assert pipeline.double.digest(f"{name}:v1.0.0") == pipeline.double.digest(f"{name}:latest")
 

@@ -6,12 +6,12 @@ of the chain. A model that fails takes its planned descendants with it (reported
 naming the cause); independent branches go on, unless `fail_fast` stops new work. When the
 server stops answering, nothing new is started either: every further call would fail.
 
-Each created model is read back and compared with the intended config (verify.py) before it
-counts as built; only then do its children start, and it is recorded in the state with the
-manifest digest the server reports for it. Those digests come from `/api/tags`, the one place
-that has them, so recording runs beside the queue (`Recorder`): one listing serves every model
-that finished since the last, and the state file is rewritten after each such batch, so an
-interrupted build keeps what it finished.
+Each created model is read back and compared with the intended config (roundtrip.py) before
+it counts as built; only then is it copied to its content tag (`name:mf-<digest>`, tags.py),
+which is how any later build, on any machine, knows the server holds this content, and only
+then do its children start. The manifest digests of the report come from `/api/tags`, the
+one place that has them, so they are gathered beside the queue (`Recorder`): one listing
+serves every model that finished since the last.
 """
 
 from __future__ import annotations
@@ -24,19 +24,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from mfops.build.tags import content_tag
 from mfops.errors import MfopsError
 from mfops.graph.effective import declared
 from mfops.server.client import ServerHTTPError, ServerUnreachable
 from mfops.server.request import create_request, uploads_for
 from mfops.server.roundtrip import BaseConfigs, check_model, render
-from mfops.store.builds import BuildRecord, now_utc
 
 if TYPE_CHECKING:
     from mfops.build.plan import Plan, PlanItem
     from mfops.graph.revision import Revision
     from mfops.server.client import Progress, Server
     from mfops.server.roundtrip import BaseConfigs, Mismatch
-    from mfops.store.builds import BuildState
 
 Outcome = Literal["created", "tagged", "up to date", "failed", "skipped"]
 
@@ -92,20 +91,19 @@ class BuildReport:
 
 
 class Recorder:
-    """Records finished models in the state, off the critical path.
+    """Gathers the manifests of finished models, off the critical path.
 
     The manifest digest of a new model is only in `/api/tags`. Children need not wait for
     it, so created models are handed to this one background thread, which lists the server
-    once for everything that finished since its last listing and writes the state file once
-    per batch. `finish()` waits for the last batch and returns the manifests (or errors).
+    once for everything that finished since its last listing. `finish()` waits for the last
+    batch (manifests, or errors).
     """
 
     #: Seconds to wait after the first finished model for more to join the batch.
     gather = 0.05
 
-    def __init__(self, server: Server, state: BuildState) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
-        self.state = state
         self._cond = threading.Condition()
         self._pending: list[PlanItem] = []
         self._closed = False
@@ -133,22 +131,14 @@ class Recorder:
                 listing = self.server.models()
             except MfopsError as err:
                 for item in batch:
-                    self.errors[item.name] = f"created, but not recorded: {err}"
+                    self.errors[item.name] = f"created, but not listed: {err}"
                 continue
-            records = {}
             for item in batch:
                 have = listing.get(item.target.casefold())
                 if have is None:
                     self.errors[item.name] = f"{item.target} is missing from the server's list"
                     continue
                 self.manifests[item.name] = have.digest
-                records[item.target] = BuildRecord(item.digest, have.digest, "created", now_utc())
-            if records:
-                try:
-                    self.state.record_many(records)
-                except (OSError, MfopsError) as err:
-                    for item in batch:
-                        self.errors.setdefault(item.name, f"created, but not recorded: {err}")
 
     def finish(self) -> None:
         with self._cond:
@@ -166,17 +156,13 @@ class Builder:
         plan: Plan,
         *,
         server: Server,
-        state: BuildState,
         jobs: int = 4,
         fail_fast: bool = False,
         on_event: EventFn | None = None,
     ) -> None:
-        # Imported here, once, rather than by the first wave of workers all at the same time.
-
         self.rev = rev
         self.plan = plan
         self.server = server
-        self.state = state
         self.jobs = max(1, jobs)
         self.fail_fast = fail_fast
         self.on_event = on_event
@@ -223,12 +209,15 @@ class Builder:
     def _tag(self, item: PlanItem, started: float) -> ModelResult:
         assert item.copy_from is not None and item.manifest is not None
         self.server.copy(item.copy_from, item.target)
-        self.state.record(item.target, BuildRecord(item.digest, item.manifest, "tagged", now_utc()))
         return self._result(item, "tagged", started, manifest=item.manifest)
 
     def _create(self, item: PlanItem, started: float) -> ModelResult:
         node = self.rev.graph.nodes[item.name]
         uploads = uploads_for(node, self.rev.snapshot)
+        # A source parent is named by its content tag, never by TAG: what a child is created
+        # FROM is then the same for every tag, and so is the child's manifest.
+        parent = node.parent
+        from_tag = content_tag(self.rev.digests[parent]) if parent else self.plan.tag
 
         def progress(p: Progress) -> None:
             self._emit(
@@ -243,7 +232,7 @@ class Builder:
                 )
                 blobs[upload] = self.server.ensure_blob(upload.path, upload.digest)
             request = create_request(
-                node, declared(node), target=item.target, tag=self.plan.tag, blobs=blobs
+                node, declared(node), target=item.target, tag=from_tag, blobs=blobs
             )
             self.server.create(request, progress)
 
@@ -276,6 +265,9 @@ class Builder:
                 error=f"round-trip check failed: the server's {item.target} differs from the "
                 f"repo\n{render(mismatches)}",
             )
+        stamp = f"{item.name}:{content_tag(item.digest)}"
+        if stamp.casefold() != item.target.casefold():
+            self.server.copy(item.target, stamp)  # verified: now it names this content
         return self._result(item, "created", started)
 
     # -- the queue -------------------------------------------------------------------------
@@ -319,7 +311,7 @@ class Builder:
                     skip_below(child, cause)
 
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mfops-build")
-        recorder = Recorder(self.server, self.state)
+        recorder = Recorder(self.server)
         running: dict[Future[ModelResult], str] = {}
         try:
             for item in plan.items:

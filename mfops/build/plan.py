@@ -1,24 +1,24 @@
 """What a build will do, and why: selection, up-to-date checks, tags and reasons.
 
-A plan is computed from the working tree, the build state of the host and one `/api/tags`
-listing, before anything is created; `mfops build --dry-run` prints it and `build.py`
-executes it. Every model in it carries an action and a reason a person can check:
+A plan is computed from the working tree and one `/api/tags` listing (no local record: the
+server's content tags say what mfops built, see tags.py), before anything is created;
+`mfops build --dry-run` prints it and `build.py` executes it. Every model in it carries an
+action and a reason a person can check:
 
 - **create**: `changed` (its own Modelfile changed since REF), `base changed` (an ancestor, or
   the locked digest of its external base, changed), `new` (not at REF), `missing` (not on the
-  server at TAG), `drifted` (the server's copy is not what mfops recorded: changed by hand),
+  server at TAG), `drifted` (the server's copy is no content mfops built: changed by hand),
   `stale` (built at TAG from other content), `forced` (`--force`), `needed` (a source ancestor
   of a selected model that is not at TAG yet);
-- **tag**: the same, but a build with the same digest already exists on the server under
-  another tag, so a server-side copy gives TAG the identical model (no re-create);
-- **skip**: `up to date`: state says TAG was built from this digest and the server still has
-  the manifest that build produced.
+- **tag**: the same, but the content tag of the same digest already exists on the server,
+  so a server-side copy gives TAG the identical model (no re-create);
+- **skip**: `up to date`: TAG holds the same manifest as the content tag of this digest.
 
 Selection (`--changed`): the models whose digest differs between REF and the working tree;
 by construction (Merkle digests) that includes every descendant of a changed base, and no
-model whose file changed only in comments. Default REF: the newest version tag reachable from
-`HEAD^` (so on a release commit the previous release), else `HEAD~1`; with a single commit
-and no tag there is nothing to compare with and every model is `new`.
+model whose file changed only in comments. Default REF: the commit of the newest successful
+promotion on this host per the release records (what was actually released), else the newest
+`vX.Y` / `vX.Y.Z` tag reachable from `HEAD^`, else `HEAD~1` (a release gate: every model).
 """
 
 from __future__ import annotations
@@ -27,9 +27,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.build.reasons import change_reasons, explain_changes
+from mfops.build.tags import (
+    classify,
+    content_tag,
+    is_content_tag,
+    is_release_tag,
+    release_version,
+)
 from mfops.errors import MfopsError, RefError
 from mfops.graph.revision import Revision as Rev
 from mfops.language.names import is_reserved_tag, tag_problem
+from mfops.repo.gitstore import short_commit
+from mfops.repo.history import load as load_records
 from mfops.server.bases import check
 from mfops.server.request import from_for
 from mfops.server.roundtrip import BaseConfigs, drift
@@ -39,7 +48,6 @@ if TYPE_CHECKING:
     from mfops.repo.repository import Repo
     from mfops.server.bases import BaseStatus
     from mfops.server.client import Server, ServerModel
-    from mfops.store.builds import BuildState
 
 Action = Literal["create", "tag", "skip"]
 
@@ -85,6 +93,7 @@ class Selection:
     since: str | None = None
     force: bool = False
     explain: bool = False
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,15 +127,16 @@ class Plan:
 
 def candidate_tag(repo: Repo, template: str) -> tuple[str, str]:
     """The tag a build without `--tag` uses, from `defaults.candidate_tag` (`sha-{short}`):
-    `{short}` and `{sha}` name HEAD; `-dirty` is appended when the work tree has uncommitted
-    changes, so a candidate never claims to be a commit it is not."""
+    `{short}` is HEAD's first 12 hex digits (fixed, whatever git's `core.abbrev`), `{sha}`
+    all 40; `-dirty` is appended when the work tree has uncommitted changes, so a candidate
+    never claims to be a commit it is not."""
     head = repo.head_commit()
     if head is None:
         raise RefError(
             "cannot derive a candidate tag: the repository has no commit yet",
             hint="commit first, or pass --tag",
         )
-    short = repo.short_sha("HEAD")
+    short = short_commit(head)
     try:
         tag = template.format(short=short, sha=head)
     except (KeyError, IndexError, ValueError) as err:
@@ -152,55 +162,92 @@ def check_tag(tag: str) -> None:
         raise MfopsError(f"invalid tag {tag!r}: '..' is not allowed in a tag")
 
 
-def default_since(repo: Repo) -> tuple[str | None, str]:
-    """REF for `--changed`: the newest version tag reachable from HEAD^, else HEAD~1."""
+def check_build_tag(tag: str, recorded: set[str]) -> None:
+    """A tag `build --tag` (or the gate's `--tag`) may write: not a content tag
+    (mfops' own) and not a release tag or alias, which only promote and rollback move."""
+    check_tag(tag)
+    if is_content_tag(tag):
+        raise MfopsError(
+            f"tag {tag!r} is a content tag: mfops writes those itself",
+            hint="build without --tag, or choose another tag",
+        )
+    if is_release_tag(tag, recorded):
+        raise MfopsError(
+            f"tag {tag!r} is a release tag or alias: only promote and rollback move it",
+            hint=f"build the candidate (no --tag), then `mfops promote --all --to {tag}`"
+            if tag.casefold() != "latest"
+            else "build the candidate (no --tag), then `mfops promote --all --to vX.Y "
+            "--alias latest`",
+        )
+
+
+def _released_commit(repo: Repo, host: str | None) -> tuple[str, str] | None:
+    """(commit, release) of the newest successful promotion on `host` whose commit is in
+    this repo and an ancestor of HEAD."""
+    head = repo.head_commit()
+    if head is None:
+        return None
+    for entry in reversed(load_records(repo, host=host)):
+        if entry.kind != "promote" or entry.outcome != "promoted" or not entry.commit:
+            continue
+        if repo.store.is_ancestor(entry.commit, head):
+            return entry.commit, entry.to_tag or entry.from_tag
+    return None
+
+
+def release_tags(repo: Repo, reachable_from: str) -> list[str]:
+    """Tags shaped `vX.Y` or `vX.Y.Z` reachable from `reachable_from`, newest first."""
+    if repo.git_root is None:
+        return []
+    merged = repo.resolve_ref(reachable_from)
+    found = [(v, t) for t in repo.store.tags(merged) if (v := release_version(t))]
+    found.sort(reverse=True)
+    return [t for _, t in found]
+
+
+def default_since(
+    repo: Repo, host: str | None = None, *, release: bool = False
+) -> tuple[str | None, str]:
+    """REF for `--changed` and the gate: what was actually released (the commit of the
+    newest successful promotion on `host`, per the records), else the newest `vX.Y` /
+    `vX.Y.Z` tag reachable from HEAD^, else HEAD~1, or with `release` (a release's scope)
+    nothing: every model. The second item says which base was used."""
+    released = _released_commit(repo, host)
+    if released is not None:
+        commit, tag = released
+        return commit, f"last release per the records ({tag} at {short_commit(commit)})"
     try:
         repo.resolve_ref("HEAD^")
     except RefError:
-        return None, "no parent commit and no version tag: every model is new"
-    tags = repo.version_tags(reachable_from="HEAD^")
+        return None, "no release recorded and no parent commit: every model"
+    tags = release_tags(repo, "HEAD^")
     if tags:
-        return tags[0], f"newest version tag reachable from HEAD^ ({tags[0]})"
-    return "HEAD~1", "HEAD~1 (no version tag reachable from HEAD^)"
+        return tags[0], f"no release recorded; newest version tag reachable from HEAD^ ({tags[0]})"
+    if release:
+        return None, "no release recorded and no version tag: every model"
+    return "HEAD~1", "HEAD~1 (no release recorded and no version tag reachable from HEAD^)"
 
 
 # --------------------------------------------------------------------------- server side
 
 
 def server_status(
-    key: str, digest: str, state: BuildState, listing: dict[str, ServerModel]
+    name: str, tag: str, digest: str, listing: dict[str, ServerModel]
 ) -> tuple[str, str]:
-    """(`up to date` | `missing` | `drifted` | `stale`, detail) of one `name:tag`."""
-    have = listing.get(key.casefold())
-    if have is None:
-        return "missing", f"{key} is not on the server"
-    rec = state.get(key)
-    if rec is None:
-        return "drifted", f"{key} is on the server but mfops has no record of building it"
-    if rec.manifest != have.digest:
-        return "drifted", (
-            f"{key} was changed on the server: manifest {have.digest[:12]}, "
-            f"mfops built {rec.manifest[:12]}"
-        )
-    if rec.digest != digest:
-        return "stale", f"{key} was built from {rec.digest[:19]}, the repo now builds {digest[:19]}"
-    return "up to date", f"{key} holds {digest[:19]}"
+    """(`up to date` | `missing` | `drifted` | `stale`, detail) of `name:tag`: tags.classify,
+    the one classifier `status` uses too."""
+    return classify(name, tag, digest, listing)
 
 
 def existing_build(
-    name: str, digest: str, target: str, state: BuildState, listing: dict[str, ServerModel]
+    name: str, digest: str, target: str, listing: dict[str, ServerModel]
 ) -> tuple[str, str] | None:
-    """(name:tag, manifest) of a verified build of the same digest, same model first."""
-    found = []
-    for key in state.with_digest(digest):
-        rec = state.get(key)
-        have = listing.get(key.casefold())
-        if key != target and rec is not None and have is not None and have.digest == rec.manifest:
-            found.append((not key.startswith(f"{name}:"), key, rec.manifest))
-    if not found:
+    """(name:content-tag, manifest) when the server already holds this content."""
+    source = f"{name}:{content_tag(digest)}"
+    have = listing.get(source.casefold())
+    if have is None or source.casefold() == target.casefold():
         return None
-    _, key, manifest = min(found)
-    return key, manifest
+    return source, have.digest
 
 
 # --------------------------------------------------------------------------- planning
@@ -223,7 +270,7 @@ def select(
         repo.resolve_ref(sel.since)
         since, origin = sel.since, "--since"
     else:
-        since, origin = default_since(repo)
+        since, origin = default_since(repo, sel.host)
     old = Rev(repo, since) if since is not None else None
     old_digests = old.load() if old is not None else {}
     chosen = [n for n in graph.order if old_digests.get(n) != digests[n]]
@@ -236,7 +283,6 @@ def make_plan(
     *,
     tag: str,
     tag_origin: str,
-    state: BuildState,
     listing: dict[str, ServerModel],
     host: str,
     server: Server | None = None,
@@ -247,10 +293,13 @@ def make_plan(
 
     def decide(name: str, reason: str | None, detail: str, forced: bool) -> PlanItem:
         key = f"{name}:{tag}"
-        status, st_detail = server_status(key, digests[name], state, listing)
+        status, st_detail = server_status(name, tag, digests[name], listing)
         have = listing.get(key.casefold())
         common: dict[str, Any] = dict(
-            name=name, target=key, digest=digests[name], from_=from_for(graph.nodes[name], tag)
+            name=name,
+            target=key,
+            digest=digests[name],
+            from_=from_for(graph.nodes[name], _from_tag(rev, name, tag)),
         )
         if status == "up to date" and not forced:
             return PlanItem(
@@ -264,7 +313,7 @@ def make_plan(
             reason, detail = "forced", "--force rebuilds it although it is up to date"
         elif status == "drifted" or reason is None:
             reason, detail = status, st_detail
-        found = None if forced else existing_build(name, digests[name], key, state, listing)
+        found = None if forced else existing_build(name, digests[name], key, listing)
         if found is not None:
             return PlanItem(
                 action="tag",
@@ -310,6 +359,12 @@ def make_plan(
     return Plan(
         tag, tag_origin, host, tuple(items), tuple(skipped), since, since_origin, tuple(bases)
     )
+
+
+def _from_tag(rev: Revision, name: str, tag: str) -> str:
+    """The tag a source parent is named by in the create: its content tag (execute.py)."""
+    parent = rev.graph.nodes[name].parent
+    return content_tag(rev.digests[parent]) if parent else tag
 
 
 def _replace(item: PlanItem, **changes: object) -> PlanItem:

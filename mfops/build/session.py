@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfops.build.plan import candidate_tag, check_tag, make_plan
+from mfops.build.plan import candidate_tag, check_build_tag, make_plan
 from mfops.graph.revision import Revision
+from mfops.repo.history import load, released_tags
 from mfops.repo.repository import LOCK_FILE, STATE_DIR, Repo
 from mfops.server.bases import (
     check,
@@ -79,14 +80,13 @@ class Session:
 class Prepared:
     rev: Revision
     plan: Plan
-    state: BuildState
     pulled: tuple[str, ...] = ()
     lock_updates: tuple[str, ...] = ()
 
 
 def _tag(session: Session, rev: Revision, tag: str | None) -> tuple[str, str]:
     if tag:
-        check_tag(tag)
+        check_build_tag(tag, released_tags(load(session.repo)))
         return tag, "--tag"
     return candidate_tag(session.repo, rev.snapshot.config.defaults.candidate_tag)
 
@@ -111,9 +111,9 @@ def plan_build(
     from dataclasses import replace
 
     version = session.probe()
-    state = session.state()
     rev = Revision(session.repo, None)
     host = session.host.display
+    sel = replace(sel, host=session.host.identity)
     pulled: list[str] = []
     updates: list[str] = []
     for _ in range(3):  # a lock update can change the plan once; it then settles
@@ -124,7 +124,6 @@ def plan_build(
             sel,
             tag=the_tag,
             tag_origin=origin,
-            state=state,
             listing=listing,
             host=host,
             server=session.server,
@@ -169,4 +168,4 @@ def plan_build(
     if updates:
         notes.append("mfops.lock updated: " + "; ".join(updates))
     plan = replace(plan, notes=plan.notes + tuple(notes))
-    return Prepared(rev, plan, state, tuple(pulled), tuple(updates))
+    return Prepared(rev, plan, tuple(pulled), tuple(updates))

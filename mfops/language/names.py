@@ -20,6 +20,8 @@ DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
 DEFAULT_TAG = "latest"
 DEFAULT_SCHEME = "https"
+#: mfops' content tags, `mf-<first 12 hex of the mfops digest>` (build/tags.py): reserved.
+CONTENT_TAG = re.compile(r"mf-[0-9a-f]{12}\Z")
 
 # Each part starts with a letter, digit or `_`; the rest of the set differs per part.
 _PARTS = {
@@ -192,6 +194,11 @@ def is_valid_name(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_content_tag(tag: str) -> bool:
+    """A tag mfops writes itself for one content (`mf-<12 hex>`, build/tags.py)."""
+    return CONTENT_TAG.match(tag.casefold()) is not None
 
 
 def is_reserved_tag(tag: str) -> bool:

@@ -13,6 +13,8 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from mfops.language.names import is_content_tag
+
 __all__ = [
     "close_matches",
     "close_tags",
@@ -78,12 +80,13 @@ _RELEASE_SHAPED = re.compile(r"^v?\d+(\.\d+)*([-+].*)?$|^(latest|prod|stable|sta
 
 
 def tags_of(name: str, names: Iterable[str]) -> list[str]:
-    """The tags that the server `names` (`model:tag` spellings) hold for model `name`."""
+    """The tags that the server `names` (`model:tag` spellings) hold for model `name`;
+    content tags (`mf-<12 hex>`, mfops' own) are left out: nobody means one."""
     want = name.casefold()
     out = []
     for full in names:
         model, sep, tag = full.rpartition(":")
-        if sep and "/" not in tag and model.casefold() == want:
+        if sep and "/" not in tag and model.casefold() == want and not is_content_tag(tag):
             out.append(tag)
     return sorted(set(out))
 

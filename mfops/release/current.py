@@ -2,8 +2,11 @@
 
 The gate in pull-request mode asks "is this change worse than what is released?", so it
 needs, per model, the tag its current release lives at. That comes from the release
-records (history.py); `current_release` is the one function that reads them for this
-purpose, so that moving the records (e.g. into git) means changing only it.
+records, commits on the git ref `refs/mfops/history` (repo/history.py, repo/records.py),
+which every clone and CI runner shares after one fetch; `current_release` is the one
+function that reads them for this purpose. The records of the server the gate talks to
+count first; when that server has none for the model, the team's newest release on any
+server is the baseline (rebuilt here when missing, see below).
 
 When the release tag is not on the server the gate talks to (a fresh CI runner), the
 release is rebuilt there from its recorded commit (`restore_release`): that commit's
@@ -24,13 +27,14 @@ from mfops.build.execute import Builder
 from mfops.build.plan import Selection, make_plan
 from mfops.errors import MfopsError
 from mfops.graph.revision import Revision
-from mfops.release import history
+from mfops.repo import history
 from mfops.server.bases import require_locked, require_pinned
 
 if TYPE_CHECKING:
     from mfops.behave.results import Environment
     from mfops.build.session import Session
-    from mfops.store.builds import BuildState
+    from mfops.repo.history import Entry
+    from mfops.repo.repository import Repo
 
 #: Builds `model`'s release on the server; returns None when done, else why it could not.
 Restore = Callable[[str, "Release"], "str | None"]
@@ -44,20 +48,32 @@ class Release:
     commit: str | None = None
 
 
-def current_release(state: BuildState, model: str) -> Release | None:
-    """The newest successful promotion (or rollback, which restores that tag) of `model`."""
-    for entry in reversed(history.load(state, model)):
-        if entry.kind == "promote" and entry.outcome == "promoted" and entry.to_tag:
-            return Release(entry.to_tag, entry.commit)
-        if entry.kind == "rollback" and entry.outcome == "rolled back":
-            return Release(entry.from_tag, entry.commit)
+def _release_of(entry: Entry) -> Release | None:
+    if entry.kind == "promote" and entry.outcome == "promoted" and entry.to_tag:
+        return Release(entry.to_tag, entry.commit)
+    if entry.kind == "rollback" and entry.outcome == "rolled back":
+        return Release(entry.from_tag, entry.commit)
     return None
 
 
-def has_releases(state: BuildState) -> bool:
-    """Whether anything was ever released from this host's records (then a pull request
-    is compared with the release, and a model without one is "new, no baseline")."""
-    return any(e.ok for e in history.load(state))
+def current_release(repo: Repo, model: str, host: str | None = None) -> Release | None:
+    """The newest successful promotion (or rollback, which restores that tag) of `model`
+    per the git release records: on `host` (an identity) when it has one, else on any."""
+    entries = history.load(repo, model)
+    for wanted in (host,) if host is None else (host, None):
+        for entry in reversed(entries):
+            if wanted is not None and entry.host != wanted:
+                continue
+            release = _release_of(entry)
+            if release is not None:
+                return release
+    return None
+
+
+def has_releases(repo: Repo) -> bool:
+    """Whether the team's records hold any release (then a pull request is compared with
+    the release, and a model without one is "new, no baseline")."""
+    return any(e.ok for e in history.load(repo))
 
 
 def restore_release(session: Session, model: str, release: Release, *, jobs: int = 4) -> str | None:
@@ -69,7 +85,6 @@ def restore_release(session: Session, model: str, release: Release, *, jobs: int
         rev = Revision(session.repo, release.commit)
         if model not in rev.graph.nodes:
             return f"{model} is not defined at the release commit {release.commit[:7]}"
-        state = session.state()
         listing = session.server.models()
         host = session.host.display
         plan = make_plan(
@@ -77,7 +92,6 @@ def restore_release(session: Session, model: str, release: Release, *, jobs: int
             Selection(names=(model,)),
             tag=release.tag,
             tag_origin="the release records",
-            state=state,
             listing=listing,
             host=host,
             server=session.server,
@@ -85,7 +99,7 @@ def restore_release(session: Session, model: str, release: Release, *, jobs: int
         creating = [i.name for i in plan.items if i.action == "create"]
         require_locked(list(plan.bases), host=host)
         require_pinned(rev.graph, creating, listing, host=host)
-        report = Builder(rev, plan, server=session.server, state=state, jobs=jobs).run()
+        report = Builder(rev, plan, server=session.server, jobs=jobs).run()
     except MfopsError as err:
         return f"cannot rebuild it from {release.commit[:7]}: {err}"
     if report.failed:
@@ -96,7 +110,7 @@ def restore_release(session: Session, model: str, release: Release, *, jobs: int
 
 
 def release_baselines(
-    state: BuildState, restore: Restore | None = None
+    repo: Repo, restore: Restore | None = None, *, host: str | None = None
 ) -> Callable[[Environment, list[str]], Mapping[str, Baseline]]:
     """For `compare_in_session(against=...)`: each model's current release as its baseline;
     one missing on the server is rebuilt with `restore` when given (see the module doc)."""
@@ -104,7 +118,7 @@ def release_baselines(
     def choose(env: Environment, models: list[str]) -> Mapping[str, Baseline]:
         out: dict[str, Baseline] = {}
         for model in dict.fromkeys(models):
-            release = current_release(state, model)
+            release = current_release(repo, model, host)
             if release is None:
                 out[model] = Baseline(None, "new, no baseline", new=True)
                 continue

@@ -16,8 +16,10 @@ promote alike:
   as `build --changed` selects them (an edited model and every descendant of an edited
   base, never a comment-only edit), plus the models whose applicable test cases were
   added or edited since REF (a new case must run before it can be trusted). REF is
-  `--since`, else the newest version tag reachable from HEAD^, else HEAD~1 (with a single
-  commit, every model);
+  `--since`, else what was actually released: the commit of the newest successful
+  promotion on this host per the release records (so a failed release's changes stay in
+  scope), else the newest `vX.Y` / `vX.Y.Z` tag reachable from HEAD^, else (release mode)
+  every model or (pull-request mode) HEAD~1; the diff step says which base it used;
 - with `all`, every model of the repo.
 
 Pull-request mode (no `promote_to`) builds the scope at the candidate tag and tests it;
@@ -28,9 +30,13 @@ pass rate is significantly lower fails the test step. `against` compares with NA
 either mode instead.
 Release mode (`promote_to`) then promotes the scope to that tag (and aliases),
 all-or-nothing, reusing the test step's verdict (the promotion still checks that the
-manifests it moves are the ones tested). A model outside the scope keeps its earlier
-release tags: no tag is ever pointed at content this run did not build and test. When
-nothing changed, build, test and promote are skipped and the gate passes.
+manifests it moves are the ones tested). In release mode every attempt is recorded in git
+(history.py): a promotion records itself, and a step that fails with exit 1 before it (lint,
+diff, build, test) is recorded as a failed `gate` attempt naming the step; bad input
+(exit 2) is never recorded. `dry_run` plans instead: build plan, suites, tag moves. A model
+outside the scope keeps its earlier release tags: no tag is ever pointed at content this
+run did not build and test. When nothing changed, build, test and promote are skipped and
+the gate passes.
 """
 
 from __future__ import annotations
@@ -50,8 +56,11 @@ from mfops.graph.revision import Revision
 from mfops.graph.revision import Revision as Rev
 from mfops.lint.engine import lint_repo, plural
 from mfops.release.current import Release, has_releases, release_baselines, restore_release
-from mfops.release.promote import PromoteRequest, Target, promote
+from mfops.release.promote import PromoteRequest, promote, target_of
 from mfops.release.verdict import Against, comparing_tester, suite_tester
+from mfops.repo import history
+from mfops.repo.history import Entry, ModelEntry
+from mfops.store.builds import now_utc
 
 if TYPE_CHECKING:
     from mfops.build.execute import BuildEvent
@@ -75,6 +84,8 @@ class GateOptions:
     jobs: int | None = None
     use_cache: bool = True
     allow_untested: bool = False
+    allow_dirty: bool = False
+    dry_run: bool = False
     against: str | None = None  # compare with NAME:TAG (else, in PR mode, the release)
     alpha: float = 0.05
     samples: int | None = None
@@ -99,6 +110,8 @@ class GateReport:
     tag: str | None = None
     since: str | None = None
     scope: tuple[str, ...] = ()
+    since_origin: str | None = None
+    record: str | None = None  # id of the gate's failure record, when one was written
 
     @property
     def failed(self) -> Step | None:
@@ -172,6 +185,7 @@ class Gate:
         self.on_retag = on_retag
         self.tag: str | None = None
         self.since: str | None = None
+        self.since_origin: str | None = None
         self.scope: tuple[str, ...] = ()
         self.rev: Revision | None = None
         self.tests: TestSummary | None = None
@@ -190,7 +204,54 @@ class Gate:
                 self.on_step(step)
             if step.status == "failed":
                 break
-        return GateReport(tuple(steps), self.tag, self.since, self.scope)
+        record = self._record_failure(steps[-1]) if steps else None
+        return GateReport(tuple(steps), self.tag, self.since, self.scope, self.since_origin, record)
+
+    def _record_failure(self, step: Step) -> str | None:
+        """Record a release gate that failed (exit 1) before its promotion (which records
+        itself). Input errors (exit 2) and pull-request runs are not recorded."""
+        opts = self.options
+        if (
+            opts.promote_to is None
+            or opts.dry_run
+            or step.status != "failed"
+            or step.name == "promote"
+            or step.exit_code != EXIT_CHECK_FAILED
+        ):
+            return None
+        repo = self.session.repo
+        tag = self.tag or opts.candidate_tag or "?"
+        tests = self.tests
+        models = tuple(
+            ModelEntry(
+                n,
+                f"{n}:{tag}",
+                tests.models[n].manifest if tests and n in tests.models else None,
+                self.rev.digests.get(n) if self.rev is not None else None,
+                tests.models[n].status if tests and n in tests.models else "not run",
+            )
+            for n in self.scope
+        )
+        at = now_utc()
+        entry = Entry(
+            id=history.new_id(at),
+            kind="gate",
+            outcome="failed",
+            at=at,
+            host=self.session.host.identity,
+            from_tag=tag,
+            to_tag=opts.promote_to,
+            aliases=opts.aliases,
+            models=models,
+            tests=tests.counts if tests else None,
+            failures=tests.failures if tests else (),
+            reason=f"gate failed at {step.name}: {step.summary}".splitlines()[0],
+            commit=repo.head_commit(),
+            dirty=repo.is_dirty(),
+            stage=step.name,
+        )
+        history.append(repo, entry)
+        return entry.id
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -212,20 +273,24 @@ class Gate:
         repo = self.session.repo
         if self.options.since:
             repo.resolve_ref(self.options.since)
-            self.since = self.options.since
+            self.since, self.since_origin = self.options.since, "--since"
         else:
-            self.since = default_since(repo)[0]
+            self.since, self.since_origin = default_since(
+                repo, self.session.host.identity, release=self.options.promote_to is not None
+            )
         if self.since is None:
-            return Step("diff", "skipped", "no earlier commit to compare with: every model is new")
+            return Step("diff", "skipped", f"base: {self.since_origin}")
         result = diff_revisions(Revision(repo, self.since), Revision(repo, None))
-        return Step("diff", "passed", f"since {self.since}: {result.summary()}", result)
+        label = self.since if self.options.since else self.since_origin
+        return Step("diff", "passed", f"since {label}: {result.summary()}", result)
 
     def _build(self) -> Step:
         opts = self.options
         assert self.rev is not None
-        sel = Selection(all=opts.all, changed=not opts.all, since=self.since)
+        every = opts.all or self.since is None
+        sel = Selection(all=every, changed=not every, since=self.since)
         scope = select(self.rev, sel)[0]
-        if not opts.all:
+        if not every:
             tests = suite_changes(self.rev, self.since)
             if any(n not in scope for n in tests):
                 scope = [n for n in self.rev.graph.order if n in scope or n in tests]
@@ -239,15 +304,21 @@ class Gate:
                 )[0]
             )
             return Step("build", "skipped", "nothing changed: no model to build")
-        prepared = plan_build(self.session, sel, tag=opts.candidate_tag)
+        prepared = plan_build(self.session, sel, tag=opts.candidate_tag, dry_run=opts.dry_run)
         self.rev, plan = prepared.rev, prepared.plan
         self.tag = plan.tag
+        if opts.dry_run:
+            acts = [i.action for i in plan.items]
+            text = (
+                f"dry run at {plan.tag}: would create {acts.count('create')}, tag "
+                f"{acts.count('tag')}, {len(plan.up_to_date)} up to date"
+            )
+            return Step("build", "passed", text)
         jobs = opts.jobs or prepared.rev.snapshot.config.defaults.jobs
         report = Builder(
             prepared.rev,
             plan,
             server=self.session.server,
-            state=prepared.state,
             jobs=jobs,
             on_event=self.on_build,
         ).run()
@@ -272,14 +343,14 @@ class Gate:
         opts = self.options
         against: Against | None = opts.against
         if against is None and opts.promote_to is None:
-            state = self.session.state()
-            if has_releases(state):
+            repo = self.session.repo
+            if has_releases(repo):
                 jobs = opts.jobs or self.rev.snapshot.config.defaults.jobs
 
                 def restore(model: str, release: Release) -> str | None:
                     return restore_release(self.session, model, release, jobs=jobs)
 
-                against = release_baselines(state, restore)
+                against = release_baselines(repo, restore, host=self.session.host.identity)
         if against is not None:
             return comparing_tester(
                 self.session,
@@ -304,6 +375,17 @@ class Gate:
         if not self.scope:
             return Step("test", "skipped", "nothing changed: no model to test")
         assert self.tag is not None
+        if self.options.dry_run:
+            assert self.rev is not None
+            cases = plan_cases(
+                load_suites(self.rev.snapshot, self.rev.graph), self.rev.graph, list(self.scope)
+            )
+            models = sorted({c.model for c in cases})
+            text = (
+                f"dry run: {plural(len(cases), 'case')} would run against "
+                f"{', '.join(f'{m}:{self.tag}' for m in models) or 'no model'}"
+            )
+            return Step("test", "passed", text)
         summary = self._tester()(self.scope, self.tag)
         self.tests = summary
         c = summary.counts
@@ -343,11 +425,23 @@ class Gate:
                 return tested
             return self._tester()(names, tag)
 
-        target = Target(
-            session.server, session.state(), session.host.display, session.repo.head_commit()
-        )
+        if opts.dry_run:
+            listing = session.server.models()
+            lines = []
+            for n in self.scope:
+                for t in (opts.promote_to, *opts.aliases):
+                    have = listing.get(f"{n}:{t}".casefold())
+                    was = have.digest[:12] if have else "absent"
+                    lines.append(f"{n}:{t} {was} -> {n}:{self.tag}")
+            return Step("promote", "passed", "dry run: would move " + "; ".join(lines))
+        target = target_of(session.server, session.repo, session.host.identity)
         req = PromoteRequest(
-            self.scope, self.tag, opts.promote_to, opts.aliases, allow_untested=opts.allow_untested
+            self.scope,
+            self.tag,
+            opts.promote_to,
+            opts.aliases,
+            allow_untested=opts.allow_untested,
+            allow_dirty=opts.allow_dirty,
         )
         result = promote(target, self.rev, req, reuse, on_event=self.on_retag)
         if not result.ok:

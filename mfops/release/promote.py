@@ -8,9 +8,11 @@ test cache, which is keyed by the model's manifest digest, so a cached pass is s
 of that exact model). Before anything is tested it refuses when:
 
 - `name:FROM` is not on the server;
-- mfops recorded building `name:FROM` from other content than the repo now describes, or
-  the server's copy is no longer the one it built (changed by hand); `allow_drift` turns
-  both into warnings, and a candidate mfops has no record of (built elsewhere) only warns;
+- `name:FROM` does not hold what the repo builds now (tags.classify: it holds another
+  content tag's model, or one no content tag holds, changed by hand); `allow_drift` turns
+  both into warnings;
+- the candidate is *dirty* (built from uncommitted files: its tag ends in `-dirty`, or the
+  repo has uncommitted changes now), unless `allow_dirty` (recorded as dirty);
 - `name:TO` already exists holding another model: a release tag names one model for good
   (aliases are what moves), unless `overwrite`.
 
@@ -18,7 +20,9 @@ After the tests it refuses a model that failed, errored, or had no cases at all 
 `allow_untested` lets it through with a warning). Then the tags move all-or-nothing in
 dependency order (retag.py): parents first, each model's release tag before its aliases; a
 failure puts every moved tag back. Every attempt, promoted, refused or failed, is written to
-the history (history.py) before `promote` returns.
+the history (history.py: a commit on `refs/mfops/history`) before `promote` returns.
+`preview_promote` / `preview_rollback` say what would happen (`--dry-run`) and record
+nothing.
 
 `rollback` points aliases of one model back at an earlier release, all-or-nothing as well,
 and is recorded the same way. It runs no tests (the release was tested when promoted) and
@@ -33,20 +37,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mfops.build.plan import check_tag
+from mfops.build.tags import classify, content_tag, is_content_tag
 from mfops.errors import MfopsError
 from mfops.language.names import parse_name
 from mfops.language.suggest import close_matches, did_you_mean, missing_tag_hint
-from mfops.release import history
-from mfops.release.history import Destination, Entry, ModelEntry
 from mfops.release.retag import BACKUP_PREFIX, Move, key, retag
 from mfops.release.verdict import ModelTests, Tester, TestSummary
-from mfops.store.builds import BuildRecord, now_utc
+from mfops.repo import history
+from mfops.repo.history import Destination, Entry, ModelEntry
+from mfops.store.builds import now_utc
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
     from mfops.release.retag import EventFn, RetagOutcome
+    from mfops.repo.repository import Repo
     from mfops.server.client import Server
-    from mfops.store.builds import BuildState
 
 __all__ = [
     "PromoteRequest",
@@ -65,13 +70,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Target:
-    """Where a promotion happens: the server, the host's state (build records and history)
-    and, for the history, the repo's HEAD commit."""
+    """Where a promotion happens: the server, the repo (its records are in git), the host's
+    identity (hosts.host_identity), and, for the record, HEAD and whether it is dirty."""
 
     server: Server
-    state: BuildState
+    repo: Repo
     host: str
     commit: str | None = None
+    dirty: bool = False
+
+
+def target_of(server: Server, repo: Repo, host: str) -> Target:
+    """The Target for `repo` as it is now: HEAD and its uncommitted changes."""
+    return Target(server, repo, host, repo.head_commit(), repo.is_dirty())
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class PromoteRequest:
     allow_untested: bool = False
     allow_drift: bool = False
     overwrite: bool = False
+    allow_dirty: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,8 @@ def check_tags(*tags: str) -> None:
         check_tag(tag)
         if tag.startswith(BACKUP_PREFIX):
             raise MfopsError(f"tag {tag!r} looks like an mfops backup tag; choose another")
+        if is_content_tag(tag):
+            raise MfopsError(f"tag {tag!r} is a content tag: mfops writes those itself")
     seen: set[str] = set()
     for tag in tags:
         if tag.casefold() in seen:  # Ollama's names are case-insensitive
@@ -126,12 +140,28 @@ def _one_line(problems: Sequence[str], prefix: str) -> str:
 # --------------------------------------------------------------------------- promote
 
 
+def _dirty(target: Target, req: PromoteRequest) -> str | None:
+    """Why the candidate is not a commit (None: it is one)."""
+    if req.from_tag.casefold().endswith("-dirty"):
+        return f"{req.from_tag} was built from uncommitted changes"
+    if target.dirty:
+        return "the repository has uncommitted changes, so the candidate is not a commit"
+    return None
+
+
 def _precheck(
     target: Target, rev: Revision, req: PromoteRequest, names: list[str], listing: Mapping[str, Any]
 ) -> tuple[list[str], list[str]]:
     """(problems, warnings) known before any test runs (module docstring)."""
     problems: list[str] = []
     warnings: list[str] = []
+    dirty = _dirty(target, req)
+    if dirty is not None:
+        text = f"{dirty}: a release must name a commit"
+        if req.allow_dirty:
+            warnings.append(text + " (--allow-dirty: recorded as dirty)")
+        else:
+            problems.append(text + " (commit first, or pass --allow-dirty)")
     digests = rev.digests
     for name in names:
         src = f"{name}:{req.from_tag}"
@@ -140,24 +170,8 @@ def _precheck(
             hint = missing_tag_hint(name, req.from_tag, [m.name for m in listing.values()])
             problems.append(f"{src} is not on the server at {target.host} ({hint})")
             continue
-        rec = target.state.get(src)
-        found: list[str] = []
-        if rec is None:
-            warnings.append(
-                f"mfops has no record of building {src} on this host; promoting "
-                "the server's model as tested"
-            )
-        else:
-            if rec.digest != digests[name]:
-                found.append(
-                    f"{src} was built from {rec.digest[:19]}, but the repo now "
-                    f"describes {name} as {digests[name][:19]}"
-                )
-            if rec.manifest != have.digest:
-                found.append(
-                    f"{src} was changed on the server since mfops built it (manifest "
-                    f"{have.digest[:12]}, built {rec.manifest[:12]})"
-                )
+        verdict, detail = classify(name, req.from_tag, digests[name], listing)
+        found = [] if verdict == "up to date" else [detail]
         hint = " (rebuild it, or pass --allow-drift)"
         (warnings if req.allow_drift else problems).extend(f + hint for f in found)
         dest = listing.get(key(f"{name}:{req.to_tag}"))
@@ -210,14 +224,21 @@ def promote(
     check_tags(req.from_tag, req.to_tag, *req.aliases)
     if not req.names:
         raise MfopsError("no models to promote", hint="name them, or pass --all")
+    target.repo.store  # noqa: B018 - records live in git: no git, no release (before any move)
     names = rev.graph.closure([rev.graph[n].name for n in req.names])
     tags = (req.to_tag, *req.aliases)
-    # what each candidate was built from, as recorded (None: built elsewhere, unknown)
-    digests = {
-        n: (rec.digest if (rec := target.state.get(f"{n}:{req.from_tag}")) else None) for n in names
-    }
     at = now_utc()
     listing = target.server.models()
+    # what each candidate holds, when it is a content tag's model (None: unknown)
+    digests = {
+        n: (
+            d
+            if listing.get(f"{n}:{content_tag(d := rev.digests[n])}".casefold()) is not None
+            and classify(n, req.from_tag, d, listing)[0] == "up to date"
+            else None
+        )
+        for n in names
+    }
     sources = {
         n: (m.digest if (m := listing.get(key(f"{n}:{req.from_tag}"))) else None) for n in names
     }
@@ -265,8 +286,9 @@ def promote(
             reason=reason,
             restored=restored,
             commit=target.commit,
+            dirty=target.dirty or req.from_tag.casefold().endswith("-dirty"),
         )
-        history.append(target.state, entry)
+        history.append(target.repo, entry)
         return Result(entry, tuple(problems), tuple(warnings), tests, moves)
 
     problems, warnings = _precheck(target, rev, req, names, listing)
@@ -335,7 +357,6 @@ def promote(
     warnings += outcome.warnings
     after = {m.destination: m.after for m in outcome.moves}
     if outcome.ok:
-        _record_builds(target.state, outcome)
         return finish("promoted", None, warnings=warnings, tests=tests, moves=outcome, after=after)
     if outcome.stage == "check":
         return finish(
@@ -387,20 +408,6 @@ def _failed_reason(outcome: RetagOutcome) -> str:
     )
 
 
-def _record_builds(state: BuildState, outcome: RetagOutcome) -> None:
-    """Destinations hold the same model as their sources: give them the sources' build
-    records, so `status` and later builds know them. Unrecorded sources stay unrecorded."""
-    records = {}
-    for move in outcome.moves:
-        rec = state.get(move.source)
-        if rec is not None and move.after is not None and rec.manifest == move.after:
-            records[move.destination] = BuildRecord(rec.digest, move.after, "tagged", now_utc())
-        elif state.get(move.destination) is not None:
-            state.forget(move.destination)
-    if records:
-        state.record_many(records)
-
-
 # --------------------------------------------------------------------------- rollback
 
 
@@ -438,6 +445,7 @@ def rollback(
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)
+    target.repo.store  # noqa: B018 - records live in git: no git, no rollback
     wanted = list(names or ()) + ([name] if name is not None else [])
     if not wanted:
         raise MfopsError("no models to roll back", hint="name one, or pass --all")
@@ -449,9 +457,10 @@ def rollback(
         _check_model_on_server(target, one)
     at = now_utc()
     warnings: list[str] = []
-    entries = history.load(target.state)
+    entries = history.load(target.repo, host=target.host)
+    promoted_of: dict[str, list[Entry]] = {}
     for one in wanted:
-        promoted = [
+        promoted_of[one] = [
             e
             for e in entries
             if e.involves(one)
@@ -459,7 +468,7 @@ def rollback(
             and e.outcome == "promoted"
             and e.to_tag == to_tag
         ]
-        if not promoted:
+        if not promoted_of[one]:
             warnings.append(f"the history has no promotion of {one}:{to_tag} on this host")
     moves = [Move(f"{one}:{to_tag}", f"{one}:{a}") for one in wanted for a in aliases]
     interrupted: KeyboardInterrupt | None = None
@@ -476,7 +485,6 @@ def rollback(
             _interrupted_reason(outcome).replace("moving the tags", "rolling back"),
         )
     elif outcome.ok:
-        _record_builds(target.state, outcome)
         state, reason = "rolled back", None
     elif outcome.stage == "check":
         state, reason = "refused", f"rollback refused: {outcome.error}"
@@ -492,14 +500,20 @@ def rollback(
     for one in wanted:
         source = f"{one}:{to_tag}"
         mine = [m for m in outcome.moves if m.source == source]
-        rec = target.state.get(source)
         manifest = mine[0].source_manifest if mine else None
+        digest = next(
+            (
+                m.digest
+                for e in reversed(promoted_of[one])
+                for m in e.models
+                if m.name == one and m.digest
+            ),
+            None,
+        )
         dests = tuple(
             Destination(m.destination.rpartition(":")[2], m.before, m.after) for m in mine
         )
-        models.append(
-            ModelEntry(one, source, manifest, rec.digest if rec else None, "not run", dests)
-        )
+        models.append(ModelEntry(one, source, manifest, digest, "not run", dests))
     entry = Entry(
         id=history.new_id(at),
         kind="rollback",
@@ -513,12 +527,102 @@ def rollback(
         reason=reason,
         restored=outcome.restored,
         commit=target.commit,
+        dirty=target.dirty,
     )
-    history.append(target.state, entry)
+    history.append(target.repo, entry)
     if interrupted is not None:
         raise interrupted
     problems = (outcome.error or "",) if state == "refused" else ()
     return Result(entry, problems, tuple(warnings), None, outcome)
+
+
+# --------------------------------------------------------------------------- dry runs
+
+
+@dataclass(frozen=True)
+class PlannedMove:
+    """One tag a promotion or rollback would move: from `before` to `after` (manifests;
+    None: absent), copying `source`."""
+
+    destination: str
+    source: str
+    before: str | None
+    after: str | None
+
+    @property
+    def moves(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What `promote` / `rollback` would do (`--dry-run`): the tag moves, the models whose
+    suites would run (at `tag`), and what would refuse it. Nothing is tested, moved or
+    recorded."""
+
+    kind: str
+    tag: str
+    moves: tuple[PlannedMove, ...]
+    tests: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def _planned(
+    listing: Mapping[str, Any], pairs: Sequence[tuple[str, str]]
+) -> tuple[PlannedMove, ...]:
+    def manifest(name: str) -> str | None:
+        found = listing.get(key(name))
+        return found.digest if found is not None else None
+
+    return tuple(PlannedMove(d, s, manifest(d), manifest(s)) for s, d in pairs)
+
+
+def preview_promote(target: Target, rev: Revision, req: PromoteRequest) -> Preview:
+    """The plan of `promote` without testing, moving or recording anything."""
+    check_tags(req.from_tag, req.to_tag, *req.aliases)
+    if not req.names:
+        raise MfopsError("no models to promote", hint="name them, or pass --all")
+    names = rev.graph.closure([rev.graph[n].name for n in req.names])
+    listing = target.server.models()
+    problems, warnings = _precheck(target, rev, req, names, listing)
+    pairs = [(f"{n}:{req.from_tag}", f"{n}:{t}") for n in names for t in (req.to_tag, *req.aliases)]
+    return Preview(
+        "promote",
+        req.from_tag,
+        _planned(listing, pairs),
+        tuple(names),
+        tuple(problems),
+        tuple(warnings),
+    )
+
+
+def preview_rollback(
+    target: Target, *, names: Sequence[str], to_tag: str, aliases: Sequence[str]
+) -> Preview:
+    """The plan of `rollback` (one model or several) without moving or recording anything."""
+    if not aliases:
+        raise MfopsError("no alias to point back", hint="pass --alias")
+    check_tags(to_tag, *aliases)
+    listing = target.server.models()
+    problems = [
+        f"{n}:{to_tag} is not on the server"
+        for n in names
+        if listing.get(key(f"{n}:{to_tag}")) is None
+    ]
+    entries = history.load(target.repo, host=target.host)
+    warnings = [
+        f"the history has no promotion of {n}:{to_tag} on this host"
+        for n in names
+        if not any(
+            e.involves(n) and e.kind == "promote" and e.outcome == "promoted" and e.to_tag == to_tag
+            for e in entries
+        )
+    ]
+    pairs = [(f"{n}:{to_tag}", f"{n}:{a}") for n in names for a in aliases]
+    return Preview(
+        "rollback", to_tag, _planned(listing, pairs), (), tuple(problems), tuple(warnings)
+    )
 
 
 def all_at_tag(server: Server, tag: str) -> list[str]:

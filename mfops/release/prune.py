@@ -1,8 +1,9 @@
 """Which candidate tags can go (`mfops prune`), decided from one server listing.
 
-Every build without `--tag` leaves `name:sha-<commit>` behind, so after a week of work each
-model has ten candidates and nothing removes them. A candidate may be deleted when nothing
-depends on it; it is kept when:
+Every build without `--tag` leaves `name:sha-<12 hex of the commit>` behind (and the content
+tag `name:mf-<12 hex of the digest>` it is an alias of, build/tags.py), so after a week of
+work each model has ten candidates and nothing removes them. A candidate may be deleted when
+nothing depends on it; it is kept when:
 
 - it is HEAD's candidate (what `test` and `promote` use next);
 - it holds the same manifest as a release tag or alias of that model (a release was made
@@ -11,16 +12,18 @@ depends on it; it is kept when:
   commit it was built from (the hex in its name); a commit this clone does not have counts
   as the oldest, so it goes first;
 
-and never is anything deleted that is not a candidate: a tag matching the candidate pattern
-(from `defaults.candidate_tag`, `sha-{short}` -> `sha-<hex>` and `sha-<hex>-dirty`) of a model
-of this repository. Release tags and aliases are the tags any history entry moved (`--to`,
-`--alias`), `latest`, and version-shaped tags (`v1`, `v1.2.3`).
+A content tag (`^mf-[0-9a-f]{12}$`) is never deleted while any other tag of its model that
+stays holds its manifest, nor when it names what the repo builds now; one left holding a
+manifest no remaining tag holds goes too (deleting only the candidates would free nothing).
+Nothing else is ever deleted: only a tag matching the candidate pattern (from
+`defaults.candidate_tag`, `sha-{short}` -> `sha-<12 hex>` and `sha-<12 hex>-dirty`) or a
+content tag of a model of this repository. Release tags and aliases are the tags any
+release record in git moved (`--to`, `--alias`), `latest`, and release-shaped tags
+(`vX.Y`, `vX.Y.Z`, and anything version-like such as `v1` or `v1.2.3-rc1`).
 
 Deciding (`plan_prune`) is pure: the listing, the release tags and a commit-date lookup go
 in, a `PrunePlan` comes out, so `--dry-run` shows exactly what a run deletes. The CLI
-executes the plan under the writer lock. This module is isolated on purpose: the release
-scheme of content tags (`mf-<digest>`) and git-held release records (design note 12) plugs
-in by passing other `release_tags` and `patterns`.
+executes the plan under the writer lock.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from mfops.build.tags import is_content_tag, is_release_shaped
 from mfops.errors import MfopsError
+from mfops.repo.gitstore import SHORT_LEN
 
 __all__ = ["PruneItem", "PrunePlan", "candidate_pattern", "plan_prune", "release_tags_of"]
 
@@ -69,8 +74,9 @@ class PrunePlan:
 
 
 def candidate_pattern(template: str) -> re.Pattern[str]:
-    """The tags `defaults.candidate_tag` produces: `{short}` -> 4 to 40 hex, `{sha}` -> 40
-    hex, then an optional `-dirty`. The hex is the group `hex`."""
+    """The tags `defaults.candidate_tag` produces: `{short}` -> 12 hex (HEAD cut to 12, never
+    `core.abbrev`), `{sha}` -> 40 hex, then an optional `-dirty`. The hex is the group
+    `hex`."""
     parts = re.split(r"(\{short\}|\{sha\})", template)
     if not any(p in ("{short}", "{sha}") for p in parts):
         raise MfopsError(
@@ -81,7 +87,7 @@ def candidate_pattern(template: str) -> re.Pattern[str]:
     out, seen = [], False
     for part in parts:
         if part in ("{short}", "{sha}"):
-            width = "{40}" if part == "{sha}" else "{4,40}"
+            width = "{40}" if part == "{sha}" else f"{{{SHORT_LEN}}}"
             out.append(f"(?P<hex>[0-9a-f]{width})" if not seen else "(?P=hex)")
             seen = True
         else:
@@ -102,7 +108,7 @@ def release_tags_of(entries: Iterable[object]) -> set[str]:
 
 
 def is_release(tag: str, release_tags: set[str]) -> bool:
-    return tag.casefold() in release_tags or bool(_VERSION.match(tag))
+    return tag.casefold() in release_tags or is_release_shaped(tag) or bool(_VERSION.match(tag))
 
 
 def plan_prune(
@@ -113,12 +119,14 @@ def plan_prune(
     head_tag: str | None,
     keep: int,
     commit_of: Callable[[str], tuple[str, int] | None],
+    current: Mapping[str, str] | None = None,
 ) -> PrunePlan:
-    """Decide for every candidate tag (module docstring).
+    """Decide for every candidate tag and content tag (module docstring).
 
     `tags` maps each repo model to its tags on the server (tag -> manifest digest);
     `commit_of(hex)` gives (full SHA, commit time) for a candidate's hex, or None when the
-    clone has no such commit.
+    clone has no such commit; `current` maps a model to the content tag of what the repo
+    builds now (kept whatever else holds it).
     """
     if keep < 0:
         raise MfopsError(f"--keep must be 0 or more, got {keep}")
@@ -147,4 +155,22 @@ def plan_prune(
             else:
                 why = "older" if when >= 0 else "older (its commit is not in this clone)"
                 items.append(PruneItem(name, tag, commit, True, why))
+        items += _content_tags(name, held, items, (current or {}).get(name))
     return PrunePlan(tuple(items), keep)
+
+
+def _content_tags(
+    name: str, held: Mapping[str, str], decided: list[PruneItem], now: str | None
+) -> list[PruneItem]:
+    """The model's content tags that go: those whose manifest no remaining tag holds (only
+    deleted candidates held it, or nothing did), except the content the repo builds now."""
+    doomed = {i.tag for i in decided if i.name == name and i.delete}
+    staying = {d for t, d in held.items() if not is_content_tag(t) and t not in doomed}
+    out = []
+    for tag in sorted(held):
+        if not is_content_tag(tag) or held[tag] in staying:
+            continue
+        if now is not None and tag.casefold() == now.casefold():
+            continue
+        out.append(PruneItem(name, tag, None, True, "content tag no remaining tag holds"))
+    return out

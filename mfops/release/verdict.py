@@ -19,7 +19,7 @@ from mfops.behave import load_suites, plan_cases, run_in_session
 from mfops.behave.compare import Baseline, Comparison, compare_in_session
 from mfops.behave.compare_report import detail
 from mfops.behave.selection import override_samples
-from mfops.release.history import TestCounts
+from mfops.repo.history import TestCounts
 
 if TYPE_CHECKING:
     from mfops.behave import TestEvent, TestReport

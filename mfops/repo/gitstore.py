@@ -32,6 +32,22 @@ MODE_COMMIT = "160000"
 _REF = re.compile(r"(?P<base>[^~^]*)(?P<ancestry>(?:[~^][0-9]*)*)\Z")
 _FORBIDDEN = {":": "':'", "?": "'?'", "*": "'*'", "[": "'['", "\\": "'\\'"}
 _ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+#: Who writes mfops' record commits (CI runners often have no git identity configured).
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "mfops",
+    "GIT_AUTHOR_EMAIL": "mfops@localhost",
+    "GIT_COMMITTER_NAME": "mfops",
+    "GIT_COMMITTER_EMAIL": "mfops@localhost",
+}
+
+
+#: How many hex digits of a commit a candidate tag carries (fixed: never `core.abbrev`).
+SHORT_LEN = 12
+
+
+def short_commit(commit: str) -> str:
+    """The commit as a candidate names it: its first 12 hex digits, whatever git's config."""
+    return commit[:SHORT_LEN]
 
 
 def validate_ref(ref: str) -> None:
@@ -112,7 +128,9 @@ class GitStore:
     def close(self) -> None:
         """Nothing stays open between commands (kept for callers that close a store)."""
 
-    def _run(self, *args: str, stdin: bytes | None = None) -> bytes:
+    def _run(
+        self, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+    ) -> bytes:
         """Run one git command; a failure becomes RepoError with git's own last line."""
         try:
             done = subprocess.run(
@@ -120,7 +138,7 @@ class GitStore:
                 cwd=self.git_root,
                 input=stdin,
                 capture_output=True,
-                env={**os.environ, **_ENV},
+                env={**os.environ, **_ENV, **(env or {})},
                 check=False,
             )
         except OSError as err:
@@ -159,6 +177,116 @@ class GitStore:
             return self.rev_parse("HEAD")
         except RefError:
             return None  # an unborn branch: no commit yet
+
+    # -- mfops' own refs (release records) ----------------------------------------------
+
+    def ref_target(self, ref: str) -> str | None:
+        """The object a full ref name (`refs/mfops/history`) points at; None if absent."""
+        try:
+            out = self._run("rev-parse", "--verify", "--quiet", "--end-of-options", ref)
+        except RepoError:
+            return None
+        return out.decode().strip() or None
+
+    def refs_under(self, prefix: str) -> dict[str, str]:
+        """Every ref below `prefix` (`refs/mfops/remotes/`) and the object it points at."""
+        out = self._run("for-each-ref", "--format=%(refname) %(objectname)", prefix)
+        pairs = (line.split(" ", 1) for line in out.decode("utf-8", "replace").splitlines())
+        return {name: sha for name, sha in pairs}
+
+    def commit_parents(self, tips: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+        """(commit, parents) of every commit reachable from `tips`, newest first."""
+        if not tips:
+            return []
+        out = self._run("rev-list", "--parents", "--topo-order", *tips, "--")
+        rows = []
+        for line in out.decode().splitlines():
+            commit, *parents = line.split()
+            rows.append((commit, tuple(parents)))
+        return rows
+
+    def read_paths(self, specs: list[str]) -> list[bytes | None]:
+        """The content of `<commit>:<path>` for each spec (None: no such blob), one process."""
+        if not specs:
+            return []
+        out = self._run("cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode())
+        found: list[bytes | None] = []
+        pos = 0
+        for _ in specs:
+            nl = out.index(b"\n", pos)
+            header = out[pos:nl].split(b" ")
+            if len(header) != 3 or header[1] != b"blob":
+                found.append(None)
+                pos = nl + 1
+                if len(header) == 3:  # another kind of object: skip its content too
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            found.append(out[nl + 1 : nl + 1 + size])
+            pos = nl + 1 + size + 1
+        return found
+
+    def write_commit(self, files: dict[str, bytes], parents: list[str], message: str) -> str:
+        """A new commit holding `files` (flat names), with `parents`; returns its SHA.
+
+        Plumbing only (hash-object, mktree, commit-tree): no index, no work tree, no hooks.
+        The identity is mfops' own, so a CI runner without `user.name` can write it."""
+        entries = []
+        for name, data in sorted(files.items()):
+            sha = self._run("hash-object", "-w", "--stdin", stdin=data).decode().strip()
+            entries.append(f"100644 blob {sha}\t{name}\n")
+        tree = self._run("mktree", stdin="".join(entries).encode()).decode().strip()
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self._run(*args, stdin=message.encode(), env=_IDENTITY).decode().strip()
+
+    def update_ref(self, ref: str, new: str, old: str | None) -> bool:
+        """Compare-and-swap: point `ref` at `new` only if it still points at `old` (None: only
+        if it does not exist). False when another writer got there first."""
+        try:
+            self._run("update-ref", "-m", "mfops record", ref, new, old or "0" * 40)
+        except RepoError:
+            return False
+        return True
+
+    def fetch_ref(self, remote: str, source: str, destination: str) -> bool:
+        """`git fetch REMOTE +SOURCE:DESTINATION`; False when the remote has no SOURCE."""
+        validate_ref(remote)
+        try:
+            self._run(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--end-of-options",
+                remote,
+                f"+{source}:{destination}",
+            )
+        except RepoError as err:
+            if "couldn't find remote ref" in str(err).lower():
+                return False
+            raise
+        return True
+
+    def push_ref(self, remote: str, ref: str) -> bool:
+        """`git push REMOTE REF:REF` (fast-forward only); False when the remote refused it
+        because it moved on (fetch, merge, and try again)."""
+        validate_ref(remote)
+        try:
+            self._run("push", "--quiet", "--end-of-options", remote, f"{ref}:{ref}")
+        except RepoError as err:
+            text = str(err).lower()
+            if "rejected" in text or "non-fast-forward" in text or "fetch first" in text:
+                return False
+            raise
+        return True
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self._run("merge-base", "--is-ancestor", ancestor, descendant)
+        except RepoError:
+            return False
+        return True
 
     def short(self, commit: str) -> str:
         return self._run("rev-parse", "--short=7", commit).decode().strip()

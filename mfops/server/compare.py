@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mfops.language.names import is_valid_name
+from mfops.repo.gitstore import short_commit
 from mfops.server.roundtrip import BaseConfigs, check_model, same_value
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def tag_for(rev: Revision, listing: dict[str, ServerModel], tag: str | None) -> 
         return ref
     template = rev.snapshot.config.defaults.candidate_tag
     commit = rev.repo.resolve_ref(ref)
-    return template.format(short=rev.repo.short_sha(ref), sha=commit)
+    return template.format(short=short_commit(commit), sha=commit)
 
 
 def diff_repo(

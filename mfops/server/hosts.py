@@ -69,6 +69,30 @@ def normalize_host(raw: str) -> str:
     return f"{scheme}://{userinfo}{hostname}:{port}" + (f"/{path}" if path else "")
 
 
+_LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1", "localhost.", "ip6-localhost"}
+LOOPBACK = "127.0.0.1"
+
+
+def host_identity(raw: str) -> str:
+    """The one spelling of a server for everything a host keys: records, cache folders.
+
+    `normalize_host`'s rules (no scheme: `http` on 11434; `http://h` port 80, `https://h`
+    443, as the client connects), then: scheme and host lower-case, `localhost`,
+    `127.0.0.1` and `[::1]` all spelled `127.0.0.1`, no trailing slash, and never any
+    credentials. `http://localhost:11434/`, `localhost` and `user:pw@127.0.0.1:11434` are
+    one server; `http://localhost` (port 80) is another, because the client would connect
+    to port 80.
+    """
+    split = urllib.parse.urlsplit(normalize_host(raw))
+    hostname = (split.hostname or LOOPBACK).lower()
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    if hostname in _LOOPBACK:
+        hostname = LOOPBACK
+    path = split.path.rstrip("/")
+    return f"{split.scheme.lower()}://{hostname}:{split.port}{path}"
+
+
 @dataclass(frozen=True)
 class Host:
     """A normalised Ollama base URL, and the two safe ways to show or store it."""
@@ -83,9 +107,14 @@ class Host:
         return urllib.parse.urlunsplit((split.scheme, netloc, split.path, "", ""))
 
     @property
+    def identity(self) -> str:
+        """The one spelling of this server that keys anything (records, cache folders)."""
+        return host_identity(self.url)
+
+    @property
     def key(self) -> str:
         """A filesystem-safe name for this host (state folders): no credentials, ever."""
-        text = self.display.replace("://", "_")
+        text = self.identity.replace("://", "_")
         safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
         return safe.strip("_.") or "host"
 

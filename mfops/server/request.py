@@ -3,8 +3,9 @@
 The Ollama CLI turns a Modelfile into structured create fields on the client side; mfops does
 the same from the parsed model, with two differences that make builds composable:
 
-- a *source* FROM (another repo model) becomes `from: <parent>:<TAG>`, the parent's build at
-  the same tag, so a whole chain is built consistently;
+- a *source* FROM (another repo model) becomes `from: <parent>:<TAG>`; the build passes the
+  parent's content tag (`mf-<digest>`, build/tags.py) as TAG, so a child's create, and its
+  manifest, are the same whatever tag the chain is built at;
 - local files (FROM weights, ADAPTER, DRAFT) are returned as `Upload`s for the server layer to
   HEAD-check and stream, keyed as the CLI keys them: a lone file by its base name, several by
   their path relative to their deepest common directory; a directory import takes the files

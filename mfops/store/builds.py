@@ -1,4 +1,9 @@
-"""What mfops built on each server: `.mfops/<host-key>/state.json`, never committed.
+"""A per-host record of builds in `.mfops/<host-key>/state.json`: legacy, decides nothing.
+
+Since release state became shared (design 12), no build, status or release decision reads
+this file: what a server holds is judged from its content tags (build/tags.py) and release
+records live in git (release/history.py). The format below is what older mfops wrote; the
+class stays for reading such files and for features that keep a cache section here.
 
 A build records, per `name:tag`, the mfops digest it built and the manifest digest the server
 reported right after. A later build skips a model only when both still hold: the repo would

@@ -34,8 +34,10 @@ def test_three_level_hierarchy_is_built_in_order_from_parent_tags(ws: Workspace)
     assert sorted(creates) == sorted(f"{m}:{tag}" for m in ("base", "mid", "leaf", "other"))
     assert creates.index(f"base:{tag}") < creates.index(f"mid:{tag}") < creates.index(f"leaf:{tag}")
     bodies = {b["model"]: b for b in ws.double.calls.bodies("/api/create")}
-    assert bodies[f"mid:{tag}"]["from"] == f"base:{tag}"
-    assert bodies[f"leaf:{tag}"]["from"] == f"mid:{tag}"
+    # a source parent is named by its content tag: the same create at every tag
+    digests = {m["model"]: m["digest"].removeprefix("sha256:")[:12] for m in report["models"]}
+    assert bodies[f"mid:{tag}"]["from"] == f"base:mf-{digests['base']}"
+    assert bodies[f"leaf:{tag}"]["from"] == f"mid:mf-{digests['mid']}"
     assert bodies[f"base:{tag}"]["from"] == BASE
     assert bodies[f"mid:{tag}"]["parameters"] == {"stop": ["<|end|>"], "num_ctx": 4096}
     # what the server holds is the folded chain (the round-trip check passed, too)
@@ -46,12 +48,11 @@ def test_three_level_hierarchy_is_built_in_order_from_parent_tags(ws: Workspace)
         {"role": "assistant", "content": "hello"},
     ]
     assert shown["license"] == "LLAMA LICENSE\nMIT"
-    # state records each model with the server's manifest digest
-    builds = ws.state()["builds"]
+    # each verified model also sits at its content tag: how any clone knows it is built
     for name in ("base", "mid", "leaf", "other"):
-        assert builds[f"{name}:{tag}"]["manifest"] == ws.double.digest(f"{name}:{tag}")
-        assert builds[f"{name}:{tag}"]["digest"] == by_model(report)[name]["digest"]
-    assert (ws.root / ".mfops" / ".gitignore").read_text().splitlines()[-1] == "*"
+        digest = by_model(report)[name]["digest"]
+        content = f"{name}:mf-{digest.removeprefix('sha256:')[:12]}"
+        assert ws.double.digest(content) == ws.double.digest(f"{name}:{tag}")
     assert ".mfops" not in ws.repo.git("status", "--porcelain", "--untracked-files=all")
 
 
@@ -118,9 +119,10 @@ def test_unchanged_parent_gets_the_tag_by_copy(ws: Workspace):
     assert models["leaf"]["action"] == "created"
     assert models["base"]["action"] == models["mid"]["action"] == "tagged"
     assert ws.creates() == [f"leaf:{tag}"]
-    assert ws.double.calls.count("/api/copy") == 2
+    assert ws.double.calls.count("/api/copy") == 3  # two tags, and leaf's content tag
     assert ws.double.digest(f"mid:{tag}") == ws.double.digest(f"mid:{old}")
-    assert ws.double.calls.bodies("/api/create")[0]["from"] == f"mid:{tag}"
+    mid = models["mid"]["digest"].removeprefix("sha256:")[:12]
+    assert ws.double.calls.bodies("/api/create")[0]["from"] == f"mid:mf-{mid}"
 
 
 def test_named_model_builds_missing_ancestors(ws: Workspace):
@@ -145,8 +147,9 @@ def test_failing_base_skips_descendants_while_a_sibling_builds(ws: Workspace):
     assert f"mid:{tag}: skipped: base failed" in out
     assert f"leaf:{tag}: skipped: base failed" in out
     assert f"created  other:{tag}" in out
-    builds = ws.state()["builds"]  # what finished is recorded; the failed ones are not
-    assert f"other:{tag}" in builds and f"base:{tag}" not in builds
+    # what finished is at its content tag; the failed one is not
+    stamps = {m.model.split(":")[0] for m in ws.double.client().list().models if ":mf-" in m.model}
+    assert stamps == {"other"}
     assert ws.creates() == [f"base:{tag}", f"other:{tag}"] or sorted(ws.creates()) == sorted(
         [f"base:{tag}", f"other:{tag}"]
     )
@@ -182,8 +185,10 @@ def test_drifted_model_is_reported_explained_and_rebuilt(ws: Workspace):
     ws.double.calls.reset()
     report = ws.build_json("--all")
     models = by_model(report)
-    assert models["mid"]["action"] == "created" and models["mid"]["reason"] == "drifted"
+    # the content is still on the server at mid's content tag: a copy restores it
+    assert models["mid"]["action"] == "tagged" and models["mid"]["reason"] == "drifted"
     assert models["leaf"]["action"] == "up to date"
+    assert ws.double.calls.count("/api/create") == 0
     assert ws.double.show(f"mid:{tag}")["system"] == "You are the base."
 
 

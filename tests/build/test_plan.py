@@ -7,11 +7,11 @@ import json
 import pytest
 
 from mfops.build.plan import Selection, candidate_tag, default_since, make_plan
+from mfops.build.tags import content_tag
 from mfops.errors import MfopsError
 from mfops.graph.revision import Revision
 from mfops.repo.repository import Repo
 from mfops.server.client import Host, ServerModel
-from mfops.store.builds import BuildRecord, BuildState
 from tests.buildkit import HIERARCHY
 from tests.gitrepo import GitRepo
 
@@ -31,29 +31,29 @@ def repo(tmp_path) -> GitRepo:
 
 def plan(repo: GitRepo, sel: Selection, *, tag="t1", state=None, listing=None):
     rev = Revision(Repo.find(explicit=repo.root), None)
-    state = state or BuildState.load(repo.root / ".mfops", HOST)
     return (
         make_plan(
             rev,
             sel,
             tag=tag,
             tag_origin="--tag",
-            state=state,
             listing=listing or {},
             host=HOST.display,
         ),
         rev,
-        state,
+        None,
     )
 
 
-def built(rev: Revision, state: BuildState, names, tag="t1") -> dict[str, ServerModel]:
-    """Record `names` as built at `tag` and return a listing that matches the records."""
+def built(rev: Revision, state: object, names, tag="t1") -> dict[str, ServerModel]:
+    """A listing as a build of `names` at `tag` leaves it: each tag beside its content tag
+    (`name:mf-<digest>`), both holding one manifest."""
     listing = {}
     for i, name in enumerate(names):
         manifest = f"{i:064x}"
-        state.record(f"{name}:{tag}", BuildRecord(rev.digests[name], manifest))
+        stamp = f"{name}:{content_tag(rev.digests[name])}"
         listing[f"{name}:{tag}"] = ServerModel(f"{name}:{tag}", manifest)
+        listing[stamp] = ServerModel(stamp, manifest)
     return listing
 
 
@@ -68,19 +68,30 @@ def test_all_missing_models_in_dependency_steps(repo):
     assert [[i.name for i in s] for s in p.steps] == [["base", "other"], ["mid"], ["leaf"]]
     assert p.width == 2
     mid = next(i for i in p.items if i.name == "mid")
-    assert (mid.parent, mid.from_) == ("base", "base:t1")
+    assert mid.parent == "base"
+    assert (
+        mid.from_
+        == f"base:{content_tag(Revision(Repo.find(explicit=repo.root), None).digests['base'])}"
+    )
 
 
 def test_up_to_date_drifted_stale(repo):
     p, rev, state = plan(repo, Selection(all=True))
     listing = built(rev, state, ["base", "mid", "leaf", "other"])
     listing["mid:t1"] = ServerModel("mid:t1", "f" * 64)  # changed by hand
-    state.record("leaf:t1", BuildRecord("sha256:" + "0" * 64, listing["leaf:t1"].digest))
+    # leaf:t1 holds what an older leaf built: only that older content tag matches it
+    del listing[f"leaf:{content_tag(rev.digests['leaf'])}"]
+    listing["leaf:mf-000000000000"] = ServerModel("leaf:mf-000000000000", listing["leaf:t1"].digest)
+    listing["other:v9"] = ServerModel("other:v9", "e" * 64)  # made by hand
     p, _, _ = plan(repo, Selection(all=True), state=state, listing=listing)
     assert [i.name for i in p.up_to_date] == ["base", "other"]
     reasons = {i.name: (i.action, i.reason) for i in p.items}
-    assert reasons == {"mid": ("create", "drifted"), "leaf": ("create", "stale")}
-    assert "was changed on the server" in next(i.detail for i in p.items if i.name == "mid")
+    # mid's content is still on the server (its content tag): a copy restores it
+    assert reasons == {"mid": ("tag", "drifted"), "leaf": ("create", "stale")}
+    assert "which mfops did not build" in next(i.detail for i in p.items if i.name == "mid")
+    assert "leaf:mf-000000000000" in next(i.detail for i in p.items if i.name == "leaf")
+    p, _, _ = plan(repo, Selection(names=("other",)), tag="v9", listing=listing)
+    assert [(i.name, i.reason) for i in p.items] == [("other", "drifted")]
 
 
 def test_force_rebuilds_only_what_was_selected(repo):
@@ -106,16 +117,21 @@ def test_existing_build_elsewhere_is_copied(repo):
     listing = built(rev, state, ["base", "mid", "leaf", "other"], tag="old")
     p, _, _ = plan(repo, Selection(all=True), state=state, listing=listing)
     assert {i.action for i in p.items} == {"tag"}
-    assert next(i for i in p.items if i.name == "mid").copy_from == "mid:old"
+    mid = next(i for i in p.items if i.name == "mid")
+    assert mid.copy_from == f"mid:{content_tag(rev.digests['mid'])}"
     p, _, _ = plan(repo, Selection(all=True, force=True), state=state, listing=listing)
     assert {i.action for i in p.items} == {"create"}
 
 
 def test_changed_selects_descendants_and_explains(repo):
+    repo.tag("v1.0")
     repo.write("base/Modelfile", HIERARCHY["base/Modelfile"].replace("the base", "a base"))
     repo.commit("edit")
     p, _, _ = plan(repo, Selection(changed=True, explain=True))
-    assert (p.since, p.since_origin) == ("HEAD~1", "HEAD~1 (no version tag reachable from HEAD^)")
+    assert (p.since, p.since_origin) == (
+        "v1.0",
+        "no release recorded; newest version tag reachable from HEAD^ (v1.0)",
+    )
     items = {i.name: i for i in p.items}
     assert set(items) == {"base", "mid", "leaf"}
     assert items["base"].explain == ("its Modelfile changed", "SYSTEM changed (own file)")
@@ -124,6 +140,7 @@ def test_changed_selects_descendants_and_explains(repo):
 
 
 def test_lock_change_is_a_base_change(repo):
+    repo.tag("v1.0")
     lock = {"version": 1, "bases": {"llama3.2:3b": "sha256:" + "c" * 64}}
     repo.write("mfops.lock", json.dumps(lock))
     repo.commit("lock")
@@ -135,6 +152,7 @@ def test_lock_change_is_a_base_change(repo):
 
 
 def test_comment_only_change_selects_nothing(repo):
+    repo.tag("v1.0")
     repo.write("mid/Modelfile", "# new words\n" + HIERARCHY["mid/Modelfile"])
     repo.commit("comment")
     p, _, _ = plan(repo, Selection(changed=True))
@@ -143,7 +161,8 @@ def test_comment_only_change_selects_nothing(repo):
 
 def test_candidate_tag_and_dirty_suffix(repo):
     r = Repo.find(explicit=repo.root)
-    short = repo.git("rev-parse", "--short=7", "HEAD").strip()
+    repo.git("config", "core.abbrev", "20")  # the candidate does not follow git's abbreviation
+    short = repo.git("rev-parse", "HEAD").strip()[:12]
     assert candidate_tag(r, "sha-{short}") == (f"sha-{short}", f"HEAD {short}")
     repo.write("notes.txt", "wip\n")
     assert candidate_tag(r, "rc-{short}")[0] == f"rc-{short}-dirty"
@@ -156,11 +175,27 @@ def test_default_since(repo):
     assert default_since(r)[0] is None  # a single commit
     repo.commit("two")
     assert default_since(r)[0] == "HEAD~1"
+    assert default_since(r, release=True) == (
+        None,
+        "no release recorded and no version tag: every model",
+    )
     repo.tag("v1.2.0", "HEAD~1")
     repo.commit("three")
     assert default_since(r)[0] == "v1.2.0"
     repo.tag("v1.3.0")  # on HEAD itself: not reachable from HEAD^, the previous one counts
     assert default_since(r)[0] == "v1.2.0"
+
+
+def test_default_since_knows_major_minor_tags(repo):
+    """`v1.0` / `v1.1` (the README's own examples) are version tags: v1.10 > v1.9 > v1.1."""
+    r = Repo.find(explicit=repo.root)
+    repo.tag("v1.1")
+    repo.commit("two")
+    repo.tag("v1.9")
+    repo.commit("three")
+    repo.tag("v1.10")
+    repo.commit("four")
+    assert default_since(r)[0] == "v1.10"
 
 
 def test_invalid_tag_is_refused(repo):

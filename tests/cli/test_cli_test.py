@@ -23,7 +23,7 @@ def built_fixture(lab: Lab) -> Lab:
 
 
 def candidate(lab: Lab) -> str:
-    return "sha-" + lab.repo.git("rev-parse", "--short=7", "HEAD").strip()
+    return "sha-" + lab.repo.git("rev-parse", "HEAD").strip()[:12]
 
 
 def test_seed_hierarchy_passes_at_the_candidate_tag(built: Lab, tmp_path):

@@ -41,7 +41,8 @@ def test_pull_request_mode_builds_and_tests_the_changed_models_only(rel: Release
     lines = status_lines(out)
     assert list(lines) == ["lint", "diff", "build", "test", "promote"]
     assert lines["lint"].split()[1] == "passed" and "2 test suites valid" in lines["lint"]
-    assert "since HEAD~1: 1 model changed" in lines["diff"]
+    assert "since HEAD~1 (no release recorded" in lines["diff"]
+    assert "1 model changed" in lines["diff"]
     assert f"at {cand}: 1 created, 1 tagged" in lines["build"]
     assert "3 cases: 3 passed, 0 failed, 0 errors (0 cached)" in lines["test"]
     assert lines["promote"].split()[1] == "skipped"
@@ -97,7 +98,13 @@ def test_a_failing_suite_blocks_promotion_and_names_the_step(rel: Release, tmp_p
     assert err.strip().splitlines() == ["mfops: gate failed at test: 1 case failed (expert)"]
     assert "promote" not in status_lines(out)
     assert "FAIL  refuses javascript" in out
-    assert rel.double.calls.count("/api/copy") == 1  # only the build's copy of base
+    # only the build's copies: base's candidate tag, expert's content tag
+    assert rel.double.calls.count("/api/copy") == 2
+    assert "recorded in the history as " in out
+    last = rel.history()[-1]
+    assert (last["kind"], last["outcome"], last["stage"]) == ("gate", "failed", "test")
+    assert last["to"] == "v2" and last["aliases"] == ["latest"] and last["tests"]["failed"] == 1
+    assert last["reason"] == "gate failed at test: 1 case failed (expert)"
     assert rel.digests(("v1", "latest")) == before
     assert not rel.double.has_model("expert:v2")
     text = summary.read_text()
@@ -108,16 +115,17 @@ def test_a_failing_suite_blocks_promotion_and_names_the_step(rel: Release, tmp_p
 
 
 def test_the_step_summary_gets_the_diff_and_the_test_summary(rel: Release, tmp_path):
+    rel.repo.tag("v1.0")
     cand = rel.commit({"expert/Modelfile": BETTER_EXPERT})
     summary = tmp_path / "summary.md"
     code, _, _ = gate(rel, "--promote-to", "v2", summary=summary)
     assert code == 0
     text = summary.read_text()
     assert text.startswith("## mfops gate: ✅ passed\n")
-    assert f"Candidate tag `{cand}`, changes since `HEAD~1`" in text
+    assert f"Candidate tag `{cand}`, changes since `v1.0`" in text
     for step in ("lint", "diff", "build", "test", "promote"):
         assert f"| ✅ | {step} |" in text
-    assert "### mfops diff `HEAD~1` → `working tree`" in text
+    assert "### mfops diff `v1.0` → `working tree`" in text
     assert "| ~ | `expert` | SYSTEM | minor |" in text
     assert (
         "+You are a Python expert. Never discuss pricing. Never discuss JavaScript. Be "
@@ -149,6 +157,7 @@ def test_lint_errors_fail_the_gate_at_the_lint_step(rel: Release):
 
 
 def test_when_nothing_changed_build_test_and_promote_are_skipped(rel: Release):
+    rel.repo.tag("v1.0")
     rel.commit(
         {"expert/Modelfile": "# expert: knows Python\n" + rel.repo.read("expert/Modelfile")},
         "comment only",

@@ -4,11 +4,13 @@ release missing on this server, or a model that has none, is said and is not an 
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import replace
 
 import httpx
 
+from mfops.repo import history
+from mfops.repo.repository import Repo
 from tests.behavekit import EXPERT_SYSTEM
 from tests.comparekit import obeyed
 from tests.promotekit import Release, release_fixture, seeded_fixture  # noqa: F401
@@ -107,13 +109,10 @@ def test_a_release_missing_on_this_server_is_rebuilt_from_its_commit(rel: Releas
 
 def test_a_release_that_cannot_be_rebuilt_is_no_baseline_not_an_error(rel: Release):
     released(rel)
-    state_file = (
-        next(p for p in (rel.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache")
-        / "state.json"
-    )
-    state = json.loads(state_file.read_text())
-    state["promotions"]["entries"][-1]["commit"] = "0" * 40  # a commit this clone lacks
-    state_file.write_text(json.dumps(state))
+    # a newer record of the same release, from a commit this clone lacks (another clone's)
+    repo = Repo.find(explicit=rel.root)
+    last = history.load(repo)[-1]
+    history.append(repo, replace(last, id=history.new_id(), commit="0" * 40))
     delete_release(rel)
     rel.commit({"expert/Modelfile": worse_expert(14)}, "loosen the rules")
     code, out, err = gate(rel)

@@ -1,16 +1,22 @@
-"""The promotion history: its versioned section in the state file, and `mfops history`."""
+"""The release history: records on refs/mfops/history in git, and `mfops history`."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import threading
 
 import pytest
 
 from mfops.errors import ConfigError
-from mfops.release import history
-from mfops.release.history import Destination, Entry, ModelEntry, TestCounts
+from mfops.repo import history
+from mfops.repo.history import Destination, Entry, ModelEntry, TestCounts
+from mfops.repo.records import RecordStore
+from mfops.repo.repository import Repo
 from mfops.server.hosts import Host
-from mfops.store.builds import BuildRecord, BuildState
+from tests.gitrepo import GIT_ENV, GitRepo
 from tests.promotekit import (  # noqa: F401  (fixtures)
     BROKEN_EXPERT,
     Release,
@@ -50,110 +56,139 @@ def entry(n: int = 0, *, name: str = "bot", outcome: str = "promoted") -> Entry:
     )  # type: ignore[arg-type]
 
 
-def state_file(tmp_path):
-    return tmp_path / HOST.key / "state.json"
-
-
-def test_entries_round_trip_through_the_state_file(tmp_path):
-    state = BuildState.load(tmp_path, HOST)
-    history.append(state, entry(1))
-    history.append(state, entry(2, name="other", outcome="refused"))
-    data = json.loads(state_file(tmp_path).read_text())
-    assert data["version"] == 1 and data["promotions"]["version"] == 1
-    assert [e["id"] for e in data["promotions"]["entries"]] == ["id-1", "id-2"]
-    again = BuildState.load(tmp_path, HOST)
-    assert history.load(again) == [entry(1), entry(2, name="other", outcome="refused")]
-    assert history.load(again, "OTHER") == [entry(2, name="other", outcome="refused")]
-
-
-def test_a_state_file_without_history_still_loads_and_keeps_its_builds(tmp_path):
-    path = state_file(tmp_path)
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "host": HOST.display,
-                "builds": {
-                    "bot:v1": {"digest": D1, "manifest": M1, "action": "created", "built_at": ""}
-                },
-            }
-        )
-    )
-    state = BuildState.load(tmp_path, HOST)
-    assert history.load(state) == []
-    history.append(state, entry())
-    data = json.loads(path.read_text())
-    assert data["builds"]["bot:v1"]["manifest"] == M1 and len(data["promotions"]["entries"]) == 1
-
-
-def test_appends_from_two_processes_both_land(tmp_path):
-    first, second = BuildState.load(tmp_path, HOST), BuildState.load(tmp_path, HOST)
-    history.append(first, entry(1))
-    history.append(second, entry(2))  # loaded before the first append
-    second.record("bot:v1", BuildRecord(D1, M1))  # a later build write keeps them too
-    assert [e.id for e in history.load(BuildState.load(tmp_path, HOST))] == ["id-1", "id-2"]
-
-
-def test_the_oldest_entries_go_past_the_limit(tmp_path):
-    path = state_file(tmp_path)
-    path.parent.mkdir(parents=True)
-    full = [entry(n).to_json() for n in range(history.MAX_ENTRIES)]
-    path.write_text(
-        json.dumps({"version": 1, "builds": {}, "promotions": {"version": 1, "entries": full}})
-    )
-    history.append(BuildState.load(tmp_path, HOST), entry(99999))
-    ids = [e.id for e in history.load(BuildState.load(tmp_path, HOST))]
-    assert len(ids) == history.MAX_ENTRIES and ids[0] == "id-1" and ids[-1] == "id-99999"
-
-
-BAD_ENVELOPES = [
-    ({"version": 2, "entries": []}, "unsupported promotions version 2"),
-    ({"version": 1, "entries": {}}, "promotions.entries must be a list"),
-]
 BAD_ENTRIES = [
-    ({"id": "x"}, "promotions.entries[0].kind: expected"),
+    ({"format": 1, "id": "x"}, "record.kind: expected"),
     (
         {**entry().to_json(), "tests": {"passed": "2"}},
-        "promotions.entries[0].tests: expected an object of counts",
+        "record.tests: expected an object of counts",
     ),
     (
         {
             **entry().to_json(),
             "models": [{**entry().to_json()["models"][0], "destinations": [{"tag": 1}]}],
         },
-        "promotions.entries[0].models[0].destinations[0].tag: expected a string",
+        "record.models[0].destinations[0].tag: expected a string",
     ),
 ]
 
 
-def write_state(tmp_path, section):
-    path = state_file(tmp_path)
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"version": 1, "builds": {}, "promotions": section}))
-    return path
+@pytest.fixture
+def git(tmp_path) -> GitRepo:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("README", "models\n")
+    repo.commit("init")
+    return repo
 
 
-@pytest.mark.parametrize(("section", "message"), BAD_ENVELOPES)
-def test_a_history_of_another_format_is_never_overwritten(tmp_path, section, message):
-    path = write_state(tmp_path, section)
-    state = BuildState.load(tmp_path, HOST)  # builds do not need the history
+def repo_of(git: GitRepo) -> Repo:
+    return Repo.find(explicit=git.root)
+
+
+def _git(git: GitRepo, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=git.root,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **GIT_ENV},
+    )
+    return done.stdout.strip()
+
+
+def raw_record(git: GitRepo, content: bytes, parent: str | None = None) -> str:
+    """A commit holding `content` as record.json, put on refs/mfops/history by hand."""
+    blob = _git(git, "hash-object", "-w", "--stdin", stdin=content.decode())
+    tree = _git(git, "mktree", stdin=f"100644 blob {blob}\trecord.json\n")
+    args = ["commit-tree", tree, "-m", "hand-made"] + (["-p", parent] if parent else [])
+    commit = _git(git, *args)
+    _git(git, "update-ref", "refs/mfops/history", commit)
+    return commit
+
+
+def test_records_round_trip_through_git_refs_not_files(git):
+    repo = repo_of(git)
+    history.append(repo, entry(1))
+    history.append(repo, entry(2, name="other", outcome="refused"))
+    assert history.load(repo) == [entry(1), entry(2, name="other", outcome="refused")]
+    assert history.load(repo, "OTHER") == [entry(2, name="other", outcome="refused")]
+    assert history.load(repo, host="http://elsewhere:11434") == []
+    assert git.git("status", "--porcelain") == ""  # nothing in the working tree
+    log = git.git("log", "--format=%s", "refs/mfops/history").splitlines()
+    assert log == [
+        "mfops promote refused: other sha-1 -> v1,latest",
+        "mfops promote promoted: bot sha-1 -> v1,latest",
+    ]
+    shutil.rmtree(git.root / ".mfops", ignore_errors=True)
+    assert len(history.load(repo_of(git))) == 2
+
+
+def test_concurrent_writers_lose_no_record(git):
+    """Compare-and-swap on the ref: writers racing in parallel each land every record."""
+
+    def write(k: int) -> None:
+        mine = repo_of(git)
+        for n in range(8):
+            history.append(mine, entry(100 * k + n))
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [e.id for e in history.load(repo_of(git))]
+    assert sorted(ids) == sorted(f"id-{100 * k + n}" for k in range(4) for n in range(8))
+
+
+def test_two_clones_share_records_through_a_bare_remote(tmp_path, git):
+    remote = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(git.root), str(remote)], check=True)
+    clones = []
+    for n in (1, 2):
+        path = tmp_path / f"clone{n}"
+        subprocess.run(["git", "clone", "-q", str(remote), str(path)], check=True)
+        clones.append(Repo.find(explicit=path))
+    one, two = clones
+    history.append(one, entry(1))
+    history.append(two, entry(2))  # both promote before either pushed
+    assert RecordStore(one.store).sync("origin") == (True, 1)
+    assert RecordStore(two.store).sync("origin") == (True, 1)  # fetched, merged, pushed
+    RecordStore(one.store).sync("origin")
+    for clone in clones:
+        assert sorted(e.id for e in history.load(clone)) == ["id-1", "id-2"]
+
+
+def test_a_corrupt_record_names_the_ref_and_keeps_the_history(git):
+    repo = repo_of(git)
+    history.append(repo, entry(1))
+    good = git.git("rev-parse", "refs/mfops/history").strip()
+    bad = raw_record(git, b"{not json", parent=good)
     with pytest.raises(ConfigError) as info:
-        history.load(state)
-    assert message in str(info.value) and str(info.value).startswith(str(path))
-    with pytest.raises(ConfigError):
-        history.append(state, entry())
-    assert json.loads(path.read_text())["promotions"] == section
+        history.load(repo)
+    text = str(info.value)
+    assert text.startswith(f"refs/mfops/history@{bad[:12]}: corrupt release record: not valid")
+    assert f"git cat-file -p {bad[:12]}:record.json" in text and "--skip-invalid" in text
+    assert [e.id for e in history.load(repo, skip_invalid=True)] == ["id-1"]
+    history.append(repo, entry(2))  # writing goes on, and keeps the bad one
+    assert [e.id for e in history.load(repo, skip_invalid=True)] == ["id-1", "id-2"]
+    assert bad in git.git("rev-list", "refs/mfops/history")
+
+
+def test_a_record_from_a_newer_mfops_is_refused(git):
+    data = {**entry(1).to_json(), "format": 2}
+    raw_record(git, json.dumps(data).encode())
+    with pytest.raises(history.NewerRecord, match="written by a newer mfops") as info:
+        history.load(repo_of(git))
+    assert "upgrade mfops" in str(info.value)
 
 
 @pytest.mark.parametrize(("bad", "message"), BAD_ENTRIES)
-def test_a_malformed_entry_is_a_config_error_naming_its_key_path(tmp_path, bad, message):
-    path = write_state(tmp_path, {"version": 1, "entries": [bad]})
+def test_a_malformed_record_is_a_config_error_naming_its_key_path(git, bad, message):
+    raw_record(git, json.dumps(bad).encode())
     with pytest.raises(ConfigError) as info:
-        history.load(BuildState.load(tmp_path, HOST))
-    assert message in str(info.value) and str(info.value).startswith(str(path))
-    history.append(BuildState.load(tmp_path, HOST), entry())  # appending keeps it as it was
-    assert json.loads(path.read_text())["promotions"]["entries"][0] == bad
+        history.load(repo_of(git))
+    assert message in str(info.value)
 
 
 def test_ids_sort_by_time_and_are_unique():
@@ -189,10 +224,10 @@ def test_history_lists_successes_refusals_and_rollbacks_newest_first(rel: Releas
 
 
 def test_history_when_nothing_was_promoted(rel: Release):
-    assert rel.ok("history") == f"no promotions recorded for {rel.double.url}\n"
+    assert rel.ok("history") == "no releases recorded (refs/mfops/history)\n"
     assert rel.ok("history", "--format", "json") == "[]\n"
     assert rel.ok("history", "base", "--host", "http://elsewhere:1234").startswith(
-        "no promotions for base recorded for http://elsewhere:1234"
+        "no releases for base recorded for http://elsewhere:1234"
     )
 
 
@@ -203,11 +238,21 @@ def test_history_does_not_contact_the_server(rel: Release):
     assert rel.double.calls.all == []
 
 
-def test_an_unreadable_history_exits_2(rel: Release):
+def test_an_unreadable_history_exits_2_with_one_line(rel: Release):
     rel.ok("promote", "base", "--from", rel.tag(), "--to", "v1")
-    folder = next(p for p in (rel.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache")
-    data = json.loads((folder / "state.json").read_text())
-    data["promotions"]["version"] = 7
-    (folder / "state.json").write_text(json.dumps(data))
+    tip = rel.repo.git("rev-parse", "refs/mfops/history").strip()
+    bad = raw_record(rel.repo, b"[1, 2", parent=tip)
     code, _, err = rel.mfops("history")
-    assert code == 2 and "unsupported promotions version 7" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"refs/mfops/history@{bad[:12]}: corrupt release record")
+    out = rel.ok("history", "--skip-invalid")
+    assert "promoted" in out
+
+
+def test_history_filters_by_host_in_any_spelling(rel: Release):
+    rel.ok("promote", "base", "--from", rel.tag(), "--to", "v1")
+    port = rel.double.url.rsplit(":", 1)[1]
+    for spelling in (f"http://localhost:{port}/", f"127.0.0.1:{port}", f"http://[::1]:{port}"):
+        data = json.loads(rel.ok("history", "--host", spelling, "--format", "json"))
+        assert [e["host"] for e in data] == [f"http://127.0.0.1:{port}"]
+    assert rel.ok("history", "--host", "http://127.0.0.1:1", "--format", "json") == "[]\n"

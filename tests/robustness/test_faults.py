@@ -28,13 +28,15 @@ def ws(tmp_path: Path, ollama_double) -> Workspace:  # noqa: F811
 
 
 def recorded(ws: Workspace) -> set[str]:
-    """The models the state records (by name), {} while there is no state file."""
-    folder = ws.root / ".mfops"
-    files = list(folder.glob("*/state.json")) if folder.exists() else []
-    if not files:
+    """The models the server holds at a content tag (`name:mf-<digest>`), by name: what a
+    build verified and any clone can see as built. Empty while the server does not answer."""
+    import httpx
+
+    try:
+        body = httpx.get(f"{ws.double.url}/api/tags", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
         return set()
-    data = json.loads(files[0].read_text())  # never a partial file: written atomically
-    return {key.split(":")[0] for key in data["builds"]}
+    return {m["name"].split(":")[0] for m in body["models"] if ":mf-" in m["name"]}
 
 
 def targets(ws: Workspace, names) -> list[str]:
@@ -66,23 +68,27 @@ def test_server_killed_mid_build_keeps_what_finished_and_rerun_creates_only_the_
     assert stopped.is_set()
     assert code == 1, err
     report = json.loads(out)
-    kept = recorded(ws)
-    assert len(kept) >= 2
-    # every model the state records was reported built; none that failed is recorded
     results = by_model(report)
-    assert {m for m, r in results.items() if r["action"] == "created"} >= kept
-    assert not {m for m, r in results.items() if r["action"] in ("failed", "skipped")} & kept
     failed = [r for r in results.values() if r["action"] == "failed"]
-    assert failed and all("cannot reach Ollama" in r["error"] or "connection broken" in
-                          r["error"] or "not recorded" in r["error"] for r in failed)  # fmt: skip
+    assert failed and all(
+        "cannot reach Ollama" in r["error"]
+        or "connection broken" in r["error"]
+        or "not listed" in r["error"]
+        or "not recorded" in r["error"]
+        for r in failed
+    )
     # the server comes back (same store, same port): only what is missing is created
     double.faults.clear()
     double.start()
+    kept = recorded(ws)  # what was verified before the server died sits at its content tag
+    assert len(kept) >= 2
+    assert {m for m, r in results.items() if r["action"] == "created"} <= kept
+    assert not {m for m, r in results.items() if r["action"] == "skipped"} & kept
     double.calls.reset()
     report = ws.build_json("--all")
     assert sorted(ws.creates()) == targets(ws, set(MODELS) - kept)
     assert recorded(ws) == set(MODELS)
-    assert {m["action"] for m in report["models"] if m["model"] in kept} == {"up to date"}
+    assert {m["action"] for m in report["models"] if m["model"] in kept} <= {"up to date", "tagged"}
 
 
 def test_mfops_killed_mid_build_keeps_a_valid_state_and_rerun_creates_only_the_rest(
@@ -167,7 +173,8 @@ def test_lock_pull_dropped_every_time_leaves_the_lock_alone(ws: Workspace):
 
 
 def test_listing_dropped_after_create_is_reported_not_recorded(ws: Workspace):
-    """The manifest digest comes from /api/tags; without it the model is not recorded."""
+    """The manifest digest comes from /api/tags; without it the model is reported failed,
+    although it was verified and is at its content tag (a rerun only copies it)."""
     original = ws.double.api.create
     count = 0
 
@@ -180,8 +187,11 @@ def test_listing_dropped_after_create_is_reported_not_recorded(ws: Workspace):
     ws.double.api.create = create  # type: ignore[method-assign]
     report = ws.build_json("other", expect=1)
     other = by_model(report)["other"]
-    assert other["action"] == "failed" and other["error"].startswith("created, but not recorded")
-    assert recorded(ws) == set()
+    assert other["action"] == "failed" and other["error"].startswith("created, but not listed")
+    assert recorded(ws) == {"other"}
+    ws.double.calls.reset()
+    assert by_model(ws.build_json("other"))["other"]["action"] == "up to date"
+    assert ws.double.calls.count("/api/create") == 0
 
 
 # --------------------------------------------------------------------------- slow server
@@ -332,7 +342,9 @@ def test_server_gone_during_promote_is_recorded_as_a_failed_attempt(tmp_path: Pa
 
 
 def test_ctrl_c_mid_build_exits_130_and_rerun_creates_only_the_rest(ws: Workspace):
-    ws.double.faults.stream_delay["/api/create"] = 0.05
+    # slow enough that the rest is still building when the poll (an HTTP listing of the
+    # content tags, slower than reading a file on a loaded machine) sees the first model
+    ws.double.faults.stream_delay["/api/create"] = 0.2
     proc = spawn_mfops(ws.root, ws.double.url, "build", "--all", "--jobs", "1")
     wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
     # the rest crawls from now on, so the signal surely lands mid-build on a loaded machine

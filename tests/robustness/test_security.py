@@ -166,7 +166,10 @@ def test_no_command_prints_or_writes_the_password_or_the_api_key(
         assert not _leaks(text), (args, _leaks(text), text[-2000:])
     # ... and nothing written does (state, lock, cache, baselines, reports, summary, logs)
     written = _files(rel.root) + _files(reports) + [summary] + logs
-    assert any(p.name == "state.json" for p in written)
+    assert any(p.name == "test-cache.json" for p in written)
+    # ... nor do the release records in git (their host is the identity, no credentials)
+    records = rel.repo.git("log", "-p", "--format=%B", "refs/mfops/history")
+    assert '"host": "http://127.0.0.1:' in records and not _leaks(records)
     assert any("baselines" in p.parts for p in written)
     for path in written:
         assert not _leaks(path.read_text(errors="replace")), path
@@ -175,8 +178,7 @@ def test_no_command_prints_or_writes_the_password_or_the_api_key(
         p.name for p in (rel.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"
     )
     assert folders == [f"http_127.0.0.1_{seeded.port}"]
-    state = json.loads((rel.root / ".mfops" / folders[0] / "state.json").read_text())
-    assert state["host"] == seeded.url
+    assert json.loads(rel.ok("history", "--format", "json"))[0]["host"] == seeded.url
 
 
 def test_the_lock_file_and_its_waiting_message_hold_no_credentials(tmp_path: Path, seeded):  # noqa: F811

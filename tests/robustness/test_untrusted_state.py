@@ -12,6 +12,7 @@ import pytest
 
 from mfops.errors import MfopsError, UntrustedStateDir
 from mfops.fileio.atomic import write_atomic
+from mfops.server.hosts import Host
 from mfops.store.trust import check_state_dir, open_nofollow
 from tests.gitrepo import GIT_ENV, GitRepo
 from tests.promotekit import (  # noqa: F401  (fixtures)
@@ -25,7 +26,15 @@ CLEAN_HINT = "git rm -r --cached .mfops && rm -rf .mfops"
 
 
 def host_dir(rel: Release) -> Path:
+    """The server's `.mfops/<host>/` folder; a build no longer writes one (the server's
+    content tags are the build state), so it is made here with an old state file in it, as
+    an earlier mfops (or the test cache) leaves it."""
     folders = [p for p in (rel.root / ".mfops").iterdir() if p.is_dir() and p.name != "cache"]
+    if not folders:
+        folder = rel.root / ".mfops" / Host(rel.double.url).key
+        folder.mkdir()
+        (folder / "state.json").write_text('{"version": 1, "builds": {}}\n')
+        folders = [folder]
     assert len(folders) == 1
     return folders[0]
 
@@ -54,11 +63,11 @@ def test_a_symlinked_state_file_is_refused_and_its_target_untouched(rel: Release
     code, _, err = rel.mfops("build", "--all")
     assert code == 2 and "holds a symlink" in err
     assert victim.read_text() == "precious\n"
-    # a read-only command ignores the folder's state and says so once
-    rel.mfops("status")
-    rel.mfops("status")
-    warned = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
-    assert len(warned) == 1 and CLEAN_HINT in warned[0] and "holds a symlink" in warned[0]
+    # a read-only command reads nothing there (the server and git hold the truth): it
+    # answers, and the target stays untouched
+    for _ in range(2):
+        code, out, err = rel.mfops("status")
+        assert code == 0, out + err
     assert victim.read_text() == "precious\n"
 
 

@@ -53,7 +53,8 @@ def test_repo_at_ref_against_the_server(ws: Workspace):
 
 def test_ref_that_is_a_tag_on_the_server(ws: Workspace):
     ws.repo.tag("v1.0.0")
-    ws.build_json("--all", "--tag", "v1.0.0")
+    ws.build_json("--all")  # release tags move only by promotion
+    ws.ok("promote", "--all", "--to", "v1.0.0", "--allow-untested")
     ws.repo.write("base/Modelfile", HIERARCHY["base/Modelfile"] + "PARAMETER seed 9\n")
     code, out = server_diff(ws, "v1.0.0", "-m", "mid")
     assert code == 0

@@ -24,12 +24,14 @@ from mfops.cli.render import to_json
 @click.option(
     "--since",
     metavar="REF",
-    help="REF for --changed (default: newest version tag reachable from HEAD^, else HEAD~1).",
+    help="REF for --changed (default: the last release per the records, else the newest "
+    "version tag reachable from HEAD^, else HEAD~1).",
 )
 @click.option(
     "--tag",
     metavar="TAG",
-    help="Tag to build at (default: defaults.candidate_tag, `sha-<short HEAD>`).",
+    help="Tag to build at (default: defaults.candidate_tag, `sha-<12 hex of HEAD>`); "
+    "never a release tag.",
 )
 @click.option(
     "-j",
@@ -81,9 +83,13 @@ def command(
     Select NAMEs (with the source ancestors they need at the tag), --all, or --changed: every
     model whose digest differs between REF and the working tree, which includes each
     descendant of a changed base and no comment-only edit. Source parents are built at the
-    same tag and children are created FROM `parent:TAG`. A model is skipped when the server
-    still holds what mfops recorded building from the same digest; one changed on the server
-    by hand is reported as drifted and rebuilt. Each created model is read back and compared
+    same tag; children are created FROM the parent's content tag (parent:mf-<digest>), so
+    the same content gives the same model at every tag. A model is skipped when NAME:TAG
+    holds its content tag's model (NAME:mf-<digest>, kept by every build): decided from the
+    server alone, as `status` decides it, so every clone agrees. One changed on the server by
+    hand is reported as drifted and rebuilt (or copied back from its content tag). Release
+    tags and aliases (latest, vX.Y, vX.Y.Z, any tag a release record names) are refused:
+    only promote and rollback move them. Each created model is read back and compared
     with the repo; a dropped or altered field fails it.
 
     Exit codes: 0 all built or up to date; 1 a model failed (its descendants are skipped)
@@ -143,7 +149,6 @@ def _run(session, sel, *, tag, jobs, dry_run, explain, pull, fail_fast, fmt, col
             prepared.rev,
             plan,
             server=session.server,
-            state=prepared.state,
             jobs=jobs,
             fail_fast=fail_fast,
             on_event=display,

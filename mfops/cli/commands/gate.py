@@ -12,7 +12,7 @@ from mfops.behave import empty_junit_xml, markdown_report
 from mfops.behave.compare import check_alpha
 from mfops.behave.compare_report import markdown_comparison, text_comparison
 from mfops.behave.report import text_report
-from mfops.build.plan import check_tag
+from mfops.build.plan import check_build_tag, check_tag
 from mfops.cli.commands.buildview import result_line
 from mfops.cli.commands.lint import text_line
 from mfops.cli.commands.promote import result_text
@@ -25,6 +25,8 @@ from mfops.fileio.markdown import fence
 from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
 from mfops.release.gate import GateOptions, run_gate
 from mfops.release.promote import check_tags
+from mfops.repo.history import load, released_tags
+from mfops.repo.repository import Repo
 
 if TYPE_CHECKING:
     from mfops.release.gate import GateReport, Step
@@ -36,13 +38,14 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 @click.option(
     "--since",
     metavar="REF",
-    help="Compare with REF (default: newest version tag reachable from HEAD^, else HEAD~1).",
+    help="Compare with REF (default: the last release per the records, else the newest "
+    "version tag reachable from HEAD^, else every model / HEAD~1).",
 )
 @click.option(
     "--tag",
     "candidate_tag",
     metavar="TAG",
-    help="Build and test at TAG (default: the build's candidate tag, sha-<short>).",
+    help="Build and test at TAG (default: the build's candidate tag, sha-<12 hex>).",
 )
 @click.option("--candidate-tag", "old_tag", metavar="TAG", hidden=True)  # shipped spelling
 @click.option(
@@ -108,6 +111,16 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
     is_flag=True,
     help="With --promote-to: promote models that have no test cases.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="With --promote-to: promote a candidate built from uncommitted changes (recorded).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Plan only: the build plan, the suites that would run, the tags that would move.",
+)
 @server_options
 @click.pass_obj
 def command(
@@ -126,6 +139,8 @@ def command(
     samples: int | None,
     html_path: Path | None,
     allow_untested: bool,
+    allow_dirty: bool,
+    dry_run: bool,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -140,7 +155,13 @@ def command(
     then promoted to TAG and each --alias, all or nothing; a model the gate did not cover
     keeps its earlier release tags, so no tag ever points at content this run did not
     build and test. When nothing changed, build, test and promote are skipped (and the
-    server is not contacted).
+    server is not contacted). REF defaults to what was actually released: the commit of
+    the newest successful promotion on this server per the release records, else the newest
+    vX.Y / vX.Y.Z tag reachable from HEAD^, else every model; the diff step names it.
+
+    In release mode every attempt is recorded in git (refs/mfops/history), including a
+    gate that fails at lint, diff, build or test; a dirty candidate is refused unless
+    --allow-dirty. --dry-run prints the plan and records nothing.
 
     Each step prints a status line. With $GITHUB_STEP_SUMMARY set, a Markdown summary
     (steps, diff, build, tests, promotion) is appended to that file.
@@ -155,6 +176,8 @@ def command(
 
     candidate_tag = candidate_tag or old_tag
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
+    if candidate_tag:
+        check_build_tag(candidate_tag, released_tags(load(Repo.find(explicit=opts.repo))))
     if against is not None:
         check_tag(against)
     check_alpha(alpha)
@@ -170,6 +193,8 @@ def command(
         jobs=jobs,
         use_cache=not no_cache,
         allow_untested=allow_untested,
+        allow_dirty=allow_dirty,
+        dry_run=dry_run,
         against=against,
         alpha=alpha,
         samples=samples,
@@ -196,8 +221,10 @@ def command(
         except OSError as err:
             raise report_write_error(summary_file, "$GITHUB_STEP_SUMMARY", err) from None
     line = report.error_line()
+    if report.record:
+        click.echo(f"recorded in the history as {report.record} (refs/mfops/history)")
     if line is None:
-        click.echo("gate passed")
+        click.echo("gate passed" + (" (dry run)" if dry_run else ""))
         return 0
     raise (CheckFailed if report.exit_code == EXIT_CHECK_FAILED else MfopsError)(line)
 

@@ -11,18 +11,18 @@ from mfops.behave import json_report
 from mfops.behave.compare import check_alpha
 from mfops.behave.compare_report import text_comparison
 from mfops.behave.report import text_report
-from mfops.build.plan import check_tag
+from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.commands.test import write_reports
 from mfops.cli.render import to_json
 from mfops.errors import CheckFailed
 from mfops.fileio.reportpath import check_report_path
 from mfops.graph.revision import Revision
-from mfops.release.promote import PromoteRequest, Target, promote
+from mfops.release.promote import PromoteRequest, preview_promote, promote, target_of
 from mfops.release.verdict import comparing_tester, suite_tester
 
 if TYPE_CHECKING:
-    from mfops.release.promote import Result
+    from mfops.release.promote import Preview, Result
 
 
 @click.command("promote")
@@ -31,9 +31,8 @@ if TYPE_CHECKING:
 @click.option(
     "--from",
     "from_tag",
-    required=True,
     metavar="TAG",
-    help="The tested candidate tag to promote (e.g. sha-1a2b3c4).",
+    help="The candidate tag to promote (default: HEAD's candidate, sha-<12 hex of HEAD>).",
 )
 @click.option(
     "--to", "to_tag", required=True, metavar="TAG", help="The release tag to create (e.g. v1.1)."
@@ -74,6 +73,14 @@ if TYPE_CHECKING:
     "--overwrite", is_flag=True, help="Let --to replace an existing tag that holds another model."
 )
 @click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Promote a candidate built from uncommitted changes (recorded as dirty).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print which tags would move and which suites would run."
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option(
@@ -95,7 +102,7 @@ def command(
     opts: Any,
     names: tuple[str, ...],
     all_: bool,
-    from_tag: str,
+    from_tag: str | None,
     to_tag: str,
     aliases: tuple[str, ...],
     jobs: int | None,
@@ -104,6 +111,8 @@ def command(
     allow_untested: bool,
     allow_drift: bool,
     overwrite: bool,
+    allow_dirty: bool,
+    dry_run: bool,
     fmt: str,
     against: str | None,
     alpha: float,
@@ -117,10 +126,11 @@ def command(
     models, parents first. If a copy fails mid-way, the tags already moved are put back (a
     tag that did not exist is deleted again). Refused before testing: a candidate missing on
     the server; one mfops built from other content than the repo now describes, or that was
-    changed on the server since (--allow-drift); an existing TO holding another model
-    (--overwrite). Refused after testing: any failed or errored case, and models with no
-    cases (--allow-untested), and with --against TAG any case whose pass rate is
-    significantly lower than on NAME:TAG. Every attempt is recorded: see `mfops history`.
+    changed on the server since (--allow-drift); a dirty candidate, built from uncommitted
+    changes (--allow-dirty); an existing TO holding another model (--overwrite). Refused
+    after testing: any failed or errored case, and models with no cases (--allow-untested),
+    and with --against TAG any case whose pass rate is significantly lower than on
+    NAME:TAG. Every attempt is recorded in git (refs/mfops/history): see `mfops history`.
 
     Exit codes: 0 promoted; 1 refused, or the copy failed (the tags were put back); 2 bad
     input, an invalid suite, or an unreachable server.
@@ -136,6 +146,8 @@ def command(
         session.probe()
         rev = Revision(session.repo, None)
         selected = tuple(rev.graph.order) if all_ else names
+        if from_tag is None:
+            from_tag = candidate_tag(session.repo, rev.snapshot.config.defaults.candidate_tag)[0]
         req = PromoteRequest(
             selected,
             from_tag,
@@ -144,10 +156,15 @@ def command(
             allow_untested=allow_untested,
             allow_drift=allow_drift,
             overwrite=overwrite,
+            allow_dirty=allow_dirty,
         )
-        target = Target(
-            session.server, session.state(), session.host.display, session.repo.head_commit()
-        )
+        target = target_of(session.server, session.repo, session.host.identity)
+        if dry_run:
+            preview = preview_promote(target, rev, req)
+            click.echo(
+                to_json(preview_json(preview)) if fmt == "json" else preview_text(preview), nl=False
+            )
+            return 0
         if against is not None:
             tester = comparing_tester(
                 session, rev, against, alpha=alpha, jobs=jobs, use_cache=not no_cache
@@ -163,6 +180,40 @@ def command(
     else:
         click.echo(result_text(result), nl=False)
     return finish(result)
+
+
+def preview_text(preview: Preview) -> str:
+    """`--dry-run`: each tag's move, the suites that would run, and what would refuse it."""
+    lines = [f"Dry run of {preview.kind} (nothing is tested, moved or recorded):"]
+    for m in preview.moves:
+        change = (
+            f"{_short(m.before)} -> {_short(m.after)}"
+            if m.moves
+            else f"{_short(m.after)} (already there)"
+        )
+        lines.append(f"  {m.destination}: {change}  (copy of {m.source})")
+    if preview.tests:
+        lines.append(
+            f"suites would run for: {', '.join(f'{n}:{preview.tag}' for n in preview.tests)}"
+        )
+    lines += [f"warning: {w}" for w in preview.warnings]
+    lines += [f"would refuse: {p}" for p in preview.problems]
+    return "\n".join(lines) + "\n"
+
+
+def preview_json(preview: Preview) -> dict[str, Any]:
+    return {
+        "dry_run": True,
+        "kind": preview.kind,
+        "tag": preview.tag,
+        "moves": [
+            {"destination": m.destination, "source": m.source, "before": m.before, "after": m.after}
+            for m in preview.moves
+        ],
+        "tests": list(preview.tests),
+        "problems": list(preview.problems),
+        "warnings": list(preview.warnings),
+    }
 
 
 def write_junit(result: Result, path: Path | None) -> None:
@@ -216,7 +267,9 @@ def result_text(result: Result, *, tests: bool = True) -> str:
             if entry.restored in (None, True)
             else "Some tags could not be put back; see above."
         )
-    lines.append(f"recorded in the history as {entry.id}")
+    if entry.dirty:
+        lines.append("note: recorded as dirty (built from uncommitted changes)")
+    lines.append(f"recorded in the history as {entry.id} (refs/mfops/history)")
     return "\n".join(lines) + "\n"
 
 

@@ -8,13 +8,14 @@ from typing import Any
 import click
 
 from mfops.build.plan import candidate_tag
+from mfops.build.tags import content_tag
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
 from mfops.errors import EXIT_CHECK_FAILED, MfopsError, RefError, ServerError
 from mfops.graph.revision import Revision
 from mfops.language.names import parse_name
-from mfops.release import history
 from mfops.release.prune import candidate_pattern, plan_prune, release_tags_of
+from mfops.repo import history
 
 
 @click.command("prune")
@@ -36,15 +37,17 @@ from mfops.release.prune import candidate_pattern, plan_prune, release_tags_of
 def command(
     opts: Any, dry_run: bool, keep: int, yes: bool, fmt: str, host: str | None, timeout: float
 ) -> int:
-    """Delete the candidate tags (`sha-<commit>`, as defaults.candidate_tag names them) of
-    the repo's models that nothing needs.
+    """Delete the candidate tags (`sha-<12 hex of the commit>`, as defaults.candidate_tag
+    names them) of the repo's models that nothing needs, and the content tags
+    (`mf-<12 hex>`) left holding a model no remaining tag holds.
 
     Kept: HEAD's candidate, every candidate that holds what a release tag or alias of the
-    model holds (the tags `mfops history` shows were promoted or rolled back to, `latest`,
-    and version tags such as v1.2.3), and the newest N others per model by the commit date
-    of the commit they were built from. Nothing else is touched: release tags, aliases,
-    tags you made with `build --tag` and models outside the repo stay. Deleting a tag frees
-    disk only when no other tag holds the same model.
+    model holds (the tags the release records in git name, `latest`, and version tags such
+    as v1.2.3), the newest N others per model by the commit date of the commit they were
+    built from, and every content tag another remaining tag shares or that names what the
+    repo builds now. Nothing else is touched: release tags, aliases, tags you made with
+    `build --tag` and models outside the repo stay. Deleting a tag frees disk only when no
+    other tag holds the same model.
 
     Asks before deleting on a terminal; elsewhere pass --yes. Exit codes: 0 done (or nothing
     to do); 1 a delete failed; 2 bad input, no --yes without a terminal, or an unreachable
@@ -119,10 +122,20 @@ def _inputs(session: Any) -> dict[str, Any]:
     return {
         "tags": tags,
         "pattern": candidate_pattern(template),
-        "release_tags": release_tags_of(history.load(session.state())),
+        "release_tags": release_tags_of(history.load(repo)),
         "head_tag": head_tag,
         "commit_of": commit_of,
+        "current": _current_content(rev),
     }
+
+
+def _current_content(rev: Revision) -> dict[str, str]:
+    """Each model's content tag of what the repo builds now (kept by prune); none when the
+    digests cannot be computed (e.g. a base not locked yet)."""
+    try:
+        return {name: content_tag(rev.digests[name]) for name in rev.graph.order}
+    except MfopsError:
+        return {}
 
 
 def _plan_text(plan: Any, *, dry_run: bool) -> str:

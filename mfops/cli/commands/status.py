@@ -64,12 +64,13 @@ def command(
     timeout: float,
 ) -> int:
     """Show, per model, its digest, its tags on the server and whether the server holds what
-    the repo would build now: up to date, stale (only older content on the server), drifted
-    (changed on the server since mfops built it) or missing. Then the external bases whose
-    server digest differs from mfops.lock (with --pull: the upstream digest). With
-    --upstream, each base also shows the digest its registry serves now, asked without
-    pulling (as `mfops lock --check` does): "is anything stale?" has one answer, and
-    --exit-code counts a base that moved upstream.
+    the repo would build now: up to date, stale (only other content on the server), drifted
+    (a tag holds a model mfops did not build: changed by hand) or missing. Decided from the
+    server's content tags (mf-<digest>) alone, so every clone agrees; `build --dry-run`
+    judges a tag the same way. Then the external bases whose server digest differs from
+    mfops.lock (with --pull: the upstream digest). With --upstream, each base also shows the
+    digest its registry serves now, asked without pulling (as `mfops lock --check` does):
+    "is anything stale?" has one answer, and --exit-code counts a base that moved upstream.
     """
     session = open_session(opts, host, timeout)
     try:
@@ -88,7 +89,7 @@ def command(
         listing = session.server.models()
     finally:
         session.close()
-    rows = model_statuses(rev, session.state(), listing, tag=tag)
+    rows = model_statuses(rev, listing, tag=tag)
     bases = check(rev.graph, rev.lock, listing)
     upstreams: dict[str, UpstreamStatus] = {}
     if upstream:

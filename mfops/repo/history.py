@@ -1,37 +1,39 @@
-"""The promotion history: every promotion and rollback attempt, kept in the state file.
+"""The release history: every promotion, rollback and release-gate attempt, kept in git.
 
 A release tag that moved is an event people need to reconstruct later ("what did `latest`
 point at on Tuesday, and were its tests green?"), and so is an attempt that was refused or
-failed: both are recorded. The history lives in the host's `.mfops/<host>/state.json`
-(state.py), in its own versioned section, so a state file written by an older mfops stays
-readable and an older mfops keeps the section intact:
+failed: all are recorded, each as one commit on `refs/mfops/history` (repo/records.py), so a
+push and a fetch carry them to every clone and CI runner. Records say what happened, never
+what is true now: nothing skips a test because of them.
 
-    "promotions": {
-      "version": 1,
-      "entries": [                                 # oldest first, at most MAX_ENTRIES
-        {
-          "id": "20260131T120000Z-1a2b3c",
-          "kind": "promote",                       # or "rollback"
-          "outcome": "promoted",                   # "rolled back", "refused", "failed"
-          "at": "2026-01-31T12:00:00Z",
-          "host": "http://127.0.0.1:11434",
-          "commit": "<40 hex>" | null,             # HEAD of the repo at the time
-          "from": "sha-1a2b3c4",                   # promote: the candidate; rollback: the release
-          "to": "v1.1" | null,                     # rollback: null
-          "aliases": ["latest"],
-          "models": [
-            {"name": "base", "source": "base:sha-1a2b3c4",
-             "manifest": "<64 hex>" | null,        # what the source held (was tested)
-             "digest": "sha256:<64 hex>" | null,   # mfops content digest, when known
-             "tests": "passed",                    # passed/failed/error/untested/not run
-             "destinations": [{"tag": "v1.1", "before": null, "after": "<64 hex>"}]}
-          ],
-          "tests": {"passed": 3, "failed": 0, "errors": 0, "cached": 1} | null,
-          "failures": ["expert: expert/expert.test.yaml:3 refuses javascript: ..."],
-          "reason": null | "one line: why it was refused or failed",
-          "restored": null | true | false          # failed: were the moved tags put back?
-        }
-      ]
+One record (`record.json`; `format` is bumped for changes an older mfops cannot read, and
+an mfops refuses a format newer than its own):
+
+    {
+      "format": 1,
+      "id": "20260131T120000Z-1a2b3c",
+      "kind": "promote",                       # "rollback", or "gate" (a release gate
+                                               #  that failed before promoting)
+      "outcome": "promoted",                   # "rolled back", "refused", "failed"
+      "at": "2026-01-31T12:00:00Z",
+      "host": "http://127.0.0.1:11434",        # hosts.host_identity: one spelling per server
+      "commit": "<40 hex>" | null,             # HEAD of the repo at the time
+      "dirty": false,                          # uncommitted changes in the models?
+      "stage": null | "lint" | "diff" | "build" | "test" | "promote",   # gate: where it stopped
+      "from": "sha-1a2b3c4d5e6f",              # promote: the candidate; rollback: the release
+      "to": "v1.1" | null,                     # rollback: null
+      "aliases": ["latest"],
+      "models": [
+        {"name": "base", "source": "base:sha-1a2b3c4d5e6f",
+         "manifest": "<64 hex>" | null,        # what the source held (was tested)
+         "digest": "sha256:<64 hex>" | null,   # mfops content digest, when known
+         "tests": "passed",                    # passed/failed/error/untested/not run
+         "destinations": [{"tag": "v1.1", "before": null, "after": "<64 hex>"}]}
+      ],
+      "tests": {"passed": 3, "failed": 0, "errors": 0, "cached": 1} | null,
+      "failures": ["expert: expert/expert.test.yaml:3 refuses javascript: ..."],
+      "reason": null | "one line: why it was refused or failed",
+      "restored": null | true | false          # failed: were the moved tags put back?
     }
 
 `before`/`after` are manifest digests as `/api/tags` reports them (null: the tag did not
@@ -40,24 +42,26 @@ exist). For a refused or failed attempt `after` equals `before`: nothing moved.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from mfops.errors import ConfigError
+from mfops.errors import ConfigError, MfopsError
+from mfops.fileio.jsonfile import loads_json
+from mfops.repo.records import RECORD_FILE, RawRecord, RecordStore
 
 if TYPE_CHECKING:
-    from mfops.store.builds import BuildState
+    from mfops.repo.repository import Repo
 
-HISTORY_KEY = "promotions"
-HISTORY_VERSION = 1
-#: The oldest entries are dropped past this many, so the state file stays small.
-MAX_ENTRIES = 1000
+#: The record format this mfops writes and the newest it reads.
+RECORD_FORMAT = 1
 
-Kind = Literal["promote", "rollback"]
+Kind = Literal["promote", "rollback", "gate"]
 Outcome = Literal["promoted", "rolled back", "refused", "failed"]
-KINDS = ("promote", "rollback")
+KINDS = ("promote", "rollback", "gate")
+STAGES = ("lint", "diff", "build", "test", "promote")
 OUTCOMES = ("promoted", "rolled back", "refused", "failed")
 TEST_STATES = ("passed", "failed", "error", "untested", "not run")
 
@@ -117,6 +121,8 @@ class Entry:
     reason: str | None = None
     restored: bool | None = None
     commit: str | None = None
+    dirty: bool = False
+    stage: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -128,12 +134,15 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format": RECORD_FORMAT,
             "id": self.id,
             "kind": self.kind,
             "outcome": self.outcome,
             "at": self.at,
             "host": self.host,
             "commit": self.commit,
+            "dirty": self.dirty,
+            "stage": self.stage,
             "from": self.from_tag,
             "to": self.to_tag,
             "aliases": list(self.aliases),
@@ -174,18 +183,14 @@ def new_id(at: str | None = None) -> str:
 
 
 class _Reader:
-    """Typed access to one entry's JSON; every problem names the state file and key path."""
+    """Typed access to one entry's JSON; every problem names the record and key path."""
 
     def __init__(self, path: str, where: str) -> None:
         self.path = path
         self.where = where
 
     def fail(self, key: str, expected: str) -> ConfigError:
-        return ConfigError(
-            f"state: {self.where}.{key}: expected {expected}",
-            path=self.path,
-            hint="delete the 'promotions' section to start the history afresh",
-        )
+        return corrupt(self.path, f"{self.where}.{key}: expected {expected}")
 
     def str_(self, data: dict[str, Any], key: str, *, optional: bool = False) -> Any:
         value = data.get(key)
@@ -213,9 +218,9 @@ class _Reader:
 
 
 def _entry(data: Any, path: str, index: int) -> Entry:
-    r = _Reader(path, f"promotions.entries[{index}]")
+    r = _Reader(path, "record")
     if not isinstance(data, dict):
-        raise ConfigError(f"state: {r.where} must be an object", path=path)
+        raise corrupt(path, "not a JSON object")
     models = []
     for n, m in enumerate(r.objs(data, "models")):
         mr = _Reader(path, f"{r.where}.models[{n}]")
@@ -268,43 +273,94 @@ def _entry(data: Any, path: str, index: int) -> Entry:
         reason=r.str_(data, "reason", optional=True),
         restored=restored,
         commit=r.str_(data, "commit", optional=True),
+        dirty=bool(data.get("dirty", False)),
+        stage=r.str_(data, "stage", optional=True),
     )
 
 
-def _entries_json(section: Any, path: str) -> list[Any]:
-    """The raw entries of a section (empty when there is none); refuses unknown versions."""
-    if section is None:
-        return []
-    if not isinstance(section, dict):
-        raise ConfigError("state: 'promotions' must be an object", path=path)
-    if section.get("version") != HISTORY_VERSION:
-        raise ConfigError(
-            f"state: unsupported promotions version {section.get('version')!r} (this mfops "
-            f"reads {HISTORY_VERSION})",
-            path=path,
-            hint="upgrade mfops to read this history",
+def corrupt(where: str, problem: str) -> ConfigError:
+    """A record mfops cannot read: name it, and a recovery that keeps the history."""
+    commit = where.rpartition("@")[2]
+    return ConfigError(
+        f"corrupt release record: {problem}",
+        path=where,
+        hint=f"nothing was changed; inspect it with `git cat-file -p {commit}:record.json`, "
+        "or read the others with `mfops history --skip-invalid`",
+    )
+
+
+class NewerRecord(MfopsError):
+    """A record written by a newer mfops, in a format this one cannot read."""
+
+
+def parse(raw: RawRecord) -> Entry:
+    """One record from its git commit; ConfigError (corrupt) or NewerRecord."""
+    where = f"{raw.ref}@{raw.commit[:12]}"
+    if raw.data is None:
+        raise corrupt(where, f"the commit holds no {RECORD_FILE}")
+    try:
+        data = loads_json(raw.data, where)
+    except ConfigError as err:  # not UTF-8, not JSON, or hostile (too deep, too long)
+        raise corrupt(where, MfopsError.__str__(err)) from None
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > RECORD_FORMAT:
+        raise NewerRecord(
+            f"{where}: release record format {fmt} was written by a newer mfops (this one "
+            f"reads up to {RECORD_FORMAT})",
+            hint="upgrade mfops to read the history",
         )
-    entries = section.get("entries", [])
-    if not isinstance(entries, list):
-        raise ConfigError("state: promotions.entries must be a list", path=path)
-    return entries
+    if fmt != RECORD_FORMAT:
+        raise corrupt(where, f"format {fmt!r}, expected {RECORD_FORMAT}")
+    return _entry(data, where, 0)
 
 
-def load(state: BuildState, name: str | None = None) -> list[Entry]:
-    """Every recorded attempt, oldest first; only those involving model `name` when given."""
-    path = str(state.path)
-    raw = _entries_json(state.section(HISTORY_KEY), path)
-    entries = [_entry(e, path, i) for i, e in enumerate(raw)]
-    return [e for e in entries if name is None or e.involves(name)]
+def load(
+    repo: Repo,
+    name: str | None = None,
+    *,
+    host: str | None = None,
+    skip_invalid: bool = False,
+) -> list[Entry]:
+    """Every recorded attempt, oldest first, from git refs only; those involving model
+    `name` / on `host` (an identity) when given. A record this mfops cannot read raises,
+    unless `skip_invalid` (then it is left out)."""
+    if repo.git_root is None:
+        return []
+    entries: dict[str, Entry] = {}
+    for raw in reversed(RecordStore(repo.store).read()):  # oldest first, as written
+        try:
+            entry = parse(raw)
+        except MfopsError:
+            if skip_invalid:
+                continue
+            raise
+        entries.setdefault(entry.id, entry)
+    return [
+        e
+        for e in entries.values()
+        if (name is None or e.involves(name)) and (host is None or e.host == host)
+    ]
 
 
-def append(state: BuildState, entry: Entry) -> None:
-    """Add one entry and write the state file at once (atomically)."""
-    path = str(state.path)
+def headline(entry: Entry) -> str:
+    """The record commit's message: one line a person can read in `git log`."""
+    models = ",".join(m.name for m in entry.models) or "-"
+    tags = ",".join(t for t in (entry.to_tag, *entry.aliases) if t)
+    return f"mfops {entry.kind} {entry.outcome}: {models} {entry.from_tag} -> {tags or '-'}"
 
-    def change(section: Any) -> dict[str, Any]:
-        entries = _entries_json(section, path)
-        entries.append(entry.to_json())
-        return {"version": HISTORY_VERSION, "entries": entries[-MAX_ENTRIES:]}
 
-    state.update_section(HISTORY_KEY, change)
+def append(repo: Repo, entry: Entry) -> str:
+    """Write one record (a commit on refs/mfops/history, compare-and-swap); its commit."""
+    data = json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n"
+    return RecordStore(repo.store).append(data.encode("utf-8"), headline(entry))
+
+
+def released_tags(entries: list[Entry]) -> set[str]:
+    """Every tag a release record names as `--to` or `--alias` (any outcome: a tag someone
+    meant as a release is one)."""
+    out: set[str] = set()
+    for e in entries:
+        if e.kind in ("promote", "gate") and e.to_tag:
+            out.add(e.to_tag)
+        out.update(e.aliases)
+    return out

@@ -1,0 +1,158 @@
+"""Release records as git commits on `refs/mfops/history`, so they travel with push and fetch.
+
+Every CI runner starts from a fresh clone and every teammate has their own: a record kept in
+a checkout's files would be seen by nobody else. A git ref is carried by an ordinary
+`git push` / `git fetch`, and compare-and-swap on it (`git update-ref REF NEW OLD`) lets two
+writers race without losing a record: the loser rebuilds its commit on the new tip and
+tries again.
+
+Layout: one commit per record, its tree holding one file, `record.json`; the commit message
+is a one-line headline so `git log refs/mfops/history` reads well. Copies fetched from other
+clones live under `refs/mfops/remotes/<name>` (the team fetches with
+`git fetch origin '+refs/mfops/history:refs/mfops/remotes/origin'`); reading takes the
+union of all of them, and a write first merges any that the local ref does not contain yet
+(a merge commit with an empty tree), so the next `git push origin refs/mfops/history` is a
+fast-forward. Nothing here reads the working tree.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mfops.errors import RepoError
+
+if TYPE_CHECKING:
+    from mfops.repo.gitstore import GitStore
+
+HISTORY_REF = "refs/mfops/history"
+REMOTES_PREFIX = "refs/mfops/remotes/"
+RECORD_FILE = "record.json"
+#: Compare-and-swap attempts before giving up (each loses only to a successful writer).
+RETRIES = 50
+
+
+def _backoff(attempt: int) -> None:
+    """A short random pause after losing a race, so racing writers spread out."""
+    time.sleep(random.uniform(0, 0.02 * min(attempt, 10)))
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record commit: where it was found, and the bytes of its `record.json` (None
+    when the commit holds no such file: not a record mfops wrote)."""
+
+    commit: str
+    ref: str
+    data: bytes | None
+
+
+class RecordStore:
+    """The records of one git repository (see the module docstring)."""
+
+    def __init__(self, store: GitStore) -> None:
+        self.store = store
+
+    def tips(self) -> dict[str, str]:
+        """ref -> commit for the local history and every fetched copy."""
+        tips = dict(self.store.refs_under(REMOTES_PREFIX))
+        local = self.store.ref_target(HISTORY_REF)
+        if local is not None:
+            tips[HISTORY_REF] = local
+        return tips
+
+    def read(self) -> list[RawRecord]:
+        """Every record reachable from any tip, each once, newest first (graph order)."""
+        tips = self.tips()
+        if not tips:
+            return []
+        label = {sha: ref for ref, sha in sorted(tips.items(), reverse=True)}
+        starts = list(dict.fromkeys([tips.get(HISTORY_REF, ""), *sorted(tips.values())]))
+        starts = [s for s in starts if s]
+        parents = dict(self.store.commit_parents(starts))
+        commits = [c for c in _newest_first(starts, parents) if len(parents[c]) < 2]
+        blobs = self.store.read_paths([f"{c}:{RECORD_FILE}" for c in commits])
+        return [
+            RawRecord(c, label.get(c, HISTORY_REF), data)
+            for c, data in zip(commits, blobs, strict=True)
+        ]
+
+    def merge_fetched(self) -> str | None:
+        """Make the local ref contain every fetched copy (one merge commit, compare-and-swap);
+        the new tip, or None when there was nothing to merge."""
+        for _ in range(RETRIES):
+            old = self.store.ref_target(HISTORY_REF)
+            parents = self._parents(old)
+            if parents == ([old] if old else []):
+                return None
+            new = (
+                parents[0]
+                if len(parents) == 1
+                else self.store.write_commit({}, parents, "mfops: merge release records\n")
+            )
+            if self.store.update_ref(HISTORY_REF, new, old):
+                return new
+            _backoff(1)
+        raise RepoError(f"could not merge the release records: {HISTORY_REF} kept changing")
+
+    def _parents(self, old: str | None) -> list[str]:
+        parents = [old] if old else []
+        for sha in sorted(set(self.store.refs_under(REMOTES_PREFIX).values())):
+            if sha in parents or (old and self.store.is_ancestor(sha, old)):
+                continue
+            parents.append(sha)
+        return parents
+
+    def sync(self, remote: str) -> tuple[bool, int]:
+        """Fetch REMOTE's records, merge them, push ours; again when the push lost a race.
+        Returns (pushed, attempts)."""
+        tracking = f"{REMOTES_PREFIX}{remote}"
+        for attempt in range(1, RETRIES + 1):
+            self.store.fetch_ref(remote, HISTORY_REF, tracking)
+            self.merge_fetched()
+            if self.store.ref_target(HISTORY_REF) is None:
+                return False, attempt  # nothing on either side
+            if self.store.push_ref(remote, HISTORY_REF):
+                return True, attempt
+            _backoff(attempt)
+        raise RepoError(
+            f"could not push {HISTORY_REF} to {remote}: it kept moving ({RETRIES} attempts)",
+            hint="try again",
+        )
+
+    def append(self, data: bytes, headline: str) -> str:
+        """Add one record on top of the local ref (merging fetched copies first); retried
+        when another writer moved the ref meanwhile. Returns the record's commit."""
+        for attempt in range(1, RETRIES + 1):
+            old = self.store.ref_target(HISTORY_REF)
+            parents = self._parents(old)
+            if len(parents) > 1:
+                merged = self.store.write_commit({}, parents, "mfops: merge release records\n")
+                parents = [merged]
+            new = self.store.write_commit({RECORD_FILE: data}, parents, headline + "\n")
+            if self.store.update_ref(HISTORY_REF, new, old):
+                return new
+            _backoff(attempt)
+        raise RepoError(
+            f"could not write the release record: {HISTORY_REF} kept changing ({RETRIES} attempts)",
+            hint="try again",
+        )
+
+
+def _newest_first(starts: list[str], parents: dict[str, tuple[str, ...]]) -> list[str]:
+    """Every commit reachable from `starts`, newest first along each first-parent chain
+    (the local ref's chain first), so records keep the order they were written in."""
+    order: list[str] = []
+    seen: set[str] = set()
+    pending = list(reversed(starts))
+    while pending:
+        commit: str | None = pending.pop()
+        while commit is not None and commit not in seen:
+            seen.add(commit)
+            order.append(commit)
+            first, *others = parents.get(commit, ()) or (None,)
+            pending.extend(reversed(others))
+            commit = first
+    return order
