@@ -167,8 +167,8 @@ def test_a_base_with_a_host_is_pulled_insecure_only_when_listed(tmp_path, stub, 
     ws = make_workspace(tmp_path, double, files(stub), lock=False)
     assert ws.mfops("lock", "--pull")[0] == 0
     insecure = {b["model"]: b.get("insecure") for b in double.calls.bodies("/api/pull")}
-    # a secure pull leaves the field out, as Ollama's own client does (issue 13)
-    assert insecure == {"base:latest": None, tuned(stub): True}
+    # every pull says whether plain http is allowed; only a listed registry gets True
+    assert insecure == {"base:latest": False, tuned(stub): True}
 
 
 def test_plain_http_registry_must_be_listed(tmp_path, stub, double):
