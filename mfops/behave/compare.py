@@ -118,10 +118,6 @@ class Comparison:
         return [c for c in self.cases if c.verdict == "regressed"]
 
     @property
-    def improvements(self) -> list[CaseComparison]:
-        return [c for c in self.cases if c.verdict == "improved"]
-
-    @property
     def ok(self) -> bool:
         return self.candidate.ok and not self.regressions
 

@@ -33,14 +33,10 @@ from mfops.server.bases import (
 from mfops.server.client import Server, resolve_host
 from mfops.server.registry import insecure_pull
 from mfops.server.versions import require_supported
-from mfops.store.builds import BuildState
 
 if TYPE_CHECKING:
     from mfops.build.plan import Plan, Selection
-    from mfops.graph.revision import Revision
-    from mfops.repo.repository import Repo
-    from mfops.server.client import Host, ProgressFn, Server, ServerOptions
-    from mfops.store.builds import BuildState
+    from mfops.server.client import Host, ProgressFn, ServerOptions
 
 
 @dataclass
@@ -65,9 +61,6 @@ class Session:
     @property
     def state_dir(self) -> Path:
         return self.repo.root / STATE_DIR
-
-    def state(self) -> BuildState:
-        return BuildState.load(self.state_dir, self.host)
 
     def probe(self) -> str:
         return self.server.version()

@@ -12,7 +12,6 @@ refused the same way before parsing.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from mfops.errors import ConfigError
@@ -55,9 +54,3 @@ def loads_json(
         raise ConfigError(
             f"{prefix} valid JSON: {json_limit(err)}", path=path, line=1, hint=hint
         ) from None
-
-
-def read_json(path: Path, *, what: str | None = None, hint: str | None = None) -> Any:
-    """Read and parse the JSON file at `path`. A missing or unreadable file raises OSError
-    (the caller decides whether absence is normal); bad content raises ConfigError."""
-    return loads_json(path.read_bytes(), str(path), what=what, hint=hint)

@@ -9,8 +9,10 @@ any number of blobs, and large blobs are streamed from `git cat-file blob`. Meas
 Refs come from users (`mfops diff v1.0`), so they are checked before git sees them: nothing
 that could be read as an option, a range or a path, only names, SHAs and `~N`/`^N` suffixes.
 
-This is the only module that runs git. It does not import gitpython: the import alone took
-~70 ms, as long as the interpreter's start-up, and plain subprocesses do the same work.
+This is the one module that runs git for the repository layer (the exceptions, checked by
+tests/test_architecture.py: `store.trust`'s `git ls-files` and the demo's scratch repository).
+It does not import gitpython: the import alone took ~70 ms, as long as the interpreter's
+start-up, and plain subprocesses do the same work.
 """
 
 from __future__ import annotations

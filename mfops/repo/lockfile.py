@@ -40,9 +40,6 @@ class Lock:
     def get(self, reference: str) -> str | None:
         return self.bases.get(reference)
 
-    def with_entries(self, entries: dict[str, str]) -> Lock:
-        return Lock({**self.bases, **entries})
-
     def dumps(self) -> str:
         return (
             json.dumps(

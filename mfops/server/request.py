@@ -66,11 +66,6 @@ class CreateRequest:
     parser: str = ""
     requires: str = ""
 
-    @property
-    def needs_raw(self) -> bool:
-        """True when a field has no argument in `ollama.Client.create`."""
-        return bool(self.renderer or self.parser or self.requires or self.draft_files)
-
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model}
         if self.from_:
