@@ -26,17 +26,24 @@ HANG_CATCHER = 60.0  # seconds: only there to turn a hang into a failure
 
 class BadServer:
     """A loopback TCP server: `mode` "silent" reads the request and never answers; "drip"
-    sends a status line and headers, then one body byte every 0.1 s, forever."""
+    sends a status line and headers, then one body byte every 0.1 s, forever.
+
+    The accept loop polls (a short timeout) and `close()` joins it before closing the
+    socket: a thread still blocked in accept() on a closed descriptor would accept on
+    whatever socket reuses that number next (a later test's double), stealing its clients.
+    """
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
+        self.sock.settimeout(0.05)
         self.requests = 0
         self.stop = threading.Event()
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     @property
     def url(self) -> str:
@@ -46,6 +53,8 @@ class BadServer:
         while not self.stop.is_set():
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
@@ -83,6 +92,7 @@ class BadServer:
 
     def close(self) -> None:
         self.stop.set()
+        self._acceptor.join(timeout=HANG_CATCHER)
         self.sock.close()
 
 
