@@ -20,7 +20,7 @@ from typing import Any
 from mfops.behave.assertions import KINDS
 from mfops.behave.spec import CASE_KEYS, MAX_SAMPLES, ROLES, SUITE_KEYS
 from mfops.language.params import REGISTRY
-from mfops.repo.config import DEFAULT_KEYS, MODEL_KEYS, TOP_KEYS
+from mfops.repo.config import DEFAULT_KEYS, ENVIRONMENT_KEYS, MODEL_KEYS, TOP_KEYS
 
 __all__ = ["SCHEMAS", "config_schema", "schema", "suite_schema"]
 
@@ -63,8 +63,26 @@ def config_schema() -> dict[str, Any]:
                 **_STRS,
                 "description": "Registry hosts mfops and Ollama may reach over plain http.",
             },
+            "hosts": {
+                **_STRS,
+                "uniqueItems": True,
+                "description": "A pool of servers `test` and `gate` spread a run over.",
+            },
         },
         DEFAULT_KEYS,
+    )
+    environment = _closed(
+        {
+            "hosts": {
+                **_STRS,
+                "minItems": 1,
+                "uniqueItems": True,
+                "description": "The Ollama servers of this environment (`mfops deploy --env`).",
+            },
+            "description": {"type": "string"},
+        },
+        ENVIRONMENT_KEYS,
+        required=["hosts"],
     )
     return {
         "$schema": DRAFT,
@@ -77,6 +95,11 @@ def config_schema() -> dict[str, Any]:
                 "allow_paths": {
                     **_STRS,
                     "description": "Directories outside the repo that FROM/ADAPTER may name.",
+                },
+                "environments": {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+                    "additionalProperties": environment,
                 },
             },
             TOP_KEYS,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,21 @@ class Defaults:
     registry: str | None = None
     #: Registries (`host[:port]`) that speak plain http; any other is reached over https.
     insecure_registries: tuple[str, ...] = ()
+    #: A pool of servers that `test` and `gate` spread one run over when no --host is given
+    #: (issue 16); empty means the single `host`.
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """`environments.NAME:`: the servers a release is deployed to (`mfops deploy --env`).
+
+    `line` is the line of the environment's key, for messages that point at it."""
+
+    name: str
+    hosts: tuple[str, ...]
+    description: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,12 +80,16 @@ class Config:
     models: dict[str, ModelConfig] = field(default_factory=dict)
     defaults: Defaults = field(default_factory=Defaults)
     allow_paths: tuple[str, ...] = ()
+    environments: dict[str, Environment] = field(default_factory=dict)
     path: str | None = None
     lines: LineMap = field(default_factory=LineMap, compare=False, repr=False)
 
 
-TOP_KEYS = ("models", "defaults", "allow_paths")
+TOP_KEYS = ("models", "defaults", "allow_paths", "environments")
 MODEL_KEYS = ("modelfile", "description", "tests")
+ENVIRONMENT_KEYS = ("hosts", "description")
+#: Environment names are path- and flag-safe: they appear in record refs and file names.
+ENVIRONMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DEFAULT_KEYS = (
     "host",
     "candidate_tag",
@@ -78,6 +98,7 @@ DEFAULT_KEYS = (
     "judge_model",
     "registry",
     "insecure_registries",
+    "hosts",
 )
 
 
@@ -172,7 +193,7 @@ def load_config(text: str, path: str) -> Config:
         return Config(path=path, lines=lines)
     if not isinstance(data, dict):
         raise ConfigError(
-            f"expected a mapping at the top level (models:, defaults:, allow_paths:), "
+            f"expected a mapping at the top level (models:, defaults:, environments:, ...), "
             f"got {kind_of(data)}",
             path=path,
             line=lines.line(),
@@ -228,9 +249,40 @@ def load_config(text: str, path: str) -> Config:
         models=dict(sorted(models.items())),
         defaults=_defaults(check, top.get("defaults")),
         allow_paths=check.strings(top.get("allow_paths"), ("allow_paths",)),
+        environments=_environments(check, top.get("environments")),
         path=path,
         lines=lines,
     )
+
+
+def _environments(check: _Checker, value: object) -> dict[str, Environment]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        got = kind_of(value)
+        raise check.fail(("environments",), f"expected a mapping of environment names, got {got}")
+    envs: dict[str, Environment] = {}
+    for name, entry in value.items():
+        key = ("environments", name)
+        if not isinstance(name, str) or not ENVIRONMENT_NAME.fullmatch(name):
+            raise check.fail(
+                key,
+                f"environment names are lowercase letters, digits, '-' and '_', got {name!r}",
+                where=f"environments.{name}",
+            )
+        spec = check.mapping(entry, key, ENVIRONMENT_KEYS)
+        hosts = check.strings(spec.get("hosts"), (*key, "hosts"))
+        if not hosts:
+            raise check.fail((*key, "hosts"), "expected at least one host")
+        if len(set(hosts)) != len(hosts):
+            raise check.fail((*key, "hosts"), "a host is listed twice")
+        envs[name] = Environment(
+            name=name,
+            hosts=hosts,
+            description=check.string(spec.get("description"), (*key, "description")),
+            line=check.lines.line(*key),
+        )
+    return dict(sorted(envs.items()))
 
 
 def _defaults(check: _Checker, value: object) -> Defaults:
@@ -254,4 +306,12 @@ def _defaults(check: _Checker, value: object) -> Defaults:
                 check.strings(spec.get("insecure_registries"), ("defaults", "insecure_registries"))
             )
         ),
+        hosts=_unique(check, spec.get("hosts"), ("defaults", "hosts")),
     )
+
+
+def _unique(check: _Checker, value: object, key_path: tuple[object, ...]) -> tuple[str, ...]:
+    items = check.strings(value, key_path)
+    if len(set(items)) != len(items):
+        raise check.fail(key_path, "a host is listed twice")
+    return items

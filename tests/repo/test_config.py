@@ -87,7 +87,7 @@ def test_models_are_sorted_by_name():
         ),
         (
             "modles:\n  x: {modelfile: x}\n",
-            "mfops.yaml:1: modles: unknown key (expected one of: allow_paths, defaults, models)"
+            "mfops.yaml:1: modles: unknown key (expected one of: allow_paths, defaults, environments, models)"
             " (did you mean 'models'?)",
         ),
         (
@@ -174,8 +174,8 @@ def test_models_are_sorted_by_name():
         (
             "defaults:\n  hots: x\n",
             "mfops.yaml:2: defaults.hots: unknown key (expected one of: candidate_tag, "
-            "embedding_model, host, insecure_registries, jobs, judge_model, registry) "
-            "(did you mean 'host'?)",
+            "embedding_model, host, hosts, insecure_registries, jobs, judge_model, registry) "
+            "(did you mean 'hosts'?)",
         ),
         (
             "defaults: fast\n",
@@ -192,7 +192,29 @@ def test_models_are_sorted_by_name():
         (
             "- models\n",
             "mfops.yaml:1: expected a mapping at the top level (models:, defaults:, "
-            "allow_paths:), got a list",
+            "environments:, ...), got a list",
+        ),
+        (
+            "environments:\n  prod: {hosts: []}\n",
+            "mfops.yaml:2: environments.prod.hosts: expected at least one host",
+        ),
+        (
+            "environments:\n  Prod: {hosts: [a]}\n",
+            "mfops.yaml:2: environments.Prod: environment names are lowercase letters, digits, "
+            "'-' and '_', got 'Prod'",
+        ),
+        (
+            "environments:\n  prod:\n    hosts: [a, a]\n",
+            "mfops.yaml:3: environments.prod.hosts: a host is listed twice",
+        ),
+        (
+            "environments:\n  prod: {hostz: [a]}\n",
+            "mfops.yaml:2: environments.prod.hostz: unknown key (expected one of: description, "
+            "hosts) (did you mean 'hosts'?)",
+        ),
+        (
+            "defaults:\n  hosts: [a, b, a]\n",
+            "mfops.yaml:2: defaults.hosts: a host is listed twice",
         ),
     ],
 )
@@ -356,3 +378,17 @@ def test_size_counts_bytes_not_characters():
     text = "a: " + "é" * (3 * 1024 * 1024) + "\n"  # 3 Mi characters, 6 MiB of UTF-8
     with pytest.raises(ConfigError, match="larger than 5 MB"):
         load_yaml(text, "big.yaml")
+
+
+def test_environments_and_a_host_pool_are_read():
+    config = load_config(
+        "defaults:\n  hosts: [http://a:1, http://b:2]\n"
+        "environments:\n  prod:\n    hosts: [g1:11434, g2:11434]\n    description: GPUs\n"
+        "  staging: {hosts: [s1]}\n",
+        "mfops.yaml",
+    )
+    assert config.defaults.hosts == ("http://a:1", "http://b:2")
+    assert list(config.environments) == ["prod", "staging"]
+    prod = config.environments["prod"]
+    assert prod.hosts == ("g1:11434", "g2:11434") and prod.description == "GPUs"
+    assert prod.line == 4
