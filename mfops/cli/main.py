@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("mfops.cli.commands.rollback", "Point an alias back at an earlier release."),
     "history": ("mfops.cli.commands.history", "Show promotions and rollbacks, newest first."),
     "prune": ("mfops.cli.commands.prune", "Delete candidate tags that nothing needs."),
+    "export": (
+        "mfops.cli.commands.export",
+        "Render released models for other engines (Helm chart values).",
+    ),
     "gate": ("mfops.cli.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
     "init": ("mfops.cli.commands.init", "Scaffold a model repository and its CI gate."),
     "schema": ("mfops.cli.commands.schema", "Print the JSON Schema of mfops.yaml or a suite."),

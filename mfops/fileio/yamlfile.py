@@ -287,3 +287,23 @@ def dotted(path: tuple[object, ...]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def dump_yaml(data: object) -> str:
+    """YAML for people to read and for other tools to load: block style, keys in the given
+    order, multi-line strings as literal blocks (`|`) where YAML can hold them exactly
+    (PyYAML falls back to a quoted scalar where it cannot)."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: Any, value: str) -> Any:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, text)
+    out: str = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    return out
