@@ -218,3 +218,65 @@ def test_models_a_pod_cannot_reproduce_are_refused_by_name(tmp_path: Path):
         assert "eof: its Modelfile has a line `EOF`" in err
         assert "local: its weights come from a local file (local/w.gguf)" in err
         assert err.count("\n") == 1
+
+
+@pytest.mark.ollama
+def test_on_the_real_server_the_exported_models_equal_the_release(tmp_path: Path):
+    """A release built on a real Ollama, exported, and the chart's create step run with
+    the ollama CLI against the same server under another tag (`pod`): every model equals
+    its release. The pull step is left out: the test server cannot reach a registry, and
+    the base (made here from the tiny GGUF) is already there."""
+    import hashlib
+
+    from tests.realserver import RealRepo, raw, real_host, tiny_gguf
+
+    real = RealRepo(tmp_path / "repo", real_host())
+    try:
+        weights = tiny_gguf()
+        digest = "sha256:" + hashlib.sha256(weights).hexdigest()
+        assert raw(real.host, "POST", f"/api/blobs/{digest}", weights)[0] in (200, 201)
+        base = f"{real.tag}-base:v1"
+        status, body = raw(
+            real.host,
+            "POST",
+            "/api/create",
+            {
+                "model": base,
+                "files": {"tiny.gguf": digest},
+                "template": "{{ .System }}|{{ .Prompt }}",
+                "parameters": {"num_predict": 8},
+                "license": "BASE LICENSE",
+                "stream": False,
+            },
+        )
+        assert status == 200, body
+        bot, kid = f"{real.tag}-bot", f"{real.tag}-kid"
+        real.write(
+            {
+                f"{bot}/Modelfile": (
+                    f"FROM {base}\nSYSTEM You are the bot.\nPARAMETER temperature 0.25\n"
+                    "LICENSE MIT\nMESSAGE user hi\nMESSAGE assistant hello\n"
+                ),
+                f"{kid}/Modelfile": (
+                    f'FROM {bot}\nTEMPLATE """{{{{ $s := .System }}}}[{{{{ $s }}}}] {{{{ .Prompt }}}}"""\n'
+                    'SYSTEM """Costs $5; run `ls` in C:\\temp."""\nPARAMETER stop END\n'
+                ),
+            }
+        )
+        real.ok("lock")
+        real.repo.commit("lock")
+        real.ok("build", "--all")
+        real.ok("promote", "--all", "--to", "v1", "--allow-untested")
+        values = yaml.safe_load(real.ok("export", "helm-values", "--tag", "v1"))
+        models = values["ollama"]["models"]
+        assert models["pull"] == [base]
+        assert [e["name"] for e in models["create"]] == [f"{bot}:v1", f"{kid}:v1"]
+        models["pull"] = []
+        for entry in models["create"]:
+            entry["name"] = entry["name"].replace(":v1", ":pod")
+        run_pod_startup(values, real.host, tmp_path / "pod")
+        srv = server(real.host)
+        assert_same_models(srv, srv, [(f"{n}:v1", f"{n}:pod") for n in (bot, kid)])
+        assert srv.show(f"{kid}:pod").system == "Costs $5; run `ls` in C:\\temp."
+    finally:
+        real.cleanup()
