@@ -11,10 +11,12 @@ Parts (each prints one line; the figures are for architecture.md, "Scale-out"):
   timed as a subprocess (the console script, as CI runs it), median of 3, with the size
   of the values file.
 - pods: "every pod creates at start-up": the values of a `--models` release are given to
-  `--pods` fresh doubles on 127.0.0.1, each answering every create after 50 ms, and each
-  runs the chart's start-up (pull the bases, then create every model in list order, one at
-  a time, as the chart's script does) while all pods run at once. Ideal: the pull plus
-  models x 50 ms (pods are independent); printed as the ratio of the slowest pod to that.
+  `--pods` fresh doubles on 127.0.0.1, each its own process (`python -m mfops.testing
+  --latency 0.05`: every call waits 50 ms), and each runs the chart's start-up (pull the
+  bases, then create every model in list order, one at a time, as the chart's script does)
+  while all pods run at once. Ideal: (pulls + models) x 50 ms (pods are independent);
+  printed as the ratio of the slowest pod to that. `--in-process` runs the doubles in this
+  process instead (50 ms on creates only), which measures the shared GIL too.
   Afterwards every model of one pod is compared with the release field by field, and all
   pods must list the same manifest digests.
 - records: `--record-hosts` release records (a promotion of `--record-models` models with
@@ -79,10 +81,27 @@ def mfops(repo: Path, double: OllamaDouble | None, *args: str) -> tuple[float, s
 
 
 def add_bases(double: OllamaDouble) -> None:
+    """The bases as `python -m mfops.testing --registry NAME` publishes them (defaults), so
+    that in-process and standalone doubles hold the same base content."""
     for base in BASES:
-        double.add_registry_model(
-            base, template="{{ .System }} {{ .Prompt }}", parameters={"top_k": 40}, license="L"
-        )
+        double.add_registry_model(base)
+
+
+class StandaloneDouble:
+    """A double in its own process (`python -m mfops.testing`), as a pod is its own server:
+    20 doubles in this process would share one GIL with the clients and measure that."""
+
+    def __init__(self, latency: float) -> None:
+        args = [sys.executable, "-m", "mfops.testing", "--latency", str(latency)]
+        for base in BASES:
+            args += ["--registry", base]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 def release(tmp: Path, models: int) -> tuple[GitRepo, OllamaDouble]:
@@ -128,7 +147,9 @@ def part_export(tmp: Path, args: argparse.Namespace) -> None:
     )
 
 
-def pod_startup(pod: OllamaDouble, values: dict[str, Any], out: dict[str, float]) -> None:
+def pod_startup(
+    pod: OllamaDouble | StandaloneDouble, values: dict[str, Any], out: dict[str, float]
+) -> None:
     """What the chart's postStart script does, with the python client instead of the CLI
     (a process per create would measure process start-up, not the server)."""
     client = ollama.Client(host=pod.url)
@@ -147,11 +168,15 @@ def part_pods(tmp: Path, args: argparse.Namespace) -> None:
     repo, source = release(tmp / "pods", args.models)
     _, text = mfops(repo.root, None, "export", "helm-values", "--tag", "v1")
     values = yaml.safe_load(text)
-    pods = [OllamaDouble().start() for _ in range(args.pods)]
-    try:
+    pods: list[Any] = []
+    if args.in_process:
+        pods = [OllamaDouble().start() for _ in range(args.pods)]
         for pod in pods:
             add_bases(pod)
             pod.faults.latency["/api/create"] = CREATE_LATENCY
+    else:  # every call waits 50 ms there: the pull calls too (counted in the ideal)
+        pods = [StandaloneDouble(CREATE_LATENCY) for _ in range(args.pods)]
+    try:
         results: list[dict[str, float]] = [{} for _ in pods]
         threads = [
             threading.Thread(target=pod_startup, args=(pod, values, res))
@@ -166,7 +191,8 @@ def part_pods(tmp: Path, args: argparse.Namespace) -> None:
         if any("total" not in r for r in results):
             raise SystemExit("a pod's start-up failed (see the traceback above)")
         pull = max(r["pull"] for r in results)
-        ideal = pull + args.models * CREATE_LATENCY
+        pulls = len(values["ollama"]["models"]["pull"])
+        ideal = (0 if args.in_process else pulls * CREATE_LATENCY) + args.models * CREATE_LATENCY
         slowest = max(r["total"] for r in results)
         released = Server(resolve_host(source.url), ServerOptions(timeout=30))
         first = Server(resolve_host(pods[0].url), ServerOptions(timeout=30))
@@ -183,10 +209,12 @@ def part_pods(tmp: Path, args: argparse.Namespace) -> None:
         for pod in pods:
             pod.stop()
         source.stop()
+    where = "in this process" if args.in_process else "each its own process"
     print(
-        f"pods: {args.pods} doubles x {args.models} models, {CREATE_LATENCY * 1000:.0f} ms a "
-        f"create, pods in parallel, creates in list order: slowest pod {slowest:.2f}s, all "
-        f"{wall:.2f}s wall; ideal {ideal:.2f}s (pull {pull:.2f}s + {args.models} x "
+        f"pods: {args.pods} doubles ({where}) x {args.models} models, "
+        f"{CREATE_LATENCY * 1000:.0f} ms a create, pods in parallel, creates in list order: "
+        f"slowest pod {slowest:.2f}s (pull {pull:.2f}s), all {wall:.2f}s wall; ideal "
+        f"{ideal:.2f}s ({pulls if not args.in_process else 0} pulls + {args.models} creates x "
         f"{CREATE_LATENCY * 1000:.0f} ms) -> {slowest / ideal:.2f}x; {differ} models differ "
         f"from the release on pod 1; {len(listings)} distinct listings over {args.pods} pods"
     )
@@ -281,6 +309,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--models", type=int, default=100, help="models per pod (pods)")
     parser.add_argument("--pods", type=int, default=20, help="doubles (pods)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="pods: doubles in this process (GIL-bound)"
+    )
     parser.add_argument("--export-models", type=int, default=1000, help="models (export)")
     parser.add_argument("--record-models", type=int, default=10_000, help="models a record")
     parser.add_argument("--record-hosts", type=int, default=10, help="records (one a host)")

@@ -56,6 +56,13 @@ def render() -> str:
         command = cli.get_command(root, name)
         assert command is not None, name
         out += [f"### `mfops {name}`", "", "```text", helptext(command, name, root) + "```", ""]
+        if isinstance(command, click.Group):  # a group: each subcommand's options too
+            group = click.Context(command, info_name=name, parent=root)
+            for sub in command.list_commands(group):
+                subcommand = command.get_command(group, sub)
+                assert subcommand is not None, sub
+                text = helptext(subcommand, sub, group)
+                out += [f"### `mfops {name} {sub}`", "", "```text", text + "```", ""]
     return "\n".join(out)
 
 

@@ -89,6 +89,10 @@ def _check(tokens: list[str], where: str) -> None:
     assert name in COMMANDS, f"{where}: unknown command `mfops {name}`"
     command = cli.get_command(None, name)  # type: ignore[arg-type]
     assert command is not None
+    if isinstance(command, click.Group) and i + 1 < len(tokens):  # `mfops GROUP SUB ...`
+        sub = command.get_command(None, tokens[i + 1])  # type: ignore[arg-type]
+        assert sub is not None, f"{where}: unknown command `mfops {name} {tokens[i + 1]}`"
+        command, name, i = sub, f"{name} {tokens[i + 1]}", i + 1
     known = _options(command)
     for token in tokens[i + 1 :]:
         option = token.split("=", 1)[0]

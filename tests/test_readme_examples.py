@@ -67,6 +67,11 @@ EXEMPT = {
     "git push origin refs/mfops/history                                 # yours": _ORIGIN,
     "mfops history --sync origin     # or both: fetch, merge, push (retried if someone raced "
     "you)": _ORIGIN,
+    "mfops export helm-values --tag v1.2 -o values-models.yaml": "needs a release v1.2 in the "
+    "reader's records (tests/release/test_helm.py makes one, exports it and runs the chart's "
+    "start-up with the ollama CLI)",
+    "helm upgrade --install ollama otwld/ollama -f values-models.yaml   # your cluster": "needs "
+    "helm and a Kubernetes cluster",
 }
 
 

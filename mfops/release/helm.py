@@ -117,16 +117,16 @@ def _moves(model: ModelEntry, entry: Entry, tag: str) -> bool:
     return any(t and t.casefold() == folded for t in (entry.to_tag, *entry.aliases))
 
 
-def _find(
-    entries: list[Entry], name: str, tag: str, upto: int, depth: int = 0
-) -> ReleasedModel | None:
+#: One record and its models by folded name (looked up once per model, not scanned).
+Indexed = list[tuple["Entry", dict[str, "ModelEntry"]]]
+
+
+def _find(entries: Indexed, name: str, tag: str, upto: int, depth: int = 0) -> ReleasedModel | None:
     """The promotion whose content `name:tag` holds, looking at entries[:upto], newest first."""
     folded = name.casefold()
     for i in range(upto - 1, -1, -1):
-        entry = entries[i]
-        if not entry.ok:
-            continue
-        model = next((m for m in entry.models if m.name.casefold() == folded), None)
+        entry, models = entries[i]
+        model = models.get(folded)
         if model is None or not _moves(model, entry, tag):
             continue
         if entry.kind == "rollback":  # the tag now holds the release it restored
@@ -140,12 +140,13 @@ def _find(
 def released_at(repo: Repo, tag: str, *, host: str | None = None) -> list[ReleasedModel]:
     """Every model the records say `tag` holds (on `host`, an identity, when given; else the
     newest release on any server). Unknown tag: MfopsError (exit 2) with a suggestion."""
-    entries = history.load(repo, host=host)
-    names = dict.fromkeys(m.name for e in entries if e.ok for m in e.models)
-    found = [r for n in names if (r := _find(entries, n, tag, len(entries))) is not None]
+    entries = [e for e in history.load(repo, host=host) if e.ok]
+    indexed: Indexed = [(e, {m.name.casefold(): m for m in e.models}) for e in entries]
+    names = dict.fromkeys(m.name for e in entries for m in e.models)
+    found = [r for n in names if (r := _find(indexed, n, tag, len(indexed))) is not None]
     if found:
         return sorted(found, key=lambda r: r.name)
-    known = [t for e in entries if e.ok for m in e.models for t in _tags_of(m, e)]
+    known = [t for e in entries for m in e.models for t in _tags_of(m, e)]
     where = f" on {host}" if host else ""
     hint = did_you_mean(close_tags(tag, known))
     if hint is None:

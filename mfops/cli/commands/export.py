@@ -27,7 +27,7 @@ def command() -> None:
     """
 
 
-@command.command("helm-values")
+@command.command("helm-values", short_help="Values for the Ollama Helm chart (otwld/ollama-helm).")
 @click.option("--tag", required=True, metavar="TAG", help="The release tag to export (e.g. v1.2).")
 @click.option(
     "--host",
