@@ -264,3 +264,33 @@ def test_shard_options_are_checked_before_any_work(lab: Lab, tmp_path):
     code, _, err = lab.mfops("test", "--shard", "1/2")
     assert code == 2 and "--shard needs --shard-report PATH" in err
     assert not lab.chats()
+
+
+def test_gate_shards_build_only_their_models_and_merge_to_the_unsharded_verdict(lab: Lab, tmp_path):
+    assert lab.mfops("lock", "--pull")[0] == 0
+    lab.repo.commit("lock")
+    tag = "sha-" + lab.repo.head()[:12]
+    paths = []
+    for k in range(1, 5):
+        path = tmp_path / f"gate-{k}.json"
+        before = set(lab.double.model_names())
+        code, out, err = lab.mfops(
+            "gate", "--all", "--shard", f"{k}/4", "--shard-report", str(path)
+        )
+        assert code == 0, out + err
+        made = {m.split(":")[0] for m in set(lab.double.model_names()) - before if m.endswith(tag)}
+        if k == 1:  # the base's one case: the expert is neither needed nor built
+            assert made == {"base"}
+            assert [u[0].split("::")[0] for u in json.loads(path.read_text())["shard"]["units"]] == [
+                "base"
+            ]
+        paths.append(path)
+    code, merged, err = lab.mfops("report", "merge", *map(str, paths), "--format", "json")
+    assert code == 0, merged + err
+    code, whole, err = lab.mfops("test", "--format", "json")
+    assert code == 0, whole + err
+    assert _strip(json.loads(merged)) == _strip(json.loads(whole))
+    code, _, err = lab.mfops(
+        "gate", "--shard", "1/2", "--shard-report", str(tmp_path / "x.json"), "--promote-to", "v1"
+    )
+    assert code == 2 and "--promote-to cannot be combined with --shard" in err

@@ -17,6 +17,7 @@ from mfops.cli.commands.buildview import result_line
 from mfops.cli.commands.lint import text_line
 from mfops.cli.commands.promote import result_text
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.shardopts import check_shard, shard_options, write_shard_report
 from mfops.cli.commands.test import write_reports
 from mfops.diff.render import render_markdown, render_text
 from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
@@ -121,6 +122,7 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
     is_flag=True,
     help="Plan only: the build plan, the suites that would run, the tags that would move.",
 )
+@shard_options
 @server_options
 @click.pass_obj
 def command(
@@ -141,6 +143,8 @@ def command(
     allow_untested: bool,
     allow_dirty: bool,
     dry_run: bool,
+    shard: str | None,
+    shard_report: Path | None,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -170,9 +174,20 @@ def command(
     refused promotion; 2 bad input (unknown ref, invalid suite or mfops.yaml, a FROM
     graph that does not load) or an unreachable server. The last line on failure names the step:
     `gate failed at build: 1 model failed`.
+
+    With --shard K/N the gate builds only the models shard K's part of the (model, case,
+    sample) work needs, with their ancestors, tests only that part and writes its JSON
+    report to --shard-report; `mfops report merge` joins the N reports, and `mfops promote
+    --verdict` promotes after the merged verdict (--promote-to is refused with --shard).
     """
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
+    spec = check_shard(shard, shard_report)
+    if spec is not None and promote_to:
+        raise click.UsageError(
+            "--promote-to cannot be combined with --shard: merge the shards' reports "
+            "(mfops report merge --json V) and promote with `mfops promote --verdict V`"
+        )
 
     candidate_tag = candidate_tag or old_tag
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
@@ -198,10 +213,28 @@ def command(
         against=against,
         alpha=alpha,
         samples=samples,
+        shard=spec,
     )
     session = open_session(opts, host, timeout)
     try:
         report = run_gate(session, options, on_step=_show_step, on_build=_build_line)
+        tested = report.step("test")
+        if report.shard is not None and shard_report is not None and not dry_run:
+            summary = tested.data if tested is not None else None
+            if summary is not None and summary.report is not None:
+                cmp = summary.comparison
+                write_shard_report(
+                    shard_report,
+                    report.shard,
+                    session=session,
+                    report=summary.report,
+                    cmp=cmp,
+                    tag=summary.tag,
+                    names=report.scope,
+                    samples=samples,
+                    against=against or ("release" if cmp is not None else None),
+                    alpha=alpha,
+                )
     finally:
         session.close()
     tests = report.step("test")
