@@ -403,6 +403,8 @@ def merge(repo: Repo, files: Sequence[tuple[str, Any]]) -> Merged:
         "tag": block["tag"],
         "run": block["run"],
         "against": block.get("against"),
+        "names": block["names"],
+        "samples": block.get("samples"),
         "plan": block["plan"],
         "shards": [
             {

@@ -310,9 +310,12 @@ class Gate:
             needed = self.rev.graph.closure(self.shard.models, up=True)
             sel = Selection(names=tuple(needed))
             if not needed:
-                self.tag = opts.candidate_tag or candidate_tag(
-                    self.session.repo, self.rev.snapshot.config.defaults.candidate_tag
-                )[0]
+                self.tag = (
+                    opts.candidate_tag
+                    or candidate_tag(
+                        self.session.repo, self.rev.snapshot.config.defaults.candidate_tag
+                    )[0]
+                )
                 return Step("build", "skipped", f"shard {opts.shard}: no work in this shard")
         if not self.scope:  # the server is not even asked: a docs-only change needs none
             self.tag = (

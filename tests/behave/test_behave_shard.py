@@ -281,9 +281,9 @@ def test_gate_shards_build_only_their_models_and_merge_to_the_unsharded_verdict(
         made = {m.split(":")[0] for m in set(lab.double.model_names()) - before if m.endswith(tag)}
         if k == 1:  # the base's one case: the expert is neither needed nor built
             assert made == {"base"}
-            assert [u[0].split("::")[0] for u in json.loads(path.read_text())["shard"]["units"]] == [
-                "base"
-            ]
+            assert [
+                u[0].split("::")[0] for u in json.loads(path.read_text())["shard"]["units"]
+            ] == ["base"]
         paths.append(path)
     code, merged, err = lab.mfops("report", "merge", *map(str, paths), "--format", "json")
     assert code == 0, merged + err
