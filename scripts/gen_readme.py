@@ -56,6 +56,13 @@ def render() -> str:
         command = cli.get_command(root, name)
         assert command is not None, name
         out += [f"### `mfops {name}`", "", "```text", helptext(command, name, root) + "```", ""]
+        if isinstance(command, click.Group):  # `mfops report merge`: each subcommand too
+            ctx = click.Context(command, info_name=name, parent=root)
+            for sub in command.list_commands(ctx):
+                subcommand = command.get_command(ctx, sub)
+                assert subcommand is not None, sub
+                text = helptext(subcommand, sub, ctx)
+                out += [f"### `mfops {name} {sub}`", "", "```text", text + "```", ""]
     return "\n".join(out)
 
 
