@@ -220,6 +220,7 @@ class Gate:
         opts = self.options
         if (
             opts.promote_to is None
+            or opts.shard is not None  # one shard is not the release; the merge decides
             or opts.dry_run
             or step.status != "failed"
             or step.name == "promote"
@@ -440,6 +441,13 @@ class Gate:
         opts = self.options
         if opts.promote_to is None:
             return Step("promote", "skipped", "no --promote-to: nothing is promoted")
+        if opts.shard is not None:
+            return Step(
+                "promote",
+                "skipped",
+                f"shard {opts.shard}: promote after `mfops report merge`, with "
+                "`mfops promote --verdict`",
+            )
         if not self.scope:
             return Step("promote", "skipped", "nothing changed: no model to promote")
         assert self.rev is not None and self.tag is not None

@@ -290,7 +290,11 @@ def test_gate_shards_build_only_their_models_and_merge_to_the_unsharded_verdict(
     code, whole, err = lab.mfops("test", "--format", "json")
     assert code == 0, whole + err
     assert _strip(json.loads(merged)) == _strip(json.loads(whole))
-    code, _, err = lab.mfops(
-        "gate", "--shard", "1/2", "--shard-report", str(tmp_path / "x.json"), "--promote-to", "v1"
+    # release mode: the release's models, nothing promoted, nothing recorded
+    code, out, err = lab.mfops(
+        "gate", "--shard", "2/2", "--shard-report", str(tmp_path / "x.json"), "--promote-to", "v1"
     )
-    assert code == 2 and "--promote-to cannot be combined with --shard" in err
+    assert code == 0, out + err
+    assert "shard 2/2: promote after `mfops report merge`, with `mfops promote --verdict`" in out
+    assert lab.double.digest("expert:v1") is None
+    assert lab.mfops("history")[1] == "no releases recorded (refs/mfops/history)\n"

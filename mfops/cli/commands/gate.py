@@ -178,16 +178,12 @@ def command(
     With --shard K/N the gate builds only the models shard K's part of the (model, case,
     sample) work needs, with their ancestors, tests only that part and writes its JSON
     report to --shard-report; `mfops report merge` joins the N reports, and `mfops promote
-    --verdict` promotes after the merged verdict (--promote-to is refused with --shard).
+    --verdict` promotes after the merged verdict. With --promote-to a shard covers the
+    release's models but promotes nothing and records nothing.
     """
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
     spec = check_shard(shard, shard_report)
-    if spec is not None and promote_to:
-        raise click.UsageError(
-            "--promote-to cannot be combined with --shard: merge the shards' reports "
-            "(mfops report merge --json V) and promote with `mfops promote --verdict V`"
-        )
 
     candidate_tag = candidate_tag or old_tag
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
