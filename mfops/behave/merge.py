@@ -108,8 +108,7 @@ def _shape(path: str, data: Any) -> ShardFile:
     for key, kind in kinds.items():
         if not isinstance(block.get(key), kind) or isinstance(block.get(key), bool):
             raise MergeRefused(f"{path}: the shard block's `{key}` is missing or malformed")
-    comparing = block.get("against") is not None or "candidate" in data
-    report = data.get("candidate") if comparing else data
+    report = data.get("candidate", data)
     if not isinstance(report, dict) or not isinstance(report.get("cases"), list):
         raise MergeRefused(f"{path}: no `cases` list: not an mfops test report")
     return ShardFile(path, data)
@@ -279,10 +278,15 @@ def _side(
     envs: list[Mapping[str, Any]] = []
     summaries: list[Mapping[str, Any]] = []
     for f in files:
-        report = f.data[key] if key else (f.data["candidate"] if comparing else f.data)
-        envs.append(report.get("environment") or {})
-        summaries.append(report.get("summary") or {})
-        for case in report["cases"]:
+        empty: dict[str, Any] = {"cases": []}  # a shard with nothing to test: plain, empty
+        doc: Mapping[str, Any]
+        if key:
+            doc = f.data.get(key) or empty
+        else:
+            doc = f.data.get("candidate", f.data) if comparing else f.data
+        envs.append(doc.get("environment") or {})
+        summaries.append(doc.get("summary") or {})
+        for case in doc["cases"]:
             if not isinstance(case, dict) or not isinstance(case.get("id"), str):
                 raise MergeRefused(f"{f.label}: a case entry is malformed")
             parts.setdefault(case["id"], []).append((f, case))

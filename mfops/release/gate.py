@@ -304,6 +304,8 @@ class Gate:
                 scope = [n for n in self.rev.graph.order if n in scope or n in tests]
                 sel = Selection(names=tuple(scope))
         self.scope = tuple(scope)
+        if opts.shard is not None and not self.scope:
+            self.shard = select_shard([], opts.shard)  # an empty part of an empty plan
         if opts.shard is not None and self.scope:
             # A shard builds only what its units test, with their ancestors (shard.py).
             runs = plan_cases(load_suites(self.rev.snapshot, self.rev.graph), self.rev.graph, scope)

@@ -12,6 +12,7 @@ from mfops.behave import empty_junit_xml, markdown_report
 from mfops.behave.compare import check_alpha
 from mfops.behave.compare_report import markdown_comparison, text_comparison
 from mfops.behave.report import text_report
+from mfops.behave.results import Environment, TestReport
 from mfops.build.plan import check_build_tag, check_tag
 from mfops.cli.commands.buildview import result_line
 from mfops.cli.commands.lint import text_line
@@ -24,6 +25,7 @@ from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.markdown import fence
 from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
+from mfops.release.current import has_releases
 from mfops.release.gate import GateOptions, run_gate
 from mfops.release.promote import check_tags
 from mfops.repo.history import load, released_tags
@@ -216,6 +218,9 @@ def command(
         report = run_gate(session, options, on_step=_show_step, on_build=_build_line)
         tested = report.step("test")
         if report.shard is not None and shard_report is not None and not dry_run:
+            # what every shard compared with: --against, else in pull-request mode the release
+            pr_release = promote_to is None and has_releases(session.repo)
+            compared = against or ("release" if pr_release else None)
             summary = tested.data if tested is not None else None
             if summary is not None and summary.report is not None:
                 cmp = summary.comparison
@@ -228,7 +233,21 @@ def command(
                     tag=summary.tag,
                     names=report.scope,
                     samples=samples,
-                    against=against or ("release" if cmp is not None else None),
+                    against=compared,
+                    alpha=alpha,
+                )
+            elif report.ok and report.tag is not None:  # nothing in this shard to test
+                empty = TestReport(Environment(session.host.display, "", report.tag), ())
+                write_shard_report(
+                    shard_report,
+                    report.shard,
+                    session=session,
+                    report=empty,
+                    cmp=None,
+                    tag=report.tag,
+                    names=report.scope,
+                    samples=samples,
+                    against=compared,
                     alpha=alpha,
                 )
     finally:
