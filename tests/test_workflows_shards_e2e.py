@@ -18,17 +18,18 @@ import pytest
 
 from mfops.testing.double import OllamaDouble
 from tests.actionsrunner import JobResult, environ_for_steps, run_job
-from tests.test_workflows_e2e import (  # noqa: F401  (fixture)
-    BAD_RULES,
-    BASE,
-    GOOD_RULES,
-    Pipeline,
-    _pr_github,
-    _tag_github,
-    pipeline,
-)
+from tests.test_workflows_e2e import BAD_RULES, BASE, GOOD_RULES, Pipeline, _pr_github, _tag_github
 
 SHARDED = {"MFOPS_SHARDED": "true"}
+
+
+@pytest.fixture(name="pipeline")
+def pipeline_fixture(tmp_path, ollama_double, monkeypatch) -> Pipeline:
+    """As tests/test_workflows_e2e.py's: the origin made by `mfops init --ci github`."""
+    ollama_double.add_registry_model(
+        BASE, template="{{ .System }} {{ .Prompt }}", license="LLAMA LICENSE"
+    )
+    return Pipeline(tmp_path, ollama_double, monkeypatch)
 
 
 @pytest.fixture(name="servers")
