@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from mfops.testing.double import OllamaDouble
-from tests.actionsrunner import JobResult, environ_for_steps, run_job
+from tests.actionsrunner import JobResult, environ_for_steps, load_workflow, run_job
+from tests.test_workflows import REUSABLE
 from tests.test_workflows_e2e import BAD_RULES, BASE, GOOD_RULES, Pipeline, _pr_github, _tag_github
 
 SHARDED = {"MFOPS_SHARDED": "true"}
@@ -58,9 +59,11 @@ def run(
     host: str,
     context: dict[str, Any] | None = None,
     files: dict[str, Path] | None = None,
+    reusable: dict[str, Any] | None = None,
 ) -> tuple[JobResult, Path]:
     """Pipeline.run for the sharded jobs: extra contexts (strategy, needs) and files the
-    download steps would have put into $RUNNER_TEMP."""
+    download steps would have put into $RUNNER_TEMP. `reusable`: the inputs of
+    .github/workflows/mfops-gate.yml, run instead of the template."""
     work = pipeline.checkout(commit)
     temp = pipeline.tmp / f"runner-temp{pipeline.runs}"
     temp.mkdir()
@@ -80,18 +83,21 @@ def run(
             "token": "ghs_not_a_real_token",
             **github,
         },
-        "secrets": {"MFOPS_OLLAMA_HOST": host},
-        "inputs": {},
-        "vars": SHARDED,
+        "secrets": {"MFOPS_OLLAMA_HOST": host, "ollama-host": host},
+        "inputs": {"models": "changed", **(reusable or {})},
+        "vars": SHARDED if reusable is None else {},
         **(context or {}),
     }
-    return run_job(
-        pipeline.workflow(), job, context=ctx, workdir=work, runner_temp=temp, base_env=env
-    ), temp
+    workflow = pipeline.workflow() if reusable is None else load_workflow(REUSABLE)
+    return run_job(workflow, job, context=ctx, workdir=work, runner_temp=temp, base_env=env), temp
 
 
 def shards(
-    pipeline: Pipeline, github: dict[str, Any], commit: str, doubles: list[OllamaDouble]
+    pipeline: Pipeline,
+    github: dict[str, Any],
+    commit: str,
+    doubles: list[OllamaDouble],
+    reusable: dict[str, Any] | None = None,
 ) -> list[Path]:
     out = []
     total = len(doubles)
@@ -104,6 +110,7 @@ def shards(
             commit,
             host=double.url,
             context={"matrix": {"shard": index + 1}, "strategy": strategy},
+            reusable=reusable,
         )
         step = job.step("shard")
         assert step.ran and step.returncode in (0, 1), job.output
@@ -205,3 +212,30 @@ def test_sharded_release_promotes_after_the_merged_verdict(pipeline, servers):
     )
     assert job.status == "success", job.output
     assert "not used: it comes from workflow run 1" in job.step("promote-verdict").stderr
+
+
+def test_the_reusable_workflow_shards_merges_and_releases(pipeline, servers):
+    commit = pipeline.origin.head()
+    pipeline.origin.tag("v3.0.0")
+    github = _tag_github("v3.0.0")
+    inputs = {"shard-matrix": "[1, 2]", "promote-tag": "v3.0.0", "models": "all"}
+    assert not run(pipeline, "gate", github, commit, host="", reusable=inputs)[0].ran
+    reports = shards(pipeline, github, commit, servers[:2], reusable=inputs)
+    files = {f"mfops-shards/{p.name}": p for p in reports}
+    job, temp = run(pipeline, "merge", github, commit, host="", files=files, reusable=inputs)
+    assert job.status == "success", job.output
+    release = servers[3]
+    job, _ = run(
+        pipeline,
+        "release",
+        github,
+        commit,
+        host=release.url,
+        files={"mfops-verdict/mfops-verdict.json": temp / "mfops-verdict.json"},
+        reusable=inputs,
+    )
+    assert job.status == "success", job.output
+    assert "check-release" in [s.id for s in job.steps if s.ran]
+    assert "(tested by the shards)" in job.step("promote-verdict").stderr
+    assert release.calls.count("/api/chat") == 0
+    assert release.digest("expert:v3.0.0") is not None
