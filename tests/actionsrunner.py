@@ -12,7 +12,10 @@ retyped). What the runner does around the scripts is emulated here, as GitHub do
   `continue-on-error`, the job failing at its first failed step;
 - `env:` at workflow, job and step level, `defaults.run.shell: bash` (bash
   `--noprofile --norc -eo pipefail`), and a fresh `$GITHUB_STEP_SUMMARY` file per step;
-- `$GITHUB_OUTPUT` (`name=value` lines) read into `steps.<id>.outputs.<name>`.
+- `$GITHUB_OUTPUT` (`name=value` lines) read into `steps.<id>.outputs.<name>`;
+- `$GITHUB_RUN_ID` / `$GITHUB_RUN_ATTEMPT` from `github.run_id` / `github.run_attempt`
+  (1 when not given). A matrix job is run once per entry by the test, which passes the
+  `matrix` and `strategy` contexts (and `needs` for a job that depends on others).
 
 Steps are not run when their id starts with `setup-` (the workflows' own convention for
 preparing the machine: checkout, Python, mfops, Ollama) or when they `uses:` an action;
@@ -376,6 +379,9 @@ def run_job(
             "GITHUB_WORKSPACE": str(workdir),
             "GITHUB_STEP_SUMMARY": str(summary),
             "GITHUB_OUTPUT": str(outputs),
+            # the run's identity, which the runner sets for every step
+            "GITHUB_RUN_ID": to_text((ctx.get("github") or {}).get("run_id")),
+            "GITHUB_RUN_ATTEMPT": to_text((ctx.get("github") or {}).get("run_attempt") or 1),
             **step_env,
         }
         done = subprocess.run(

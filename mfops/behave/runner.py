@@ -142,6 +142,7 @@ class _Prepared:
     started: float = 0.0
     pending: int = 0
     cap: bool = True
+    skipped: set[int] = field(default_factory=set)  # samples another shard owns
 
 
 #: Tokens a reply may have when neither the suite nor the model itself sets `num_predict`
@@ -271,7 +272,13 @@ class Runner:
         prep.cap = "num_predict" not in run.case.options and not self._model_sets_num_predict(
             target
         )
+        owned = set(range(run.case.samples)) if run.indices is None else set(run.indices)
         for i in range(run.case.samples):
+            if i not in owned:  # another shard's sample (shard.py): neither run nor cached
+                prep.keys.append(None)
+                prep.samples.append(None)
+                prep.skipped.add(i)
+                continue
             opts = sample_options(run.case.options, i, cap=prep.cap)
             key = None
             if self.cache is not None and cacheable(opts) and reuse:
@@ -346,8 +353,11 @@ class Runner:
             )
         samples = tuple(s for s in prep.samples if s is not None)
         errors = [s.error for s in samples if s.error]
+        failing = sum(not s.passed for s in samples)
         if errors:
             status: Status = "error"
+        elif prep.skipped:  # a shard's part: failed only when no other part can save it
+            status = "failed" if failing > case.samples - case.required else "passed"
         else:
             status = "passed" if sum(s.passed for s in samples) >= case.required else "failed"
         return CaseResult(
@@ -368,13 +378,22 @@ class Runner:
         tags = tags if tags is not None else [self.env.tag] * len(cases)
         preps = [self._prepare(r, t) for r, t in zip(cases, tags, strict=True)]
         todo = [
-            (p, i) for p in preps if p.error is None for i, s in enumerate(p.samples) if s is None
+            (p, i)
+            for p in preps
+            if p.error is None
+            for i, s in enumerate(p.samples)
+            if s is None and i not in p.skipped
         ]
-        self._emit(TestEvent("start", total=sum(r.case.samples for r in cases)))
+        total = sum(r.case.samples if r.indices is None else len(r.indices) for r in cases)
+        self._emit(TestEvent("start", total=total))
         finished: dict[int, CaseResult] = {}
         for n, prep in enumerate(preps):
             prep.started = began
-            prep.pending = sum(1 for s in prep.samples if s is None) if prep.error is None else 0
+            prep.pending = (
+                sum(1 for i, s in enumerate(prep.samples) if s is None and i not in prep.skipped)
+                if prep.error is None
+                else 0
+            )
             for s in prep.samples:
                 if s is not None:
                     self._emit(TestEvent("sample", run=prep.run, sample=s))

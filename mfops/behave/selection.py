@@ -20,12 +20,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CaseRun:
     """One case to run against one repo model. `inherited_from` is the suite's model when
-    the case reached `model` through `inherit: true` (None for the model's own suites)."""
+    the case reached `model` through `inherit: true` (None for the model's own suites).
+    `indices`: the samples to draw when a shard owns only some of them (shard.py; None:
+    every sample)."""
 
     suite: Suite
     case: Case
     model: str
     inherited_from: str | None = None
+    indices: tuple[int, ...] | None = None
 
     @property
     def id(self) -> str:

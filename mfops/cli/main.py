@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Render released models for other engines (Helm chart values).",
     ),
     "gate": ("mfops.cli.commands.gate", "Lint, diff, build, test and promote: the CI pipeline."),
+    "report": ("mfops.cli.commands.report", "Merge the shard reports of a sharded run."),
     "init": ("mfops.cli.commands.init", "Scaffold a model repository and its CI gate."),
     "schema": ("mfops.cli.commands.schema", "Print the JSON Schema of mfops.yaml or a suite."),
     "demo": ("mfops.cli.commands.demo", "Run the release path on a bundled example, offline."),

@@ -47,6 +47,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.behave import load_suites, plan_cases
+from mfops.behave.selection import override_samples
+from mfops.behave.shard import ShardPlan, ShardSpec, select_shard
 from mfops.build.execute import Builder
 from mfops.build.plan import Selection, candidate_tag, default_since, select
 from mfops.build.session import plan_build
@@ -89,6 +91,7 @@ class GateOptions:
     against: str | None = None  # compare with NAME:TAG (else, in PR mode, the release)
     alpha: float = 0.05
     samples: int | None = None
+    shard: ShardSpec | None = None  # run only this shard's units (behave/shard.py)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class GateReport:
     scope: tuple[str, ...] = ()
     since_origin: str | None = None
     record: str | None = None  # id of the gate's failure record, when one was written
+    shard: ShardPlan | None = None  # with --shard: what this shard owned
 
     @property
     def failed(self) -> Step | None:
@@ -189,6 +193,7 @@ class Gate:
         self.scope: tuple[str, ...] = ()
         self.rev: Revision | None = None
         self.tests: TestSummary | None = None
+        self.shard: ShardPlan | None = None
 
     def run(self) -> GateReport:
         steps: list[Step] = []
@@ -205,7 +210,9 @@ class Gate:
             if step.status == "failed":
                 break
         record = self._record_failure(steps[-1]) if steps else None
-        return GateReport(tuple(steps), self.tag, self.since, self.scope, self.since_origin, record)
+        return GateReport(
+            tuple(steps), self.tag, self.since, self.scope, self.since_origin, record, self.shard
+        )
 
     def _record_failure(self, step: Step) -> str | None:
         """Record a release gate that failed (exit 1) before its promotion (which records
@@ -213,6 +220,7 @@ class Gate:
         opts = self.options
         if (
             opts.promote_to is None
+            or opts.shard is not None  # one shard is not the release; the merge decides
             or opts.dry_run
             or step.status != "failed"
             or step.name == "promote"
@@ -296,6 +304,22 @@ class Gate:
                 scope = [n for n in self.rev.graph.order if n in scope or n in tests]
                 sel = Selection(names=tuple(scope))
         self.scope = tuple(scope)
+        if opts.shard is not None and not self.scope:
+            self.shard = select_shard([], opts.shard)  # an empty part of an empty plan
+        if opts.shard is not None and self.scope:
+            # A shard builds only what its units test, with their ancestors (shard.py).
+            runs = plan_cases(load_suites(self.rev.snapshot, self.rev.graph), self.rev.graph, scope)
+            self.shard = select_shard(override_samples(runs, opts.samples), opts.shard)
+            needed = self.rev.graph.closure(self.shard.models, up=True)
+            sel = Selection(names=tuple(needed))
+            if not needed:
+                self.tag = (
+                    opts.candidate_tag
+                    or candidate_tag(
+                        self.session.repo, self.rev.snapshot.config.defaults.candidate_tag
+                    )[0]
+                )
+                return Step("build", "skipped", f"shard {opts.shard}: no work in this shard")
         if not self.scope:  # the server is not even asked: a docs-only change needs none
             self.tag = (
                 opts.candidate_tag
@@ -351,6 +375,8 @@ class Gate:
                     return restore_release(self.session, model, release, jobs=jobs)
 
                 against = release_baselines(repo, restore, host=self.session.host.identity)
+        shard = self.shard
+        only = (lambda runs: list(shard.runs)) if shard is not None else None
         if against is not None:
             return comparing_tester(
                 self.session,
@@ -361,6 +387,7 @@ class Gate:
                 use_cache=opts.use_cache,
                 on_event=self.on_test,
                 samples=opts.samples,
+                only=only,
             )
         return suite_tester(
             self.session,
@@ -369,11 +396,14 @@ class Gate:
             use_cache=opts.use_cache,
             on_event=self.on_test,
             samples=opts.samples,
+            only=only,
         )
 
     def _test(self) -> Step:
         if not self.scope:
             return Step("test", "skipped", "nothing changed: no model to test")
+        if self.shard is not None and not self.shard.runs:
+            return Step("test", "skipped", f"shard {self.shard.spec}: no work in this shard")
         assert self.tag is not None
         if self.options.dry_run:
             assert self.rev is not None
@@ -413,6 +443,13 @@ class Gate:
         opts = self.options
         if opts.promote_to is None:
             return Step("promote", "skipped", "no --promote-to: nothing is promoted")
+        if opts.shard is not None:
+            return Step(
+                "promote",
+                "skipped",
+                f"shard {opts.shard}: promote after `mfops report merge`, with "
+                "`mfops promote --verdict`",
+            )
         if not self.scope:
             return Step("promote", "skipped", "nothing changed: no model to promote")
         assert self.rev is not None and self.tag is not None

@@ -24,6 +24,7 @@ from mfops.repo.history import TestCounts
 if TYPE_CHECKING:
     from mfops.behave import TestEvent, TestReport
     from mfops.behave.results import Environment
+    from mfops.behave.selection import CaseRun
     from mfops.build.session import Session
     from mfops.graph.revision import Revision
 
@@ -58,6 +59,9 @@ class TestSummary:
 
 #: Runs every applicable suite against `name:TAG` for each name; returns the summary.
 Tester = Callable[[Sequence[str], str], TestSummary]
+
+#: Narrows a plan of case runs (a shard's part).
+Only = Callable[[list["CaseRun"]], list["CaseRun"]]
 
 
 def _failure_line(result: Any) -> str:
@@ -101,14 +105,18 @@ def suite_tester(
     use_cache: bool = True,
     on_event: Callable[[TestEvent], None] | None = None,
     samples: int | None = None,
+    only: Only | None = None,
 ) -> Tester:
     """A Tester that runs the repo's suites (mfops.behave) on the session's server, exactly
-    as `mfops test` does (same cache, same baselines)."""
+    as `mfops test` does (same cache, same baselines). `only` narrows the planned case runs
+    (a shard's part: gate --shard)."""
 
     def test(names: Sequence[str], tag: str) -> TestSummary:
         suites = load_suites(rev.snapshot, rev.graph)
         cases = plan_cases(suites, rev.graph, list(names)) if names else []
         cases = override_samples(cases, samples)
+        if only is not None:
+            cases = only(cases)
         report = run_in_session(
             session, rev, cases, tag=tag, jobs=jobs, use_cache=use_cache, on_event=on_event
         )
@@ -130,6 +138,7 @@ def comparing_tester(
     use_cache: bool = True,
     on_event: Callable[[TestEvent], None] | None = None,
     samples: int | None = None,
+    only: Only | None = None,
 ) -> Tester:
     """A Tester that also compares each model with its baseline (`--against TAG`, or the
     gate's current release): a model with a regressed case is `failed` even when every case
@@ -140,6 +149,8 @@ def comparing_tester(
         suites = load_suites(rev.snapshot, rev.graph)
         cases = plan_cases(suites, rev.graph, list(names)) if names else []
         cases = override_samples(cases, samples)
+        if only is not None:
+            cases = only(cases)
         cmp = compare_in_session(
             session,
             rev,

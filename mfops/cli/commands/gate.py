@@ -12,17 +12,20 @@ from mfops.behave import empty_junit_xml, markdown_report
 from mfops.behave.compare import check_alpha
 from mfops.behave.compare_report import markdown_comparison, text_comparison
 from mfops.behave.report import text_report
+from mfops.behave.results import Environment, TestReport
 from mfops.build.plan import check_build_tag, check_tag
 from mfops.cli.commands.buildview import result_line
 from mfops.cli.commands.lint import text_line
 from mfops.cli.commands.promote import result_text
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.shardopts import check_shard, shard_options, write_shard_report
 from mfops.cli.commands.test import write_reports
 from mfops.diff.render import render_markdown, render_text
 from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.markdown import fence
 from mfops.fileio.reportpath import check_report_path, check_step_summary, report_write_error
+from mfops.release.current import has_releases
 from mfops.release.gate import GateOptions, run_gate
 from mfops.release.promote import check_tags
 from mfops.repo.history import load, released_tags
@@ -121,6 +124,7 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
     is_flag=True,
     help="Plan only: the build plan, the suites that would run, the tags that would move.",
 )
+@shard_options
 @server_options
 @click.pass_obj
 def command(
@@ -141,6 +145,8 @@ def command(
     allow_untested: bool,
     allow_dirty: bool,
     dry_run: bool,
+    shard: str | None,
+    shard_report: Path | None,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -170,9 +176,16 @@ def command(
     refused promotion; 2 bad input (unknown ref, invalid suite or mfops.yaml, a FROM
     graph that does not load) or an unreachable server. The last line on failure names the step:
     `gate failed at build: 1 model failed`.
+
+    With --shard K/N the gate builds only the models shard K's part of the (model, case,
+    sample) work needs, with their ancestors, tests only that part and writes its JSON
+    report to --shard-report; `mfops report merge` joins the N reports, and `mfops promote
+    --verdict` promotes after the merged verdict. With --promote-to a shard covers the
+    release's models but promotes nothing and records nothing.
     """
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
+    spec = check_shard(shard, shard_report)
 
     candidate_tag = candidate_tag or old_tag
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
@@ -198,10 +211,45 @@ def command(
         against=against,
         alpha=alpha,
         samples=samples,
+        shard=spec,
     )
     session = open_session(opts, host, timeout)
     try:
         report = run_gate(session, options, on_step=_show_step, on_build=_build_line)
+        tested = report.step("test")
+        if report.shard is not None and shard_report is not None and not dry_run:
+            # what every shard compared with: --against, else in pull-request mode the release
+            pr_release = promote_to is None and has_releases(session.repo)
+            compared = against or ("release" if pr_release else None)
+            summary = tested.data if tested is not None else None
+            if summary is not None and summary.report is not None:
+                cmp = summary.comparison
+                write_shard_report(
+                    shard_report,
+                    report.shard,
+                    session=session,
+                    report=summary.report,
+                    cmp=cmp,
+                    tag=summary.tag,
+                    names=report.scope,
+                    samples=samples,
+                    against=compared,
+                    alpha=alpha,
+                )
+            elif report.ok and report.tag is not None:  # nothing in this shard to test
+                empty = TestReport(Environment(session.host.display, "", report.tag), ())
+                write_shard_report(
+                    shard_report,
+                    report.shard,
+                    session=session,
+                    report=empty,
+                    cmp=None,
+                    tag=report.tag,
+                    names=report.scope,
+                    samples=samples,
+                    against=compared,
+                    alpha=alpha,
+                )
     finally:
         session.close()
     tests = report.step("test")

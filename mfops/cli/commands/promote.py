@@ -13,12 +13,16 @@ from mfops.behave.compare_report import text_comparison
 from mfops.behave.report import text_report
 from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.shardopts import ci_run
 from mfops.cli.commands.test import write_reports
 from mfops.cli.render import to_json
-from mfops.errors import CheckFailed
+from mfops.errors import CheckFailed, MfopsError
+from mfops.fileio.jsonfile import loads_json
+from mfops.fileio.regular import read_regular
 from mfops.fileio.reportpath import check_report_path
 from mfops.graph.revision import Revision
 from mfops.release.promote import PromoteRequest, preview_promote, promote, target_of
+from mfops.release.sharded import VerdictUse, verdict_tester
 from mfops.release.verdict import comparing_tester, suite_tester
 
 if TYPE_CHECKING:
@@ -96,6 +100,15 @@ if TYPE_CHECKING:
     show_default=True,
     help="With --against: the significance level, in (0, 1).",
 )
+@click.option(
+    "--verdict",
+    "verdict_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Take each model's test verdict from this merged verdict (`mfops report merge "
+    "--json`) when it comes from this workflow run and the model's content here is what "
+    "the shards tested; every other model is tested again.",
+)
 @server_options
 @click.pass_obj
 def command(
@@ -116,6 +129,7 @@ def command(
     fmt: str,
     against: str | None,
     alpha: float,
+    verdict_path: Path | None,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -171,7 +185,26 @@ def command(
             )
         else:
             tester = suite_tester(session, rev, jobs=jobs, use_cache=not no_cache)
+        use = VerdictUse()
+        if verdict_path is not None:
+            tester = verdict_tester(
+                session.server,
+                rev,
+                read_verdict(verdict_path),
+                tester,
+                run=ci_run(),
+                commit=session.repo.head_commit(),
+                label=str(verdict_path),
+                use=use,
+            )
         result = promote(target, rev, req, tester)
+        for note in use.notes:
+            click.echo(f"note: {note}", err=True)
+        if use.used:
+            click.echo(
+                f"verdict {verdict_path} decided {', '.join(use.used)} (tested by the shards)",
+                err=True,
+            )
     finally:
         session.close()
     write_junit(result, junit)
@@ -282,3 +315,12 @@ def result_json(result: Result) -> dict[str, Any]:
         out["backups_kept"] = list(result.moves.backups_kept)
     out["test_report"] = json_report(tests.report) if tests and tests.report else None
     return out
+
+
+def read_verdict(path: Path) -> Any:
+    """The merged verdict file (a malformed one is exit 2; its content is checked later)."""
+    try:
+        raw = read_regular(path)
+    except OSError as err:
+        raise MfopsError(f"cannot read --verdict {path}: {err.strerror or err}") from None
+    return loads_json(raw, str(path), what="a merged verdict")

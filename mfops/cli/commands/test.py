@@ -28,8 +28,15 @@ from mfops.behave.compare_report import (
 from mfops.behave.html import html_comparison, html_report
 from mfops.behave.runner import run_in_session
 from mfops.behave.selection import override_samples
+from mfops.behave.shard import select_shard
 from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.shardopts import (
+    check_shard,
+    shard_note,
+    shard_options,
+    write_shard_report,
+)
 from mfops.cli.render import rich_console, to_json, use_color
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import report_write_error
@@ -105,6 +112,7 @@ if TYPE_CHECKING:
     help="Also write a self-contained HTML report to PATH.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show every case's outputs, not only failures.")
+@shard_options
 @server_options
 @click.pass_obj
 def command(
@@ -121,6 +129,8 @@ def command(
     samples: int | None,
     html_path: Path | None,
     verbose: bool,
+    shard: str | None,
+    shard_report: Path | None,
     host: str | None,
     timeout: float,
 ) -> int:
@@ -139,8 +149,15 @@ def command(
     Exit codes: 0 every case passed; 1 a case failed, regressed or could not run (model not
     built, server error); 2 bad input (an invalid suite, an unknown model, no server,
     NAME:TAG of --against missing, --alpha outside (0, 1)).
+
+    With --shard K/N only shard K's part of the (model, case, sample) work runs, and its
+    JSON report goes to --shard-report; it exits 1 only when its own samples already fail
+    a case. `mfops report merge` joins the N reports into the run's verdict.
     """
     check_alpha(alpha)
+    spec = check_shard(shard, shard_report)
+    if spec is not None and update_baseline:
+        raise click.UsageError("--update-baseline cannot be combined with --shard")
     if against is not None and update_baseline:
         raise click.UsageError("--update-baseline cannot be combined with --against")
     session = open_session(opts, host, timeout)
@@ -151,6 +168,10 @@ def command(
         the_tag = _tag(session, rev, tag)
         if against is not None:
             check_tag(against)
+        plan = None
+        if spec is not None:
+            plan = select_shard(cases, spec, comparing=against is not None)
+            cases = list(plan.runs)
         progress = _Progress.maybe(len(cases), opts.color)
         try:
             if against is not None:
@@ -181,6 +202,19 @@ def command(
         finally:
             if progress is not None:
                 progress.close()
+        if plan is not None and shard_report is not None:
+            write_shard_report(
+                shard_report,
+                plan,
+                session=session,
+                report=report,
+                cmp=cmp,
+                tag=the_tag,
+                names=names,
+                samples=samples,
+                against=against,
+                alpha=alpha,
+            )
     finally:
         session.close()
     written = write_baselines(report, session.repo.root) if update_baseline else []
@@ -191,6 +225,9 @@ def command(
     for path in written:
         click.echo(f"baseline written: {path}", err=True)
     write_reports(report, cmp, junit, html_path)
+    if plan is not None:  # a part: only its own certain failures count here
+        click.echo(shard_note(plan), err=True)
+        return 1 if report.failed else 0
     if cmp is not None:
         return 0 if cmp.ok else 1
     return 1 if report.failed else 0

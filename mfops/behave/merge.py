@@ -1,0 +1,424 @@
+"""Joining shard reports (shard.py) into one verdict: `mfops report merge FILE...`.
+
+A shard report is an artefact: a file a CI job uploaded, which a later job downloads. It
+decides nothing until it has been checked, so the merge refuses (exit 2, one line naming
+the problem) unless the files are shards 1..N of one N, each exactly once, from one commit,
+one candidate tag, one plan and one CI run, and every unit the plan has is owned by exactly
+the shard the partition gives it and reported by it. A missing, duplicated or foreign shard
+therefore never passes.
+
+The plan is not taken from the files either: the merge loads the suites of the shards'
+commit (the working tree when HEAD is that commit and clean, else the commit from git),
+plans the cases with the shards' names and `--samples`, and requires the plan's fingerprint
+to be the one every shard recorded. The case runs of the merged report are then mfops' own
+objects, and every writer (text, JSON, Markdown, JUnit, HTML, and their comparison forms)
+renders the merged verdict exactly as it renders an unsharded run.
+
+Samples are pooled per case (a case's samples may come from several shards): the case is
+an error when any sample or any shard's attempt errored, else it passes when at least
+`required` of its samples passed. With `--against` both sides are pooled the same way and
+`compare.decide` runs once over the whole plan, so each case's Fisher test and the Holm
+correction across all cases are those of the unsharded run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mfops.behave.checks import AssertionResult
+from mfops.behave.compare import Baseline, Comparison, decide, seeded
+from mfops.behave.results import CaseResult, Environment, SampleResult, Status, TestReport
+from mfops.behave.selection import CaseRun, override_samples, plan_cases
+from mfops.behave.shard import SHARD_FORMAT, partition, plan_fingerprint
+from mfops.behave.spec import load_suites
+from mfops.errors import MfopsError
+from mfops.graph.revision import Revision
+from mfops.repo.repository import Repo
+
+#: Version of the `merged` block of a merged verdict (promote refuses others).
+MERGED_FORMAT = 1
+
+
+class MergeRefused(MfopsError):
+    """The shard reports do not make one complete run (exit 2)."""
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    """One shard report as read: its path (for messages) and its JSON."""
+
+    path: str
+    data: Mapping[str, Any]
+
+    @property
+    def block(self) -> Mapping[str, Any]:
+        return self.data["shard"]  # type: ignore[no-any-return]
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} (shard {self.block['index']}/{self.block['count']})"
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The merged verdict: the pooled report, the comparison when the shards compared, and
+    the `merged` block (who merged what) that promote reads."""
+
+    report: TestReport
+    comparison: Comparison | None
+    block: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.comparison.ok if self.comparison is not None else self.report.ok
+
+
+# --------------------------------------------------------------------------- checks
+
+
+_SAME = ("commit", "dirty", "tag", "names", "samples", "against", "alpha", "run")
+
+
+def _shape(path: str, data: Any) -> ShardFile:
+    """A JSON document that is an mfops shard report, else MergeRefused naming the file."""
+    if not isinstance(data, dict):
+        raise MergeRefused(f"{path} is not an mfops shard report (not a JSON object)")
+    block = data.get("shard")
+    if not isinstance(block, dict):
+        raise MergeRefused(
+            f"{path} is not an mfops shard report (no `shard` block)",
+            hint="write shard reports with `mfops test --shard K/N --shard-report PATH`",
+        )
+    if block.get("format") != SHARD_FORMAT:
+        raise MergeRefused(
+            f"{path}: shard report format {block.get('format')!r} is not {SHARD_FORMAT}"
+        )
+    kinds = {
+        "index": int,
+        "count": int,
+        "tag": str,
+        "names": list,
+        "units": list,
+        "models": dict,
+        "plan": dict,
+        "run": dict,
+    }
+    for key, kind in kinds.items():
+        if not isinstance(block.get(key), kind) or isinstance(block.get(key), bool):
+            raise MergeRefused(f"{path}: the shard block's `{key}` is missing or malformed")
+    report = data.get("candidate", data)
+    if not isinstance(report, dict) or not isinstance(report.get("cases"), list):
+        raise MergeRefused(f"{path}: no `cases` list: not an mfops test report")
+    return ShardFile(path, data)
+
+
+def check_complete(files: Sequence[ShardFile]) -> int:
+    """Shards 1..N of one N, each exactly once, agreeing on commit, candidate, plan and CI
+    run; returns N. Anything else is MergeRefused, naming the problem."""
+    if not files:
+        raise MergeRefused("no shard reports given")
+    first = files[0]
+    count = first.block["count"]
+    for f in files[1:]:
+        if f.block["count"] != count:
+            raise MergeRefused(
+                f"shards of different runs: {first.label} is one of {count}, "
+                f"{f.label} is one of {f.block['count']}"
+            )
+    for key in _SAME:
+        for f in files[1:]:
+            if f.block.get(key) != first.block.get(key):
+                what = {"tag": "candidate tag", "run": "CI run", "names": "model selection"}
+                raise MergeRefused(
+                    f"shards disagree on the {what.get(key, key)}: {first.label} has "
+                    f"{first.block.get(key)!r}, {f.label} has {f.block.get(key)!r}"
+                )
+    for f in files[1:]:
+        if f.block["plan"] != first.block["plan"]:
+            raise MergeRefused(
+                f"shards planned different work: {first.label} and {f.label} disagree on the "
+                "plan's fingerprint"
+            )
+    seen: dict[int, str] = {}
+    for f in files:
+        index = f.block["index"]
+        if not 1 <= index <= count:
+            raise MergeRefused(f"{f.label}: index outside 1..{count}")
+        if index in seen:
+            raise MergeRefused(f"shard {index}/{count} given twice: {seen[index]} and {f.path}")
+        seen[index] = f.path
+    missing = [str(i) for i in range(1, count + 1) if i not in seen]
+    if missing:
+        raise MergeRefused(
+            f"shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} of {count} "
+            f"missing: a verdict needs every shard",
+            hint="pass every shard's report",
+        )
+    return int(count)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def shard_revision(repo: Repo, commit: str | None, dirty: bool) -> Revision:
+    """The version the shards tested: the working tree when it is that commit and clean,
+    else the commit from git. A dirty run can only be merged in its own working tree."""
+    head = repo.head_commit()
+    if commit is None or (head == commit and not repo.is_dirty()) or dirty:
+        if dirty and (head != commit or commit is None):
+            raise MergeRefused(
+                f"the shards tested uncommitted changes on {commit or 'no commit'}; merge "
+                "them in that working tree"
+            )
+        return Revision(repo, None)
+    try:
+        repo.resolve_ref(commit)
+    except MfopsError:
+        raise MergeRefused(
+            f"the shards tested commit {commit}, which this repository does not have",
+            hint="fetch it, or merge in a checkout of that commit",
+        ) from None
+    return Revision(repo, commit)
+
+
+def plan_of(rev: Revision, block: Mapping[str, Any]) -> list[CaseRun]:
+    """The whole plan, as each shard made it (names, --samples)."""
+    suites = load_suites(rev.snapshot, rev.graph)
+    if rev.ref is not None:  # name suites as the working tree does, as the shards did
+        suites = [replace(s, display=s.path) for s in suites]
+    runs = plan_cases(suites, rev.graph, list(block["names"]))
+    samples = block.get("samples")
+    return override_samples(runs, samples if isinstance(samples, int) else None)
+
+
+def _check_units(files: Sequence[ShardFile], runs: Sequence[CaseRun], comparing: bool) -> None:
+    """Each shard owned exactly what the partition gives it, so together they own every
+    unit once."""
+    count = files[0].block["count"]
+    parts = partition(runs, count, comparing=comparing)
+    for f in files:
+        want = parts[f.block["index"] - 1]
+        try:
+            have = [(str(c), int(i)) for c, i in f.block["units"]]
+        except (TypeError, ValueError):
+            raise MergeRefused(f"{f.label}: the shard block's `units` are malformed") from None
+        if have != want:
+            raise MergeRefused(
+                f"{f.label} owned {len(have)} units, not the {len(want)} the partition gives it"
+            )
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _sample(data: Mapping[str, Any]) -> SampleResult:
+    return SampleResult(
+        int(data["index"]),
+        dict(data["options"]),
+        str(data.get("output") or ""),
+        float(data.get("latency_ms") or 0.0),
+        tuple(AssertionResult.from_json(a) for a in data.get("assertions") or ()),
+        bool(data.get("cached")),
+        data.get("error"),
+    )
+
+
+def _pool(
+    run: CaseRun, parts: Sequence[tuple[ShardFile, Mapping[str, Any]]], owned: Mapping[int, str]
+) -> CaseResult:
+    """One case from its shards' parts (module docstring)."""
+    samples: dict[int, SampleResult] = {}
+    whole_error: str | None = None
+    for f, part in parts:
+        mine = {i for i, p in owned.items() if p == f.path}
+        try:
+            got = [_sample(s) for s in part.get("samples") or ()]
+        except (KeyError, TypeError, ValueError):
+            raise MergeRefused(f"{f.label}: a sample of {run.id} is malformed") from None
+        if not got and part.get("status") == "error":
+            whole_error = whole_error or str(part.get("error") or "could not run")
+            continue
+        for s in got:
+            if s.index not in mine:
+                raise MergeRefused(f"{f.label} reports sample {s.index} of {run.id}, not its own")
+            samples[s.index] = s
+        if {s.index for s in got} != mine:
+            raise MergeRefused(f"{f.label} does not report every sample it owned of {run.id}")
+    first = parts[0][1]
+    pooled = tuple(samples[i] for i in sorted(samples))
+    errors = [s.error for s in pooled if s.error]
+    status: Status
+    if whole_error is not None:
+        status, error, pooled = "error", whole_error, ()
+    elif errors:
+        status, error = "error", errors[0]
+    else:
+        passes = sum(s.passed for s in pooled)
+        status, error = ("passed" if passes >= run.case.required else "failed"), None
+    return CaseResult(
+        run,
+        str(first.get("target") or ""),
+        status,
+        pooled,
+        first.get("manifest"),
+        first.get("model_digest"),
+        max(float(p.get("seconds") or 0.0) for _, p in parts),
+        error,
+    )
+
+
+def _side(
+    files: Sequence[ShardFile], runs: Sequence[CaseRun], key: str | None, comparing: bool
+) -> tuple[TestReport, dict[str, CaseResult]]:
+    """One side (candidate, or `key` = "baseline") pooled over the shards."""
+    parts: dict[str, list[tuple[ShardFile, Mapping[str, Any]]]] = {}
+    owned: dict[str, dict[int, str]] = {}
+    envs: list[Mapping[str, Any]] = []
+    summaries: list[Mapping[str, Any]] = []
+    for f in files:
+        empty: dict[str, Any] = {"cases": []}  # a shard with nothing to test: plain, empty
+        doc: Mapping[str, Any]
+        if key:
+            doc = f.data.get(key) or empty
+        else:
+            doc = f.data.get("candidate", f.data) if comparing else f.data
+        envs.append(doc.get("environment") or {})
+        summaries.append(doc.get("summary") or {})
+        for case in doc["cases"]:
+            if not isinstance(case, dict) or not isinstance(case.get("id"), str):
+                raise MergeRefused(f"{f.label}: a case entry is malformed")
+            parts.setdefault(case["id"], []).append((f, case))
+        for c, i in f.block["units"]:
+            owned.setdefault(str(c), {})[int(i)] = f.path
+    results: dict[str, CaseResult] = {}
+    for run in runs:
+        if run.id in parts:
+            results[run.id] = _pool(run, parts[run.id], owned.get(run.id, {}))
+        elif key is None:
+            raise MergeRefused(f"no shard reports case {run.id}")
+    manifests: dict[str, str] = {}
+    for env in envs:
+        for name, digest in (env.get("models") or {}).items():
+            if isinstance(digest, str):
+                manifests[str(name)] = digest
+    merged_env = Environment(
+        "; ".join(dict.fromkeys(str(e.get("host") or "?") for e in envs)),
+        "; ".join(dict.fromkeys(str(e.get("server_version") or "") for e in envs)),
+        str(envs[0].get("tag") or ""),
+        {k.casefold(): v for k, v in manifests.items()},
+        {},
+        min((str(e.get("started_at") or "") for e in envs), default=""),
+        str(envs[0].get("mfops_version") or ""),
+    )
+
+    def total(name: str) -> int:
+        return sum(int(s.get(name) or 0) for s in summaries)
+
+    ordered = tuple(results[r.id] for r in runs if r.id in results)
+    report = TestReport(
+        merged_env,
+        ordered,
+        max((float(s.get("seconds") or 0.0) for s in summaries), default=0.0),
+        total("chat_calls"),
+        total("embed_calls"),
+        total("cache_hits"),
+    )
+    return report, results
+
+
+def _baselines(files: Sequence[ShardFile]) -> dict[str, Baseline]:
+    out: dict[str, Baseline] = {}
+    for f in files:
+        for model, b in (f.data.get("against") or {}).items():
+            if not isinstance(b, dict):
+                raise MergeRefused(f"{f.label}: the `against` entry of {model} is malformed")
+            out[str(model)] = Baseline(
+                b.get("tag"), b.get("reason"), bool(b.get("new")), str(b.get("source") or "")
+            )
+    return out
+
+
+def _models(files: Sequence[ShardFile], merged: Merged | None = None) -> dict[str, Any]:
+    """Per model: the content every shard saw on its server (they must agree)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in files:
+        for name, seen in f.block["models"].items():
+            if not isinstance(seen, dict) or not isinstance(seen.get("content"), (str, type(None))):
+                raise MergeRefused(f"{f.label}: the content of {name} is missing or malformed")
+            have = out.get(name)
+            if have is None:
+                out[name] = {"content": seen["content"], "manifests": [seen.get("manifest")]}
+                continue
+            if have["content"] != seen["content"]:
+                raise MergeRefused(
+                    f"shards tested different content of {name}: {f.label} saw "
+                    f"{str(seen['content'])[:19]}, another shard {str(have['content'])[:19]}"
+                )
+            if seen.get("manifest") not in have["manifests"]:
+                have["manifests"].append(seen.get("manifest"))
+    return out
+
+
+def merge(repo: Repo, files: Sequence[tuple[str, Any]]) -> Merged:
+    """Check the shard reports (`(path, parsed JSON)` each) and pool them into one verdict;
+    see the module docstring. MergeRefused (exit 2) when they are not one complete run."""
+    shards = [_shape(path, data) for path, data in files]
+    count = check_complete(shards)
+    shards.sort(key=lambda f: int(f.block["index"]))
+    block = shards[0].block
+    comparing = block.get("against") is not None
+    rev = shard_revision(repo, block.get("commit"), bool(block.get("dirty")))
+    runs = plan_of(rev, block)
+    if plan_fingerprint(runs) != block["plan"].get("fingerprint"):
+        raise MergeRefused(
+            f"the shards planned other cases than the suites of "
+            f"{block.get('commit') or 'the working tree'} give",
+            hint="merge in a checkout of the commit the shards tested",
+        )
+    _check_units(shards, runs, comparing)
+    contents = _models(shards)
+    if comparing:
+        runs = [seeded(r) for r in runs]
+    candidate, _ = _side(shards, runs, None, comparing)
+    comparison = None
+    if comparing:
+        base, by_id = _side(shards, runs, "baseline", comparing)
+        baselines = _baselines(shards)
+        tags = sorted({str(b.tag) for b in baselines.values() if b.tag is not None})
+        base = replace(base, env=replace(candidate.env, tag=", ".join(tags) or "-"))
+        pairs = [by_id.get(r.run.id) for r in candidate.results]
+        alpha = float(block.get("alpha") or 0.05)
+        comparison = decide(candidate, base, pairs, baselines, alpha)
+    statuses = candidate.models()
+    models: dict[str, Any] = {}
+    for name, seen in contents.items():
+        status: str = statuses.get(name, "untested")
+        if comparison is not None and status == "passed" and comparison.model_regressed(name):
+            status = "failed"
+        cases = [r.run.id for r in candidate.results if r.run.model == name]
+        models[name] = {**seen, "status": status, "cases": cases}
+    info = {
+        "format": MERGED_FORMAT,
+        "count": count,
+        "commit": block.get("commit"),
+        "dirty": bool(block.get("dirty")),
+        "tag": block["tag"],
+        "run": block["run"],
+        "against": block.get("against"),
+        "names": block["names"],
+        "samples": block.get("samples"),
+        "plan": block["plan"],
+        "shards": [
+            {
+                "index": f.block["index"],
+                "file": f.path,
+                "units": len(f.block["units"]),
+                "cost": f.block.get("cost"),
+            }
+            for f in shards
+        ],
+        "models": models,
+    }
+    return Merged(candidate, comparison, info)
