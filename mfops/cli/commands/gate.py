@@ -15,8 +15,9 @@ from mfops.behave.report import text_report
 from mfops.build.plan import check_build_tag, check_tag
 from mfops.cli.commands.buildview import result_line
 from mfops.cli.commands.lint import text_line
+from mfops.cli.commands.poolopts import pool_server_options
 from mfops.cli.commands.promote import result_text
-from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.serveropts import open_session
 from mfops.cli.commands.test import write_reports
 from mfops.diff.render import render_markdown, render_text
 from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
@@ -121,7 +122,7 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
     is_flag=True,
     help="Plan only: the build plan, the suites that would run, the tags that would move.",
 )
-@server_options
+@pool_server_options
 @click.pass_obj
 def command(
     opts: Any,
@@ -141,7 +142,7 @@ def command(
     allow_untested: bool,
     allow_dirty: bool,
     dry_run: bool,
-    host: str | None,
+    host: tuple[str, ...],
     timeout: float,
 ) -> int:
     """Lint, diff, build, test and (with --promote-to) promote, stopping at the first
@@ -162,6 +163,12 @@ def command(
     In release mode every attempt is recorded in git (refs/mfops/history), including a
     gate that fails at lint, diff, build or test; a dirty candidate is refused unless
     --allow-dirty. --dry-run prints the plan and records nothing.
+
+    With --host given several times (or defaults.hosts) the gate runs on a pool: it builds
+    the candidate on every host (the first, then each other in turn), checks that every
+    host holds the same manifest digests, and spreads the tests over the pool as `mfops
+    test` does. A comparison with the release (and --against) runs on the first host only;
+    --promote-to needs a single host.
 
     Each step prints a status line. With $GITHUB_STEP_SUMMARY set, a Markdown summary
     (steps, diff, build, tests, promotion) is appended to that file.
@@ -199,7 +206,13 @@ def command(
         alpha=alpha,
         samples=samples,
     )
-    session = open_session(opts, host, timeout)
+    session = open_session(opts, None, timeout, hosts=host)
+    if session.pool and promote_to:
+        session.close()
+        raise click.UsageError(
+            "--promote-to on a pool of hosts: promote on one --host (a pool gate builds and "
+            "tests only)"
+        )
     try:
         report = run_gate(session, options, on_step=_show_step, on_build=_build_line)
     finally:

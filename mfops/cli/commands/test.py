@@ -29,7 +29,8 @@ from mfops.behave.html import html_comparison, html_report
 from mfops.behave.runner import run_in_session
 from mfops.behave.selection import override_samples
 from mfops.build.plan import candidate_tag, check_tag
-from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.poolopts import pool_note, pool_server_options
+from mfops.cli.commands.serveropts import open_session
 from mfops.cli.render import rich_console, to_json, use_color
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import report_write_error
@@ -105,7 +106,7 @@ if TYPE_CHECKING:
     help="Also write a self-contained HTML report to PATH.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show every case's outputs, not only failures.")
-@server_options
+@pool_server_options
 @click.pass_obj
 def command(
     opts: Any,
@@ -121,7 +122,7 @@ def command(
     samples: int | None,
     html_path: Path | None,
     verbose: bool,
-    host: str | None,
+    host: tuple[str, ...],
     timeout: float,
 ) -> int:
     """Run behavioural test suites against built models.
@@ -136,14 +137,22 @@ def command(
     options and seeds, and the report compares the two sides case by case: regressed,
     improved, unchanged, or underpowered (too few samples to tell at --alpha).
 
+    With --host given several times (or defaults.hosts in mfops.yaml) the run is spread
+    over that pool of servers: every host must hold the same manifest digest for each
+    model it will be asked for (else the run is refused, naming the host and the model);
+    each host runs --jobs requests at once; a host that dies mid-run hands its samples to
+    the others; reports name the host that answered each sample. --against runs on the
+    first host only.
+
     Exit codes: 0 every case passed; 1 a case failed, regressed or could not run (model not
     built, server error); 2 bad input (an invalid suite, an unknown model, no server,
-    NAME:TAG of --against missing, --alpha outside (0, 1)).
+    NAME:TAG of --against missing, --alpha outside (0, 1), a host of the pool down at the
+    start or every host gone mid-run); 1 also when the pool's hosts hold different content.
     """
     check_alpha(alpha)
     if against is not None and update_baseline:
         raise click.UsageError("--update-baseline cannot be combined with --against")
-    session = open_session(opts, host, timeout)
+    session = open_session(opts, None, timeout, hosts=host)
     try:
         rev = Revision(session.repo, None)
         suites = load_suites(rev.snapshot, rev.graph)
@@ -154,6 +163,7 @@ def command(
         progress = _Progress.maybe(len(cases), opts.color)
         try:
             if against is not None:
+                pool_note(session, "--against")
                 cmp = compare_in_session(
                     session,
                     rev,
