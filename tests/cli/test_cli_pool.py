@@ -154,3 +154,23 @@ def test_a_pool_gate_cannot_promote(rel: Release):
         assert rel.double.calls.count("/api/create") == 0
     finally:
         other.stop()
+
+
+def test_against_on_a_pool_checks_both_tags_and_spreads_both_sides(lab: Lab, pool):
+    for d in pool:
+        Lab(lab.repo, d).build("t2")
+    code, out, err = lab.mfops(
+        "test", "--tag", "t2", "--against", "t1", "--samples", "4", "--no-cache",
+        *hosts_args(pool),
+    )  # fmt: skip
+    assert code == 0, out + err
+    for d in pool:
+        models = {b["model"].split(":")[1] for b in d.calls.bodies("/api/chat")}
+        assert models == {"t1", "t2"}  # each host answered samples of both sides
+    total = sum(d.calls.count("/api/chat") for d in pool)
+    assert total == 2 * 4 * 4
+    # the release side is checked too: a differing t1 on one host refuses the comparison
+    pool[1].add_local_model("base:t1", from_=BASE, system="Discuss pricing freely.")
+    code, out, err = lab.mfops("test", "--tag", "t2", "--against", "t1", *hosts_args(pool))
+    assert code == 1
+    assert f"base:t1 differs across the pool: {pool[1].url} holds" in err

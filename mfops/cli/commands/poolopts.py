@@ -26,11 +26,3 @@ def pool_server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             params[n] = click.Option(["--host"], metavar="URL", multiple=True, help=POOL_HELP)
     return fn
 
-
-def pool_note(session: Any, what: str) -> None:
-    """Say on stderr that `what` runs on the first host only (not spread over the pool)."""
-    if session.pool:
-        click.echo(
-            f"mfops: {what} runs on the pool's first host only, {session.host.display}",
-            err=True,
-        )

@@ -29,7 +29,7 @@ from mfops.behave.html import html_comparison, html_report
 from mfops.behave.runner import run_in_session
 from mfops.behave.selection import override_samples
 from mfops.build.plan import candidate_tag, check_tag
-from mfops.cli.commands.poolopts import pool_note, pool_server_options
+from mfops.cli.commands.poolopts import pool_server_options
 from mfops.cli.commands.serveropts import open_session
 from mfops.cli.render import rich_console, to_json, use_color
 from mfops.fileio.atomic import write_atomic
@@ -141,8 +141,8 @@ def command(
     over that pool of servers: every host must hold the same manifest digest for each
     model it will be asked for (else the run is refused, naming the host and the model);
     each host runs --jobs requests at once; a host that dies mid-run hands its samples to
-    the others; reports name the host that answered each sample. --against runs on the
-    first host only.
+    the others; reports name the host that answered each sample (with --against, both
+    tags are checked and both sides spread).
 
     Exit codes: 0 every case passed; 1 a case failed, regressed or could not run (model not
     built, server error); 2 bad input (an invalid suite, an unknown model, no server,
@@ -163,7 +163,6 @@ def command(
         progress = _Progress.maybe(len(cases), opts.color)
         try:
             if against is not None:
-                pool_note(session, "--against")
                 cmp = compare_in_session(
                     session,
                     rev,
