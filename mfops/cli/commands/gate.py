@@ -167,8 +167,9 @@ def command(
     With --host given several times (or defaults.hosts) the gate runs on a pool: it builds
     the candidate on every host (the first, then each other in turn), checks that every
     host holds the same manifest digests, and spreads the tests over the pool as `mfops
-    test` does. A comparison with the release (and --against) runs on the first host only;
-    --promote-to needs a single host.
+    test` does (--against TAG too); the pull-request comparison with the current release
+    runs on the first host only, and --promote-to needs a single host. Hosts holding
+    different content fail the test step (exit 1), naming host and model.
 
     Each step prints a status line. With $GITHUB_STEP_SUMMARY set, a Markdown summary
     (steps, diff, build, tests, promotion) is appended to that file.
