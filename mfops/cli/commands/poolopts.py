@@ -25,4 +25,3 @@ def pool_server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         if param.name == "host":
             params[n] = click.Option(["--host"], metavar="URL", multiple=True, help=POOL_HELP)
     return fn
-
