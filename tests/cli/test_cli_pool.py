@@ -128,6 +128,8 @@ def test_a_pool_gate_builds_on_every_host_then_spreads_the_tests(rel: Release):
     try:
         other.client().pull(BASE)  # the locked base, as on the first host
         cand = rel.commit({"expert/Modelfile": BETTER_EXPERT}, "be concise")
+        for d in (rel.double, other):
+            d.faults.latency["/api/chat"] = 0.01  # both hosts busy for a moment: work spreads
         code, out, err = rel.mfops(
             "gate", "--all", "--samples", "4", "--host", rel.double.url, "--host", other.url
         )
