@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from mfops.behave import stats
 from mfops.behave.baseline import BaselineStore
 from mfops.behave.cache import ResultCache
+from mfops.behave.pool import Pool, pool_targets
 from mfops.behave.results import CaseResult, Environment, EventFn, TestReport
 from mfops.behave.runner import ParametersFn, Runner, server_parameters
 from mfops.behave.spec import case_digest
@@ -169,10 +170,12 @@ def compare(
     stores: BaselineStore | None = None,
     on_event: EventFn | None = None,
     parameters: ParametersFn | None = None,
+    pool: Pool | None = None,
 ) -> Comparison:
     """Run `cases` at `env.tag` and at each model's baseline tag; see the module docstring.
 
-    `baselines` maps each model to its `Baseline`; a model missing from it has none.
+    `baselines` maps each model to its `Baseline`; a model missing from it has none. With
+    `pool` (then also the `client`), both sides are spread over its hosts (behave/pool.py).
     """
     check_alpha(alpha)
     runs = [seeded(r) for r in cases]
@@ -190,6 +193,7 @@ def compare(
         baselines=stores,
         on_event=on_event,
         parameters=parameters,
+        pool=pool,
     )
     all_runs = runs + [r for _, r, _ in base_runs]
     tags = [env.tag] * len(runs) + [str(t) for _, _, t in base_runs]
@@ -292,10 +296,24 @@ def compare_in_session(
 ) -> Comparison:
     """`compare` the way `mfops test --against` does it (see `run_in_session`): `against`
     is a tag for every model, or a function choosing each model's baseline from the
-    server's listing (the gate's "current release")."""
+    server's listing (the gate's "current release").
+
+    On a pool (`session.pool`) with `against` a tag, the pool is checked for both tags and
+    both sides are spread over it; a function `against` (which may rebuild a release on the
+    session's server) runs on the pool's first host only."""
 
     check_alpha(alpha)
-    env = Environment.probe(session.server, tag=tag, digests=rev.digests)
+    pool = None
+    if len(session.pool) > 1 and isinstance(against, str):
+        pool = Pool(session.pool, session.server.options)
+        try:
+            targets = pool_targets(cases, tag) + pool_targets(cases, against)
+            env = pool.environment(targets, tag=tag, digests=dict(rev.digests))
+        except BaseException:
+            pool.close()
+            raise
+    else:
+        env = Environment.probe(session.server, tag=tag, digests=rev.digests)
     models = [r.model for r in cases]
     if isinstance(against, str):
         baselines: Mapping[str, Baseline] = against_tag(env, models, against)
@@ -307,7 +325,7 @@ def compare_in_session(
     try:
         return compare(
             cases,
-            session.server,
+            pool if pool is not None else session.server,
             env=env,
             baselines=baselines,
             alpha=alpha,
@@ -316,8 +334,11 @@ def compare_in_session(
             jobs=jobs or rev.snapshot.config.defaults.jobs,
             stores=BaselineStore(rev.snapshot),
             on_event=on_event,
-            parameters=server_parameters(session.server),
+            parameters=pool.parameters if pool is not None else server_parameters(session.server),
+            pool=pool,
         )
     finally:
+        if pool is not None:
+            pool.close()
         if use_cache:
             cache.save()

@@ -30,7 +30,7 @@ from mfops.behave.compare_report import (
     p_text,
     power_note,
 )
-from mfops.behave.report import stats_text, summary_line
+from mfops.behave.report import answered_by, stats_text, summary_line
 
 if TYPE_CHECKING:
     from mfops.behave.compare import CaseComparison, Comparison
@@ -216,7 +216,9 @@ def html_report(report: TestReport) -> str:
     verdict = "passed" if report.ok else "failed"
     rows = [
         f'<tr data-verdict="{e(r.status)}"><td class="v-{e(r.status)}">{e(r.status)}</td>'
-        f"<td>{e(r.run.model)}</td><td>{e(r.run.case.name)}</td><td>{e(stats_text(r))}</td></tr>"
+        f"<td>{e(r.run.model)}</td><td>{e(r.run.case.name)}</td><td>{e(stats_text(r))}</td>"
+        + (f'<td class="hosts">{e(answered_by(r))}</td>' if report.env.hosts else "")
+        + "</tr>"
         for r in report.results
     ]
     body = [
@@ -224,7 +226,9 @@ def html_report(report: TestReport) -> str:
         f'<p id="summary">{e(summary_line(report))}</p>',
         '<p><label><input type="checkbox" id="only-changed"> only failures</label></p>',
         '<table id="cases"><thead><tr><th>Status</th><th>Model</th><th>Case</th>'
-        "<th>Samples</th></tr></thead><tbody>",
+        "<th>Samples</th>"
+        + ("<th>Hosts</th>" if report.env.hosts else "")
+        + "</tr></thead><tbody>",
         *rows,
         "</tbody></table>",
         "<h2>Cases</h2>",

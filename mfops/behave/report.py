@@ -73,6 +73,12 @@ def _samples_line(r: CaseResult) -> str:
     return line
 
 
+def answered_by(r: CaseResult) -> str:
+    """Which pool hosts answered a case's samples (`cache` for cached ones); "" on one host."""
+    hosts = dict.fromkeys(s.host or ("cache" if s.cached else "") for s in r.samples)
+    return ", ".join(h for h in hosts if h)
+
+
 def _bad_samples(r: CaseResult) -> list[SampleResult]:
     return [s for s in r.samples if not s.passed]
 
@@ -118,6 +124,8 @@ def text_report(report: TestReport, *, color: bool = False, verbose: bool = Fals
         word = paint(r.status, f"{_WORD[r.status]:<5}")
         extra = f"  [{_samples_line(r)}]" if _samples_line(r) else ""
         cached = "  (cached)" if r.cached else ""
+        if report.env.hosts and answered_by(r) and not r.cached:
+            cached += f"  (on {answered_by(r)})"
         lines.append(f"  {word} {r.run.case.name:<{width}}  {r.run.origin}{extra}{cached}")
         if r.status == "passed" and not verbose:
             continue
@@ -139,6 +147,7 @@ def text_report(report: TestReport, *, color: bool = False, verbose: bool = Fals
 
 def _sample_text(r: CaseResult, s: SampleResult, paint: Any) -> list[str]:
     seed = f", seed {s.seed}" if s.seed is not None else ""
+    seed += f", on {s.host}" if s.host else ""
     head = f"        sample {s.index + 1}/{r.run.case.samples}{seed}"
     if s.error:
         return [f"{head}: {paint('error', 'error')}: {s.error}"]
@@ -154,7 +163,8 @@ def _sample_text(r: CaseResult, s: SampleResult, paint: Any) -> list[str]:
 
 
 def _sample_json(s: SampleResult) -> dict[str, Any]:
-    return {
+    host = {"host": s.host} if s.host else {}  # only a pool run says which host answered
+    return host | {
         "index": s.index,
         "seed": s.seed,
         "options": s.options,
@@ -200,7 +210,8 @@ def environment_json(report: TestReport) -> dict[str, Any]:
         for c in r.run.case.assertions:
             if c.model is not None:
                 used[c.model] = env.manifest(c.model)
-    return {
+    pool = {"hosts": list(env.hosts)} if env.hosts else {}
+    return pool | {
         "host": env.host,
         "server_version": env.server_version,
         "tag": env.tag,
@@ -251,12 +262,15 @@ def markdown_report(report: TestReport) -> str:
         "",
     ]
     if report.results:
-        lines += ["| | Model | Case | Origin | Samples |", "|---|---|---|---|---|"]
+        pool = bool(env.hosts)
+        head = "| | Model | Case | Origin | Samples |" + (" Hosts |" if pool else "")
+        lines += [head, "|---|---|---|---|---|" + ("---|" if pool else "")]
         for r in report.results:
             samples = f"{r.passed_samples}/{r.run.case.samples}" if r.samples else "-"
+            hosts = f" {table_cell(answered_by(r) or '-')} |" if pool else ""
             lines.append(
                 f"| {icon[r.status]} | {table_cell(r.run.model)} | {table_cell(r.run.case.name)}"
-                f" | {table_cell(r.run.origin)} | {samples} |"
+                f" | {table_cell(r.run.origin)} | {samples} |{hosts}"
             )
     bad = [r for r in report.results if r.status != "passed"]
     if bad:
@@ -270,7 +284,8 @@ def markdown_report(report: TestReport) -> str:
             if s.error:
                 lines.append(f"- sample {s.index + 1}: error: {table_cell(s.error)}")
                 continue
-            lines.append(f"- sample {s.index + 1} (seed {s.seed}):")
+            on = f", on {s.host}" if s.host else ""
+            lines.append(f"- sample {s.index + 1} (seed {s.seed}{on}):")
             lines += [
                 f"  - `{a.type}`: {table_cell(a.message)}" for a in s.assertions if not a.passed
             ]
@@ -334,6 +349,7 @@ def junit_xml(report: TestReport, extra: dict[str, tuple[str, str]] | None = Non
             ("target", first.target),
             ("tag", env.tag),
             ("host", env.host),
+            *((("hosts", ", ".join(env.hosts)),) if env.hosts else ()),
             ("server_version", env.server_version),
             ("manifest", first.manifest or ""),
             ("model_digest", first.model_digest or ""),
@@ -397,5 +413,9 @@ def _testcase(parent: Any, r: CaseResult, extra: tuple[str, str] | None = None) 
     if r.samples:
         out = ET.SubElement(case, "system-out")
         out.text = _x(
-            "\n".join(f"[sample {s.index + 1}, seed {s.seed}] {s.output}" for s in r.samples)
+            "\n".join(
+                f"[sample {s.index + 1}, seed {s.seed}{f', host {s.host}' if s.host else ''}] "
+                f"{s.output}"
+                for s in r.samples
+            )
         )

@@ -46,6 +46,8 @@ class Environment:
     digests: Mapping[str, str] = field(default_factory=dict)
     started_at: str = ""
     mfops_version: str = ""
+    #: The servers of a pool run (behave/pool.py), in order; empty for a single host.
+    hosts: tuple[str, ...] = ()
 
     def manifest(self, name: str) -> str | None:
         return self.manifests.get(display_name(name))
@@ -73,6 +75,9 @@ class SampleResult:
     assertions: tuple[AssertionResult, ...] = ()
     cached: bool = False
     error: str | None = None
+    #: The pool host that answered this sample (behave/pool.py); "" on a single host or
+    #: when the result came from the cache.
+    host: str = ""
 
     @property
     def passed(self) -> bool:

@@ -28,6 +28,7 @@ from mfops.behave.assertions import KINDS, AssertionResult, Verdict, cosine, gra
 from mfops.behave.baseline import BaselineStore, baseline_path
 from mfops.behave.cache import ResultCache, cacheable, sample_key
 from mfops.behave.judge import ask_judge
+from mfops.behave.pool import Pool, pool_targets
 from mfops.behave.results import (
     CaseResult,
     Environment,
@@ -197,8 +198,10 @@ class Runner:
         update_baseline: bool = False,
         on_event: EventFn | None = None,
         parameters: ParametersFn | None = None,
+        pool: Pool | None = None,
     ) -> None:
         self.client = _Counting(client)
+        self.pool = pool  # several hosts: samples are spread by behave/pool.py
         self.parameters = parameters
         self._own_cap: dict[str, bool] = {}
         self.env = env
@@ -333,10 +336,15 @@ class Runner:
             )
             grades = tuple(grade(c, output, latency, grader) for c in run.case.assertions)
         except MfopsError as err:
-            if isinstance(err, ServerUnreachable):
+            host = ""
+            if self.pool is not None:
+                self.pool.check_lost(err)  # a dead host's sample goes to another host
+                host = self.pool.current()
+            elif isinstance(err, ServerUnreachable):
                 self._stop = err.message
-            return SampleResult(index, opts, error=str(err))
-        result = SampleResult(index, opts, output, round(latency, 1), grades)
+            return SampleResult(index, opts, error=str(err), host=host)
+        host = self.pool.current() if self.pool is not None else ""
+        result = SampleResult(index, opts, output, round(latency, 1), grades, host=host)
         key = prep.keys[index]
         if key is not None and self.cache is not None:
             self.cache.put(key, result.cache_entry())
@@ -415,7 +423,9 @@ class Runner:
                     finished[index[id(prep)]] = done
                 self._emit(TestEvent("case", result=done))
 
-        if todo:
+        if todo and self.pool is not None:
+            self.pool.dispatch(todo, lambda item: work(*item), self.jobs)
+        elif todo:
             with ThreadPoolExecutor(
                 max_workers=min(self.jobs, len(todo)), thread_name_prefix="mfops-test"
             ) as pool:
@@ -444,6 +454,7 @@ def run(
     update_baseline: bool = False,
     on_event: EventFn | None = None,
     parameters: ParametersFn | None = None,
+    pool: Pool | None = None,
 ) -> TestReport:
     """Run `cases` against `env.tag` through `client`; see the module docstring.
 
@@ -462,6 +473,7 @@ def run(
         update_baseline=update_baseline,
         on_event=on_event,
         parameters=parameters,
+        pool=pool,
     ).run(cases)
 
 
@@ -478,13 +490,24 @@ def run_in_session(
 ) -> TestReport:
     """`run` the way `mfops test` does it, for promotion and the gate to reuse: probe the
     session's server, read the host's result cache under `.mfops/`, read baselines from
-    `rev`'s snapshot, and save the cache afterwards (unless `use_cache` is False)."""
-    env = Environment.probe(session.server, tag=tag, digests=rev.digests)
+    `rev`'s snapshot, and save the cache afterwards (unless `use_cache` is False).
+
+    A session with a pool (`session.pool`, several hosts) checks the pool and spreads the
+    run over it (behave/pool.py); its cache is the first host's."""
+    pool = Pool(session.pool, session.server.options) if len(session.pool) > 1 else None
+    if pool is not None:
+        try:
+            env = pool.environment(pool_targets(cases, tag), tag=tag, digests=dict(rev.digests))
+        except BaseException:
+            pool.close()
+            raise
+    else:
+        env = Environment.probe(session.server, tag=tag, digests=rev.digests)
     cache = ResultCache.load(session.state_dir, session.host)
     try:
         return run(
             cases,
-            session.server,
+            pool if pool is not None else session.server,
             env=env,
             cache=cache,
             use_cache=use_cache,
@@ -492,8 +515,11 @@ def run_in_session(
             baselines=BaselineStore(rev.snapshot),
             update_baseline=update_baseline,
             on_event=on_event,
-            parameters=server_parameters(session.server),
+            parameters=pool.parameters if pool is not None else server_parameters(session.server),
+            pool=pool,
         )
     finally:
+        if pool is not None:
+            pool.close()
         if use_cache:
             cache.save()

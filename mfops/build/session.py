@@ -31,6 +31,7 @@ from mfops.server.bases import (
     require_pinned,
 )
 from mfops.server.client import Server, resolve_host
+from mfops.server.hosts import resolve_hosts
 from mfops.server.registry import insecure_pull
 from mfops.server.versions import require_supported
 
@@ -44,6 +45,9 @@ class Session:
     repo: Repo
     host: Host
     server: Server
+    #: Every server of a pool run (issue 16: `--host` several times or `defaults.hosts`),
+    #: `host` first; empty for one host. Only `test` and `gate` open a session with a pool.
+    pool: tuple[Host, ...] = ()
 
     @classmethod
     def open(
@@ -52,11 +56,17 @@ class Session:
         repo: Path | None = None,
         host: str | None = None,
         options: ServerOptions | None = None,
+        hosts: tuple[str, ...] | None = None,
     ) -> Session:
+        """`hosts` (instead of `host`): the `--host` values of a command that runs on a pool;
+        with none given, `defaults.hosts` is the pool (server/hosts.py: resolve_hosts)."""
         found = Repo.find(explicit=repo)
-        configured = found.snapshot(None).config.defaults.host
-        resolved = resolve_host(host, configured)
-        return cls(found, resolved, Server(resolved, options))
+        defaults = found.snapshot(None).config.defaults
+        if hosts is None:
+            resolved = resolve_host(host, defaults.host)
+            return cls(found, resolved, Server(resolved, options))
+        pool = resolve_hosts(hosts, defaults.hosts, defaults.host)
+        return cls(found, pool[0], Server(pool[0], options), pool if len(pool) > 1 else ())
 
     @property
     def state_dir(self) -> Path:

@@ -58,6 +58,7 @@ from mfops.graph.revision import Revision
 from mfops.graph.revision import Revision as Rev
 from mfops.lint.engine import lint_repo, plural
 from mfops.release.current import Release, has_releases, release_baselines, restore_release
+from mfops.release.poolbuild import build_on_rest
 from mfops.release.promote import PromoteRequest, promote, target_of
 from mfops.release.verdict import Against, comparing_tester, suite_tester
 from mfops.repo import history
@@ -358,7 +359,26 @@ class Gate:
             if skipped:
                 text += f", {skipped} skipped"
             return Step("build", "failed", text, report, EXIT_CHECK_FAILED)
-        return Step("build", "passed", f"at {plan.tag}: {', '.join(counts)}", report)
+        text = f"at {plan.tag}: {', '.join(counts)}"
+        if self.session.pool:  # a pool: every host must hold the candidate (poolbuild.py)
+            others = build_on_rest(
+                self.session, sel, tag=plan.tag, jobs=jobs, on_build=self.on_build
+            )
+            for other in others:
+                if other.report.failed:
+                    bad = other.report.count("failed")
+                    why = f"{plural(bad, 'model')} failed" if bad else "models were not built"
+                    return Step(
+                        "build",
+                        "failed",
+                        f"{why} on {other.host.display} (a host of the pool)",
+                        other.report,
+                        EXIT_CHECK_FAILED,
+                    )
+            text += f" on {self.session.host.display}; built on the other " + plural(
+                len(others), "host"
+            )
+        return Step("build", "passed", text, report)
 
     def _tester(self) -> Callable[[Sequence[str], str], TestSummary]:
         """The suites alone, or compared with a baseline: `--against TAG`, or in

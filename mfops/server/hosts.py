@@ -142,3 +142,34 @@ def resolve_host(explicit: str | None = None, configured: str | None = None) -> 
         if candidate and candidate.strip():
             return Host(normalize_host(candidate))
     return Host(DEFAULT_HOST)
+
+
+def resolve_hosts(
+    explicit: tuple[str, ...] = (),
+    pool: tuple[str, ...] = (),
+    configured: str | None = None,
+) -> tuple[Host, ...]:
+    """The servers of one run (issue 16): every `--host` given, else `OLLAMA_HOST`, else
+    `mfops.yaml`'s `defaults.hosts` (a pool), else `defaults.host`, else the default.
+
+    One host is the everyday case; several make a pool (`behave/pool.py`). A server named
+    twice (by its identity: `localhost` and `127.0.0.1:11434` are one) is refused, since
+    it would silently count twice in the pool."""
+    given = [h for h in explicit if h and h.strip()]
+    if len(given) <= 1:
+        env = os.environ.get("OLLAMA_HOST")
+        if given or (env and env.strip()) or not pool:
+            return (resolve_host(given[0] if given else None, configured),)
+        given = list(pool)
+    hosts = tuple(Host(normalize_host(h)) for h in given)
+    seen: dict[str, Host] = {}
+    for h in hosts:
+        twin = seen.get(h.identity)
+        if twin is not None:
+            raise ServerError(
+                f"the pool names one server twice: {twin.display} and {h.display} are both "
+                f"{h.identity}",
+                hint="list each server of the pool once",
+            )
+        seen[h.identity] = h
+    return hosts

@@ -16,8 +16,9 @@ from mfops.behave.results import Environment, TestReport
 from mfops.build.plan import check_build_tag, check_tag
 from mfops.cli.commands.buildview import result_line
 from mfops.cli.commands.lint import text_line
+from mfops.cli.commands.poolopts import pool_server_options
 from mfops.cli.commands.promote import result_text
-from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.serveropts import open_session
 from mfops.cli.commands.shardopts import check_shard, shard_options, write_shard_report
 from mfops.cli.commands.test import write_reports
 from mfops.diff.render import render_markdown, render_text
@@ -125,7 +126,7 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
     help="Plan only: the build plan, the suites that would run, the tags that would move.",
 )
 @shard_options
-@server_options
+@pool_server_options
 @click.pass_obj
 def command(
     opts: Any,
@@ -147,7 +148,7 @@ def command(
     dry_run: bool,
     shard: str | None,
     shard_report: Path | None,
-    host: str | None,
+    host: tuple[str, ...],
     timeout: float,
 ) -> int:
     """Lint, diff, build, test and (with --promote-to) promote, stopping at the first
@@ -168,6 +169,13 @@ def command(
     In release mode every attempt is recorded in git (refs/mfops/history), including a
     gate that fails at lint, diff, build or test; a dirty candidate is refused unless
     --allow-dirty. --dry-run prints the plan and records nothing.
+
+    With --host given several times (or defaults.hosts) the gate runs on a pool: it builds
+    the candidate on every host (the first, then each other in turn), checks that every
+    host holds the same manifest digests, and spreads the tests over the pool as `mfops
+    test` does (--against TAG too); the pull-request comparison with the current release
+    runs on the first host only, and --promote-to needs a single host. Hosts holding
+    different content fail the test step (exit 1), naming host and model.
 
     Each step prints a status line. With $GITHUB_STEP_SUMMARY set, a Markdown summary
     (steps, diff, build, tests, promotion) is appended to that file.
@@ -213,7 +221,13 @@ def command(
         samples=samples,
         shard=spec,
     )
-    session = open_session(opts, host, timeout)
+    session = open_session(opts, None, timeout, hosts=host)
+    if session.pool and promote_to:
+        session.close()
+        raise click.UsageError(
+            "--promote-to on a pool of hosts: promote on one --host (a pool gate builds and "
+            "tests only)"
+        )
     try:
         report = run_gate(session, options, on_step=_show_step, on_build=_build_line)
         tested = report.step("test")

@@ -34,13 +34,17 @@ def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def open_session(opts: Any, host: str | None, timeout: float) -> Session:
+def open_session(
+    opts: Any, host: str | None, timeout: float, *, hosts: tuple[str, ...] | None = None
+) -> Session:
     """The command's Session; a command that writes (mfops.store.writerlock.WRITERS) also takes the
-    repository's writer lock here, held until the command ends (click closes its context)."""
+    repository's writer lock here, held until the command ends (click closes its context).
+    `hosts`: every `--host` of a command that runs on a pool (cli/commands/poolopts.py)."""
     session = Session.open(
         repo=opts.repo,
         host=host,
         options=ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0)),
+        hosts=hosts,
     )
     _lock_for_writers(session)
     return session

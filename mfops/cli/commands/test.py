@@ -30,7 +30,8 @@ from mfops.behave.runner import run_in_session
 from mfops.behave.selection import override_samples
 from mfops.behave.shard import select_shard
 from mfops.build.plan import candidate_tag, check_tag
-from mfops.cli.commands.serveropts import open_session, server_options
+from mfops.cli.commands.poolopts import pool_server_options
+from mfops.cli.commands.serveropts import open_session
 from mfops.cli.commands.shardopts import (
     check_shard,
     shard_note,
@@ -113,7 +114,7 @@ if TYPE_CHECKING:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show every case's outputs, not only failures.")
 @shard_options
-@server_options
+@pool_server_options
 @click.pass_obj
 def command(
     opts: Any,
@@ -131,7 +132,7 @@ def command(
     verbose: bool,
     shard: str | None,
     shard_report: Path | None,
-    host: str | None,
+    host: tuple[str, ...],
     timeout: float,
 ) -> int:
     """Run behavioural test suites against built models.
@@ -146,9 +147,17 @@ def command(
     options and seeds, and the report compares the two sides case by case: regressed,
     improved, unchanged, or underpowered (too few samples to tell at --alpha).
 
+    With --host given several times (or defaults.hosts in mfops.yaml) the run is spread
+    over that pool of servers: every host must hold the same manifest digest for each
+    model it will be asked for (else the run is refused, naming the host and the model);
+    each host runs --jobs requests at once; a host that dies mid-run hands its samples to
+    the others; reports name the host that answered each sample (with --against, both
+    tags are checked and both sides spread).
+
     Exit codes: 0 every case passed; 1 a case failed, regressed or could not run (model not
     built, server error); 2 bad input (an invalid suite, an unknown model, no server,
-    NAME:TAG of --against missing, --alpha outside (0, 1)).
+    NAME:TAG of --against missing, --alpha outside (0, 1), a host of the pool down at the
+    start or every host gone mid-run); 1 also when the pool's hosts hold different content.
 
     With --shard K/N only shard K's part of the (model, case, sample) work runs, and its
     JSON report goes to --shard-report; it exits 1 only when its own samples already fail
@@ -160,7 +169,7 @@ def command(
         raise click.UsageError("--update-baseline cannot be combined with --shard")
     if against is not None and update_baseline:
         raise click.UsageError("--update-baseline cannot be combined with --against")
-    session = open_session(opts, host, timeout)
+    session = open_session(opts, None, timeout, hosts=host)
     try:
         rev = Revision(session.repo, None)
         suites = load_suites(rev.snapshot, rev.graph)
