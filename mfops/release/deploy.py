@@ -38,6 +38,7 @@ its release tag holds there; `status --env` and `rollback --env` read it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import sys
@@ -351,10 +352,9 @@ class _HostDeploy:
 
 
 def _drop(server: Server, target: str) -> None:
-    try:
+    # a leftover staging tag moves nothing; `ollama rm` removes it
+    with contextlib.suppress(MfopsError):
         server.delete(target)
-    except MfopsError:
-        pass  # a leftover staging tag moves nothing; prune leaves it, `ollama rm` removes it
 
 
 # --------------------------------------------------------------------------- the rollout
