@@ -210,6 +210,7 @@ class _HostDeploy:
         self.stopping = stopping
         self.on_event = on_event
         self.models: list[HostModel] = []
+        self.refusing = True  # until the checks passed: a problem refuses the host
 
     def say(self, what: str) -> None:
         self.on_event(self.host.display, what)
@@ -218,10 +219,16 @@ class _HostDeploy:
         server = Server(self.host, self.options)
         try:
             self._run(server)
-        except HostFailed as err:
-            return HostResult(self.host.identity, err.state, reason=str(err), models=())
         except (ServerUnreachable, ServerTimeout) as err:
             return HostResult(self.host.identity, "unreachable", reason=str(err))
+        except MfopsError as err:
+            if self._gone():  # a failure because the host went away says so
+                return HostResult(
+                    self.host.identity, "unreachable", reason=f"stopped answering: {err}"
+                )
+            if isinstance(err, HostFailed):
+                return HostResult(self.host.identity, err.state, reason=str(err))
+            raise
         except RetagInterrupted as stop:
             outcome = stop.outcome
             how = "put back" if outcome.restored is not False else "NOT all put back"
@@ -230,22 +237,40 @@ class _HostDeploy:
                 "interrupted",
                 reason=f"interrupted while moving the tags; they were {how}",
             )
-        except (CheckFailed, ServerError) as err:
-            state = "refused" if not self.models else "failed"
-            return HostResult(self.host.identity, state, reason=str(err))
-        except MfopsError as err:
-            return HostResult(self.host.identity, "failed", reason=str(err))
         finally:
             server.close()
         return HostResult(self.host.identity, "deployed", models=tuple(self.models))
 
+    def _gone(self) -> bool:
+        probe = Server(self.host, replace(self.options, retries=0))
+        try:
+            probe.version()
+        except MfopsError:
+            return True
+        finally:
+            probe.close()
+        return False
+
     def _run(self, server: Server) -> None:
+        try:
+            self._steps(server)
+        except HostFailed:
+            raise
+        except (CheckFailed, ServerError) as err:
+            if isinstance(err, (ServerUnreachable, ServerTimeout)):
+                raise
+            raise HostFailed("refused" if self.refusing else "failed", str(err)) from None
+        except MfopsError as err:
+            raise HostFailed("failed", str(err)) from None
+
+    def _steps(self, server: Server) -> None:
         rev, release, shown = self.rev, self.release, self.host.display
         server.version()
         listing = server.models()
         names = list(release.models)
         require_locked(check(rev.graph, rev.lock, listing, names), host=shown)
         require_pinned(rev.graph, names, listing, host=shown)
+        self.refusing = False
         digests = {n: rev.digests[n] for n in names}
         stage = STAGE_PREFIX + secrets.token_hex(3)
         plan = make_plan(

@@ -210,7 +210,7 @@ def test_altered_content_after_the_deploy_fails_with_exit_1_naming_host_and_mode
     assert record["hosts"][0]["state"] == "failed"
     reason = record["hosts"][0]["reason"]
     assert "verification failed after the deploy: expert:v1 differs from the release" in reason
-    assert "system" in reason
+    assert "SYSTEM: intended 'You are a Python expert." in reason
     assert states(record)[1:] == ["not started", "not started"]
     assert hosts[0].url in err
 
@@ -241,9 +241,11 @@ def test_unknown_environment_is_exit_2_with_a_suggestion(prod):
 
 
 def test_unknown_release_is_exit_2_with_a_suggestion(prod):
-    code, out, err = prod.mfops("deploy", "v2", "--env", "prod")
+    code, out, err = prod.mfops("deploy", "v11", "--env", "prod")
     assert code == 2
-    assert "no release 'v2' in the release records" in err and "did you mean v1?" in err
+    assert "no release 'v11' in the release records" in err and "did you mean v1?" in err
+    code, out, err = prod.mfops("deploy", "v7.0", "--env", "prod")
+    assert code == 2 and "(releases: v1)" in err
 
 
 def test_status_env_shows_current_drifted_missing_per_host(prod, hosts):

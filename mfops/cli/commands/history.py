@@ -119,7 +119,8 @@ def entry_text(e: Entry) -> str:
             f"({t.cached} cached)"
         )
     for h in e.hosts:
-        lines.append(f"    {h.host}: {h.state}" + (f" ({h.reason.splitlines()[0]})" if h.reason else ""))
+        why = f" ({h.reason.splitlines()[0]})" if h.reason else ""
+        lines.append(f"    {h.host}: {h.state}{why}")
     for m in e.models:
         for d in m.destinations:
             was = d.before[:12] if d.before else "absent"
