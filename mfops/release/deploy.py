@@ -39,6 +39,7 @@ its release tag holds there; `status --env` and `rollback --env` read it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 import sys
@@ -325,9 +326,8 @@ class _HostDeploy:
         outcome = retag(server, moves)
         if not outcome.ok:
             put = {True: "; every moved tag was put back", False: "; putting them back FAILED"}
-            raise HostFailed(
-                "failed", f"moving the tags failed: {outcome.error}{put.get(outcome.restored, '')}"
-            )
+            back = put[outcome.restored] if outcome.restored is not None else ""
+            raise HostFailed("failed", f"moving the tags failed: {outcome.error}{back}")
         problems = []
         for name in names:
             target = f"{name}:{release.tag}"
@@ -526,7 +526,7 @@ def deploy(
         try:
             sys.setswitchinterval(min(interval, 0.0005))
             for group, canary in ((canaries, True), (rest, False)):
-                _pool(group, lambda h, c=canary: one(h, c), rollout.max_parallel, stopping)
+                _pool(group, functools.partial(one, canary=canary), rollout.max_parallel, stopping)
                 if stopping():
                     break
         finally:

@@ -108,7 +108,7 @@ def test_a_second_deploy_copies_nothing_new_and_a_release_tag_already_there_stay
     assert deploy(prod, "v1", "--env", "prod")[0] == 0
     for d in hosts:
         d.calls.reset()
-    code, record, err = deploy(prod, "v1", "--env", "prod")
+    code, _record, err = deploy(prod, "v1", "--env", "prod")
     assert code == 0, err
     assert all(d.calls.count("/api/create") == 0 for d in hosts)  # content tags were there
 
@@ -116,7 +116,7 @@ def test_a_second_deploy_copies_nothing_new_and_a_release_tag_already_there_stay
 def test_max_parallel_bounds_the_hosts_creating_at_once(prod, hosts):
     for d in hosts:
         d.faults.latency["/api/create"] = 0.15
-    code, record, err = deploy(prod, "v1", "--env", "prod", "--max-parallel", "2")
+    code, _record, err = deploy(prod, "v1", "--env", "prod", "--max-parallel", "2")
     assert code == 0, err
     intervals = [
         (c.started, c.ended) for d in hosts for c in d.calls["/api/create"] if c.ended is not None
@@ -187,7 +187,7 @@ def test_a_host_dying_mid_rollout_is_named_and_nothing_after_it_is_reported_done
 
 def test_a_host_whose_base_differs_from_the_lock_is_refused_and_named(prod, hosts):
     hosts[2].tamper(BASE, system="another base")
-    code, record, err = deploy(prod, "v1", "--env", "prod", "--max-parallel", "3")
+    code, record, _err = deploy(prod, "v1", "--env", "prod", "--max-parallel", "3")
     assert code == 1
     assert record["hosts"][2]["state"] == "refused"
     assert f"{BASE} is locked at" in record["hosts"][2]["reason"]
@@ -226,25 +226,25 @@ def test_different_layers_on_another_host_fail_verification(prod, hosts):
         return result
 
     hosts[2].api.show = other_weights  # type: ignore[method-assign]
-    code, record, err = deploy(prod, "v1", "--env", "prod")
+    code, record, _err = deploy(prod, "v1", "--env", "prod")
     assert code == 1
     assert record["hosts"][2]["state"] == "failed"
     assert "weights" in record["hosts"][2]["reason"] or "layers" in record["hosts"][2]["reason"]
 
 
 def test_unknown_environment_is_exit_2_with_a_suggestion(prod):
-    code, out, err = prod.mfops("deploy", "v1", "--env", "prdo")
+    code, _, err = prod.mfops("deploy", "v1", "--env", "prdo")
     assert code == 2
     assert "no environment 'prdo'" in err and "did you mean prod?" in err
-    code, out, err = prod.mfops("status", "--env", "prdo")
+    code, _out, err = prod.mfops("status", "--env", "prdo")
     assert code == 2 and "did you mean prod?" in err
 
 
 def test_unknown_release_is_exit_2_with_a_suggestion(prod):
-    code, out, err = prod.mfops("deploy", "v11", "--env", "prod")
+    code, _, err = prod.mfops("deploy", "v11", "--env", "prod")
     assert code == 2
     assert "no release 'v11' in the release records" in err and "did you mean v1?" in err
-    code, out, err = prod.mfops("deploy", "v7.0", "--env", "prod")
+    code, _out, err = prod.mfops("deploy", "v7.0", "--env", "prod")
     assert code == 2 and "(releases: v1)" in err
 
 
@@ -288,7 +288,7 @@ def test_rollback_env_deploys_the_previous_release_and_moves_the_aliases_back(pr
 
 def test_rollback_env_without_an_earlier_release_is_exit_2(prod):
     assert deploy(prod, "v1", "--env", "prod")[0] == 0
-    code, out, err = prod.mfops("rollback", "--env", "prod")
+    code, _out, err = prod.mfops("rollback", "--env", "prod")
     assert code == 2 and "no earlier deployed release than v1" in err
 
 
