@@ -298,3 +298,63 @@ def test_old_records_stay_readable_next_to_deploy_records(prod):
     assert kinds[-1] == "deploy" and "promote" in kinds
     formats = {e["kind"]: e["format"] for e in prod.history()}
     assert formats["promote"] == 1 and formats["deploy"] == 2
+
+
+def copy(double: OllamaDouble, source: str, destination: str) -> None:
+    response = httpx.post(
+        f"{double.url}/api/copy", json={"source": source, "destination": destination}, timeout=10
+    )
+    assert response.status_code == 200
+
+
+def test_prune_env_prunes_every_host_and_keeps_what_the_deploy_uses(prod, hosts):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    old = prod.repo.git("rev-list", "--max-parents=0", "HEAD").strip()[:12]
+    for d in hosts:
+        copy(d, "expert:v1", f"expert:sha-{old}")  # an old candidate the release holds
+    copy(hosts[1], "base:v1", f"base:sha-{old}")
+    hosts[1].tamper(f"base:sha-{old}", system="an experiment")  # an old candidate nothing uses
+    httpx.request("DELETE", f"{hosts[2].url}/api/delete", json={"model": "expert:latest"})
+    httpx.request("DELETE", f"{hosts[2].url}/api/delete", json={"model": "expert:v1"})
+    code, out, err = prod.mfops(
+        "prune", "--env", "prod", "--keep", "0", "--yes", "--format", "json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert [h["host"] for h in data["hosts"]] == [d.url for d in hosts]
+    why = {
+        (h["host"], t["model"], t["tag"]): (t["action"], t["why"])
+        for h in data["hosts"]
+        for t in h["tags"]
+    }
+    assert why[(hosts[0].url, "expert", f"sha-{old}")] == (
+        "keep",
+        "a release tag or alias holds it",
+    )
+    assert why[(hosts[1].url, "base", f"sha-{old}")][0] == "deleted"
+    # host 2 lost its release tags by hand; the deploy record still says it runs them
+    assert why[(hosts[2].url, "expert", f"sha-{old}")] == ("keep", "a deployed release holds it")
+    assert f"base:sha-{old}" not in listing(hosts[1])
+    for d in hosts:
+        tags = listing(d)
+        assert f"expert:sha-{old}" in tags
+        assert all(f"{m}:{c}" in tags for m, c in content_tags(prod, d).items())
+
+
+def content_tags(rel: Release, double: OllamaDouble) -> dict[str, str]:
+    record = next(e for e in reversed(rel.history()) if e["kind"] == "deploy")
+    host = next(h for h in record["hosts"] if h["host"] == double.url)
+    return {m["name"]: m["content"] for m in host["models"]}
+
+
+def test_prune_env_with_a_host_down_deletes_nothing_anywhere(prod, hosts):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    old = prod.repo.git("rev-list", "--max-parents=0", "HEAD").strip()[:12]
+    copy(hosts[0], "base:v1", f"base:sha-{old}")
+    hosts[0].tamper(f"base:sha-{old}", system="an experiment")
+    hosts[2].stop()
+    hosts[0].calls.reset()
+    code, _, err = prod.mfops("prune", "--env", "prod", "--keep", "0", "--yes")
+    assert code == 2 and hosts[2].url.split("//")[1] in err
+    assert f"base:sha-{old}" in listing(hosts[0])
+    assert hosts[0].calls.count("DELETE /api/delete") == 0
