@@ -358,3 +358,49 @@ def test_prune_env_with_a_host_down_deletes_nothing_anywhere(prod, hosts):
     assert code == 2 and hosts[2].url.split("//")[1] in err
     assert f"base:sha-{old}" in listing(hosts[0])
     assert hosts[0].calls.count("DELETE /api/delete") == 0
+
+
+def test_jobs_bounds_the_creates_on_one_host(prod, hosts):
+    for d in hosts:
+        d.faults.latency["/api/create"] = 0.05
+    assert deploy(prod, "v1", "--env", "prod", "--jobs", "1", "--max-parallel", "3")[0] == 0
+    assert all(d.calls.max_concurrency.get("/api/create", 0) == 1 for d in hosts)
+
+
+def test_sigterm_during_a_rollout_finishes_in_flight_hosts_starts_no_other_and_records(prod, hosts):
+    import os
+    import signal
+    import subprocess
+
+    from tests.conftest import installed_mfops
+    from tests.robustness.test_concurrency import wait_for
+
+    hosts[0].faults.latency["/api/create"] = 1.0
+    proc = subprocess.Popen(
+        [installed_mfops(), "-C", str(prod.root), "deploy", "v1", "--env", "prod"],
+        env={**os.environ, "OLLAMA_HOST": prod.double.url},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: hosts[0].calls.in_flight("/api/create") > 0, timeout=60, what="a create")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGTERM, out + err
+    assert "Traceback" not in err
+    # the create in flight finished; the next model was not created and no tag moved
+    assert hosts[0].calls.count("/api/create") == 1
+    assert hosts[0].calls.count("/api/copy") == 0
+    assert not {f"{m}:{t}" for m in MODELS for t in ("v1", "latest")} & set(listing(hosts[0]))
+    for d in hosts[1:]:
+        assert d.calls.count("/api/create") == 0
+    record = prod.history()[-1]
+    assert record["kind"] == "deploy" and record["outcome"] == "failed"
+    assert [h["state"] for h in record["hosts"]] == ["interrupted", "not started", "not started"]
+    assert "interrupted" in record["reason"]
+    assert "interrupted" in out
