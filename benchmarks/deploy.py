@@ -14,6 +14,10 @@
 (b) sim: the same release to 20 doubles (issue 16: "measure with a simulation"), printed
     for a few M; no target, the figures go into docs/architecture.md.
 
+Each line also prints the CPU seconds mfops and the doubles spent, and their sum over the
+machine's cores: when that "CPU floor" is near the deploy's wall clock, the run is bound by
+this machine's CPUs (every host of a real environment has its own), not by the rollout.
+
 Each double of the environment runs in its own process (`Host` below), as each Ollama runs
 on its own machine: in one process their handlers would compete for one GIL and the
 benchmark would measure itself. mfops runs as a subprocess through its console script, the
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,15 +45,23 @@ from tests.gitrepo import GitRepo  # noqa: E402
 BASE = "llama3.2:3b"
 MFOPS = str(Path(sys.executable).parent / "mfops")
 TARGET = 1.3
+CORES = os.cpu_count() or 1
+
+
+#: CPU seconds (user + system) of the last mfops run.
+LAST_CPU = [0.0]
 
 
 def run(repo: Path, host: str, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     env = {**os.environ, "OLLAMA_HOST": host, "NO_COLOR": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=900
     )
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode != 0:
         raise SystemExit(
             f"mfops {' '.join(args)} failed ({done.returncode}):\n"
@@ -60,19 +73,20 @@ def run(repo: Path, host: str, *args: str) -> tuple[float, subprocess.CompletedP
 #: The program of one host: a double with the base pulled and creates delayed; prints its
 #: URL, serves until its stdin closes, then prints how many creates it answered.
 HOST_PROGRAM = """
-import json, sys
+import json, sys, time
 from mfops.testing.double import OllamaDouble
+delay, base = float(sys.argv[1]), sys.argv[2]
 d = OllamaDouble().start()
-d.add_registry_model(%r, template="{{ .System }} {{ .Prompt }}")
-d.client().pull(%r)
+d.add_registry_model(base, template="{{ .System }} {{ .Prompt }}")
+d.client().pull(base)
 d.calls.reset()
-d.faults.latency["/api/create"] = float(sys.argv[1])
-print(d.url, flush=True)
+d.faults.latency["/api/create"] = delay
+print(d.url, time.process_time(), flush=True)
 sys.stdin.read()
-print(json.dumps({"creates": d.calls.count("/api/create"),
+print(json.dumps({"creates": d.calls.count("/api/create"), "cpu": time.process_time(),
                   "most": d.calls.max_concurrency.get("/api/create", 0)}), flush=True)
 d.stop()
-""" % (BASE, BASE)
+"""
 
 
 class Host:
@@ -80,16 +94,17 @@ class Host:
 
     def __init__(self, delay: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", HOST_PROGRAM, str(delay)],
+            [sys.executable, "-c", HOST_PROGRAM, str(delay), BASE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
         assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
+        url, _, cpu = self.proc.stdout.readline().strip().partition(" ")
+        self.url, self.startup_cpu = url, float(cpu)
 
-    def stop(self) -> dict[str, int]:
+    def stop(self) -> dict[str, float]:
         out, _ = self.proc.communicate("", timeout=60)
         return json.loads(out.strip().splitlines()[-1])
 
@@ -113,18 +128,17 @@ def release(tmp: Path, models: int) -> tuple[GitRepo, OllamaDouble]:
     repo.commit("lock")
     run(repo.root, ci.url, "build", "--all", "--jobs", "8")
     tag = "sha-" + repo.git("rev-parse", "HEAD").strip()[:12]
-    run(
-        repo.root, ci.url, "promote", "--all", "--from", tag, "--to", "v1", "--allow-untested"
-    )
+    run(repo.root, ci.url, "promote", "--all", "--from", tag, "--to", "v1", "--allow-untested")
     return repo, ci
 
 
 def deploy_once(
     repo: GitRepo, ci: OllamaDouble, hosts: int, delay: float, max_parallel: int, env: str
-) -> tuple[float, int]:
-    """Fresh doubles for `env`, one deploy; (seconds, creates)."""
+) -> tuple[float, int, float, float]:
+    """Fresh doubles for `env`, one deploy; (seconds, creates, mfops CPU s, doubles' CPU s
+    spent during the deploy)."""
     doubles = [Host(delay) for _ in range(hosts)]
-    counts: list[dict[str, int]] = []
+    counts: list[dict[str, float]] = []
     try:
         text = "environments:\n  " + env + ":\n    hosts:\n"
         text += "".join(f"      - {d.url}\n" for d in doubles)
@@ -148,7 +162,8 @@ def deploy_once(
     finally:
         counts = [d.stop() for d in doubles]
     assert all(c["most"] <= 1 for c in counts), counts  # --jobs 1: one create per host
-    return seconds, sum(c["creates"] for c in counts)
+    served = sum(c["cpu"] for c in counts) - sum(d.startup_cpu for d in doubles)
+    return seconds, int(sum(c["creates"] for c in counts)), LAST_CPU[0], served
 
 
 def ideal(hosts: int, models: int, delay: float, max_parallel: int) -> float:
@@ -161,15 +176,21 @@ def part(name: str, hosts: int, models: int, delay: float, widths: list[int], ta
         repo, ci = release(Path(tmp), models)
         try:
             print(f"({name}) {models} models to {hosts} doubles, {delay * 1000:.0f} ms per create")
-            print(f"    {'M':>3}  {'ideal s':>8}  {'deploy s':>9}  {'ratio':>6}  creates")
+            print(
+                f"    {'M':>3}  {'ideal s':>8}  {'deploy s':>9}  {'ratio':>6}  {'creates':>7}  "
+                f"{'mfops cpu s':>11}  {'doubles cpu s':>13}  cpu floor s ({CORES} cores)"
+            )
             for m in widths:
-                seconds, creates = deploy_once(repo, ci, hosts, delay, m, f"bench{m}")
+                seconds, creates, cpu, served = deploy_once(repo, ci, hosts, delay, m, f"b{m}")
                 best = ideal(hosts, models, delay, m)
                 ratio = seconds / best
                 miss = target and ratio > TARGET
                 ok = ok and not miss
                 flag = f"  MISS (> {TARGET})" if miss else ""
-                print(f"    {m:>3}  {best:>8.2f}  {seconds:>9.2f}  {ratio:>6.2f}  {creates}{flag}")
+                print(
+                    f"    {m:>3}  {best:>8.2f}  {seconds:>9.2f}  {ratio:>6.2f}  {creates:>7}  "
+                    f"{cpu:>11.2f}  {served:>13.2f}  {(cpu + served) / CORES:.2f}{flag}"
+                )
         finally:
             ci.stop()
     return ok
@@ -177,6 +198,7 @@ def part(name: str, hosts: int, models: int, delay: float, widths: list[int], ta
 
 def main(argv: list[str]) -> int:
     parts = argv or ["rollout", "sim"]
+    print(f"{CORES} CPU cores, load average {os.getloadavg()[0]:.1f} at the start")
     ok = True
     if "rollout" in parts:
         ok = part("a: rollout", 10, 100, 0.05, [1, 2, 5, 10], True) and ok

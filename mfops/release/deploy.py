@@ -233,7 +233,9 @@ class _HostDeploy:
                     self.host.identity, "unreachable", reason=f"stopped answering: {err}"
                 )
             if isinstance(err, HostFailed):
-                return HostResult(self.host.identity, err.state, reason=str(err))
+                return HostResult(
+                    self.host.identity, err.state, reason=str(err), models=tuple(self.models)
+                )
             raise
         except RetagInterrupted as stop:
             outcome = stop.outcome
@@ -325,23 +327,27 @@ class _HostDeploy:
             put = {True: "; every moved tag was put back", False: "; putting them back FAILED"}
             back = put[outcome.restored] if outcome.restored is not None else ""
             raise HostFailed("failed", f"moving the tags failed: {outcome.error}{back}")
-        problems = []
+
+        def after(name: str) -> tuple[tuple[str, ...], str | None]:
+            try:
+                target = f"{name}:{release.tag}"
+                return self._verify(server, name, target, bases, effective[name], after=True), None
+            except HostFailed as err:
+                return (), str(err)
+
         with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
-            read = list(
-                pool.map(
-                    lambda n: self._verify(
-                        server, n, f"{n}:{release.tag}", bases, effective[n], after=True
-                    ),
-                    names,
-                )
-            )
-        for name, layers in zip(names, read, strict=True):
-            problems += [f"{name}:{release.tag}: {p}" for p in self._agree(name, layers)]
+            read = list(pool.map(after, names))
+        problems = [why for _, why in read if why is not None]
+        for name, (layers, why) in zip(names, read, strict=True):
+            if why is None:
+                problems += [
+                    f"verification failed after the deploy: {name}:{release.tag}: {p}"
+                    for p in self._agree(name, layers)
+                ]
+            # the tags have moved: the record says what they hold, verified or not
             self.models.append(HostModel(name, content_tag(digests[name]), manifests[name], layers))
         if problems:
-            raise HostFailed(
-                "failed", "verification failed after the deploy: " + "; ".join(problems)
-            )
+            raise HostFailed("failed", "\n".join(problems))
 
     def _create(
         self,
@@ -511,7 +517,8 @@ def deploy(
     refused: list[str] = []
     try:
         rev.load()
-        rev.effective  # noqa: B018 - computed once here, not by racing host threads
+        rev.lock  # noqa: B018 - computed once here, not by racing host threads
+        rev.effective  # noqa: B018
         missing = [n for n in release.models if n not in rev.graph.nodes]
         if missing:
             refused.append(f"{', '.join(missing)} not defined at {release.commit[:12]}")
@@ -561,7 +568,16 @@ def deploy(
                 stopping=stopping,
                 on_event=say,
             )
-            result = replace(worker.run(), canary=canary)
+            try:
+                result = replace(worker.run(), canary=canary)
+            except Exception as err:  # a bug must not pass for "not started"
+                result = HostResult(
+                    host.identity,
+                    "failed",
+                    canary,
+                    f"internal error: {err!r}",
+                    tuple(worker.models),
+                )
             if result.state == "deployed" and canary and tests is not None:
                 say(host.display, "canary: running the release's suites")
                 try:

@@ -211,6 +211,9 @@ def test_altered_content_after_the_deploy_fails_with_exit_1_naming_host_and_mode
     reason = record["hosts"][0]["reason"]
     assert "verification failed after the deploy: expert:v1 differs from the release" in reason
     assert "SYSTEM: intended 'You are a Python expert." in reason
+    # the tags had moved when the read-back failed: the record says what they hold there
+    moved = {m["name"]: m["manifest"] for m in record["hosts"][0]["models"]}
+    assert moved == {m: listing(hosts[0])[f"{m}:v1"] for m in MODELS}
     assert states(record)[1:] == ["not started", "not started"]
     assert hosts[0].url in err
 
