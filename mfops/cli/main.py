@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Promote tested models to a release tag, all or none.",
     ),
     "rollback": ("mfops.cli.commands.rollback", "Point an alias back at an earlier release."),
+    "deploy": (
+        "mfops.cli.commands.deploy",
+        "Roll a release out to every host of an environment.",
+    ),
     "history": ("mfops.cli.commands.history", "Show promotions and rollbacks, newest first."),
     "prune": ("mfops.cli.commands.prune", "Delete candidate tags that nothing needs."),
     "export": (

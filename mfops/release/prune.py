@@ -120,13 +120,16 @@ def plan_prune(
     keep: int,
     commit_of: Callable[[str], tuple[str, int] | None],
     current: Mapping[str, str] | None = None,
+    deployed: Mapping[str, set[str]] | None = None,
 ) -> PrunePlan:
     """Decide for every candidate tag and content tag (module docstring).
 
     `tags` maps each repo model to its tags on the server (tag -> manifest digest);
     `commit_of(hex)` gives (full SHA, commit time) for a candidate's hex, or None when the
     clone has no such commit; `current` maps a model to the content tag of what the repo
-    builds now (kept whatever else holds it).
+    builds now (kept whatever else holds it); `deployed` maps a model to the manifests a
+    deploy record says this host's release tags hold (`mfops deploy`): a tag holding one is
+    kept, whatever else holds it.
     """
     if keep < 0:
         raise MfopsError(f"--keep must be 0 or more, got {keep}")
@@ -134,6 +137,7 @@ def plan_prune(
     for name in sorted(tags):
         held = tags[name]
         released = {d for t, d in held.items() if is_release(t, release_tags)}
+        in_use = (deployed or {}).get(name, set())
         found: list[tuple[int, str, str | None]] = []  # (time, tag, commit)
         for tag in sorted(held):
             m = pattern.match(tag)
@@ -149,18 +153,24 @@ def plan_prune(
                 items.append(PruneItem(name, tag, commit, False, "HEAD's candidate"))
             elif held[tag] in released:
                 items.append(PruneItem(name, tag, commit, False, "a release tag or alias holds it"))
+            elif held[tag] in in_use:
+                items.append(PruneItem(name, tag, commit, False, "a deployed release holds it"))
             elif newest < keep:
                 newest += 1
                 items.append(PruneItem(name, tag, commit, False, f"among the newest {keep}"))
             else:
                 why = "older" if when >= 0 else "older (its commit is not in this clone)"
                 items.append(PruneItem(name, tag, commit, True, why))
-        items += _content_tags(name, held, items, (current or {}).get(name))
+        items += _content_tags(name, held, items, (current or {}).get(name), in_use)
     return PrunePlan(tuple(items), keep)
 
 
 def _content_tags(
-    name: str, held: Mapping[str, str], decided: list[PruneItem], now: str | None
+    name: str,
+    held: Mapping[str, str],
+    decided: list[PruneItem],
+    now: str | None,
+    in_use: set[str],
 ) -> list[PruneItem]:
     """The model's content tags that go: those whose manifest no remaining tag holds (only
     deleted candidates held it, or nothing did), except the content the repo builds now."""
@@ -168,7 +178,7 @@ def _content_tags(
     staying = {d for t, d in held.items() if not is_content_tag(t) and t not in doomed}
     out = []
     for tag in sorted(held):
-        if not is_content_tag(tag) or held[tag] in staying:
+        if not is_content_tag(tag) or held[tag] in staying or held[tag] in in_use:
             continue
         if now is not None and tag.casefold() == now.casefold():
             continue

@@ -38,6 +38,21 @@ an mfops refuses a format newer than its own):
 
 `before`/`after` are manifest digests as `/api/tags` reports them (null: the tag did not
 exist). For a refused or failed attempt `after` equals `before`: nothing moved.
+
+A rollout to an environment (`mfops deploy TAG --env ENV`, and `rollback --env`, which
+deploys an earlier release) is `"kind": "deploy"`, written as `"format": 2` so that an older
+mfops says "upgrade" instead of calling it corrupt; records of the other kinds stay format 1,
+and both are read. It adds (outcome "deployed", "rolled back", "refused" or "failed"; `from`
+is the release tag, `to` null, `host` the text `env:NAME`):
+
+      "env": "prod",
+      "release": "<id of the promote record deployed>",
+      "hosts": [{"host": "http://10.0.0.5:11434", "state": "deployed",   # failed, refused,
+                                            # unreachable, not started, interrupted
+                 "canary": true, "reason": null,
+                 "models": [{"name": "base", "content": "mf-<12 hex>",
+                             "manifest": "<64 hex>" | null,   # TAG's manifest on that host
+                             "layers": ["sha256:<64 hex>", ...]}]}]
 """
 
 from __future__ import annotations
@@ -55,14 +70,17 @@ from mfops.repo.records import RECORD_FILE, RawRecord, RecordStore
 if TYPE_CHECKING:
     from mfops.repo.repository import Repo
 
-#: The record format this mfops writes and the newest it reads.
+#: The record format of promote, rollback and gate records (kept, so an older mfops reads them).
 RECORD_FORMAT = 1
+#: The format of deploy records (env and per-host results), and the newest this mfops reads.
+DEPLOY_FORMAT = 2
 
-Kind = Literal["promote", "rollback", "gate"]
-Outcome = Literal["promoted", "rolled back", "refused", "failed"]
-KINDS = ("promote", "rollback", "gate")
+Kind = Literal["promote", "rollback", "gate", "deploy"]
+Outcome = Literal["promoted", "rolled back", "refused", "failed", "deployed"]
+KINDS = ("promote", "rollback", "gate", "deploy")
 STAGES = ("lint", "diff", "build", "test", "promote")
-OUTCOMES = ("promoted", "rolled back", "refused", "failed")
+OUTCOMES = ("promoted", "rolled back", "refused", "failed", "deployed")
+HOST_STATES = ("deployed", "failed", "refused", "unreachable", "not started", "interrupted")
 TEST_STATES = ("passed", "failed", "error", "untested", "not run")
 
 
@@ -104,6 +122,28 @@ class TestCounts:
 
 
 @dataclass(frozen=True)
+class HostModel:
+    """One model on one host after a deploy: its content tag, the manifest its release tag
+    holds there (manifests differ between Ollama versions) and its layers."""
+
+    name: str
+    content: str
+    manifest: str | None = None
+    layers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """What a deploy did on one host of the environment (`state`: HOST_STATES)."""
+
+    host: str
+    state: str
+    canary: bool = False
+    reason: str | None = None
+    models: tuple[HostModel, ...] = ()
+
+
+@dataclass(frozen=True)
 class Entry:
     """One promotion or rollback attempt (see the module docstring for the JSON form)."""
 
@@ -123,16 +163,46 @@ class Entry:
     commit: str | None = None
     dirty: bool = False
     stage: str | None = None
+    env: str | None = None  # deploy records only (below too)
+    release: str | None = None
+    hosts: tuple[HostResult, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("promoted", "rolled back")
+        return self.outcome in ("promoted", "rolled back", "deployed")
 
     def involves(self, name: str) -> bool:
         folded = name.casefold()
         return any(m.name.casefold() == folded for m in self.models)
 
     def to_json(self) -> dict[str, Any]:
+        out = self._common()
+        if self.kind != "deploy":
+            return out
+        out["format"] = DEPLOY_FORMAT
+        out["env"] = self.env
+        out["release"] = self.release
+        out["hosts"] = [
+            {
+                "host": h.host,
+                "state": h.state,
+                "canary": h.canary,
+                "reason": h.reason,
+                "models": [
+                    {
+                        "name": m.name,
+                        "content": m.content,
+                        "manifest": m.manifest,
+                        "layers": list(m.layers),
+                    }
+                    for m in h.models
+                ],
+            }
+            for h in self.hosts
+        ]
+        return out
+
+    def _common(self) -> dict[str, Any]:
         return {
             "format": RECORD_FORMAT,
             "id": self.id,
@@ -258,9 +328,38 @@ def _entry(data: Any, path: str, index: int) -> Entry:
     restored = data.get("restored")
     if restored is not None and not isinstance(restored, bool):
         raise r.fail("restored", "true, false or null")
+    kind = r.choice(data, "kind", KINDS)
+    if (kind == "deploy") != (data.get("format") == DEPLOY_FORMAT):
+        raise corrupt(path, f"a {kind} record in format {data.get('format')!r}")
+    hosts = []
+    for n, h in enumerate(r.objs(data, "hosts")):
+        hr = _Reader(path, f"{r.where}.hosts[{n}]")
+        canary = h.get("canary", False)
+        if not isinstance(canary, bool):
+            raise hr.fail("canary", "true or false")
+        hmodels = []
+        for k, m in enumerate(hr.objs(h, "models")):
+            mr = _Reader(path, f"{hr.where}.models[{k}]")
+            hmodels.append(
+                HostModel(
+                    mr.str_(m, "name"),
+                    mr.str_(m, "content"),
+                    mr.str_(m, "manifest", optional=True),
+                    mr.strs(m, "layers"),
+                )
+            )
+        hosts.append(
+            HostResult(
+                hr.str_(h, "host"),
+                hr.choice(h, "state", HOST_STATES),
+                canary,
+                hr.str_(h, "reason", optional=True),
+                tuple(hmodels),
+            )
+        )
     return Entry(
         id=r.str_(data, "id"),
-        kind=r.choice(data, "kind", KINDS),
+        kind=kind,
         outcome=r.choice(data, "outcome", OUTCOMES),
         at=r.str_(data, "at"),
         host=r.str_(data, "host"),
@@ -275,6 +374,9 @@ def _entry(data: Any, path: str, index: int) -> Entry:
         commit=r.str_(data, "commit", optional=True),
         dirty=bool(data.get("dirty", False)),
         stage=r.str_(data, "stage", optional=True),
+        env=r.str_(data, "env", optional=True),
+        release=r.str_(data, "release", optional=True),
+        hosts=tuple(hosts),
     )
 
 
@@ -303,14 +405,14 @@ def parse(raw: RawRecord) -> Entry:
     except ConfigError as err:  # not UTF-8, not JSON, or hostile (too deep, too long)
         raise corrupt(where, MfopsError.__str__(err)) from None
     fmt = data.get("format") if isinstance(data, dict) else None
-    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > RECORD_FORMAT:
+    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > DEPLOY_FORMAT:
         raise NewerRecord(
             f"{where}: release record format {fmt} was written by a newer mfops (this one "
-            f"reads up to {RECORD_FORMAT})",
+            f"reads up to {DEPLOY_FORMAT})",
             hint="upgrade mfops to read the history",
         )
-    if fmt != RECORD_FORMAT:
-        raise corrupt(where, f"format {fmt!r}, expected {RECORD_FORMAT}")
+    if fmt not in (RECORD_FORMAT, DEPLOY_FORMAT) or isinstance(fmt, bool):
+        raise corrupt(where, f"format {fmt!r}, expected {RECORD_FORMAT} or {DEPLOY_FORMAT}")
     return _entry(data, where, 0)
 
 
@@ -345,6 +447,13 @@ def load(
 def headline(entry: Entry) -> str:
     """The record commit's message: one line a person can read in `git log`."""
     models = ",".join(m.name for m in entry.models) or "-"
+    if entry.kind == "deploy":
+        aliases = ",".join(entry.aliases)
+        return (
+            f"mfops deploy {entry.outcome}: {entry.from_tag}"
+            + (f" (+{aliases})" if aliases else "")
+            + f" to env {entry.env} ({len(entry.hosts)} hosts): {models}"
+        )
     tags = ",".join(t for t in (entry.to_tag, *entry.aliases) if t)
     return f"mfops {entry.kind} {entry.outcome}: {models} {entry.from_tag} -> {tags or '-'}"
 

@@ -50,7 +50,7 @@ log = logging.getLogger("mfops")
 
 LOCK_NAME = "lock"
 #: Subcommands that write state, the lock file, caches or baselines: they take the lock.
-WRITERS = frozenset({"build", "test", "lock", "promote", "rollback", "gate", "prune"})
+WRITERS = frozenset({"build", "test", "lock", "promote", "rollback", "gate", "prune", "deploy"})
 #: Environment variable: seconds to wait for the lock (unset: as long as it takes).
 TIMEOUT_ENV = "MFOPS_LOCK_TIMEOUT"
 _WINDOWS_OFFSET = 1 << 30  # the byte msvcrt locks: far past the holder text

@@ -176,7 +176,7 @@ def test_a_corrupt_record_names_the_ref_and_keeps_the_history(git):
 
 
 def test_a_record_from_a_newer_mfops_is_refused(git):
-    data = {**entry(1).to_json(), "format": 2}
+    data = {**entry(1).to_json(), "format": 3}
     raw_record(git, json.dumps(data).encode())
     with pytest.raises(history.NewerRecord, match="written by a newer mfops") as info:
         history.load(repo_of(git))

@@ -92,6 +92,7 @@ _VERB = {
     "rolled back": "rolled back",
     "refused": "REFUSED",
     "failed": "FAILED",
+    "deployed": "deployed",
 }
 
 
@@ -100,6 +101,10 @@ def entry_text(e: Entry) -> str:
     if e.kind == "promote":
         tags = ", ".join([e.to_tag or "", *e.aliases])
         head = f"{e.at}  {_VERB[e.outcome]:<11} {e.from_tag} -> {tags}"
+    elif e.kind == "deploy":
+        tags = ", ".join([e.from_tag, *e.aliases])
+        how = " (rollback)" if e.outcome == "rolled back" else ""
+        head = f"{e.at}  {_VERB[e.outcome]:<11} {tags} to env {e.env}{how}"
     elif e.kind == "gate":
         head = f"{e.at}  {_VERB[e.outcome]:<11} gate at {e.stage} ({e.from_tag} -> {e.to_tag})"
     else:
@@ -113,6 +118,9 @@ def entry_text(e: Entry) -> str:
             f"    tests: {t.passed} passed, {t.failed} failed, {t.errors} errors "
             f"({t.cached} cached)"
         )
+    for h in e.hosts:
+        why = f" ({h.reason.splitlines()[0]})" if h.reason else ""
+        lines.append(f"    {h.host}: {h.state}{why}")
     for m in e.models:
         for d in m.destinations:
             was = d.before[:12] if d.before else "absent"

@@ -1,4 +1,5 @@
-"""`mfops prune [--dry-run] [--keep N] [--yes]`: delete candidate tags nothing needs."""
+"""`mfops prune [--dry-run] [--keep N] [--yes] [--env ENV]`: delete candidate tags nothing
+needs, on one server or on every host of an environment."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from typing import Any
 import click
 
 from mfops.build.plan import candidate_tag
+from mfops.build.session import Session
 from mfops.build.tags import content_tag
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
 from mfops.errors import EXIT_CHECK_FAILED, MfopsError, RefError, ServerError
 from mfops.graph.revision import Revision
 from mfops.language.names import parse_name
+from mfops.release.deploy import environment
 from mfops.release.prune import candidate_pattern, plan_prune, release_tags_of
 from mfops.repo import history
+from mfops.server.client import Server, ServerOptions
+from mfops.server.hosts import Host, normalize_host
 
 
 @click.command("prune")
@@ -30,12 +35,26 @@ from mfops.repo import history
 )
 @click.option("-y", "--yes", is_flag=True, help="Delete without asking.")
 @click.option(
+    "--env",
+    "env_name",
+    metavar="ENV",
+    help="Prune on every host of environment ENV (each planned from its own tags); "
+    "instead of --host.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @server_options
 @click.pass_obj
 def command(
-    opts: Any, dry_run: bool, keep: int, yes: bool, fmt: str, host: str | None, timeout: float
+    opts: Any,
+    dry_run: bool,
+    keep: int,
+    yes: bool,
+    env_name: str | None,
+    fmt: str,
+    host: str | None,
+    timeout: float,
 ) -> int:
     """Delete the candidate tags (`sha-<12 hex of the commit>`, as defaults.candidate_tag
     names them) of the repo's models that nothing needs, and the content tags
@@ -49,11 +68,18 @@ def command(
     `build --tag` and models outside the repo stay. Deleting a tag frees disk only when no
     other tag holds the same model.
 
+    With --env ENV it prunes on every host of the environment (mfops.yaml `environments:`),
+    each host planned from its own tags; every host must answer first. On any host, a tag
+    holding what a deploy record says that host's release tags hold is kept too.
+
     Asks before deleting on a terminal; elsewhere pass --yes. Exit codes: 0 done (or nothing
     to do); 1 a delete failed; 2 bad input, no --yes without a terminal, or an unreachable
     server.
     """
-
+    if env_name is not None:
+        if host:
+            raise click.UsageError("--env prunes every host of the environment: no --host")
+        return _prune_env(opts, env_name, dry_run, keep, yes, fmt, timeout)
     session = open_session(opts, host, timeout)
     try:
         session.probe()
@@ -119,10 +145,19 @@ def _inputs(session: Any) -> dict[str, Any]:
             return None
         return commit, repo.store.commit_time(commit)
 
+    deployed: dict[str, set[str]] = {}
+    entries = history.load(repo)
+    for entry in entries:
+        for h in entry.hosts:
+            if h.host == session.host.identity and h.state == "deployed":
+                for m in h.models:
+                    if m.manifest:
+                        deployed.setdefault(m.name, set()).add(m.manifest)
     return {
         "tags": tags,
+        "deployed": deployed,
         "pattern": candidate_pattern(template),
-        "release_tags": release_tags_of(history.load(repo)),
+        "release_tags": release_tags_of(entries),
         "head_tag": head_tag,
         "commit_of": commit_of,
         "current": _current_content(rev),
@@ -172,3 +207,74 @@ def _json(plan: Any, *, dry_run: bool, failed: dict[str, str]) -> dict[str, Any]
             for i in plan.items
         ],
     }
+
+
+def _prune_env(
+    opts: Any, env_name: str, dry_run: bool, keep: int, yes: bool, fmt: str, timeout: float
+) -> int:
+    """Prune on every host of an environment: all must answer, then one plan per host."""
+    first = open_session(opts, None, timeout)  # the repo and its writer lock
+    sessions: list[Session] = []
+    try:
+        env = environment(first.repo.snapshot(None).config, env_name)
+        options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
+        for raw in env.hosts:
+            one = Host(normalize_host(raw))
+            sessions.append(Session(first.repo, one, Server(one, options)))
+        for s in sessions:
+            s.probe()  # a host down: exit 2 before anything is deleted anywhere
+        plans = [(s, plan_prune(**_inputs(s), keep=keep)) for s in sessions]
+        doomed = sum(len(p.deletions) for _, p in plans)
+        if fmt == "text":
+            for s, plan in plans:
+                click.echo(f"{s.host.display}:")
+                click.echo(_indent(_plan_text(plan, dry_run=dry_run)), nl=False)
+        failed: dict[str, dict[str, str]] = {s.host.display: {} for s, _ in plans}
+        if not dry_run and doomed:
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise MfopsError("not deleting without confirmation", hint="pass --yes")
+                if not click.confirm(
+                    f"Delete {doomed} tag(s) on {len(plans)} host(s)?", default=False
+                ):
+                    click.echo("nothing deleted")
+                    return 0
+            for s, plan in plans:
+                for item in plan.deletions:
+                    try:
+                        s.server.delete(item.target)
+                    except ServerError as err:
+                        failed[s.host.display][item.target] = str(err)
+    finally:
+        for s in sessions:
+            s.close()
+        first.close()
+    done = dry_run or not doomed
+    if fmt == "json":
+        click.echo(
+            to_json(
+                {
+                    "env": env.name,
+                    "hosts": [
+                        {
+                            "host": s.host.display,
+                            **_json(plan, dry_run=done, failed=failed[s.host.display]),
+                        }
+                        for s, plan in plans
+                    ],
+                }
+            )
+        )
+    elif not done:
+        for where, bad in failed.items():
+            for target, why in bad.items():
+                click.echo(f"FAILED {where} {target}: {why}", err=True)
+        n = sum(len(b) for b in failed.values())
+        click.echo(
+            f"deleted {doomed - n} tag(s) on {len(plans)} host(s)" + (f", {n} failed" if n else "")
+        )
+    return EXIT_CHECK_FAILED if any(failed.values()) else 0
+
+
+def _indent(text: str) -> str:
+    return "".join(f"  {line}" for line in text.splitlines(keepends=True))

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from mfops.cli.commands.deploy import rollout_options, run_rollout
 from mfops.cli.commands.promote import (
     finish,
     preview_json,
@@ -16,7 +17,9 @@ from mfops.cli.commands.promote import (
 )
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
+from mfops.release.deploy import environment, previous_release
 from mfops.release.promote import all_at_tag, preview_rollback, rollback, target_of
+from mfops.repo.repository import Repo
 
 
 @click.command("rollback")
@@ -30,10 +33,18 @@ from mfops.release.promote import all_at_tag, preview_rollback, rollback, target
 @click.option(
     "--to",
     "to_tag",
-    required=True,
     metavar="TAG",
-    help="The earlier release to point back at (NAME:TAG must exist).",
+    help="The earlier release to point back at (NAME:TAG must exist); with --env, default: "
+    "the release deployed there before the newest.",
 )
+@click.option(
+    "--env",
+    "env_name",
+    metavar="ENV",
+    help="Roll environment ENV back by deploying the earlier release to every host "
+    "(as `mfops deploy`), instead of NAME or --all on one server.",
+)
+@rollout_options
 @click.option(
     "--alias",
     "aliases",
@@ -51,7 +62,11 @@ def command(
     opts: Any,
     name: str | None,
     all_: bool,
-    to_tag: str,
+    to_tag: str | None,
+    env_name: str | None,
+    canary: int,
+    max_parallel: int,
+    jobs: int,
     aliases: tuple[str, ...],
     dry_run: bool,
     fmt: str,
@@ -68,9 +83,22 @@ def command(
     history has no record of promoting NAME:TAG on this host. The rollback is recorded in
     git (refs/mfops/history): see `mfops history`.
 
+    With --env ENV the whole environment goes back: the release deployed there before the
+    newest (or --to TAG) is deployed to every host exactly as `mfops deploy` does, moving
+    its release tag and aliases back; recorded as a deploy with outcome "rolled back".
+
     Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
     (the aliases were put back); 2 bad input or an unreachable server.
     """
+    if env_name is not None:
+        if name or all_ or aliases or dry_run or host:
+            raise click.UsageError(
+                "--env rolls back a whole environment: no NAME, --all, "
+                "--alias, --dry-run or --host with it"
+            )
+        return _rollback_env(opts, env_name, to_tag, canary, max_parallel, jobs, fmt, timeout)
+    if to_tag is None:
+        raise click.UsageError("missing option '--to' (the earlier release)")
     if bool(name) == all_:
         raise click.UsageError("give a model NAME or --all (exactly one of them)")
     session = open_session(opts, host, timeout)
@@ -94,3 +122,29 @@ def command(
     else:
         click.echo(result_text(result), nl=False)
     return finish(result)
+
+
+def _rollback_env(
+    opts: Any,
+    env_name: str,
+    to_tag: str | None,
+    canary: int,
+    max_parallel: int,
+    jobs: int,
+    fmt: str,
+    timeout: float,
+) -> int:
+    repo = Repo.find(explicit=opts.repo)
+    env = environment(repo.snapshot(None).config, env_name)
+    tag = to_tag or previous_release(repo, env.name)
+    return run_rollout(
+        opts,
+        tag,
+        env.name,
+        canary=canary,
+        max_parallel=max_parallel,
+        jobs=jobs,
+        fmt=fmt,
+        timeout=timeout,
+        rollback=True,
+    )

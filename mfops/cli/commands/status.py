@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,7 +12,10 @@ from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.pullview import pull_progress
 from mfops.cli.render import to_json
 from mfops.graph.revision import Revision
+from mfops.release.deploy import env_status, environment
+from mfops.repo.repository import Repo
 from mfops.server.bases import check, external_bases
+from mfops.server.client import ServerOptions
 from mfops.server.registry import RegistrySettings, insecure_pull
 from mfops.server.upstream import check_upstream
 
@@ -48,12 +51,20 @@ if TYPE_CHECKING:
     help="Exit 1 unless every model is up to date, no tag drifted and every base matches the lock.",
 )
 @click.option(
+    "--env",
+    "env_name",
+    metavar="ENV",
+    help="Each host of environment ENV against its newest deploy: which release each model "
+    "is at, current / drifted / missing.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @server_options
 @click.pass_obj
 def command(
     opts,
+    env_name: str | None,
     tag: str | None,
     pull: bool,
     upstream: bool,
@@ -71,7 +82,11 @@ def command(
     mfops.lock (with --pull: the upstream digest). With --upstream, each base also shows the
     digest its registry serves now, asked without pulling (as `mfops lock --check` does):
     "is anything stale?" has one answer, and --exit-code counts a base that moved upstream.
+    With --env ENV: per host of the environment, the state of each model of its newest
+    deploy (the deploy record is the reference; --exit-code fails unless all are current).
     """
+    if env_name is not None:
+        return env_command(opts, env_name, exit_code, fmt, timeout)
     session = open_session(opts, host, timeout)
     try:
         session.probe()
@@ -181,3 +196,50 @@ def _marked(tag: str, current: tuple[str, ...], drifted: tuple[str, ...]) -> str
     if tag in drifted:
         return f"{tag}! drifted"
     return tag
+
+
+def env_command(opts: Any, env_name: str, exit_code: bool, fmt: str, timeout: float) -> int:
+    """`status --env ENV`: each host against the newest deploy to ENV."""
+    repo = Repo.find(explicit=opts.repo)
+    env = environment(repo.snapshot(None).config, env_name)
+    newest, hosts = env_status(
+        repo, env, options=ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
+    )
+    bad = any(h.state != "current" for h in hosts)
+    if fmt == "json":
+        click.echo(
+            to_json(
+                {
+                    "env": env.name,
+                    "release": newest.from_tag if newest else None,
+                    "aliases": list(newest.aliases) if newest else [],
+                    "deploy": newest.id if newest else None,
+                    "hosts": [
+                        {
+                            "host": h.host,
+                            "state": h.state,
+                            "reason": h.reason,
+                            "models": [
+                                {"name": m.name, "release": m.release, "tags": dict(m.tags)}
+                                for m in h.models
+                            ],
+                        }
+                        for h in hosts
+                    ],
+                }
+            )
+        )
+        return 1 if exit_code and bad else 0
+    if newest is None:
+        click.echo(
+            f"environment {env.name}: nothing deployed yet (mfops deploy TAG --env {env.name})"
+        )
+    else:
+        tags = ", ".join((newest.from_tag, *newest.aliases))
+        click.echo(f"environment {env.name}: newest deploy {tags} ({newest.id})")
+    for h in hosts:
+        click.echo(f"  {h.host}: {h.state}" + (f" ({h.reason})" if h.reason else ""))
+        for m in h.models:
+            shown = ", ".join(f"{t} {state}" for t, state in m.tags)
+            click.echo(f"      {m.name}: at {m.release or 'an unknown release'}; {shown}")
+    return 1 if exit_code and bad else 0

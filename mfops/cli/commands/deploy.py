@@ -1,0 +1,196 @@
+"""`mfops deploy TAG --env ENV [--canary N] [--max-parallel M]`: roll a release out to the
+hosts of an environment (release/deploy.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mfops.cli.commands.serveropts import open_session
+from mfops.cli.render import to_json
+from mfops.errors import CheckFailed, MfopsError
+from mfops.release.deploy import (
+    DeployInterrupted,
+    DeployResult,
+    Rollout,
+    deploy,
+    environment,
+    find_release,
+)
+from mfops.server.client import ServerOptions
+
+
+def rollout_options(fn: Any) -> Any:
+    """--canary, --max-parallel, --jobs, --timeout and --format (deploy and rollback --env)."""
+    for option in reversed(
+        [
+            click.option(
+                "--canary",
+                type=click.IntRange(min=0),
+                default=0,
+                show_default=True,
+                metavar="N",
+                help="Deploy to the first N hosts first and run the release's suites there; "
+                "the rest go only when they pass.",
+            ),
+            click.option(
+                "--max-parallel",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                metavar="M",
+                help="Hosts deployed at the same time.",
+            ),
+            click.option(
+                "--jobs",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                metavar="J",
+                help="Creates at the same time on one host.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def run_rollout(
+    opts: Any,
+    tag: str,
+    env_name: str,
+    *,
+    canary: int,
+    max_parallel: int,
+    jobs: int,
+    fmt: str,
+    timeout: float,
+    rollback: bool = False,
+) -> int:
+    """Deploy `tag` to `env_name` and print the per-host report; the exit code."""
+    session = open_session(opts, None, timeout)
+    try:
+        repo = session.repo
+        env = environment(repo.snapshot(None).config, env_name)
+        release = find_release(repo, tag)
+        if canary > len(env.hosts):
+            raise MfopsError(
+                f"--canary {canary} is more than the {len(env.hosts)} host(s) of {env.name}"
+            )
+
+        def event(host: str, what: str) -> None:
+            if fmt == "text":
+                click.echo(f"{host}: {what}", err=True)
+
+        try:
+            result = deploy(
+                repo,
+                env,
+                release,
+                rollout=Rollout(canary, max_parallel, jobs, rollback),
+                options=ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0)),
+                on_event=event,
+            )
+        except DeployInterrupted as stop:
+            _print(stop.result, fmt)
+            raise
+    finally:
+        session.close()
+    _print(result, fmt)
+    if result.ok:
+        return 0
+    reason = result.entry.reason or "the deploy failed"
+    if result.entry.outcome == "refused" and all(
+        h.state in ("unreachable", "not started") for h in result.hosts
+    ):
+        raise MfopsError(f"deploy refused: {reason}", hint="nothing was changed on any host")
+    raise CheckFailed(f"deploy {result.entry.outcome}: {reason}")
+
+
+def _print(result: DeployResult, fmt: str) -> None:
+    click.echo(to_json(result_json(result)) if fmt == "json" else result_text(result), nl=False)
+
+
+def result_json(result: DeployResult) -> dict[str, Any]:
+    return result.entry.to_json()
+
+
+def result_text(result: DeployResult) -> str:
+    e = result.entry
+    tags = ", ".join((e.from_tag, *e.aliases))
+    lines = [
+        f"Deploy of {tags} (commit {result.release.commit[:12]}) to environment {e.env}: "
+        f"{e.outcome}"
+    ]
+    width = max((len(h.host) for h in result.hosts), default=0)
+    for h in result.hosts:
+        mark = " (canary)" if h.canary else ""
+        lines.append(f"  {h.host:<{width}}  {h.state}{mark}")
+        if h.reason:
+            lines += [f"      {line}" for line in h.reason.splitlines()]
+        for m in h.models:
+            lines.append(f"      {m.name}:{e.from_tag}  {m.content}  {_short(m.layers)}")
+    if e.reason:
+        lines.append(f"reason: {e.reason.splitlines()[0]}")
+    lines.append(f"recorded as {e.id} (mfops history)")
+    return "\n".join(lines) + "\n"
+
+
+def _short(layers: tuple[str, ...]) -> str:
+    return "layers " + ",".join(x.removeprefix("sha256:")[:12] for x in layers)
+
+
+@click.command("deploy")
+@click.argument("tag")
+@click.option("--env", "env_name", required=True, metavar="ENV", help="The environment.")
+@rollout_options
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on a server call after this long (creates have their own deadline).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_obj
+def command(
+    opts: Any,
+    tag: str,
+    env_name: str,
+    canary: int,
+    max_parallel: int,
+    jobs: int,
+    timeout: float,
+    fmt: str,
+) -> int:
+    """Bring every host of environment ENV (`environments:` in mfops.yaml) to release TAG and
+    its aliases, with exactly the content that was tested.
+
+    The release is the newest successful promotion to TAG in the release records
+    (refs/mfops/history): its commit's Modelfiles are built on each host with the external
+    bases at that commit's locked digests (a host whose base differs is refused), or copied
+    from the host's content tag where it has one; every model is read back before and after
+    TAG and the aliases move (all or nothing per host), and its layers must match its base
+    and the other hosts. With --canary N the first N hosts go first and the release's suites
+    run there. The first failure stops the rollout; hosts not started are not touched. A
+    record of kind "deploy" is written: see `mfops history`, `mfops status --env` and
+    `mfops rollback --env`.
+
+    Exit codes: 0 deployed; 1 a host failed (build, verification, suites, tag move) or
+    refused (base differs from the lock); 2 bad input (unknown environment or release) or a
+    host that does not answer (nothing is changed anywhere).
+    """
+    return run_rollout(
+        opts,
+        tag,
+        env_name,
+        canary=canary,
+        max_parallel=max_parallel,
+        jobs=jobs,
+        fmt=fmt,
+        timeout=timeout,
+    )

@@ -1,0 +1,815 @@
+"""Rolling a release out to an environment: `mfops deploy TAG --env ENV` (and `rollback --env`).
+
+An environment (`environments:` in mfops.yaml) is a list of Ollama servers that should all
+hold a release. The truth about a release is its record in git (`refs/mfops/history`): the
+newest successful promotion to TAG names the commit, the models, their content digests
+and the aliases. Nothing on another server is trusted, so each host is brought to that
+release from the commit itself:
+
+1. **Check.** The host answers, and every external base of the release is on it at the
+   digest `mfops.lock` held at the release commit; a base that is missing or differs
+   refuses the host, named (nothing is pulled: a pull fetches whatever upstream holds now).
+2. **Build to content tags.** A model whose content tag (`name:mf-<digest12>`) the host
+   already has is not rebuilt. The others are created from the release commit's Modelfiles
+   (server/request.py, as `build` does) at their content tag and read back at once; one
+   that does not verify is deleted again, so a content tag names a verified model (the
+   create and its read-back are one step: signals are deferred, see below). Creating at
+   the content tag rather than at a staging tag copied afterwards saves two calls per
+   model, which is what a rollout's time is made of besides the creates. TAG has not
+   moved yet.
+3. **Verify before moving.** Every content tag the host already had is read back against
+   the release commit's effective config (a content tag changed by hand is caught here);
+   the content digest of each model at the commit must be the one the release record
+   holds.
+4. **Move TAG and the aliases** all or nothing with `retag` (release/retag.py: backups, a
+   failure puts every moved tag back; signals deferred between server calls).
+5. **Verify after.** Each `name:TAG` is read back (`/api/show`) against the commit's intent,
+   and its layers (weights, adapters, drafts: blob digests) must equal the base's on that
+   host and the other hosts' of this rollout, and those an earlier deploy of the same
+   release recorded. Manifest digests are *not* compared across hosts: they differ between
+   Ollama versions for identical layers.
+
+Hosts go `max_parallel` at a time; with `canary` N the first N hosts go first and the
+release's suites (from the release commit, the behave runner) run on each before the rest
+start. The first failure stops the rollout: hosts in flight finish their own transaction,
+hosts not started are not touched and are reported "not started". Ctrl-C, SIGTERM and SIGHUP
+are deferred while the rollout runs: no new host starts, the hosts in flight finish or put
+their tags back, the record is written, then the signal takes effect. One record of kind
+"deploy" (history.py) holds every host's outcome and, per model, the manifest and layers
+its release tag holds there; `status --env` and `rollback --env` read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import secrets
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from mfops.build.plan import Selection, make_plan
+from mfops.build.session import Session
+from mfops.build.tags import content_tag
+from mfops.errors import CheckFailed, MfopsError, ServerError
+from mfops.graph.effective import declared
+from mfops.graph.revision import Revision
+from mfops.language.suggest import close_matches, did_you_mean
+from mfops.release.retag import Move, RetagInterrupted, key, retag
+from mfops.release.signals import Interrupted, deferred_signals
+from mfops.release.verdict import suite_tester
+from mfops.repo import history
+from mfops.repo.history import Entry, HostModel, HostResult, ModelEntry
+from mfops.server.bases import check, require_locked, require_pinned
+from mfops.server.client import Server, ServerOptions, ServerTimeout, ServerUnreachable
+from mfops.server.hosts import Host, host_identity, normalize_host
+from mfops.server.request import create_request, uploads_for
+from mfops.server.roundtrip import BaseConfigs, compare, intended, render
+from mfops.store.builds import now_utc
+
+if TYPE_CHECKING:
+    from mfops.graph.effective import Effective
+    from mfops.release.verdict import TestSummary
+    from mfops.repo.config import Config, Environment
+    from mfops.repo.repository import Repo
+    from mfops.server.show import ServerConfig
+
+STAGE_PREFIX = "mfops-deploy-"
+_BLOB = re.compile(r"sha256[-:]([0-9a-f]{64})")
+
+#: (host display, what) progress lines for the CLI.
+EventFn = Callable[[str, str], None]
+#: Runs the release's suites on one host at TAG; the CLI passes `canary_tests`.
+CanaryTests = Callable[[Host, "Revision", Sequence[str], str], "TestSummary"]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def environment(config: Config, name: str) -> Environment:
+    """The environment `name` of mfops.yaml; an unknown one is bad input with a suggestion."""
+    found = config.environments.get(name)
+    if found is not None:
+        return found
+    known = sorted(config.environments)
+    hint = did_you_mean(close_matches(name, known)) or (
+        f"environments: {', '.join(known)}" if known else "add `environments:` to mfops.yaml"
+    )
+    where = f" in {config.path}" if config.path else ""
+    raise MfopsError(f"no environment {name!r}{where}", hint=hint)
+
+
+@dataclass(frozen=True)
+class ReleaseRef:
+    """One release as its promote record names it: the models (dependency order), their
+    content digests (None: the record did not know), the commit and the aliases."""
+
+    tag: str
+    commit: str
+    record: str
+    models: tuple[str, ...]
+    digests: Mapping[str, str | None]
+    aliases: tuple[str, ...] = ()
+
+
+def find_release(repo: Repo, tag: str, *, entries: Sequence[Entry] | None = None) -> ReleaseRef:
+    """The newest successful promotion to `tag` in the git records (any host)."""
+    records = list(entries) if entries is not None else history.load(repo)
+    promoted = [e for e in records if e.kind == "promote" and e.outcome == "promoted" and e.to_tag]
+    for entry in reversed(promoted):
+        if entry.to_tag is not None and entry.to_tag.casefold() == tag.casefold():
+            if entry.commit is None or entry.dirty:
+                raise MfopsError(
+                    f"release {tag} was promoted from uncommitted files ({entry.id}): there is "
+                    "no commit to deploy it from",
+                    hint="promote it again from a commit",
+                )
+            return ReleaseRef(
+                entry.to_tag,
+                entry.commit,
+                entry.id,
+                tuple(m.name for m in entry.models),
+                {m.name: m.digest for m in entry.models},
+                entry.aliases,
+            )
+    known = sorted({e.to_tag for e in promoted if e.to_tag})
+    hint = did_you_mean(close_matches(tag, known)) or (
+        f"releases: {', '.join(known)}" if known else "promote one first: mfops promote"
+    )
+    raise MfopsError(f"no release {tag!r} in the release records", hint=hint)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How to roll out: canary hosts first, hosts at once, creates per host at once."""
+
+    canary: int = 0
+    max_parallel: int = 1
+    jobs: int = 1
+    rollback: bool = False
+
+
+# --------------------------------------------------------------------------- one host
+
+
+class HostFailed(MfopsError):
+    """One host could not be brought to the release; `state` says how (HOST_STATES)."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+def layers_of(cfg: ServerConfig) -> tuple[str, ...]:
+    """The blob digests of a model's weights, adapters and drafts, from `/api/show`."""
+    out = []
+    for ref in (cfg.weights, *cfg.adapters, *cfg.drafts):
+        m = _BLOB.search(ref)
+        out.append(f"sha256:{m.group(1)}" if m else ref)
+    return tuple(out)
+
+
+class _Shared:
+    """What the hosts of one rollout share: the layers the first host verified per model."""
+
+    def __init__(self, recorded: Mapping[str, tuple[str, tuple[str, ...]]]) -> None:
+        self.lock = threading.Lock()
+        self.layers: dict[str, tuple[str, tuple[str, ...]]] = dict(recorded)
+
+    def agree(self, host: str, name: str, layers: tuple[str, ...]) -> str | None:
+        with self.lock:
+            seen = self.layers.setdefault(name, (host, layers))
+        if seen[1] == layers:
+            return None
+        return f"its layers differ from those on {seen[0]} ({_short(layers)} vs {_short(seen[1])})"
+
+
+def _short(layers: tuple[str, ...]) -> str:
+    return ",".join(x.removeprefix("sha256:")[:12] for x in layers) or "none"
+
+
+class _HostDeploy:
+    def __init__(
+        self,
+        repo: Repo,
+        rev: Revision,
+        release: ReleaseRef,
+        host: Host,
+        options: ServerOptions,
+        shared: _Shared,
+        *,
+        jobs: int,
+        stopping: Callable[[], bool],
+        on_event: EventFn,
+    ) -> None:
+        self.repo = repo
+        self.rev = rev
+        self.release = release
+        self.host = host
+        self.options = options
+        self.shared = shared
+        self.jobs = jobs
+        self.stopping = stopping
+        self.on_event = on_event
+        self.models: list[HostModel] = []
+        self.refusing = True  # until the checks passed: a problem refuses the host
+
+    def say(self, what: str) -> None:
+        self.on_event(self.host.display, what)
+
+    def run(self) -> HostResult:
+        server = Server(self.host, self.options)
+        try:
+            self._run(server)
+        except (ServerUnreachable, ServerTimeout) as err:
+            return HostResult(self.host.identity, "unreachable", reason=str(err))
+        except MfopsError as err:
+            if self._gone():  # a failure because the host went away says so
+                return HostResult(
+                    self.host.identity, "unreachable", reason=f"stopped answering: {err}"
+                )
+            if isinstance(err, HostFailed):
+                return HostResult(
+                    self.host.identity, err.state, reason=str(err), models=tuple(self.models)
+                )
+            raise
+        except RetagInterrupted as stop:
+            outcome = stop.outcome
+            how = "put back" if outcome.restored is not False else "NOT all put back"
+            return HostResult(
+                self.host.identity,
+                "interrupted",
+                reason=f"interrupted while moving the tags; they were {how}",
+            )
+        finally:
+            server.close()
+        return HostResult(self.host.identity, "deployed", models=tuple(self.models))
+
+    def _gone(self) -> bool:
+        probe = Server(self.host, replace(self.options, retries=0))
+        try:
+            probe.version()
+        except MfopsError:
+            return True
+        finally:
+            probe.close()
+        return False
+
+    def _run(self, server: Server) -> None:
+        try:
+            self._steps(server)
+        except HostFailed:
+            raise
+        except (CheckFailed, ServerError) as err:
+            if isinstance(err, (ServerUnreachable, ServerTimeout)):
+                raise
+            raise HostFailed("refused" if self.refusing else "failed", str(err)) from None
+        except MfopsError as err:
+            raise HostFailed("failed", str(err)) from None
+
+    def _steps(self, server: Server) -> None:
+        rev, release, shown = self.rev, self.release, self.host.display
+        server.version()
+        listing = server.models()
+        names = list(release.models)
+        require_locked(check(rev.graph, rev.lock, listing, names), host=shown)
+        require_pinned(rev.graph, names, listing, host=shown)
+        self.refusing = False
+        digests = {n: rev.digests[n] for n in names}
+        stage = STAGE_PREFIX + secrets.token_hex(3)
+        plan = make_plan(
+            rev,
+            Selection(names=tuple(names)),
+            tag=stage,
+            tag_origin="deploy",
+            listing=listing,
+            host=shown,
+            server=server,
+        )
+        creating = [i.name for i in plan.items if i.action == "create"]
+        made = set(creating)
+        bases = BaseConfigs(server)
+        effective = rev.effective
+        with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
+            if creating:
+                self.say(f"building {len(creating)} model(s) from {release.commit[:12]}")
+                self._create(server, pool, creating, stage, bases)
+            # content tags built earlier, maybe changed by hand since: read them back
+            old = [n for n in names if n not in made]
+            targets = [f"{n}:{content_tag(digests[n])}" for n in old]
+            list(
+                pool.map(lambda n, t: self._verify(server, n, t, bases, effective[n]), old, targets)
+            )
+        if self.stopping():
+            raise HostFailed("interrupted", "stopped before any tag moved")
+        listing = server.models()
+        manifests = {}
+        for name in names:
+            found = listing.get(key(f"{name}:{content_tag(digests[name])}"))
+            if found is None:
+                raise HostFailed(
+                    "failed", f"{name}:{content_tag(digests[name])} is not on the host"
+                )
+            manifests[name] = found.digest
+        tags = (release.tag, *release.aliases)
+        moves = [
+            Move(f"{n}:{content_tag(digests[n])}", f"{n}:{t}", manifests[n])
+            for n in names
+            for t in tags
+        ]
+        self.say(f"moving {', '.join(tags)}")
+        outcome = retag(server, moves)
+        if not outcome.ok:
+            put = {True: "; every moved tag was put back", False: "; putting them back FAILED"}
+            back = put[outcome.restored] if outcome.restored is not None else ""
+            raise HostFailed("failed", f"moving the tags failed: {outcome.error}{back}")
+
+        def after(name: str) -> tuple[tuple[str, ...], str | None]:
+            try:
+                target = f"{name}:{release.tag}"
+                return self._verify(server, name, target, bases, effective[name], after=True), None
+            except HostFailed as err:
+                return (), str(err)
+
+        with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
+            read = list(pool.map(after, names))
+        problems = [why for _, why in read if why is not None]
+        for name, (layers, why) in zip(names, read, strict=True):
+            if why is None:
+                problems += [
+                    f"verification failed after the deploy: {name}:{release.tag}: {p}"
+                    for p in self._agree(name, layers)
+                ]
+            # the tags have moved: the record says what they hold, verified or not
+            self.models.append(HostModel(name, content_tag(digests[name]), manifests[name], layers))
+        if problems:
+            raise HostFailed("failed", "\n".join(problems))
+
+    def _create(
+        self,
+        server: Server,
+        pool: ThreadPoolExecutor,
+        names: list[str],
+        stage: str,
+        bases: BaseConfigs,
+    ) -> None:
+        """Create `names` (dependency order) at the staging tag, at most `jobs` creates at
+        once, each read back, copied to its content tag and its staging tag deleted; a
+        model's verification overlaps the next create. The first failure stops the rest."""
+        rev = self.rev
+        gate = threading.Semaphore(self.jobs)
+        uploading = threading.Lock()  # creates that upload blobs go one at a time (execute.py)
+        failed = threading.Event()
+        futures: dict[str, Future[None]] = {}
+
+        def one(name: str) -> None:
+            node = rev.graph.nodes[name]
+            parent = node.parent
+            if parent in futures:
+                futures[parent].result()  # raises when the parent failed
+            if failed.is_set() or self.stopping():
+                raise HostFailed("interrupted" if self.stopping() else "failed", "stopped")
+            target = f"{name}:{content_tag(rev.digests[name])}"
+            from_tag = content_tag(rev.digests[parent]) if parent else stage
+            uploads = uploads_for(node, rev.snapshot)
+            try:
+                with gate, uploading if uploads else contextlib.nullcontext():
+                    blobs = {u: server.ensure_blob(u.path, u.digest) for u in uploads}
+                    request = create_request(
+                        node, declared(node), target=target, tag=from_tag, blobs=blobs
+                    )
+                    server.create(request)
+                self._verify(server, name, target, bases, rev.effective[name], built=True)
+            except BaseException:
+                failed.set()
+                _drop(server, target)  # a content tag only names a verified model
+                raise
+
+        for name in names:
+            futures[name] = pool.submit(one, name)
+        errors = []
+        for name in names:
+            err = futures[name].exception()
+            if err is not None and str(err) != "stopped":
+                errors.append((name, err))
+        if errors:
+            name, err = errors[0]
+            if isinstance(err, HostFailed):
+                raise err
+            if isinstance(err, MfopsError):
+                raise HostFailed("failed", f"{name}: {err}") from None
+            raise err
+        if failed.is_set() or self.stopping():
+            raise HostFailed("interrupted", "stopped before any tag moved")
+
+    def _agree(self, name: str, layers: tuple[str, ...]) -> list[str]:
+        why = self.shared.agree(self.host.display, name, layers)
+        return [why] if why else []
+
+    def _verify(
+        self,
+        server: Server,
+        name: str,
+        target: str,
+        bases: BaseConfigs,
+        eff: Effective,
+        *,
+        after: bool = False,
+        built: bool = False,
+    ) -> tuple[str, ...]:
+        """Read `target` back against the release commit's intent; its layers."""
+        have = server.show(target)
+        if have is None:
+            raise HostFailed("failed", f"{target} is not on the host")
+        base, base_name = bases.for_model(eff)
+        mismatches = compare(intended(eff, base, base_name=base_name), have)
+        when = (
+            "after the deploy"
+            if after
+            else "after the create (round trip)"
+            if built
+            else "before any tag moved"
+        )
+        if mismatches:
+            raise HostFailed(
+                "failed",
+                f"verification failed {when}: {target} differs from the release\n"
+                + render(mismatches),
+            )
+        layers = layers_of(have)
+        if base is not None and have.weights and layers[:1] != layers_of(base)[:1]:
+            raise HostFailed(
+                "failed",
+                f"verification failed {when}: {target}'s weights {_short(layers[:1])} are not "
+                f"its base {base_name}'s {_short(layers_of(base)[:1])}",
+            )
+        return layers
+
+
+def _drop(server: Server, target: str) -> None:
+    # a leftover staging tag moves nothing; `ollama rm` removes it
+    with contextlib.suppress(MfopsError):
+        server.delete(target)
+
+
+# --------------------------------------------------------------------------- the rollout
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    entry: Entry
+    release: ReleaseRef
+    hosts: tuple[HostResult, ...]
+    failures: tuple[str, ...] = ()
+    interrupted: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.entry.ok
+
+
+def canary_tests(host: Host, rev: Revision, names: Sequence[str], tag: str) -> TestSummary:
+    """The release commit's suites on `host` at `tag` (the same runner and cache as test)."""
+    server = Server(host, ServerOptions())
+    session = Session(rev.repo, host, server)
+    try:
+        return suite_tester(session, rev)(names, tag)
+    finally:
+        server.close()
+
+
+def recorded_layers(
+    entries: Sequence[Entry], release: ReleaseRef
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Per model, the layers an earlier successful deploy of this release recorded."""
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for e in entries:
+        if e.kind != "deploy" or e.release != release.record:
+            continue
+        for h in e.hosts:
+            if h.state == "deployed":
+                for m in h.models:
+                    if m.layers:
+                        out.setdefault(m.name, (f"{h.host} (deploy {e.id})", m.layers))
+    return out
+
+
+def deploy(
+    repo: Repo,
+    env: Environment,
+    release: ReleaseRef,
+    *,
+    rollout: Rollout = Rollout(),
+    options: ServerOptions | None = None,
+    tests: CanaryTests | None = canary_tests,
+    on_event: EventFn | None = None,
+) -> DeployResult:
+    """Bring every host of `env` to `release` (see the module docstring); one record."""
+    say = on_event or (lambda host, what: None)
+    options = options or ServerOptions()
+    at = now_utc()
+    entries = history.load(repo)
+    rev = Revision(repo, release.commit)
+    refused: list[str] = []
+    try:
+        rev.load()
+        rev.lock  # noqa: B018 - computed once here, not by racing host threads
+        rev.effective  # noqa: B018
+        missing = [n for n in release.models if n not in rev.graph.nodes]
+        if missing:
+            refused.append(f"{', '.join(missing)} not defined at {release.commit[:12]}")
+        for name in release.models:
+            want = release.digests.get(name)
+            if name in rev.graph.nodes and want is not None and rev.digests[name] != want:
+                refused.append(
+                    f"{name}: the release commit builds {rev.digests[name][:19]}, the release "
+                    f"record says {want[:19]}"
+                )
+    except MfopsError as err:
+        refused.append(f"cannot read the release commit {release.commit[:12]}: {err}")
+    hosts = [Host(normalize_host(h)) for h in env.hosts]
+    results: dict[str, HostResult] = {}
+    if refused:
+        return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
+    for host in hosts:  # a host that does not answer refuses the rollout before any starts
+        server = Server(host, replace(options, retries=0))
+        try:
+            server.version()
+        except ServerError as err:
+            results[host.identity] = HostResult(host.identity, "unreachable", reason=str(err))
+        finally:
+            server.close()
+    if results:
+        down = [f"{h}: {r.reason}" for h, r in results.items()]
+        return _finish(repo, env, release, rollout, at, results, hosts, "refused", down, None)
+    shared = _Shared(recorded_layers(entries, release))
+    failures: list[str] = []
+    interval = sys.getswitchinterval()
+    with deferred_signals() as pending:
+        stop = threading.Event()
+
+        def stopping() -> bool:
+            return stop.is_set() or bool(pending.signums)
+
+        def one(host: Host, canary: bool) -> None:
+            say(host.display, "canary: deploying" if canary else "deploying")
+            worker = _HostDeploy(
+                repo,
+                rev,
+                release,
+                host,
+                options,
+                shared,
+                jobs=rollout.jobs,
+                stopping=stopping,
+                on_event=say,
+            )
+            try:
+                result = replace(worker.run(), canary=canary)
+            except Exception as err:  # a bug must not pass for "not started"
+                result = HostResult(
+                    host.identity,
+                    "failed",
+                    canary,
+                    f"internal error: {err!r}",
+                    tuple(worker.models),
+                )
+            if result.state == "deployed" and canary and tests is not None:
+                say(host.display, "canary: running the release's suites")
+                try:
+                    summary = tests(host, rev, release.models, release.tag)
+                except MfopsError as err:
+                    result = replace(
+                        result, state="failed", reason=f"the suites could not run: {err}"
+                    )
+                else:
+                    if any(m.status not in ("passed", "untested") for m in summary.models.values()):
+                        first = summary.failures[0] if summary.failures else "a suite failed"
+                        more = len(summary.failures) - 1
+                        result = replace(
+                            result,
+                            state="failed",
+                            reason=f"canary suites failed: {first}"
+                            + (f" (and {more} more)" if more > 0 else ""),
+                        )
+            results[host.identity] = result
+            say(
+                host.display,
+                result.state + (f": {result.reason.splitlines()[0]}" if result.reason else ""),
+            )
+            if result.state != "deployed":
+                failures.append(f"{host.display}: {result.reason or result.state}")
+                stop.set()
+
+        canaries = hosts[: max(0, rollout.canary)]
+        rest = hosts[len(canaries) :]
+        try:
+            sys.setswitchinterval(min(interval, 0.0005))
+            for group, canary in ((canaries, True), (rest, False)):
+                _pool(group, functools.partial(one, canary=canary), rollout.max_parallel, stopping)
+                if stopping():
+                    break
+        finally:
+            sys.setswitchinterval(interval)
+        signum = pending.first
+    outcome = "failed" if failures or signum is not None else "deployed"
+    return _finish(repo, env, release, rollout, at, results, hosts, outcome, failures, signum)
+
+
+def _pool(
+    hosts: Sequence[Host], work: Callable[[Host], None], width: int, stopping: Callable[[], bool]
+) -> None:
+    """Run `work` for each host, `width` at a time, starting none once `stopping()`."""
+    todo = list(hosts)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not todo or stopping():
+                    return
+                host = todo.pop(0)
+            work(host)
+
+    threads = [
+        threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(width, len(todo))))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _finish(
+    repo: Repo,
+    env: Environment,
+    release: ReleaseRef,
+    rollout: Rollout,
+    at: str,
+    results: Mapping[str, HostResult],
+    hosts: Sequence[Host],
+    outcome: str,
+    failures: Sequence[str],
+    signum: int | None,
+) -> DeployResult:
+    canaries = {h.identity for h in hosts[: max(0, rollout.canary)]}
+    ordered = tuple(
+        results.get(h.identity)
+        or HostResult(
+            h.identity,
+            "not started",
+            canary=h.identity in canaries,
+            reason="not touched: the rollout stopped first" if outcome != "refused" else None,
+        )
+        for h in hosts
+    )
+    if outcome == "deployed" and rollout.rollback:
+        outcome = "rolled back"
+    reason = None
+    if signum is not None:
+        reason = "interrupted: no host was started after the signal"
+    elif failures:
+        reason = failures[0].splitlines()[0] + (
+            f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        )
+    entry = Entry(
+        id=history.new_id(at),
+        kind="deploy",
+        outcome=outcome,  # type: ignore[arg-type]
+        at=at,
+        host=f"env:{env.name}",
+        from_tag=release.tag,
+        aliases=release.aliases,
+        models=tuple(
+            ModelEntry(n, f"{n}:{release.tag}", None, release.digests.get(n))
+            for n in release.models
+        ),
+        failures=tuple(failures),
+        reason=reason,
+        commit=release.commit,
+        env=env.name,
+        release=release.record,
+        hosts=ordered,
+    )
+    history.append(repo, entry)
+    result = DeployResult(entry, release, ordered, tuple(failures), signum)
+    if signum is not None:
+        raise DeployInterrupted(result, signum)
+    return result
+
+
+class DeployInterrupted(Interrupted):
+    """A stop signal ended the rollout; `result` is what was recorded."""
+
+    def __init__(self, result: DeployResult, signum: int) -> None:
+        super().__init__(signum)
+        self.result = result
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def deploys(entries: Sequence[Entry], env: str) -> list[Entry]:
+    """The deploy records of `env`, oldest first."""
+    return [e for e in entries if e.kind == "deploy" and e.env == env]
+
+
+def previous_release(repo: Repo, env: str) -> str:
+    """The release `rollback --env` goes back to: the newest one fully deployed to `env`
+    that is not the release of its newest rollout that touched a host."""
+    records = deploys(history.load(repo), env)
+    touched = [e for e in records if e.outcome != "refused"]
+    if not touched:
+        raise MfopsError(
+            f"no deploy to environment {env!r} in the release records", hint="see `mfops history`"
+        )
+    newest = touched[-1].from_tag
+    for e in reversed(touched):
+        if e.ok and e.from_tag.casefold() != newest.casefold():
+            return e.from_tag
+    raise MfopsError(
+        f"environment {env!r} has no earlier deployed release than {newest}",
+        hint="name one: mfops deploy TAG --env " + env,
+    )
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """One model on one host: its release tag and aliases, each `current` (holds what the
+    deploy recorded), `drifted` (holds something else) or `missing`; `release` is the
+    deployed release whose recorded manifest the release tag's first alias (else the tag)
+    holds, or None."""
+
+    name: str
+    tags: tuple[tuple[str, str], ...]
+    release: str | None
+
+
+@dataclass(frozen=True)
+class HostState:
+    host: str
+    state: str  # "current", "drifted", "missing", "not deployed", "unreachable"
+    models: tuple[ModelState, ...] = ()
+    reason: str | None = None
+
+
+def env_status(
+    repo: Repo, env: Environment, *, options: ServerOptions | None = None
+) -> tuple[Entry | None, tuple[HostState, ...]]:
+    """Each host of `env` against the newest successful deploy (its record, per host)."""
+    records = deploys(history.load(repo), env.name)
+    good = [e for e in records if e.ok]
+    newest = good[-1] if good else None
+    out = []
+    for raw in env.hosts:
+        host = Host(normalize_host(raw))
+        ident = host_identity(raw)
+        mine = (
+            next((h for h in newest.hosts if h.host == ident and h.state == "deployed"), None)
+            if newest
+            else None
+        )
+        server = Server(host, options or ServerOptions())
+        try:
+            listing = server.models()
+        except ServerError as err:
+            out.append(HostState(ident, "unreachable", reason=str(err)))
+            continue
+        finally:
+            server.close()
+        if newest is None or mine is None:
+            out.append(HostState(ident, "not deployed"))
+            continue
+        known: dict[tuple[str, str], str] = {}  # (model, manifest) -> release, newest wins
+        for e in good:
+            for h in e.hosts:
+                if h.host == ident and h.state == "deployed":
+                    for m in h.models:
+                        if m.manifest:
+                            known[(m.name, m.manifest)] = e.from_tag
+        models = []
+        for m in mine.models:
+            tags = []
+            for tag in (newest.from_tag, *newest.aliases):
+                found = listing.get(key(f"{m.name}:{tag}"))
+                state = (
+                    "missing"
+                    if found is None
+                    else ("current" if found.digest == m.manifest else "drifted")
+                )
+                tags.append((tag, state))
+            probe = (newest.aliases or (newest.from_tag,))[0]
+            held = listing.get(key(f"{m.name}:{probe}"))
+            models.append(
+                ModelState(m.name, tuple(tags), known.get((m.name, held.digest)) if held else None)
+            )
+        states = {s for ms in models for _, s in ms.tags}
+        overall = (
+            "drifted" if "drifted" in states else "missing" if "missing" in states else "current"
+        )
+        out.append(HostState(ident, overall, tuple(models)))
+    return newest, tuple(out)
