@@ -140,7 +140,8 @@ def _find(entries: Indexed, name: str, tag: str, upto: int, depth: int = 0) -> R
 def released_at(repo: Repo, tag: str, *, host: str | None = None) -> list[ReleasedModel]:
     """Every model the records say `tag` holds (on `host`, an identity, when given; else the
     newest release on any server). Unknown tag: MfopsError (exit 2) with a suggestion."""
-    entries = [e for e in history.load(repo, host=host) if e.ok]
+    # a deploy record copies a release to an environment; the promotion it names is the release
+    entries = [e for e in history.load(repo, host=host) if e.ok and e.kind != "deploy"]
     indexed: Indexed = [(e, {m.name.casefold(): m for m in e.models}) for e in entries]
     names = dict.fromkeys(m.name for e in entries for m in e.models)
     found = [r for n in names if (r := _find(indexed, n, tag, len(indexed))) is not None]

@@ -407,3 +407,17 @@ def test_sigterm_during_a_rollout_finishes_in_flight_hosts_starts_no_other_and_r
     assert [h["state"] for h in record["hosts"]] == ["interrupted", "not started", "not started"]
     assert "interrupted" in record["reason"]
     assert "interrupted" in out
+
+
+def test_deploy_records_leave_the_helm_export_of_a_release_alone(prod):
+    """A deploy (or `rollback --env`) record copies a release to an environment; the Helm
+    values of a tag still come from the promotion records alone."""
+    before = prod.ok("export", "helm-values", "--tag", "v1")
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    prod.commit({"expert/Modelfile": BETTER_EXPERT}, "better expert")
+    release(prod, "v2")
+    latest = prod.ok("export", "helm-values", "--tag", "latest")
+    assert deploy(prod, "v2", "--env", "prod")[0] == 0
+    assert prod.mfops("rollback", "--env", "prod")[0] == 0
+    assert prod.ok("export", "helm-values", "--tag", "v1") == before
+    assert prod.ok("export", "helm-values", "--tag", "latest") == latest != before
