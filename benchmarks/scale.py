@@ -24,9 +24,8 @@ Parts (each prints one line; the figures are for architecture.md, "Scale-out"):
   prints the append time per record, the git object size, and the time to read them all
   (history.load, which every release-aware command does), extrapolated linearly to 100
   hosts.
-- deploy, pool: HOOKS for the lead (`part_deploy`, `part_pool`): `mfops deploy --env` with
-  --max-parallel and `test --host` pools live on other branches of issue 16; each hook says
-  what to measure and prints "not measured on this branch".
+- deploy: `benchmarks/deploy.py sim`, a 100-model release deployed to 20 doubles.
+- pool: `benchmarks/pool.py`, one test run over pools of 1, 2, 4 and 20 doubles.
 
 The doubles run in this process (one HTTP server thread each); mfops runs as a subprocess.
 Everything lives in a temporary directory that is removed.
@@ -281,18 +280,22 @@ def part_records(tmp: Path, args: argparse.Namespace) -> None:
 
 
 def part_deploy(tmp: Path, args: argparse.Namespace) -> None:
-    """HOOK for the lead after merging issue 16's deploy branch: a release of 100 models
-    deployed with `mfops deploy v1 --env prod --max-parallel K` to an environment of 10 of
-    these doubles (50 ms a create); report wall / ideal, where ideal is
-    ceil(10 / K) x (100 creates at --jobs) x 50 ms; target within 1.3x."""
-    print("deploy: not measured on this branch (hook part_deploy; needs `mfops deploy --env`)")
+    """`benchmarks/deploy.py sim`: a release of 100 models deployed with `mfops deploy`
+    to an environment of 20 doubles (50 ms a create) at --max-parallel 5, 10 and 20, each
+    line with its ratio to the ideal ceil(20 / K) x 100 creates x 50 ms."""
+    _script("deploy.py", "sim")
 
 
 def part_pool(tmp: Path, args: argparse.Namespace) -> None:
-    """HOOK for the lead after merging issue 16's pool branch: one `mfops test` run with
-    `--host` given for each of the 20 doubles (chat latency set), against the same run on
-    one host; report the speed-up and that the verdicts are equal."""
-    print("pool: not measured on this branch (hook part_pool; needs `test --host` pools)")
+    """`benchmarks/pool.py`: one `mfops test` run over pools of 1, 2, 4 and 20 doubles
+    (50 ms a reply), the speed-up over one host and that every verdict is the same."""
+    _script("pool.py")
+
+
+def _script(name: str, *argv: str) -> None:
+    """Run a sibling benchmark in its own interpreter (each starts its own doubles)."""
+    print(f"--- benchmarks/{name} {' '.join(argv)}".rstrip(), flush=True)
+    subprocess.run([sys.executable, str(Path(__file__).with_name(name)), *argv], check=False)
 
 
 PARTS = {
