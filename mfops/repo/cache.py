@@ -66,7 +66,7 @@ from mfops.language.modelfile import (
 )
 
 #: Bump when the meaning or layout of any cached entry changes.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 CACHE_DIR = "cache"
 #: At most this many entries per map are kept when segments are merged.
 MAX_ENTRIES = 60_000
@@ -287,6 +287,79 @@ class _Map:
         return out
 
 
+class _Revisions:
+    """The revisions map: one file per commit key (`f<FORMAT>-revisions-<hex>.json`), read
+    only when that commit is asked for, so a run pays for the commits it uses and not for
+    every commit stored. The file holds a one-entry segment payload and is replaced
+    atomically (two runs writing the same commit write the same entry); at most
+    MAX_REVISIONS files are kept, the least recently written removed first."""
+
+    name = "revisions"
+
+    def __init__(self, disk: _Disk | None) -> None:
+        self.disk = disk
+        self.loaded: dict[str, object] = {}
+        self.added: dict[str, object] = {}
+        self.used: set[str] = set()
+        self._read: set[str] = set()
+
+    def _path(self, key: str) -> Path | None:
+        if self.disk is None or not _DIGEST.match(key):
+            return None
+        return self.disk.directory / f"{_PREFIX}{self.name}-{key[7:]}.json"
+
+    def get(self, key: str) -> object | None:
+        if key not in self._read:
+            self._read.add(key)
+            path = self._path(key)
+            if path is not None:
+                assert self.disk is not None
+                data, written_ns = self.disk.read(path)
+                entries = data.get("entries") if data is not None else None
+                if isinstance(entries, dict):
+                    found = _valid(self.name, entries, written_ns).get(key)
+                    if found is not None:
+                        self.loaded[key] = found
+        found = self.added.get(key, self.loaded.get(key))
+        if found is not None:
+            self.used.add(key)
+        return found
+
+    def put(self, key: str, value: object) -> None:
+        self.used.add(key)
+        self.added[key] = value
+
+    def save(self) -> None:
+        if self.disk is None or not self.added:
+            return
+        for key, value in self.added.items():
+            path = self._path(key)
+            if path is None:
+                continue
+            payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": {key: value}}
+            try:
+                self.disk.write(path.name, json.dumps(payload, separators=(",", ":")).encode())
+            except OSError:
+                return
+            self.loaded[key] = value
+        self.added.clear()
+        self._bound()
+
+    def _bound(self) -> None:
+        assert self.disk is not None
+        prefix = f"{_PREFIX}{self.name}-"
+        found: list[tuple[int, str]] = []
+        with contextlib.suppress(OSError), os.scandir(self.disk.directory) as it:
+            for entry in it:
+                if entry.name.startswith(prefix):
+                    with contextlib.suppress(OSError):
+                        found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+        found.sort()
+        for _, path in found[: max(0, len(found) - MAX_REVISIONS)]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 def _valid(kind: str, entries: dict[str, object], written_ns: int) -> dict[str, object]:
     """The entries of a segment that are well-formed (modelfile entries are checked in
     full when decoded); racy stat entries (mtime not older than the segment) left out."""
@@ -323,7 +396,7 @@ class Cache:
         self._modelfiles = _Map("modelfiles", disk)
         self._stat = _Map("stat", disk)
         self._digests = _Map("digests", disk)
-        self._revisions = _Map("revisions", disk, MAX_REVISIONS)
+        self._revisions = _Revisions(disk)
 
     @classmethod
     def open(cls, root: Path) -> Cache:
@@ -391,7 +464,6 @@ class Cache:
         """Store parts (digests, graph, lock) of one commit's entry, keeping the others."""
         entry = self.revision(key)
         entry.update(parts)
-        self._revisions.loaded.pop(key, None)  # rewritten with the new parts
         self._revisions.put(key, entry)
 
     def save(self) -> None:
