@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfops.errors import LocatedError, MfopsError, RepoError
-from mfops.graph import stored
+from mfops.graph import stored, worktree
 from mfops.graph.digest import DIGEST_VERSION, compute_digests, sha256_of
 from mfops.graph.effective import effective_all
 from mfops.graph.inheritance import build_graph
+from mfops.graph.worktree import reads_outside
 from mfops.language.modelfile import parse
 from mfops.repo.lockfile import loads
 from mfops.repo.repository import LOCK_FILE, Repo
@@ -68,9 +69,27 @@ class Revision:
             )
             if found is not None:
                 return found
+        if self.ref is None:
+            return self._worktree_graph()
         graph = build_graph(self.snapshot)
-        if key is not None and not _reads_outside(graph):
+        if key is not None and not reads_outside(graph):
             cache.put_revision(key, graph=stored.dump(graph), lock=self.snapshot.lock_text())
+            cache.save()
+        return graph
+
+    def _worktree_graph(self) -> Graph:
+        """The working tree's graph: the remembered one when nothing it depends on changed
+        (graph/worktree.py), else built and remembered."""
+        cache = self.repo.cache
+        entry = cache.worktree()
+        if entry is not None:
+            found = worktree.recall(self.repo, entry)
+            if found is not None:
+                return found
+        graph = build_graph(self.snapshot)
+        entry = worktree.remember(self.repo, self.snapshot, graph)
+        if entry is not None:
+            cache.put_worktree(entry)
             cache.save()
         return graph
 
@@ -95,7 +114,7 @@ class Revision:
         ):
             return found
         digests = compute_digests(self.snapshot, self.graph, self.lock)
-        if key is not None and not _reads_outside(self.graph):
+        if key is not None and not reads_outside(self.graph):
             cache.put_revision(key, digests=digests)
             cache.save()
         return digests
@@ -142,12 +161,3 @@ class Revision:
     def effective(self) -> dict[str, Effective]:
         return effective_all(self.graph)
 
-
-def _reads_outside(graph: Graph) -> bool:
-    """Whether any model's files (FROM paths, ADAPTER, DRAFT) lie outside the repository."""
-    for node in graph.nodes.values():
-        if any(f.escapes for f in node.base.files) or any(d.escapes for d in node.drafts):
-            return True
-        if node.adapter is not None and node.adapter.escapes:
-            return True
-    return False

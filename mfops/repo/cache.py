@@ -81,6 +81,9 @@ RACY_NS = 2_000_000_000
 #: MFOPS_CACHE=0 turns the on-disk cache off (memory only), for comparisons and debugging.
 ENV_SWITCH = "MFOPS_CACHE"
 
+#: The working tree's graph and what it depended on (one file, replaced atomically).
+WORKTREE_FILE = f"f{CACHE_FORMAT}-worktree.json"
+
 _BLOB = re.compile(r"[0-9a-f]{40}\Z")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _PREFIX = f"f{CACHE_FORMAT}-"
@@ -397,6 +400,9 @@ class Cache:
         self._stat = _Map("stat", disk)
         self._digests = _Map("digests", disk)
         self._revisions = _Revisions(disk)
+        self._disk = disk
+        self._worktree: list[dict[str, object] | None] = []
+        self._worktree_new: dict[str, object] | None = None
 
     @classmethod
     def open(cls, root: Path) -> Cache:
@@ -466,10 +472,32 @@ class Cache:
         entry.update(parts)
         self._revisions.put(key, entry)
 
+    def worktree(self) -> dict[str, object] | None:
+        """The working tree's remembered graph (graph/worktree.py checks it), or None."""
+        if not self._worktree:
+            found = None
+            if self._disk is not None:
+                data, _ = self._disk.read(self._disk.directory / WORKTREE_FILE)
+                entries = data.get("entries") if data is not None else None
+                value = entries.get("worktree") if isinstance(entries, dict) else None
+                found = value if isinstance(value, dict) else None
+            self._worktree.append(found)
+        return self._worktree[0]
+
+    def put_worktree(self, entry: dict[str, object]) -> None:
+        """Remember the working tree's graph (one entry: it replaces the previous one)."""
+        self._worktree[:] = [entry]
+        self._worktree_new = entry
+
     def save(self) -> None:
-        """Write each map's new entries (see _Map.save)."""
+        """Write each map's new entries (see _Map.save), and the worktree entry if new."""
         for m in (self._modelfiles, self._stat, self._digests, self._revisions):
             m.save()
+        entry, self._worktree_new = self._worktree_new, None
+        if entry is not None and self._disk is not None:
+            payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": {"worktree": entry}}
+            with contextlib.suppress(OSError):
+                self._disk.write(WORKTREE_FILE, json.dumps(payload, separators=(",", ":")).encode())
 
     def counts(self) -> dict[str, tuple[int, int, int]]:
         """(loaded, added, used) per map: for tests and benchmarks."""
