@@ -160,4 +160,3 @@ class Revision:
     @cached_property
     def effective(self) -> dict[str, Effective]:
         return effective_all(self.graph)
-

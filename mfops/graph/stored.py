@@ -3,12 +3,14 @@
 A commit never changes, so its graph (which file each model is, what each FROM resolved to)
 need not be worked out again: `mfops diff v1 v2` on 10,000 models spent most of its time
 classifying twice the same 10,000 FROM lines. A stored graph holds, per model, its name,
-path, Modelfile blob id and newline, mfops.yaml description and tests, and its resolved base, adapter
-and drafts; the Modelfiles themselves come from the parse cache by blob id, looked up only when a
-command first uses one (Modelfile.lazy), so `ls` or an unchanged model never decodes one. The graph is stored only when nothing it
-resolved lies outside the repository (revision.py), since such files can change under the
-same commit. Rows that do not have exactly the expected shape make `load` return None, and
-the graph is built from the commit as if nothing was stored.
+path, Modelfile blob id and newline, mfops.yaml description and tests, and its resolved
+base, adapter and drafts; the Modelfiles themselves come from the parse cache by blob id,
+looked up only when a command first uses one (Modelfile.lazy), so `ls` or an unchanged
+model never decodes one. The graph is stored only when nothing it resolved lies outside the
+repository (revision.py), since such files can change under the same commit. Rows that do
+not have exactly the expected shape make `load` return None, and the graph is built from
+the commit as if nothing was stored. The working tree's graph uses the same rows
+(graph/worktree.py).
 """
 
 from __future__ import annotations

@@ -121,7 +121,9 @@ def recall(repo: Repo, entry: dict[str, object]) -> Graph | None:
     root = str(repo.root)
     join = os.path.join
     for rel, want in dirs.items():
-        if dir_stat(join(root, rel) if rel else root) != (tuple(want) if type(want) is list else None):
+        if dir_stat(join(root, rel) if rel else root) != (
+            tuple(want) if type(want) is list else None
+        ):
             return None
     for rel, want in files.items():
         if _file_stat(join(root, rel)) != want:

@@ -183,13 +183,13 @@ def walk_dir(
     marks: dict[str, bool] | None = None,
 ) -> list[tuple[str, bool]]:
     """`Source.walk` for a filesystem directory; `listing` receives, per directory read
-    (relative to `top`), the kind of each entry (as `lstat` gives it) and the set of its
-    names in lower case. A submodule (any nested git work tree) is not entered and is
-    listed as `special`: a commit's tree holds only the submodule's commit, never its files
-    (TreeSource sees it as one special entry), and the working tree must agree, or every
-    Modelfile in it would differ between the two. `dirstats` receives the stat data of
-    every directory read and every nested repository, taken before it is read, and `marks`
-whether each skipped (dot or tool) directory is a nested repository."""
+        (relative to `top`), the kind of each entry (as `lstat` gives it) and the set of its
+        names in lower case. A submodule (any nested git work tree) is not entered and is
+        listed as `special`: a commit's tree holds only the submodule's commit, never its files
+        (TreeSource sees it as one special entry), and the working tree must agree, or every
+        Modelfile in it would differ between the two. `dirstats` receives the stat data of
+        every directory read and every nested repository, taken before it is read, and `marks`
+    whether each skipped (dot or tool) directory is a nested repository."""
     found: list[tuple[str, bool]] = []
     stack = [""]
     if dirstats is not None:
