@@ -85,13 +85,19 @@ class Revision:
         if entry is not None:
             found = worktree.recall(self.repo, entry)
             if found is not None:
+                self._memo = entry
                 return found
+        cache.prepare()
         graph = build_graph(self.snapshot)
         entry = worktree.remember(self.repo, self.snapshot, graph)
         if entry is not None:
+            self._memo = entry
             cache.put_worktree(entry)
             cache.save()
         return graph
+
+    #: the worktree memo entry the graph came from or went to (graph/worktree.py)
+    _memo: dict[str, object] | None = None
 
     @cached_property
     def lock(self) -> Lock:
@@ -113,7 +119,19 @@ class Revision:
             for n, d in found.items()
         ):
             return found
-        digests = compute_digests(self.snapshot, self.graph, self.lock)
+        graph = self.graph
+        lock_text = self.snapshot.lock_text() if self._memo is not None else None
+        if self._memo is not None:
+            remembered = worktree.recall_digests(self._memo, graph, lock_text)
+            if remembered is not None:
+                return remembered
+        digests = compute_digests(self.snapshot, graph, self.lock)
+        if self._memo is not None:
+            entry = worktree.remember_digests(self._memo, graph, lock_text, digests)
+            if entry is not None:
+                self._memo = entry
+                cache.put_worktree(entry)
+                cache.save()
         if key is not None and not reads_outside(self.graph):
             cache.put_revision(key, digests=digests)
             cache.save()

@@ -21,11 +21,14 @@ before the walk began (a change within the same timestamp could go unseen); nor 
 model's files lie outside the repository, or its FROM names the home directory (`~`),
 since those depend on more than the tree. Modelfiles are not decoded to reuse the graph:
 each is looked up by blob id when first used (a file changed since then is an error that
-says to run again, never a wrong parse).
+says to run again, never a wrong parse). The digests of that graph are remembered with it,
+under the lock file's text, when no model uploads local files (their content is not in the
+entry).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from typing import TYPE_CHECKING
@@ -150,3 +153,39 @@ def recall(repo: Repo, entry: dict[str, object]) -> Graph | None:
         return parse(decode(data), path=path)
 
     return stored.load(entry.get("graph"), repo.cache, lambda path: path, reparse)
+
+
+def _has_local_files(graph: Graph) -> bool:
+    return any(n.base.files or n.adapter is not None or n.drafts for n in graph.nodes.values())
+
+
+def _lock_id(lock_text: str | None) -> str:
+    data = b"-" if lock_text is None else b"+" + lock_text.encode("utf-8", "surrogateescape")
+    return hashlib.sha256(data).hexdigest()
+
+
+def recall_digests(
+    entry: dict[str, object], graph: Graph, lock_text: str | None
+) -> dict[str, str] | None:
+    """The digests remembered with `entry` (whose graph is `graph`) when they were computed
+    under the same lock text, else None. A digest depends on the graph, the lock and the
+    content of local files; models with local files are never remembered."""
+    found = entry.get("digests")
+    if not isinstance(found, dict) or found.get("lock") != _lock_id(lock_text):
+        return None
+    values = found.get("values")
+    if not isinstance(values, dict) or values.keys() != graph.nodes.keys():
+        return None
+    for digest in values.values():
+        if type(digest) is not str or not digest.startswith("sha256:") or len(digest) != 71:
+            return None
+    return values
+
+
+def remember_digests(
+    entry: dict[str, object], graph: Graph, lock_text: str | None, digests: dict[str, str]
+) -> dict[str, object] | None:
+    """`entry` with the working tree's `digests`, or None when they must not be kept."""
+    if _has_local_files(graph) or digests.keys() != graph.nodes.keys():
+        return None
+    return {**entry, "digests": {"lock": _lock_id(lock_text), "values": dict(digests)}}

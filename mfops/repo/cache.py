@@ -484,6 +484,14 @@ class Cache:
             self._worktree.append(found)
         return self._worktree[0]
 
+    def prepare(self) -> None:
+        """Create `.mfops/cache/` now if this cache will write there: before a walk of the
+        working tree, so that creating it does not change the stat data of the root
+        directory that walk records (graph/worktree.py)."""
+        if self._disk is not None and self._disk.key() is not None:
+            with contextlib.suppress(OSError):
+                self._disk.ensure_dir()
+
     def put_worktree(self, entry: dict[str, object]) -> None:
         """Remember the working tree's graph (one entry: it replaces the previous one)."""
         self._worktree[:] = [entry]
@@ -566,13 +574,13 @@ class _Disk:
         key = self.key()
         if key is None:
             return None
-        self._ensure_dir()
+        self.ensure_dir()
         path = self.directory / name
         mac = self.guard.sign(key, payload)
         write_atomic(path, _MAGIC + mac.encode("ascii") + b"\n" + payload, mode=0o600)
         return path
 
-    def _ensure_dir(self) -> None:
+    def ensure_dir(self) -> None:
         """Create `.mfops/cache/` (and `.mfops/` with its `*` .gitignore, as builds.py
         does), refusing symlinks on the way."""
         directory = self.directory

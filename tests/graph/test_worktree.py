@@ -283,3 +283,35 @@ def test_concurrent_runs_leave_one_valid_memo(repo_root, monkeypatch):
     assert memo_payload(repo_root)["entries"]["worktree"]["graph"] == expected
     assert not [p for p in (repo_root / ".mfops" / "cache").iterdir() if ".tmp" in p.name]
     assert rows(repo_root, cache=True, monkeypatch=monkeypatch) == expected
+
+
+def digests(root: Path, *, cache: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    with monkeypatch.context() as m:
+        if not cache:
+            m.setenv("MFOPS_CACHE", "0")
+        with Repo.find(root) as repo:
+            return Revision(repo).digests
+
+
+def test_digests_are_remembered_with_the_graph_under_the_lock_text(repo_root, monkeypatch):
+    expected = digests(repo_root, cache=False, monkeypatch=monkeypatch)
+    assert digests(repo_root, cache=True, monkeypatch=monkeypatch) == expected
+    assert memo_payload(repo_root)["entries"]["worktree"]["digests"]["values"] == expected
+    no_walk(monkeypatch)
+    calls: list[object] = []
+    monkeypatch.setattr(
+        "mfops.graph.revision.compute_digests", lambda *a, **k: calls.append(a) or {}
+    )
+    assert digests(repo_root, cache=True, monkeypatch=monkeypatch) == expected
+    assert calls == []
+    monkeypatch.undo()
+    monkeypatch.setattr(worktree_mod, "RACY_NS", 0)
+    # a base locked to another digest: every model under it gets a new digest
+    (repo_root / "mfops.lock").write_text(
+        json.dumps({"version": 1, "bases": {"llama3.2:3b": "sha256:" + "1" * 64}})
+    )
+    tick()
+    changed = digests(repo_root, cache=False, monkeypatch=monkeypatch)
+    assert changed != expected
+    assert digests(repo_root, cache=True, monkeypatch=monkeypatch) == changed
+    assert digests(repo_root, cache=True, monkeypatch=monkeypatch) == changed
