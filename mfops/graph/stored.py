@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 
 from mfops.errors import MfopsError
+from mfops.fileio.bulk import paused_gc
 from mfops.graph.inheritance import Base, Graph, ModelNode
 from mfops.language.modelfile import Modelfile
 from mfops.repo.cache import Cache
@@ -79,6 +80,16 @@ def load(
     """The graph of stored `rows`, its Modelfiles looked up in `cache` (named
     `display(path)`; `reparse(blob, shown)` reads and parses one when it is not cached) only
     when first used; None when a row is malformed."""
+    with paused_gc():
+        return _load(rows, cache, display, reparse)
+
+
+def _load(
+    rows: object,
+    cache: Cache,
+    display: Callable[[str], str],
+    reparse: Callable[[str, str], Modelfile],
+) -> Graph | None:
     if type(rows) is not list:
         return None
     nodes: dict[str, ModelNode] = {}

@@ -55,6 +55,7 @@ from typing import Protocol
 from mfops import __version__
 from mfops.errors import ConfigError, MfopsError, ModelfileError
 from mfops.fileio.atomic import STATE_DIR_NAME, write_atomic
+from mfops.fileio.bulk import paused_gc
 from mfops.fileio.jsonfile import loads_json
 from mfops.language.modelfile import (
     GRAPH_KEYWORDS,
@@ -558,7 +559,8 @@ class _Disk:
         if not self.guard.verify(key, body, mac):
             return None, 0
         try:
-            data = loads_json(body, str(path))
+            with paused_gc():
+                data = loads_json(body, str(path))
         except ConfigError:
             return None, 0
         if (
