@@ -38,7 +38,6 @@ Which host to talk to is decided in hosts.py; what to send for a repo model in r
 from __future__ import annotations
 
 import hashlib
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -153,69 +152,27 @@ def _within(fn: Callable[[], T], ends: float | None) -> T:
 
     httpx only bounds each read, so a server that drips a byte at a time never trips it;
     the call runs on a daemon thread and is abandoned at the deadline (its socket closes
-    when the server gives up or its own read timeout fires; a CLI exits regardless). The
-    threads are reused (`_RUNNERS`): starting one per call cost a build of 100 models two
-    thread starts per model, each waiting for the interpreter lock behind the other
-    workers, on every model of the critical path.
+    when the server gives up or its own read timeout fires; a CLI exits regardless).
     """
     if ends is None:
         return fn()
-    return _RUNNERS.run(fn, ends)
+    box: list[Any] = []
 
+    def run() -> None:
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:  # handed to the caller's thread
+            box.append((False, exc))
 
-class _Runner:
-    """One daemon thread running calls handed to it, one at a time."""
-
-    def __init__(self, pool: _Runners) -> None:
-        self._pool = pool
-        self._todo: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], threading.Lock]] = (
-            queue.SimpleQueue()
-        )
-        threading.Thread(target=self._loop, name="mfops-call", daemon=True).start()
-
-    def submit(self, fn: Callable[[], Any], box: list[Any], done: threading.Lock) -> None:
-        self._todo.put((fn, box, done))
-
-    def _loop(self) -> None:
-        while True:
-            fn, box, done = self._todo.get()
-            try:
-                box.append((True, fn()))
-            except BaseException as exc:  # handed to the caller's thread
-                box.append((False, exc))
-            done.release()
-            self._pool.idle(self)  # free again, also when its caller gave up waiting
-
-
-class _Runners:
-    """Idle `_Runner`s; a new one is started only when none is free."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: list[_Runner] = []
-
-    def idle(self, runner: _Runner) -> None:
-        with self._lock:
-            self._idle.append(runner)
-
-    def run(self, fn: Callable[[], T], ends: float) -> T:
-        with self._lock:
-            runner = self._idle.pop() if self._idle else None
-        if runner is None:
-            runner = _Runner(self)
-        box: list[Any] = []
-        done = threading.Lock()
-        done.acquire()
-        runner.submit(fn, box, done)
-        if not done.acquire(timeout=max(0.0, ends - time.monotonic())) or not box:
-            raise _Expired
-        ok, value = box[0]
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
-
-
-_RUNNERS = _Runners()
+    worker = threading.Thread(target=run, name="mfops-call", daemon=True)
+    worker.start()
+    worker.join(max(0.0, ends - time.monotonic()))
+    if not box:
+        raise _Expired
+    ok, value = box[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
 
 
 # --------------------------------------------------------------------------- data
