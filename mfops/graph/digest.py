@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from mfops.fileio.bulk import paused_gc
 from mfops.graph.effective import Declared, declared
 
 if TYPE_CHECKING:
     from mfops.graph.inheritance import Base, Graph, ModelNode
+    from mfops.repo.cache import Cache
     from mfops.repo.lockfile import Lock
     from mfops.repo.repository import ResolvedPath, Snapshot
 
@@ -103,6 +106,12 @@ class Digester:
         """Digests of `names` (default all) and of their source ancestors, in graph order."""
         wanted = self.graph.closure(names, up=True) if names is not None else self.graph.order
         cache = self.snapshot.repo.cache
+        with paused_gc():  # fileio/bulk.py
+            self._compute(wanted, cache)
+        cache.save()
+        return {n: self.digests[n] for n in wanted}
+
+    def _compute(self, wanted: Sequence[str], cache: Cache) -> None:
         for name in wanted:
             if name not in self.digests:
                 node = self.graph.nodes[name]
@@ -113,8 +122,6 @@ class Digester:
                     if key is not None:
                         cache.put_digest(key, found)
                 self.digests[name] = found
-        cache.save()
-        return {n: self.digests[n] for n in wanted}
 
 
 def compute_digests(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from mfops.errors import ModelfileError
+from mfops.fileio.bulk import paused_gc
 from mfops.language.format import quote
 from mfops.language.semver import normalize_requires
 
@@ -181,10 +182,11 @@ def effective_all(graph: Graph, names: list[str] | None = None) -> dict[str, Eff
     """Effective configs for `names` (default: every model), each parent folded once."""
     wanted = graph.closure(names, up=True) if names is not None else list(graph.order)
     out: dict[str, Effective] = {}
-    for name in wanted:
-        node = graph.nodes[name]
-        parent = out[node.parent] if node.parent else None
-        out[name] = fold(parent, declared(node), node.base)
+    with paused_gc():  # thousands of parses and folds, all kept (fileio/bulk.py)
+        for name in wanted:
+            node = graph.nodes[name]
+            parent = out[node.parent] if node.parent else None
+            out[name] = fold(parent, declared(node), node.base)
     return out
 
 

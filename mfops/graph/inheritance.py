@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from mfops.errors import GraphError, ModelfileError, UnknownModelError
+from mfops.fileio.bulk import paused_gc
 from mfops.language.names import parse_name
 
 if TYPE_CHECKING:
@@ -168,18 +169,24 @@ class Graph:
 
     def __init__(self, nodes: dict[str, ModelNode]) -> None:
         self.nodes = nodes
+        # Each node's parent, looked up once (a property: 60,000 calls on 10,000 models).
+        self._parents = parents = {name: node.parent for name, node in nodes.items()}
         children: dict[str, list[str]] = {name: [] for name in nodes}
-        for node in nodes.values():
-            if node.parent is not None:
-                children[node.parent].append(node.name)
-        self.children = {name: tuple(sorted(kids)) for name, kids in children.items()}
+        for name, parent in parents.items():
+            if parent is not None:
+                children[parent].append(name)
+        self.children = {
+            name: tuple(sorted(kids)) if kids else () for name, kids in children.items()
+        }
+        self._depth: dict[str, int] = {}
         self.order = self._toposort()
 
     def _toposort(self) -> tuple[str, ...]:
         """Models by depth, then name: the batches graphlib's sorter gives when each batch
         is sorted (every model has at most one parent), computed without it."""
         nodes = self.nodes
-        depth: dict[str, int] = {}
+        parents = self._parents
+        depth = self._depth
         for name in nodes:
             chain = []
             here: str | None = name
@@ -187,7 +194,7 @@ class Graph:
                 chain.append(here)
                 if len(chain) > len(nodes):
                     return self._toposort_cycle()
-                here = nodes[here].parent
+                here = parents[here]
             d = -1 if here is None else depth[here]
             for item in reversed(chain):
                 d += 1
@@ -270,11 +277,8 @@ class Graph:
 
     @cached_property
     def depths(self) -> dict[str, int]:
-        depth: dict[str, int] = {}
-        for name in self.order:
-            parent = self.nodes[name].parent
-            depth[name] = 0 if parent is None else depth[parent] + 1
-        return depth
+        known = self._depth  # computed by the sort: 0 for a root, its parent's + 1
+        return {name: known[name] for name in self.order}
 
     def depth(self, name: str) -> int:
         return self.depths[self[name].name]
@@ -286,6 +290,11 @@ class Graph:
 
 def build_graph(snapshot: Snapshot) -> Graph:
     """Classify every model's FROM in the snapshot and order the result."""
+    with paused_gc():
+        return _build_graph(snapshot)
+
+
+def _build_graph(snapshot: Snapshot) -> Graph:
     models = snapshot.models
     known: dict[str, str] = {}
     for name in models:

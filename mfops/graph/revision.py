@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mfops.errors import LocatedError, MfopsError, RepoError
-from mfops.graph import stored
+from mfops.graph import stored, worktree
 from mfops.graph.digest import DIGEST_VERSION, compute_digests, sha256_of
 from mfops.graph.effective import effective_all
 from mfops.graph.inheritance import build_graph
+from mfops.graph.worktree import reads_outside
 from mfops.language.modelfile import parse
 from mfops.repo.lockfile import loads
 from mfops.repo.repository import LOCK_FILE, Repo
@@ -68,11 +69,35 @@ class Revision:
             )
             if found is not None:
                 return found
+        if self.ref is None:
+            return self._worktree_graph()
         graph = build_graph(self.snapshot)
-        if key is not None and not _reads_outside(graph):
+        if key is not None and not reads_outside(graph):
             cache.put_revision(key, graph=stored.dump(graph), lock=self.snapshot.lock_text())
             cache.save()
         return graph
+
+    def _worktree_graph(self) -> Graph:
+        """The working tree's graph: the remembered one when nothing it depends on changed
+        (graph/worktree.py), else built and remembered."""
+        cache = self.repo.cache
+        entry = cache.worktree()
+        if entry is not None:
+            found = worktree.recall(self.repo, entry)
+            if found is not None:
+                self._memo = entry
+                return found
+        cache.prepare()
+        graph = build_graph(self.snapshot)
+        entry = worktree.remember(self.repo, self.snapshot, graph)
+        if entry is not None:
+            self._memo = entry
+            cache.put_worktree(entry)
+            cache.save()
+        return graph
+
+    #: the worktree memo entry the graph came from or went to (graph/worktree.py)
+    _memo: dict[str, object] | None = None
 
     @cached_property
     def lock(self) -> Lock:
@@ -94,8 +119,20 @@ class Revision:
             for n, d in found.items()
         ):
             return found
-        digests = compute_digests(self.snapshot, self.graph, self.lock)
-        if key is not None and not _reads_outside(self.graph):
+        graph = self.graph
+        lock_text = self.snapshot.lock_text() if self._memo is not None else None
+        if self._memo is not None:
+            remembered = worktree.recall_digests(self._memo, graph, lock_text)
+            if remembered is not None:
+                return remembered
+        digests = compute_digests(self.snapshot, graph, self.lock)
+        if self._memo is not None:
+            entry = worktree.remember_digests(self._memo, graph, lock_text, digests)
+            if entry is not None:
+                self._memo = entry
+                cache.put_worktree(entry)
+                cache.save()
+        if key is not None and not reads_outside(self.graph):
             cache.put_revision(key, digests=digests)
             cache.save()
         return digests
@@ -141,13 +178,3 @@ class Revision:
     @cached_property
     def effective(self) -> dict[str, Effective]:
         return effective_all(self.graph)
-
-
-def _reads_outside(graph: Graph) -> bool:
-    """Whether any model's files (FROM paths, ADAPTER, DRAFT) lie outside the repository."""
-    for node in graph.nodes.values():
-        if any(f.escapes for f in node.base.files) or any(d.escapes for d in node.drafts):
-            return True
-        if node.adapter is not None and node.adapter.escapes:
-            return True
-    return False

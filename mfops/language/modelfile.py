@@ -241,8 +241,31 @@ class Modelfile:
         mf.__dict__.update(path=path, newline=newline, _load=load, _graph=graph)
         return mf
 
+    @classmethod
+    def lazy(cls, resolve: Callable[[], Modelfile], *, path: str | None, newline: str) -> Modelfile:
+        """A Modelfile that is only looked up (`resolve()`, a parse or a deferred one of the
+        same bytes) when anything but its path and newline is first used: a stored graph of
+        10,000 models then does not even look its Modelfiles up."""
+        mf = object.__new__(cls)
+        mf.__dict__.update(path=path, newline=newline, _resolve=resolve)
+        return mf
+
+    def _resolved(self) -> None:
+        resolve = self.__dict__.pop("_resolve", None)
+        if resolve is not None:
+            real = resolve()
+            for key, value in real.__dict__.items():
+                if key not in ("path", "newline"):
+                    self.__dict__[key] = value
+            if "nodes" not in self.__dict__ and "_load" not in self.__dict__:
+                self.__dict__["nodes"] = real.nodes
+
     def __getattr__(self, name: str) -> Any:
-        # Only reached for a deferred Modelfile's `nodes` before their first use.
+        # Only reached for a deferred Modelfile's `nodes` before their first use (or for
+        # anything a lazy one has not looked up yet).
+        if "_resolve" in self.__dict__ and not name.startswith("__"):
+            self._resolved()
+            return getattr(self, name)
         load = self.__dict__.get("_load")
         if name == "nodes" and load is not None:
             nodes = self.__dict__["nodes"] = load()
@@ -283,6 +306,8 @@ class Modelfile:
     def of(self, keyword: str) -> tuple[Instruction, ...]:
         """The instructions acting as one keyword (upper case), in file order: a `PARAMETER
         system X` is among the SYSTEMs, not the PARAMETERs (see `acting`)."""
+        if "_resolve" in self.__dict__:
+            self._resolved()
         graph = self.__dict__.get("_graph")
         if graph is not None and keyword in GRAPH_KEYWORDS and "nodes" not in self.__dict__:
             return graph.get(keyword, ())  # type: ignore[no-any-return]

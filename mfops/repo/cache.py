@@ -55,6 +55,7 @@ from typing import Protocol
 from mfops import __version__
 from mfops.errors import ConfigError, MfopsError, ModelfileError
 from mfops.fileio.atomic import STATE_DIR_NAME, write_atomic
+from mfops.fileio.bulk import paused_gc
 from mfops.fileio.jsonfile import loads_json
 from mfops.language.modelfile import (
     GRAPH_KEYWORDS,
@@ -66,7 +67,7 @@ from mfops.language.modelfile import (
 )
 
 #: Bump when the meaning or layout of any cached entry changes.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 CACHE_DIR = "cache"
 #: At most this many entries per map are kept when segments are merged.
 MAX_ENTRIES = 60_000
@@ -80,6 +81,9 @@ MAX_SEGMENT_BYTES = 128 * 1024 * 1024
 RACY_NS = 2_000_000_000
 #: MFOPS_CACHE=0 turns the on-disk cache off (memory only), for comparisons and debugging.
 ENV_SWITCH = "MFOPS_CACHE"
+
+#: The working tree's graph and what it depended on (one file, replaced atomically).
+WORKTREE_FILE = f"f{CACHE_FORMAT}-worktree.json"
 
 _BLOB = re.compile(r"[0-9a-f]{40}\Z")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -287,6 +291,79 @@ class _Map:
         return out
 
 
+class _Revisions:
+    """The revisions map: one file per commit key (`f<FORMAT>-revisions-<hex>.json`), read
+    only when that commit is asked for, so a run pays for the commits it uses and not for
+    every commit stored. The file holds a one-entry segment payload and is replaced
+    atomically (two runs writing the same commit write the same entry); at most
+    MAX_REVISIONS files are kept, the least recently written removed first."""
+
+    name = "revisions"
+
+    def __init__(self, disk: _Disk | None) -> None:
+        self.disk = disk
+        self.loaded: dict[str, object] = {}
+        self.added: dict[str, object] = {}
+        self.used: set[str] = set()
+        self._read: set[str] = set()
+
+    def _path(self, key: str) -> Path | None:
+        if self.disk is None or not _DIGEST.match(key):
+            return None
+        return self.disk.directory / f"{_PREFIX}{self.name}-{key[7:]}.json"
+
+    def get(self, key: str) -> object | None:
+        if key not in self._read:
+            self._read.add(key)
+            path = self._path(key)
+            if path is not None:
+                assert self.disk is not None
+                data, written_ns = self.disk.read(path)
+                entries = data.get("entries") if data is not None else None
+                if isinstance(entries, dict):
+                    found = _valid(self.name, entries, written_ns).get(key)
+                    if found is not None:
+                        self.loaded[key] = found
+        found = self.added.get(key, self.loaded.get(key))
+        if found is not None:
+            self.used.add(key)
+        return found
+
+    def put(self, key: str, value: object) -> None:
+        self.used.add(key)
+        self.added[key] = value
+
+    def save(self) -> None:
+        if self.disk is None or not self.added:
+            return
+        for key, value in self.added.items():
+            path = self._path(key)
+            if path is None:
+                continue
+            payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": {key: value}}
+            try:
+                self.disk.write(path.name, json.dumps(payload, separators=(",", ":")).encode())
+            except OSError:
+                return
+            self.loaded[key] = value
+        self.added.clear()
+        self._bound()
+
+    def _bound(self) -> None:
+        assert self.disk is not None
+        prefix = f"{_PREFIX}{self.name}-"
+        found: list[tuple[int, str]] = []
+        with contextlib.suppress(OSError), os.scandir(self.disk.directory) as it:
+            for entry in it:
+                if entry.name.startswith(prefix):
+                    with contextlib.suppress(OSError):
+                        found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+        found.sort()
+        for _, path in found[: max(0, len(found) - MAX_REVISIONS)]:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 def _valid(kind: str, entries: dict[str, object], written_ns: int) -> dict[str, object]:
     """The entries of a segment that are well-formed (modelfile entries are checked in
     full when decoded); racy stat entries (mtime not older than the segment) left out."""
@@ -323,7 +400,10 @@ class Cache:
         self._modelfiles = _Map("modelfiles", disk)
         self._stat = _Map("stat", disk)
         self._digests = _Map("digests", disk)
-        self._revisions = _Map("revisions", disk, MAX_REVISIONS)
+        self._revisions = _Revisions(disk)
+        self._disk = disk
+        self._worktree: list[dict[str, object] | None] = []
+        self._worktree_new: dict[str, object] | None = None
 
     @classmethod
     def open(cls, root: Path) -> Cache:
@@ -391,13 +471,42 @@ class Cache:
         """Store parts (digests, graph, lock) of one commit's entry, keeping the others."""
         entry = self.revision(key)
         entry.update(parts)
-        self._revisions.loaded.pop(key, None)  # rewritten with the new parts
         self._revisions.put(key, entry)
 
+    def worktree(self) -> dict[str, object] | None:
+        """The working tree's remembered graph (graph/worktree.py checks it), or None."""
+        if not self._worktree:
+            found = None
+            if self._disk is not None:
+                data, _ = self._disk.read(self._disk.directory / WORKTREE_FILE)
+                entries = data.get("entries") if data is not None else None
+                value = entries.get("worktree") if isinstance(entries, dict) else None
+                found = value if isinstance(value, dict) else None
+            self._worktree.append(found)
+        return self._worktree[0]
+
+    def prepare(self) -> None:
+        """Create `.mfops/cache/` now if this cache will write there: before a walk of the
+        working tree, so that creating it does not change the stat data of the root
+        directory that walk records (graph/worktree.py)."""
+        if self._disk is not None and self._disk.key() is not None:
+            with contextlib.suppress(OSError):
+                self._disk.ensure_dir()
+
+    def put_worktree(self, entry: dict[str, object]) -> None:
+        """Remember the working tree's graph (one entry: it replaces the previous one)."""
+        self._worktree[:] = [entry]
+        self._worktree_new = entry
+
     def save(self) -> None:
-        """Write each map's new entries (see _Map.save)."""
+        """Write each map's new entries (see _Map.save), and the worktree entry if new."""
         for m in (self._modelfiles, self._stat, self._digests, self._revisions):
             m.save()
+        entry, self._worktree_new = self._worktree_new, None
+        if entry is not None and self._disk is not None:
+            payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": {"worktree": entry}}
+            with contextlib.suppress(OSError):
+                self._disk.write(WORKTREE_FILE, json.dumps(payload, separators=(",", ":")).encode())
 
     def counts(self) -> dict[str, tuple[int, int, int]]:
         """(loaded, added, used) per map: for tests and benchmarks."""
@@ -450,7 +559,8 @@ class _Disk:
         if not self.guard.verify(key, body, mac):
             return None, 0
         try:
-            data = loads_json(body, str(path))
+            with paused_gc():
+                data = loads_json(body, str(path))
         except ConfigError:
             return None, 0
         if (
@@ -466,13 +576,13 @@ class _Disk:
         key = self.key()
         if key is None:
             return None
-        self._ensure_dir()
+        self.ensure_dir()
         path = self.directory / name
         mac = self.guard.sign(key, payload)
         write_atomic(path, _MAGIC + mac.encode("ascii") + b"\n" + payload, mode=0o600)
         return path
 
-    def _ensure_dir(self) -> None:
+    def ensure_dir(self) -> None:
         """Create `.mfops/cache/` (and `.mfops/` with its `*` .gitignore, as builds.py
         does), refusing symlinks on the way."""
         directory = self.directory

@@ -14,6 +14,7 @@ import errno
 import os
 import posixpath
 import stat
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,9 +74,20 @@ class Source:
 class WorktreeSource(Source):
     def __init__(self, root: Path) -> None:
         self.root = root
+        #: when this view began: stat data seen after it is trusted only if older by far
+        self.created_ns = time.time_ns()
         self._lstat: dict[str, tuple[str, str | None]] = {}
         #: what the walk saw in each directory it read: name -> kind ('link' for symlinks)
         self._listing: dict[str, tuple[dict[str, str], set[str]]] = {}
+        #: What answers depended on, for the worktree graph memo (graph/worktree.py): the
+        #: stat data (mtime_ns, ctime_ns, ino) of every directory the walk read or found to
+        #: be a nested repository, taken before reading it (and whether each skipped
+        #: directory is one); the paths `lstat` asked the
+        #: filesystem about (not answered from a listing) and the files read or sized.
+        self.dirstats: dict[str, tuple[int, int, int]] = {}
+        self.marks: dict[str, bool] = {}
+        self.probed: dict[str, tuple[str, str | None]] = {}
+        self.reads: set[str] = set()
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.root, rel) if rel else str(self.root)
@@ -99,6 +111,12 @@ class WorktreeSource(Source):
                 return kind, None
             if kind is None and name.isascii() and name.lower() not in folded:
                 return "missing", None
+        found = self.probe(rel)
+        self.probed[rel] = found
+        return found
+
+    def probe(self, rel: str) -> tuple[str, str | None]:
+        """`lstat` asking the filesystem (no listing)."""
         path = self._abs(rel)
         try:
             st = os.lstat(path)
@@ -124,18 +142,22 @@ class WorktreeSource(Source):
         return name not in kinds and name.isascii() and name.lower() not in folded
 
     def read(self, rel: str) -> bytes:
+        self.reads.add(rel)
         return read_regular(self._abs(rel))
 
     def open(self, rel: str) -> Any:
+        self.reads.add(rel)
         return open(self._abs(rel), "rb")
 
     def size(self, rel: str) -> int:
+        self.reads.add(rel)
         return os.stat(self._abs(rel)).st_size
 
     def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
         if rel_dir:
+            self.reads.add(rel_dir)  # a directory's files, hashed: not memoised
             return walk_dir(self._abs(rel_dir))
-        return walk_dir(self._abs(rel_dir), self._listing)
+        return walk_dir(self._abs(rel_dir), self._listing, self.dirstats, self.marks)
 
 
 def is_nested_repo(path: str) -> bool:
@@ -144,33 +166,58 @@ def is_nested_repo(path: str) -> bool:
     return os.path.lexists(os.path.join(path, ".git"))
 
 
+def dir_stat(path: str) -> tuple[int, int, int]:
+    """(mtime_ns, ctime_ns, inode) of a directory: an entry added, removed or renamed in it
+    changes them (what git's untracked cache relies on); (-1, -1, -1) when unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1, -1)
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def walk_dir(
-    top: str, listing: dict[str, tuple[dict[str, str], set[str]]] | None = None
+    top: str,
+    listing: dict[str, tuple[dict[str, str], set[str]]] | None = None,
+    dirstats: dict[str, tuple[int, int, int]] | None = None,
+    marks: dict[str, bool] | None = None,
 ) -> list[tuple[str, bool]]:
     """`Source.walk` for a filesystem directory; `listing` receives, per directory read
-    (relative to `top`), the kind of each entry (as `lstat` gives it) and the set of its
-    names in lower case. A submodule (any nested git work tree) is not entered and is
-    listed as `special`: a commit's tree holds only the submodule's commit, never its files
-    (TreeSource sees it as one special entry), and the working tree must agree, or every
-    Modelfile in it would differ between the two."""
+        (relative to `top`), the kind of each entry (as `lstat` gives it) and the set of its
+        names in lower case. A submodule (any nested git work tree) is not entered and is
+        listed as `special`: a commit's tree holds only the submodule's commit, never its files
+        (TreeSource sees it as one special entry), and the working tree must agree, or every
+        Modelfile in it would differ between the two. `dirstats` receives the stat data of
+        every directory read and every nested repository, taken before it is read, and `marks`
+    whether each skipped (dot or tool) directory is a nested repository."""
     found: list[tuple[str, bool]] = []
     stack = [""]
+    if dirstats is not None:
+        dirstats[""] = dir_stat(top)
     while stack:
         rel = stack.pop()
         try:
             entries = list(os.scandir(os.path.join(top, rel) if rel else top))
         except OSError:
+            if dirstats is not None:
+                dirstats[rel] = (-1, -1, -1)  # unreadable: never matches
             continue
         kinds: dict[str, str] = {}
         for entry in entries:
             name = entry.name
             path = f"{rel}/{name}" if rel else name
             if entry.is_dir(follow_symlinks=False):
-                if is_nested_repo(entry.path):
+                skipped = name in SKIP_DIRS or name.startswith(".")
+                if dirstats is not None and not skipped:  # before it is read or looked into
+                    dirstats[path] = dir_stat(entry.path)
+                nested = is_nested_repo(entry.path)
+                if marks is not None and skipped:
+                    marks[path] = nested  # its own stat data changes too often (.git)
+                if nested:
                     kinds[name] = "special"
                     continue
                 kinds[name] = "dir"
-                if name not in SKIP_DIRS and not name.startswith("."):
+                if not skipped:
                     stack.append(path)
             elif entry.is_file(follow_symlinks=False):
                 kinds[name] = "file"
