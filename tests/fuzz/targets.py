@@ -13,7 +13,9 @@ tests/fuzz/test_fuzz.py, tests/fuzz/limits.py and benchmarks/fuzz.py.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ class Target:
 
 
 _LINT_DIR = Path(tempfile.mkdtemp(prefix="mfops-fuzz-lint-"))  # empty: FROM paths resolve here
+atexit.register(shutil.rmtree, _LINT_DIR, ignore_errors=True)  # every process that imports it
 
 
 def modelfile(data: bytes) -> None:
