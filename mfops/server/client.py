@@ -273,6 +273,21 @@ def file_sha256(path: str | Path) -> str:
 
 # --------------------------------------------------------------------------- the client
 
+_TLS: list[Any] = []
+_TLS_LOCK = threading.Lock()
+
+
+def _tls_context() -> Any:
+    """httpx's default TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made
+    once per process: loading the CA bundle costs ~20 ms of CPU, which every `Server` paid
+    again, even for a plain-http host (a rollout opens several per host)."""
+    with _TLS_LOCK:
+        if not _TLS:
+            import httpx
+
+            _TLS.append(httpx.create_ssl_context())
+        return _TLS[0]
+
 
 class Server:
     """One Ollama server. Thread-safe: the underlying httpx client is shared by all threads."""
@@ -303,7 +318,11 @@ class Server:
                 # only host and port), so credentials travel as an HTTP Basic header.
                 headers = {"Authorization": self.host.basic_auth} if self.host.basic_auth else {}
                 self._client = ollama.Client(
-                    host=self.host.display, timeout=timeout, limits=limits, headers=headers
+                    host=self.host.display,
+                    timeout=timeout,
+                    limits=limits,
+                    headers=headers,
+                    verify=_tls_context(),
                 )
             return self._client
 
