@@ -141,7 +141,7 @@ def compare_phase(repo: GitRepo, double: OllamaDouble) -> tuple[bool, bool]:
     """(c) and (d): candidate against release, 5 samples per case, both sides in one pool."""
     samples = 5
     double.faults.latency.pop("/api/chat", None)
-    cand = "sha-" + repo.git("rev-parse", "--short=7", "HEAD").strip()
+    cand = "sha-" + repo.git("rev-parse", "HEAD").strip()[:12]
     mfops(repo.root, double, "promote", "--all", "--from", cand, "--to", "v1")
     double.faults.latency["/api/chat"] = DELAY
     double.calls.reset()

@@ -45,7 +45,6 @@ import contextlib
 import functools
 import re
 import secrets
-import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -548,7 +547,6 @@ def deploy(
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", down, None)
     shared = _Shared(recorded_layers(entries, release))
     failures: list[str] = []
-    interval = sys.getswitchinterval()
     with deferred_signals() as pending:
         stop = threading.Event()
 
@@ -607,14 +605,13 @@ def deploy(
 
         canaries = hosts[: max(0, rollout.canary)]
         rest = hosts[len(canaries) :]
-        try:
-            sys.setswitchinterval(min(interval, 0.0005))
-            for group, canary in ((canaries, True), (rest, False)):
-                _pool(group, functools.partial(one, canary=canary), rollout.max_parallel, stopping)
-                if stopping():
-                    break
-        finally:
-            sys.setswitchinterval(interval)
+        # Python's default 5 ms switch interval: a shorter one (build's 0.5 ms) made every
+        # host thread waiting for the GIL wake ten times as often, which cost a rollout of
+        # 10 hosts a fifth more CPU and wall time (benchmarks/deploy.py)
+        for group, canary in ((canaries, True), (rest, False)):
+            _pool(group, functools.partial(one, canary=canary), rollout.max_parallel, stopping)
+            if stopping():
+                break
         signum = pending.first
     outcome = "failed" if failures or signum is not None else "deployed"
     return _finish(repo, env, release, rollout, at, results, hosts, outcome, failures, signum)

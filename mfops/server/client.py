@@ -147,15 +147,116 @@ class _Expired(Exception):
     """The wall-clock deadline of a call passed before its answer was complete."""
 
 
-def _within(fn: Callable[[], T], ends: float | None) -> T:
-    """`fn()`, or `_Expired` once monotonic time `ends` passes.
+#: The wall-clock deadline (monotonic time) of the plain call running on this thread, read
+#: by `_DeadlineStream`; None outside such a call (streams have no wall deadline).
+_CALL = threading.local()
 
-    httpx only bounds each read, so a server that drips a byte at a time never trips it;
-    the call runs on a daemon thread and is abandoned at the deadline (its socket closes
-    when the server gives up or its own read timeout fires; a CLI exits regardless).
+
+def _left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """`timeout` clamped to what is left of this thread's call deadline; `expired` when
+    nothing is."""
+    ends: float | None = getattr(_CALL, "ends", None)
+    if ends is None:
+        return timeout
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise expired("the call's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+def _deadline_backend(backend: Any) -> Any:
+    """`backend` (httpcore's network backend) with every connect, read and write bounded by
+    the deadline of the call running on the calling thread.
+
+    httpx bounds each read, not a whole answer, so a server that drips a byte at a time
+    never trips its timeout. Clamping each socket operation to the time left of the call's
+    deadline bounds the whole call in the calling thread itself: no thread per call, which
+    cost about a third of a plain call's CPU (a rollout makes thousands).
+    """
+    import httpcore
+
+    class _DeadlineStream(httpcore.NetworkStream):
+        def __init__(self, stream: Any) -> None:
+            self._stream = stream
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))  # type: ignore[no-any-return]
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+        def close(self) -> None:
+            self._stream.close()
+
+        def start_tls(
+            self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+        ) -> Any:
+            wait = _left(timeout, httpcore.ConnectTimeout)
+            return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, wait))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._stream.get_extra_info(info)
+
+    class _DeadlineBackend(httpcore.NetworkBackend):
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            wait = _left(timeout, httpcore.ConnectTimeout)
+            stream = self._inner.connect_tcp(host, port, wait, local_address, socket_options)
+            return _DeadlineStream(stream)
+
+        def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> Any:
+            wait = _left(timeout, httpcore.ConnectTimeout)
+            return _DeadlineStream(self._inner.connect_unix_socket(path, wait, socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            self._inner.sleep(seconds)
+
+    return _DeadlineBackend(backend)
+
+
+def _clamp_reads(ollama_client: Any) -> bool:
+    """Put `_deadline_backend` under the httpx client of `ollama_client`; False (the call
+    then runs on a thread of its own, `_within`) when its transport is not the plain one
+    this knows (a proxy mounted from the environment, another httpx)."""
+    httpx_client = getattr(ollama_client, "_client", None)
+    if getattr(httpx_client, "_mounts", None):
+        return False
+    pool = getattr(getattr(httpx_client, "_transport", None), "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is None:
+        return False
+    pool._network_backend = _deadline_backend(backend)  # type: ignore[union-attr]
+    return True
+
+
+def _within(fn: Callable[[], T], ends: float | None, *, clamped: bool = False) -> T:
+    """`fn()`, or `_Expired` (or an httpx timeout) once monotonic time `ends` passes.
+
+    httpx only bounds each read, so a server that drips a byte at a time never trips it.
+    With `clamped` (the client's socket operations are bounded by `_CALL`'s deadline, see
+    `_deadline_backend`) the call runs on this thread; otherwise on a daemon thread that
+    is abandoned at the deadline (its socket closes when the server gives up or its own
+    read timeout fires; a CLI exits regardless).
     """
     if ends is None:
         return fn()
+    if clamped:
+        _CALL.ends = ends
+        try:
+            return fn()
+        finally:
+            _CALL.ends = None
     box: list[Any] = []
 
     def run() -> None:
@@ -273,6 +374,21 @@ def file_sha256(path: str | Path) -> str:
 
 # --------------------------------------------------------------------------- the client
 
+_TLS: list[Any] = []
+_TLS_LOCK = threading.Lock()
+
+
+def _tls_context() -> Any:
+    """httpx's default TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made
+    once per process: loading the CA bundle costs ~20 ms of CPU, which every `Server` paid
+    again, even for a plain-http host (a rollout opens several per host)."""
+    with _TLS_LOCK:
+        if not _TLS:
+            import httpx
+
+            _TLS.append(httpx.create_ssl_context())
+        return _TLS[0]
+
 
 class Server:
     """One Ollama server. Thread-safe: the underlying httpx client is shared by all threads."""
@@ -284,6 +400,7 @@ class Server:
         self._lock = threading.Lock()
         self._blobs: dict[str, threading.Lock] = {}
         self._have_blobs: set[str] = set()
+        self._clamped = False  # socket operations bounded by the call deadline (_within)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -303,8 +420,13 @@ class Server:
                 # only host and port), so credentials travel as an HTTP Basic header.
                 headers = {"Authorization": self.host.basic_auth} if self.host.basic_auth else {}
                 self._client = ollama.Client(
-                    host=self.host.display, timeout=timeout, limits=limits, headers=headers
+                    host=self.host.display,
+                    timeout=timeout,
+                    limits=limits,
+                    headers=headers,
+                    verify=_tls_context(),
                 )
+                self._clamped = _clamp_reads(self._client)
             return self._client
 
     def close(self) -> None:
@@ -385,11 +507,12 @@ class Server:
         import ollama
 
         limit = self.options.timeout if deadline is None else deadline
+        self.client  # noqa: B018 - made first: it decides how the deadline is kept
         ends = time.monotonic() + limit if limit and limit > 0 else None
         attempts = self.options.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                return _within(fn, ends)
+                return _within(fn, ends, clamped=self._clamped)
             except _Expired:
                 raise self._timeout(action, model, limit) from None
             except httpx.TimeoutException as exc:  # final: no time left, or maybe still running

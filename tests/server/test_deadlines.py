@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import mfops.server.client as client_module
 from mfops.server.client import (
     CreateRequest,
     Host,
@@ -121,6 +122,32 @@ def test_plain_call_gives_up_at_its_deadline_retries_included(bad: BadServer):
     error = bounded(call)
     assert error.message == f"Ollama at {bad.url}: list: no answer in time (within 0.5 s)"
     assert error.hint == "raise --timeout if the server is busy"
+
+
+def test_the_deadline_holds_on_a_thread_of_its_own_too(bad: BadServer, monkeypatch):
+    """Where the client's transport is not the plain one (a proxy from the environment),
+    socket operations cannot be bounded by the call's deadline: the call runs on a thread
+    of its own that is abandoned at the deadline, with the same answer."""
+    monkeypatch.setattr(client_module, "_clamp_reads", lambda ollama_client: False)
+    opts = ServerOptions(timeout=0.5, connect_timeout=0.5, retries=2, backoff=0.01)
+    server = Server(Host(bad.url), opts)
+
+    def call() -> BaseException:
+        with pytest.raises(ServerTimeout) as err:
+            server.show("m:1")
+        return err.value
+
+    error = bounded(call)
+    assert not server._clamped
+    assert error.message == f"Ollama at {bad.url}: show m:1: no answer in time (within 0.5 s)"
+
+
+def test_the_client_bounds_each_socket_operation_by_the_call_deadline():
+    """The installed httpx keeps its connection pool where `_clamp_reads` looks (a guard:
+    without it every plain call would pay for a thread of its own)."""
+    server = Server(Host("http://127.0.0.1:9"))
+    server.client  # noqa: B018
+    assert server._clamped
 
 
 def test_create_is_sent_once_and_times_out_on_its_own_deadline():

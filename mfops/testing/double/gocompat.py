@@ -122,15 +122,37 @@ def _encode(value: Any, out: list[str]) -> None:
         raise TypeError(f"cannot encode {type(value).__name__} as Go JSON")
 
 
+_PLAIN_SCALARS = (str, int, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` holds only strings, ints, booleans, None, lists, tuples and dicts
+    with string keys (exact types): what `json.dumps` encodes exactly as `_encode` does.
+    Floats (Go formats them its own way) and anything else take `_encode`."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in value)
+    return False
+
+
 def go_json(value: Any, *, newline: bool = True) -> bytes:
     """Encode like `json.NewEncoder(w).Encode(value)`; dicts keep their insertion order.
 
     Go sorts map keys and writes struct fields in declaration order, so callers pass maps
     through `sorted_map` and build struct-like dicts in field order.
     """
-    out: list[str] = []
-    _encode(value, out)
-    text = "".join(out)
+    if _plain(value):  # no floats: Python's encoder writes what Go's does, much faster
+        import json
+
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:
+        out: list[str] = []
+        _encode(value, out)
+        text = "".join(out)
     for raw, esc in _HTML_ESCAPES.items():
         text = text.replace(raw, esc)
     return (text + ("\n" if newline else "")).encode("utf-8")

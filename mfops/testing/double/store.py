@@ -100,23 +100,40 @@ class ManifestRecord:
 
     data: bytes
     mtime_ns: int
+    # `data` never changes once written: its digest and JSON are worked out once (a store
+    # of hundreds of models reads every manifest on each create's garbage collection)
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
+    _doc: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def digest(self) -> str:
         """The `/api/tags` digest: 64 hex characters, no `sha256:` prefix."""
-        return hashlib.sha256(self.data).hexdigest()
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.data).hexdigest()
+        return self._digest
 
     @property
     def parsed(self) -> dict[str, Any]:
+        """The manifest's JSON, a fresh copy the caller may change."""
         return json.loads(self.data)
+
+    def _document(self) -> dict[str, Any]:
+        if self._doc is None:
+            self._doc = json.loads(self.data)
+        return self._doc
 
     @property
     def config(self) -> Layer:
-        return Layer.from_json(self.parsed["config"])
+        return Layer.from_json(self._document()["config"])
 
     @property
     def layers(self) -> list[Layer]:
-        return [Layer.from_json(obj) for obj in self.parsed["layers"]]
+        return [Layer.from_json(obj) for obj in self._document()["layers"]]
+
+    def blob_digests(self) -> list[str]:
+        """The digests of the config and every layer."""
+        doc = self._document()
+        return [doc["config"]["digest"], *(obj["digest"] for obj in doc["layers"])]
 
     @property
     def size(self) -> int:
@@ -193,6 +210,9 @@ class Store:
         self._last_mtime = 0
         self._writers = 0
         self._garbage: set[str] = set()
+        #: per name part, case-folded spelling -> the spelling `existing_name` adopts; rebuilt
+        #: when a manifest is written or removed (None: stale)
+        self._spellings: list[dict[str, str]] | None = None
 
     # -- blobs -------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> tuple[str, bool]:
@@ -230,6 +250,8 @@ class Store:
     def write_manifest(self, name: ModelName, data: bytes) -> ManifestRecord:
         record = ManifestRecord(data, self._now_ns())
         with self.lock:
+            if name.key not in self.manifests:
+                self._spellings = None
             self.manifests[name.key] = record
         return record
 
@@ -240,13 +262,18 @@ class Store:
 
     def existing_name(self, name: ModelName) -> ModelName:
         """`getExistingName`: adopt, part by part, the spelling of an existing manifest."""
-        parts = list(name.key)
         with self.lock:
-            keys = sorted(self.manifests)
-        for existing in keys:
-            for i in range(4):
-                if existing[i].lower() == parts[i].lower():
-                    parts[i] = existing[i]
+            spellings = self._spellings
+            if spellings is None:
+                # each part independently takes the spelling of the last manifest name (in
+                # sorted order) whose part matches it case-insensitively
+                spellings = [{}, {}, {}, {}]
+                for existing in sorted(self.manifests):
+                    for i in range(4):
+                        spellings[i][existing[i].lower()] = existing[i]
+                self._spellings = spellings
+        key = name.key
+        parts = tuple(spellings[i].get(key[i].lower(), key[i]) for i in range(4))
         return name.with_parts((parts[0], parts[1], parts[2], parts[3]))
 
     def resolve(self, name: ModelName) -> tuple[ModelName, ManifestRecord | None]:
@@ -256,6 +283,7 @@ class Store:
 
     def remove_manifest(self, name: ModelName) -> ManifestRecord | None:
         with self.lock:
+            self._spellings = None
             return self.manifests.pop(name.key, None)
 
     def referenced_digests(self) -> set[str]:
@@ -263,8 +291,7 @@ class Store:
             records = list(self.manifests.values())
         used: set[str] = set()
         for record in records:
-            used.update(layer.digest for layer in record.layers)
-            used.add(record.config.digest)
+            used.update(record.blob_digests())
         return used
 
     def remove_unused(self, record: ManifestRecord) -> None:
