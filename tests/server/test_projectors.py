@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mfops.release.deploy import layers_of
 from mfops.server.client import Host, Server
 from mfops.server.compare import compare_configs
@@ -18,6 +20,7 @@ from mfops.server.roundtrip import Intended, compare
 from mfops.server.show import ServerConfig
 from mfops.testing.double import OllamaDouble, fake_gguf
 from tests.buildkit import Workspace, make_workspace, ollama_double_fixture  # noqa: F401
+from tests.realserver import RealRepo, real_fixture, tiny_gguf  # noqa: F401
 
 WEIGHTS = fake_gguf(name="vision-weights")
 
@@ -111,3 +114,29 @@ def test_import_of_a_vision_model_keeps_its_projector_from(
     text = (ws.root / "eye" / "Modelfile.draft").read_text()
     assert f"\nFROM {a.weights}\nFROM {a.projectors[0]}\n" in text
     assert "note: 1 projector layer(s) are blobs on the server" in err
+
+
+@pytest.mark.ollama
+def test_real_server_shows_a_projector_per_extra_from_and_keeps_it_down_the_chain(
+    real: RealRepo,
+):
+    real.write(
+        {
+            "a/Modelfile": "FROM ./tiny.gguf\nFROM ./mmproj.gguf\n",
+            "a/tiny.gguf": tiny_gguf(),
+            "a/mmproj.gguf": fake_gguf(architecture="clip", kind="projector", name="clip-a"),
+            "b/Modelfile": "FROM ../a/tiny.gguf\nFROM ./mmproj.gguf\n",
+            "b/mmproj.gguf": fake_gguf(architecture="clip", kind="projector", name="clip-b"),
+            "cap/Modelfile": "FROM a\nSYSTEM Caption it.\n",
+        }
+    )
+    report = real.build("--all")
+    assert report["ok"], report
+    a, b, cap = (real.server.show(f"{n}:{real.tag}") for n in ("a", "b", "cap"))
+    assert a is not None and b is not None and cap is not None
+    assert layers_of(a)[:1] == layers_of(b)[:1] and len(a.projectors) == 1
+    assert content_fingerprint(a) != content_fingerprint(b)
+    assert layers_of(cap) == layers_of(a)
+    code, out, err = real.mfops("diff", "--server", f"a:{real.tag}", f"b:{real.tag}")
+    assert code in (0, 1), err
+    assert "    projectors: [" in out and "1 differ, 0 same" in out
