@@ -164,9 +164,9 @@ class HostFailed(MfopsError):
 
 
 def layers_of(cfg: ServerConfig) -> tuple[str, ...]:
-    """The blob digests of a model's weights, adapters and drafts, from `/api/show`."""
+    """The blob digests of a model's weights, adapters, drafts and projectors (`/api/show`)."""
     out = []
-    for ref in (cfg.weights, *cfg.adapters, *cfg.drafts):
+    for ref in (cfg.weights, *cfg.adapters, *cfg.drafts, *cfg.projectors):
         m = _BLOB.search(ref)
         out.append(f"sha256:{m.group(1)}" if m else ref)
     return tuple(out)

@@ -3,8 +3,9 @@
 Two questions, one comparison:
 
 - `diff --server A B`: how do two models on the server differ? Both are read through
-  `/api/show` and compared field by field: weights and adapters (by blob), TEMPLATE, SYSTEM,
-  RENDERER, PARSER, REQUIRES, each PARAMETER, the MESSAGE list and the licenses.
+  `/api/show` and compared field by field: weights, projectors, adapters and drafts (by
+  blob), TEMPLATE, SYSTEM, RENDERER, PARSER, REQUIRES, each PARAMETER, the MESSAGE list and
+  the licenses.
 - `diff --server REF`: does the server hold what the repo at REF describes? For each model
   at REF, its effective config (laid over its root base as the server has it, verify.py) is
   compared with the server's `name:TAG`, where TAG is `--tag`, else REF itself when the
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from mfops.language.names import is_valid_name
 from mfops.repo.gitstore import short_commit
-from mfops.server.roundtrip import BaseConfigs, check_model, same_value
+from mfops.server.roundtrip import BaseConfigs, blob_names, check_model, same_value
 
 if TYPE_CHECKING:
     from mfops.graph.revision import Revision
@@ -65,10 +66,13 @@ def compare_configs(a: ServerConfig, b: ServerConfig) -> tuple[FieldDiff, ...]:
     out: list[FieldDiff] = []
     if a.weights.rpartition("/")[2] != b.weights.rpartition("/")[2]:
         out.append(FieldDiff("weights", a.weights, b.weights))
-    if tuple(x.rpartition("/")[2] for x in a.adapters) != tuple(
-        x.rpartition("/")[2] for x in b.adapters
+    for label, layers_a, layers_b in (
+        ("projectors", a.projectors, b.projectors),
+        ("ADAPTER", a.adapters, b.adapters),
+        ("DRAFT", a.drafts, b.drafts),
     ):
-        out.append(FieldDiff("ADAPTER", list(a.adapters), list(b.adapters)))
+        if blob_names(layers_a) != blob_names(layers_b):
+            out.append(FieldDiff(label, list(layers_a), list(layers_b)))
     for key in ("template", "system", "renderer", "parser", "requires"):
         if a.text(key) != b.text(key):
             out.append(FieldDiff(key.upper(), a.text(key), b.text(key)))

@@ -5,7 +5,7 @@ may trust the shards only for a model whose content there is the content they te
 manifest digest cannot say so: it differs between Ollama versions for identical layers
 (the config blob records the server's own fields). So the fingerprint is taken from the
 read-back (`/api/show`, show.py) of what decides a model's behaviour: the digests of its
-weight, adapter and draft layers (the `sha256-<hex>` blob names its stored Modelfile
+weight, projector, adapter and draft layers (the `sha256-<hex>` blob names its stored Modelfile
 points at, not the blob directory, which is per machine), and the effective config:
 template, system, typed parameters, messages, licenses, renderer, parser, requires.
 """
@@ -21,7 +21,8 @@ from mfops.server.show import ServerConfig
 _BLOB = re.compile(r"sha256[-:]([0-9a-f]{64})")
 
 #: Bumped when the fields change: fingerprints of another version never match.
-CONTENT_VERSION = 1
+#: 2: projector layers (a vision model's extra FROM blobs) count; version 1 left them out.
+CONTENT_VERSION = 2
 
 
 def _layer(reference: str) -> str:
@@ -36,6 +37,7 @@ def content_fingerprint(config: ServerConfig) -> str:
     body = {
         "v": CONTENT_VERSION,
         "weights": _layer(config.weights),
+        "projectors": [_layer(p) for p in config.projectors],
         "adapters": [_layer(a) for a in config.adapters],
         "drafts": [_layer(d) for d in config.drafts],
         "template": config.template,

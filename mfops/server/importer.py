@@ -120,7 +120,13 @@ def import_model(
             )
         base_cfg = None
         weights = cfg.weights or "<weights>"
-        from_line = f"FROM {weights}"
+        # a vision model's projectors are FROM lines too (one per layer, after the weights)
+        from_line = "\n".join(f"FROM {ref}" for ref in (weights, *cfg.projectors))
+        if cfg.projectors:
+            notes.append(
+                f"{len(cfg.projectors)} projector layer(s) are blobs on the server: point "
+                "each extra FROM at the projector file (in the repo)"
+            )
         header.append(
             "# DRAFT: FROM names the weights blob on the server: replace it with the GGUF "
             "file (in the repo) or a registry model, then rename this file to Modelfile."

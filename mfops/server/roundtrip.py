@@ -74,6 +74,9 @@ class Intended:
     #: an older server drops `draft_files` without a word (issue 13 item 9).
     adapters: int = 0
     draft: bool = False
+    #: The projector blobs a model keeps from its base on the server, and that base's label
+    #: (None: a file base, not known).
+    projectors: tuple[tuple[str, ...], str] | None = None
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -124,6 +127,7 @@ def intended(eff: Effective, base: ServerConfig | None, *, base_name: str = "") 
         base is not None,
         adapters,
         bool(eff.drafts and eff.drafts.value),
+        (blob_names(base.projectors), origin) if base is not None else None,
     )
 
 
@@ -147,6 +151,11 @@ def _server_filled(
         texts["parser"] = (parser, origin)
     if stop and not chain_stop:
         params["stop"] = (list(stop), origin)
+
+
+def blob_names(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Layers by blob name (`sha256-<hex>`): the blob folder is per machine."""
+    return tuple(x.rpartition("/")[2] for x in paths)
 
 
 def same_value(a: object, b: object) -> bool:
@@ -195,6 +204,12 @@ def compare(want: Intended, have: ServerConfig) -> tuple[Mismatch, ...]:
         out.append(Mismatch("ADAPTER", want.adapters, len(have.adapters), "layers"))
     if want.draft and not have.drafts:
         out.append(Mismatch("DRAFT", "a draft model", None, None))
+    if want.projectors is not None:
+        blobs, origin = want.projectors
+        if blob_names(have.projectors) != blobs:
+            out.append(
+                Mismatch("projectors", list(blobs), list(blob_names(have.projectors)), origin)
+            )
     licenses, origin = want.licenses
     joined = "\n".join(licenses)
     if want.exact_licenses:

@@ -37,7 +37,9 @@ class ServerConfig:
     item. `license_text` is always the server's joined text, the exact thing to compare.
     `template` is the stored Go template (the `modelfile`'s TEMPLATE); `shown_template` is
     the `template` key, which newer servers fill with the GGUF's Jinja chat template.
-    `architecture` is the weights' `general.architecture`.
+    `architecture` is the weights' `general.architecture`. `weights` is the first FROM of
+    the stored Modelfile; `projectors` are the FROM lines after it, one per projector layer
+    (a vision model's: `Model.String` prints them after DRAFT), part of what the model is.
     """
 
     name: str
@@ -53,6 +55,7 @@ class ServerConfig:
     requires: str = ""
     parent_model: str = ""
     weights: str = ""
+    projectors: tuple[str, ...] = ()
     adapters: tuple[str, ...] = ()
     drafts: tuple[str, ...] = ()
     architecture: str = ""
@@ -120,6 +123,7 @@ class _Stored:
 
     licenses: tuple[str, ...] = ()
     weights: str = ""
+    projectors: tuple[str, ...] = ()
     adapters: tuple[str, ...] = ()
     drafts: tuple[str, ...] = ()
     template: str | None = None
@@ -159,6 +163,7 @@ def _stored(text: str, license_text: str) -> _Stored:
     return _Stored(
         licenses=licenses,
         weights=froms[0].value if froms else "",
+        projectors=tuple(i.value for i in froms[1:]),
         adapters=tuple(i.value for i in mf.of("ADAPTER")),
         drafts=tuple(i.value for i in mf.of("DRAFT")),
         template=template.value if template is not None else None,
@@ -202,6 +207,7 @@ def config_from_show(name: str, body: dict[str, Any]) -> ServerConfig:
         requires=str(body.get("requires") or ""),
         parent_model=str(details.get("parent_model") or ""),
         weights=stored.weights,
+        projectors=stored.projectors,
         adapters=stored.adapters,
         drafts=stored.drafts,
         architecture=str(architecture or ""),

@@ -35,6 +35,7 @@ def test_layers_and_config_count():
     for changed in (
         _config(weights="/x/blobs/sha256-" + "2" * 64),
         _config(adapters=("/x/blobs/sha256-" + "3" * 64,)),
+        _config(projectors=("/x/blobs/sha256-" + "4" * 64,)),
         _config(system="Be rude."),
         _config(parameters={"temperature": 0.3}),
         _config(messages=()),
