@@ -122,25 +122,41 @@ def find_release(repo: Repo, tag: str, *, entries: Sequence[Entry] | None = None
     promoted = [e for e in records if e.kind == "promote" and e.outcome == "promoted" and e.to_tag]
     for entry in reversed(promoted):
         if entry.to_tag is not None and entry.to_tag.casefold() == tag.casefold():
-            if entry.commit is None or entry.dirty:
-                raise MfopsError(
-                    f"release {tag} was promoted from uncommitted files ({entry.id}): there is "
-                    "no commit to deploy it from",
-                    hint="promote it again from a commit",
-                )
-            return ReleaseRef(
-                entry.to_tag,
-                entry.commit,
-                entry.id,
-                tuple(m.name for m in entry.models),
-                {m.name: m.digest for m in entry.models},
-                entry.aliases,
-            )
+            return _release_ref(entry, tag)
     known = sorted({e.to_tag for e in promoted if e.to_tag})
     hint = did_you_mean(close_matches(tag, known)) or (
         f"releases: {', '.join(known)}" if known else "promote one first: mfops promote"
     )
     raise MfopsError(f"no release {tag!r} in the release records", hint=hint)
+
+
+def _release_ref(entry: Entry, tag: str) -> ReleaseRef:
+    if entry.commit is None or entry.dirty or entry.to_tag is None:
+        raise MfopsError(
+            f"release {tag} was promoted from uncommitted files ({entry.id}): there is "
+            "no commit to deploy it from",
+            hint="promote it again from a commit",
+        )
+    return ReleaseRef(
+        entry.to_tag,
+        entry.commit,
+        entry.id,
+        tuple(m.name for m in entry.models),
+        {m.name: m.digest for m in entry.models},
+        entry.aliases,
+    )
+
+
+def release_of(entries: Sequence[Entry], record: str, tag: str) -> ReleaseRef:
+    """The release promote record `record` names (by id, never by its tag's newest
+    promotion): what an earlier deploy of `tag` deployed, with that record's aliases."""
+    for entry in entries:
+        if entry.id == record and entry.kind == "promote" and entry.outcome == "promoted":
+            return _release_ref(entry, tag)
+    raise MfopsError(
+        f"the promote record {record} that deployed {tag} is not in the release records",
+        hint="see `mfops history`",
+    )
 
 
 @dataclass(frozen=True)
@@ -718,21 +734,35 @@ def deploys(entries: Sequence[Entry], env: str) -> list[Entry]:
     return [e for e in entries if e.kind == "deploy" and e.env == env]
 
 
-def previous_release(repo: Repo, env: str) -> str:
-    """The release `rollback --env` goes back to: the newest one fully deployed to `env`
-    that is not the release of its newest rollout that touched a host."""
-    records = deploys(history.load(repo), env)
-    touched = [e for e in records if e.outcome != "refused"]
+def previous_release(repo: Repo, env: str, to_tag: str | None = None) -> ReleaseRef:
+    """The release `rollback --env` goes back to, as the promote record an earlier
+    successful deploy to `env` deployed (the tag may have been promoted again since: its
+    newest promotion was never deployed there). Without `to_tag`: the newest such release
+    that is not the one its newest rollout that touched a host deployed; with it: the newest
+    deploy of `to_tag` there."""
+    entries = history.load(repo)
+    touched = [e for e in deploys(entries, env) if e.outcome != "refused"]
     if not touched:
         raise MfopsError(
             f"no deploy to environment {env!r} in the release records", hint="see `mfops history`"
         )
-    newest = touched[-1].from_tag
+    newest = touched[-1]
     for e in reversed(touched):
-        if e.ok and e.from_tag.casefold() != newest.casefold():
-            return e.from_tag
+        if not e.ok or e.release is None:
+            continue
+        if to_tag is not None:
+            if e.from_tag.casefold() == to_tag.casefold():
+                return release_of(entries, e.release, e.from_tag)
+        elif e.release != newest.release:
+            return release_of(entries, e.release, e.from_tag)
+    if to_tag is not None:
+        raise MfopsError(
+            f"release {to_tag} was never deployed to environment {env!r}: a rollback goes back "
+            "to a release deployed there",
+            hint=f"deploy it: mfops deploy {to_tag} --env {env}",
+        )
     raise MfopsError(
-        f"environment {env!r} has no earlier deployed release than {newest}",
+        f"environment {env!r} has no earlier deployed release than {newest.from_tag}",
         hint="name one: mfops deploy TAG --env " + env,
     )
 

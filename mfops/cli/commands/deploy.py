@@ -17,6 +17,7 @@ from mfops.release.deploy import (
     deploy,
     environment,
     find_release,
+    previous_release,
 )
 from mfops.server.client import ServerOptions
 
@@ -58,7 +59,7 @@ def rollout_options(fn: Any) -> Any:
 
 def run_rollout(
     opts: Any,
-    tag: str,
+    tag: str | None,
     env_name: str,
     *,
     canary: int,
@@ -68,12 +69,18 @@ def run_rollout(
     timeout: float,
     rollback: bool = False,
 ) -> int:
-    """Deploy `tag` to `env_name` and print the per-host report; the exit code."""
+    """Deploy `tag` to `env_name` and print the per-host report; the exit code. With
+    `rollback`, the release is the promote record an earlier deploy there deployed (`tag`,
+    or None: the one before the newest), never the tag's newest promotion."""
     session = open_session(opts, None, timeout)
     try:
         repo = session.repo
         env = environment(repo.snapshot(None).config, env_name)
-        release = find_release(repo, tag)
+        release = (
+            previous_release(repo, env.name, tag)
+            if rollback
+            else find_release(repo, tag or "")
+        )
         if canary > len(env.hosts):
             raise MfopsError(
                 f"--canary {canary} is more than the {len(env.hosts)} host(s) of {env.name}"

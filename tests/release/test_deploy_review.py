@@ -1,0 +1,87 @@
+"""Deploy fixes after the review of issue 16: `rollback --env` goes back by release record,
+a canary's suites run before its tags move, an environment's hosts are checked where the
+environment is resolved, and a host lost after its tags moved keeps its models in the record.
+
+The kit (three doubles holding the base, the `prod` environment) is tests/release/test_deploy.py's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from mfops.testing.double import OllamaDouble
+from tests.promotekit import (  # noqa: F401  (fixtures)
+    BETTER_EXPERT,
+    EXPERT_SYSTEM,
+    Release,
+    release_fixture,
+    seeded_fixture,
+)
+from tests.release.test_deploy import (  # noqa: F401  (fixtures)
+    MODELS,
+    deploy,
+    hosts_fixture,
+    listing,
+    prod_fixture,
+    release,
+    states,
+)
+
+THIRD = f"FROM base\nSYSTEM {EXPERT_SYSTEM} Third content.\n"
+
+
+def promote_records(rel: Release, tag: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in rel.history()
+        if e["kind"] == "promote" and e["outcome"] == "promoted" and e["to"] == tag
+    ]
+
+
+def test_rollback_env_deploys_the_record_deployed_before_never_a_newer_promotion_of_its_tag(
+    prod, hosts
+):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    first = prod.history()[-1]["release"]
+    v1 = [listing(d)["expert:v1"] for d in hosts]
+    system = hosts[0].show("expert:v1")["system"]
+    prod.commit({"expert/Modelfile": BETTER_EXPERT}, "better expert")
+    release(prod, "v2")
+    assert deploy(prod, "v2", "--env", "prod")[0] == 0
+    # the tag name v1 is promoted again, from other content and without the alias
+    prod.commit({"expert/Modelfile": THIRD}, "third")
+    prod.ok("build", "--all")
+    prod.ok("promote", "--all", "--from", prod.tag(), "--to", "v1", "--overwrite")
+    assert promote_records(prod, "v1")[-1]["id"] != first
+    code, out, err = prod.mfops("rollback", "--env", "prod", "--format", "json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["outcome"] == "rolled back" and record["from"] == "v1"
+    assert record["release"] == first and record["aliases"] == ["latest"]
+    for d, manifest in zip(hosts, v1, strict=True):
+        tags = listing(d)
+        # the content deployed before, and its alias with it (no half rollback)
+        assert tags["expert:v1"] == tags["expert:latest"] == manifest
+        assert "Third content" not in d.show("expert:v1")["system"]
+        assert d.show("expert:latest")["system"] == system
+    # --to names a release deployed there: again the record deployed, not the newest promotion
+    assert deploy(prod, "v2", "--env", "prod")[0] == 0
+    code, out, err = prod.mfops("rollback", "--env", "prod", "--to", "v1", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["release"] == first
+    assert all(listing(d)["expert:latest"] == m for d, m in zip(hosts, v1, strict=True))
+
+
+def test_rollback_env_to_a_release_never_deployed_there_is_exit_2(prod, hosts):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    prod.commit({"expert/Modelfile": BETTER_EXPERT}, "better expert")
+    release(prod, "v2")
+    code, _out, err = prod.mfops("rollback", "--env", "prod", "--to", "v2")
+    assert code == 2
+    assert "release v2 was never deployed to environment 'prod'" in err
+    assert "mfops deploy v2 --env prod" in err
+    assert all("expert:v2" not in listing(d) for d in hosts)
