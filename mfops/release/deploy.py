@@ -31,7 +31,9 @@ release from the commit itself:
 
 Hosts go `max_parallel` at a time; with `canary` N the first N hosts go first and the
 release's suites (from the release commit, the behave runner) run on each before the rest
-start. The first failure stops the rollout: hosts in flight finish their own transaction,
+start. A canary's suites run between steps 3 and 4, on the release's content copied to a
+staging tag (removed again): a canary that fails them keeps TAG and its aliases on what it
+held, and its record lists no models. The first failure stops the rollout: hosts in flight finish their own transaction,
 hosts not started are not touched and are reported "not started". Ctrl-C, SIGTERM and SIGHUP
 are deferred while the rollout runs: no new host starts, the hosts in flight finish or put
 their tags back, the record is written, then the signal takes effect. One record of kind
@@ -221,6 +223,7 @@ class _HostDeploy:
         jobs: int,
         stopping: Callable[[], bool],
         on_event: EventFn,
+        suites: Callable[[str], str | None] | None = None,
     ) -> None:
         self.repo = repo
         self.rev = rev
@@ -231,6 +234,7 @@ class _HostDeploy:
         self.jobs = jobs
         self.stopping = stopping
         self.on_event = on_event
+        self.suites = suites  # a canary's: run at a staging tag, a failure's reason or None
         self.models: list[HostModel] = []
         self.refusing = True  # until the checks passed: a problem refuses the host
 
@@ -332,6 +336,8 @@ class _HostDeploy:
                 )
             manifests[name] = found.digest
         tags = (release.tag, *release.aliases)
+        if self.suites is not None:
+            self._canary(server, names, digests, stage, tags)
         moves = [
             Move(f"{n}:{content_tag(digests[n])}", f"{n}:{t}", manifests[n])
             for n in names
@@ -364,6 +370,34 @@ class _HostDeploy:
             self.models.append(HostModel(name, content_tag(digests[name]), manifests[name], layers))
         if problems:
             raise HostFailed("failed", "\n".join(problems))
+
+    def _canary(
+        self,
+        server: Server,
+        names: list[str],
+        digests: Mapping[str, str],
+        stage: str,
+        tags: tuple[str, ...],
+    ) -> None:
+        """A canary's suites run on the release's content before any tag moves: each content
+        tag is copied to the staging tag, the suites run there, the staging tags go again. A
+        failure leaves TAG and the aliases as they were (the host keeps its earlier release)."""
+        assert self.suites is not None
+        staged = []
+        try:
+            for n in names:
+                server.copy(f"{n}:{content_tag(digests[n])}", f"{n}:{stage}")
+                staged.append(f"{n}:{stage}")
+            why = self.suites(stage)
+        finally:
+            for target in staged:
+                _drop(server, target)
+        if why is not None:
+            raise HostFailed(
+                "failed", f"{why}; {', '.join(tags)} not moved: the host keeps what it had"
+            )
+        if self.stopping():
+            raise HostFailed("interrupted", "stopped before any tag moved")
 
     def _create(
         self,
@@ -573,6 +607,20 @@ def deploy(
 
         def one(host: Host, canary: bool) -> None:
             say(host.display, "canary: deploying" if canary else "deploying")
+
+            def suites(stage: str) -> str | None:
+                assert tests is not None
+                say(host.display, "canary: running the release's suites before the tags move")
+                try:
+                    summary = tests(host, rev, release.models, stage)
+                except MfopsError as err:
+                    return f"the suites could not run: {err}"
+                if all(m.status in ("passed", "untested") for m in summary.models.values()):
+                    return None
+                first = summary.failures[0] if summary.failures else "a suite failed"
+                more = len(summary.failures) - 1
+                return f"canary suites failed: {first}" + (f" (and {more} more)" if more > 0 else "")
+
             worker = _HostDeploy(
                 repo,
                 rev,
@@ -583,6 +631,7 @@ def deploy(
                 jobs=rollout.jobs,
                 stopping=stopping,
                 on_event=say,
+                suites=suites if canary and tests is not None else None,
             )
             try:
                 result = replace(worker.run(), canary=canary)
@@ -594,24 +643,6 @@ def deploy(
                     f"internal error: {err!r}",
                     tuple(worker.models),
                 )
-            if result.state == "deployed" and canary and tests is not None:
-                say(host.display, "canary: running the release's suites")
-                try:
-                    summary = tests(host, rev, release.models, release.tag)
-                except MfopsError as err:
-                    result = replace(
-                        result, state="failed", reason=f"the suites could not run: {err}"
-                    )
-                else:
-                    if any(m.status not in ("passed", "untested") for m in summary.models.values()):
-                        first = summary.failures[0] if summary.failures else "a suite failed"
-                        more = len(summary.failures) - 1
-                        result = replace(
-                            result,
-                            state="failed",
-                            reason=f"canary suites failed: {first}"
-                            + (f" (and {more} more)" if more > 0 else ""),
-                        )
             results[host.identity] = result
             say(
                 host.display,

@@ -85,3 +85,41 @@ def test_rollback_env_to_a_release_never_deployed_there_is_exit_2(prod, hosts):
     assert "release v2 was never deployed to environment 'prod'" in err
     assert "mfops deploy v2 --env prod" in err
     assert all("expert:v2" not in listing(d) for d in hosts)
+
+
+def test_failed_canary_suites_leave_its_tags_on_the_release_it_had(prod, hosts):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    before = listing(hosts[0])
+    prod.commit({"expert/Modelfile": BETTER_EXPERT}, "better expert")
+    release(prod, "v2")
+    hosts[0].faults.fail_next("/api/chat", 50, status=400, error="injected chat failure")
+    code, record, err = deploy(prod, "v2", "--env", "prod", "--canary", "1")
+    assert code == 1
+    assert states(record) == ["failed", "not started", "not started"]
+    canary = record["hosts"][0]
+    assert canary["canary"] is True and canary["models"] == []  # no tag of v2 moved there
+    assert "canary suites failed: " in canary["reason"]
+    assert "v2, latest not moved: the host keeps what it had" in canary["reason"]
+    tags = listing(hosts[0])
+    assert "expert:v2" not in tags and "base:v2" not in tags
+    assert tags["expert:latest"] == tags["expert:v1"] == before["expert:latest"]
+    assert not any("mfops-deploy-" in t for t in tags)  # the staging tags are gone again
+    # the suites ran on the new release's content, at the staging tag
+    chats = {b["model"] for b in hosts[0].calls.bodies("/api/chat")}
+    assert chats and all(":mfops-deploy-" in m for m in chats)
+    assert "v2, latest not moved" in err
+    # the environment still runs v1 everywhere
+    data = json.loads(prod.ok("status", "--env", "prod", "--format", "json"))
+    assert [h["state"] for h in data["hosts"]] == ["current"] * 3
+    assert {m["release"] for h in data["hosts"] for m in h["models"]} == {"v1"}
+
+
+def test_a_passing_canary_tests_the_content_before_its_tags_move(prod, hosts):
+    code, record, err = deploy(prod, "v1", "--env", "prod", "--canary", "1")
+    assert code == 0, err
+    assert states(record) == ["deployed"] * 3
+    chats = {b["model"] for b in hosts[0].calls.bodies("/api/chat")}
+    assert chats and all(":mfops-deploy-" in m for m in chats)
+    tags = listing(hosts[0])
+    assert tags["expert:v1"] == tags["expert:latest"]
+    assert not any("mfops-deploy-" in t for t in tags)
