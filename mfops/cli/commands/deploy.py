@@ -32,8 +32,8 @@ def rollout_options(fn: Any) -> Any:
                 default=0,
                 show_default=True,
                 metavar="N",
-                help="Deploy to the first N hosts first and run the release's suites there; "
-                "the rest go only when they pass.",
+                help="Deploy to the first N hosts first and run the release's suites there "
+                "before their tags move; the rest go only when they pass.",
             ),
             click.option(
                 "--max-parallel",
@@ -183,13 +183,14 @@ def command(
     from the host's content tag where it has one; every model is read back before and after
     TAG and the aliases move (all or nothing per host), and its layers must match its base
     and the other hosts. With --canary N the first N hosts go first and the release's suites
-    run there. The first failure stops the rollout; hosts not started are not touched. A
+    run there before their tags move (a canary that fails keeps what it held). The first failure stops the rollout; hosts not started are not touched. A
     record of kind "deploy" is written: see `mfops history`, `mfops status --env` and
     `mfops rollback --env`.
 
     Exit codes: 0 deployed; 1 a host failed (build, verification, suites, tag move) or
-    refused (base differs from the lock); 2 bad input (unknown environment or release) or a
-    host that does not answer (nothing is changed anywhere).
+    refused (base differs from the lock); 2 bad input (unknown environment or release, a
+    malformed host or one server named twice in the environment) or a host that does not
+    answer (nothing is changed anywhere).
     """
     return run_rollout(
         opts,
