@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING
 from mfops.build.plan import Selection, make_plan
 from mfops.build.session import Session
 from mfops.build.tags import content_tag
-from mfops.errors import CheckFailed, MfopsError, ServerError
+from mfops.errors import CheckFailed, ConfigError, MfopsError, ServerError
 from mfops.graph.effective import declared
 from mfops.graph.revision import Revision
 from mfops.language.suggest import close_matches, did_you_mean
@@ -68,7 +68,7 @@ from mfops.repo import history
 from mfops.repo.history import Entry, HostModel, HostResult, ModelEntry
 from mfops.server.bases import check, require_locked, require_pinned
 from mfops.server.client import Server, ServerOptions, ServerTimeout, ServerUnreachable
-from mfops.server.hosts import Host, host_identity, normalize_host
+from mfops.server.hosts import Host, host_identity, normalize_host, redact
 from mfops.server.request import create_request, uploads_for
 from mfops.server.roundtrip import BaseConfigs, compare, intended, render
 from mfops.store.builds import now_utc
@@ -93,9 +93,11 @@ CanaryTests = Callable[[Host, "Revision", Sequence[str], str], "TestSummary"]
 
 
 def environment(config: Config, name: str) -> Environment:
-    """The environment `name` of mfops.yaml; an unknown one is bad input with a suggestion."""
+    """The environment `name` of mfops.yaml; an unknown one is bad input with a suggestion,
+    and so is one whose hosts are not all valid, distinct servers (`_check_hosts`)."""
     found = config.environments.get(name)
     if found is not None:
+        _check_hosts(config, found)
         return found
     known = sorted(config.environments)
     hint = did_you_mean(close_matches(name, known)) or (
@@ -103,6 +105,38 @@ def environment(config: Config, name: str) -> Environment:
     )
     where = f" in {config.path}" if config.path else ""
     raise MfopsError(f"no environment {name!r}{where}", hint=hint)
+
+
+def _check_hosts(config: Config, env: Environment) -> None:
+    """Each host of `env` is a URL the client can use, and no server is named twice by its
+    identity (as the pool refuses it: `localhost` and `127.0.0.1:11434` are one server).
+
+    Checked here, where the environment is resolved, since mfops.yaml's loader (repo/) sits
+    below the host rules (server/hosts.py); a problem names mfops.yaml:LINE of the host."""
+    seen: dict[str, str] = {}
+    for i, raw in enumerate(env.hosts):
+        line = config.lines.line("environments", env.name, "hosts", i)
+        shown = redact(raw.strip())
+        try:
+            ident = host_identity(raw)
+        except (ValueError, ServerError) as err:
+            why = str(err) if isinstance(err, ValueError) else "bad port"
+            raise ConfigError(
+                f"environment {env.name}: host {shown!r} is not a valid Ollama URL ({why})",
+                path=config.path,
+                line=line,
+                hint="write each host as http://HOST:PORT",
+            ) from None
+        twin = seen.get(ident)
+        if twin is not None:
+            raise ConfigError(
+                f"environment {env.name} names one server twice: {twin!r} and {shown!r} are "
+                f"both {ident}",
+                path=config.path,
+                line=line,
+                hint="list each server of the environment once",
+            )
+        seen[ident] = shown
 
 
 @dataclass(frozen=True)

@@ -123,3 +123,63 @@ def test_a_passing_canary_tests_the_content_before_its_tags_move(prod, hosts):
     tags = listing(hosts[0])
     assert tags["expert:v1"] == tags["expert:latest"]
     assert not any("mfops-deploy-" in t for t in tags)
+
+
+def add_env(rel: Release, name: str, hosts: list[str]) -> dict[str, int]:
+    """Append environment `name` to mfops.yaml; the line of each host in the file."""
+    text = (rel.root / "mfops.yaml").read_text()
+    if "environments:" not in text:
+        text += "environments:\n"
+    text += f"  {name}:\n    hosts:\n" + "".join(f'      - "{h}"\n' for h in hosts)
+    rel.commit({"mfops.yaml": text}, f"environment {name}")
+    lines = text.splitlines()
+    return {h: lines.index(f'      - "{h}"') + 1 for h in hosts}
+
+
+ENV_COMMANDS = (
+    ("deploy", "v1", "--env"),
+    ("status", "--env"),
+    ("rollback", "--env"),
+    ("prune", "--dry-run", "--env"),
+)
+
+
+@pytest.mark.parametrize("command", ENV_COMMANDS, ids=lambda c: c[0])
+def test_a_malformed_host_in_an_environment_is_one_line_naming_the_file_line(prod, hosts, command):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    bad = "http://[::1"
+    lines = add_env(prod, "edge", [hosts[0].url, bad])
+    before = len(prod.history())
+    hosts[0].calls.reset()
+    code, _out, err = prod.mfops(*command, "edge")
+    assert code == 2, err
+    assert (
+        f"mfops.yaml:{lines[bad]}: environment edge: host '{bad}' is not a valid Ollama URL "
+        "(Invalid IPv6 URL)" in err
+    )
+    assert "internal error" not in err and "Traceback" not in err
+    assert len(prod.history()) == before  # nothing recorded, nothing touched
+    assert sum(hosts[0].calls.count(r) for r in ("/api/create", "/api/copy", "/api/chat")) == 0
+
+
+@pytest.mark.parametrize("command", ENV_COMMANDS, ids=lambda c: c[0])
+def test_an_environment_naming_one_server_twice_is_refused_naming_both_spellings(
+    prod, hosts, command
+):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    port = hosts[1].url.rsplit(":", 1)[1]
+    spellings = [hosts[0].url, hosts[1].url, f"localhost:{port}", f"http://localhost:{port}"]
+    lines = add_env(prod, "dup", spellings)
+    before = len(prod.history())
+    for d in hosts:
+        d.calls.reset()
+    code, _out, err = prod.mfops(*command, "dup")
+    assert code == 2, err
+    assert (
+        f"mfops.yaml:{lines[spellings[2]]}: environment dup names one server twice: "
+        f"'{hosts[1].url}' and 'localhost:{port}' are both http://127.0.0.1:{port}" in err
+    )
+    assert "list each server of the environment once" in err
+    assert len(prod.history()) == before
+    for d in hosts:
+        assert sum(d.calls.count(r) for r in ("/api/create", "/api/copy", "/api/chat")) == 0
