@@ -280,11 +280,17 @@ class _HostDeploy:
         try:
             self._run(server)
         except (ServerUnreachable, ServerTimeout) as err:
-            return HostResult(self.host.identity, "unreachable", reason=str(err))
+            reason = self._lost(str(err))
+            return HostResult(
+                self.host.identity, "unreachable", reason=reason, models=tuple(self.models)
+            )
         except MfopsError as err:
             if self._gone():  # a failure because the host went away says so
                 return HostResult(
-                    self.host.identity, "unreachable", reason=f"stopped answering: {err}"
+                    self.host.identity,
+                    "unreachable",
+                    reason=self._lost(f"stopped answering: {err}"),
+                    models=tuple(self.models),
                 )
             if isinstance(err, HostFailed):
                 return HostResult(
@@ -302,6 +308,13 @@ class _HostDeploy:
         finally:
             server.close()
         return HostResult(self.host.identity, "deployed", models=tuple(self.models))
+
+    def _lost(self, reason: str) -> str:
+        """A host lost after its tags moved says so: the record lists what they hold."""
+        if not self.models:
+            return reason
+        tags = ", ".join((self.release.tag, *self.release.aliases))
+        return f"{tags} had moved to the release when the host was lost (not verified): {reason}"
 
     def _gone(self) -> bool:
         probe = Server(self.host, replace(self.options, retries=0))
@@ -383,6 +396,8 @@ class _HostDeploy:
             put = {True: "; every moved tag was put back", False: "; putting them back FAILED"}
             back = put[outcome.restored] if outcome.restored is not None else ""
             raise HostFailed("failed", f"moving the tags failed: {outcome.error}{back}")
+        # the tags have moved: the record says what they hold, verified or not
+        self.models = [HostModel(n, content_tag(digests[n]), manifests[n]) for n in names]
 
         def after(name: str) -> tuple[tuple[str, ...], str | None]:
             try:
@@ -394,14 +409,13 @@ class _HostDeploy:
         with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
             read = list(pool.map(after, names))
         problems = [why for _, why in read if why is not None]
-        for name, (layers, why) in zip(names, read, strict=True):
+        for i, (name, (layers, why)) in enumerate(zip(names, read, strict=True)):
             if why is None:
                 problems += [
                     f"verification failed after the deploy: {name}:{release.tag}: {p}"
                     for p in self._agree(name, layers)
                 ]
-            # the tags have moved: the record says what they hold, verified or not
-            self.models.append(HostModel(name, content_tag(digests[name]), manifests[name], layers))
+            self.models[i] = replace(self.models[i], layers=layers)
         if problems:
             raise HostFailed("failed", "\n".join(problems))
 
@@ -653,7 +667,9 @@ def deploy(
                     return None
                 first = summary.failures[0] if summary.failures else "a suite failed"
                 more = len(summary.failures) - 1
-                return f"canary suites failed: {first}" + (f" (and {more} more)" if more > 0 else "")
+                return f"canary suites failed: {first}" + (
+                    f" (and {more} more)" if more > 0 else ""
+                )
 
             worker = _HostDeploy(
                 repo,

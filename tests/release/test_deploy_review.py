@@ -183,3 +183,43 @@ def test_an_environment_naming_one_server_twice_is_refused_naming_both_spellings
     assert len(prod.history()) == before
     for d in hosts:
         assert sum(d.calls.count(r) for r in ("/api/create", "/api/copy", "/api/chat")) == 0
+
+
+def lose_after_the_move(double: OllamaDouble, *, altered: bool) -> None:
+    """`double` stops answering once its tags moved: with `altered`, the read-back of the
+    release tag fails verification first; else the read-backs themselves get no answer."""
+    copy, show = double.api.copy, double.api.show
+
+    def copied(req: dict[str, Any]) -> Any:
+        result = copy(req)
+        if not altered and req.get("destination") == "expert:latest":  # the last move
+            double.faults.disconnect_next("/api/show", 1000)
+            double.faults.disconnect_next("/api/version", 1000)
+        return result
+
+    def shown(req: dict[str, Any]) -> Any:
+        result = show(req)
+        if altered and str(req.get("model", "")).endswith(":v1"):
+            result.body["system"] = "You are a JavaScript expert."
+            double.faults.disconnect_next("/api/version", 1000)
+        return result
+
+    double.api.copy = copied  # type: ignore[method-assign]
+    double.api.show = shown  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("altered", [True, False], ids=["failed-then-lost", "lost"])
+def test_a_host_lost_after_its_tags_moved_keeps_its_models_and_says_so(prod, hosts, altered):
+    lose_after_the_move(hosts[0], altered=altered)
+    code, record, err = deploy(prod, "v1", "--env", "prod")
+    assert code == 1
+    assert states(record) == ["unreachable", "not started", "not started"]
+    lost = record["hosts"][0]
+    assert lost["reason"].startswith(
+        "v1, latest had moved to the release when the host was lost (not verified): "
+    )
+    tags = listing(hosts[0])
+    held = {m["name"]: m["manifest"] for m in lost["models"]}
+    assert held == {m: tags[f"{m}:v1"] for m in MODELS} == {m: tags[f"{m}:latest"] for m in MODELS}
+    assert {m["content"] for m in lost["models"]} == {t.split(":")[1] for t in tags if ":mf-" in t}
+    assert "v1, latest had moved to the release when the host was lost" in err

@@ -77,9 +77,7 @@ def run_rollout(
         repo = session.repo
         env = environment(repo.snapshot(None).config, env_name)
         release = (
-            previous_release(repo, env.name, tag)
-            if rollback
-            else find_release(repo, tag or "")
+            previous_release(repo, env.name, tag) if rollback else find_release(repo, tag or "")
         )
         if canary > len(env.hosts):
             raise MfopsError(
