@@ -33,8 +33,10 @@ Hosts go `max_parallel` at a time; with `canary` N the first N hosts go first an
 release's suites (from the release commit, the behave runner) run on each before the rest
 start. A canary's suites run between steps 3 and 4, on the release's content copied to a
 staging tag (removed again): a canary that fails them keeps TAG and its aliases on what it
-held, and its record lists no models. The first failure stops the rollout: hosts in flight finish their own transaction,
-hosts not started are not touched and are reported "not started". Ctrl-C, SIGTERM and SIGHUP
+held, and its record lists no models. The first failure stops the rollout: hosts in
+flight finish their own transaction, hosts not started are not touched and are reported
+"not started"; a host lost after its tags moved is `unreachable` with the models they hold
+(the reason says so). Ctrl-C, SIGTERM and SIGHUP
 are deferred while the rollout runs: no new host starts, the hosts in flight finish or put
 their tags back, the record is written, then the signal takes effect. One record of kind
 "deploy" (history.py) holds every host's outcome and, per model, the manifest and layers

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from mfops.testing.double import OllamaDouble

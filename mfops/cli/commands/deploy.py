@@ -181,9 +181,10 @@ def command(
     from the host's content tag where it has one; every model is read back before and after
     TAG and the aliases move (all or nothing per host), and its layers must match its base
     and the other hosts. With --canary N the first N hosts go first and the release's suites
-    run there before their tags move (a canary that fails keeps what it held). The first failure stops the rollout; hosts not started are not touched. A
-    record of kind "deploy" is written: see `mfops history`, `mfops status --env` and
-    `mfops rollback --env`.
+    run there before their tags move (a canary that fails keeps what it held). The first
+    failure stops the rollout; hosts not started are not touched. A record of kind
+    "deploy" is written: see `mfops history`, `mfops status --env` and `mfops rollback
+    --env`.
 
     Exit codes: 0 deployed; 1 a host failed (build, verification, suites, tag move) or
     refused (base differs from the lock); 2 bad input (unknown environment or release, a
