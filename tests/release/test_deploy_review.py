@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from mfops.testing.double import OllamaDouble
@@ -22,6 +23,7 @@ from tests.promotekit import (  # noqa: F401  (fixtures)
 )
 from tests.release.test_deploy import (  # noqa: F401  (fixtures)
     MODELS,
+    copy,
     deploy,
     hosts_fixture,
     listing,
@@ -222,3 +224,22 @@ def test_a_host_lost_after_its_tags_moved_keeps_its_models_and_says_so(prod, hos
     assert held == {m: tags[f"{m}:v1"] for m in MODELS} == {m: tags[f"{m}:latest"] for m in MODELS}
     assert {m["content"] for m in lost["models"]} == {t.split(":")[1] for t in tags if ":mf-" in t}
     assert "v1, latest had moved to the release when the host was lost" in err
+
+
+def test_prune_env_keeps_what_the_tags_of_a_host_lost_after_the_move_hold(prod, hosts):
+    lose_after_the_move(hosts[0], altered=True)
+    assert deploy(prod, "v1", "--env", "prod")[0] == 1
+    hosts[0].faults.clear()  # the host answers again
+    del hosts[0].api.copy, hosts[0].api.show
+    old = prod.repo.git("rev-list", "--max-parents=0", "HEAD").strip()[:12]
+    copy(hosts[0], "expert:v1", f"expert:sha-{old}")  # an old candidate the release holds
+    for tag in ("expert:latest", "expert:v1"):  # the release tags went by hand since
+        httpx.request("DELETE", f"{hosts[0].url}/api/delete", json={"model": tag}, timeout=10)
+    code, out, err = prod.mfops(
+        "prune", "--env", "prod", "--keep", "0", "--yes", "--format", "json"
+    )
+    assert code == 0, err
+    first = json.loads(out)["hosts"][0]
+    why = {(t["model"], t["tag"]): (t["action"], t["why"]) for t in first["tags"]}
+    assert why[("expert", f"sha-{old}")] == ("keep", "a deployed release holds it")
+    assert f"expert:sha-{old}" in listing(hosts[0])
