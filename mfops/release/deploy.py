@@ -31,8 +31,12 @@ release from the commit itself:
 
 Hosts go `max_parallel` at a time; with `canary` N the first N hosts go first and the
 release's suites (from the release commit, the behave runner) run on each before the rest
-start. The first failure stops the rollout: hosts in flight finish their own transaction,
-hosts not started are not touched and are reported "not started". Ctrl-C, SIGTERM and SIGHUP
+start. A canary's suites run between steps 3 and 4, on the release's content copied to a
+staging tag (removed again): a canary that fails them keeps TAG and its aliases on what it
+held, and its record lists no models. The first failure stops the rollout: hosts in
+flight finish their own transaction, hosts not started are not touched and are reported
+"not started"; a host lost after its tags moved is `unreachable` with the models they hold
+(the reason says so). Ctrl-C, SIGTERM and SIGHUP
 are deferred while the rollout runs: no new host starts, the hosts in flight finish or put
 their tags back, the record is written, then the signal takes effect. One record of kind
 "deploy" (history.py) holds every host's outcome and, per model, the manifest and layers
@@ -54,7 +58,7 @@ from typing import TYPE_CHECKING
 from mfops.build.plan import Selection, make_plan
 from mfops.build.session import Session
 from mfops.build.tags import content_tag
-from mfops.errors import CheckFailed, MfopsError, ServerError
+from mfops.errors import CheckFailed, ConfigError, MfopsError, ServerError
 from mfops.graph.effective import declared
 from mfops.graph.revision import Revision
 from mfops.language.suggest import close_matches, did_you_mean
@@ -65,7 +69,7 @@ from mfops.repo import history
 from mfops.repo.history import Entry, HostModel, HostResult, ModelEntry
 from mfops.server.bases import check, require_locked, require_pinned
 from mfops.server.client import Server, ServerOptions, ServerTimeout, ServerUnreachable
-from mfops.server.hosts import Host, host_identity, normalize_host
+from mfops.server.hosts import Host, host_identity, normalize_host, redact
 from mfops.server.request import create_request, uploads_for
 from mfops.server.roundtrip import BaseConfigs, compare, intended, render
 from mfops.store.builds import now_utc
@@ -90,9 +94,11 @@ CanaryTests = Callable[[Host, "Revision", Sequence[str], str], "TestSummary"]
 
 
 def environment(config: Config, name: str) -> Environment:
-    """The environment `name` of mfops.yaml; an unknown one is bad input with a suggestion."""
+    """The environment `name` of mfops.yaml; an unknown one is bad input with a suggestion,
+    and so is one whose hosts are not all valid, distinct servers (`_check_hosts`)."""
     found = config.environments.get(name)
     if found is not None:
+        _check_hosts(config, found)
         return found
     known = sorted(config.environments)
     hint = did_you_mean(close_matches(name, known)) or (
@@ -100,6 +106,38 @@ def environment(config: Config, name: str) -> Environment:
     )
     where = f" in {config.path}" if config.path else ""
     raise MfopsError(f"no environment {name!r}{where}", hint=hint)
+
+
+def _check_hosts(config: Config, env: Environment) -> None:
+    """Each host of `env` is a URL the client can use, and no server is named twice by its
+    identity (as the pool refuses it: `localhost` and `127.0.0.1:11434` are one server).
+
+    Checked here, where the environment is resolved, since mfops.yaml's loader (repo/) sits
+    below the host rules (server/hosts.py); a problem names mfops.yaml:LINE of the host."""
+    seen: dict[str, str] = {}
+    for i, raw in enumerate(env.hosts):
+        line = config.lines.line("environments", env.name, "hosts", i)
+        shown = redact(raw.strip())
+        try:
+            ident = host_identity(raw)
+        except (ValueError, ServerError) as err:
+            why = str(err) if isinstance(err, ValueError) else "bad port"
+            raise ConfigError(
+                f"environment {env.name}: host {shown!r} is not a valid Ollama URL ({why})",
+                path=config.path,
+                line=line,
+                hint="write each host as http://HOST:PORT",
+            ) from None
+        twin = seen.get(ident)
+        if twin is not None:
+            raise ConfigError(
+                f"environment {env.name} names one server twice: {twin!r} and {shown!r} are "
+                f"both {ident}",
+                path=config.path,
+                line=line,
+                hint="list each server of the environment once",
+            )
+        seen[ident] = shown
 
 
 @dataclass(frozen=True)
@@ -121,25 +159,41 @@ def find_release(repo: Repo, tag: str, *, entries: Sequence[Entry] | None = None
     promoted = [e for e in records if e.kind == "promote" and e.outcome == "promoted" and e.to_tag]
     for entry in reversed(promoted):
         if entry.to_tag is not None and entry.to_tag.casefold() == tag.casefold():
-            if entry.commit is None or entry.dirty:
-                raise MfopsError(
-                    f"release {tag} was promoted from uncommitted files ({entry.id}): there is "
-                    "no commit to deploy it from",
-                    hint="promote it again from a commit",
-                )
-            return ReleaseRef(
-                entry.to_tag,
-                entry.commit,
-                entry.id,
-                tuple(m.name for m in entry.models),
-                {m.name: m.digest for m in entry.models},
-                entry.aliases,
-            )
+            return _release_ref(entry, tag)
     known = sorted({e.to_tag for e in promoted if e.to_tag})
     hint = did_you_mean(close_matches(tag, known)) or (
         f"releases: {', '.join(known)}" if known else "promote one first: mfops promote"
     )
     raise MfopsError(f"no release {tag!r} in the release records", hint=hint)
+
+
+def _release_ref(entry: Entry, tag: str) -> ReleaseRef:
+    if entry.commit is None or entry.dirty or entry.to_tag is None:
+        raise MfopsError(
+            f"release {tag} was promoted from uncommitted files ({entry.id}): there is "
+            "no commit to deploy it from",
+            hint="promote it again from a commit",
+        )
+    return ReleaseRef(
+        entry.to_tag,
+        entry.commit,
+        entry.id,
+        tuple(m.name for m in entry.models),
+        {m.name: m.digest for m in entry.models},
+        entry.aliases,
+    )
+
+
+def release_of(entries: Sequence[Entry], record: str, tag: str) -> ReleaseRef:
+    """The release promote record `record` names (by id, never by its tag's newest
+    promotion): what an earlier deploy of `tag` deployed, with that record's aliases."""
+    for entry in entries:
+        if entry.id == record and entry.kind == "promote" and entry.outcome == "promoted":
+            return _release_ref(entry, tag)
+    raise MfopsError(
+        f"the promote record {record} that deployed {tag} is not in the release records",
+        hint="see `mfops history`",
+    )
 
 
 @dataclass(frozen=True)
@@ -204,6 +258,7 @@ class _HostDeploy:
         jobs: int,
         stopping: Callable[[], bool],
         on_event: EventFn,
+        suites: Callable[[str], str | None] | None = None,
     ) -> None:
         self.repo = repo
         self.rev = rev
@@ -214,6 +269,7 @@ class _HostDeploy:
         self.jobs = jobs
         self.stopping = stopping
         self.on_event = on_event
+        self.suites = suites  # a canary's: run at a staging tag, a failure's reason or None
         self.models: list[HostModel] = []
         self.refusing = True  # until the checks passed: a problem refuses the host
 
@@ -225,11 +281,17 @@ class _HostDeploy:
         try:
             self._run(server)
         except (ServerUnreachable, ServerTimeout) as err:
-            return HostResult(self.host.identity, "unreachable", reason=str(err))
+            reason = self._lost(str(err))
+            return HostResult(
+                self.host.identity, "unreachable", reason=reason, models=tuple(self.models)
+            )
         except MfopsError as err:
             if self._gone():  # a failure because the host went away says so
                 return HostResult(
-                    self.host.identity, "unreachable", reason=f"stopped answering: {err}"
+                    self.host.identity,
+                    "unreachable",
+                    reason=self._lost(f"stopped answering: {err}"),
+                    models=tuple(self.models),
                 )
             if isinstance(err, HostFailed):
                 return HostResult(
@@ -247,6 +309,13 @@ class _HostDeploy:
         finally:
             server.close()
         return HostResult(self.host.identity, "deployed", models=tuple(self.models))
+
+    def _lost(self, reason: str) -> str:
+        """A host lost after its tags moved says so: the record lists what they hold."""
+        if not self.models:
+            return reason
+        tags = ", ".join((self.release.tag, *self.release.aliases))
+        return f"{tags} had moved to the release when the host was lost (not verified): {reason}"
 
     def _gone(self) -> bool:
         probe = Server(self.host, replace(self.options, retries=0))
@@ -315,6 +384,8 @@ class _HostDeploy:
                 )
             manifests[name] = found.digest
         tags = (release.tag, *release.aliases)
+        if self.suites is not None:
+            self._canary(server, names, digests, stage, tags)
         moves = [
             Move(f"{n}:{content_tag(digests[n])}", f"{n}:{t}", manifests[n])
             for n in names
@@ -326,6 +397,8 @@ class _HostDeploy:
             put = {True: "; every moved tag was put back", False: "; putting them back FAILED"}
             back = put[outcome.restored] if outcome.restored is not None else ""
             raise HostFailed("failed", f"moving the tags failed: {outcome.error}{back}")
+        # the tags have moved: the record says what they hold, verified or not
+        self.models = [HostModel(n, content_tag(digests[n]), manifests[n]) for n in names]
 
         def after(name: str) -> tuple[tuple[str, ...], str | None]:
             try:
@@ -337,16 +410,43 @@ class _HostDeploy:
         with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
             read = list(pool.map(after, names))
         problems = [why for _, why in read if why is not None]
-        for name, (layers, why) in zip(names, read, strict=True):
+        for i, (name, (layers, why)) in enumerate(zip(names, read, strict=True)):
             if why is None:
                 problems += [
                     f"verification failed after the deploy: {name}:{release.tag}: {p}"
                     for p in self._agree(name, layers)
                 ]
-            # the tags have moved: the record says what they hold, verified or not
-            self.models.append(HostModel(name, content_tag(digests[name]), manifests[name], layers))
+            self.models[i] = replace(self.models[i], layers=layers)
         if problems:
             raise HostFailed("failed", "\n".join(problems))
+
+    def _canary(
+        self,
+        server: Server,
+        names: list[str],
+        digests: Mapping[str, str],
+        stage: str,
+        tags: tuple[str, ...],
+    ) -> None:
+        """A canary's suites run on the release's content before any tag moves: each content
+        tag is copied to the staging tag, the suites run there, the staging tags go again. A
+        failure leaves TAG and the aliases as they were (the host keeps its earlier release)."""
+        assert self.suites is not None
+        staged = []
+        try:
+            for n in names:
+                server.copy(f"{n}:{content_tag(digests[n])}", f"{n}:{stage}")
+                staged.append(f"{n}:{stage}")
+            why = self.suites(stage)
+        finally:
+            for target in staged:
+                _drop(server, target)
+        if why is not None:
+            raise HostFailed(
+                "failed", f"{why}; {', '.join(tags)} not moved: the host keeps what it had"
+            )
+        if self.stopping():
+            raise HostFailed("interrupted", "stopped before any tag moved")
 
     def _create(
         self,
@@ -555,6 +655,22 @@ def deploy(
 
         def one(host: Host, canary: bool) -> None:
             say(host.display, "canary: deploying" if canary else "deploying")
+
+            def suites(stage: str) -> str | None:
+                assert tests is not None
+                say(host.display, "canary: running the release's suites before the tags move")
+                try:
+                    summary = tests(host, rev, release.models, stage)
+                except MfopsError as err:
+                    return f"the suites could not run: {err}"
+                if all(m.status in ("passed", "untested") for m in summary.models.values()):
+                    return None
+                first = summary.failures[0] if summary.failures else "a suite failed"
+                more = len(summary.failures) - 1
+                return f"canary suites failed: {first}" + (
+                    f" (and {more} more)" if more > 0 else ""
+                )
+
             worker = _HostDeploy(
                 repo,
                 rev,
@@ -565,6 +681,7 @@ def deploy(
                 jobs=rollout.jobs,
                 stopping=stopping,
                 on_event=say,
+                suites=suites if canary and tests is not None else None,
             )
             try:
                 result = replace(worker.run(), canary=canary)
@@ -576,24 +693,6 @@ def deploy(
                     f"internal error: {err!r}",
                     tuple(worker.models),
                 )
-            if result.state == "deployed" and canary and tests is not None:
-                say(host.display, "canary: running the release's suites")
-                try:
-                    summary = tests(host, rev, release.models, release.tag)
-                except MfopsError as err:
-                    result = replace(
-                        result, state="failed", reason=f"the suites could not run: {err}"
-                    )
-                else:
-                    if any(m.status not in ("passed", "untested") for m in summary.models.values()):
-                        first = summary.failures[0] if summary.failures else "a suite failed"
-                        more = len(summary.failures) - 1
-                        result = replace(
-                            result,
-                            state="failed",
-                            reason=f"canary suites failed: {first}"
-                            + (f" (and {more} more)" if more > 0 else ""),
-                        )
             results[host.identity] = result
             say(
                 host.display,
@@ -715,21 +814,35 @@ def deploys(entries: Sequence[Entry], env: str) -> list[Entry]:
     return [e for e in entries if e.kind == "deploy" and e.env == env]
 
 
-def previous_release(repo: Repo, env: str) -> str:
-    """The release `rollback --env` goes back to: the newest one fully deployed to `env`
-    that is not the release of its newest rollout that touched a host."""
-    records = deploys(history.load(repo), env)
-    touched = [e for e in records if e.outcome != "refused"]
+def previous_release(repo: Repo, env: str, to_tag: str | None = None) -> ReleaseRef:
+    """The release `rollback --env` goes back to, as the promote record an earlier
+    successful deploy to `env` deployed (the tag may have been promoted again since: its
+    newest promotion was never deployed there). Without `to_tag`: the newest such release
+    that is not the one its newest rollout that touched a host deployed; with it: the newest
+    deploy of `to_tag` there."""
+    entries = history.load(repo)
+    touched = [e for e in deploys(entries, env) if e.outcome != "refused"]
     if not touched:
         raise MfopsError(
             f"no deploy to environment {env!r} in the release records", hint="see `mfops history`"
         )
-    newest = touched[-1].from_tag
+    newest = touched[-1]
     for e in reversed(touched):
-        if e.ok and e.from_tag.casefold() != newest.casefold():
-            return e.from_tag
+        if not e.ok or e.release is None:
+            continue
+        if to_tag is not None:
+            if e.from_tag.casefold() == to_tag.casefold():
+                return release_of(entries, e.release, e.from_tag)
+        elif e.release != newest.release:
+            return release_of(entries, e.release, e.from_tag)
+    if to_tag is not None:
+        raise MfopsError(
+            f"release {to_tag} was never deployed to environment {env!r}: a rollback goes back "
+            "to a release deployed there",
+            hint=f"deploy it: mfops deploy {to_tag} --env {env}",
+        )
     raise MfopsError(
-        f"environment {env!r} has no earlier deployed release than {newest}",
+        f"environment {env!r} has no earlier deployed release than {newest.from_tag}",
         hint="name one: mfops deploy TAG --env " + env,
     )
 

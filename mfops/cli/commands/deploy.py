@@ -17,6 +17,7 @@ from mfops.release.deploy import (
     deploy,
     environment,
     find_release,
+    previous_release,
 )
 from mfops.server.client import ServerOptions
 
@@ -31,8 +32,8 @@ def rollout_options(fn: Any) -> Any:
                 default=0,
                 show_default=True,
                 metavar="N",
-                help="Deploy to the first N hosts first and run the release's suites there; "
-                "the rest go only when they pass.",
+                help="Deploy to the first N hosts first and run the release's suites there "
+                "before their tags move; the rest go only when they pass.",
             ),
             click.option(
                 "--max-parallel",
@@ -58,7 +59,7 @@ def rollout_options(fn: Any) -> Any:
 
 def run_rollout(
     opts: Any,
-    tag: str,
+    tag: str | None,
     env_name: str,
     *,
     canary: int,
@@ -68,12 +69,16 @@ def run_rollout(
     timeout: float,
     rollback: bool = False,
 ) -> int:
-    """Deploy `tag` to `env_name` and print the per-host report; the exit code."""
+    """Deploy `tag` to `env_name` and print the per-host report; the exit code. With
+    `rollback`, the release is the promote record an earlier deploy there deployed (`tag`,
+    or None: the one before the newest), never the tag's newest promotion."""
     session = open_session(opts, None, timeout)
     try:
         repo = session.repo
         env = environment(repo.snapshot(None).config, env_name)
-        release = find_release(repo, tag)
+        release = (
+            previous_release(repo, env.name, tag) if rollback else find_release(repo, tag or "")
+        )
         if canary > len(env.hosts):
             raise MfopsError(
                 f"--canary {canary} is more than the {len(env.hosts)} host(s) of {env.name}"
@@ -176,13 +181,15 @@ def command(
     from the host's content tag where it has one; every model is read back before and after
     TAG and the aliases move (all or nothing per host), and its layers must match its base
     and the other hosts. With --canary N the first N hosts go first and the release's suites
-    run there. The first failure stops the rollout; hosts not started are not touched. A
-    record of kind "deploy" is written: see `mfops history`, `mfops status --env` and
-    `mfops rollback --env`.
+    run there before their tags move (a canary that fails keeps what it held). The first
+    failure stops the rollout; hosts not started are not touched. A record of kind
+    "deploy" is written: see `mfops history`, `mfops status --env` and `mfops rollback
+    --env`.
 
     Exit codes: 0 deployed; 1 a host failed (build, verification, suites, tag move) or
-    refused (base differs from the lock); 2 bad input (unknown environment or release) or a
-    host that does not answer (nothing is changed anywhere).
+    refused (base differs from the lock); 2 bad input (unknown environment or release, a
+    malformed host or one server named twice in the environment) or a host that does not
+    answer (nothing is changed anywhere).
     """
     return run_rollout(
         opts,

@@ -149,7 +149,7 @@ def _inputs(session: Any) -> dict[str, Any]:
     entries = history.load(repo)
     for entry in entries:
         for h in entry.hosts:
-            if h.host == session.host.identity and h.state == "deployed":
+            if h.host == session.host.identity and h.models:  # what its tags were moved to
                 for m in h.models:
                     if m.manifest:
                         deployed.setdefault(m.name, set()).add(m.manifest)

@@ -17,9 +17,7 @@ from mfops.cli.commands.promote import (
 )
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.cli.render import to_json
-from mfops.release.deploy import environment, previous_release
 from mfops.release.promote import all_at_tag, preview_rollback, rollback, target_of
-from mfops.repo.repository import Repo
 
 
 @click.command("rollback")
@@ -34,8 +32,8 @@ from mfops.repo.repository import Repo
     "--to",
     "to_tag",
     metavar="TAG",
-    help="The earlier release to point back at (NAME:TAG must exist); with --env, default: "
-    "the release deployed there before the newest.",
+    help="The earlier release to point back at (NAME:TAG must exist); with --env, the "
+    "release deployed there as TAG (default: the one deployed before the newest).",
 )
 @click.option(
     "--env",
@@ -84,8 +82,10 @@ def command(
     git (refs/mfops/history): see `mfops history`.
 
     With --env ENV the whole environment goes back: the release deployed there before the
-    newest (or --to TAG) is deployed to every host exactly as `mfops deploy` does, moving
-    its release tag and aliases back; recorded as a deploy with outcome "rolled back".
+    newest (or the newest deployed there as --to TAG) is deployed to every host exactly as
+    `mfops deploy` does, moving its release tag and aliases back. That release is the
+    promote record the earlier deploy deployed, with that record's aliases, even if TAG
+    was promoted again since; recorded as a deploy with outcome "rolled back".
 
     Exit codes: 0 rolled back; 1 refused (NAME:TAG is not on the server) or the copy failed
     (the aliases were put back); 2 bad input or an unreachable server.
@@ -134,13 +134,10 @@ def _rollback_env(
     fmt: str,
     timeout: float,
 ) -> int:
-    repo = Repo.find(explicit=opts.repo)
-    env = environment(repo.snapshot(None).config, env_name)
-    tag = to_tag or previous_release(repo, env.name)
     return run_rollout(
         opts,
-        tag,
-        env.name,
+        to_tag,
+        env_name,
         canary=canary,
         max_parallel=max_parallel,
         jobs=jobs,
