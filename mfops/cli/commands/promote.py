@@ -196,6 +196,8 @@ def command(
                 commit=session.repo.head_commit(),
                 label=str(verdict_path),
                 use=use,
+                against=against,
+                alpha=alpha,
             )
         result = promote(target, rev, req, tester)
         for note in use.notes:
