@@ -117,6 +117,8 @@ def _report_shape(path: str, doc: Any, what: str) -> None:
                 ("seconds", _number(case.get("seconds"))),
                 ("samples", _optional(case.get("samples"), list)),
                 ("status", _optional(case.get("status"), str)),
+                *((k, _optional(case.get(k), str)) for k in ("target", "manifest", "error")),
+                ("model_digest", _optional(case.get("model_digest"), str)),
             )
             if not good
         ]
@@ -303,12 +305,19 @@ def _check_units(files: Sequence[ShardFile], runs: Sequence[CaseRun], comparing:
 
 
 def _sample(data: Mapping[str, Any]) -> SampleResult:
+    """One sample as a shard reported it; TypeError/ValueError/... when malformed."""
+    checks = tuple(AssertionResult.from_json(a) for a in data.get("assertions") or ())
+    for a in checks:
+        if not (_number(a.score) and _optional(a.note, str)):
+            raise ValueError("an assertion's score or note is malformed")
+    if not _optional(data.get("error"), str):
+        raise ValueError("the sample's error is malformed")
     return SampleResult(
         int(data["index"]),
         dict(data["options"]),
         str(data.get("output") or ""),
         float(data.get("latency_ms") or 0.0),
-        tuple(AssertionResult.from_json(a) for a in data.get("assertions") or ()),
+        checks,
         bool(data.get("cached")),
         data.get("error"),
     )
@@ -527,12 +536,12 @@ def _models(files: Sequence[ShardFile]) -> dict[str, Any]:
                 raise MergeRefused(f"{f.label}: the content of {name} is missing or malformed")
             have = out.get(name)
             if have is None:
-                out[name] = {"content": seen["content"], "manifests": [seen.get("manifest")]}
+                out[name] = {"content": seen.get("content"), "manifests": [seen.get("manifest")]}
                 continue
-            if have["content"] != seen["content"]:
+            if have["content"] != seen.get("content"):
                 raise MergeRefused(
                     f"shards tested different content of {name}: {f.label} saw "
-                    f"{str(seen['content'])[:19]}, another shard {str(have['content'])[:19]}"
+                    f"{str(seen.get('content'))[:19]}, another shard {str(have['content'])[:19]}"
                 )
             if seen.get("manifest") not in have["manifests"]:
                 have["manifests"].append(seen.get("manifest"))

@@ -188,6 +188,9 @@ MALFORMED = [
     (_samples(lambda s: s.__setitem__("assertions", "abc")), "a sample of "),
     (_samples(lambda s: s.__setitem__("assertions", [{"x": 1}])), "a sample of "),
     (_samples(lambda s: s.__setitem__("options", [1])), "a sample of "),
+    (_samples(lambda s: s["assertions"][0].__setitem__("note", [1])), "a sample of "),
+    (_samples(lambda s: s.__setitem__("error", {"a": 1})), "a sample of "),
+    (_cases(lambda c: c.__setitem__("manifest", [1])), "the `manifest` of case "),
 ]
 
 
@@ -197,6 +200,10 @@ def test_malformed_fields_are_one_line_and_exit_2(sampled: Lab, tmp_path):
         forged = _forge(paths[1], tmp_path, change)
         line = _refused(sampled, paths[0], forged)  # exit 2, one line, nothing on stdout
         assert line.startswith(f"mfops: {forged}") and words in line, (words, line)
+    forged = _forge(paths[1], tmp_path, lambda d: d["shard"]["models"].__setitem__("expert", {}))
+    assert _refused(sampled, paths[0], forged).startswith(
+        "mfops: shards tested different content of expert: "
+    )
 
 
 # --------------------------------------------------------------------------- attempts, failures
