@@ -216,7 +216,7 @@ def check_failed(files: Sequence[ShardFile]) -> None:
     failed = [f for f in files if "failed" in f.block]
     if failed:
         raise ShardFailed(
-            "; ".join(f"{f.label} failed before testing: {f.block['failed']}" for f in failed)
+            "; ".join(f"{f.label} could not test: {f.block['failed']}" for f in failed)
         )
 
 
