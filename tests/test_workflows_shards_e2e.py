@@ -239,3 +239,52 @@ def test_the_reusable_workflow_shards_merges_and_releases(pipeline, servers):
     assert "(tested by the shards)" in job.step("promote-verdict").stderr
     assert release.calls.count("/api/chat") == 0
     assert release.digest("expert:v3.0.0") is not None
+
+
+def test_a_shard_that_failed_to_build_then_re_run_merges(pipeline, servers):
+    """Shard 2's build fails: its report says so and the merge fails naming it (not
+    "missing"). "Re-run failed jobs" runs shard 2 again as attempt 2 and the merge after
+    it: one run, so the verdict merges, recording each shard's attempt and the merge's."""
+    base, merge = pipeline.pull_request(GOOD_RULES)
+    github = _pr_github(base)
+    reports = []
+    for index, double in enumerate(servers[:2]):
+        if index == 1:
+            double.faults.fail_next("/api/create", status=400, error="template error: boom")
+        job, temp = run(
+            pipeline,
+            "shard",
+            github,
+            merge,
+            host=double.url,
+            context={
+                "matrix": {"shard": index + 1},
+                "strategy": {"job-index": index, "job-total": 2},
+            },
+        )
+        assert job.step("shard").returncode == (1 if index else 0), job.output
+        assert job.step("upload-shard").skipped_because == "action"  # uploaded after a failure
+        reports.append(temp / "mfops-shards" / f"shard-{index + 1}.json")
+    files = {f"mfops-shards/{p.name}": p for p in reports}
+    job, _ = run(pipeline, "merge", github, merge, host="", files=files)
+    assert job.status == "failure" and job.step("merge").returncode == 1
+    assert (
+        "(shard 2/2) could not test: gate failed at build: 1 model failed"
+        in job.step("merge").stderr
+    )
+    again = {**github, "run_attempt": 2}
+    job, temp = run(
+        pipeline,
+        "shard",
+        again,
+        merge,
+        host=servers[1].url,
+        context={"matrix": {"shard": 2}, "strategy": {"job-index": 1, "job-total": 2}},
+    )
+    assert job.step("shard").returncode == 0, job.output
+    files["mfops-shards/shard-2.json"] = temp / "mfops-shards" / "shard-2.json"
+    job, temp = run(pipeline, "merge", again, merge, host="", files=files)
+    assert job.status == "success", job.output
+    merged = json.loads((temp / "mfops-verdict.json").read_text())["merged"]
+    assert (merged["run"]["id"], merged["run"]["attempt"]) == ("4242", "2")
+    assert [s["attempt"] for s in merged["shards"]] == ["1", "2"]

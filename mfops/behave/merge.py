@@ -33,12 +33,12 @@ from mfops.behave.results import CaseResult, Environment, SampleResult, Status, 
 from mfops.behave.selection import CaseRun, override_samples, plan_cases
 from mfops.behave.shard import SHARD_FORMAT, partition, plan_fingerprint
 from mfops.behave.spec import load_suites
-from mfops.errors import MfopsError
+from mfops.errors import CheckFailed, MfopsError
 from mfops.graph.revision import Revision
 from mfops.repo.repository import Repo
 
 #: Version of the `merged` block of a merged verdict (promote refuses others).
-MERGED_FORMAT = 1
+MERGED_FORMAT = 2
 
 
 class MergeRefused(MfopsError):
@@ -78,7 +78,52 @@ class Merged:
 # --------------------------------------------------------------------------- checks
 
 
-_SAME = ("commit", "dirty", "tag", "names", "samples", "against", "alpha", "run")
+_SAME = ("commit", "dirty", "tag", "names", "samples", "against", "alpha")
+
+
+class ShardFailed(CheckFailed):
+    """A shard's gate failed before it could test (its report says why): exit 1."""
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _optional(value: Any, kind: type) -> bool:
+    return value is None or (isinstance(value, kind) and not isinstance(value, bool))
+
+
+def _report_shape(path: str, doc: Any, what: str) -> None:
+    """The fields of one side's report that the merge reads have the types it reads them
+    as (a malformed one is MergeRefused, one line, never a crash)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
+        raise MergeRefused(f"{path}: no `cases` list{what}: not an mfops test report")
+    env = doc.get("environment")
+    if env is not None and (not isinstance(env, dict) or not _optional(env.get("models"), dict)):
+        raise MergeRefused(f"{path}: the report's `environment`{what} is not an object")
+    summary = doc.get("summary")
+    if summary is not None and not isinstance(summary, dict):
+        raise MergeRefused(f"{path}: the report's `summary`{what} is not an object")
+    for key in ("chat_calls", "embed_calls", "cache_hits", "seconds"):
+        value = (summary or {}).get(key)
+        if not (_optional(value, int) if key != "seconds" else _number(value)):
+            raise MergeRefused(f"{path}: the report's `summary.{key}`{what} is not a number")
+    for case in doc["cases"]:
+        if not isinstance(case, dict) or not isinstance(case.get("id"), str):
+            raise MergeRefused(f"{path}: a case entry{what} is malformed")
+        bad = [
+            key
+            for key, good in (
+                ("seconds", _number(case.get("seconds"))),
+                ("samples", _optional(case.get("samples"), list)),
+                ("status", _optional(case.get("status"), str)),
+                *((k, _optional(case.get(k), str)) for k in ("target", "manifest", "error")),
+                ("model_digest", _optional(case.get("model_digest"), str)),
+            )
+            if not good
+        ]
+        if bad:
+            raise MergeRefused(f"{path}: the `{bad[0]}` of case {case['id']}{what} is malformed")
 
 
 def _shape(path: str, data: Any) -> ShardFile:
@@ -95,9 +140,14 @@ def _shape(path: str, data: Any) -> ShardFile:
         raise MergeRefused(
             f"{path}: shard report format {block.get('format')!r} is not {SHARD_FORMAT}"
         )
+    for key in ("index", "count"):
+        if not _optional(block.get(key), int) or block.get(key) is None:
+            raise MergeRefused(f"{path}: the shard block's `{key}` is missing or malformed")
+    if "failed" in block:  # a shard that could not test: merge names its failure (exit 1)
+        if not isinstance(block["failed"], str):
+            raise MergeRefused(f"{path}: the shard block's `failed` is malformed")
+        return ShardFile(path, data)
     kinds = {
-        "index": int,
-        "count": int,
         "tag": str,
         "names": list,
         "units": list,
@@ -106,17 +156,32 @@ def _shape(path: str, data: Any) -> ShardFile:
         "run": dict,
     }
     for key, kind in kinds.items():
-        if not isinstance(block.get(key), kind) or isinstance(block.get(key), bool):
+        if not isinstance(block.get(key), kind):
             raise MergeRefused(f"{path}: the shard block's `{key}` is missing or malformed")
-    report = data.get("candidate", data)
-    if not isinstance(report, dict) or not isinstance(report.get("cases"), list):
-        raise MergeRefused(f"{path}: no `cases` list: not an mfops test report")
+    optional = {
+        "commit": _optional(block.get("commit"), str),
+        "dirty": _optional(block.get("dirty"), bool) or isinstance(block.get("dirty"), bool),
+        "samples": _optional(block.get("samples"), int),
+        "against": _optional(block.get("against"), str),
+        "alpha": _number(block.get("alpha")),
+        "baselines": _optional(block.get("baselines"), dict),
+        "names": all(isinstance(n, str) for n in block["names"]),
+        "plan": isinstance(block["plan"].get("fingerprint"), str),
+        "run": all(_optional(v, str) for v in block["run"].values()),
+    }
+    for key, good in optional.items():
+        if not good:
+            raise MergeRefused(f"{path}: the shard block's `{key}` is malformed")
+    comparing = "candidate" in data
+    _report_shape(path, data.get("candidate", data), "")
+    if comparing or "baseline" in data:
+        _report_shape(path, data.get("baseline"), " (baseline)")
     return ShardFile(path, data)
 
 
 def check_complete(files: Sequence[ShardFile]) -> int:
-    """Shards 1..N of one N, each exactly once, agreeing on commit, candidate, plan and CI
-    run; returns N. Anything else is MergeRefused, naming the problem."""
+    """Shards 1..N of one N, each exactly once; returns N. Anything else is MergeRefused,
+    naming the problem."""
     if not files:
         raise MergeRefused("no shard reports given")
     first = files[0]
@@ -126,20 +191,6 @@ def check_complete(files: Sequence[ShardFile]) -> int:
             raise MergeRefused(
                 f"shards of different runs: {first.label} is one of {count}, "
                 f"{f.label} is one of {f.block['count']}"
-            )
-    for key in _SAME:
-        for f in files[1:]:
-            if f.block.get(key) != first.block.get(key):
-                what = {"tag": "candidate tag", "run": "CI run", "names": "model selection"}
-                raise MergeRefused(
-                    f"shards disagree on the {what.get(key, key)}: {first.label} has "
-                    f"{first.block.get(key)!r}, {f.label} has {f.block.get(key)!r}"
-                )
-    for f in files[1:]:
-        if f.block["plan"] != first.block["plan"]:
-            raise MergeRefused(
-                f"shards planned different work: {first.label} and {f.label} disagree on the "
-                "plan's fingerprint"
             )
     seen: dict[int, str] = {}
     for f in files:
@@ -157,6 +208,46 @@ def check_complete(files: Sequence[ShardFile]) -> int:
             hint="pass every shard's report",
         )
     return int(count)
+
+
+def check_failed(files: Sequence[ShardFile]) -> None:
+    """ShardFailed (exit 1) naming every shard whose gate failed before it could test: the
+    run failed, whatever the other shards say."""
+    failed = [f for f in files if "failed" in f.block]
+    if failed:
+        raise ShardFailed(
+            "; ".join(f"{f.label} could not test: {f.block['failed']}" for f in failed)
+        )
+
+
+def _run_of(f: ShardFile) -> tuple[Any, Any]:
+    return f.block["run"].get("id"), f.block["run"].get("repository")
+
+
+def check_same(files: Sequence[ShardFile]) -> None:
+    """The shards agree on commit, candidate, selection, options, plan and CI run (its id
+    and repository: a shard job re-run after a failure has another attempt, which is
+    recorded per shard)."""
+    first = files[0]
+    for key in _SAME:
+        for f in files[1:]:
+            if f.block.get(key) != first.block.get(key):
+                what = {"tag": "candidate tag", "names": "model selection"}
+                raise MergeRefused(
+                    f"shards disagree on the {what.get(key, key)}: {first.label} has "
+                    f"{first.block.get(key)!r}, {f.label} has {f.block.get(key)!r}"
+                )
+    for f in files[1:]:
+        if _run_of(f) != _run_of(first):
+            raise MergeRefused(
+                f"shards disagree on the CI run: {first.label} has {_run_of(first)!r}, "
+                f"{f.label} has {_run_of(f)!r}"
+            )
+        if f.block["plan"] != first.block["plan"]:
+            raise MergeRefused(
+                f"shards planned different work: {first.label} and {f.label} disagree on the "
+                "plan's fingerprint"
+            )
 
 
 # --------------------------------------------------------------------------- the plan
@@ -214,39 +305,67 @@ def _check_units(files: Sequence[ShardFile], runs: Sequence[CaseRun], comparing:
 
 
 def _sample(data: Mapping[str, Any]) -> SampleResult:
+    """One sample as a shard reported it; TypeError/ValueError/... when malformed."""
+    checks = tuple(AssertionResult.from_json(a) for a in data.get("assertions") or ())
+    for a in checks:
+        if not (_number(a.score) and _optional(a.note, str)):
+            raise ValueError("an assertion's score or note is malformed")
+    if not _optional(data.get("error"), str):
+        raise ValueError("the sample's error is malformed")
     return SampleResult(
         int(data["index"]),
         dict(data["options"]),
         str(data.get("output") or ""),
         float(data.get("latency_ms") or 0.0),
-        tuple(AssertionResult.from_json(a) for a in data.get("assertions") or ()),
+        checks,
         bool(data.get("cached")),
         data.get("error"),
     )
 
 
+#: Per case id: the shards owning some of its samples (by their place in the list of
+#: files) and the sample indices each owns.
+Owned = Mapping[str, Mapping[int, set[int]]]
+
+
+def _owned(files: Sequence[ShardFile]) -> dict[str, dict[int, set[int]]]:
+    out: dict[str, dict[int, set[int]]] = {}
+    for n, f in enumerate(files):
+        for c, i in f.block["units"]:
+            out.setdefault(str(c), {}).setdefault(n, set()).add(int(i))
+    return out
+
+
 def _pool(
-    run: CaseRun, parts: Sequence[tuple[ShardFile, Mapping[str, Any]]], owned: Mapping[int, str]
+    run: CaseRun,
+    parts: Sequence[tuple[int, ShardFile, Mapping[str, Any]]],
+    owned: Owned,
+    side: str,
 ) -> CaseResult:
-    """One case from its shards' parts (module docstring)."""
+    """One case from its shards' parts (module docstring); `_reported` has checked that
+    its owners, and only they, report it once each."""
     samples: dict[int, SampleResult] = {}
     whole_error: str | None = None
-    for f, part in parts:
-        mine = {i for i, p in owned.items() if p == f.path}
+    for n, f, part in parts:
+        mine = owned.get(run.id, {}).get(n, set())
         try:
             got = [_sample(s) for s in part.get("samples") or ()]
-        except (KeyError, TypeError, ValueError):
-            raise MergeRefused(f"{f.label}: a sample of {run.id} is malformed") from None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise MergeRefused(f"{f.label}: a sample of {run.id}{side} is malformed") from None
         if not got and part.get("status") == "error":
             whole_error = whole_error or str(part.get("error") or "could not run")
             continue
         for s in got:
             if s.index not in mine:
-                raise MergeRefused(f"{f.label} reports sample {s.index} of {run.id}, not its own")
+                raise MergeRefused(
+                    f"{f.label} reports sample {s.index} of {run.id}{side}, not its own"
+                )
+            if s.index in samples:
+                raise MergeRefused(f"{f.label} reports sample {s.index} of {run.id}{side} twice")
             samples[s.index] = s
         if {s.index for s in got} != mine:
-            raise MergeRefused(f"{f.label} does not report every sample it owned of {run.id}")
-    first = parts[0][1]
+            raise MergeRefused(f"{f.label} does not report every sample it owned of {run.id}{side}")
+    first = parts[0][2]
     pooled = tuple(samples[i] for i in sorted(samples))
     errors = [s.error for s in pooled if s.error]
     status: Status
@@ -264,20 +383,61 @@ def _pool(
         pooled,
         first.get("manifest"),
         first.get("model_digest"),
-        max(float(p.get("seconds") or 0.0) for _, p in parts),
+        max(float(p.get("seconds") or 0.0) for _, _, p in parts),
         error,
     )
 
 
+def _reported(
+    runs: Sequence[CaseRun],
+    parts: Mapping[str, Sequence[tuple[int, ShardFile, Mapping[str, Any]]]],
+    owned: Owned,
+    files: Sequence[ShardFile],
+    covered: set[str],
+    side: str,
+) -> None:
+    """Every case of the plan whose model this side covers is reported by exactly the
+    shards that own some of its samples, once each; no shard reports a case it owns none
+    of, or one outside the plan. Without this a shard leaving out a case would have it
+    judged on fewer samples (or the baseline side compared with fewer)."""
+    ids = {r.id for r in runs}
+    for case_id, got in parts.items():
+        if case_id not in ids:
+            raise MergeRefused(f"{got[0][1].label} reports case {case_id}{side}, not in the plan")
+    for run in runs:
+        owners = set(owned.get(run.id, {})) if run.model in covered else set()
+        reporters = [n for n, _, _ in parts.get(run.id, ())]
+        for n in reporters:
+            if reporters.count(n) > 1:
+                raise MergeRefused(f"{files[n].label} reports case {run.id}{side} twice")
+            if n not in owners:
+                why = (
+                    "none of whose samples it owned"
+                    if run.model in covered
+                    else f"but {run.model} has no baseline"
+                )
+                raise MergeRefused(f"{files[n].label} reports case {run.id}{side}, {why}")
+        for n in sorted(owners - set(reporters)):
+            raise MergeRefused(
+                f"{files[n].label} does not report case {run.id}{side}, whose samples it owned"
+            )
+
+
 def _side(
-    files: Sequence[ShardFile], runs: Sequence[CaseRun], key: str | None, comparing: bool
+    files: Sequence[ShardFile],
+    runs: Sequence[CaseRun],
+    key: str | None,
+    comparing: bool,
+    covered: set[str],
 ) -> tuple[TestReport, dict[str, CaseResult]]:
-    """One side (candidate, or `key` = "baseline") pooled over the shards."""
-    parts: dict[str, list[tuple[ShardFile, Mapping[str, Any]]]] = {}
-    owned: dict[str, dict[int, str]] = {}
+    """One side (candidate, or `key` = "baseline") pooled over the shards; `covered`: the
+    models this side runs (all on the candidate side, those with a baseline tag on the
+    baseline side)."""
+    side = f" ({key})" if key else ""
+    parts: dict[str, list[tuple[int, ShardFile, Mapping[str, Any]]]] = {}
     envs: list[Mapping[str, Any]] = []
     summaries: list[Mapping[str, Any]] = []
-    for f in files:
+    for n, f in enumerate(files):
         empty: dict[str, Any] = {"cases": []}  # a shard with nothing to test: plain, empty
         doc: Mapping[str, Any]
         if key:
@@ -287,17 +447,13 @@ def _side(
         envs.append(doc.get("environment") or {})
         summaries.append(doc.get("summary") or {})
         for case in doc["cases"]:
-            if not isinstance(case, dict) or not isinstance(case.get("id"), str):
-                raise MergeRefused(f"{f.label}: a case entry is malformed")
-            parts.setdefault(case["id"], []).append((f, case))
-        for c, i in f.block["units"]:
-            owned.setdefault(str(c), {})[int(i)] = f.path
+            parts.setdefault(case["id"], []).append((n, f, case))
+    owned = _owned(files)
+    _reported(runs, parts, owned, files, covered, side)
     results: dict[str, CaseResult] = {}
     for run in runs:
         if run.id in parts:
-            results[run.id] = _pool(run, parts[run.id], owned.get(run.id, {}))
-        elif key is None:
-            raise MergeRefused(f"no shard reports case {run.id}")
+            results[run.id] = _pool(run, parts[run.id], owned, side)
     manifests: dict[str, str] = {}
     for env in envs:
         for name, digest in (env.get("models") or {}).items():
@@ -329,18 +485,49 @@ def _side(
 
 
 def _baselines(files: Sequence[ShardFile]) -> dict[str, Baseline]:
+    """Per model, the baseline every shard that tested it compared with: the same tag, and
+    (when the tag exists) the same content as the shard's server showed it. In
+    pull-request mode each shard resolves the release from the records it fetched, so
+    shards started around a release could compare with different ones: refused."""
     out: dict[str, Baseline] = {}
+    seen: dict[str, tuple[ShardFile, Any]] = {}
     for f in files:
-        for model, b in (f.data.get("against") or {}).items():
-            if not isinstance(b, dict):
+        against = f.data.get("against") or {}
+        if not isinstance(against, dict):
+            raise MergeRefused(f"{f.label}: the `against` block is malformed")
+        contents = f.block.get("baselines") or {}
+        for model, b in against.items():
+            if not isinstance(b, dict) or not _optional(b.get("tag"), str):
                 raise MergeRefused(f"{f.label}: the `against` entry of {model} is malformed")
-            out[str(model)] = Baseline(
+            line = Baseline(
                 b.get("tag"), b.get("reason"), bool(b.get("new")), str(b.get("source") or "")
             )
+            entry = contents.get(model)
+            content = entry.get("content") if isinstance(entry, dict) else None
+            if line.tag is not None and not isinstance(content, str):
+                raise MergeRefused(
+                    f"{f.label}: no content recorded for the baseline {model}:{line.tag}"
+                )
+            have = out.get(str(model))
+            if have is None:
+                out[str(model)] = line
+                seen[str(model)] = (f, content)
+                continue
+            other, before = seen[str(model)]
+            if (have.tag, have.new) != (line.tag, line.new):
+                raise MergeRefused(
+                    f"shards compared {model} with different baselines: {other.label} with "
+                    f"{have.tag or 'none'}, {f.label} with {line.tag or 'none'}"
+                )
+            if content != before:
+                raise MergeRefused(
+                    f"shards compared {model} with different content of {model}:{line.tag}: "
+                    f"{other.label} saw {str(before)[:19]}, {f.label} {str(content)[:19]}"
+                )
     return out
 
 
-def _models(files: Sequence[ShardFile], merged: Merged | None = None) -> dict[str, Any]:
+def _models(files: Sequence[ShardFile]) -> dict[str, Any]:
     """Per model: the content every shard saw on its server (they must agree)."""
     out: dict[str, dict[str, Any]] = {}
     for f in files:
@@ -349,24 +536,30 @@ def _models(files: Sequence[ShardFile], merged: Merged | None = None) -> dict[st
                 raise MergeRefused(f"{f.label}: the content of {name} is missing or malformed")
             have = out.get(name)
             if have is None:
-                out[name] = {"content": seen["content"], "manifests": [seen.get("manifest")]}
+                out[name] = {"content": seen.get("content"), "manifests": [seen.get("manifest")]}
                 continue
-            if have["content"] != seen["content"]:
+            if have["content"] != seen.get("content"):
                 raise MergeRefused(
                     f"shards tested different content of {name}: {f.label} saw "
-                    f"{str(seen['content'])[:19]}, another shard {str(have['content'])[:19]}"
+                    f"{str(seen.get('content'))[:19]}, another shard {str(have['content'])[:19]}"
                 )
             if seen.get("manifest") not in have["manifests"]:
                 have["manifests"].append(seen.get("manifest"))
     return out
 
 
-def merge(repo: Repo, files: Sequence[tuple[str, Any]]) -> Merged:
+def merge(
+    repo: Repo, files: Sequence[tuple[str, Any]], run: Mapping[str, str | None] | None = None
+) -> Merged:
     """Check the shard reports (`(path, parsed JSON)` each) and pool them into one verdict;
-    see the module docstring. MergeRefused (exit 2) when they are not one complete run."""
+    see the module docstring. MergeRefused (exit 2) when they are not one complete run,
+    ShardFailed (exit 1) when a shard could not test. `run`: the CI run of the merging
+    process (ci_run); its attempt is the merged verdict's when it is the shards' run."""
     shards = [_shape(path, data) for path, data in files]
     count = check_complete(shards)
     shards.sort(key=lambda f: int(f.block["index"]))
+    check_failed(shards)
+    check_same(shards)
     block = shards[0].block
     comparing = block.get("against") is not None
     rev = shard_revision(repo, block.get("commit"), bool(block.get("dirty")))
@@ -379,13 +572,19 @@ def merge(repo: Repo, files: Sequence[tuple[str, Any]]) -> Merged:
         )
     _check_units(shards, runs, comparing)
     contents = _models(shards)
+    plans = {
+        name: plan_fingerprint([r for r in runs if r.model == name])
+        for name in dict.fromkeys(r.model for r in runs)
+    }
     if comparing:
         runs = [seeded(r) for r in runs]
-    candidate, _ = _side(shards, runs, None, comparing)
+    every = {r.model for r in runs}
+    candidate, _ = _side(shards, runs, None, comparing, every)
     comparison = None
     if comparing:
-        base, by_id = _side(shards, runs, "baseline", comparing)
         baselines = _baselines(shards)
+        with_tag = {m for m, b in baselines.items() if b.tag is not None}
+        base, by_id = _side(shards, runs, "baseline", comparing, with_tag)
         tags = sorted({str(b.tag) for b in baselines.values() if b.tag is not None})
         base = replace(base, env=replace(candidate.env, tag=", ".join(tags) or "-"))
         pairs = [by_id.get(r.run.id) for r in candidate.results]
@@ -398,15 +597,27 @@ def merge(repo: Repo, files: Sequence[tuple[str, Any]]) -> Merged:
         if comparison is not None and status == "passed" and comparison.model_regressed(name):
             status = "failed"
         cases = [r.run.id for r in candidate.results if r.run.model == name]
-        models[name] = {**seen, "status": status, "cases": cases}
+        models[name] = {**seen, "status": status, "cases": cases, "plan": plans.get(name)}
+    theirs = block["run"]
+    mine = run or {}
+    same = theirs.get("id") is not None and (mine.get("id"), mine.get("repository")) == (
+        theirs.get("id"),
+        theirs.get("repository"),
+    )
     info = {
         "format": MERGED_FORMAT,
         "count": count,
         "commit": block.get("commit"),
         "dirty": bool(block.get("dirty")),
         "tag": block["tag"],
-        "run": block["run"],
+        # the shards' run; the attempt is the merging job's (None when it is another run)
+        "run": {
+            "id": theirs.get("id"),
+            "repository": theirs.get("repository"),
+            "attempt": mine.get("attempt") if same else None,
+        },
         "against": block.get("against"),
+        "alpha": block.get("alpha"),
         "names": block["names"],
         "samples": block.get("samples"),
         "plan": block["plan"],
@@ -416,6 +627,7 @@ def merge(repo: Repo, files: Sequence[tuple[str, Any]]) -> Merged:
                 "file": f.path,
                 "units": len(f.block["units"]),
                 "cost": f.block.get("cost"),
+                "attempt": f.block["run"].get("attempt"),
             }
             for f in shards
         ],

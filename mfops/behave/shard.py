@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 #: Version of the `shard` block a shard report carries (merge refuses others).
 SHARD_FORMAT = 1
 
-_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_SPEC = re.compile(r"(\d+)/(\d+)", re.ASCII)
 #: Shards at most: a matrix wider than this is a typo, not a plan.
 MAX_SHARDS = 256
 
@@ -57,7 +57,7 @@ class ShardSpec:
 
 def parse_shard(text: str) -> ShardSpec:
     """`K/N` with 1 <= K <= N <= MAX_SHARDS, else an MfopsError (exit 2) saying so."""
-    found = _SPEC.match(text)
+    found = _SPEC.fullmatch(text)
     if found is None:
         raise MfopsError(f"--shard must be K/N (e.g. 2/4), got {text!r}")
     index, count = int(found.group(1)), int(found.group(2))
@@ -165,11 +165,14 @@ def shard_block(
     alpha: float,
     run: dict[str, str | None],
     contents: dict[str, dict[str, Any]],
+    baselines: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The `shard` block of a shard's JSON report: who it is (K, N), what it tested
     (commit, candidate tag, the models' content as the server showed it), how the plan was
     made (names, --samples, --against), the units it owned and the whole plan's size and
-    fingerprint, and the CI run it belongs to (GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT)."""
+    fingerprint, the CI run it belongs to (GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT /
+    GITHUB_REPOSITORY) and, with `--against`, each baseline's content as the server showed
+    it (`baselines`: shards that compared with different content do not merge)."""
     return {
         "format": SHARD_FORMAT,
         "index": plan.spec.index,
@@ -190,6 +193,29 @@ def shard_block(
         "cost": plan.cost,
         "units": [[c, i] for c, i in plan.units],
         "models": contents,
+        "baselines": baselines or {},
+    }
+
+
+def failed_block(
+    spec: ShardSpec,
+    why: str,
+    *,
+    commit: str | None,
+    tag: str | None,
+    run: dict[str, str | None],
+) -> dict[str, Any]:
+    """The `shard` block of a shard whose gate failed before it could test (a build that
+    failed, a suite that does not load): `failed` says why, and `mfops report merge` fails
+    (exit 1) naming it rather than calling the shard missing."""
+    return {
+        "format": SHARD_FORMAT,
+        "index": spec.index,
+        "count": spec.count,
+        "commit": commit,
+        "tag": tag,
+        "run": run,
+        "failed": why,
     }
 
 

@@ -19,7 +19,12 @@ from mfops.cli.commands.lint import text_line
 from mfops.cli.commands.poolopts import pool_server_options
 from mfops.cli.commands.promote import result_text
 from mfops.cli.commands.serveropts import open_session
-from mfops.cli.commands.shardopts import check_shard, shard_options, write_shard_report
+from mfops.cli.commands.shardopts import (
+    check_shard,
+    shard_options,
+    write_failed_shard_report,
+    write_shard_report,
+)
 from mfops.cli.commands.test import write_reports
 from mfops.diff.render import render_markdown, render_text
 from mfops.errors import EXIT_CHECK_FAILED, CheckFailed, MfopsError
@@ -187,8 +192,9 @@ def command(
 
     With --shard K/N the gate builds only the models shard K's part of the (model, case,
     sample) work needs, with their ancestors, tests only that part and writes its JSON
-    report to --shard-report; `mfops report merge` joins the N reports, and `mfops promote
-    --verdict` promotes after the merged verdict. With --promote-to a shard covers the
+    report to --shard-report (a shard that fails before testing writes one saying why);
+    `mfops report merge` joins the N reports, and `mfops promote --verdict` promotes
+    after the merged verdict. With --promote-to a shard covers the
     release's models but promotes nothing and records nothing.
     """
     if aliases and not promote_to:
@@ -231,6 +237,7 @@ def command(
     try:
         report = run_gate(session, options, on_step=_show_step, on_build=_build_line)
         tested = report.step("test")
+        wrote = False
         if report.shard is not None and shard_report is not None and not dry_run:
             # what every shard compared with: --against, else in pull-request mode the release
             pr_release = promote_to is None and has_releases(session.repo)
@@ -250,6 +257,7 @@ def command(
                     against=compared,
                     alpha=alpha,
                 )
+                wrote = True
             elif report.ok and report.tag is not None:  # nothing in this shard to test
                 empty = TestReport(Environment(session.host.display, "", report.tag), ())
                 write_shard_report(
@@ -264,6 +272,11 @@ def command(
                     against=compared,
                     alpha=alpha,
                 )
+                wrote = True
+        failed = report.error_line()
+        if spec is not None and shard_report is not None and not dry_run and not wrote and failed:
+            # failed before testing (lint, build...): say so, or the merge calls it missing
+            write_failed_shard_report(shard_report, spec, failed, repo=session.repo, tag=report.tag)
     finally:
         session.close()
     tests = report.step("test")

@@ -106,7 +106,8 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="PATH",
     help="Take each model's test verdict from this merged verdict (`mfops report merge "
-    "--json`) when it comes from this workflow run and the model's content here is what "
+    "--json`) when it comes from this workflow run, ran this promotion's own test (its "
+    "--against and alpha, the suites' sample counts) and the model's content here is what "
     "the shards tested; every other model is tested again.",
 )
 @server_options
@@ -196,6 +197,8 @@ def command(
                 commit=session.repo.head_commit(),
                 label=str(verdict_path),
                 use=use,
+                against=against,
+                alpha=alpha,
             )
         result = promote(target, rev, req, tester)
         for note in use.notes:

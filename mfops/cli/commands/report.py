@@ -16,6 +16,7 @@ from mfops.behave.compare_report import (
 from mfops.behave.html import html_comparison, html_report
 from mfops.behave.merge import Merged, merge
 from mfops.behave.report import json_report, junit_xml, markdown_report, text_report
+from mfops.cli.commands.shardopts import ci_run
 from mfops.cli.render import to_json, use_color
 from mfops.errors import MfopsError
 from mfops.fileio.atomic import write_atomic
@@ -90,9 +91,11 @@ def merge_command(
     across shards; with --against the statistics (Fisher per case, Holm over all cases)
     are computed once over the pooled samples, so the verdict is the unsharded run's.
 
-    Exit codes: 0 the merged run passed; 1 a case failed, regressed or could not run;
-    2 the files are not one complete sharded run (a shard missing or given twice, mixed
-    N, commits, candidates or runs, a file that is not a shard report).
+    Exit codes: 0 the merged run passed; 1 a case failed, regressed or could not run, or
+    a shard's gate failed before testing (its report says why); 2 the files are not one
+    complete sharded run (a shard missing or given twice, mixed N, commits, candidates or
+    runs, a sample of the plan not reported exactly once by the shard owning it,
+    baselines that differ between shards, a malformed file).
     """
     for path, what in ((json_path, "--json"), (junit, "--junit"), (html_path, "--html")):
         check_report_path(path, what)
@@ -103,7 +106,7 @@ def merge_command(
         except OSError as err:
             raise MfopsError(f"cannot read {name}: {err.strerror or err}") from None
         loaded.append((name, loads_json(raw, name, what="a shard report")))
-    merged = merge(Repo.find(explicit=opts.repo), loaded)
+    merged = merge(Repo.find(explicit=opts.repo), loaded, run=ci_run())
     cmp = merged.comparison
     color = use_color(opts.color)
     if fmt == "json":

@@ -11,7 +11,14 @@ import click
 
 from mfops.behave.compare_report import json_comparison
 from mfops.behave.report import json_report
-from mfops.behave.shard import ShardPlan, ShardSpec, parse_shard, shard_block, shard_contents
+from mfops.behave.shard import (
+    ShardPlan,
+    ShardSpec,
+    failed_block,
+    parse_shard,
+    shard_block,
+    shard_contents,
+)
 from mfops.cli.render import to_json
 from mfops.errors import MfopsError
 from mfops.fileio.atomic import write_atomic
@@ -78,6 +85,7 @@ def write_shard_report(
     results = cmp.candidate.results if cmp is not None else report.results
     try:
         contents = shard_contents(session.server, results)
+        baselines = shard_contents(session.server, cmp.baseline.results) if cmp else {}
     except MfopsError as err:
         raise MfopsError(f"cannot read back the tested models: {err}") from None
     doc["shard"] = shard_block(
@@ -91,7 +99,24 @@ def write_shard_report(
         alpha=alpha,
         run=ci_run(),
         contents=contents,
+        baselines=baselines,
     )
+    _write(path, doc)
+
+
+def write_failed_shard_report(
+    path: Path, spec: ShardSpec, why: str, *, repo: Any, tag: str | None
+) -> None:
+    """A shard whose gate failed before testing still leaves a report, saying why, so the
+    merge names that failure (exit 1) instead of calling the shard missing."""
+    doc = {
+        "cases": [],
+        "shard": failed_block(spec, why, commit=repo.head_commit(), tag=tag, run=ci_run()),
+    }
+    _write(path, doc)
+
+
+def _write(path: Path, doc: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, to_json(doc) + "\n")
