@@ -242,6 +242,20 @@ def test_actions_are_pinned_by_commit_sha_with_a_version_comment(path):
         assert re.search(r"uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
 
 
+@pytest.mark.parametrize("path", [TEMPLATE, REUSABLE], ids=_id)
+def test_a_re_run_job_can_upload_its_artefacts_again(path):
+    """ "Re-run failed jobs" keeps the run: an upload whose name already exists fails the
+    re-run unless it overwrites (upload-artifact v4 and later)."""
+    uploads = [
+        (job_id, step)
+        for job_id, step in _runs(load_workflow(path))
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+    ]
+    assert uploads
+    for job_id, step in uploads:
+        assert step["with"].get("overwrite") is True, f"{job_id}: {step['with']['name']}"
+
+
 def test_promotions_never_race():
     """Every promotion of a repository shares one concurrency group and queues."""
     template = load_workflow(TEMPLATE)["jobs"]["release"]["concurrency"]
