@@ -36,9 +36,9 @@ staging tag (removed again): a canary that fails them keeps TAG and its aliases 
 held, and its record lists no models. The first failure stops the rollout: hosts in
 flight finish their own transaction, hosts not started are not touched and are reported
 "not started"; a host lost after its tags moved is `unreachable` with the models they hold
-(the reason says so). Ctrl-C, SIGTERM and SIGHUP
-are deferred while the rollout runs: no new host starts, the hosts in flight finish or put
-their tags back, the record is written, then the signal takes effect. One record of kind
+(the reason says so). Ctrl-C, SIGTERM and SIGHUP are deferred while the rollout runs: no
+new host starts, the hosts in flight finish or put their tags back, the record is written,
+then the signal takes effect. One record of kind
 "deploy" (history.py) holds every host's outcome and, per model, the manifest and layers
 its release tag holds there; `status --env` and `rollback --env` read it.
 """
