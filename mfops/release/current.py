@@ -59,10 +59,15 @@ def _release_of(entry: Entry) -> Release | None:
 def current_release(repo: Repo, model: str, host: str | None = None) -> Release | None:
     """The newest successful promotion (or rollback, which restores that tag) of `model`
     per the git release records: on `host` (an identity) when it has one, else on any."""
-    entries = history.load(repo, model)
+    return _current_in(history.load(repo, model), model, host)
+
+
+def _current_in(entries: list[Entry], model: str, host: str | None) -> Release | None:
+    """`current_release` over records already read (the history is read once per call of
+    `release_baselines`, not once per model: each read parses every record)."""
     for wanted in (host,) if host is None else (host, None):
         for entry in reversed(entries):
-            if wanted is not None and entry.host != wanted:
+            if (wanted is not None and entry.host != wanted) or not entry.involves(model):
                 continue
             release = _release_of(entry)
             if release is not None:
@@ -117,8 +122,9 @@ def release_baselines(
 
     def choose(env: Environment, models: list[str]) -> Mapping[str, Baseline]:
         out: dict[str, Baseline] = {}
+        entries = history.load(repo)
         for model in dict.fromkeys(models):
-            release = current_release(repo, model, host)
+            release = _current_in(entries, model, host)
             if release is None:
                 out[model] = Baseline(None, "new, no baseline", new=True)
                 continue
