@@ -23,21 +23,19 @@ way a user or CI runs it. Everything lives in a temporary directory that is remo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mfopsrun import run_mfops  # noqa: E402
+
 from mfops.testing.double import OllamaDouble  # noqa: E402
 from tests.gitrepo import GitRepo  # noqa: E402
 
-MFOPS = str(Path(sys.executable).parent / "mfops")
 CASES = 100  # per model; two models
 DELAY = 0.05
 JOBS = 8
@@ -46,18 +44,7 @@ JOBS = 8
 def mfops(
     repo: Path, double: OllamaDouble, *args: str, ok: tuple[int, ...] = (0,)
 ) -> tuple[float, Any]:
-    env = {**os.environ, "OLLAMA_HOST": double.url, "NO_COLOR": "1"}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=300
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode not in ok:
-        raise SystemExit(
-            f"mfops {' '.join(args)} failed ({done.returncode}):\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    return elapsed, done
+    return run_mfops(repo, *args, host=double.url, ok=ok, timeout=300)
 
 
 def write_repo(root: Path) -> GitRepo:

@@ -21,8 +21,6 @@ way a user or CI runs it. Everything lives in a temporary directory that is remo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,26 +30,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mfopsrun import run_mfops  # noqa: E402
+
 from mfops.testing.double import OllamaDouble  # noqa: E402
 from tests.gitrepo import GitRepo  # noqa: E402
 
 BASES = ("llama3.2:3b", "qwen2.5:7b")
-MFOPS = str(Path(sys.executable).parent / "mfops")
 
 
 def mfops(repo: Path, double: OllamaDouble, *args: str) -> tuple[float, Any]:
-    env = {**os.environ, "OLLAMA_HOST": double.url, "NO_COLOR": "1"}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=300
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(
-            f"mfops {' '.join(args)} failed ({done.returncode}):\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    return elapsed, done
+    return run_mfops(repo, *args, host=double.url, timeout=300)
 
 
 def write_repo(root: Path, chains: list[int]) -> tuple[GitRepo, int]:

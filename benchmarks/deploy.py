@@ -33,17 +33,17 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mfopsrun import run_mfops  # noqa: E402
+
 from mfops.testing.double import OllamaDouble  # noqa: E402
 from tests.gitrepo import GitRepo  # noqa: E402
 
 BASE = "llama3.2:3b"
-MFOPS = str(Path(sys.executable).parent / "mfops")
 TARGET = 1.3
 CORES = os.cpu_count() or 1
 
@@ -53,13 +53,8 @@ LAST_CPU = [0.0]
 
 
 def run(repo: Path, host: str, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "OLLAMA_HOST": host, "NO_COLOR": "1"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(
-        [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=900
-    )
-    elapsed = time.perf_counter() - started
+    elapsed, done = run_mfops(repo, *args, host=host, ok=None, timeout=900)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     LAST_CPU[0] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode != 0:

@@ -20,21 +20,19 @@ order of the process's own overhead, so it shows where spreading stops paying.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mfopsrun import run_mfops  # noqa: E402
+
 from mfops.testing.double import OllamaDouble  # noqa: E402
 from tests.gitrepo import GitRepo  # noqa: E402
 
-MFOPS = str(Path(sys.executable).parent / "mfops")
 CASES = 100  # per model; two models
 SAMPLES = 2
 DELAY = 0.05
@@ -44,18 +42,7 @@ BASE = "llama3.2:3b"
 
 
 def mfops(repo: Path, *args: str) -> tuple[float, Any]:
-    env = {k: v for k, v in os.environ.items() if k != "OLLAMA_HOST"} | {"NO_COLOR": "1"}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=600
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(
-            f"mfops {' '.join(args)} failed ({done.returncode}):\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    return elapsed, done
+    return run_mfops(repo, *args)
 
 
 def write_repo(root: Path) -> GitRepo:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import ollama  # noqa: E402
 import yaml  # noqa: E402
+from mfopsrun import run_mfops  # noqa: E402
 
 from mfops.repo import history  # noqa: E402
 from mfops.repo.history import Destination, Entry, ModelEntry, TestCounts  # noqa: E402
@@ -62,21 +62,12 @@ from tests.gitrepo import GitRepo  # noqa: E402
 from tests.helmkit import create_from_text  # noqa: E402
 
 BASES = ("llama3.2:3b", "qwen2.5:7b")
-MFOPS = str(Path(sys.executable).parent / "mfops")
 CREATE_LATENCY = 0.05
 
 
 def mfops(repo: Path, double: OllamaDouble | None, *args: str) -> tuple[float, str]:
-    env = {**os.environ, "NO_COLOR": "1"}
-    if double is not None:
-        env["OLLAMA_HOST"] = double.url
-    started = time.perf_counter()
-    done = subprocess.run(
-        [MFOPS, "-C", str(repo), *args], env=env, capture_output=True, text=True, timeout=900
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"mfops {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    host = double.url if double is not None else None
+    elapsed, done = run_mfops(repo, *args, host=host, timeout=900)
     return elapsed, done.stdout
 
 

@@ -32,10 +32,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mfopsrun import MFOPS, run_mfops  # noqa: E402
+
 from mfops.testing.double import OllamaDouble  # noqa: E402
 from tests.gitrepo import GitRepo  # noqa: E402
 
-MFOPS = str(Path(sys.executable).parent / "mfops")
 CASES, SAMPLES, SHARDS, DELAY = 20, 5, 4, 0.2
 
 
@@ -44,13 +45,7 @@ def env_for(double: OllamaDouble) -> dict[str, str]:
 
 
 def mfops(repo: Path, double: OllamaDouble, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MFOPS, "-C", str(repo), *args],
-        env=env_for(double),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_mfops(repo, *args, host=double.url, ok=None)[1]
 
 
 def write_repo(root: Path) -> GitRepo:
