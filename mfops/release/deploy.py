@@ -20,14 +20,19 @@ release from the commit itself:
 3. **Verify before moving.** Every content tag the host already had is read back against
    the release commit's effective config (a content tag changed by hand is caught here);
    the content digest of each model at the commit must be the one the release record
-   holds.
+   holds. The layers read back (weights, adapters, drafts: blob digests) must equal the
+   base's on that host, the other hosts' of this rollout and those an earlier deploy of
+   the same release recorded. Manifest digests are *not* compared across hosts: they
+   differ between Ollama versions for identical layers.
 4. **Move TAG and the aliases** all or nothing with `retag` (release/retag.py: backups, a
    failure puts every moved tag back; signals deferred between server calls).
-5. **Verify after.** Each `name:TAG` is read back (`/api/show`) against the commit's intent,
-   and its layers (weights, adapters, drafts: blob digests) must equal the base's on that
-   host and the other hosts' of this rollout, and those an earlier deploy of the same
-   release recorded. Manifest digests are *not* compared across hosts: they differ between
-   Ollama versions for identical layers.
+5. **Verify after.** retag's last listing must show every `name:TAG` holding the manifest
+   its content tag held when it was listed: the one read back in step 2 or 3 (a content
+   tag read back in step 3 must still hold the manifest listed before that read-back, or
+   nothing moves). A manifest is content-addressed: it names the config and the layers,
+   so equal manifests serve what was read back, and a tag that holds anything else after
+   the copy fails the host with its tags put back. Reading every `name:TAG` back again
+   would cost one call per model and host and could find nothing the listing does not.
 
 Hosts go `max_parallel` at a time; with `canary` N the first N hosts go first and the
 release's suites (from the release commit, the behave runner) run on each before the rest
@@ -362,63 +367,66 @@ class _HostDeploy:
         made = set(creating)
         bases = BaseConfigs(server)
         effective = rev.effective
+        # what each content tag read back as: the layers the record keeps for the model
+        layers: dict[str, tuple[str, ...]] = {}
+        # content tags built earlier (maybe changed by hand since) must still hold, when the
+        # tags move, the manifest listed before they were read back
+        tested: dict[str, str | None] = {n: None for n in made}
         with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
             if creating:
                 self.say(f"building {len(creating)} model(s) from {release.commit[:12]}")
-                self._create(server, pool, creating, stage, bases)
-            # content tags built earlier, maybe changed by hand since: read them back
+                self._create(server, pool, creating, stage, bases, layers)
             old = [n for n in names if n not in made]
-            targets = [f"{n}:{content_tag(digests[n])}" for n in old]
-            list(
-                pool.map(lambda n, t: self._verify(server, n, t, bases, effective[n]), old, targets)
-            )
+            for name in old:
+                found = listing.get(key(f"{name}:{content_tag(digests[name])}"))
+                if found is None:
+                    raise HostFailed(
+                        "failed", f"{name}:{content_tag(digests[name])} is not on the host"
+                    )
+                tested[name] = found.digest
+
+            def again(name: str) -> None:
+                target = f"{name}:{content_tag(digests[name])}"
+                layers[name] = self._verify(server, name, target, bases, effective[name])
+
+            list(pool.map(again, old))
+        problems = [
+            f"verification failed before any tag moved: {name}:{content_tag(digests[name])}: {why}"
+            for name in names
+            for why in self._agree(name, layers[name])
+        ]
+        if problems:
+            raise HostFailed("failed", "\n".join(problems))
         if self.stopping():
             raise HostFailed("interrupted", "stopped before any tag moved")
-        listing = server.models()
-        manifests = {}
-        for name in names:
-            found = listing.get(key(f"{name}:{content_tag(digests[name])}"))
-            if found is None:
-                raise HostFailed(
-                    "failed", f"{name}:{content_tag(digests[name])} is not on the host"
-                )
-            manifests[name] = found.digest
         tags = (release.tag, *release.aliases)
         if self.suites is not None:
             self._canary(server, names, digests, stage, tags)
         moves = [
-            Move(f"{n}:{content_tag(digests[n])}", f"{n}:{t}", manifests[n])
+            Move(f"{n}:{content_tag(digests[n])}", f"{n}:{t}", tested[n])
             for n in names
             for t in tags
         ]
         self.say(f"moving {', '.join(tags)}")
         outcome = retag(server, moves)
+        # on success retag's last listing showed every tag holding its content tag's
+        # manifest, the one read back above: a manifest names its config and layers, so
+        # that read-back is what TAG now serves (module docstring, step 5). When putting
+        # the tags back failed, the record lists those that may hold the release.
+        held = {
+            m.destination: m.source_manifest
+            for m in outcome.moves
+            if outcome.ok or (outcome.restored is False and m.after == m.source_manifest)
+        }
+        self.models = [
+            HostModel(n, content_tag(digests[n]), held[f"{n}:{release.tag}"], layers[n])
+            for n in names
+            if f"{n}:{release.tag}" in held
+        ]
         if not outcome.ok:
             put = {True: "; every moved tag was put back", False: "; putting them back FAILED"}
             back = put[outcome.restored] if outcome.restored is not None else ""
             raise HostFailed("failed", f"moving the tags failed: {outcome.error}{back}")
-        # the tags have moved: the record says what they hold, verified or not
-        self.models = [HostModel(n, content_tag(digests[n]), manifests[n]) for n in names]
-
-        def after(name: str) -> tuple[tuple[str, ...], str | None]:
-            try:
-                target = f"{name}:{release.tag}"
-                return self._verify(server, name, target, bases, effective[name], after=True), None
-            except HostFailed as err:
-                return (), str(err)
-
-        with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
-            read = list(pool.map(after, names))
-        problems = [why for _, why in read if why is not None]
-        for i, (name, (layers, why)) in enumerate(zip(names, read, strict=True)):
-            if why is None:
-                problems += [
-                    f"verification failed after the deploy: {name}:{release.tag}: {p}"
-                    for p in self._agree(name, layers)
-                ]
-            self.models[i] = replace(self.models[i], layers=layers)
-        if problems:
-            raise HostFailed("failed", "\n".join(problems))
 
     def _canary(
         self,
@@ -455,10 +463,11 @@ class _HostDeploy:
         names: list[str],
         stage: str,
         bases: BaseConfigs,
+        layers: dict[str, tuple[str, ...]],
     ) -> None:
-        """Create `names` (dependency order) at the staging tag, at most `jobs` creates at
-        once, each read back, copied to its content tag and its staging tag deleted; a
-        model's verification overlaps the next create. The first failure stops the rest."""
+        """Create `names` (dependency order) at their content tags, at most `jobs` creates
+        at once, each read back (its layers into `layers`); a model's verification overlaps
+        the next create. The first failure stops the rest."""
         rev = self.rev
         gate = threading.Semaphore(self.jobs)
         uploading = threading.Lock()  # creates that upload blobs go one at a time (execute.py)
@@ -475,14 +484,23 @@ class _HostDeploy:
             target = f"{name}:{content_tag(rev.digests[name])}"
             from_tag = content_tag(rev.digests[parent]) if parent else stage
             uploads = uploads_for(node, rev.snapshot)
+            # the request is made before taking a create slot: only the create holds it
+            fields = declared(node)
+            request = (
+                None
+                if uploads
+                else create_request(node, fields, target=target, tag=from_tag, blobs={})
+            )
             try:
                 with gate, uploading if uploads else contextlib.nullcontext():
-                    blobs = {u: server.ensure_blob(u.path, u.digest) for u in uploads}
-                    request = create_request(
-                        node, declared(node), target=target, tag=from_tag, blobs=blobs
-                    )
+                    if request is None:
+                        blobs = {u: server.ensure_blob(u.path, u.digest) for u in uploads}
+                        request = create_request(
+                            node, fields, target=target, tag=from_tag, blobs=blobs
+                        )
                     server.create(request)
-                self._verify(server, name, target, bases, rev.effective[name], built=True)
+                got = self._verify(server, name, target, bases, rev.effective[name], built=True)
+                layers[name] = got
             except BaseException:
                 failed.set()
                 _drop(server, target)  # a content tag only names a verified model
@@ -517,7 +535,6 @@ class _HostDeploy:
         bases: BaseConfigs,
         eff: Effective,
         *,
-        after: bool = False,
         built: bool = False,
     ) -> tuple[str, ...]:
         """Read `target` back against the release commit's intent; its layers."""
@@ -526,13 +543,7 @@ class _HostDeploy:
             raise HostFailed("failed", f"{target} is not on the host")
         base, base_name = bases.for_model(eff)
         mismatches = compare(intended(eff, base, base_name=base_name), have)
-        when = (
-            "after the deploy"
-            if after
-            else "after the create (round trip)"
-            if built
-            else "before any tag moved"
-        )
+        when = "after the create (round trip)" if built else "before any tag moved"
         if mismatches:
             raise HostFailed(
                 "failed",
@@ -634,7 +645,8 @@ def deploy(
     results: dict[str, HostResult] = {}
     if refused:
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
-    for host in hosts:  # a host that does not answer refuses the rollout before any starts
+
+    def probe(host: Host) -> None:
         server = Server(host, replace(options, retries=0))
         try:
             server.version()
@@ -642,8 +654,14 @@ def deploy(
             results[host.identity] = HostResult(host.identity, "unreachable", reason=str(err))
         finally:
             server.close()
+
+    # a host that does not answer refuses the rollout before any starts (all asked at once)
+    with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as probes:
+        list(probes.map(probe, hosts))
     if results:
-        down = [f"{h}: {r.reason}" for h, r in results.items()]
+        down = [
+            f"{h.identity}: {results[h.identity].reason}" for h in hosts if h.identity in results
+        ]
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", down, None)
     shared = _Shared(recorded_layers(entries, release))
     failures: list[str] = []

@@ -195,27 +195,59 @@ def test_a_host_whose_base_differs_from_the_lock_is_refused_and_named(prod, host
     assert hosts[2].calls.count("/api/create") == 0
 
 
-def test_altered_content_after_the_deploy_fails_with_exit_1_naming_host_and_model(prod, hosts):
-    original = hosts[0].api.show
+def test_a_digest_that_differs_after_the_move_fails_with_exit_1_and_puts_the_tags_back(prod, hosts):
+    assert deploy(prod, "v1", "--env", "prod")[0] == 0
+    before = listing(hosts[0])
+    prod.commit({"expert/Modelfile": BETTER_EXPERT}, "concise")
+    release(prod, "v2")
+    original = hosts[0].api.copy
 
     def altered(req: dict[str, Any]) -> Any:
         result = original(req)
-        if str(req.get("model", "")).startswith("expert:v1"):
-            result.body["system"] = "You are a JavaScript expert."
+        if str(req.get("destination", "")).startswith("expert:v2"):
+            hosts[0].tamper("expert:v2", system="You are a JavaScript expert.")
         return result
 
-    hosts[0].api.show = altered  # type: ignore[method-assign]
-    code, record, err = deploy(prod, "v1", "--env", "prod")
+    hosts[0].api.copy = altered  # type: ignore[method-assign]
+    code, record, err = deploy(prod, "v2", "--env", "prod")
     assert code == 1
     assert record["hosts"][0]["state"] == "failed"
     reason = record["hosts"][0]["reason"]
-    assert "verification failed after the deploy: expert:v1 differs from the release" in reason
-    assert "SYSTEM: intended 'You are a Python expert." in reason
-    # the tags had moved when the read-back failed: the record says what they hold there
-    moved = {m["name"]: m["manifest"] for m in record["hosts"][0]["models"]}
-    assert moved == {m: listing(hosts[0])[f"{m}:v1"] for m in MODELS}
+    assert reason.startswith("moving the tags failed: expert:v2 holds ")
+    assert "after the copy, not expert:mf-" in reason
+    assert reason.endswith("; every moved tag was put back")
+    # nothing is reported as done that was not: no model holds v2 there, v1 is untouched
+    assert record["hosts"][0]["models"] == []
+    after = listing(hosts[0])
+    assert "expert:v2" not in after and "base:v2" not in after
+    kept = [f"{m}:{t}" for m in MODELS for t in ("v1", "latest")]
+    assert {k: after.get(k) for k in kept} == {k: before[k] for k in kept}
     assert states(record)[1:] == ["not started", "not started"]
     assert hosts[0].url in err
+
+
+def test_a_content_tag_changed_between_its_read_back_and_the_move_moves_nothing(prod, hosts):
+    assert deploy(prod, "v1", "--env", "prod", "--max-parallel", "3")[0] == 0
+    # the content tags stay; a new release tag of the same content reads them back
+    prod.mfops("promote", "--all", "--from", "v1", "--to", "v1.1", "--allow-untested")
+    original = hosts[1].api.show
+    changed: list[str] = []
+
+    def change_after_read_back(req: dict[str, Any]) -> Any:
+        result = original(req)
+        name = str(req.get("model", ""))
+        if name.startswith("expert:mf-") and not changed:
+            changed.append(hosts[1].tamper(name, system="changed by hand"))
+        return result
+
+    hosts[1].api.show = change_after_read_back  # type: ignore[method-assign]
+    code, record, _err = deploy(prod, "v1.1", "--env", "prod", "--max-parallel", "3")
+    assert changed, "the read-back was not made"
+    assert code == 1
+    reason = record["hosts"][1]["state"], record["hosts"][1]["reason"]
+    assert reason[0] == "failed"
+    assert "changed on the server since it was tested" in reason[1]
+    assert "expert:v1.1" not in listing(hosts[1])
 
 
 def test_different_layers_on_another_host_fail_verification(prod, hosts):

@@ -187,26 +187,28 @@ def test_an_environment_naming_one_server_twice_is_refused_naming_both_spellings
 
 
 def lose_after_the_move(double: OllamaDouble, *, altered: bool) -> None:
-    """`double` stops answering once its tags moved: with `altered`, the read-back of the
-    release tag fails verification first; else the read-backs themselves get no answer."""
-    copy, show = double.api.copy, double.api.show
+    """`double` stops answering once its tags moved, before they are verified: with
+    `altered`, the last copy lands a changed model and the host is lost while the tags are
+    put back; else the listing that verifies the move gets no answer."""
+    copy, tags = double.api.copy, double.api.tags
 
     def copied(req: dict[str, Any]) -> Any:
         result = copy(req)
-        if not altered and req.get("destination") == "expert:latest":  # the last move
-            double.faults.disconnect_next("/api/show", 1000)
-            double.faults.disconnect_next("/api/version", 1000)
+        if req.get("destination") == "expert:latest":  # the last move
+            if altered:
+                double.tamper("expert:latest", system="You are a JavaScript expert.")
+            else:
+                double.faults.disconnect_next("*", 1000)
         return result
 
-    def shown(req: dict[str, Any]) -> Any:
-        result = show(req)
-        if altered and str(req.get("model", "")).endswith(":v1"):
-            result.body["system"] = "You are a JavaScript expert."
-            double.faults.disconnect_next("/api/version", 1000)
+    def listed(req: Any) -> Any:
+        result = tags(req)
+        if altered and double.calls.count("/api/copy") >= 4:  # the move's own listing
+            double.faults.disconnect_next("*", 1000)
         return result
 
     double.api.copy = copied  # type: ignore[method-assign]
-    double.api.show = shown  # type: ignore[method-assign]
+    double.api.tags = listed  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("altered", [True, False], ids=["failed-then-lost", "lost"])
@@ -219,9 +221,11 @@ def test_a_host_lost_after_its_tags_moved_keeps_its_models_and_says_so(prod, hos
     assert lost["reason"].startswith(
         "v1, latest had moved to the release when the host was lost (not verified): "
     )
+    assert "putting them back FAILED" in lost["reason"]
+    hosts[0].faults.clear()
     tags = listing(hosts[0])
     held = {m["name"]: m["manifest"] for m in lost["models"]}
-    assert held == {m: tags[f"{m}:v1"] for m in MODELS} == {m: tags[f"{m}:latest"] for m in MODELS}
+    assert held == {m: tags[f"{m}:v1"] for m in MODELS}
     assert {m["content"] for m in lost["models"]} == {t.split(":")[1] for t in tags if ":mf-" in t}
     assert "v1, latest had moved to the release when the host was lost" in err
 
@@ -230,7 +234,7 @@ def test_prune_env_keeps_what_the_tags_of_a_host_lost_after_the_move_hold(prod, 
     lose_after_the_move(hosts[0], altered=True)
     assert deploy(prod, "v1", "--env", "prod")[0] == 1
     hosts[0].faults.clear()  # the host answers again
-    del hosts[0].api.copy, hosts[0].api.show
+    del hosts[0].api.copy, hosts[0].api.tags
     old = prod.repo.git("rev-list", "--max-parents=0", "HEAD").strip()[:12]
     copy(hosts[0], "expert:v1", f"expert:sha-{old}")  # an old candidate the release holds
     for tag in ("expert:latest", "expert:v1"):  # the release tags went by hand since
