@@ -6,11 +6,13 @@ finds the repo; `probe` asks the server for its version first, so that a dead se
 clear line before any work is done rather than a failure per model.
 
 `plan_build` is the part of a build that decides: candidate tag, one listing of the server,
-the plan, and the external bases. With `pull`, the bases the plan builds on are pulled first
-and the lock is brought up to date with what was pulled (written atomically); since the lock
-feeds every digest, the plan is then made again, so descendants of an updated base are
-rebuilt in the same run. Without `pull`, a base that is missing, unlocked or not the locked
-one stops the build, naming both digests.
+the plan, and the external bases. A `--changed` build that finds no model changed (git's
+tree diff and the digests say so) stops there without asking the server anything. With
+`pull`, the bases the plan builds on are pulled first and the lock is brought up to date
+with what was pulled (written atomically); since the lock feeds every digest, the plan is
+then made again, so descendants of an updated base are rebuilt in the same run. Without
+`pull`, a base that is missing, unlocked or not the locked one stops the build, naming
+both digests.
 """
 
 from __future__ import annotations
@@ -113,10 +115,21 @@ def plan_build(
     """Probe the server, plan, and settle the external bases (see the module docstring)."""
     from dataclasses import replace
 
-    version = session.probe()
+    if not tag:
+        session.repo.start_dirty_check()  # the candidate tag's; git runs while we read
     rev = Revision(session.repo, None)
     host = session.host.display
     sel = replace(sel, host=session.host.identity)
+    if sel.changed and not pull:
+        # Which models changed is git's to say: when none did, there is nothing to build
+        # and the server is not asked (nor need it answer), as `git commit` with nothing
+        # staged asks nobody. The graph is read first, while git works out the tag.
+        rev.load()
+        the_tag, origin = _tag(session, rev, tag)
+        quiet = make_plan(rev, sel, tag=the_tag, tag_origin=origin, listing={}, host=host)
+        if not quiet.items:
+            return Prepared(rev, quiet)
+    version = session.probe()
     pulled: list[str] = []
     updates: list[str] = []
     for _ in range(3):  # a lock update can change the plan once; it then settles

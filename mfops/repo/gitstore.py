@@ -117,6 +117,21 @@ class Entry:
         return self.mode.startswith("100")
 
 
+class Started:
+    """A git command running in the background (GitStore.start); `result` waits for it."""
+
+    def __init__(self, command: str, proc: subprocess.Popen[bytes]) -> None:
+        self.command = command
+        self.proc = proc
+
+    def result(self) -> bytes:
+        """Its output; a failure becomes RepoError with git's own last line."""
+        out, err = self.proc.communicate()
+        if self.proc.returncode != 0:
+            raise RepoError(f"git {self.command} failed: {_stderr(err, self.proc.returncode)}")
+        return out
+
+
 class GitStore:
     """The git repository at `git_root`, read through the `git` command's plumbing.
 
@@ -148,6 +163,22 @@ class GitStore:
         if done.returncode != 0:
             raise RepoError(f"git {args[0]} failed: {_stderr(done.stderr, done.returncode)}")
         return done.stdout
+
+    def start(self, *args: str) -> Started:
+        """Start one git command and return at once: git works in its own process while
+        this one goes on (e.g. `git status` over 10,000 files while the graph loads)."""
+        try:
+            proc = subprocess.Popen(
+                ["git", *args],
+                cwd=self.git_root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, **_ENV},
+            )
+        except OSError as err:
+            raise RepoError(f"cannot run git: {err.strerror or err}") from None
+        return Started(args[0], proc)
 
     # -- refs ------------------------------------------------------------------------
 
@@ -304,7 +335,10 @@ class GitStore:
         return [t for t in self._run(*args).decode("utf-8", "replace").splitlines() if t]
 
     def status(self, pathspecs: list[str]) -> bytes:
-        return self._run("status", "--porcelain", "-z", "--untracked-files=all", "--", *pathspecs)
+        return self.start_status(pathspecs).result()
+
+    def start_status(self, pathspecs: list[str]) -> Started:
+        return self.start("status", "--porcelain", "-z", "--untracked-files=all", "--", *pathspecs)
 
     def tracked(self, path: str) -> bool:
         """Whether git tracks anything at or under `path` (relative to the git root)."""

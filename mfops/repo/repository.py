@@ -29,7 +29,7 @@ from mfops.language.semver import parse_version_tag
 from mfops.repo.cache import Cache, blob_id
 from mfops.repo.config import Config, Defaults, ModelConfig, load_config
 from mfops.repo.conventions import MODELFILE, SUFFIX
-from mfops.repo.gitstore import GitStore, validate_ref
+from mfops.repo.gitstore import GitStore, Started, validate_ref
 from mfops.repo.paths import ResolvedPath, Resolver
 from mfops.repo.sources import Source, TreeSource, WorktreeSource
 
@@ -88,6 +88,7 @@ class Repo:
         prefix = self.root.relative_to(self.git_root).as_posix() if self.git_root else ""
         self.prefix = "" if prefix == "." else prefix
         self._store: GitStore | None = None
+        self._dirty_check: Started | None = None
 
     @cached_property
     def cache(self) -> Cache:
@@ -165,13 +166,26 @@ class Repo:
 
     def is_dirty(self) -> bool:
         """Uncommitted changes (untracked files included) under the mfops root, state left
-        out. False outside git: there is no commit to differ from."""
+        out. False outside git: there is no commit to differ from. The answer of a check
+        `start_dirty_check` began is used once, when there is one."""
         if self.git_root is None:
             return False
+        started, self._dirty_check = self._dirty_check, None
+        if started is None:
+            started = self._start_status()
+        return bool(started.result())
+
+    def start_dirty_check(self) -> None:
+        """Begin `is_dirty`'s `git status` in the background (git stats every file of a
+        large tree: that runs on another core while this process reads the graph)."""
+        if self.git_root is not None and self._dirty_check is None:
+            self._dirty_check = self._start_status()
+
+    def _start_status(self) -> Started:
         base = f"{self.prefix}/" if self.prefix else ""
         specs = [f":(top,literal){self.prefix}" if self.prefix else ":(top)"]
         specs.append(f":(top,literal,exclude){base}{STATE_DIR}")
-        return bool(self.store.status(specs))
+        return self.store.start_status(specs)
 
     # -- snapshots ---------------------------------------------------------------------
 

@@ -107,6 +107,24 @@ def test_comment_only_edit_rebuilds_nothing(ws: Workspace):
     assert "Nothing to build" in out or "nothing to do" in out
 
 
+def test_nothing_changed_asks_no_server_and_a_change_does(ws: Workspace):
+    ws.build_json("--all")
+    ws.repo.write("README.md", "docs\n")
+    ws.repo.commit("docs")
+    down = "http://127.0.0.1:9"  # discard port: nothing answers there
+    code, out, err = ws.mfops("build", "--changed", "--since", "HEAD~1", "--host", down)
+    assert code == 0, err
+    assert "Nothing to build" in out or "nothing to do" in out
+    code, out, err = ws.mfops(
+        "build", "--changed", "--since", "HEAD~1", "--dry-run", "--host", down
+    )
+    assert code == 0, err
+    ws.repo.write("leaf/Modelfile", HIERARCHY["leaf/Modelfile"] + "PARAMETER seed 2\n")
+    code, out, err = ws.mfops("build", "--changed", "--since", "HEAD", "--host", down)
+    assert code == 2
+    assert "127.0.0.1:9" in err
+
+
 def test_unchanged_parent_gets_the_tag_by_copy(ws: Workspace):
     ws.build_json("--all")
     old = ws.tag()
