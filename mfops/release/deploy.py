@@ -40,8 +40,9 @@ start. A canary's suites run between steps 3 and 4, on the release's content cop
 staging tag (removed again): a canary that fails them keeps TAG and its aliases on what it
 held, and its record lists no models. The first failure stops the rollout: hosts in
 flight finish their own transaction, hosts not started are not touched and are reported
-"not started"; a host lost after its tags moved is `unreachable` with the models they hold
-(the reason says so). Ctrl-C, SIGTERM and SIGHUP are deferred while the rollout runs: no
+"not started"; a host lost while its tags moved (the move not verified, putting them back
+failing) is `unreachable` with the models whose tags may hold the release (the reason says
+so). Ctrl-C, SIGTERM and SIGHUP are deferred while the rollout runs: no
 new host starts, the hosts in flight finish or put their tags back, the record is written,
 then the signal takes effect. One record of kind
 "deploy" (history.py) holds every host's outcome and, per model, the manifest and layers
@@ -608,6 +609,31 @@ def recorded_layers(
     return out
 
 
+def release_commit(repo: Repo, release: ReleaseRef) -> tuple[Revision, list[str]]:
+    """The release commit, loaded (graph, lock, digests, effective configs: once here, not
+    by racing host threads), and why it cannot be deployed: a model it does not define, or
+    whose digest there is not the one the release record holds."""
+    rev = Revision(repo, release.commit)
+    refused: list[str] = []
+    try:
+        rev.load()
+        rev.lock  # noqa: B018
+        rev.effective  # noqa: B018
+        missing = [n for n in release.models if n not in rev.graph.nodes]
+        if missing:
+            refused.append(f"{', '.join(missing)} not defined at {release.commit[:12]}")
+        for name in release.models:
+            want = release.digests.get(name)
+            if name in rev.graph.nodes and want is not None and rev.digests[name] != want:
+                refused.append(
+                    f"{name}: the release commit builds {rev.digests[name][:19]}, the release "
+                    f"record says {want[:19]}"
+                )
+    except MfopsError as err:
+        refused.append(f"cannot read the release commit {release.commit[:12]}: {err}")
+    return rev, refused
+
+
 def deploy(
     repo: Repo,
     env: Environment,
@@ -623,24 +649,7 @@ def deploy(
     options = options or ServerOptions()
     at = now_utc()
     entries = history.load(repo)
-    rev = Revision(repo, release.commit)
-    refused: list[str] = []
-    try:
-        rev.load()
-        rev.lock  # noqa: B018 - computed once here, not by racing host threads
-        rev.effective  # noqa: B018
-        missing = [n for n in release.models if n not in rev.graph.nodes]
-        if missing:
-            refused.append(f"{', '.join(missing)} not defined at {release.commit[:12]}")
-        for name in release.models:
-            want = release.digests.get(name)
-            if name in rev.graph.nodes and want is not None and rev.digests[name] != want:
-                refused.append(
-                    f"{name}: the release commit builds {rev.digests[name][:19]}, the release "
-                    f"record says {want[:19]}"
-                )
-    except MfopsError as err:
-        refused.append(f"cannot read the release commit {release.commit[:12]}: {err}")
+    rev, refused = release_commit(repo, release)
     hosts = [Host(normalize_host(h)) for h in env.hosts]
     results: dict[str, HostResult] = {}
     if refused:

@@ -453,3 +453,46 @@ def test_deploy_records_leave_the_helm_export_of_a_release_alone(prod):
     assert prod.mfops("rollback", "--env", "prod")[0] == 0
     assert prod.ok("export", "helm-values", "--tag", "v1") == before
     assert prod.ok("export", "helm-values", "--tag", "latest") == latest != before
+
+
+def test_dry_run_says_what_each_host_would_do_and_changes_nothing(prod, hosts):
+    before = len(prod.history())
+    code, out, err = prod.mfops("deploy", "v1", "--env", "prod", "--dry-run")
+    assert code == 0, err
+    assert out.startswith("Dry run: deploy of v1, latest (commit ")
+    assert out.count("ready  (2 to create, 0 to move, 0 current)") == 3
+    assert "base:v1  mf-" in out and "create (the host lacks this content)" in out
+    assert out.endswith("nothing was changed on any host; no record was written\n")
+    assert len(prod.history()) == before
+    for d in hosts:
+        assert sum(d.calls.count(r) for r in ("/api/create", "/api/copy", "/api/delete")) == 0
+    # after the deploy: every host already serves the release
+    assert deploy(prod, "v1", "--env", "prod", "--max-parallel", "3")[0] == 0
+    code, plan, err = deploy(prod, "v1", "--env", "prod", "--dry-run")
+    assert code == 0, err
+    assert plan["dry_run"] is True and plan["ok"] is True
+    assert [h["state"] for h in plan["hosts"]] == ["current"] * 3
+    assert {m["action"] for h in plan["hosts"] for m in h["models"]} == {"current"}
+    # a new release that changes only the expert: base's content is there, its tags move
+    prod.commit({"expert/Modelfile": BETTER_EXPERT}, "concise")
+    release(prod, "v2")
+    code, plan, err = deploy(prod, "v2", "--env", "prod", "--dry-run")
+    assert code == 0, err
+    actions = {m["name"]: m["action"] for m in plan["hosts"][0]["models"]}
+    assert actions == {"base": "move", "expert": "create"}
+
+
+def test_dry_run_names_a_refusing_host_exit_1_and_a_silent_one_exit_2(prod, hosts):
+    hosts[1].tamper(BASE, system="another base")
+    code, plan, err = deploy(prod, "v1", "--env", "prod", "--dry-run")
+    assert code == 1, (plan, err)
+    assert [h["state"] for h in plan["hosts"]] == ["ready", "refused", "ready"]
+    assert f"{BASE} is locked at" in plan["hosts"][1]["reason"]
+    assert f"deploy would fail: {hosts[1].url} would refuse the release: " in err
+    assert f"{BASE} is locked at" in err
+    hosts[2].faults.disconnect_next("*", 1000)
+    code, plan, err = deploy(prod, "v1", "--env", "prod", "--dry-run")
+    assert code == 2
+    assert plan["hosts"][2]["state"] == "unreachable"
+    assert "deploy would be refused:" in err and "does not answer" in err
+    assert hosts[1].calls.count("/api/create") == 0

@@ -19,6 +19,7 @@ from mfops.release.deploy import (
     find_release,
     previous_release,
 )
+from mfops.release.deployplan import DeployPlan, plan_deploy
 from mfops.server.client import ServerOptions
 
 
@@ -68,10 +69,12 @@ def run_rollout(
     fmt: str,
     timeout: float,
     rollback: bool = False,
+    dry_run: bool = False,
 ) -> int:
     """Deploy `tag` to `env_name` and print the per-host report; the exit code. With
     `rollback`, the release is the promote record an earlier deploy there deployed (`tag`,
-    or None: the one before the newest), never the tag's newest promotion."""
+    or None: the one before the newest), never the tag's newest promotion. With `dry_run`,
+    only say what each host would do (release/deployplan.py)."""
     session = open_session(opts, None, timeout)
     try:
         repo = session.repo
@@ -79,6 +82,9 @@ def run_rollout(
         release = (
             previous_release(repo, env.name, tag) if rollback else find_release(repo, tag or "")
         )
+        if dry_run:
+            options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
+            return _dry_run(plan_deploy(repo, env, release, options=options), fmt)
         if canary > len(env.hosts):
             raise MfopsError(
                 f"--canary {canary} is more than the {len(env.hosts)} host(s) of {env.name}"
@@ -111,6 +117,75 @@ def run_rollout(
     ):
         raise MfopsError(f"deploy refused: {reason}", hint="nothing was changed on any host")
     raise CheckFailed(f"deploy {result.entry.outcome}: {reason}")
+
+
+def _dry_run(plan: DeployPlan, fmt: str) -> int:
+    click.echo(to_json(plan_json(plan)) if fmt == "json" else plan_text(plan), nl=False)
+    if plan.ok:
+        return 0
+    if plan.refused:
+        raise MfopsError(f"deploy would be refused: {plan.refused[0]}")
+    down = [h for h in plan.hosts if h.state == "unreachable"]
+    if down:
+        raise MfopsError(
+            f"deploy would be refused: {down[0].host} does not answer",
+            hint="a deploy starts only when every host of the environment answers",
+        )
+    first = next(h for h in plan.hosts if h.state == "refused")
+    why = (first.reason or "").splitlines()[0] if first.reason else "refused"
+    raise CheckFailed(f"deploy would fail: {first.host} would refuse the release: {why}")
+
+
+def plan_json(plan: DeployPlan) -> dict[str, Any]:
+    r = plan.release
+    return {
+        "dry_run": True,
+        "env": plan.env,
+        "tag": r.tag,
+        "aliases": list(r.aliases),
+        "commit": r.commit,
+        "release": r.record,
+        "ok": plan.ok,
+        "refused": list(plan.refused),
+        "hosts": [
+            {
+                "host": h.host,
+                "state": h.state,
+                "reason": h.reason,
+                "models": [
+                    {"name": m.name, "content": m.content, "action": m.action} for m in h.models
+                ],
+            }
+            for h in plan.hosts
+        ],
+    }
+
+
+_ACTIONS = {
+    "create": "create (the host lacks this content)",
+    "move": "move the tags (the host holds this content: read back first)",
+    "current": "nothing (the tags already hold this content)",
+}
+
+
+def plan_text(plan: DeployPlan) -> str:
+    r = plan.release
+    tags = ", ".join((r.tag, *r.aliases))
+    lines = [f"Dry run: deploy of {tags} (commit {r.commit[:12]}) to environment {plan.env}"]
+    lines += [f"  refused: {why}" for why in plan.refused]
+    width = max((len(h.host) for h in plan.hosts), default=0)
+    for h in plan.hosts:
+        counts = (
+            f"{h.count('create')} to create, {h.count('move')} to move, "
+            f"{h.count('current')} current"
+        )
+        lines.append(f"  {h.host:<{width}}  {h.state}" + (f"  ({counts})" if h.models else ""))
+        if h.reason:
+            lines += [f"      {line}" for line in h.reason.splitlines()]
+        for m in h.models:
+            lines.append(f"      {m.name}:{r.tag}  {m.content}  {_ACTIONS[m.action]}")
+    lines.append("nothing was changed on any host; no record was written")
+    return "\n".join(lines) + "\n"
 
 
 def _print(result: DeployResult, fmt: str) -> None:
@@ -159,6 +234,12 @@ def _short(layers: tuple[str, ...]) -> str:
     help="Give up on a server call after this long (creates have their own deadline).",
 )
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only say what each host would do (asking each its version and model list): "
+    "which would refuse, and per model create, move the tags or nothing. Changes nothing.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.pass_obj
@@ -170,6 +251,7 @@ def command(
     max_parallel: int,
     jobs: int,
     timeout: float,
+    dry_run: bool,
     fmt: str,
 ) -> int:
     """Bring every host of environment ENV (`environments:` in mfops.yaml) to release TAG and
@@ -178,18 +260,18 @@ def command(
     The release is the newest successful promotion to TAG in the release records
     (refs/mfops/history): its commit's Modelfiles are built on each host with the external
     bases at that commit's locked digests (a host whose base differs is refused), or copied
-    from the host's content tag where it has one; every model is read back before and after
-    TAG and the aliases move (all or nothing per host), and its layers must match its base
-    and the other hosts. With --canary N the first N hosts go first and the release's suites
-    run there before their tags move (a canary that fails keeps what it held). The first
-    failure stops the rollout; hosts not started are not touched. A record of kind
-    "deploy" is written: see `mfops history`, `mfops status --env` and `mfops rollback
-    --env`.
+    from the host's content tag where it has one; every model is read back, and its layers
+    must match its base and the other hosts, before TAG and the aliases move (all or nothing
+    per host, the move verified by listing). With --canary N the first N hosts go first and
+    the release's suites run there before their tags move (a canary that fails keeps what
+    it held). The first failure stops the rollout; hosts not started are not touched. A
+    record of kind "deploy" is written: see `mfops history`, `mfops status --env` and
+    `mfops rollback --env`. --dry-run says what each host would do and changes nothing.
 
-    Exit codes: 0 deployed; 1 a host failed (build, verification, suites, tag move) or
-    refused (base differs from the lock); 2 bad input (unknown environment or release, a
-    malformed host or one server named twice in the environment) or a host that does not
-    answer (nothing is changed anywhere).
+    Exit codes: 0 deployed (with --dry-run: every host would go ahead); 1 a host failed
+    (build, verification, suites, tag move) or refused (base differs from the lock); 2 bad
+    input (unknown environment or release, a malformed host or one server named twice in
+    the environment) or a host that does not answer (nothing is changed anywhere).
     """
     return run_rollout(
         opts,
@@ -200,4 +282,5 @@ def command(
         jobs=jobs,
         fmt=fmt,
         timeout=timeout,
+        dry_run=dry_run,
     )
