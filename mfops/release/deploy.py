@@ -643,12 +643,15 @@ def deploy(
     options: ServerOptions | None = None,
     tests: CanaryTests | None = canary_tests,
     on_event: EventFn | None = None,
+    entries: Sequence[Entry] | None = None,
 ) -> DeployResult:
-    """Bring every host of `env` to `release` (see the module docstring); one record."""
+    """Bring every host of `env` to `release` (see the module docstring); one record.
+    `entries`: the release records, when the caller has read them already (each read
+    parses every record)."""
     say = on_event or (lambda host, what: None)
     options = options or ServerOptions()
     at = now_utc()
-    entries = history.load(repo)
+    entries = entries if entries is not None else history.load(repo)
     rev, refused = release_commit(repo, release)
     hosts = [Host(normalize_host(h)) for h in env.hosts]
     results: dict[str, HostResult] = {}
@@ -841,13 +844,15 @@ def deploys(entries: Sequence[Entry], env: str) -> list[Entry]:
     return [e for e in entries if e.kind == "deploy" and e.env == env]
 
 
-def previous_release(repo: Repo, env: str, to_tag: str | None = None) -> ReleaseRef:
+def previous_release(
+    repo: Repo, env: str, to_tag: str | None = None, *, entries: Sequence[Entry] | None = None
+) -> ReleaseRef:
     """The release `rollback --env` goes back to, as the promote record an earlier
     successful deploy to `env` deployed (the tag may have been promoted again since: its
     newest promotion was never deployed there). Without `to_tag`: the newest such release
     that is not the one its newest rollout that touched a host deployed; with it: the newest
     deploy of `to_tag` there."""
-    entries = history.load(repo)
+    entries = entries if entries is not None else history.load(repo)
     touched = [e for e in deploys(entries, env) if e.outcome != "refused"]
     if not touched:
         raise MfopsError(

@@ -20,6 +20,7 @@ from mfops.release.deploy import (
     previous_release,
 )
 from mfops.release.deployplan import DeployPlan, plan_deploy
+from mfops.repo import history
 from mfops.server.client import ServerOptions
 
 
@@ -79,8 +80,11 @@ def run_rollout(
     try:
         repo = session.repo
         env = environment(repo.snapshot(None).config, env_name)
+        entries = history.load(repo)  # read once: each read parses every record
         release = (
-            previous_release(repo, env.name, tag) if rollback else find_release(repo, tag or "")
+            previous_release(repo, env.name, tag, entries=entries)
+            if rollback
+            else find_release(repo, tag or "", entries=entries)
         )
         if dry_run:
             options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
@@ -102,6 +106,7 @@ def run_rollout(
                 rollout=Rollout(canary, max_parallel, jobs, rollback),
                 options=ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0)),
                 on_event=event,
+                entries=entries,
             )
         except DeployInterrupted as stop:
             _print(stop.result, fmt)
