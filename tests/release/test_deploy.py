@@ -308,6 +308,14 @@ def test_rollback_env_deploys_the_previous_release_and_moves_the_aliases_back(pr
     release(prod, "v2")
     assert deploy(prod, "v2", "--env", "prod")[0] == 0
     assert all(listing(d)["expert:latest"] != v1[i] for i, d in enumerate(hosts))
+    # a dry run first: v1's content is on every host, only the tags would move back
+    before = len(prod.history())
+    code, out, err = prod.mfops("rollback", "--env", "prod", "--dry-run")
+    assert code == 0, err
+    assert out.startswith("Dry run: rollback of v1, latest (commit ")
+    assert out.count("ready  (0 to create, 1 to move, 1 current)") == 3  # base is unchanged
+    assert len(prod.history()) == before
+    assert all(listing(d)["expert:latest"] != v1[i] for i, d in enumerate(hosts))
     code, out, err = prod.mfops("rollback", "--env", "prod", "--format", "json")
     assert code == 0, err
     record = json.loads(out)

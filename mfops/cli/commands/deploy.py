@@ -88,7 +88,8 @@ def run_rollout(
         )
         if dry_run:
             options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
-            return _dry_run(plan_deploy(repo, env, release, options=options), fmt)
+            plan = plan_deploy(repo, env, release, options=options)
+            return _dry_run(plan, fmt, "rollback" if rollback else "deploy")
         if canary > len(env.hosts):
             raise MfopsError(
                 f"--canary {canary} is more than the {len(env.hosts)} host(s) of {env.name}"
@@ -124,21 +125,23 @@ def run_rollout(
     raise CheckFailed(f"deploy {result.entry.outcome}: {reason}")
 
 
-def _dry_run(plan: DeployPlan, fmt: str) -> int:
-    click.echo(to_json(plan_json(plan)) if fmt == "json" else plan_text(plan), nl=False)
+def _dry_run(plan: DeployPlan, fmt: str, what: str) -> int:
+    """Print what `what` (deploy or rollback) would do; its exit code as the real run's."""
+    text = to_json(plan_json(plan)) if fmt == "json" else plan_text(plan, what)
+    click.echo(text, nl=False)
     if plan.ok:
         return 0
     if plan.refused:
-        raise MfopsError(f"deploy would be refused: {plan.refused[0]}")
+        raise MfopsError(f"{what} would be refused: {plan.refused[0]}")
     down = [h for h in plan.hosts if h.state == "unreachable"]
     if down:
         raise MfopsError(
-            f"deploy would be refused: {down[0].host} does not answer",
-            hint="a deploy starts only when every host of the environment answers",
+            f"{what} would be refused: {down[0].host} does not answer",
+            hint="a rollout starts only when every host of the environment answers",
         )
     first = next(h for h in plan.hosts if h.state == "refused")
     why = (first.reason or "").splitlines()[0] if first.reason else "refused"
-    raise CheckFailed(f"deploy would fail: {first.host} would refuse the release: {why}")
+    raise CheckFailed(f"{what} would fail: {first.host} would refuse the release: {why}")
 
 
 def plan_json(plan: DeployPlan) -> dict[str, Any]:
@@ -173,10 +176,10 @@ _ACTIONS = {
 }
 
 
-def plan_text(plan: DeployPlan) -> str:
+def plan_text(plan: DeployPlan, what: str = "deploy") -> str:
     r = plan.release
     tags = ", ".join((r.tag, *r.aliases))
-    lines = [f"Dry run: deploy of {tags} (commit {r.commit[:12]}) to environment {plan.env}"]
+    lines = [f"Dry run: {what} of {tags} (commit {r.commit[:12]}) to environment {plan.env}"]
     lines += [f"  refused: {why}" for why in plan.refused]
     width = max((len(h.host) for h in plan.hosts), default=0)
     for h in plan.hosts:

@@ -50,7 +50,11 @@ from mfops.release.promote import all_at_tag, preview_rollback, rollback, target
     metavar="TAG",
     help="The alias to re-point; repeatable (default: latest).",
 )
-@click.option("--dry-run", is_flag=True, help="Print which aliases would move; move nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print which aliases would move (with --env: what each host would do); move nothing.",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -91,12 +95,22 @@ def command(
     (the aliases were put back); 2 bad input or an unreachable server.
     """
     if env_name is not None:
-        if name or all_ or aliases or dry_run or host:
+        if name or all_ or aliases or host:
             raise click.UsageError(
-                "--env rolls back a whole environment: no NAME, --all, "
-                "--alias, --dry-run or --host with it"
+                "--env rolls back a whole environment: no NAME, --all, --alias or --host with it"
             )
-        return _rollback_env(opts, env_name, to_tag, canary, max_parallel, jobs, fmt, timeout)
+        return run_rollout(
+            opts,
+            to_tag,
+            env_name,
+            canary=canary,
+            max_parallel=max_parallel,
+            jobs=jobs,
+            fmt=fmt,
+            timeout=timeout,
+            rollback=True,
+            dry_run=dry_run,
+        )
     if to_tag is None:
         raise click.UsageError("missing option '--to' (the earlier release)")
     if bool(name) == all_:
@@ -122,26 +136,3 @@ def command(
     else:
         click.echo(result_text(result), nl=False)
     return finish(result)
-
-
-def _rollback_env(
-    opts: Any,
-    env_name: str,
-    to_tag: str | None,
-    canary: int,
-    max_parallel: int,
-    jobs: int,
-    fmt: str,
-    timeout: float,
-) -> int:
-    return run_rollout(
-        opts,
-        to_tag,
-        env_name,
-        canary=canary,
-        max_parallel=max_parallel,
-        jobs=jobs,
-        fmt=fmt,
-        timeout=timeout,
-        rollback=True,
-    )
