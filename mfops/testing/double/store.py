@@ -210,9 +210,11 @@ class Store:
         self._last_mtime = 0
         self._writers = 0
         self._garbage: set[str] = set()
-        #: per name part, case-folded spelling -> the spelling `existing_name` adopts; rebuilt
-        #: when a manifest is written or removed (None: stale)
-        self._spellings: list[dict[str, str]] | None = None
+        #: per name part, case-folded spelling -> the greatest manifest key (sorted order)
+        #: with that part: its part is the spelling `existing_name` adopts. A new manifest
+        #: updates it in place (one comparison per part, so a request does not cost more
+        #: as the server holds more models); a removal rebuilds it on next use (None).
+        self._spellings: list[dict[str, tuple[str, str, str, str]]] | None = None
 
     # -- blobs -------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> tuple[str, bool]:
@@ -250,9 +252,14 @@ class Store:
     def write_manifest(self, name: ModelName, data: bytes) -> ManifestRecord:
         record = ManifestRecord(data, self._now_ns())
         with self.lock:
-            if name.key not in self.manifests:
-                self._spellings = None
-            self.manifests[name.key] = record
+            key = name.key
+            if key not in self.manifests and self._spellings is not None:
+                for i, table in enumerate(self._spellings):
+                    folded = key[i].lower()
+                    best = table.get(folded)
+                    if best is None or key > best:
+                        table[folded] = key
+            self.manifests[key] = record
         return record
 
     def get_manifest(self, name: ModelName) -> ManifestRecord | None:
@@ -270,10 +277,11 @@ class Store:
                 spellings = [{}, {}, {}, {}]
                 for existing in sorted(self.manifests):
                     for i in range(4):
-                        spellings[i][existing[i].lower()] = existing[i]
+                        spellings[i][existing[i].lower()] = existing
                 self._spellings = spellings
         key = name.key
-        parts = tuple(spellings[i].get(key[i].lower(), key[i]) for i in range(4))
+        found = [spellings[i].get(key[i].lower()) for i in range(4)]
+        parts = tuple(key[i] if f is None else f[i] for i, f in enumerate(found))
         return name.with_parts((parts[0], parts[1], parts[2], parts[3]))
 
     def resolve(self, name: ModelName) -> tuple[ModelName, ManifestRecord | None]:
