@@ -30,7 +30,8 @@ from mfops.diff.changes import (
     TextChange,
     WeightsChange,
 )
-from mfops.graph.effective import Sourced, declared, effective_all
+from mfops.graph.declaredcache import RememberedDeclared
+from mfops.graph.effective import Sourced, effective_all
 
 if TYPE_CHECKING:
     from mfops.graph.effective import Message, Sourced
@@ -83,6 +84,7 @@ class Side:
         self.digests = rev.digests
         self._files: dict[tuple[str | None, str | None], str] = {}
         self._views: dict[str, View] = {}
+        self._own = RememberedDeclared(rev.repo.cache)
 
     def file_digest(self, resolved: ResolvedPath) -> str:
         key = (resolved.repo_path, resolved.abs_path)
@@ -111,10 +113,11 @@ class Side:
             self._views.update(
                 self._effective(missing) if self.mode == "effective" else self._declared(missing)
             )
+            self.rev.repo.cache.save()  # the requests worked out (graph/declaredcache.py)
         return {n: self._views[n] for n in names}
 
     def _effective(self, names: list[str]) -> dict[str, View]:
-        effs = effective_all(self.graph, names)
+        effs = effective_all(self.graph, names, own=self._own)
         out: dict[str, View] = {}
         for name in names:
             eff, node = effs[name], self.graph.nodes[name]
@@ -139,7 +142,7 @@ class Side:
         out: dict[str, View] = {}
         for name in names:
             node: ModelNode = self.graph.nodes[name]
-            own = declared(node)
+            own = self._own(node)
             out[name] = View(
                 name=name,
                 own=self.base_ref(node.base),
