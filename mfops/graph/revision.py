@@ -31,9 +31,12 @@ if TYPE_CHECKING:
 class Revision:
     """One version of the repo (the working tree when `ref` is None)."""
 
-    def __init__(self, repo: Repo, ref: str | None = None) -> None:
+    def __init__(self, repo: Repo, ref: str | None = None, *, commit: str | None = None) -> None:
+        """`commit`: the SHA `ref` names when the caller has resolved it already (one git
+        process less)."""
         self.repo = repo
         self.ref = ref
+        self._commit = commit
 
     @classmethod
     def open(cls, *, repo: Path | None = None, ref: str | None = None) -> Revision:
@@ -141,7 +144,7 @@ class Revision:
     def _key(self) -> str | None:
         if self.ref is None:
             return None
-        commit = self.repo.resolve_ref(self.ref)  # not the snapshot: no tree listing needed
+        commit = self._commit or self.repo.resolve_ref(self.ref)  # no tree listing needed
         return sha256_of(
             ["revision", DIGEST_VERSION, commit, self.repo.prefix, self.repo.root.name]
         )

@@ -70,7 +70,7 @@ from mfops.language.modelfile import (
 )
 
 #: Bump when the meaning or layout of any cached entry changes.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 CACHE_DIR = "cache"
 #: At most this many entries per map are kept when segments are merged.
 MAX_ENTRIES = 60_000
