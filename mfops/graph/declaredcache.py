@@ -49,14 +49,10 @@ def _line(x: object) -> bool:
     return x is None or type(x) is int
 
 
-def _pair(row: object) -> bool:
-    return type(row) is list and len(row) == 2 and _line(row[1])
-
-
 def _param(value: object) -> bool:
     if type(value) is list:
         return all(type(v) is str for v in value)
-    return type(value) in (int, float, bool, str)
+    return type(value) in (int, float, bool)
 
 
 def decode(entry: object, node: ModelNode) -> Declared | None:
@@ -74,37 +70,49 @@ def decode(entry: object, node: ModelNode) -> Declared | None:
         or type(licenses) is not list
         or not _line(adapter)
         or type(drafts) is not list
+        or len(drafts) != len(node.drafts)
+        or (adapter is None) != (node.adapter is None)
     ):
-        return None
-    if not all(k in _TEXT_KEYS and _pair(v) and type(v[0]) is str for k, v in texts.items()):
-        return None
-    if not all(_pair(v) and _param(v[0]) for v in params.values()):
-        return None
-    if not all(type(d) is str for d in deprecated):
-        return None
-    if not all(
-        type(m) is list and len(m) == 2 and type(m[0]) is str and type(m[1]) is str
-        for m in messages
-    ):
-        return None
-    if not all(_pair(v) and type(v[0]) is str for v in licenses):
-        return None
-    if not all(type(d) is int for d in drafts) or len(drafts) != len(node.drafts):
-        return None
-    if (adapter is None) != (node.adapter is None):
         return None
     name = node.name
+    # Each `value, line` pair is unpacked: only a two-item list gives a str or typed value
+    # and an int or None there (a two-letter string gives two strings, which fails).
+    try:
+        own_texts: dict[str, Sourced[str]] = {}
+        for key, (value, line) in texts.items():
+            if key not in _TEXT_KEYS or type(value) is not str or not _line(line):
+                return None
+            own_texts[key] = Sourced(value, name, line)
+        own_params: dict[str, Sourced[object]] = {}
+        for key, (value, line) in params.items():
+            if not _param(value) or not _line(line):
+                return None
+            own_params[key] = Sourced(value, name, line)
+        own_messages = []
+        for pair in messages:
+            if type(pair) is not list or len(pair) != 2:
+                return None
+            role, content = pair
+            if type(role) is not str or type(content) is not str:
+                return None
+            own_messages.append(Message(role, content))
+        own_licenses = []
+        for value, line in licenses:
+            if type(value) is not str or not _line(line):
+                return None
+            own_licenses.append(Sourced(value, name, line))
+    except (TypeError, ValueError):  # not a pair
+        return None
+    if any(type(d) is not str for d in deprecated) or any(type(d) is not int for d in drafts):
+        return None
     return Declared(
         name=name,
-        texts={k: Sourced(v[0], name, v[1]) for k, v in texts.items()},
-        parameters={
-            k: Sourced(list(v[0]) if type(v[0]) is list else v[0], name, v[1])
-            for k, v in params.items()
-        },
+        texts=own_texts,
+        parameters=own_params,
         deprecated=tuple(deprecated),
-        messages=tuple(Message(role, content) for role, content in messages),
+        messages=tuple(own_messages),
         messages_line=messages_line,
-        licenses=tuple(Sourced(v, name, line) for v, line in licenses),
+        licenses=tuple(own_licenses),
         adapter=(
             Sourced(node.adapter, name, adapter)
             if node.adapter is not None and adapter is not None

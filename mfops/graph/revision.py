@@ -63,11 +63,11 @@ class Revision:
         key = self.revision_key()
         cache = self.repo.cache
         if key is not None and "graph" in self._stored:
-            store = self.repo.store
-            found = stored.load(
+            store, ref = self.repo.store, self.ref
+            found = stored.load(  # (the lambdas hold no `self`: no cycle keeps the graph)
                 self._stored["graph"],
                 cache,
-                lambda path: f"{self.ref}:{path}",
+                lambda path: f"{ref}:{path}",
                 lambda blob, shown: parse(store.read_blob(blob), path=shown),
             )
             if found is not None:

@@ -85,6 +85,8 @@ def test_the_cache_answers_the_second_time_and_the_folds_agree(graph):
         lambda e: e[2].__setitem__("temperature", [{"a": 1}, 1]),
         lambda e: e[2].__setitem__("stop", [["a", 2], 1]),
         lambda e: e.__setitem__(4, [["user"]]),
+        lambda e: e.__setitem__(4, ["ab"]),  # two letters are not a message
+        lambda e: e[1].__setitem__("system", "ab"),
         lambda e: e.__setitem__(6, [[1, 2]]),
         lambda e: e.__setitem__(7, None),  # the node has an ADAPTER
         lambda e: e.__setitem__(8, [1, 2]),  # one DRAFT too many for the node
