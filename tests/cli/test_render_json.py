@@ -21,9 +21,11 @@ scalars = (
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -43,9 +45,9 @@ def test_the_same_text_as_json_dumps(obj):
         -0.0,
         math.nan,
         [math.inf, -math.inf],
-        "\u2028 é \x00 \" \\ \ud800",
+        '\u2028 é \x00 " \\ \ud800',
         {"a": [], "b": {}, "c": [[]], "d": ()},
-        {1: "int key", None: "none key", 2.5: "float key", True: "bool key"},
+        {1: "int key", None: "none key", 2.5: "float key", False: "bool key"},
         [True, 1, 1.0],
         10**40,
     ],
