@@ -77,14 +77,17 @@ def _hashable(value: object) -> object:
 class Side:
     """One revision, with the file digests and views computed on demand and kept."""
 
-    def __init__(self, rev: Revision, mode: Mode) -> None:
+    def __init__(self, rev: Revision, mode: Mode, own: RememberedDeclared | None = None) -> None:
+        """`own`: where each model's own request comes from; two sides of one repository
+        share one, so a Modelfile unchanged between them is decoded once."""
         self.rev = rev
         self.mode = mode
         self.graph = rev.graph
         self.digests = rev.digests
         self._files: dict[tuple[str | None, str | None], str] = {}
         self._views: dict[str, View] = {}
-        self._own = RememberedDeclared(rev.repo.cache)
+        self._own = own if own is not None else RememberedDeclared(rev.repo.cache)
+        self._paths: dict[str, str] | None = None
 
     def file_digest(self, resolved: ResolvedPath) -> str:
         key = (resolved.repo_path, resolved.abs_path)
@@ -105,7 +108,10 @@ class Side:
         return BaseRef(base.kind, base.target)
 
     def file(self, name: str) -> str:
-        return self.graph.nodes[name].model.path
+        paths = self._paths
+        if paths is None:  # one pass: a diff asks for every unchanged model's file
+            paths = self._paths = {n: node.model.path for n, node in self.graph.nodes.items()}
+        return paths[name]
 
     def views(self, names: Sequence[str]) -> dict[str, View]:
         missing = [n for n in names if n not in self._views]

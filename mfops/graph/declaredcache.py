@@ -124,21 +124,29 @@ def decode(entry: object, node: ModelNode) -> Declared | None:
 
 class RememberedDeclared:
     """`declared(node)`, looked up in the repo cache by the node's blob id first; what is
-    worked out is remembered there (written when the cache is next saved)."""
+    worked out is remembered there (written when the cache is next saved). Each request
+    is also kept for this object's life under all it depends on (blob, name, resolved
+    adapter and drafts), so the same model at two revisions is decoded once."""
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
+        self._seen: dict[tuple[object, ...], Declared] = {}
 
     def __call__(self, node: ModelNode) -> Declared:
         blob = node.model.blob
         if blob is None:
             return declared(node)
+        key = (blob, node.name, node.adapter, node.drafts)
+        found = self._seen.get(key)
+        if found is not None:
+            return found
         entry = self.cache.declared(blob)
         if entry is not None:
             found = decode(entry, node)
-            if found is not None:
-                return found
-            self.cache.drop_declared(blob)
-        own = declared(node)
-        self.cache.put_declared(blob, encode(own))
-        return own
+            if found is None:
+                self.cache.drop_declared(blob)
+        if found is None:
+            found = declared(node)
+            self.cache.put_declared(blob, encode(found))
+        self._seen[key] = found
+        return found
