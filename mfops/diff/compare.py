@@ -30,7 +30,8 @@ from mfops.diff.changes import (
     TextChange,
     WeightsChange,
 )
-from mfops.graph.effective import Sourced, declared, effective_all
+from mfops.graph.declaredcache import RememberedDeclared
+from mfops.graph.effective import Sourced, effective_all
 
 if TYPE_CHECKING:
     from mfops.graph.effective import Message, Sourced
@@ -76,13 +77,17 @@ def _hashable(value: object) -> object:
 class Side:
     """One revision, with the file digests and views computed on demand and kept."""
 
-    def __init__(self, rev: Revision, mode: Mode) -> None:
+    def __init__(self, rev: Revision, mode: Mode, own: RememberedDeclared | None = None) -> None:
+        """`own`: where each model's own request comes from; two sides of one repository
+        share one, so a Modelfile unchanged between them is decoded once."""
         self.rev = rev
         self.mode = mode
         self.graph = rev.graph
         self.digests = rev.digests
         self._files: dict[tuple[str | None, str | None], str] = {}
         self._views: dict[str, View] = {}
+        self._own = own if own is not None else RememberedDeclared(rev.repo.cache)
+        self._paths: dict[str, str] | None = None
 
     def file_digest(self, resolved: ResolvedPath) -> str:
         key = (resolved.repo_path, resolved.abs_path)
@@ -103,7 +108,10 @@ class Side:
         return BaseRef(base.kind, base.target)
 
     def file(self, name: str) -> str:
-        return self.graph.nodes[name].model.path
+        paths = self._paths
+        if paths is None:  # one pass: a diff asks for every unchanged model's file
+            paths = self._paths = {n: node.model.path for n, node in self.graph.nodes.items()}
+        return paths[name]
 
     def views(self, names: Sequence[str]) -> dict[str, View]:
         missing = [n for n in names if n not in self._views]
@@ -111,10 +119,11 @@ class Side:
             self._views.update(
                 self._effective(missing) if self.mode == "effective" else self._declared(missing)
             )
+            self.rev.repo.cache.save()  # the requests worked out (graph/declaredcache.py)
         return {n: self._views[n] for n in names}
 
     def _effective(self, names: list[str]) -> dict[str, View]:
-        effs = effective_all(self.graph, names)
+        effs = effective_all(self.graph, names, own=self._own)
         out: dict[str, View] = {}
         for name in names:
             eff, node = effs[name], self.graph.nodes[name]
@@ -139,7 +148,7 @@ class Side:
         out: dict[str, View] = {}
         for name in names:
             node: ModelNode = self.graph.nodes[name]
-            own = declared(node)
+            own = self._own(node)
             out[name] = View(
                 name=name,
                 own=self.base_ref(node.base),

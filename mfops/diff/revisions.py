@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from mfops.diff.changes import Change, DiffResult, Mode, ModelDiff, Move, Status
 from mfops.diff.compare import Side, compare
 from mfops.errors import UnknownModelError
+from mfops.graph.declaredcache import RememberedDeclared
 from mfops.graph.revision import Revision
 
 
@@ -56,7 +57,8 @@ def diff_revisions(
     """
     old.load(require_models=True)
     new.load(require_models=True)
-    a, b = Side(old, mode), Side(new, mode)
+    own = RememberedDeclared(new.repo.cache) if old.repo is new.repo else None
+    a, b = Side(old, mode, own), Side(new, mode, own)
     for name in names:
         if name not in a.graph and name not in b.graph:
             raise UnknownModelError(

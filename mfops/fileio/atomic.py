@@ -21,7 +21,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from mfops.errors import UntrustedStateDir
@@ -76,6 +75,8 @@ def write_atomic(
         keep = stat.S_IMODE(os.lstat(target).st_mode)
     except FileNotFoundError:
         keep = mode if mode is not None else 0o666 & ~_umask()
+    import tempfile  # here: a command that writes nothing does not pay for its imports
+
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -19,6 +19,7 @@ Every value remembers the model (and line) it came from, so that diff and build 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -178,15 +179,21 @@ def fold(parent: Effective | None, own: Declared, base: Base) -> Effective:
     )
 
 
-def effective_all(graph: Graph, names: list[str] | None = None) -> dict[str, Effective]:
-    """Effective configs for `names` (default: every model), each parent folded once."""
+def effective_all(
+    graph: Graph,
+    names: list[str] | None = None,
+    *,
+    own: Callable[[ModelNode], Declared] = declared,
+) -> dict[str, Effective]:
+    """Effective configs for `names` (default: every model), each parent folded once;
+    `own` gives each model's own request (graph/declaredcache.py remembers them)."""
     wanted = graph.closure(names, up=True) if names is not None else list(graph.order)
     out: dict[str, Effective] = {}
     with paused_gc():  # thousands of parses and folds, all kept (fileio/bulk.py)
         for name in wanted:
             node = graph.nodes[name]
             parent = out[node.parent] if node.parent else None
-            out[name] = fold(parent, declared(node), node.base)
+            out[name] = fold(parent, own(node), node.base)
     return out
 
 

@@ -8,8 +8,9 @@ the digests. `Revision` holds them lazily so a command pays only for what it use
 from __future__ import annotations
 
 from functools import cached_property
+from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mfops.errors import LocatedError, MfopsError, RepoError
 from mfops.graph import stored, worktree
@@ -28,12 +29,26 @@ if TYPE_CHECKING:
     from mfops.repo.repository import Repo, Snapshot
 
 
+def _all_digests(found: dict[Any, Any]) -> bool:
+    """Every key a name and every value a `sha256:` digest: checked in C (a stored commit
+    holds 10,000 of them, and a generator expression costs more than reading them)."""
+    values = found.values()
+    return (
+        set(map(type, found)) <= {str}
+        and set(map(type, values)) <= {str}
+        and all(map(str.startswith, values, repeat("sha256:")))
+    )
+
+
 class Revision:
     """One version of the repo (the working tree when `ref` is None)."""
 
-    def __init__(self, repo: Repo, ref: str | None = None) -> None:
+    def __init__(self, repo: Repo, ref: str | None = None, *, commit: str | None = None) -> None:
+        """`commit`: the SHA `ref` names when the caller has resolved it already (one git
+        process less)."""
         self.repo = repo
         self.ref = ref
+        self._commit = commit
 
     @classmethod
     def open(cls, *, repo: Path | None = None, ref: str | None = None) -> Revision:
@@ -60,11 +75,11 @@ class Revision:
         key = self.revision_key()
         cache = self.repo.cache
         if key is not None and "graph" in self._stored:
-            store = self.repo.store
-            found = stored.load(
+            store, ref = self.repo.store, self.ref
+            found = stored.load(  # (the lambdas hold no `self`: no cycle keeps the graph)
                 self._stored["graph"],
                 cache,
-                lambda path: f"{self.ref}:{path}",
+                lambda path: f"{ref}:{path}",
                 lambda blob, shown: parse(store.read_blob(blob), path=shown),
             )
             if found is not None:
@@ -114,10 +129,7 @@ class Revision:
         key = self.revision_key()
         cache = self.repo.cache
         found = self._stored.get("digests")
-        if isinstance(found, dict) and all(
-            isinstance(n, str) and isinstance(d, str) and d.startswith("sha256:")
-            for n, d in found.items()
-        ):
+        if isinstance(found, dict) and _all_digests(found):
             return found
         graph = self.graph
         lock_text = self.snapshot.lock_text() if self._memo is not None else None
@@ -141,7 +153,7 @@ class Revision:
     def _key(self) -> str | None:
         if self.ref is None:
             return None
-        commit = self.repo.resolve_ref(self.ref)  # not the snapshot: no tree listing needed
+        commit = self._commit or self.repo.resolve_ref(self.ref)  # no tree listing needed
         return sha256_of(
             ["revision", DIGEST_VERSION, commit, self.repo.prefix, self.repo.root.name]
         )

@@ -1,7 +1,7 @@
 """The parse and digest cache: work that depends only on content is done once per content.
 
 A 10,000-model repository costs seconds to read, parse and digest, yet between two runs (or
-two refs) almost nothing changes. Four maps make a run cost what changed:
+two refs) almost nothing changes. Five maps make a run cost what changed:
 
 - *modelfiles*: git blob id (sha1 of `blob <size>\\0<bytes>`, the id git gives the same
   bytes) -> the decoded text and its FROM/ADAPTER/DRAFT instructions: enough for the graph,
@@ -14,6 +14,9 @@ two refs) almost nothing changes. Four maps make a run cost what changed:
   still found by blob id).
 - *digests*: a key over everything a model's digest depends on (its blob id, its base's
   identity, which holds the parent's digest, and its local files' digests) -> the digest.
+- *declared*: git blob id -> what that Modelfile's own create request holds (graph/
+  declaredcache.py encodes and checks it), so that comparing effective configs (`mfops
+  diff`) folds remembered requests instead of parsing every Modelfile of each chain again.
 - *revisions*: a commit (with the mfops root's place in it) -> its graph rows (graph/
   stored.py), lock text and every model's digest there.
   A commit never changes, so this is kept only when nothing the digests read lies outside
@@ -67,7 +70,7 @@ from mfops.language.modelfile import (
 )
 
 #: Bump when the meaning or layout of any cached entry changes.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 CACHE_DIR = "cache"
 #: At most this many entries per map are kept when segments are merged.
 MAX_ENTRIES = 60_000
@@ -365,10 +368,11 @@ class _Revisions:
 
 
 def _valid(kind: str, entries: dict[str, object], written_ns: int) -> dict[str, object]:
-    """The entries of a segment that are well-formed (modelfile entries are checked in
-    full when decoded); racy stat entries (mtime not older than the segment) left out."""
+    """The entries of a segment that are well-formed (modelfile and declared entries are
+    checked in full when decoded); racy stat entries (mtime not older than the segment)
+    left out."""
     out: dict[str, object] = {}
-    if kind == "modelfiles":
+    if kind in ("modelfiles", "declared"):
         for key, value in entries.items():
             if _BLOB.match(key):
                 out[key] = value
@@ -391,7 +395,7 @@ def _valid(kind: str, entries: dict[str, object], written_ns: int) -> dict[str, 
 
 
 class Cache:
-    """The four maps, in memory and (with a guard and a directory) in signed segment files."""
+    """The five maps, in memory and (with a guard and a directory) in signed segment files."""
 
     def __init__(self, directory: Path | None, guard: Guard | None = None) -> None:
         disk = _Disk(directory, guard) if directory is not None and guard is not None else None
@@ -400,6 +404,7 @@ class Cache:
         self._modelfiles = _Map("modelfiles", disk)
         self._stat = _Map("stat", disk)
         self._digests = _Map("digests", disk)
+        self._declared = _Map("declared", disk)
         self._revisions = _Revisions(disk)
         self._disk = disk
         self._worktree: list[dict[str, object] | None] = []
@@ -462,6 +467,18 @@ class Cache:
     def put_digest(self, key: str, digest: str) -> None:
         self._digests.put(key, digest)
 
+    def declared(self, blob: str) -> list[object] | None:
+        """The remembered own request of blob `blob` (graph/declaredcache.py checks it)."""
+        found = self._declared.get(blob)
+        return found if type(found) is list else None
+
+    def put_declared(self, blob: str, entry: list[object]) -> None:
+        self._declared.put(blob, entry)
+
+    def drop_declared(self, blob: str) -> None:
+        """Forget an entry that did not decode (it is not written again)."""
+        self._declared.drop(blob)
+
     def revision(self, key: str) -> dict[str, object]:
         """What is stored for one commit (see graph/revision.py): {} when nothing."""
         found = self._revisions.get(key)
@@ -500,7 +517,7 @@ class Cache:
 
     def save(self) -> None:
         """Write each map's new entries (see _Map.save), and the worktree entry if new."""
-        for m in (self._modelfiles, self._stat, self._digests, self._revisions):
+        for m in (self._modelfiles, self._stat, self._digests, self._declared, self._revisions):
             m.save()
         entry, self._worktree_new = self._worktree_new, None
         if entry is not None and self._disk is not None:
@@ -512,7 +529,7 @@ class Cache:
         """(loaded, added, used) per map: for tests and benchmarks."""
         return {
             m.name: (len(m.loaded), len(m.added), len(m.used))
-            for m in (self._modelfiles, self._stat, self._digests, self._revisions)
+            for m in (self._modelfiles, self._stat, self._digests, self._declared, self._revisions)
         }
 
 

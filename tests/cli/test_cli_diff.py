@@ -9,6 +9,8 @@ from __future__ import annotations
 import gc
 import json
 import re
+import subprocess
+import sys
 
 import jsonschema
 import pytest
@@ -145,6 +147,7 @@ def test_declared_and_model_filter(edited):
     data = json.loads(run("diff", "v1.0.0", "--declared", "--format", "json")[1])
     assert data["mode"] == "declared"
     assert gc.isenabled()  # the command pauses the collector only while it loads
+    assert gc.get_freeze_count() == 0  # and what it froze is collectable again (fileio/bulk.py)
     _, out, _ = run("diff", "v1.0.0", "--declared", "--stat", "-m", "python-bot", "-m", "go-bot")
     assert out == (
         " ~ python-bot | PARAMETER(temperature), MESSAGE\n"
@@ -379,6 +382,22 @@ def test_unknown_model_name(acme):
 
 
 # --------------------------------------------------------------------------- installed script
+
+
+def test_a_plain_diff_loads_nothing_of_the_server_path(edited):
+    """`--server` is the only user of the server client, the build session and the writer
+    lock: comparing two refs does not import them (cli/commands/diff.py)."""
+    probe = (
+        "import sys\nfrom mfops.cli.main import main\n"
+        f"try:\n    main(['-C', {str(edited.root)!r}, 'diff', 'v1.0.0', '--format', 'json'])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('mfops.build', "
+        "'mfops.server.client', 'mfops.store.writerlock', 'mfops.cli.commands.server'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_installed_entry_point(edited, run_mfops):

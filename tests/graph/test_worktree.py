@@ -208,8 +208,8 @@ def test_a_memo_of_another_version_or_malformed_is_ignored(repo_root, monkeypatc
     path = repo_root / ".mfops" / "cache" / MEMO
     data = memo_payload(repo_root)
     entry = data["entries"]["worktree"]
-    forged = [list(r) for r in entry["graph"]]
-    forged[0][1] = "models/forged.Modelfile"
+    graph = entry["graph"]  # columns (graph/stored.py): a well-formed forgery
+    forged = {**graph, "path": ["models/forged.Modelfile", *graph["path"][1:]]}
     variants = [
         {**data, "mfops": "0.0.0-other", "entries": {"worktree": {**entry, "graph": forged}}},
         {**data, "format": cache_mod.CACHE_FORMAT + 1},

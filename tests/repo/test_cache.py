@@ -34,6 +34,9 @@ COMMANDS = [
     ("digest", "--ref", "v1", "--json"),
     ("digest", "--ref", "v2", "--json"),
     ("diff", "v1", "v2", "--format", "json"),
+    ("diff", "v1", "v2", "--declared", "--format", "json"),
+    ("diff", "v1", "v2", "--format", "markdown"),
+    ("diff", "v1", "v2"),
     ("diff", "v1", "--format", "json"),
     ("graph", "--format", "json"),
 ]

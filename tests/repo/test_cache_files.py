@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mfops.fileio.bulk import paused_gc
+from mfops.fileio.bulk import freeze_bulk_loads, paused_gc
 from mfops.graph.revision import Revision
 from mfops.language.modelfile import Modelfile, parse
 from mfops.repo import cache as cache_mod
@@ -119,3 +119,28 @@ def test_paused_gc_restores_the_collector_as_found(enabled):
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_paused_gc_freezes_what_was_loaded_only_when_the_command_line_asks():
+    """The command line keeps what it loads in bulk until it exits: the collector is spared
+    walking it (gc.freeze) when the outermost pause ends; nobody else freezes anything."""
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        with paused_gc():
+            kept = [[i] for i in range(1000)]
+        assert gc.get_freeze_count() == 0
+        freeze_bulk_loads()
+        with paused_gc():
+            with paused_gc():
+                kept += [[i] for i in range(1000)]
+            assert gc.get_freeze_count() == 0  # only the outermost pause freezes
+        assert gc.get_freeze_count() >= len(kept)
+        assert gc.isenabled()
+    finally:
+        freeze_bulk_loads(False)
+        gc.unfreeze()
+        (gc.enable if was else gc.disable)()
+    with paused_gc():
+        kept.append([0])
+    assert gc.get_freeze_count() == 0

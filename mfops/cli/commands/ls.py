@@ -25,9 +25,8 @@ def command(opts, ref: str | None, fmt: str) -> int:
         rows.append(
             (name, node.model.path, f"{node.base.kind}:{base_label(node)}", str(graph.depths[name]))
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = (
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
-    click.echo("\n".join(lines))  # one write: 10,000 echo calls cost a tenth of a second
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths).format  # each cell padded, as str.ljust
+    click.echo("\n".join([line(*row).rstrip() for row in rows]))  # one write: 10,000 echo
+    # calls cost a tenth of a second
     return 0

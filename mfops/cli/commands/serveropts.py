@@ -1,37 +1,21 @@
-"""Options shared by every command that talks to Ollama: `--host` and `--timeout`."""
+"""Opening the session of a command that talks to Ollama (its `--host` and `--timeout` are
+hostopts.py's, re-exported here)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from mfops.build.session import Session
+from mfops.cli.commands.hostopts import server_options
 from mfops.server.client import ServerOptions
 from mfops.store.writerlock import TIMEOUT_ENV, WRITERS, WriterLock, timeout_from_env
 
 if TYPE_CHECKING:
     from mfops.build.session import Session
 
-
-def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add `--host` and `--timeout` to a command."""
-    fn = click.option(
-        "--timeout",
-        type=click.FloatRange(min=0.1),
-        default=600.0,
-        show_default=True,
-        metavar="SECONDS",
-        help="Give up on a server call after this long, retries included (creates, pulls "
-        "and test chats have their own deadlines).",
-    )(fn)
-    return click.option(
-        "--host",
-        metavar="URL",
-        help="Ollama server (default: OLLAMA_HOST, then defaults.host in mfops.yaml, then "
-        "http://127.0.0.1:11434).",
-    )(fn)
+__all__ = ["open_session", "server_options"]
 
 
 def open_session(
