@@ -79,6 +79,7 @@ class Session:
 
     def close(self) -> None:
         self.server.close()
+        self.repo.close()
 
 
 @dataclass(frozen=True)
@@ -125,15 +126,18 @@ def plan_build(
         # and the server is not asked (nor need it answer), as `git commit` with nothing
         # staged asks nobody. The graph is read first, while git works out the tag.
         rev.load()
-        the_tag, origin = _tag(session, rev, tag)
-        quiet = make_plan(rev, sel, tag=the_tag, tag_origin=origin, listing={}, host=host)
+        known = _tag(session, rev, tag)
+        quiet = make_plan(rev, sel, tag=known[0], tag_origin=known[1], listing={}, host=host)
         if not quiet.items:
             return Prepared(rev, quiet)
+    else:
+        known = None
     version = session.probe()
     pulled: list[str] = []
     updates: list[str] = []
     for _ in range(3):  # a lock update can change the plan once; it then settles
-        the_tag, origin = _tag(session, rev, tag)
+        the_tag, origin = known or _tag(session, rev, tag)
+        known = None  # a lock written by --pull makes the tree dirty: ask git again
         listing = session.server.models()
         plan = make_plan(
             rev,

@@ -15,24 +15,27 @@ release from the commit itself:
    that does not verify is deleted again, so a content tag names a verified model (the
    create and its read-back are one step: signals are deferred, see below). Creating at
    the content tag rather than at a staging tag copied afterwards saves two calls per
-   model, which is what a rollout's time is made of besides the creates. TAG has not
-   moved yet.
-3. **Verify before moving.** Every content tag the host already had is read back against
-   the release commit's effective config (a content tag changed by hand is caught here);
-   the content digest of each model at the commit must be the one the release record
-   holds. The layers read back (weights, adapters, drafts: blob digests) must equal the
-   base's on that host, the other hosts' of this rollout and those an earlier deploy of
-   the same release recorded. Manifest digests are *not* compared across hosts: they
-   differ between Ollama versions for identical layers.
+   model. TAG has not moved yet.
+3. **Verify before moving.** The host is listed once, then every content tag of the
+   release is read back against the release commit's effective config (a content tag
+   changed by hand, before or during the rollout, is caught here); the content digest of
+   each model at the commit must be the one the release record holds. The layers read
+   back (weights, adapters, drafts: blob digests) must equal the base's on that host, the
+   other hosts' of this rollout and those an earlier deploy of the same release recorded.
+   Manifest digests are *not* compared across hosts: they differ between Ollama versions
+   for identical layers.
 4. **Move TAG and the aliases** all or nothing with `retag` (release/retag.py: backups, a
    failure puts every moved tag back; signals deferred between server calls).
-5. **Verify after.** retag's last listing must show every `name:TAG` holding the manifest
-   its content tag held when it was listed: the one read back in step 2 or 3 (a content
-   tag read back in step 3 must still hold the manifest listed before that read-back, or
-   nothing moves). A manifest is content-addressed: it names the config and the layers,
-   so equal manifests serve what was read back, and a tag that holds anything else after
-   the copy fails the host with its tags put back. Reading every `name:TAG` back again
-   would cost one call per model and host and could find nothing the listing does not.
+5. **What moved is what was read back.** Each read-back of step 3 sits between two
+   listings: the one before it and retag's first, which must show each content tag still
+   holding the manifest the first one listed, or nothing moves (retag refuses a source
+   that changed since it was tested). retag's last listing then shows every `name:TAG`
+   holding that manifest. A manifest is content-addressed (it names the config and the
+   layers), so TAG serves what was read back; a tag that holds anything else after the
+   copy fails the host with its tags put back. A second read-back after the move would
+   cost a call per model and host and could find nothing the listings do not. Left open:
+   a content tag changed and changed back (A, B, A) around its read-back by someone
+   writing to the server at that moment.
 
 Hosts go `max_parallel` at a time; with `canary` N the first N hosts go first and the
 release's suites (from the release commit, the behave runner) run on each before the rest
@@ -365,20 +368,21 @@ class _HostDeploy:
             server=server,
         )
         creating = [i.name for i in plan.items if i.action == "create"]
-        made = set(creating)
         bases = BaseConfigs(server)
         effective = rev.effective
         # what each content tag read back as: the layers the record keeps for the model
         layers: dict[str, tuple[str, ...]] = {}
-        # content tags built earlier (maybe changed by hand since) must still hold, when the
-        # tags move, the manifest listed before they were read back
-        tested: dict[str, str | None] = {n: None for n in made}
         with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
             if creating:
                 self.say(f"building {len(creating)} model(s) from {release.commit[:12]}")
+                # each read back at once, so that a content tag only names a verified model
                 self._create(server, pool, creating, stage, bases, layers)
-            old = [n for n in names if n not in made]
-            for name in old:
+            # Then every content tag is read back between two listings: this one, and
+            # retag's first, which must show the same manifest (Move.manifest) or nothing
+            # moves. So what TAG gets is the manifest that was read back (step 5).
+            listing = server.models()
+            tested: dict[str, str] = {}
+            for name in names:
                 found = listing.get(key(f"{name}:{content_tag(digests[name])}"))
                 if found is None:
                     raise HostFailed(
@@ -390,7 +394,7 @@ class _HostDeploy:
                 target = f"{name}:{content_tag(digests[name])}"
                 layers[name] = self._verify(server, name, target, bases, effective[name])
 
-            list(pool.map(again, old))
+            list(pool.map(again, names))
         problems = [
             f"verification failed before any tag moved: {name}:{content_tag(digests[name])}: {why}"
             for name in names
@@ -410,19 +414,20 @@ class _HostDeploy:
         ]
         self.say(f"moving {', '.join(tags)}")
         outcome = retag(server, moves)
-        # on success retag's last listing showed every tag holding its content tag's
+        # On success retag's last listing showed every tag holding its content tag's
         # manifest, the one read back above: a manifest names its config and layers, so
         # that read-back is what TAG now serves (module docstring, step 5). When putting
-        # the tags back failed, the record lists those that may hold the release.
-        held = {
-            m.destination: m.source_manifest
+        # the tags back failed, the record lists the models any of whose tags (TAG or an
+        # alias) may hold the release.
+        may_hold = {
+            m.source
             for m in outcome.moves
             if outcome.ok or (outcome.restored is False and m.after == m.source_manifest)
         }
         self.models = [
-            HostModel(n, content_tag(digests[n]), held[f"{n}:{release.tag}"], layers[n])
+            HostModel(n, content_tag(digests[n]), tested[n], layers[n])
             for n in names
-            if f"{n}:{release.tag}" in held
+            if f"{n}:{content_tag(digests[n])}" in may_hold
         ]
         if not outcome.ok:
             put = {True: "; every moved tag was put back", False: "; putting them back FAILED"}

@@ -21,7 +21,7 @@ from mfops.errors import CheckFailed, ServerError
 from mfops.release.deploy import ReleaseRef, release_commit
 from mfops.release.retag import key
 from mfops.server.bases import check, require_locked, require_pinned
-from mfops.server.client import Server, ServerOptions
+from mfops.server.client import Server, ServerOptions, ServerTimeout, ServerUnreachable
 from mfops.server.hosts import Host, normalize_host
 
 if TYPE_CHECKING:
@@ -74,27 +74,34 @@ def plan_deploy(
     if refused:
         return DeployPlan(env.name, release, (), tuple(refused))
     hosts = [Host(normalize_host(h)) for h in env.hosts]
-    opts = replace(options or ServerOptions(), retries=0)
+    opts = options or ServerOptions()
     with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as pool:
         plans = tuple(pool.map(lambda h: _host_plan(rev, release, h, opts), hosts))
     return DeployPlan(env.name, release, plans)
 
 
 def _host_plan(rev: Revision, release: ReleaseRef, host: Host, options: ServerOptions) -> HostPlan:
-    server = Server(host, options)
+    """As deploy sees the host: its probe (the version, no retry) decides whether it
+    answers; the listing and the base checks of its first step whether it would refuse."""
+    probe = Server(host, replace(options, retries=0))
     try:
-        server.version()
-        listing = server.models()
+        probe.version()
     except ServerError as err:
         return HostPlan(host.identity, "unreachable", str(err))
     finally:
-        server.close()
+        probe.close()
+    server = Server(host, options)
     names = list(release.models)
     try:
+        listing = server.models()
         require_locked(check(rev.graph, rev.lock, listing, names), host=host.display)
         require_pinned(rev.graph, names, listing, host=host.display)
+    except (ServerUnreachable, ServerTimeout) as err:
+        return HostPlan(host.identity, "unreachable", str(err))
     except (CheckFailed, ServerError) as err:
         return HostPlan(host.identity, "refused", str(err))
+    finally:
+        server.close()
     steps = []
     for name in names:
         content = content_tag(rev.digests[name])

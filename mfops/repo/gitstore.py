@@ -131,6 +131,12 @@ class Started:
             raise RepoError(f"git {self.command} failed: {_stderr(err, self.proc.returncode)}")
         return out
 
+    def close(self) -> None:
+        """Stop it if it still runs and reap it (its answer is no longer wanted)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
 
 class GitStore:
     """The git repository at `git_root`, read through the `git` command's plumbing.

@@ -99,9 +99,13 @@ class Repo:
         return f"Repo({str(self.root)!r})"
 
     def close(self) -> None:
-        """Stop the git processes reading objects (they also end with the interpreter)."""
+        """Stop the git processes reading objects (they also end with the interpreter),
+        and a dirty check nobody asked for the answer of."""
         if self._store is not None:
             self._store.close()
+        started, self._dirty_check = self._dirty_check, None
+        if started is not None:
+            started.close()
 
     def __enter__(self) -> Repo:
         return self

@@ -504,3 +504,18 @@ def test_dry_run_names_a_refusing_host_exit_1_and_a_silent_one_exit_2(prod, host
     assert plan["hosts"][2]["state"] == "unreachable"
     assert "deploy would be refused:" in err and "does not answer" in err
     assert hosts[1].calls.count("/api/create") == 0
+
+
+def test_dry_run_agrees_with_deploy_on_a_failing_listing_and_on_too_many_canaries(prod, hosts):
+    hosts[1].faults.fail_next("/api/tags", times=1000)
+    code, plan, _err = deploy(prod, "v1", "--env", "prod", "--dry-run")
+    assert code == 1  # the host answers its probe: deploy would refuse it, not stop at once
+    assert [h["state"] for h in plan["hosts"]] == ["ready", "refused", "ready"]
+    hosts[1].faults.clear()
+    code, _out, err = prod.mfops("deploy", "v1", "--env", "prod", "--dry-run", "--canary", "5")
+    assert code == 2
+    assert "--canary 5 is more than the 3 host(s) of prod" in err
+    code, out, err = prod.mfops("deploy", "v1", "--env", "prod", "--dry-run", "--canary", "1")
+    assert code == 0, err
+    assert "the first 1 host(s) are canaries" in out
+    assert out.count("(canary)") == 1

@@ -247,3 +247,47 @@ def test_prune_env_keeps_what_the_tags_of_a_host_lost_after_the_move_hold(prod, 
     why = {(t["model"], t["tag"]): (t["action"], t["why"]) for t in first["tags"]}
     assert why[("expert", f"sha-{old}")] == ("keep", "a deployed release holds it")
     assert f"expert:sha-{old}" in listing(hosts[0])
+
+
+def test_a_created_content_tag_changed_after_its_first_read_back_moves_nothing(prod, hosts):
+    """base's new content tag is changed by hand while the expert is created and read back:
+    the read-back between the two listings catches it before any tag moves."""
+    original = hosts[0].api.show
+    changed: list[str] = []
+
+    def change_base(req: dict[str, Any]) -> Any:
+        result = original(req)
+        if str(req.get("model", "")).startswith("expert:") and not changed:
+            base = next(t for t in listing(hosts[0]) if t.startswith("base:mf-"))
+            changed.append(hosts[0].tamper(base, system="changed by hand"))
+        return result
+
+    hosts[0].api.show = change_base  # type: ignore[method-assign]
+    code, record, _err = deploy(prod, "v1", "--env", "prod")
+    assert changed, "the expert was not read back"
+    assert code == 1
+    assert record["hosts"][0]["state"] == "failed"
+    assert "verification failed before any tag moved: base:mf-" in record["hosts"][0]["reason"]
+    assert record["hosts"][0]["models"] == []
+    assert not {f"{m}:{t}" for m in MODELS for t in ("v1", "latest")} & set(listing(hosts[0]))
+
+
+def test_a_canary_whose_content_tag_changes_during_its_suites_moves_nothing(prod, hosts):
+    original = hosts[0].api.copy
+    changed: list[str] = []
+
+    def change_base(req: dict[str, Any]) -> Any:
+        result = original(req)
+        if str(req.get("destination", "")).startswith("expert:mfops-deploy-") and not changed:
+            base = next(t for t in listing(hosts[0]) if t.startswith("base:mf-"))
+            changed.append(hosts[0].tamper(base, system="changed by hand"))
+        return result
+
+    hosts[0].api.copy = change_base  # type: ignore[method-assign]
+    code, record, _err = deploy(prod, "v1", "--env", "prod", "--canary", "1")
+    assert changed, "the canary's content was not staged"
+    assert code == 1
+    reason = record["hosts"][0]["reason"]
+    assert "changed on the server since it was tested" in reason
+    assert not {f"{m}:{t}" for m in MODELS for t in ("v1", "latest")} & set(listing(hosts[0]))
+    assert states(record)[1:] == ["not started", "not started"]

@@ -86,14 +86,14 @@ def run_rollout(
             if rollback
             else find_release(repo, tag or "", entries=entries)
         )
-        if dry_run:
-            options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
-            plan = plan_deploy(repo, env, release, options=options)
-            return _dry_run(plan, fmt, "rollback" if rollback else "deploy")
         if canary > len(env.hosts):
             raise MfopsError(
                 f"--canary {canary} is more than the {len(env.hosts)} host(s) of {env.name}"
             )
+        if dry_run:
+            options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
+            plan = plan_deploy(repo, env, release, options=options)
+            return _dry_run(plan, fmt, "rollback" if rollback else "deploy", canary)
 
         def event(host: str, what: str) -> None:
             if fmt == "text":
@@ -125,9 +125,9 @@ def run_rollout(
     raise CheckFailed(f"deploy {result.entry.outcome}: {reason}")
 
 
-def _dry_run(plan: DeployPlan, fmt: str, what: str) -> int:
+def _dry_run(plan: DeployPlan, fmt: str, what: str, canary: int) -> int:
     """Print what `what` (deploy or rollback) would do; its exit code as the real run's."""
-    text = to_json(plan_json(plan)) if fmt == "json" else plan_text(plan, what)
+    text = to_json(plan_json(plan, canary)) if fmt == "json" else plan_text(plan, what, canary)
     click.echo(text, nl=False)
     if plan.ok:
         return 0
@@ -144,11 +144,12 @@ def _dry_run(plan: DeployPlan, fmt: str, what: str) -> int:
     raise CheckFailed(f"{what} would fail: {first.host} would refuse the release: {why}")
 
 
-def plan_json(plan: DeployPlan) -> dict[str, Any]:
+def plan_json(plan: DeployPlan, canary: int = 0) -> dict[str, Any]:
     r = plan.release
     return {
         "dry_run": True,
         "env": plan.env,
+        "canary": canary,
         "tag": r.tag,
         "aliases": list(r.aliases),
         "commit": r.commit,
@@ -158,13 +159,14 @@ def plan_json(plan: DeployPlan) -> dict[str, Any]:
         "hosts": [
             {
                 "host": h.host,
+                "canary": i < canary,
                 "state": h.state,
                 "reason": h.reason,
                 "models": [
                     {"name": m.name, "content": m.content, "action": m.action} for m in h.models
                 ],
             }
-            for h in plan.hosts
+            for i, h in enumerate(plan.hosts)
         ],
     }
 
@@ -176,18 +178,26 @@ _ACTIONS = {
 }
 
 
-def plan_text(plan: DeployPlan, what: str = "deploy") -> str:
+def plan_text(plan: DeployPlan, what: str = "deploy", canary: int = 0) -> str:
     r = plan.release
     tags = ", ".join((r.tag, *r.aliases))
     lines = [f"Dry run: {what} of {tags} (commit {r.commit[:12]}) to environment {plan.env}"]
+    if canary:
+        lines.append(
+            f"  the first {canary} host(s) are canaries: the release's suites run there "
+            "before their tags move, and the rest go only when they pass"
+        )
     lines += [f"  refused: {why}" for why in plan.refused]
     width = max((len(h.host) for h in plan.hosts), default=0)
-    for h in plan.hosts:
+    for i, h in enumerate(plan.hosts):
+        mark = " (canary)" if i < canary else ""
         counts = (
             f"{h.count('create')} to create, {h.count('move')} to move, "
             f"{h.count('current')} current"
         )
-        lines.append(f"  {h.host:<{width}}  {h.state}" + (f"  ({counts})" if h.models else ""))
+        lines.append(
+            f"  {h.host:<{width}}  {h.state}{mark}" + (f"  ({counts})" if h.models else "")
+        )
         if h.reason:
             lines += [f"      {line}" for line in h.reason.splitlines()]
         for m in h.models:

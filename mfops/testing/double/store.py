@@ -279,8 +279,8 @@ class Store:
                     for i in range(4):
                         spellings[i][existing[i].lower()] = existing
                 self._spellings = spellings
-        key = name.key
-        found = [spellings[i].get(key[i].lower()) for i in range(4)]
+            key = name.key  # read under the lock: a new manifest updates the tables in place
+            found = [spellings[i].get(key[i].lower()) for i in range(4)]
         parts = tuple(key[i] if f is None else f[i] for i, f in enumerate(found))
         return name.with_parts((parts[0], parts[1], parts[2], parts[3]))
 
