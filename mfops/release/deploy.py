@@ -16,26 +16,26 @@ release from the commit itself:
    create and its read-back are one step: signals are deferred, see below). Creating at
    the content tag rather than at a staging tag copied afterwards saves two calls per
    model. TAG has not moved yet.
-3. **Verify before moving.** The host is listed once, then every content tag of the
-   release is read back against the release commit's effective config (a content tag
-   changed by hand, before or during the rollout, is caught here); the content digest of
-   each model at the commit must be the one the release record holds. The layers read
-   back (weights, adapters, drafts: blob digests) must equal the base's on that host, the
-   other hosts' of this rollout and those an earlier deploy of the same release recorded.
-   Manifest digests are *not* compared across hosts: they differ between Ollama versions
-   for identical layers.
+3. **Verify before moving.** Every content tag the host already had is read back against
+   the release commit's effective config (a content tag changed by hand is caught here);
+   the content digest of each model at the commit must be the one the release record
+   holds. The layers read back (weights, adapters, drafts: blob digests) must equal the
+   base's on that host, the other hosts' of this rollout and those an earlier deploy of
+   the same release recorded. Manifest digests are *not* compared across hosts: they
+   differ between Ollama versions for identical layers.
 4. **Move TAG and the aliases** all or nothing with `retag` (release/retag.py: backups, a
    failure puts every moved tag back; signals deferred between server calls).
-5. **What moved is what was read back.** Each read-back of step 3 sits between two
-   listings: the one before it and retag's first, which must show each content tag still
-   holding the manifest the first one listed, or nothing moves (retag refuses a source
-   that changed since it was tested). retag's last listing then shows every `name:TAG`
-   holding that manifest. A manifest is content-addressed (it names the config and the
-   layers), so TAG serves what was read back; a tag that holds anything else after the
-   copy fails the host with its tags put back. A second read-back after the move would
-   cost a call per model and host and could find nothing the listings do not. Left open:
-   a content tag changed and changed back (A, B, A) around its read-back by someone
-   writing to the server at that moment.
+5. **What moved is what was read back.** After the read-backs of steps 2 and 3 the host is
+   listed once. A read-back and the listing both give the manifest's `modified_at` (the
+   manifest file's modification time, in nanoseconds): equal, the manifest was not written
+   again in between, so the digest listed is the manifest that was read back. A content
+   tag written again since (or a server that gives no time) is read back once more, now
+   between this listing and retag's first, which must show each content tag still holding
+   the manifest listed, or nothing moves (retag refuses a source that changed since it was
+   tested). retag's last listing then shows every `name:TAG` holding that manifest. A
+   manifest is content-addressed (it names the config and the layers), so TAG serves what
+   was read back; a tag that holds anything else after the copy fails the host with its
+   tags put back. Everything is verified before a tag moves, at one read-back per model.
 
 Hosts go `max_parallel` at a time; with `canary` N the first N hosts go first and the
 release's suites (from the release commit, the behave runner) run on each before the rest
@@ -370,18 +370,28 @@ class _HostDeploy:
         creating = [i.name for i in plan.items if i.action == "create"]
         bases = BaseConfigs(server)
         effective = rev.effective
-        # what each content tag read back as: the layers the record keeps for the model
-        layers: dict[str, tuple[str, ...]] = {}
+        # what each content tag read back as: its layers (kept in the record) and when its
+        # manifest was written
+        read: dict[str, tuple[tuple[str, ...], str]] = {}
         with ThreadPoolExecutor(max_workers=self.jobs + 2) as pool:
             if creating:
                 self.say(f"building {len(creating)} model(s) from {release.commit[:12]}")
                 # each read back at once, so that a content tag only names a verified model
-                self._create(server, pool, creating, stage, bases, layers)
-            # Then every content tag is read back between two listings: this one, and
-            # retag's first, which must show the same manifest (Move.manifest) or nothing
-            # moves. So what TAG gets is the manifest that was read back (step 5).
+                self._create(server, pool, creating, stage, bases, read)
+            made = set(creating)
+
+            def again(name: str) -> None:
+                target = f"{name}:{content_tag(digests[name])}"
+                read[name] = self._verify(server, name, target, bases, effective[name])
+
+            list(pool.map(again, [n for n in names if n not in made]))
+            # One listing after every read-back: a content tag whose manifest was written
+            # again since its read-back (another modification time; or a server that
+            # gives none) is read back once more, now between this listing and retag's
+            # first, which must show the same manifest (Move.manifest) or nothing moves.
             listing = server.models()
             tested: dict[str, str] = {}
+            stale: list[str] = []
             for name in names:
                 found = listing.get(key(f"{name}:{content_tag(digests[name])}"))
                 if found is None:
@@ -389,12 +399,10 @@ class _HostDeploy:
                         "failed", f"{name}:{content_tag(digests[name])} is not on the host"
                     )
                 tested[name] = found.digest
-
-            def again(name: str) -> None:
-                target = f"{name}:{content_tag(digests[name])}"
-                layers[name] = self._verify(server, name, target, bases, effective[name])
-
-            list(pool.map(again, names))
+                if not found.modified_at or found.modified_at != read[name][1]:
+                    stale.append(name)
+            list(pool.map(again, stale))
+        layers = {n: read[n][0] for n in names}
         problems = [
             f"verification failed before any tag moved: {name}:{content_tag(digests[name])}: {why}"
             for name in names
@@ -469,11 +477,11 @@ class _HostDeploy:
         names: list[str],
         stage: str,
         bases: BaseConfigs,
-        layers: dict[str, tuple[str, ...]],
+        read: dict[str, tuple[tuple[str, ...], str]],
     ) -> None:
         """Create `names` (dependency order) at their content tags, at most `jobs` creates
-        at once, each read back (its layers into `layers`); a model's verification overlaps
-        the next create. The first failure stops the rest."""
+        at once, each read back (into `read`); a model's verification overlaps the next
+        create. The first failure stops the rest."""
         rev = self.rev
         gate = threading.Semaphore(self.jobs)
         uploading = threading.Lock()  # creates that upload blobs go one at a time (execute.py)
@@ -505,8 +513,9 @@ class _HostDeploy:
                             node, fields, target=target, tag=from_tag, blobs=blobs
                         )
                     server.create(request)
-                got = self._verify(server, name, target, bases, rev.effective[name], built=True)
-                layers[name] = got
+                read[name] = self._verify(
+                    server, name, target, bases, rev.effective[name], built=True
+                )
             except BaseException:
                 failed.set()
                 _drop(server, target)  # a content tag only names a verified model
@@ -542,8 +551,9 @@ class _HostDeploy:
         eff: Effective,
         *,
         built: bool = False,
-    ) -> tuple[str, ...]:
-        """Read `target` back against the release commit's intent; its layers."""
+    ) -> tuple[tuple[str, ...], str]:
+        """Read `target` back against the release commit's intent; its layers and when its
+        manifest was written."""
         have = server.show(target)
         if have is None:
             raise HostFailed("failed", f"{target} is not on the host")
@@ -563,7 +573,7 @@ class _HostDeploy:
                 f"verification failed {when}: {target}'s weights {_short(layers[:1])} are not "
                 f"its base {base_name}'s {_short(layers_of(base)[:1])}",
             )
-        return layers
+        return layers, have.modified_at
 
 
 def _drop(server: Server, target: str) -> None:

@@ -307,12 +307,14 @@ class ServerOptions:
 
 @dataclass(frozen=True)
 class ServerModel:
-    """One `/api/tags` entry: display name and manifest digest (64 hex, no prefix)."""
+    """One `/api/tags` entry: display name and manifest digest (64 hex, no prefix); when the
+    manifest was last written (`modified_at`, the text `/api/show` gives too)."""
 
     name: str
     digest: str
     size: int = 0
     parent_model: str = ""
+    modified_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,7 @@ def _listing(body: dict[str, Any]) -> dict[str, ServerModel]:
             str(entry.get("digest", "")),
             int(entry.get("size") or 0),
             str(details.get("parent_model") or ""),
+            str(entry.get("modified_at") or ""),
         )
     return out
 

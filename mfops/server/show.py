@@ -60,6 +60,9 @@ class ServerConfig:
     drafts: tuple[str, ...] = ()
     architecture: str = ""
     modelfile: str = ""
+    #: when the manifest was last written (the server's `modified_at`, as `/api/tags` gives
+    #: it): not content, but it tells a read-back from a later rewrite (release/deploy.py)
+    modified_at: str = ""
 
     def text(self, key: str) -> str:
         return str(getattr(self, key) or "")
@@ -212,4 +215,5 @@ def config_from_show(name: str, body: dict[str, Any]) -> ServerConfig:
         drafts=stored.drafts,
         architecture=str(architecture or ""),
         modelfile=modelfile,
+        modified_at=str(body.get("modified_at") or ""),
     )

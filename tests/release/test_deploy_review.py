@@ -291,3 +291,26 @@ def test_a_canary_whose_content_tag_changes_during_its_suites_moves_nothing(prod
     assert "changed on the server since it was tested" in reason
     assert not {f"{m}:{t}" for m in MODELS for t in ("v1", "latest")} & set(listing(hosts[0]))
     assert states(record)[1:] == ["not started", "not started"]
+
+
+def test_each_content_tag_is_read_back_once_unless_the_server_gives_no_modification_time(
+    prod, hosts
+):
+    tags = hosts[1].api.tags
+
+    def without_times(req: Any) -> Any:
+        result = tags(req)
+        for entry in result.body["models"]:
+            entry.pop("modified_at", None)
+        return result
+
+    hosts[1].api.tags = without_times  # type: ignore[method-assign]
+    code, _record, err = deploy(prod, "v1", "--env", "prod", "--max-parallel", "3")
+    assert code == 0, err
+    shown = [[b["model"] for b in d.calls.bodies("/api/show")] for d in hosts]
+    for i in (0, 2):  # the listing's time matches each read-back: no second one
+        assert sorted(n for n in shown[i] if ":mf-" in n) == sorted(
+            {n for n in shown[i] if ":mf-" in n}
+        )
+    # no time to bind a read-back to the listing: each is read back again after it
+    assert all(shown[1].count(n) == 2 for n in shown[1] if ":mf-" in n)

@@ -213,3 +213,28 @@ def test_show_template_of_a_gguf_with_a_chat_template(pair: Pair):
     assert normal_show(db)["modelfile"] == normal_show(rb)["modelfile"]
     (_, rb), (_, db) = pair.both("POST", "/api/show", {"model": go})
     assert db["template"] == rb["template"] == "{{ .Prompt }}!"
+
+
+def test_show_and_tags_give_one_modification_time_that_a_rewrite_changes(pair: Pair):
+    """deploy binds a read-back to the listed manifest by `modified_at` (release/deploy.py
+    step 5): both endpoints must give the manifest file's time, to the nanosecond, and a
+    manifest written again must get a new one."""
+    tiny = pair.upload(tiny_gguf())
+    model = pair.name("stamp")
+    pair.create({"model": model, "files": {"tiny.gguf": tiny}})
+    for url in (pair.host, pair.double.url):
+        times = []
+        for system in ("first", "second"):
+            status, _ = raw(
+                url,
+                "POST",
+                "/api/create",
+                {"model": model, "from": model, "system": system, "stream": False},
+            )
+            assert status == 200
+            _, shown = raw(url, "POST", "/api/show", {"model": model})
+            _, listed = raw(url, "GET", "/api/tags")
+            entry = next(m for m in listed["models"] if m["name"] == f"{model}:latest")
+            assert shown["modified_at"] == entry["modified_at"], url
+            times.append(entry["modified_at"])
+        assert times[0] != times[1], url
