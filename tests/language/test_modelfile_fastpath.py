@@ -100,7 +100,7 @@ def line(draw: st.DrawFn) -> str:
 
 any_line = st.one_of(
     line(),
-    st.sampled_from(["", "  ", "\t", "# c", "  # c", "FROM base", '"""', "x", '"'] + _VALUES),
+    st.sampled_from(["", "  ", "\t", "# c", "  # c", "FROM base", '"""', "x", '"', *_VALUES]),
     st.text(max_size=12),
 )
 
