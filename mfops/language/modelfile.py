@@ -423,6 +423,7 @@ class _Parser:
         count = len(parts)
         fast = _FAST_LINE.match if self.fast else None
         plain = _FAST_KEYWORDS
+        has_from = False
         i = 0
         while i < count:
             text = parts[i]
@@ -461,12 +462,15 @@ class _Parser:
                             m = None
                     if m is not None:
                         append(ins)
+                        has_from = has_from or ins.keyword == "FROM"
                         i += 2
                         continue
                 self.i = i
-                append(self._instruction(text, len(text) - len(body)))
+                ins = self._instruction(text, len(text) - len(body))
+                append(ins)
+                has_from = has_from or acting(ins).keyword == "FROM"
                 i = self.i
-        if not any(isinstance(n, Instruction) and acting(n).keyword == "FROM" for n in nodes):
+        if not has_from:
             raise self._error(
                 "no FROM line",
                 "no FROM line",
