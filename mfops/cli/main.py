@@ -23,6 +23,7 @@ import click
 
 from mfops import __version__
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.fileio.bulk import frozen_loads
 from mfops.language.suggest import close_matches, did_you_mean
 from mfops.release.signals import terminate_like_interrupt
 from mfops.server.hosts import redact
@@ -179,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     # model diff). A short-lived CLI loses nothing by collecting far less often.
     gc.set_threshold(100_000, 50, 100)
     try:
-        with terminate_like_interrupt():  # SIGTERM, SIGHUP: cleaned up after like Ctrl-C
+        # frozen_loads: bulk loads set what they built aside from later collections
+        # (fileio/bulk.py). SIGTERM, SIGHUP: cleaned up after like Ctrl-C.
+        with frozen_loads(), terminate_like_interrupt():
             rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
         line = str(err) if hasattr(err, "location") else f"mfops: {err}"

@@ -7,14 +7,13 @@ measured on 10,000 models, loading a stored graph took 0.34 s with the collector
 without. None of this creates reference cycles worth collecting, so the collector is paused
 for the duration (and left as it was found; nesting is fine).
 
-Pausing alone only moves the cost: the first collection after the pause walks every object
-the pause let pile up, and a cold `mfops ls` on 10,000 models spent 85-160 ms in those
-(measured with gc.callbacks). So the outermost pause ends by freezing what is alive
-(`gc.freeze`: moved aside, never walked by later collections; it costs no walk itself) and
-begins by unfreezing what an earlier pause froze (`gc.unfreeze`: back into the oldest
-generation), so a long-running process (the test suite, a library user) still collects
-cycles among those objects at its next full collection; nothing stays frozen past the next
-bulk load.
+Pausing alone only moves the cost: the first collections after a pause walk every object it
+let pile up, and a cold `mfops ls` on 10,000 models spent 85-160 ms in them (measured with
+gc.callbacks). A short-lived process (the command line, `frozen_loads`) therefore ends each
+outermost pause by freezing what is alive (`gc.freeze`: set aside, never walked by later
+collections, at no cost of its own) and unfreezes everything when it is done, so that a
+process that goes on (the test suite calls the command line in-process) collects cycles
+among those objects again. Elsewhere nothing is frozen.
 """
 
 from __future__ import annotations
@@ -23,18 +22,33 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_freezing: list[bool] = [False]
+
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """Run the body with automatic garbage collection off, then restore it (freezing what
-    is alive, see the module docstring)."""
+    """Run the body with automatic garbage collection off, then restore it (inside
+    `frozen_loads`, freezing what is alive first)."""
     was_enabled = gc.isenabled()
-    if was_enabled:
-        gc.unfreeze()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
-            gc.freeze()
+            if _freezing[0]:
+                gc.freeze()
             gc.enable()
+
+
+@contextmanager
+def frozen_loads() -> Iterator[None]:
+    """Let bulk loads freeze what they built until the body ends (see the module
+    docstring); then unfreeze it all, back into the oldest generation."""
+    was = _freezing[0]
+    _freezing[0] = True
+    try:
+        yield
+    finally:
+        _freezing[0] = was
+        if not was:
+            gc.unfreeze()

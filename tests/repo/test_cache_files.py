@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mfops.fileio.bulk import paused_gc
+from mfops.fileio.bulk import frozen_loads, paused_gc
 from mfops.graph.revision import Revision
 from mfops.language.modelfile import Modelfile, parse
 from mfops.repo import cache as cache_mod
@@ -118,4 +118,37 @@ def test_paused_gc_restores_the_collector_as_found(enabled):
             raise KeyError("x")
         assert gc.isenabled() is enabled
     finally:
+        (gc.enable if was else gc.disable)()
+
+
+class _Cyclic:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_bulk_loads_freeze_what_they_built_only_inside_frozen_loads():
+    """Inside `frozen_loads` what a bulk load built is set aside from later collections
+    (they do not walk it again); once it ends, a cycle among it that became garbage is
+    collected again. Outside, nothing is frozen."""
+    import weakref
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with paused_gc():
+            ref = weakref.ref(_Cyclic())
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert ref() is None
+        with frozen_loads():
+            with paused_gc():
+                ref = weakref.ref(_Cyclic())
+            assert gc.get_freeze_count() > 0
+            gc.collect()
+            assert ref() is not None  # frozen: the collector does not see it
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert ref() is None
+    finally:
+        gc.unfreeze()
         (gc.enable if was else gc.disable)()
