@@ -189,36 +189,62 @@ def walk_dir(
         (TreeSource sees it as one special entry), and the working tree must agree, or every
         Modelfile in it would differ between the two. `dirstats` receives the stat data of
         every directory read and every nested repository, taken before it is read, and `marks`
-    whether each skipped (dot or tool) directory is a nested repository."""
+    whether each skipped (dot or tool) directory is a nested repository.
+
+    Whether a directory is a nested repository is read from its own listing when the walk
+    reads it anyway (a `.git` among its entries), rather than asked with one more system
+    call per directory before it is read; only a directory that cannot be listed, or whose
+    listing holds `.git` in another case (a case-insensitive filesystem may match it), is
+    asked the filesystem (`is_nested_repo`)."""
     found: list[tuple[str, bool]] = []
-    stack = [""]
+    # (path, the kinds of its parent's entries, its name there): None for `top` itself
+    stack: list[tuple[str, dict[str, str] | None, str]] = [("", None, "")]
     if dirstats is not None:
         dirstats[""] = dir_stat(top)
     while stack:
-        rel = stack.pop()
+        rel, parent, own = stack.pop()
+        where = os.path.join(top, rel) if rel else top
         try:
-            entries = list(os.scandir(os.path.join(top, rel) if rel else top))
+            with os.scandir(where) as it:
+                entries = list(it)
         except OSError:
-            if dirstats is not None:
+            if parent is not None and is_nested_repo(where):
+                parent[own] = "special"
+            elif dirstats is not None:
                 dirstats[rel] = (-1, -1, -1)  # unreadable: never matches
             continue
+        if parent is not None:
+            nested = False
+            for entry in entries:
+                name = entry.name
+                if name == ".git":
+                    nested = True
+                    break
+                if len(name) == 4 and name.lower() == ".git":
+                    nested = is_nested_repo(where)
+                    break
+            if nested:  # a nested work tree: not entered
+                parent[own] = "special"
+                continue
         kinds: dict[str, str] = {}
         for entry in entries:
             name = entry.name
             path = f"{rel}/{name}" if rel else name
             if entry.is_dir(follow_symlinks=False):
-                skipped = name in SKIP_DIRS or name.startswith(".")
-                if dirstats is not None and not skipped:  # before it is read or looked into
-                    dirstats[path] = dir_stat(entry.path)
-                nested = is_nested_repo(entry.path)
-                if marks is not None and skipped:
-                    marks[path] = nested  # its own stat data changes too often (.git)
-                if nested:
-                    kinds[name] = "special"
+                if name in SKIP_DIRS or name.startswith("."):
+                    nested = is_nested_repo(entry.path)
+                    if marks is not None:
+                        marks[path] = nested  # its own stat data changes too often (.git)
+                    kinds[name] = "special" if nested else "dir"
                     continue
-                kinds[name] = "dir"
-                if not skipped:
-                    stack.append(path)
+                if dirstats is not None:  # before it is read or looked into
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                        dirstats[path] = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                    except OSError:
+                        dirstats[path] = (-1, -1, -1)
+                kinds[name] = "dir"  # "special" once its listing shows a nested repository
+                stack.append((path, kinds, name))
             elif entry.is_file(follow_symlinks=False):
                 kinds[name] = "file"
                 found.append((path, False))
