@@ -67,11 +67,13 @@ def _home_relative(graph: Graph) -> bool:
     return False
 
 
-def _file_stat(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
+def _file_stat(path: str, st: os.stat_result | None = None) -> list[int] | None:
+    """The stat data remembered for a file (`st` when already taken, else asked now)."""
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
     if not stat.S_ISREG(st.st_mode):
         return None
     return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode]
@@ -86,8 +88,12 @@ def remember(repo: Repo, snapshot: Snapshot, graph: Graph) -> dict[str, object] 
     limit = source.created_ns - RACY_NS
     root = str(source.root)
     files: dict[str, list[int]] = {}
+    # A Modelfile's stat data as taken before it was read: the graph holds what was read
+    # after it, so a change in between is a miss next time, never a stale graph (and a
+    # change after it is racy, refused below). Other files are asked now.
+    taken = source.file_stats
     for rel in sorted({n.model.path for n in graph.nodes.values()} | source.reads):
-        found = _file_stat(os.path.join(root, rel))
+        found = _file_stat(os.path.join(root, rel), taken.get(rel))
         if found is None or found[0] >= limit or found[1] >= limit:
             return None
         files[rel] = found

@@ -572,14 +572,21 @@ class _Disk:
         return data, st.st_mtime_ns
 
     def write(self, name: str, payload: bytes) -> Path | None:
-        """Write one signed segment named `name`; None when there is no machine key."""
+        """Write one signed segment named `name`; None when there is no machine key.
+
+        Atomically (a temporary file renamed), so no reader and no crashed run ever sees
+        half a segment, but without fsync (`durable=False`): a cold run writes megabytes
+        here, and a segment is only worth time. What a power loss could leave (a renamed
+        file short of its bytes) fails the HMAC check in `read` and is ignored, as is any
+        segment that does not verify: the cost is a slower next run, never a wrong one."""
         key = self.key()
         if key is None:
             return None
         self.ensure_dir()
         path = self.directory / name
         mac = self.guard.sign(key, payload)
-        write_atomic(path, _MAGIC + mac.encode("ascii") + b"\n" + payload, mode=0o600)
+        data = _MAGIC + mac.encode("ascii") + b"\n" + payload
+        write_atomic(path, data, mode=0o600, durable=False)
         return path
 
     def ensure_dir(self) -> None:

@@ -339,6 +339,8 @@ class Snapshot:
         cache = self.repo.cache
         source = self.source
         tree = source if isinstance(source, TreeSource) else None
+        # the stat data each worktree file had before it was read, for the worktree memo
+        seen = source.file_stats if isinstance(source, WorktreeSource) else None
         root = str(source.root)
         count = len(physical)
         out: list[tuple[Modelfile, str] | None] = [None] * count
@@ -354,6 +356,8 @@ class Snapshot:
                 except OSError:
                     todo.append(i)
                     continue
+                if seen is not None:
+                    seen[rel] = st
                 blob = cache.stat_blob(rel, st)
             mf = None
             if blob is not None:

@@ -88,6 +88,9 @@ class WorktreeSource(Source):
         self.marks: dict[str, bool] = {}
         self.probed: dict[str, tuple[str, str | None]] = {}
         self.reads: set[str] = set()
+        #: The stat data of Modelfiles taken before they were read (repository.py), so
+        #: that the memo need not ask again: a file changed after it is a later miss.
+        self.file_stats: dict[str, os.stat_result] = {}
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.root, rel) if rel else str(self.root)
