@@ -307,7 +307,9 @@ class Modelfile:
         if found is not None:
             return found  # type: ignore[no-any-return]
         index: dict[str, list[Instruction]] = {}
-        for ins in map(acting, self.instructions):
+        for ins in self.instructions:
+            if ins.keyword == "PARAMETER" and ins.param in PARAM_COMMANDS:
+                ins = acting(ins)  # (only these act as another command)
             same = index.get(ins.keyword)
             if same is None:
                 index[ins.keyword] = [ins]
@@ -319,6 +321,9 @@ class Modelfile:
     def of(self, keyword: str) -> tuple[Instruction, ...]:
         """The instructions acting as one keyword (upper case), in file order: a `PARAMETER
         system X` is among the SYSTEMs, not the PARAMETERs (see `acting`)."""
+        index = self.__dict__.get("_index")
+        if index is not None:  # the index of the nodes, once built (a digest asks ~13 times)
+            return index.get(keyword, ())  # type: ignore[no-any-return]
         if "_resolve" in self.__dict__:
             self._resolved()
         graph = self.__dict__.get("_graph")
