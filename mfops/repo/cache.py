@@ -62,7 +62,6 @@ from mfops.language.modelfile import (
     Instruction,
     Modelfile,
     Node,
-    acting,
     parse,
 )
 
@@ -150,8 +149,14 @@ def _row(n: Instruction) -> list[object]:
 def _encode(mf: Modelfile, text: str) -> list[object]:
     """[newline, the decoded text (parsed again only when the nodes are used), the rows of
     the graph's instructions]."""
-    graph = [_row(n) for n in map(acting, mf.instructions) if n.keyword in GRAPH_KEYWORDS]
+    graph = [_row(n) for keyword in _GRAPH_ORDER for n in mf.of(keyword)]
     return [mf.newline, text, graph]
+
+
+#: The graph keywords in the order their rows are written (each keyword's in file order:
+#: `_deferred` groups them by keyword again). `Modelfile.of` answers a deferred parse
+#: without decoding it and a full one from the index the graph builds anyway.
+_GRAPH_ORDER = tuple(sorted(GRAPH_KEYWORDS))
 
 
 def _instruction(row: object) -> Instruction | None:

@@ -341,7 +341,7 @@ class Snapshot:
         tree = source if isinstance(source, TreeSource) else None
         # the stat data each worktree file had before it was read, for the worktree memo
         seen = source.file_stats if isinstance(source, WorktreeSource) else None
-        root = str(source.root)
+        prefix = os.path.join(source.root, "")  # joined by hand: 10,000 os.path.join
         count = len(physical)
         out: list[tuple[Modelfile, str] | None] = [None] * count
         todo: list[int] = []
@@ -352,7 +352,7 @@ class Snapshot:
                 blob = tree.entries[rel].sha
             else:
                 try:
-                    st = stats[i] = os.stat(os.path.join(root, rel))
+                    st = stats[i] = os.stat(prefix + rel)
                 except OSError:
                     todo.append(i)
                     continue

@@ -93,7 +93,12 @@ class WorktreeSource(Source):
         self.file_stats: dict[str, os.stat_result] = {}
 
     def _abs(self, rel: str) -> str:
-        return os.path.join(self.root, rel) if rel else str(self.root)
+        return self._prefix + rel if rel else str(self.root)
+
+    @cached_property
+    def _prefix(self) -> str:
+        """The root with a trailing separator: `_abs` runs once per file read."""
+        return os.path.join(self.root, "")
 
     def lstat(self, rel: str) -> tuple[str, str | None]:
         found = self._lstat.get(rel)
