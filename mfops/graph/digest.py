@@ -35,9 +35,12 @@ if TYPE_CHECKING:
 DIGEST_VERSION = 1
 
 
-#: One encoder for every digest: `json.dumps` with options builds a new one per call, a
-#: tenth of the time of hashing 10,000 payloads (the output is the same).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+#: One encoder for every digest: `json.dumps` with options builds a new one per call, and
+#: a payload (plain data, built fresh: no cycles) needs no check for circular references.
+#: 5.0 -> 3.3 us a payload; the output is the same bytes.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
 
 
 def canonical_json(obj: object) -> bytes:

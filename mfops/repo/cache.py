@@ -443,7 +443,11 @@ class Cache:
         graph = mf.__dict__.get("_graph")
         if graph is not None and "nodes" not in mf.__dict__:
             return Modelfile.deferred(lambda: mf.nodes, path=path, newline=mf.newline, graph=graph)
-        return Modelfile(mf.nodes, path, mf.newline)
+        named = Modelfile(mf.nodes, path, mf.newline)
+        for view in ("_instructions", "_index"):  # path-free views: `diff v1 v2` reads each
+            if view in mf.__dict__:  # unchanged model at both refs, built once
+                named.__dict__[view] = mf.__dict__[view]
+        return named
 
     def put_modelfile(self, blob: str, mf: Modelfile, text: str) -> None:
         """Remember the parse `mf` of the decoded `text` of blob `blob`."""

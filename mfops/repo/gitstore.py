@@ -211,7 +211,9 @@ class GitStore:
         """The content of `<commit>:<path>` for each spec (None: no such blob), one process."""
         if not specs:
             return []
-        out = self._run("cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode())
+        out = self._run(
+            "cat-file", "--batch", "--buffer", stdin="".join(f"{s}\n" for s in specs).encode()
+        )
         found: list[bytes | None] = []
         pos = 0
         for _ in specs:
@@ -338,7 +340,9 @@ class GitStore:
         """The content of many blobs in one `git cat-file --batch` call, in order."""
         if not shas:
             return []
-        out = self._run("cat-file", "--batch", stdin="".join(f"{s}\n" for s in shas).encode())
+        out = self._run(
+            "cat-file", "--batch", "--buffer", stdin="".join(f"{s}\n" for s in shas).encode()
+        )
         blobs: list[bytes] = []
         pos = 0
         for sha in shas:
