@@ -25,6 +25,7 @@ from pathlib import Path
 from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
 from mfops.language.modelfile import Modelfile, decode, parse
 from mfops.language.names import check_repo_model_name
+from mfops.language.outline import outline
 from mfops.language.semver import parse_version_tag
 from mfops.repo.cache import Cache, blob_id
 from mfops.repo.config import Config, Defaults, ModelConfig, load_config
@@ -374,7 +375,12 @@ class Snapshot:
             mf = cache.modelfile(blob, shown[i], partial(self._reparse, rel, shown[i]))
             if mf is None:
                 text = decode(data)
-                mf = parse(text, path=shown[i])
+                # In the working tree, where graph-only commands (ls, graph) run most, a
+                # plain file is only outlined: parsed in full when more than its graph
+                # lines is used (language/outline.py). At a commit the graph is stored
+                # after the first run, and what reads one mostly wants the digests.
+                found_mf = outline(text, shown[i]) if tree is None else None
+                mf = found_mf if found_mf is not None else parse(text, path=shown[i])
                 cache.put_modelfile(blob, mf, text)
             found = stats[i]
             if found is not None:
