@@ -17,6 +17,11 @@ def read_regular(path: str | os.PathLike[str]) -> bytes:
     Opening a FIFO for reading blocks until someone writes, and /dev/zero (or a symlink to
     it named `x.Modelfile`) never ends: a path a user or a repository names is opened
     without blocking and checked with fstat first, so either is refused at once."""
+    return read_regular_stat(path)[0]
+
+
+def read_regular_stat(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
+    """`read_regular`, with the stat data of the file read (taken before reading it)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         st = os.fstat(fd)
@@ -28,6 +33,6 @@ def read_regular(path: str | os.PathLike[str]) -> bytes:
         chunks = [os.read(fd, st.st_size + 1)]
         while chunks[-1]:
             chunks.append(os.read(fd, max(st.st_size, 1 << 16)))
-        return chunks[0] if len(chunks) <= 2 else b"".join(chunks)
+        return (chunks[0] if len(chunks) <= 2 else b"".join(chunks)), st
     finally:
         os.close(fd)

@@ -235,6 +235,12 @@ class _Map:
             self.used.add(key)
         return found
 
+    def known(self) -> bool:
+        """Whether the map holds any entry (loaded or added this run)."""
+        if not self._ready:
+            self._load()
+        return bool(self.loaded or self.added)
+
     def put(self, key: str, value: object) -> None:
         if not self._ready:
             self._load()
@@ -458,6 +464,11 @@ class Cache:
         """The blob id last read from worktree file `rel` if its stat data is unchanged."""
         found = self._stat.get(stat_key(rel, st))
         return found if isinstance(found, str) else None
+
+    def stat_known(self) -> bool:
+        """Whether any worktree stat data is known: when not (a cold run), looking each file
+        up is a wasted `stat` per file."""
+        return self._stat.known()
 
     def put_stat(self, rel: str, st: os.stat_result, blob: str, read_ns: int) -> None:
         """Remember what `rel` held, unless it was modified too recently to be sure."""

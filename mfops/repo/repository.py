@@ -347,6 +347,19 @@ class Snapshot:
         out: list[tuple[Modelfile, str] | None] = [None] * count
         todo: list[int] = []
         stats: list[os.stat_result | None] = [None] * count
+        if seen is not None and not cache.stat_known():
+            # Cold: no stat data to look a file up by, so no `stat` of its own: each file's
+            # is taken from the descriptor it is read through, before the read.
+            assert isinstance(source, WorktreeSource)
+            read_ns = time.time_ns()
+            contents: list[bytes] = []
+            for i, rel in enumerate(physical):
+                data, st = source.read_stat(rel)
+                contents.append(data)
+                stats[i] = seen[rel] = st
+            return self._parse_read(
+                physical, shown, list(range(count)), contents, stats, read_ns, out
+            )
         for i, rel in enumerate(physical):
             blob: str | None
             if tree is not None:
@@ -369,6 +382,21 @@ class Snapshot:
                 out[i] = (mf, blob)  # type: ignore[assignment]
         read_ns = time.time_ns()
         contents = source.read_many([physical[i] for i in todo])
+        return self._parse_read(physical, shown, todo, contents, stats, read_ns, out)
+
+    def _parse_read(
+        self,
+        physical: list[str],
+        shown: list[str],
+        todo: list[int],
+        contents: list[bytes],
+        stats: list[os.stat_result | None],
+        read_ns: int,
+        out: list[tuple[Modelfile, str] | None],
+    ) -> list[tuple[Modelfile, str]]:
+        """Parse (or find by blob id) the files `todo` read as `contents`; fill `out`."""
+        cache = self.repo.cache
+        tree = self.source if isinstance(self.source, TreeSource) else None
         for i, data in zip(todo, contents, strict=True):
             rel = physical[i]
             blob = tree.entries[rel].sha if tree is not None else blob_id(data)

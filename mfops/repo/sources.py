@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import RepoError
-from mfops.fileio.regular import read_regular
+from mfops.fileio.regular import read_regular, read_regular_stat
 from mfops.repo.conventions import SKIP_DIRS, is_modelfile_name
 
 if TYPE_CHECKING:
@@ -152,6 +152,11 @@ class WorktreeSource(Source):
     def read(self, rel: str) -> bytes:
         self.reads.add(rel)
         return read_regular(self._abs(rel))
+
+    def read_stat(self, rel: str) -> tuple[bytes, os.stat_result]:
+        """`read`, with the file's stat data taken (through the open file) before reading."""
+        self.reads.add(rel)
+        return read_regular_stat(self._abs(rel))
 
     def open(self, rel: str) -> Any:
         self.reads.add(rel)

@@ -152,3 +152,44 @@ def test_bulk_loads_freeze_what_they_built_only_inside_frozen_loads():
     finally:
         gc.unfreeze()
         (gc.enable if was else gc.disable)()
+
+
+def test_a_cold_worktree_load_reads_each_modelfile_without_a_separate_stat(tmp_path, monkeypatch):
+    """With no stat data known there is nothing to look a file up by: each Modelfile's
+    stat data comes from the descriptor it is read through, and is what the worktree memo
+    records. Once stat data is known, files are looked up by it again (a warm run)."""
+    import os
+
+    from mfops.repo.sources import WorktreeSource
+
+    root = tmp_path / "repo"
+    generate(root, models=8, changed=1, seed=6)
+    statted: list[str] = []
+    real_stat = os.stat
+
+    def counting(path, *args, **kwargs):
+        if str(path).endswith("Modelfile"):
+            statted.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting)
+    with Repo.find(root) as repo:
+        snapshot = repo.snapshot(None)
+        models = snapshot.models
+        assert statted == []
+        source = snapshot.source
+        assert isinstance(source, WorktreeSource)
+        for model in models.values():
+            st = source.file_stats[model.path]
+            assert (st.st_ino, st.st_size, st.st_mtime_ns) == (
+                real_stat(root / model.path).st_ino,
+                real_stat(root / model.path).st_size,
+                real_stat(root / model.path).st_mtime_ns,
+            )
+        for model in models.values():  # what a stat lookup finds from now on
+            repo.cache.put_stat(model.path, source.file_stats[model.path], model.blob, 1 << 62)
+        again = repo.snapshot(None)
+        assert {n: m.blob for n, m in again.models.items()} == {
+            n: m.blob for n, m in models.items()
+        }
+        assert len(statted) == len(models)
