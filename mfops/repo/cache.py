@@ -317,6 +317,8 @@ class _Revisions:
         self.added: dict[str, object] = {}
         self.used: set[str] = set()
         self._read: set[str] = set()
+        #: (commit key, part) -> (the part, its JSON): see `_encoded`
+        self._texts: dict[tuple[str, str], tuple[object, str]] = {}
 
     def _path(self, key: str) -> Path | None:
         if self.disk is None or not _DIGEST.match(key):
@@ -351,14 +353,32 @@ class _Revisions:
             path = self._path(key)
             if path is None:
                 continue
-            payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": {key: value}}
+            payload = (
+                f'{{"format":{CACHE_FORMAT},"mfops":{json.dumps(__version__)},'
+                f'"entries":{{{json.dumps(key)}:{self._encoded(key, value)}}}}}'
+            )
             try:
-                self.disk.write(path.name, json.dumps(payload, separators=(",", ":")).encode())
+                self.disk.write(path.name, payload.encode())
             except OSError:
                 return
             self.loaded[key] = value
         self.added.clear()
         self._bound()
+
+    def _encoded(self, key: str, value: object) -> str:
+        """JSON of one commit's entry, the same text `json.dumps` gives, reusing the text
+        of each part (graph, lock, digests) already written this run: a cold `digest --ref`
+        writes the commit's graph, then graph and digests, and the graph's 10,000 rows
+        were encoded twice (the part is the same object when unchanged, see put_revision)."""
+        if not isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"))
+        parts = []
+        for name, part in value.items():
+            memo = self._texts.get((key, name))
+            if memo is None or memo[0] is not part:
+                memo = self._texts[(key, name)] = (part, json.dumps(part, separators=(",", ":")))
+            parts.append(f"{json.dumps(name)}:{memo[1]}")
+        return "{" + ",".join(parts) + "}"
 
     def _bound(self) -> None:
         assert self.disk is not None
