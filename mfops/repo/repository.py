@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import posixpath
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
@@ -352,14 +353,12 @@ class Snapshot:
             # is taken from the descriptor it is read through, before the read.
             assert isinstance(source, WorktreeSource)
             read_ns = time.time_ns()
-            contents: list[bytes] = []
+            read: list[bytes] = []
             for i, rel in enumerate(physical):
                 data, st = source.read_stat(rel)
-                contents.append(data)
+                read.append(data)
                 stats[i] = seen[rel] = st
-            return self._parse_read(
-                physical, shown, list(range(count)), contents, stats, read_ns, out
-            )
+            return self._parse_read(physical, shown, list(range(count)), read, stats, read_ns, out)
         for i, rel in enumerate(physical):
             blob: str | None
             if tree is not None:
@@ -389,7 +388,7 @@ class Snapshot:
         physical: list[str],
         shown: list[str],
         todo: list[int],
-        contents: list[bytes],
+        contents: Iterable[bytes],
         stats: list[os.stat_result | None],
         read_ns: int,
         out: list[tuple[Modelfile, str] | None],

@@ -15,6 +15,7 @@ import os
 import posixpath
 import stat
 import time
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,8 @@ class Source:
     def read(self, rel: str) -> bytes:
         raise NotImplementedError
 
-    def read_many(self, rels: list[str]) -> list[bytes]:
+    def read_many(self, rels: list[str]) -> Iterable[bytes]:
+        """The bytes of each file, in order (possibly as they arrive: iterate once)."""
         return [self.read(r) for r in rels]
 
     def open(self, rel: str) -> Any:
@@ -309,10 +311,10 @@ class TreeSource(Source):
     def read(self, rel: str) -> bytes:
         return self.store.read_blob(self.entries[rel].sha)
 
-    def read_many(self, rels: list[str]) -> list[bytes]:
+    def read_many(self, rels: list[str]) -> Iterable[bytes]:
         if len(rels) < 16:  # not worth starting a process
             return [self.read(r) for r in rels]
-        return self.store.read_blobs([self.entries[r].sha for r in rels])
+        return self.store.iter_blobs([self.entries[r].sha for r in rels])
 
     def open(self, rel: str) -> Any:
         return self.store.open_blob(self.entries[rel].sha)
