@@ -50,6 +50,8 @@ MEMO_VERSION = 1
 def reads_outside(graph: Graph) -> bool:
     """Whether any model's files (FROM paths, ADAPTER, DRAFT) lie outside the repository."""
     for node in graph.nodes.values():
+        if not node.base.files and node.adapter is None and not node.drafts:
+            continue  # the common model: a name for a base, no local files
         if any(f.escapes for f in node.base.files) or any(d.escapes for d in node.drafts):
             return True
         if node.adapter is not None and node.adapter.escapes:
@@ -59,6 +61,10 @@ def reads_outside(graph: Graph) -> bool:
 
 def _home_relative(graph: Graph) -> bool:
     for node in graph.nodes.values():
+        if not node.base.files and node.adapter is None and not node.drafts:
+            if node.base.arg.startswith("~"):
+                return True
+            continue
         paths = [*node.base.files, *node.drafts]
         if node.adapter is not None:
             paths.append(node.adapter)
@@ -93,7 +99,8 @@ def remember(repo: Repo, snapshot: Snapshot, graph: Graph) -> dict[str, object] 
     # change after it is racy, refused below). Other files are asked now.
     taken = source.file_stats
     for rel in sorted({n.model.path for n in graph.nodes.values()} | source.reads):
-        found = _file_stat(os.path.join(root, rel), taken.get(rel))
+        st = taken.get(rel)
+        found = _file_stat("", st) if st is not None else _file_stat(os.path.join(root, rel))
         if found is None or found[0] >= limit or found[1] >= limit:
             return None
         files[rel] = found
