@@ -417,10 +417,11 @@ class _Parser:
         """Every node, in order.
 
         Most instruction lines are one keyword, a blank and a plain value on one line: those
-        are read with one match of `_FAST_LINE` (four fifths of the parse time went to the
-        general path's checks). What that match accepts is exactly what the state machine
-        would read from the line without an error; every other line, and every keyword
-        the match does not place, takes the general path (a property test compares both).
+        are read with one match of `_FAST_LINE` instead of the general path's checks (on
+        the 10,000 generated benchmark Modelfiles: 0.145 -> 0.115 s). What that match
+        accepts is exactly what the state machine would read from the line without an
+        error; every other line, and every keyword the match does not place, takes the
+        general path (a property test compares both).
         """
         nodes: list[Node] = []
         append = nodes.append
