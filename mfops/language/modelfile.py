@@ -468,7 +468,8 @@ class _Parser:
                             m = None
                     if m is not None:
                         append(ins)
-                        has_from = has_from or ins.keyword == "FROM"
+                        # a FROM, or a PARAMETER model that acts as one (see `acting`)
+                        has_from = has_from or ins.keyword == "FROM" or ins.param == "model"
                         i += 2
                         continue
                 self.i = i

@@ -53,7 +53,22 @@ _KEYWORDS = [
     "é",
 ]
 _BLANKS = ["", " ", "  ", "\t", " \t", "\x0b", "\xa0", "\u3000"]
-_NAMES = ["temperature", "num_ctx", "stop", "", "Temperature", "n-x", "top_k1", "stop\u017f"]
+_NAMES = [
+    "temperature",
+    "num_ctx",
+    "stop",
+    "",
+    "Temperature",
+    "n-x",
+    "top_k1",
+    "stop\u017f",
+    "model",  # the names that act as commands (the only FROM can be a PARAMETER model)
+    "Model",
+    "system",
+    "adapter",
+    "message",
+    "draft",
+]
 _ROLES = ["user", "assistant", "system", "User", "tool", "", "userx", "us\u0435r"]
 _VALUES = [
     "x",
@@ -118,6 +133,8 @@ def text(draw: st.DrawFn) -> str:
 @SETTINGS
 @given(text())
 @example("FROM x\nPARAMETER  temperature 0.5\n")
+@example("PARAMETER model x\n")
+@example("PARAMETER model x\nPARAMETER message user: hi\n")
 @example("FROM x\nMESSAGE  user hi\n")
 @example("FROM x\nPARAMETER n-x 1\n")
 @example("FROM x\nMESSAGE userx hi\n")
