@@ -435,6 +435,9 @@ class Cache:
         self._disk = disk
         self._worktree: list[dict[str, object] | None] = []
         self._worktree_new: dict[str, object] | None = None
+        #: In-process only, never saved: results the graph layer may share between
+        #: snapshots of this repository (graph/inheritance.py keeps classifications).
+        self.memo: dict[str, object] = {}
 
     @classmethod
     def open(cls, root: Path) -> Cache:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import hashlib
 import os
 import posixpath
 import stat
@@ -325,6 +326,17 @@ class TreeSource(Source):
     @cached_property
     def _paths(self) -> list[str]:
         return sorted(self.entries)
+
+    @cached_property
+    def layout(self) -> str:
+        """An id of what path resolution can see in this tree: every path and mode, and
+        the id of what is not a regular file (a symlink's target, a submodule's commit).
+        Two trees with the same layout differ at most in the content of regular files."""
+        text = "\n".join(
+            f"{path}\0{e.mode}" if e.is_file or e.is_dir else f"{path}\0{e.mode}\0{e.sha}"
+            for path, e in self.entries.items()
+        )
+        return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
         start = f"{rel_dir}/" if rel_dir else ""
