@@ -23,7 +23,7 @@ import click
 
 from mfops import __version__
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
-from mfops.fileio.bulk import freeze_bulk_loads
+from mfops.fileio.bulk import frozen_loads
 from mfops.language.suggest import close_matches, did_you_mean
 from mfops.release.signals import terminate_like_interrupt
 from mfops.server.hosts import redact
@@ -177,21 +177,12 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run, map the outcome to an exit code, exit."""
     # Loading a large repo allocates about a million small, acyclic objects; at the default
     # threshold the cyclic collector rescans them all again and again (a third of a 10,000
-    # model diff). A short-lived CLI loses nothing by collecting far less often, nor by
-    # keeping what it loaded in bulk out of the collector's sight (fileio/bulk.py); run
-    # in-process (tests), the collector gets everything back when the command ends.
+    # model diff). A short-lived CLI loses nothing by collecting far less often.
     gc.set_threshold(100_000, 50, 100)
-    freeze_bulk_loads()
     try:
-        _main(argv)
-    finally:
-        freeze_bulk_loads(False)
-        gc.unfreeze()
-
-
-def _main(argv: list[str] | None) -> None:
-    try:
-        with terminate_like_interrupt():  # SIGTERM, SIGHUP: cleaned up after like Ctrl-C
+        # frozen_loads: bulk loads set what they built aside from later collections
+        # (fileio/bulk.py). SIGTERM, SIGHUP: cleaned up after like Ctrl-C.
+        with frozen_loads(), terminate_like_interrupt():
             rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
         line = str(err) if hasattr(err, "location") else f"mfops: {err}"

@@ -64,10 +64,15 @@ def write_atomic(
     *,
     mode: int | None = None,
     root: str | Path | None = None,
+    durable: bool = True,
 ) -> None:
     """Replace `path` with `data` in one step; keep its mode (or use `mode` for new files).
 
     `root`: the repository the file belongs to; a symlink is followed only inside it.
+    `durable=False` skips both fsyncs: the write is still all-or-nothing for readers and
+    for a crash of the process (the rename), but after a power loss the new name may hold
+    fewer bytes. Only for files whose readers detect that and may lose them (the cache's
+    signed segments); everything a user relies on stays durable.
     """
     target = resolve_target(path, root=root)
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -82,14 +87,16 @@ def write_atomic(
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, keep)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(target.parent)
+    if durable:
+        _fsync_dir(target.parent)
 
 
 def _umask() -> int:

@@ -50,6 +50,8 @@ MEMO_VERSION = 2
 def reads_outside(graph: Graph) -> bool:
     """Whether any model's files (FROM paths, ADAPTER, DRAFT) lie outside the repository."""
     for node in graph.nodes.values():
+        if not node.base.files and node.adapter is None and not node.drafts:
+            continue  # the common model: a name for a base, no local files
         if any(f.escapes for f in node.base.files) or any(d.escapes for d in node.drafts):
             return True
         if node.adapter is not None and node.adapter.escapes:
@@ -59,6 +61,10 @@ def reads_outside(graph: Graph) -> bool:
 
 def _home_relative(graph: Graph) -> bool:
     for node in graph.nodes.values():
+        if not node.base.files and node.adapter is None and not node.drafts:
+            if node.base.arg.startswith("~"):
+                return True
+            continue
         paths = [*node.base.files, *node.drafts]
         if node.adapter is not None:
             paths.append(node.adapter)
@@ -67,11 +73,13 @@ def _home_relative(graph: Graph) -> bool:
     return False
 
 
-def _file_stat(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
+def _file_stat(path: str, st: os.stat_result | None = None) -> list[int] | None:
+    """The stat data remembered for a file (`st` when already taken, else asked now)."""
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
     if not stat.S_ISREG(st.st_mode):
         return None
     return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode]
@@ -87,8 +95,13 @@ def remember(repo: Repo, snapshot: Snapshot, graph: Graph) -> dict[str, object] 
     root = str(source.root)
     file_paths = sorted({n.model.path for n in graph.nodes.values()} | source.reads)
     file_stats: list[int] = []
+    # A Modelfile's stat data as taken before it was read: the graph holds what was read
+    # after it, so a change in between is a miss next time, never a stale graph (and a
+    # change after it is racy, refused below). Other files are asked now.
+    taken = source.file_stats
     for rel in file_paths:
-        found = _file_stat(os.path.join(root, rel))
+        st = taken.get(rel)
+        found = _file_stat("", st) if st is not None else _file_stat(os.path.join(root, rel))
         if found is None or found[0] >= limit or found[1] >= limit:
             return None
         file_stats += found

@@ -65,7 +65,6 @@ from mfops.language.modelfile import (
     Instruction,
     Modelfile,
     Node,
-    acting,
     parse,
 )
 
@@ -153,8 +152,14 @@ def _row(n: Instruction) -> list[object]:
 def _encode(mf: Modelfile, text: str) -> list[object]:
     """[newline, the decoded text (parsed again only when the nodes are used), the rows of
     the graph's instructions]."""
-    graph = [_row(n) for n in map(acting, mf.instructions) if n.keyword in GRAPH_KEYWORDS]
+    graph = [_row(n) for keyword in _GRAPH_ORDER for n in mf.of(keyword)]
     return [mf.newline, text, graph]
+
+
+#: The graph keywords in the order their rows are written (each keyword's in file order:
+#: `_deferred` groups them by keyword again). `Modelfile.of` answers a deferred parse
+#: without decoding it and a full one from the index the graph builds anyway.
+_GRAPH_ORDER = tuple(sorted(GRAPH_KEYWORDS))
 
 
 def _instruction(row: object) -> Instruction | None:
@@ -233,6 +238,12 @@ class _Map:
             self.used.add(key)
         return found
 
+    def known(self) -> bool:
+        """Whether the map holds any entry (loaded or added this run)."""
+        if not self._ready:
+            self._load()
+        return bool(self.loaded or self.added)
+
     def put(self, key: str, value: object) -> None:
         if not self._ready:
             self._load()
@@ -309,6 +320,8 @@ class _Revisions:
         self.added: dict[str, object] = {}
         self.used: set[str] = set()
         self._read: set[str] = set()
+        #: (commit key, part) -> (the part, its JSON): see `_encoded`
+        self._texts: dict[tuple[str, str], tuple[object, str]] = {}
 
     def _path(self, key: str) -> Path | None:
         if self.disk is None or not _DIGEST.match(key):
@@ -343,14 +356,32 @@ class _Revisions:
             path = self._path(key)
             if path is None:
                 continue
-            payload = {"format": CACHE_FORMAT, "mfops": __version__, "entries": {key: value}}
+            payload = (
+                f'{{"format":{CACHE_FORMAT},"mfops":{json.dumps(__version__)},'
+                f'"entries":{{{json.dumps(key)}:{self._encoded(key, value)}}}}}'
+            )
             try:
-                self.disk.write(path.name, json.dumps(payload, separators=(",", ":")).encode())
+                self.disk.write(path.name, payload.encode())
             except OSError:
                 return
             self.loaded[key] = value
         self.added.clear()
         self._bound()
+
+    def _encoded(self, key: str, value: object) -> str:
+        """JSON of one commit's entry, the same text `json.dumps` gives, reusing the text
+        of each part (graph, lock, digests) already written this run: a cold `digest --ref`
+        writes the commit's graph, then graph and digests, and the graph's 10,000 rows
+        were encoded twice (the part is the same object when unchanged, see put_revision)."""
+        if not isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"))
+        parts = []
+        for name, part in value.items():
+            memo = self._texts.get((key, name))
+            if memo is None or memo[0] is not part:
+                memo = self._texts[(key, name)] = (part, json.dumps(part, separators=(",", ":")))
+            parts.append(f"{json.dumps(name)}:{memo[1]}")
+        return "{" + ",".join(parts) + "}"
 
     def _bound(self) -> None:
         assert self.disk is not None
@@ -409,6 +440,9 @@ class Cache:
         self._disk = disk
         self._worktree: list[dict[str, object] | None] = []
         self._worktree_new: dict[str, object] | None = None
+        #: In-process only, never saved: results the graph layer may share between
+        #: snapshots of this repository (graph/inheritance.py keeps classifications).
+        self.memo: dict[str, object] = {}
 
     @classmethod
     def open(cls, root: Path) -> Cache:
@@ -443,7 +477,11 @@ class Cache:
         graph = mf.__dict__.get("_graph")
         if graph is not None and "nodes" not in mf.__dict__:
             return Modelfile.deferred(lambda: mf.nodes, path=path, newline=mf.newline, graph=graph)
-        return Modelfile(mf.nodes, path, mf.newline)
+        named = Modelfile(mf.nodes, path, mf.newline)
+        for view in ("_instructions", "_index"):  # path-free views: `diff v1 v2` reads each
+            if view in mf.__dict__:  # unchanged model at both refs, built once
+                named.__dict__[view] = mf.__dict__[view]
+        return named
 
     def put_modelfile(self, blob: str, mf: Modelfile, text: str) -> None:
         """Remember the parse `mf` of the decoded `text` of blob `blob`."""
@@ -454,6 +492,11 @@ class Cache:
         """The blob id last read from worktree file `rel` if its stat data is unchanged."""
         found = self._stat.get(stat_key(rel, st))
         return found if isinstance(found, str) else None
+
+    def stat_known(self) -> bool:
+        """Whether any worktree stat data is known: when not (a cold run), looking each file
+        up is a wasted `stat` per file."""
+        return self._stat.known()
 
     def put_stat(self, rel: str, st: os.stat_result, blob: str, read_ns: int) -> None:
         """Remember what `rel` held, unless it was modified too recently to be sure."""
@@ -589,14 +632,21 @@ class _Disk:
         return data, st.st_mtime_ns
 
     def write(self, name: str, payload: bytes) -> Path | None:
-        """Write one signed segment named `name`; None when there is no machine key."""
+        """Write one signed segment named `name`; None when there is no machine key.
+
+        Atomically (a temporary file renamed), so no reader and no crashed run ever sees
+        half a segment, but without fsync (`durable=False`): a cold run writes megabytes
+        here, and a segment is only worth time. What a power loss could leave (a renamed
+        file short of its bytes) fails the HMAC check in `read` and is ignored, as is any
+        segment that does not verify: the cost is a slower next run, never a wrong one."""
         key = self.key()
         if key is None:
             return None
         self.ensure_dir()
         path = self.directory / name
         mac = self.guard.sign(key, payload)
-        write_atomic(path, _MAGIC + mac.encode("ascii") + b"\n" + payload, mode=0o600)
+        data = _MAGIC + mac.encode("ascii") + b"\n" + payload
+        write_atomic(path, data, mode=0o600, durable=False)
         return path
 
     def ensure_dir(self) -> None:

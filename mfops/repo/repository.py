@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import posixpath
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from mfops.errors import ConfigError, ModelfileError, RefError, RepoError
 from mfops.language.modelfile import Modelfile, decode, parse
 from mfops.language.names import check_repo_model_name
+from mfops.language.outline import outline
 from mfops.language.semver import parse_version_tag
 from mfops.repo.cache import Cache, blob_id
 from mfops.repo.config import Config, Defaults, ModelConfig, load_config
@@ -357,21 +359,36 @@ class Snapshot:
         cache = self.repo.cache
         source = self.source
         tree = source if isinstance(source, TreeSource) else None
-        root = str(source.root)
+        # the stat data each worktree file had before it was read, for the worktree memo
+        seen = source.file_stats if isinstance(source, WorktreeSource) else None
+        prefix = os.path.join(source.root, "")  # joined by hand: 10,000 os.path.join
         count = len(physical)
         out: list[tuple[Modelfile, str] | None] = [None] * count
         todo: list[int] = []
         stats: list[os.stat_result | None] = [None] * count
+        if seen is not None and not cache.stat_known():
+            # Cold: no stat data to look a file up by, so no `stat` of its own: each file's
+            # is taken from the descriptor it is read through, before the read.
+            assert isinstance(source, WorktreeSource)
+            read_ns = time.time_ns()
+            read: list[bytes] = []
+            for i, rel in enumerate(physical):
+                data, st = source.read_stat(rel)
+                read.append(data)
+                stats[i] = seen[rel] = st
+            return self._parse_read(physical, shown, list(range(count)), read, stats, read_ns, out)
         for i, rel in enumerate(physical):
             blob: str | None
             if tree is not None:
                 blob = tree.entries[rel].sha
             else:
                 try:
-                    st = stats[i] = os.stat(os.path.join(root, rel))
+                    st = stats[i] = os.stat(prefix + rel)
                 except OSError:
                     todo.append(i)
                     continue
+                if seen is not None:
+                    seen[rel] = st
                 blob = cache.stat_blob(rel, st)
             mf = None
             if blob is not None:
@@ -382,13 +399,33 @@ class Snapshot:
                 out[i] = (mf, blob)  # type: ignore[assignment]
         read_ns = time.time_ns()
         contents = source.read_many([physical[i] for i in todo])
+        return self._parse_read(physical, shown, todo, contents, stats, read_ns, out)
+
+    def _parse_read(
+        self,
+        physical: list[str],
+        shown: list[str],
+        todo: list[int],
+        contents: Iterable[bytes],
+        stats: list[os.stat_result | None],
+        read_ns: int,
+        out: list[tuple[Modelfile, str] | None],
+    ) -> list[tuple[Modelfile, str]]:
+        """Parse (or find by blob id) the files `todo` read as `contents`; fill `out`."""
+        cache = self.repo.cache
+        tree = self.source if isinstance(self.source, TreeSource) else None
         for i, data in zip(todo, contents, strict=True):
             rel = physical[i]
             blob = tree.entries[rel].sha if tree is not None else blob_id(data)
             mf = cache.modelfile(blob, shown[i], partial(self._reparse, rel, shown[i]))
             if mf is None:
                 text = decode(data)
-                mf = parse(text, path=shown[i])
+                # In the working tree, where graph-only commands (ls, graph) run most, a
+                # plain file is only outlined: parsed in full when more than its graph
+                # lines is used (language/outline.py). At a commit the graph is stored
+                # after the first run, and what reads one mostly wants the digests.
+                found_mf = outline(text, shown[i]) if tree is None else None
+                mf = found_mf if found_mf is not None else parse(text, path=shown[i])
                 cache.put_modelfile(blob, mf, text)
             found = stats[i]
             if found is not None:

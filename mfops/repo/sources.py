@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import bisect
 import errno
+import hashlib
 import os
 import posixpath
 import stat
 import time
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfops.errors import RepoError
-from mfops.fileio.regular import read_regular
+from mfops.fileio.regular import read_regular, read_regular_stat
 from mfops.repo.conventions import SKIP_DIRS, is_modelfile_name
 
 if TYPE_CHECKING:
@@ -49,7 +51,8 @@ class Source:
     def read(self, rel: str) -> bytes:
         raise NotImplementedError
 
-    def read_many(self, rels: list[str]) -> list[bytes]:
+    def read_many(self, rels: list[str]) -> Iterable[bytes]:
+        """The bytes of each file, in order (possibly as they arrive: iterate once)."""
         return [self.read(r) for r in rels]
 
     def open(self, rel: str) -> Any:
@@ -88,9 +91,17 @@ class WorktreeSource(Source):
         self.marks: dict[str, bool] = {}
         self.probed: dict[str, tuple[str, str | None]] = {}
         self.reads: set[str] = set()
+        #: The stat data of Modelfiles taken before they were read (repository.py), so
+        #: that the memo need not ask again: a file changed after it is a later miss.
+        self.file_stats: dict[str, os.stat_result] = {}
 
     def _abs(self, rel: str) -> str:
-        return os.path.join(self.root, rel) if rel else str(self.root)
+        return self._prefix + rel if rel else str(self.root)
+
+    @cached_property
+    def _prefix(self) -> str:
+        """The root with a trailing separator: `_abs` runs once per file read."""
+        return os.path.join(self.root, "")
 
     def lstat(self, rel: str) -> tuple[str, str | None]:
         found = self._lstat.get(rel)
@@ -145,6 +156,11 @@ class WorktreeSource(Source):
         self.reads.add(rel)
         return read_regular(self._abs(rel))
 
+    def read_stat(self, rel: str) -> tuple[bytes, os.stat_result]:
+        """`read`, with the file's stat data taken (through the open file) before reading."""
+        self.reads.add(rel)
+        return read_regular_stat(self._abs(rel))
+
     def open(self, rel: str) -> Any:
         self.reads.add(rel)
         return open(self._abs(rel), "rb")
@@ -189,36 +205,62 @@ def walk_dir(
         (TreeSource sees it as one special entry), and the working tree must agree, or every
         Modelfile in it would differ between the two. `dirstats` receives the stat data of
         every directory read and every nested repository, taken before it is read, and `marks`
-    whether each skipped (dot or tool) directory is a nested repository."""
+    whether each skipped (dot or tool) directory is a nested repository.
+
+    Whether a directory is a nested repository is read from its own listing when the walk
+    reads it anyway (a `.git` among its entries), rather than asked with one more system
+    call per directory before it is read; only a directory that cannot be listed, or whose
+    listing holds `.git` in another case (a case-insensitive filesystem may match it), is
+    asked the filesystem (`is_nested_repo`)."""
     found: list[tuple[str, bool]] = []
-    stack = [""]
+    # (path, the kinds of its parent's entries, its name there): None for `top` itself
+    stack: list[tuple[str, dict[str, str] | None, str]] = [("", None, "")]
     if dirstats is not None:
         dirstats[""] = dir_stat(top)
     while stack:
-        rel = stack.pop()
+        rel, parent, own = stack.pop()
+        where = os.path.join(top, rel) if rel else top
         try:
-            entries = list(os.scandir(os.path.join(top, rel) if rel else top))
+            with os.scandir(where) as it:
+                entries = list(it)
         except OSError:
-            if dirstats is not None:
+            if parent is not None and is_nested_repo(where):
+                parent[own] = "special"
+            elif dirstats is not None:
                 dirstats[rel] = (-1, -1, -1)  # unreadable: never matches
             continue
+        if parent is not None:
+            nested = False
+            for entry in entries:
+                name = entry.name
+                if name == ".git":
+                    nested = True
+                    break
+                if len(name) == 4 and name.lower() == ".git":
+                    nested = is_nested_repo(where)
+                    break
+            if nested:  # a nested work tree: not entered
+                parent[own] = "special"
+                continue
         kinds: dict[str, str] = {}
         for entry in entries:
             name = entry.name
             path = f"{rel}/{name}" if rel else name
             if entry.is_dir(follow_symlinks=False):
-                skipped = name in SKIP_DIRS or name.startswith(".")
-                if dirstats is not None and not skipped:  # before it is read or looked into
-                    dirstats[path] = dir_stat(entry.path)
-                nested = is_nested_repo(entry.path)
-                if marks is not None and skipped:
-                    marks[path] = nested  # its own stat data changes too often (.git)
-                if nested:
-                    kinds[name] = "special"
+                if name in SKIP_DIRS or name.startswith("."):
+                    nested = is_nested_repo(entry.path)
+                    if marks is not None:
+                        marks[path] = nested  # its own stat data changes too often (.git)
+                    kinds[name] = "special" if nested else "dir"
                     continue
-                kinds[name] = "dir"
-                if not skipped:
-                    stack.append(path)
+                if dirstats is not None:  # before it is read or looked into
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                        dirstats[path] = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                    except OSError:
+                        dirstats[path] = (-1, -1, -1)
+                kinds[name] = "dir"  # "special" once its listing shows a nested repository
+                stack.append((path, kinds, name))
             elif entry.is_file(follow_symlinks=False):
                 kinds[name] = "file"
                 found.append((path, False))
@@ -270,10 +312,10 @@ class TreeSource(Source):
     def read(self, rel: str) -> bytes:
         return self.store.read_blob(self.entries[rel].sha)
 
-    def read_many(self, rels: list[str]) -> list[bytes]:
+    def read_many(self, rels: list[str]) -> Iterable[bytes]:
         if len(rels) < 16:  # not worth starting a process
             return [self.read(r) for r in rels]
-        return self.store.read_blobs([self.entries[r].sha for r in rels])
+        return self.store.iter_blobs([self.entries[r].sha for r in rels])
 
     def open(self, rel: str) -> Any:
         return self.store.open_blob(self.entries[rel].sha)
@@ -284,6 +326,17 @@ class TreeSource(Source):
     @cached_property
     def _paths(self) -> list[str]:
         return sorted(self.entries)
+
+    @cached_property
+    def layout(self) -> str:
+        """An id of what path resolution can see in this tree: every path and mode, and
+        the id of what is not a regular file (a symlink's target, a submodule's commit).
+        Two trees with the same layout differ at most in the content of regular files."""
+        text = "\n".join(
+            f"{path}\0{e.mode}" if e.is_file or e.is_dir else f"{path}\0{e.mode}\0{e.sha}"
+            for path, e in self.entries.items()
+        )
+        return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     def walk(self, rel_dir: str = "") -> list[tuple[str, bool]]:
         start = f"{rel_dir}/" if rel_dir else ""

@@ -48,9 +48,17 @@ def modelfile(data: bytes) -> None:
 
     try:
         mf = parse(data, path="Modelfile")
-    except ModelfileError:
+    except ModelfileError as err:
+        try:
+            parse(data, path="Modelfile", fast=False)  # the state machine alone
+        except ModelfileError as ref:
+            assert str(ref) == str(err), "the fast path's error differs"
+        else:
+            raise AssertionError("only the fast path fails") from None
         lint_source(data, "Modelfile", LintContext(base_dir=_LINT_DIR))  # one MF001, no raise
         return
+    full = parse(data, path="Modelfile", fast=False)  # the state machine alone
+    assert (full.nodes, full.newline) == (mf.nodes, mf.newline), "the fast path differs"
     mf.parameters()
     formatted = format_modelfile(mf)
     again = parse(formatted, path="Modelfile")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mfops.fileio.bulk import freeze_bulk_loads, paused_gc
+from mfops.fileio.bulk import frozen_loads, paused_gc
 from mfops.graph.revision import Revision
 from mfops.language.modelfile import Modelfile, parse
 from mfops.repo import cache as cache_mod
@@ -121,26 +121,75 @@ def test_paused_gc_restores_the_collector_as_found(enabled):
         (gc.enable if was else gc.disable)()
 
 
-def test_paused_gc_freezes_what_was_loaded_only_when_the_command_line_asks():
-    """The command line keeps what it loads in bulk until it exits: the collector is spared
-    walking it (gc.freeze) when the outermost pause ends; nobody else freezes anything."""
+class _Cyclic:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_bulk_loads_freeze_what_they_built_only_inside_frozen_loads():
+    """Inside `frozen_loads` what a bulk load built is set aside from later collections
+    (they do not walk it again); once it ends, a cycle among it that became garbage is
+    collected again. Outside, nothing is frozen."""
+    import weakref
+
     was = gc.isenabled()
-    gc.enable()
     try:
+        gc.enable()
         with paused_gc():
-            kept = [[i] for i in range(1000)]
+            ref = weakref.ref(_Cyclic())
         assert gc.get_freeze_count() == 0
-        freeze_bulk_loads()
-        with paused_gc():
+        gc.collect()
+        assert ref() is None
+        with frozen_loads():
             with paused_gc():
-                kept += [[i] for i in range(1000)]
-            assert gc.get_freeze_count() == 0  # only the outermost pause freezes
-        assert gc.get_freeze_count() >= len(kept)
-        assert gc.isenabled()
+                ref = weakref.ref(_Cyclic())
+            assert gc.get_freeze_count() > 0
+            gc.collect()
+            assert ref() is not None  # frozen: the collector does not see it
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert ref() is None
     finally:
-        freeze_bulk_loads(False)
         gc.unfreeze()
         (gc.enable if was else gc.disable)()
-    with paused_gc():
-        kept.append([0])
-    assert gc.get_freeze_count() == 0
+
+
+def test_a_cold_worktree_load_reads_each_modelfile_without_a_separate_stat(tmp_path, monkeypatch):
+    """With no stat data known there is nothing to look a file up by: each Modelfile's
+    stat data comes from the descriptor it is read through, and is what the worktree memo
+    records. Once stat data is known, files are looked up by it again (a warm run)."""
+    import os
+
+    from mfops.repo.sources import WorktreeSource
+
+    root = tmp_path / "repo"
+    generate(root, models=8, changed=1, seed=6)
+    statted: list[str] = []
+    real_stat = os.stat
+
+    def counting(path, *args, **kwargs):
+        if str(path).endswith("Modelfile"):
+            statted.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting)
+    with Repo.find(root) as repo:
+        snapshot = repo.snapshot(None)
+        models = snapshot.models
+        assert statted == []
+        source = snapshot.source
+        assert isinstance(source, WorktreeSource)
+        for model in models.values():
+            st = source.file_stats[model.path]
+            assert (st.st_ino, st.st_size, st.st_mtime_ns) == (
+                real_stat(root / model.path).st_ino,
+                real_stat(root / model.path).st_size,
+                real_stat(root / model.path).st_mtime_ns,
+            )
+        for model in models.values():  # what a stat lookup finds from now on
+            repo.cache.put_stat(model.path, source.file_stats[model.path], model.blob, 1 << 62)
+        again = repo.snapshot(None)
+        assert {n: m.blob for n, m in again.models.items()} == {
+            n: m.blob for n, m in models.items()
+        }
+        assert len(statted) == len(models)

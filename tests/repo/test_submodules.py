@@ -67,3 +67,46 @@ def test_the_worktree_and_a_ref_list_the_same_models(tmp_path: Path):
     assert code == 0, err
     names = [m["name"] for m in json.loads(here)]
     assert names == [m["name"] for m in json.loads(at_head)] == ["bot"]
+
+
+def test_the_walk_tells_nested_repositories_by_any_kind_of_dot_git(tmp_path: Path):
+    """A directory holding `.git` (a folder, a file as in a submodule's work tree, even a
+    dangling link) is a nested repository: listed as special, its files not listed, its
+    stat data recorded; `.GIT` on a case-sensitive filesystem is what lexists says."""
+    from mfops.repo.sources import dir_stat, is_nested_repo, walk_dir
+
+    for name, make in [
+        ("folder", lambda p: p.mkdir()),
+        ("file", lambda p: p.write_text("gitdir: ../.git/modules/x\n")),
+        ("dangling", lambda p: p.symlink_to(tmp_path / "nowhere")),
+    ]:
+        sub = tmp_path / "models" / name
+        sub.mkdir(parents=True)
+        (sub / "Modelfile").write_text("FROM x\n")
+        make(sub / ".git")
+    plain = tmp_path / "models" / "plain"
+    plain.mkdir()
+    (plain / "Modelfile").write_text("FROM x\n")
+    odd = tmp_path / "models" / "odd"
+    odd.mkdir()
+    (odd / "Modelfile").write_text("FROM x\n")
+    (odd / ".GIT").mkdir()
+    listing: dict[str, tuple[dict[str, str], set[str]]] = {}
+    dirstats: dict[str, tuple[int, int, int]] = {}
+    found = sorted(walk_dir(str(tmp_path), listing, dirstats, {}))
+    odd_nested = is_nested_repo(str(odd))  # True only where the filesystem folds case
+    want = [("models/plain/Modelfile", False)]
+    if not odd_nested:
+        want.insert(0, ("models/odd/Modelfile", False))
+    assert found == want
+    kinds = listing["models"][0]
+    assert kinds == {
+        "folder": "special",
+        "file": "special",
+        "dangling": "special",
+        "plain": "dir",
+        "odd": "special" if odd_nested else "dir",
+    }
+    for name in ("folder", "file", "dangling", "plain"):
+        assert dirstats[f"models/{name}"] == dir_stat(str(tmp_path / "models" / name))
+    assert "models/folder/.git" not in dirstats and "models/folder" not in listing
