@@ -83,7 +83,7 @@ def part_a(tmp: Path) -> bool:
         elapsed, done = mfops(repo.root, double, "build", "--all", "--format", "json")
         report = json.loads(done.stdout)
         no_op_creates = double.calls.count("/api/create")
-        up = report["summary"]["up to date"]
+        up = report["summary"]["up_to_date"]
     finally:
         double.stop()
     ok = no_op_creates == 0 and elapsed <= 2.0 and up == count
