@@ -421,7 +421,8 @@ class _HostDeploy:
             for t in tags
         ]
         self.say(f"moving {', '.join(tags)}")
-        outcome = retag(server, moves)
+        # with nothing read back again, the listing above is retag's first as well
+        outcome = retag(server, moves, listing=None if stale or self.suites else listing)
         # On success retag's last listing showed every tag holding its content tag's
         # manifest, the one read back above: a manifest names its config and layers, so
         # that read-back is what TAG now serves (module docstring, step 5). When putting

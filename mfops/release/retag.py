@@ -113,7 +113,14 @@ def backup_name(destination: str, token: str, n: int) -> str:
 
 
 class _Retag:
-    def __init__(self, server: Server, moves: Sequence[Move], on_event: EventFn | None) -> None:
+    def __init__(
+        self,
+        server: Server,
+        moves: Sequence[Move],
+        on_event: EventFn | None,
+        listing: dict[str, ServerModel] | None = None,
+    ) -> None:
+        self.given = listing
         self.server = server
         self.moves = list(moves)
         self.on_event = on_event or (lambda what, name: None)
@@ -168,7 +175,8 @@ class _Retag:
     # -- steps ---------------------------------------------------------------------------
 
     def check(self) -> str | None:
-        listing = self.listing = self._listing()
+        given, self.given = self.given, None
+        listing = self.listing = given if given is not None else self._listing()
         for move in self.moves:
             self.before[move.destination] = self._digest(listing, move.destination)
             have = self._digest(listing, move.source)
@@ -372,7 +380,14 @@ def _signal_label(signum: int) -> str:
 
 
 def retag(
-    server: Server, moves: Sequence[Move], *, on_event: EventFn | None = None
+    server: Server,
+    moves: Sequence[Move],
+    *,
+    on_event: EventFn | None = None,
+    listing: dict[str, ServerModel] | None = None,
 ) -> RetagOutcome:
-    """Move every destination to its source's manifest, or none of them (module docstring)."""
-    return _Retag(server, moves, on_event).run()
+    """Move every destination to its source's manifest, or none of them (module docstring).
+    `listing`: the server's listing the caller has just taken, used as step 1's (a source
+    that changes after it is caught by step 4: the destination then holds another manifest
+    than the one listed)."""
+    return _Retag(server, moves, on_event, listing).run()

@@ -81,6 +81,25 @@ def test_a_tag_changed_by_someone_else_during_the_moves_fails_verification(doubl
     assert not double.has_model("m:v2") and not double.has_model("n:v2")
 
 
+def test_a_given_listing_is_the_first_and_a_source_changed_since_fails_verification(double, server):
+    listing = server.models()
+    old = double.digest("m:latest")
+    out = retag(server, moves(), listing=listing)
+    assert out.ok and double.calls.count("/api/tags") == 3  # server.models, backups, verify
+    double.calls.reset()
+    for name in ("m:v2", "n:v2"):
+        double.api.delete({"model": name})
+    double.api.copy({"source": "m:new", "destination": "m:latest"})
+    double.api.copy({"source": "m:new", "destination": "m:v1"})  # unrelated
+    listing = server.models()
+    double.tamper("m:new", system="changed after the listing")
+    out = retag(server, moves(), listing=listing)
+    assert not out.ok and out.stage == "verify" and out.restored is True
+    assert "m:v2 holds" in (out.error or "")
+    assert not double.has_model("m:v2") and not double.has_model("n:v2")
+    assert double.digest("m:latest") != old  # it held m:new before: put back as it was
+
+
 def test_an_interrupt_mid_way_puts_the_tags_back_and_is_raised(double, server):
     old = double.digest("m:latest")
     events: list[tuple[str, str]] = []

@@ -49,3 +49,20 @@ def test_a_spelling_written_after_a_lookup_is_adopted_when_it_sorts_last():
     assert store.existing_name(parse_name("BOT:v2")).key[2] == "bot"
     store.write_manifest(parse_name("BOT:v4"), b"{}")  # "BOT" sorts first: no change
     assert store.existing_name(parse_name("bOt:v2")).key[2] == "bot"
+
+
+def test_a_listing_reads_each_manifest_once_and_follows_every_rewrite():
+    from mfops.testing.double import OllamaDouble
+
+    with OllamaDouble() as double:
+        double.add_registry_model("base:1b", template="{{ .Prompt }}")
+        client = double.client()
+        client.pull("base:1b")
+        client.create(model="bot", from_="base:1b", system="one")
+        first = {m.model: m.details.family for m in client.list().models}
+        double.tamper("bot", system="two")
+        client.copy("bot", "bot:v2")
+        listed = {m.model: (m.digest, m.details.format) for m in client.list().models}
+        assert listed["bot:latest"][0] == double.digest("bot")  # the rewrite is listed
+        assert listed["bot:v2"] == listed["bot:latest"]
+        assert set(first) <= set(listed)

@@ -175,18 +175,20 @@ def list_body(store: Store) -> dict[str, Any]:
         record = store.get_manifest(name)
         if record is None:
             continue
-        view = load_model(store, name, record)
+        if record.listed is None:  # a manifest never changes: its layers are read once
+            view = load_model(store, name, record)
+            record.listed = (details(view, for_list=True), capabilities(view))
+        shown, caps = record.listed
         entry: dict[str, Any] = {
             "name": name.short,
             "model": name.short,
             "modified_at": go_time(record.mtime_ns, utc=False),
             "size": record.size,
             "digest": record.digest,
-            "details": details(view, for_list=True),
+            "details": dict(shown),
         }
-        caps = capabilities(view)
         if caps:
-            entry["capabilities"] = caps
+            entry["capabilities"] = list(caps)
         entries.append((record.mtime_ns, name.short, entry))
     entries.sort(key=lambda t: (-t[0], t[1]))
     return {"models": [entry for _, _, entry in entries]}

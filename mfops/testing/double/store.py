@@ -104,6 +104,11 @@ class ManifestRecord:
     # of hundreds of models reads every manifest on each create's garbage collection)
     _digest: str | None = field(default=None, init=False, repr=False, compare=False)
     _doc: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    #: what `/api/tags` says of this manifest besides its name and time (details and
+    #: capabilities), worked out from its layers once: a listing reads every manifest
+    listed: tuple[dict[str, Any], list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def digest(self) -> str:
