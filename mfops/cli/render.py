@@ -70,12 +70,7 @@ def _encode(o: object, out: list[str], newline: str) -> None:
         for item in o:
             out.append(inner if first else sep)
             first = False
-            if type(item) is str:
-                out.append(_string(item))
-            elif isinstance(item, (list, tuple, dict)):
-                _encode(item, out, inner)
-            else:
-                out.append(_scalar(item))
+            _value(item, out, inner)
         out.append(newline + "]")
     elif isinstance(o, dict):
         if not o:
@@ -90,15 +85,20 @@ def _encode(o: object, out: list[str], newline: str) -> None:
                 raise _NotPlain  # json.dumps converts some keys; leave it to it
             out.append((inner if first else sep) + _string(key) + ": ")
             first = False
-            if type(item) is str:
-                out.append(_string(item))
-            elif isinstance(item, (list, tuple, dict)):
-                _encode(item, out, inner)
-            else:
-                out.append(_scalar(item))
+            _value(item, out, inner)
         out.append(newline + "}")
     else:
         out.append(_scalar(o))
+
+
+def _value(item: object, out: list[str], newline: str) -> None:
+    """One element or member value: strings (most of them) without `_encode`'s type tests."""
+    if type(item) is str:
+        out.append(_string(item))
+    elif isinstance(item, (list, tuple, dict)):
+        _encode(item, out, newline)
+    else:
+        out.append(_scalar(item))
 
 
 def use_color(setting: bool | None, stream: IO[str] | None = None) -> bool:

@@ -625,6 +625,19 @@ def recorded_layers(
     return out
 
 
+def silent(host: Host, options: ServerOptions) -> str | None:
+    """Why `host` does not answer the probe every rollout starts with (its version, asked
+    once, no retry), or None when it answers."""
+    server = Server(host, replace(options, retries=0))
+    try:
+        server.version()
+    except ServerError as err:
+        return str(err)
+    finally:
+        server.close()
+    return None
+
+
 def release_commit(repo: Repo, release: ReleaseRef) -> tuple[Revision, list[str]]:
     """The release commit, loaded (graph, lock, digests, effective configs: once here, not
     by racing host threads), and why it cannot be deployed: a model it does not define, or
@@ -675,13 +688,9 @@ def deploy(
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
 
     def probe(host: Host) -> None:
-        server = Server(host, replace(options, retries=0))
-        try:
-            server.version()
-        except ServerError as err:
-            results[host.identity] = HostResult(host.identity, "unreachable", reason=str(err))
-        finally:
-            server.close()
+        why = silent(host, options)
+        if why is not None:
+            results[host.identity] = HostResult(host.identity, "unreachable", reason=why)
 
     # a host that does not answer refuses the rollout before any starts (all asked at once)
     with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as probes:

@@ -13,12 +13,12 @@ record is written.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mfops.build.tags import content_tag
 from mfops.errors import CheckFailed, ServerError
-from mfops.release.deploy import ReleaseRef, release_commit
+from mfops.release.deploy import ReleaseRef, release_commit, silent
 from mfops.release.retag import key
 from mfops.server.bases import check, require_locked, require_pinned
 from mfops.server.client import Server, ServerOptions, ServerTimeout, ServerUnreachable
@@ -83,13 +83,9 @@ def plan_deploy(
 def _host_plan(rev: Revision, release: ReleaseRef, host: Host, options: ServerOptions) -> HostPlan:
     """As deploy sees the host: its probe (the version, no retry) decides whether it
     answers; the listing and the base checks of its first step whether it would refuse."""
-    probe = Server(host, replace(options, retries=0))
-    try:
-        probe.version()
-    except ServerError as err:
-        return HostPlan(host.identity, "unreachable", str(err))
-    finally:
-        probe.close()
+    why = silent(host, options)
+    if why is not None:
+        return HostPlan(host.identity, "unreachable", why)
     server = Server(host, options)
     names = list(release.models)
     try:

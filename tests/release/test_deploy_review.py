@@ -249,20 +249,27 @@ def test_prune_env_keeps_what_the_tags_of_a_host_lost_after_the_move_hold(prod, 
     assert f"expert:sha-{old}" in listing(hosts[0])
 
 
+def change_base_after(double: OllamaDouble, route: str, field: str, prefix: str) -> list[str]:
+    """Once `double` has answered a `route` call whose `field` starts with `prefix`, base's
+    content tag is changed by hand; the returned list gets the new manifest digest."""
+    original = getattr(double.api, route)
+    changed: list[str] = []
+
+    def hooked(req: dict[str, Any]) -> Any:
+        result = original(req)
+        if str(req.get(field, "")).startswith(prefix) and not changed:
+            base = next(t for t in listing(double) if t.startswith("base:mf-"))
+            changed.append(double.tamper(base, system="changed by hand"))
+        return result
+
+    setattr(double.api, route, hooked)
+    return changed
+
+
 def test_a_created_content_tag_changed_after_its_first_read_back_moves_nothing(prod, hosts):
     """base's new content tag is changed by hand while the expert is created and read back:
     the read-back between the two listings catches it before any tag moves."""
-    original = hosts[0].api.show
-    changed: list[str] = []
-
-    def change_base(req: dict[str, Any]) -> Any:
-        result = original(req)
-        if str(req.get("model", "")).startswith("expert:") and not changed:
-            base = next(t for t in listing(hosts[0]) if t.startswith("base:mf-"))
-            changed.append(hosts[0].tamper(base, system="changed by hand"))
-        return result
-
-    hosts[0].api.show = change_base  # type: ignore[method-assign]
+    changed = change_base_after(hosts[0], "show", "model", "expert:")
     code, record, _err = deploy(prod, "v1", "--env", "prod")
     assert changed, "the expert was not read back"
     assert code == 1
@@ -273,17 +280,7 @@ def test_a_created_content_tag_changed_after_its_first_read_back_moves_nothing(p
 
 
 def test_a_canary_whose_content_tag_changes_during_its_suites_moves_nothing(prod, hosts):
-    original = hosts[0].api.copy
-    changed: list[str] = []
-
-    def change_base(req: dict[str, Any]) -> Any:
-        result = original(req)
-        if str(req.get("destination", "")).startswith("expert:mfops-deploy-") and not changed:
-            base = next(t for t in listing(hosts[0]) if t.startswith("base:mf-"))
-            changed.append(hosts[0].tamper(base, system="changed by hand"))
-        return result
-
-    hosts[0].api.copy = change_base  # type: ignore[method-assign]
+    changed = change_base_after(hosts[0], "copy", "destination", "expert:mfops-deploy-")
     code, record, _err = deploy(prod, "v1", "--env", "prod", "--canary", "1")
     assert changed, "the canary's content was not staged"
     assert code == 1

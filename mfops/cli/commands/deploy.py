@@ -90,8 +90,8 @@ def run_rollout(
             raise MfopsError(
                 f"--canary {canary} is more than the {len(env.hosts)} host(s) of {env.name}"
             )
+        options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
         if dry_run:
-            options = ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0))
             plan = plan_deploy(repo, env, release, options=options)
             return _dry_run(plan, fmt, "rollback" if rollback else "deploy", canary)
 
@@ -105,7 +105,7 @@ def run_rollout(
                 env,
                 release,
                 rollout=Rollout(canary, max_parallel, jobs, rollback),
-                options=ServerOptions(timeout=timeout, connect_timeout=min(timeout, 10.0)),
+                options=options,
                 on_event=event,
                 entries=entries,
             )
