@@ -24,7 +24,8 @@ release from the commit itself:
    the same release recorded. Manifest digests are *not* compared across hosts: they
    differ between Ollama versions for identical layers.
 4. **Move TAG and the aliases** all or nothing with `retag` (release/retag.py: backups, a
-   failure puts every moved tag back; signals deferred between server calls).
+   failure puts every moved tag back; signals deferred between server calls), up to
+   `COPY_WINDOW` copies at once.
 5. **What moved is what was read back.** After the read-backs of steps 2 and 3 the host is
    listed once. A read-back and the listing both give the manifest's `modified_at` (the
    manifest file's modification time, in nanoseconds): equal, the manifest was not written
@@ -91,6 +92,10 @@ if TYPE_CHECKING:
     from mfops.server.show import ServerConfig
 
 STAGE_PREFIX = "mfops-deploy-"
+#: Tag copies in flight at once per host while TAG and the aliases move (retag's `window`):
+#: a host serves a mix of releases for a shorter time, and a rollout's hundreds of copies
+#: per host do not wait on each other's round trip.
+COPY_WINDOW = 8
 _BLOB = re.compile(r"sha256[-:]([0-9a-f]{64})")
 
 #: (host display, what) progress lines for the CLI.
@@ -261,7 +266,7 @@ class _HostDeploy:
         rev: Revision,
         release: ReleaseRef,
         host: Host,
-        options: ServerOptions,
+        server: Server,
         shared: _Shared,
         *,
         jobs: int,
@@ -273,7 +278,7 @@ class _HostDeploy:
         self.rev = rev
         self.release = release
         self.host = host
-        self.options = options
+        self.server = server  # probed already (`silent`); closed when the host is done
         self.shared = shared
         self.jobs = jobs
         self.stopping = stopping
@@ -286,7 +291,7 @@ class _HostDeploy:
         self.on_event(self.host.display, what)
 
     def run(self) -> HostResult:
-        server = Server(self.host, self.options)
+        server = self.server
         try:
             self._run(server)
         except (ServerUnreachable, ServerTimeout) as err:
@@ -327,9 +332,9 @@ class _HostDeploy:
         return f"{tags} had moved to the release when the host was lost (not verified): {reason}"
 
     def _gone(self) -> bool:
-        probe = Server(self.host, replace(self.options, retries=0))
+        probe = Server(self.host, self.server.options)
         try:
-            probe.version()
+            probe.version(retry=False)
         except MfopsError:
             return True
         finally:
@@ -350,8 +355,7 @@ class _HostDeploy:
 
     def _steps(self, server: Server) -> None:
         rev, release, shown = self.rev, self.release, self.host.display
-        server.version()
-        listing = server.models()
+        listing = server.models()  # the host answered the probe (`silent`) just before
         names = list(release.models)
         require_locked(check(rev.graph, rev.lock, listing, names), host=shown)
         require_pinned(rev.graph, names, listing, host=shown)
@@ -422,7 +426,9 @@ class _HostDeploy:
         ]
         self.say(f"moving {', '.join(tags)}")
         # with nothing read back again, the listing above is retag's first as well
-        outcome = retag(server, moves, listing=None if stale or self.suites else listing)
+        outcome = retag(
+            server, moves, listing=None if stale or self.suites else listing, window=COPY_WINDOW
+        )
         # On success retag's last listing showed every tag holding its content tag's
         # manifest, the one read back above: a manifest names its config and layers, so
         # that read-back is what TAG now serves (module docstring, step 5). When putting
@@ -625,16 +631,13 @@ def recorded_layers(
     return out
 
 
-def silent(host: Host, options: ServerOptions) -> str | None:
-    """Why `host` does not answer the probe every rollout starts with (its version, asked
-    once, no retry), or None when it answers."""
-    server = Server(host, replace(options, retries=0))
+def silent(server: Server) -> str | None:
+    """Why the host does not answer the probe every rollout starts with (its version, asked
+    once, no retry), or None when it answers; the same `Server` then deploys to it."""
     try:
-        server.version()
+        server.version(retry=False)
     except ServerError as err:
         return str(err)
-    finally:
-        server.close()
     return None
 
 
@@ -681,20 +684,40 @@ def deploy(
     options = options or ServerOptions()
     at = now_utc()
     entries = entries if entries is not None else history.load(repo)
-    rev, refused = release_commit(repo, release)
     hosts = [Host(normalize_host(h)) for h in env.hosts]
+    servers = {h.identity: Server(h, options) for h in hosts}
+    try:
+        return _rollout(repo, env, release, rollout, tests, say, entries, at, servers)
+    finally:
+        for server in servers.values():
+            server.close()
+
+
+def _rollout(
+    repo: Repo,
+    env: Environment,
+    release: ReleaseRef,
+    rollout: Rollout,
+    tests: CanaryTests | None,
+    say: EventFn,
+    entries: Sequence[Entry],
+    at: str,
+    servers: dict[str, Server],
+) -> DeployResult:
+    hosts = [s.host for s in servers.values()]
     results: dict[str, HostResult] = {}
+    # A host that does not answer refuses the rollout before any starts. All are asked at
+    # once, while the release commit loads (git's time): the first probe also imports the
+    # HTTP client, a fifth of a second of a rollout's start.
+    with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as probes:
+        answers = probes.map(silent, servers.values())
+        rev, refused = release_commit(repo, release)
+        silence = dict(zip(servers, answers, strict=True))
     if refused:
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
-
-    def probe(host: Host) -> None:
-        why = silent(host, options)
+    for identity, why in silence.items():
         if why is not None:
-            results[host.identity] = HostResult(host.identity, "unreachable", reason=why)
-
-    # a host that does not answer refuses the rollout before any starts (all asked at once)
-    with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as probes:
-        list(probes.map(probe, hosts))
+            results[identity] = HostResult(identity, "unreachable", reason=why)
     if results:
         down = [
             f"{h.identity}: {results[h.identity].reason}" for h in hosts if h.identity in results
@@ -731,7 +754,7 @@ def deploy(
                 rev,
                 release,
                 host,
-                options,
+                servers[host.identity],
                 shared,
                 jobs=rollout.jobs,
                 stopping=stopping,

@@ -83,12 +83,12 @@ def plan_deploy(
 def _host_plan(rev: Revision, release: ReleaseRef, host: Host, options: ServerOptions) -> HostPlan:
     """As deploy sees the host: its probe (the version, no retry) decides whether it
     answers; the listing and the base checks of its first step whether it would refuse."""
-    why = silent(host, options)
-    if why is not None:
-        return HostPlan(host.identity, "unreachable", why)
     server = Server(host, options)
     names = list(release.models)
     try:
+        why = silent(server)
+        if why is not None:
+            return HostPlan(host.identity, "unreachable", why)
         listing = server.models()
         require_locked(check(rev.graph, rev.lock, listing, names), host=host.display)
         require_pinned(rev.graph, names, listing, host=host.display)

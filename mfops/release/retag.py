@@ -11,7 +11,9 @@ old and new models. So `retag`:
 2. copies each existing destination that is about to change to a backup tag
    (`name:mfops-backup-<random>-<n>`): `/api/copy` shares blobs, so this costs a manifest,
    and it is the only way to get an old manifest back, since Ollama cannot copy by digest;
-3. copies the sources to the destinations in the order given;
+3. copies the sources to the destinations in the order given (with `window` N > 1, up to N
+   copies at once, each started in that order: a rollout moves hundreds of tags per host
+   and the window while a host serves a mix of old and new tags is shorter);
 4. lists the server again and checks each destination now holds its source's manifest;
 5. on any failure in 3 or 4 (or an interrupt), puts every destination it touched back, in
    reverse order: the backup is copied back, and a destination that did not exist is
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -119,8 +122,10 @@ class _Retag:
         moves: Sequence[Move],
         on_event: EventFn | None,
         listing: dict[str, ServerModel] | None = None,
+        window: int = 1,
     ) -> None:
         self.given = listing
+        self.window = max(1, window)
         self.server = server
         self.moves = list(moves)
         self.on_event = on_event or (lambda what, name: None)
@@ -211,13 +216,35 @@ class _Retag:
                     raise MfopsError(f"backup {name} of {dest} does not hold its manifest")
 
     def copy(self) -> None:
-        for move in self.moves:
-            if self.before[move.destination] == self.sources[move.source]:
-                continue  # already there: nothing to move, nothing to put back
-            self.touched.append(move)
-            self.on_event("copy", move.destination)
-            self.server.copy(move.source, move.destination)
-            self.pending.checkpoint()
+        # a destination already holding its source has nothing to move, nothing to put back
+        moving = [m for m in self.moves if self.before[m.destination] != self.sources[m.source]]
+        if self.window == 1 or len(moving) < 2:
+            for move in moving:
+                self._start(move)
+                self.server.copy(move.source, move.destination)
+                self.pending.checkpoint()
+            return
+        # A copy starts only when one of the `window` in flight has ended, so none waits in
+        # a queue: whatever stops the loop (a failed copy, a signal) finds every started
+        # copy in `touched`, and leaving the pool waits for those in flight, so the put-back
+        # never races a copy.
+        with ThreadPoolExecutor(max_workers=min(self.window, len(moving))) as pool:
+            running: set[Future[None]] = set()
+            for move in moving:
+                if len(running) == self.window:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for ended in done:
+                        ended.result()
+                    self.pending.checkpoint()
+                self._start(move)
+                running.add(pool.submit(self.server.copy, move.source, move.destination))
+            for ended in wait(running).done:
+                ended.result()
+        self.pending.checkpoint()
+
+    def _start(self, move: Move) -> None:
+        self.touched.append(move)
+        self.on_event("copy", move.destination)
 
     def verify(self) -> tuple[dict[str, str | None], str | None]:
         listing = self._listing()
@@ -385,9 +412,10 @@ def retag(
     *,
     on_event: EventFn | None = None,
     listing: dict[str, ServerModel] | None = None,
+    window: int = 1,
 ) -> RetagOutcome:
     """Move every destination to its source's manifest, or none of them (module docstring).
     `listing`: the server's listing the caller has just taken, used as step 1's (a source
     that changes after it is caught by step 4: the destination then holds another manifest
-    than the one listed)."""
-    return _Retag(server, moves, on_event, listing).run()
+    than the one listed). `window`: how many copies may run at once (step 3)."""
+    return _Retag(server, moves, on_event, listing, window).run()

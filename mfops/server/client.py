@@ -537,10 +537,14 @@ class Server:
 
     # -- simple calls ----------------------------------------------------------------------
 
-    def version(self) -> str:
-        """The server's version; also the liveness probe every command starts with."""
+    def version(self, *, retry: bool = True) -> str:
+        """The server's version; also the liveness probe every command starts with
+        (`retry=False`: a probe that asks once)."""
         body = self.call(
-            "version", None, lambda: _object(self.client._request_raw("GET", "/api/version"))
+            "version",
+            None,
+            lambda: _object(self.client._request_raw("GET", "/api/version")),
+            retry=retry,
         )
         return str(body.get("version", ""))
 

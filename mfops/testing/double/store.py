@@ -220,6 +220,9 @@ class Store:
         #: updates it in place (one comparison per part, so a request does not cost more
         #: as the server holds more models); a removal rebuilds it on next use (None).
         self._spellings: list[dict[str, tuple[str, str, str, str]]] | None = None
+        #: a weights blob's GGUF metadata by digest (blobs never change): every show and
+        #: listing of a model reads it. Shared, so read-only for the callers.
+        self._gguf: dict[str, dict[str, Any]] = {}
 
     # -- blobs -------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> tuple[str, bool]:
@@ -240,6 +243,23 @@ class Store:
     def get_blob(self, digest: str) -> bytes | None:
         with self.lock:
             return self.blobs.get(digest)
+
+    def gguf_kv(self, digest: str) -> dict[str, Any]:
+        """The metadata of the GGUF blob `digest` (read-only); {} for a blob that is missing
+        or not a GGUF file."""
+        with self.lock:
+            kv = self._gguf.get(digest)
+            blob = self.blobs.get(digest) if kv is None else None
+        if kv is not None:
+            return kv
+        try:
+            kv = read_gguf_kv(blob) if blob else {}
+        except GGUFError:
+            kv = {}
+        if blob:
+            with self.lock:
+                self._gguf[digest] = kv
+        return kv
 
     def has_blob(self, digest: str) -> bool:
         with self.lock:
@@ -320,9 +340,12 @@ class Store:
                 self._collect()
 
     def _collect(self) -> None:
+        if not self._garbage:  # most creates replace nothing: no need to read every manifest
+            return
         used = self.referenced_digests()
         for digest in self._garbage - used:
             self.blobs.pop(digest, None)
+            self._gguf.pop(digest, None)
         self._garbage.clear()
 
     @contextmanager
@@ -390,11 +413,7 @@ def load_model(store: Store, name: ModelName, record: ManifestRecord) -> ModelVi
         mt = layer.media_type
         if mt == MT_MODEL:
             view.weights = layer
-            blob = store.get_blob(layer.digest)
-            try:
-                view.kv = read_gguf_kv(blob) if blob else {}
-            except GGUFError:
-                view.kv = {}
+            view.kv = store.gguf_kv(layer.digest)
         elif mt == MT_DRAFT:
             view.draft = layer
         elif mt == MT_ADAPTER:
