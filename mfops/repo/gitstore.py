@@ -48,6 +48,9 @@ _IDENTITY = {
 
 #: How many hex digits of a commit a candidate tag carries (fixed: never `core.abbrev`).
 SHORT_LEN = 12
+#: `read_blob` keeps blobs up to this size, this many (mfops.yaml, locks, small prompts)
+SMALL_BLOB = 64 * 1024
+SMALL_BLOBS = 256
 
 
 def short_commit(commit: str) -> str:
@@ -150,6 +153,10 @@ class GitStore:
 
     def __init__(self, git_root: Path) -> None:
         self.git_root = git_root
+        #: small blobs already read, by object id (immutable): reading a file at a commit
+        #: asks its size, then its content, often twice (mfops.lock by the graph and by
+        #: the digests), one git process each
+        self._small: dict[str, bytes] = {}
 
     def close(self) -> None:
         """Nothing stays open between commands (kept for callers that close a store)."""
@@ -437,9 +444,17 @@ class GitStore:
             writer.join()
 
     def read_blob(self, sha: str) -> bytes:
-        return self._run("cat-file", "blob", sha)
+        data = self._small.get(sha)
+        if data is None:
+            data = self._run("cat-file", "blob", sha)
+            if len(data) <= SMALL_BLOB and len(self._small) < SMALL_BLOBS:
+                self._small[sha] = data
+        return data
 
     def blob_size(self, sha: str) -> int:
+        data = self._small.get(sha)
+        if data is not None:
+            return len(data)
         return int(self._run("cat-file", "-s", sha).strip())
 
     def open_blob(self, sha: str) -> BlobStream:
