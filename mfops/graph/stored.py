@@ -202,7 +202,7 @@ def _load(
     if lazy:
         table = StoredNodes(columns, extras, source)
         try:
-            return Graph(table, parents=table.parents(), paths=dict(zip(names, paths)))
+            return Graph(table, parents=table.parents(), paths=dict(zip(names, paths, strict=True)))
         except MfopsError:  # a cycle: not something mfops stored
             return None
     nodes: dict[str, ModelNode] = {}

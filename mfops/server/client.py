@@ -394,12 +394,13 @@ def _tls_context() -> Any:
 
 
 class Server:
-    """One Ollama server. Thread-safe: the underlying httpx client is shared by all threads."""
+    """One Ollama server. Thread-safe: each thread uses an httpx client of its own (`client`)."""
 
     def __init__(self, host: Host, options: ServerOptions | None = None) -> None:
         self.host = host
         self.options = options or ServerOptions()
-        self._client: Any = None
+        self._local = threading.local()
+        self._clients: list[Any] = []  # every thread's, to close
         self._lock = threading.Lock()
         self._blobs: dict[str, threading.Lock] = {}
         self._have_blobs: set[str] = set()
@@ -409,33 +410,46 @@ class Server:
 
     @property
     def client(self) -> Any:
-        """The `ollama.Client`, created on first use."""
-        with self._lock:
-            if self._client is None:
-                import httpx
-                import ollama
+        """This thread's `ollama.Client`, created on its first use.
 
-                opts = self.options
-                timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout)
-                # Keep a connection per build thread alive (httpx keeps 20 by default).
-                limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-                # The client drops `user:password@` from the host (its `_parse_host` keeps
-                # only host and port), so credentials travel as an HTTP Basic header.
-                headers = {"Authorization": self.host.basic_auth} if self.host.basic_auth else {}
-                self._client = ollama.Client(
-                    host=self.host.display,
-                    timeout=timeout,
-                    limits=limits,
-                    headers=headers,
-                    verify=_tls_context(),
-                )
-                self._clamped = _clamp_reads(self._client)
-            return self._client
+        One per thread, not one shared: httpx's pool looks at every connection it holds
+        (and at every idle one again for each idle one) each time it hands out a
+        connection, so 20 build threads sharing one pool spent more CPU choosing
+        connections than sending requests. Each thread keeps its own connection alive."""
+        found = getattr(self._local, "client", None)
+        if found is None:
+            found = self._local.client = self._new_client()
+        return found
+
+    def _new_client(self) -> Any:
+        import httpx
+        import ollama
+
+        opts = self.options
+        timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout)
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=4)
+        # The client drops `user:password@` from the host (its `_parse_host` keeps
+        # only host and port), so credentials travel as an HTTP Basic header.
+        headers = {"Authorization": self.host.basic_auth} if self.host.basic_auth else {}
+        made = ollama.Client(
+            host=self.host.display,
+            timeout=timeout,
+            limits=limits,
+            headers=headers,
+            verify=_tls_context(),
+        )
+        clamped = _clamp_reads(made)
+        with self._lock:
+            self._clients.append(made)
+            self._clamped = clamped
+        return made
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            made, self._clients = self._clients, []
+            self._local = threading.local()
+        for client in made:
+            client.close()
 
     def __enter__(self) -> Server:
         return self
@@ -510,7 +524,14 @@ class Server:
         import ollama
 
         limit = self.options.timeout if deadline is None else deadline
-        self.client  # noqa: B018 - made first: it decides how the deadline is kept
+        client = self.client  # made first: it decides how the deadline is kept
+        if not self._clamped:  # `fn` runs on a thread of its own: lend it this one's client
+            inner = fn
+
+            def fn() -> T:
+                self._local.client = client
+                return inner()
+
         ends = time.monotonic() + limit if limit and limit > 0 else None
         attempts = self.options.retries + 1 if retry else 1
         for attempt in range(attempts):
