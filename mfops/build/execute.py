@@ -10,8 +10,7 @@ Each created model is read back and compared with the intended config (roundtrip
 it counts as built; only then is it copied to its content tag (`name:mf-<digest>`, tags.py),
 which is how any later build, on any machine, knows the server holds this content, and only
 then do its children start. The manifest digests of the report come from `/api/tags`, the
-one place that has them, so they are gathered beside the queue (`Recorder`): one listing
-serves every model that finished since the last.
+one place that has them: one listing after the queue serves every model (`Recorder`).
 """
 
 from __future__ import annotations
@@ -96,60 +95,42 @@ class BuildReport:
 
 
 class Recorder:
-    """Gathers the manifests of finished models, off the critical path.
+    """Gathers the manifests of created models with one listing, after the queue.
 
     The manifest digest of a new model is only in `/api/tags`. Children need not wait for
-    it, so created models are handed to this one background thread, which lists the server
-    once for everything that finished since its last listing. `finish()` waits for the last
-    batch (manifests, or errors).
+    it, and a listing during the queue took the interpreter (and the server) from the
+    models being built: listing each wave as it finished cost a listing of every model
+    the server holds per wave, where one at the end serves them all. `finish()` makes it.
     """
-
-    #: Seconds to wait after the first finished model for more to join the batch.
-    gather = 0.05
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._pending: list[PlanItem] = []
-        self._closed = False
         self.manifests: dict[str, str] = {}
         self.errors: dict[str, str] = {}
-        self._thread = threading.Thread(target=self._loop, name="mfops-recorder", daemon=True)
-        self._thread.start()
 
     def add(self, item: PlanItem) -> None:
-        with self._cond:
+        with self._lock:
             self._pending.append(item)
-            self._cond.notify()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                # Let a wave of finishing models gather: one listing and one write for all.
-                self._cond.wait_for(lambda: self._closed, timeout=self.gather)
-                batch, self._pending = self._pending, []
-                if not batch and self._closed:
-                    return
-            try:
-                listing = self.server.models()
-            except MfopsError as err:
-                for item in batch:
-                    self.errors[item.name] = f"created, but not listed: {err}"
-                continue
-            for item in batch:
-                have = listing.get(item.target.casefold())
-                if have is None:
-                    self.errors[item.name] = f"{item.target} is missing from the server's list"
-                    continue
-                self.manifests[item.name] = have.digest
 
     def finish(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            listing = self.server.models()
+        except MfopsError as err:
+            for item in batch:
+                self.errors[item.name] = f"created, but not listed: {err}"
+            return
+        for item in batch:
+            have = listing.get(item.target.casefold())
+            if have is None:
+                self.errors[item.name] = f"{item.target} is missing from the server's list"
+                continue
+            self.manifests[item.name] = have.digest
 
 
 class Builder:
@@ -409,8 +390,7 @@ class Builder:
         except BaseException:
             halt("interrupted")
             pool.shutdown(wait=False, cancel_futures=True)
-            recorder.finish()
-            raise
+            raise  # (no report, so no listing for it)
         stop_cause = stop[0] if stop else None
         pool.shutdown(wait=True)
         recorder.finish()
