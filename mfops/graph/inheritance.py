@@ -191,13 +191,26 @@ class Graph:
         self._depth = self._depths()
 
     def _depths(self) -> dict[str, int]:
-        """Each model's depth: 0 for a root, its parent's + 1 (GraphError for a cycle)."""
+        """Each model's depth: 0 for a root, its parent's + 1 (GraphError for a cycle).
+
+        Roots first, in one comprehension, then each model whose parent is known in one
+        step; only the rest walk up their chain (10,000 stored models per side of a
+        `diff`: this runs at every load)."""
         parents = self._parents
-        depth: dict[str, int] = {}
+        depth = {name: 0 for name, parent in parents.items() if parent is None}
+        if len(depth) == len(parents):
+            return depth
         limit = len(parents)
-        for name in parents:
-            chain = []
-            here: str | None = name
+        get = depth.get
+        for name, parent in parents.items():
+            if parent is None or name in depth:
+                continue
+            known = get(parent)
+            if known is not None:
+                depth[name] = known + 1
+                continue
+            chain = [name]
+            here: str | None = parent
             while here is not None and here not in depth:
                 chain.append(here)
                 if len(chain) > limit:

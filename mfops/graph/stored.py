@@ -262,7 +262,9 @@ class StoredNodes(Mapping[str, ModelNode]):
         return found
 
     def _make(self, i: int) -> ModelNode:
-        name, path, blob, kind, arg, target, line = (c[i] for c in self._columns)
+        names, paths, blobs, kinds, args, targets, lines = self._columns
+        name, path, blob, kind = names[i], paths[i], blobs[i], kinds[i]
+        arg, target, line = args[i], targets[i], lines[i]
         newline, description, tests, files, adapter, drafts = self._extras.get(i, _USUAL)
         model = object.__new__(StoredModel)
         model.__dict__.update(
