@@ -59,7 +59,8 @@ class ModelResult:
         return self.action in ("created", "tagged", "up to date")
 
 
-#: A model's outcome, from a worker to the queue: (name, result, or what it raised)
+#: A model's outcome, from a worker to the queue: (name, result, or what it raised;
+#: neither when it was never begun)
 _Finished = tuple[str, "ModelResult | None", "BaseException | None"]
 
 
@@ -260,7 +261,7 @@ class Builder:
     def _chain(
         self,
         item: PlanItem,
-        next_child: Callable[[str], PlanItem | None],
+        next_child: Callable[[str, ModelResult], PlanItem | None],
         finished: queue.SimpleQueue[_Finished],
     ) -> None:
         """Build `item`, then (when it was built) one of its children, and so on down.
@@ -274,7 +275,7 @@ class Builder:
             try:
                 res = self._run(current)  # ServerUnreachable, or a bug: the queue decides
                 self._emit(BuildEvent("done", current.name, res.target, result=res))
-                following = next_child(current.name) if res.ok else None
+                following = next_child(current.name, res)
             except BaseException as exc:
                 finished.put((current.name, None, exc))
                 return
@@ -332,9 +333,14 @@ class Builder:
                 started.add(name)
                 return True
 
-        def next_child(name: str) -> PlanItem | None:
+        def next_child(name: str, res: ModelResult) -> PlanItem | None:
             """The first child of a model just built that no one started: its worker goes
-            on with it at once, without waiting for this thread (`_chain`)."""
+            on with it at once, without waiting for this thread (`_chain`). A failure
+            under `fail_fast` stops new work here, before the worker takes another."""
+            if not res.ok:
+                if self.fail_fast:
+                    halt(f"not started: --fail-fast after {name} failed")
+                return None
             for child in children.get(name, []):
                 if claim(child):
                     return items[child]
@@ -349,7 +355,9 @@ class Builder:
 
         def work() -> None:
             while (task := tasks.get()) is not None:
-                if not stop:  # (after an interruption: drop what waits, as a pool cancels)
+                if stop:  # a model not begun when new work stopped: reported not started
+                    finished.put((task.name, None, None))
+                else:
                     self._chain(task, next_child, finished)
 
         # The workers are started before any model, not one by one as models are handed
@@ -374,6 +382,8 @@ class Builder:
                         break
                 name, res, failure = finished.get()
                 count += 1
+                if res is None and failure is None:
+                    continue  # not started (see `work`): skipped with the cause, below
                 if failure is not None:
                     if not isinstance(failure, ServerUnreachable):
                         raise failure
