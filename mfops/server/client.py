@@ -394,13 +394,14 @@ def _tls_context() -> Any:
 
 
 class Server:
-    """One Ollama server. Thread-safe: each thread uses an httpx client of its own (`client`)."""
+    """One Ollama server. Thread-safe: each call at once uses an httpx client of its own."""
 
     def __init__(self, host: Host, options: ServerOptions | None = None) -> None:
         self.host = host
         self.options = options or ServerOptions()
-        self._local = threading.local()
-        self._clients: list[Any] = []  # every thread's, to close
+        self._local = threading.local()  # .client: the client of the call being made
+        self._clients: list[Any] = []  # every client made, to close
+        self._free: list[Any] = []  # those no call is using
         self._lock = threading.Lock()
         self._blobs: dict[str, threading.Lock] = {}
         self._have_blobs: set[str] = set()
@@ -410,16 +411,24 @@ class Server:
 
     @property
     def client(self) -> Any:
-        """This thread's `ollama.Client`, created on its first use.
+        """The `ollama.Client` of the call this thread is making (`call`); outside a call,
+        the one the next call on this thread will take.
 
-        One per thread, not one shared: httpx's pool looks at every connection it holds
-        (and at every idle one again for each idle one) each time it hands out a
-        connection, so 20 build threads sharing one pool spent more CPU choosing
-        connections than sending requests. Each thread keeps its own connection alive."""
+        Each call takes a client of its own from a free list and gives it back when done,
+        so there are as many clients as calls at once, each with its one connection kept
+        alive. One client shared by 20 build threads spent more CPU choosing a connection
+        than sending the request: httpx's pool looks at every connection it holds (and at
+        every idle one again for each idle one) each time it hands one out."""
         found = getattr(self._local, "client", None)
-        if found is None:
-            found = self._local.client = self._new_client()
-        return found
+        if found is not None:
+            return found
+        with self._lock:
+            if self._free:
+                return self._free[-1]
+        made = self._new_client()
+        with self._lock:
+            self._free.append(made)
+        return made
 
     def _new_client(self) -> Any:
         import httpx
@@ -444,10 +453,21 @@ class Server:
             self._clamped = clamped
         return made
 
+    def _take(self) -> Any:
+        """A client for one call: a free one, or a new one when all are in use."""
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return self._new_client()
+
+    def _give_back(self, client: Any) -> None:
+        with self._lock:
+            if client in self._clients:  # (not one `close` has closed meanwhile)
+                self._free.append(client)
+
     def close(self) -> None:
         with self._lock:
-            made, self._clients = self._clients, []
-            self._local = threading.local()
+            made, self._clients, self._free = self._clients, [], []
         for client in made:
             client.close()
 
@@ -520,13 +540,31 @@ class Server:
         `resend=False` a timeout is final: the request may still be running on the server
         (an answer, even a 5xx or a hang-up, means it has ended there, so those are retried).
         """
+        if getattr(self._local, "client", None) is not None:  # a call within a call
+            return self._call(action, model, fn, retry, deadline, resend)
+        client = self._take()  # taken first: it decides how the deadline is kept
+        self._local.client = client
+        try:
+            return self._call(action, model, fn, retry, deadline, resend)
+        finally:
+            self._local.client = None
+            self._give_back(client)
+
+    def _call(
+        self,
+        action: str,
+        model: str | None,
+        fn: Callable[[], T],
+        retry: bool,
+        deadline: float | None,
+        resend: bool,
+    ) -> T:
         import httpx
         import ollama
 
         limit = self.options.timeout if deadline is None else deadline
-        client = self.client  # made first: it decides how the deadline is kept
-        if not self._clamped:  # `fn` runs on a thread of its own: lend it this one's client
-            inner = fn
+        if not self._clamped:  # `fn` runs on a thread of its own: lend it this call's client
+            client, inner = self._local.client, fn
 
             def fn() -> T:
                 self._local.client = client

@@ -105,22 +105,30 @@ def test_the_report_manifests_come_from_one_listing_after_the_queue(tmp_path, ol
         assert m["manifest"] == ollama_double.digest(f"{m['model']}:{report['tag']}")
 
 
-def test_each_thread_has_its_own_client_and_close_closes_them_all(ollama_double):
+def test_calls_at_once_take_clients_of_their_own_and_give_them_back(ollama_double):
+    """As many httpx clients as calls at once (httpx's pool scans all its connections for
+    every request), each reused by later calls, so its connection stays alive."""
     server = Server(resolve_host(ollama_double.url), ServerOptions(timeout=10))
+    together = threading.Barrier(3)
     seen: list[object] = []
 
-    def use() -> None:
-        server.version()
+    def at_once() -> None:
         seen.append(server.client)
+        together.wait(timeout=10)  # all three calls are in flight here
 
-    threads = [threading.Thread(target=use) for _ in range(3)]
+    threads = [
+        threading.Thread(target=server.call, args=("probe", None, at_once)) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    use()
-    assert len({id(c) for c in seen}) == 4
-    assert server.client is seen[-1]  # one per thread, kept
+    assert len({id(c) for c in seen}) == 3
+    later: list[object] = []
+    for _ in range(3):
+        server.call("probe", None, lambda: later.append(server.client))
+    assert len({id(c) for c in later}) == 1 and later[0] in seen  # given back, taken again
+    assert server.version() and server.client in seen
     server.close()
     assert all(c._client.is_closed for c in seen)  # type: ignore[attr-defined]
     assert server.version()  # a new client after close
