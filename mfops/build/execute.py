@@ -10,17 +10,16 @@ Each created model is read back and compared with the intended config (roundtrip
 it counts as built; only then is it copied to its content tag (`name:mf-<digest>`, tags.py),
 which is how any later build, on any machine, knows the server holds this content, and only
 then do its children start. The manifest digests of the report come from `/api/tags`, the
-one place that has them, so they are gathered beside the queue (`Recorder`): one listing
-serves every model that finished since the last.
+one place that has them: one listing after the queue serves every model (`Recorder`).
 """
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -60,6 +59,11 @@ class ModelResult:
         return self.action in ("created", "tagged", "up to date")
 
 
+#: A model's outcome, from a worker to the queue: (name, result, or what it raised;
+#: neither when it was never begun)
+_Finished = tuple[str, "ModelResult | None", "BaseException | None"]
+
+
 @dataclass(frozen=True)
 class BuildEvent:
     """For live displays: a model started, made progress, or finished (`result` set)."""
@@ -91,60 +95,42 @@ class BuildReport:
 
 
 class Recorder:
-    """Gathers the manifests of finished models, off the critical path.
+    """Gathers the manifests of created models with one listing, after the queue.
 
     The manifest digest of a new model is only in `/api/tags`. Children need not wait for
-    it, so created models are handed to this one background thread, which lists the server
-    once for everything that finished since its last listing. `finish()` waits for the last
-    batch (manifests, or errors).
+    it, and a listing during the queue took the interpreter (and the server) from the
+    models being built: listing each wave as it finished cost a listing of every model
+    the server holds per wave, where one at the end serves them all. `finish()` makes it.
     """
-
-    #: Seconds to wait after the first finished model for more to join the batch.
-    gather = 0.05
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._pending: list[PlanItem] = []
-        self._closed = False
         self.manifests: dict[str, str] = {}
         self.errors: dict[str, str] = {}
-        self._thread = threading.Thread(target=self._loop, name="mfops-recorder", daemon=True)
-        self._thread.start()
 
     def add(self, item: PlanItem) -> None:
-        with self._cond:
+        with self._lock:
             self._pending.append(item)
-            self._cond.notify()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                # Let a wave of finishing models gather: one listing and one write for all.
-                self._cond.wait_for(lambda: self._closed, timeout=self.gather)
-                batch, self._pending = self._pending, []
-                if not batch and self._closed:
-                    return
-            try:
-                listing = self.server.models()
-            except MfopsError as err:
-                for item in batch:
-                    self.errors[item.name] = f"created, but not listed: {err}"
-                continue
-            for item in batch:
-                have = listing.get(item.target.casefold())
-                if have is None:
-                    self.errors[item.name] = f"{item.target} is missing from the server's list"
-                    continue
-                self.manifests[item.name] = have.digest
 
     def finish(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            listing = self.server.models()
+        except MfopsError as err:
+            for item in batch:
+                self.errors[item.name] = f"created, but not listed: {err}"
+            return
+        for item in batch:
+            have = listing.get(item.target.casefold())
+            if have is None:
+                self.errors[item.name] = f"{item.target} is missing from the server's list"
+                continue
+            self.manifests[item.name] = have.digest
 
 
 class Builder:
@@ -272,6 +258,30 @@ class Builder:
 
     # -- the queue -------------------------------------------------------------------------
 
+    def _chain(
+        self,
+        item: PlanItem,
+        next_child: Callable[[str, ModelResult], PlanItem | None],
+        finished: queue.SimpleQueue[_Finished],
+    ) -> None:
+        """Build `item`, then (when it was built) one of its children, and so on down.
+
+        Each model's outcome goes to the queue's thread through `finished`; a child starts
+        here as soon as its parent's content tag is written, not after a round through
+        that thread and the task queue (under 20 busy threads, each hand-over waited for the
+        interpreter lock: milliseconds on every level of the critical path)."""
+        current: PlanItem | None = item
+        while current is not None:
+            try:
+                res = self._run(current)  # ServerUnreachable, or a bug: the queue decides
+                self._emit(BuildEvent("done", current.name, res.target, result=res))
+                following = next_child(current.name, res)
+            except BaseException as exc:
+                finished.put((current.name, None, exc))
+                return
+            finished.put((current.name, res, None))
+            current = following
+
     def run(self) -> BuildReport:
         # The workers mostly wait on the server; one that wakes up must not wait out the
         # interpreter's 5 ms switch interval behind another's bit of JSON work, or every
@@ -292,7 +302,12 @@ class Builder:
             if item.parent is not None:
                 children.setdefault(item.parent, []).append(item.name)
         results: dict[str, ModelResult] = {}
-        stop_cause: str | None = None
+        # `started` (every model handed to a thread) and `stop` (why nothing new may start)
+        # are shared with the workers, which start a child themselves (`_chain`).
+        lock = threading.Lock()
+        started: set[str] = set()
+        stop: list[str] = []
+        finished: queue.SimpleQueue[_Finished] = queue.SimpleQueue()
 
         def skip_below(name: str, cause: str) -> None:
             for child in children.get(name, []):
@@ -310,48 +325,102 @@ class Builder:
                     self._emit(BuildEvent("done", child, it.target, result=results[child]))
                     skip_below(child, cause)
 
-        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mfops-build")
+        def claim(name: str) -> bool:
+            """Mark `name` started unless something stops new work (or it started)."""
+            with lock:
+                if stop or name in started:
+                    return False
+                started.add(name)
+                return True
+
+        def next_child(name: str, res: ModelResult) -> PlanItem | None:
+            """The first child of a model just built that no one started: its worker goes
+            on with it at once, without waiting for this thread (`_chain`). A failure
+            under `fail_fast` stops new work here, before the worker takes another."""
+            if not res.ok:
+                if self.fail_fast:
+                    halt(f"not started: --fail-fast after {name} failed")
+                return None
+            for child in children.get(name, []):
+                if claim(child):
+                    return items[child]
+            return None
+
+        def halt(cause: str) -> None:
+            with lock:
+                if not stop:
+                    stop.append(cause)
+
+        tasks: queue.SimpleQueue[PlanItem | None] = queue.SimpleQueue()
+
+        def work() -> None:
+            while (task := tasks.get()) is not None:
+                if stop:  # a model not begun when new work stopped: reported not started
+                    finished.put((task.name, None, None))
+                else:
+                    self._chain(task, next_child, finished)
+
+        # The workers are started before any model, not one by one as models are handed
+        # out: a thread started while the others prepare their first requests waited for
+        # the interpreter lock, and the 20th root of a build began ~40 ms after the first.
+        workers = [
+            threading.Thread(target=work, name=f"mfops-build_{i}")
+            for i in range(min(self.jobs, len(plan.items)))
+        ]
+        for worker in workers:
+            worker.start()
         recorder = Recorder(self.server)
-        running: dict[Future[ModelResult], str] = {}
+        self.bases.prefetch([self.rev.effective[i.name] for i in plan.items if i.parent is None])
+        count = 0  # finished models, of len(started)
         try:
             for item in plan.items:
-                if item.parent is None:
-                    running[pool.submit(self._run, item)] = item.name
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    name = running.pop(fut)
-                    try:
-                        res = fut.result()
-                    except ServerUnreachable as err:
-                        it = items[name]
-                        res = ModelResult(
-                            name,
-                            it.target,
-                            "failed",
-                            it.reason,
-                            it.detail,
-                            digest=it.digest,
-                            error=str(err),
-                        )
-                        stop_cause = f"not started: {err.message}"
-                    results[name] = res
-                    if res.action == "created":
-                        recorder.add(items[name])
+                if item.parent is None and claim(item.name):
+                    tasks.put(item)
+            while True:
+                with lock:
+                    if count == len(started):
+                        break
+                name, res, failure = finished.get()
+                count += 1
+                if res is None and failure is None:
+                    continue  # not started (see `work`): skipped with the cause, below
+                if failure is not None:
+                    if not isinstance(failure, ServerUnreachable):
+                        raise failure
+                    it = items[name]
+                    res = ModelResult(
+                        name,
+                        it.target,
+                        "failed",
+                        it.reason,
+                        it.detail,
+                        digest=it.digest,
+                        error=str(failure),
+                    )
+                    halt(f"not started: {failure.message}")
                     self._emit(BuildEvent("done", name, res.target, result=res))
-                    if not res.ok:
-                        skip_below(name, f"skipped: {name} failed")
-                        if self.fail_fast and stop_cause is None:
-                            stop_cause = f"not started: --fail-fast after {name} failed"
-                        continue
-                    for child in children.get(name, []):
-                        if stop_cause is None:
-                            running[pool.submit(self._run, items[child])] = child
+                assert res is not None
+                results[name] = res
+                if res.action == "created":
+                    recorder.add(items[name])
+                if not res.ok:
+                    skip_below(name, f"skipped: {name} failed")
+                    if self.fail_fast:
+                        halt(f"not started: --fail-fast after {name} failed")
+                    continue
+                for child in children.get(name, []):
+                    if claim(child):
+                        tasks.put(items[child])
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            recorder.finish()
-            raise
-        pool.shutdown(wait=True)
+            halt("interrupted")
+            for _ in workers:
+                tasks.put(None)  # each ends after the model it is building
+            raise  # (no report, so no listing for it)
+        stop_cause = stop[0] if stop else None
+        for _ in workers:
+            tasks.put(None)
+        for worker in workers:
+            worker.join()
         recorder.finish()
         for name, manifest in recorder.manifests.items():
             results[name] = replace(results[name], manifest=manifest)

@@ -87,7 +87,6 @@ class Side:
         self._files: dict[tuple[str | None, str | None], str] = {}
         self._views: dict[str, View] = {}
         self._own = own if own is not None else RememberedDeclared(rev.repo.cache)
-        self._paths: dict[str, str] | None = None
 
     def file_digest(self, resolved: ResolvedPath) -> str:
         key = (resolved.repo_path, resolved.abs_path)
@@ -108,10 +107,7 @@ class Side:
         return BaseRef(base.kind, base.target)
 
     def file(self, name: str) -> str:
-        paths = self._paths
-        if paths is None:  # one pass: a diff asks for every unchanged model's file
-            paths = self._paths = {n: node.model.path for n, node in self.graph.nodes.items()}
-        return paths[name]
+        return self.graph.paths[name]
 
     def views(self, names: Sequence[str]) -> dict[str, View]:
         missing = [n for n in names if n not in self._views]

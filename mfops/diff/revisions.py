@@ -65,10 +65,14 @@ def diff_revisions(
                 f"unknown model {name!r} (not at {old.label} nor at {new.label})",
                 hint=_suggest(name, [*a.graph.order, *b.graph.order]),
             )
-    common = [n for n in b.graph.order if n in a.digests]
-    changed = [n for n in common if a.digests[n] != b.digests[n]]
-    removed = [n for n in a.graph.order if n not in b.digests]
-    added = [n for n in b.graph.order if n not in a.digests]
+    # Only the models listed are put in order (graph.sort): a stored graph makes a node
+    # when it is first used, and 10,000 unchanged models need neither (stored.py).
+    # Set operations on the digest and path tables (in C): 10,000 names each.
+    da, db = a.digests, b.digests
+    common = db.keys() & da.keys()
+    changed = b.graph.sort({n for n, _ in db.items() - da.items()} & common)
+    removed = a.graph.sort(da.keys() - db.keys())
+    added = b.graph.sort(db.keys() - da.keys())
     renamed_to = _renames(a, b, removed, added)  # new name -> old name
     renamed_from = set(renamed_to.values())
     dirty = (
@@ -118,8 +122,11 @@ def diff_revisions(
         for n in removed
         if n not in renamed_from and keep(n)
     ]
-    unchanged = [n for n in common if n not in dirty and keep(n)]
-    moved = tuple(Move(n, a.file(n), b.file(n)) for n in unchanged if a.file(n) != b.file(n))
+    unchanged = common - dirty
+    if names:
+        unchanged = {n for n in unchanged if keep(n)}
+    paths_a, paths_b = a.graph.paths, b.graph.paths
+    moved = b.graph.sort({n for n, _ in paths_b.items() - paths_a.items()} & unchanged)
     return DiffResult(
         old.label,
         new.label,
@@ -128,7 +135,7 @@ def diff_revisions(
         mode,
         tuple(models),
         len(unchanged),
-        moved,
+        tuple(Move(n, paths_a[n], paths_b[n]) for n in moved),
         new_graph=b.graph,
     )
 

@@ -190,10 +190,11 @@ def effective_all(
     wanted = graph.closure(names, up=True) if names is not None else list(graph.order)
     out: dict[str, Effective] = {}
     with paused_gc():  # thousands of parses and folds, all kept (fileio/bulk.py)
+        nodes, parent_of = graph.nodes, graph.parent
         for name in wanted:
-            node = graph.nodes[name]
-            parent = out[node.parent] if node.parent else None
-            out[name] = fold(parent, own(node), node.base)
+            node = nodes[name]
+            parent = parent_of(name)
+            out[name] = fold(out[parent] if parent else None, own(node), node.base)
     return out
 
 

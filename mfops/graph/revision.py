@@ -81,6 +81,7 @@ class Revision:
                 cache,
                 lambda path: f"{ref}:{path}",
                 lambda blob, shown: parse(store.read_blob(blob), path=shown),
+                lazy=True,
             )
             if found is not None:
                 return found

@@ -22,7 +22,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -212,6 +212,24 @@ class GitStore:
                 ) from None
             raise RefError(f"unknown ref {ref!r}") from None
         return out.decode().strip()
+
+    def rev_parse_all(self, refs: Sequence[str]) -> list[str]:
+        """The full SHAs of the commits `refs` name, from one git process (`cat-file
+        --batch-check`, which resolves names as `rev-parse` does): `diff A B` started two.
+        A ref that does not name a commit gets `rev_parse`'s own error."""
+        for ref in refs:
+            validate_ref(ref)
+        if len(refs) < 2:
+            return [self.rev_parse(ref) for ref in refs]
+        names = "".join(f"{ref}^{{commit}}\n" for ref in refs).encode()
+        try:
+            out = self._run("cat-file", "--batch-check=%(objectname) %(objecttype)", stdin=names)
+        except RepoError:
+            out = b""
+        found = [line.split(" ") for line in out.decode().splitlines()]
+        if len(found) != len(refs) or any(len(f) != 2 or f[1] != "commit" for f in found):
+            return [self.rev_parse(ref) for ref in refs]  # (raises for the first bad one)
+        return [sha for sha, _ in found]
 
     def _object_type(self, ref: str) -> str | None:
         """The type of the object `ref` finally names (tags peeled); None if nothing."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import posixpath
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
@@ -153,6 +153,14 @@ class Repo:
         if self.git_root is None:
             raise RefError(f"unknown ref {ref!r}", hint=f"{self.root} is not in a git repository")
         return self.store.rev_parse(ref)
+
+    def resolve_refs(self, refs: Sequence[str]) -> list[str]:
+        """`resolve_ref` of each, from one git process."""
+        for ref in refs:
+            validate_ref(ref)
+        if self.git_root is None and refs:
+            return [self.resolve_ref(refs[0])]  # (raises)
+        return self.store.rev_parse_all(refs)
 
     def head_commit(self) -> str | None:
         return self.store.head() if self.git_root is not None else None

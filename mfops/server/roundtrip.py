@@ -19,9 +19,11 @@ server, so two floats are equal when they are the same float32; everything else 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -252,6 +254,23 @@ class BaseConfigs:
         self._lock = threading.Lock()
         self._gates: dict[str, threading.Lock] = {}
         self._found: dict[str, ServerConfig | None] = {}
+
+    def prefetch(self, effs: Iterable[Effective]) -> None:
+        """Read the bases of `effs` on a thread of its own, while the first creates run:
+        otherwise the first read-back of each base's models waits for it (all of them at
+        once, on the critical path of a build). An error is left to `for_model`, which
+        asks again."""
+        wanted = {e.base.target: e for e in effs if e.base.kind in ("external", "pinned")}
+
+        def run() -> None:
+            for eff in wanted.values():
+                # Only a head start: whatever goes wrong (the build may even be over and
+                # the client closed) happens again, and is reported, in `for_model`.
+                with contextlib.suppress(Exception):
+                    self.for_model(eff)
+
+        if wanted:
+            threading.Thread(target=run, name="mfops-bases", daemon=True).start()
 
     def for_model(self, eff: Effective) -> tuple[ServerConfig | None, str]:
         """(the root base's config or None for a file base, its name)."""

@@ -109,15 +109,15 @@ def command(
         old_ref, new_ref = old_ref or "HEAD", new_ref or "HEAD"
     defaulted = old_ref is None
     old_ref = old_ref or "HEAD"
-    commits: list[str | None] = []
-    for ref in (old_ref, new_ref):
-        try:
-            # an unknown ref fails here, before any loading
-            commits.append(repo.resolve_ref(ref) if ref is not None else None)
-        except RefError as err:
-            if defaulted and ref == "HEAD" and not err.hint:
-                err.hint = "no commit yet? give the version to compare with: mfops diff REF"
-            raise
+    refs = [ref for ref in (old_ref, new_ref) if ref is not None]
+    try:
+        # an unknown ref fails here, before any loading (both refs: one git process)
+        resolved = iter(repo.resolve_refs(refs))
+    except RefError as err:
+        if defaulted and "'HEAD'" in err.message and not err.hint:
+            err.hint = "no commit yet? give the version to compare with: mfops diff REF"
+        raise
+    commits = [next(resolved) if ref is not None else None for ref in (old_ref, new_ref)]
     result = diff_revisions(
         Revision(repo, old_ref, commit=commits[0]),
         Revision(repo, new_ref, commit=commits[1]),
