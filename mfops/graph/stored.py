@@ -198,30 +198,11 @@ def _load(
     parents = {t for k, t in zip(kinds, targets, strict=True) if k == "source"}
     if not parents <= set(names):
         return None
-    source = (cache, display, reparse)
-    if lazy:
-        table = StoredNodes(columns, extras, source)
-        try:
-            return Graph(table, parents=table.parents(), paths=dict(zip(names, paths, strict=True)))
-        except MfopsError:  # a cycle: not something mfops stored
-            return None
-    nodes: dict[str, ModelNode] = {}
-    new = object.__new__
-    for i, (name, path, blob, kind, arg, target, line) in enumerate(zip(*columns, strict=True)):
-        newline, description, tests, files, adapter, drafts = extras.get(i, _USUAL)
-        model = new(StoredModel)
-        model.__dict__.update(
-            name=name,
-            path=path,
-            description=description,
-            tests=tests,
-            blob=blob,
-            _source=source,
-            _newline=newline,
-        )
-        nodes[name] = ModelNode(model, Base(kind, arg, target, line, files), adapter, drafts)
+    table = StoredNodes(columns, extras, (cache, display, reparse))
     try:
-        return Graph(nodes)
+        if lazy:
+            return Graph(table, parents=table.parents(), paths=dict(zip(names, paths, strict=True)))
+        return Graph(dict(table.items()))
     except MfopsError:  # a cycle: not something mfops stored
         return None
 

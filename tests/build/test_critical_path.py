@@ -24,6 +24,18 @@ def _model(call) -> str:
     return str(body.get("model") or body.get("source") or "").split(":")[0]
 
 
+def fail_read_back(double, model: str) -> None:
+    """`model`'s create drops its SYSTEM at the double, so its read-back fails."""
+    original = double.api.create
+
+    def create(req):
+        if req["model"].startswith(f"{model}:"):
+            req = {k: v for k, v in req.items() if k != "system"}
+        return original(req)
+
+    double.api.create = create
+
+
 def test_each_child_is_created_from_its_parents_verified_content_tag(tmp_path, ollama_double):
     ws = make_workspace(tmp_path, ollama_double, CHAINS)
     ollama_double.faults.latency["/api/create"] = 0.05
@@ -52,15 +64,7 @@ def test_each_child_is_created_from_its_parents_verified_content_tag(tmp_path, o
 
 def test_a_failure_half_way_stamps_nothing_and_skips_the_rest_of_its_chain(tmp_path, ollama_double):
     ws = make_workspace(tmp_path, ollama_double, CHAINS)
-    api = ollama_double.api
-    original = api.create
-
-    def drop_system_of_c1l1(req):
-        if req["model"].startswith("c1l1:"):
-            req = {k: v for k, v in req.items() if k != "system"}
-        return original(req)
-
-    api.create = drop_system_of_c1l1
+    fail_read_back(ollama_double, "c1l1")
     report = ws.build_json("--all", "--jobs", "3", expect=1)
     actions = {m["model"]: m["action"] for m in report["models"]}
     assert actions["c1l1"] == "failed" and actions["c1l2"] == "skipped"
@@ -72,15 +76,7 @@ def test_a_failure_half_way_stamps_nothing_and_skips_the_rest_of_its_chain(tmp_p
 
 def test_fail_fast_starts_no_child_after_a_failure(tmp_path, ollama_double):
     ws = make_workspace(tmp_path, ollama_double, CHAINS)
-    api = ollama_double.api
-    original = api.create
-
-    def fail_c0l0(req):
-        if req["model"].startswith("c0l0:"):
-            req = {k: v for k, v in req.items() if k != "system"}  # the read-back differs
-        return original(req)
-
-    api.create = fail_c0l0
+    fail_read_back(ollama_double, "c0l0")
     report = ws.build_json("--all", "--jobs", "1", "--fail-fast", expect=1)
     actions = {m["model"]: m["action"] for m in report["models"]}
     assert actions["c0l0"] == "failed"
