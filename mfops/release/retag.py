@@ -13,9 +13,11 @@ old and new models. So `retag`:
    and it is the only way to get an old manifest back, since Ollama cannot copy by digest;
 3. copies the sources to the destinations in the order given (with `window` N > 1, up to N
    copies at once, each started in that order: a rollout moves hundreds of tags per host
-   and the window while a host serves a mix of old and new tags is shorter);
+   and the window while a host serves a mix of old and new tags is shorter; moves where
+   one's destination is another's source still go one at a time);
 4. lists the server again and checks each destination now holds its source's manifest;
-5. on any failure in 3 or 4 (or an interrupt), puts every destination it touched back, in
+5. on any failure in 3 or 4 (an interrupt, or an error of any kind, which is raised again
+   afterwards), puts every destination it touched back, in
    reverse order: the backup is copied back, and a destination that did not exist is
    deleted; a third listing checks the result;
 6. deletes the backups, unless putting back failed: then they are kept and named, because
@@ -218,7 +220,11 @@ class _Retag:
     def copy(self) -> None:
         # a destination already holding its source has nothing to move, nothing to put back
         moving = [m for m in self.moves if self.before[m.destination] != self.sources[m.source]]
-        if self.window == 1 or len(moving) < 2:
+        # a destination that is another move's source (latest -> previous, new -> latest)
+        # must wait for that copy: such moves go one at a time, in order
+        sources = {key(m.source) for m in moving}
+        chained = any(key(m.destination) in sources for m in moving)
+        if self.window == 1 or len(moving) < 2 or chained:
             for move in moving:
                 self._start(move)
                 self.server.copy(move.source, move.destination)
@@ -377,6 +383,10 @@ class _Retag:
             signum = getattr(stop, "signum", 2)
             outcome = self._failed(stage, f"interrupted ({_signal_label(signum)})")
             raise RetagInterrupted(outcome, signum) from None
+        except Exception as err:  # a bug, or the caller's on_event: put back, then raise
+            self.on_event = lambda what, name: None  # (it may fail again)
+            self._failed(stage, f"internal error: {err!r}")
+            raise
         return self._failed(stage, str(failure))
 
     def _signal_name(self) -> str | None:

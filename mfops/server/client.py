@@ -453,6 +453,11 @@ class Server:
             self._clamped = clamped
         return made
 
+    def warm(self) -> None:
+        """Make a client ahead of the first call (importing the HTTP stack), without
+        asking the server anything: a thread can do it while the caller reads git."""
+        self._give_back(self._new_client())
+
     def _take(self) -> Any:
         """A client for one call: a free one, or a new one when all are in use."""
         with self._lock:
