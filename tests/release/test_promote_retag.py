@@ -10,7 +10,6 @@ from mfops.release.retag import Move, backup_name, retag
 from mfops.server.client import Server
 from mfops.server.hosts import Host
 from mfops.testing.double import OllamaDouble
-from tests.promotekit import fail_copies_after
 
 
 @pytest.fixture(name="double")
@@ -129,76 +128,3 @@ def test_a_failing_backup_moves_nothing(double, server):
 
 def test_backup_names_are_valid_tags_of_the_same_model():
     assert backup_name("acme/bot:latest", "a1b2c3", 2) == "acme/bot:mfops-backup-a1b2c3-2"
-
-
-# -- several copies at once (deploy's window) ---------------------------------------------
-
-
-@pytest.fixture(name="many")
-def many_fixture(double: OllamaDouble) -> list[Move]:
-    """Twelve models, each with a new content to move to :v2 and :latest (some existing)."""
-    for i in range(12):
-        double.add_local_model(f"p{i}:new", system=f"new {i}")
-        if i % 3 == 0:
-            double.add_local_model(f"p{i}:latest", system=f"old {i}")
-    double.calls.reset()
-    return [Move(f"p{i}:new", f"p{i}:{t}") for i in range(12) for t in ("v2", "latest")]
-
-
-def test_a_window_moves_every_tag_with_copies_overlapping(double, server, many):
-    double.faults.latency["/api/copy"] = 0.05
-    events: list[str] = []
-    out = retag(server, many, window=4, on_event=lambda what, name: events.append(name))
-    assert out.ok and out.stage == "done"
-    for move in many:
-        assert double.digest(move.destination) == double.digest(move.source)
-    moves = [c for c in double.calls["/api/copy"] if "mfops-backup" not in c.body["destination"]]
-    assert len(moves) == 24
-    assert 1 < double.calls.max_concurrency["/api/copy"] <= 4
-    # each copy was sent in the order given
-    assert [n for n in events if "mfops-backup" not in n] == [m.destination for m in many]
-    assert not [n for n in double.model_names() if "mfops-backup" in n]
-
-
-def test_a_failing_copy_in_a_window_puts_every_tag_back_after_the_copies_in_flight(
-    double, server, many
-):
-    before = {m.destination: double.digest(m.destination) for m in many}
-    double.faults.latency["/api/copy"] = 0.02
-    fail_copies_after(double, 12, status=400, error="disk full")
-    out = retag(server, many, window=4)
-    assert not out.ok and out.stage == "copy" and out.restored is True
-    assert "disk full" in (out.error or "")
-    for dest, digest in before.items():
-        assert (double.digest(dest) if double.has_model(dest) else None) == digest
-    # the put-back began only once no copy was in flight any more
-    copies = [c for c in double.calls["/api/copy"] if "mfops-backup" not in c.body["source"]]
-    restores = [c for c in double.calls["/api/copy"] if "mfops-backup" in c.body["source"]]
-    deletes = double.calls["/api/delete"]
-    first_restore = min(c.started for c in [*restores, *deletes])
-    assert all(c.ended is not None and c.ended <= first_restore for c in copies)
-    assert not [n for n in double.model_names() if "mfops-backup" in n]
-
-
-def test_an_interrupt_in_a_window_waits_for_the_copies_in_flight_then_puts_back(
-    double, server, many
-):
-    before = {m.destination: double.digest(m.destination) for m in many}
-    double.faults.latency["/api/copy"] = 0.02
-    started: list[str] = []
-
-    def interrupt(what: str, name: str) -> None:
-        if what == "copy":
-            started.append(name)
-            if len(started) == 7:
-                raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        retag(server, many, on_event=interrupt, window=4)
-    for dest, digest in before.items():
-        assert (double.digest(dest) if double.has_model(dest) else None) == digest
-    copies = [c for c in double.calls["/api/copy"] if "mfops-backup" not in c.body["source"]]
-    moved = [c for c in copies if "mfops-backup" not in c.body["destination"]]
-    assert len(moved) == 6  # the seventh was never sent
-    deletes = double.calls["/api/delete"]
-    assert all(c.ended is not None and c.ended <= min(d.started for d in deletes) for c in moved)
