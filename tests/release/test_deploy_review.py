@@ -8,6 +8,7 @@ The kit (three doubles holding the base, the `prod` environment) is tests/releas
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -191,10 +192,14 @@ def lose_after_the_move(double: OllamaDouble, *, altered: bool) -> None:
     `altered`, the last copy lands a changed model and the host is lost while the tags are
     put back; else the listing that verifies the move gets no answer."""
     copy, tags = double.api.copy, double.api.tags
+    lock, moved = threading.Lock(), []
 
     def copied(req: dict[str, Any]) -> Any:
         result = copy(req)
-        if req.get("destination") == "expert:latest":  # the last move
+        with lock:  # copies run several at once (COPY_WINDOW): act when the last one ended
+            moved.append(req.get("destination"))
+            last = len(moved) == 2 * len(MODELS)  # v1 and latest of each
+        if last:
             if altered:
                 double.tamper("expert:latest", system="You are a JavaScript expert.")
             else:
