@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from mfops.cli.commands.hostopts import timeout_option
 from mfops.cli.commands.serveropts import open_session
 from mfops.cli.render import to_json
 from mfops.errors import CheckFailed, MfopsError
@@ -243,14 +244,7 @@ def _short(layers: tuple[str, ...]) -> str:
 @click.argument("tag")
 @click.option("--env", "env_name", required=True, metavar="ENV", help="The environment.")
 @rollout_options
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=600.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Give up on a server call after this long (creates have their own deadline).",
-)
+@timeout_option("Give up on a server call after this long (creates have their own deadline).")
 @click.option(
     "--dry-run",
     is_flag=True,

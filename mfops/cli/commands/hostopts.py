@@ -13,17 +13,24 @@ from typing import Any
 import click
 
 
-def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add `--host` and `--timeout` to a command."""
-    fn = click.option(
+def timeout_option(
+    help: str = "Give up on a server call after this long, retries included (creates, "
+    "pulls and test chats have their own deadlines).",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--timeout SECONDS`: one declaration for every command that has it."""
+    return click.option(
         "--timeout",
         type=click.FloatRange(min=0.1),
         default=600.0,
         show_default=True,
         metavar="SECONDS",
-        help="Give up on a server call after this long, retries included (creates, pulls "
-        "and test chats have their own deadlines).",
-    )(fn)
+        help=help,
+    )
+
+
+def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--host` and `--timeout` to a command."""
+    fn = timeout_option()(fn)
     return click.option(
         "--host",
         metavar="URL",
