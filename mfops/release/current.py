@@ -11,9 +11,11 @@ server is the baseline (rebuilt here when missing, see below).
 When the release tag is not on the server the gate talks to (a fresh CI runner), the
 release is rebuilt there from its recorded commit (`restore_release`): that commit's
 Modelfiles and mfops.lock, at the release tag, with the external bases at their locked
-digests. Nothing is pulled: a base missing or at another digest on this server, or a commit
-this clone does not have, leaves the model with "no baseline on this server" and the reason;
-never an error. A model with no release at all is "new, no baseline".
+digests. Nothing is pulled: a base missing or at another digest on this server, an Ollama
+too old for a command those Modelfiles use (refused before any create, as `mfops build`
+does), or a commit this clone does not have, leaves the model with "no baseline on this
+server" and the reason; never an error. A model with no release at all is "new, no
+baseline".
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from mfops.errors import MfopsError
 from mfops.graph.revision import Revision
 from mfops.repo import history
 from mfops.server.bases import require_locked, require_pinned
+from mfops.server.versions import require_supported
 
 if TYPE_CHECKING:
     from mfops.behave.results import Environment
@@ -104,6 +107,8 @@ def restore_release(session: Session, model: str, release: Release, *, jobs: int
         creating = [i.name for i in plan.items if i.action == "create"]
         require_locked(list(plan.bases), host=host)
         require_pinned(rev.graph, creating, listing, host=host)
+        # as `mfops build`: refused before any create, not caught by the read-back after it
+        require_supported(session.server.version(), rev.graph, creating, host=host)
         report = Builder(rev, plan, server=session.server, jobs=jobs).run()
     except MfopsError as err:
         return f"cannot rebuild it from {release.commit[:7]}: {err}"

@@ -78,10 +78,17 @@ from mfops.release.verdict import suite_tester
 from mfops.repo import history
 from mfops.repo.history import Entry, HostModel, HostResult, ModelEntry
 from mfops.server.bases import check, require_locked, require_pinned
-from mfops.server.client import Server, ServerOptions, ServerTimeout, ServerUnreachable
+from mfops.server.client import (
+    Server,
+    ServerModel,
+    ServerOptions,
+    ServerTimeout,
+    ServerUnreachable,
+)
 from mfops.server.hosts import Host, host_identity, normalize_host, redact
 from mfops.server.request import create_request, uploads_for
 from mfops.server.roundtrip import BaseConfigs, compare, intended, render
+from mfops.server.versions import require_supported
 from mfops.store.builds import now_utc
 
 if TYPE_CHECKING:
@@ -269,6 +276,7 @@ class _HostDeploy:
         server: Server,
         shared: _Shared,
         *,
+        version: str,
         jobs: int,
         stopping: Callable[[], bool],
         on_event: EventFn,
@@ -278,7 +286,8 @@ class _HostDeploy:
         self.rev = rev
         self.release = release
         self.host = host
-        self.server = server  # probed already (`silent`); closed when the host is done
+        self.server = server  # probed already (`probe`); closed when the host is done
+        self.version = version  # what the probe answered
         self.shared = shared
         self.jobs = jobs
         self.stopping = stopping
@@ -355,10 +364,9 @@ class _HostDeploy:
 
     def _steps(self, server: Server) -> None:
         rev, release, shown = self.rev, self.release, self.host.display
-        listing = server.models()  # the host answered the probe (`silent`) just before
+        listing = server.models()  # the host answered the probe (`probe`) just before
         names = list(release.models)
-        require_locked(check(rev.graph, rev.lock, listing, names), host=shown)
-        require_pinned(rev.graph, names, listing, host=shown)
+        require_host(rev, names, listing, self.version, host=shown)
         self.refusing = False
         digests = {n: rev.digests[n] for n in names}
         stage = STAGE_PREFIX + secrets.token_hex(3)
@@ -631,14 +639,30 @@ def recorded_layers(
     return out
 
 
-def silent(server: Server) -> str | None:
-    """Why the host does not answer the probe every rollout starts with (its version, asked
-    once, no retry), or None when it answers; the same `Server` then deploys to it."""
+def probe(server: Server) -> tuple[str, str | None]:
+    """The probe every rollout starts with (the version, asked once, no retry): (version,
+    None) when the host answers, ("", why not) when it does not. The same `Server` then
+    deploys to it."""
     try:
-        server.version(retry=False)
+        return server.version(retry=False), None
     except ServerError as err:
-        return str(err)
-    return None
+        return "", str(err)
+
+
+def require_host(
+    rev: Revision,
+    names: Sequence[str],
+    listing: dict[str, ServerModel],
+    version: str,
+    *,
+    host: str,
+) -> None:
+    """Refuse a host (CheckFailed) before anything is written to it: a base missing or not
+    at its locked digest, a pinned parent it lacks, or a Modelfile command its Ollama
+    version would silently drop (server/versions.py). The dry run asks the same."""
+    require_locked(check(rev.graph, rev.lock, listing, names), host=host)
+    require_pinned(rev.graph, names, listing, host=host)
+    require_supported(version, rev.graph, names, host=host)
 
 
 def release_commit(repo: Repo, release: ReleaseRef) -> tuple[Revision, list[str]]:
@@ -717,8 +741,8 @@ def _rollout(
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
     # A host that does not answer refuses the rollout before any starts (all asked at once).
     with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as probes:
-        silence = dict(zip(servers, probes.map(silent, servers.values()), strict=True))
-    for identity, why in silence.items():
+        answers = dict(zip(servers, probes.map(probe, servers.values()), strict=True))
+    for identity, (_, why) in answers.items():
         if why is not None:
             results[identity] = HostResult(identity, "unreachable", reason=why)
     if results:
@@ -759,6 +783,7 @@ def _rollout(
                 host,
                 servers[host.identity],
                 shared,
+                version=answers[host.identity][0],
                 jobs=rollout.jobs,
                 stopping=stopping,
                 on_event=say,

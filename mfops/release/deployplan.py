@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Literal
 
 from mfops.build.tags import content_tag
 from mfops.errors import CheckFailed, ServerError
-from mfops.release.deploy import ReleaseRef, release_commit, silent
+from mfops.release.deploy import ReleaseRef, probe, release_commit, require_host
 from mfops.release.retag import key
-from mfops.server.bases import check, require_locked, require_pinned
 from mfops.server.client import Server, ServerOptions, ServerTimeout, ServerUnreachable
 from mfops.server.hosts import Host, normalize_host
 
@@ -86,12 +85,11 @@ def _host_plan(rev: Revision, release: ReleaseRef, host: Host, options: ServerOp
     server = Server(host, options)
     names = list(release.models)
     try:
-        why = silent(server)
+        version, why = probe(server)
         if why is not None:
             return HostPlan(host.identity, "unreachable", why)
         listing = server.models()
-        require_locked(check(rev.graph, rev.lock, listing, names), host=host.display)
-        require_pinned(rev.graph, names, listing, host=host.display)
+        require_host(rev, names, listing, version, host=host.display)
     except (ServerUnreachable, ServerTimeout) as err:
         return HostPlan(host.identity, "unreachable", str(err))
     except (CheckFailed, ServerError) as err:

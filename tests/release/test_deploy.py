@@ -195,6 +195,26 @@ def test_a_host_whose_base_differs_from_the_lock_is_refused_and_named(prod, host
     assert hosts[2].calls.count("/api/create") == 0
 
 
+def test_a_host_whose_ollama_would_drop_a_command_is_refused_before_any_create(rel, hosts):
+    """A release whose expert uses RENDERER, to a host running an Ollama that predates it
+    (it would drop the field and answer success): refused up front, named, in the dry run
+    and in the deploy alike, as `mfops build` refuses."""
+    with_env(rel, hosts)
+    rel.commit({"expert/Modelfile": BETTER_EXPERT + "RENDERER qwen3-coder\n"}, "renderer")
+    release(rel)
+    hosts[1].api.version = "0.11.4"
+    why = f"expert/Modelfile:3: RENDERER needs Ollama 0.12.0 or newer, but {hosts[1].url} runs"
+    code, plan, _err = deploy(rel, "v1", "--env", "prod", "--dry-run")
+    assert code == 1
+    assert [h["state"] for h in plan["hosts"]] == ["ready", "refused", "ready"]
+    assert why in plan["hosts"][1]["reason"]
+    code, record, _err = deploy(rel, "v1", "--env", "prod", "--max-parallel", "1")
+    assert code == 1
+    assert states(record) == ["deployed", "refused", "not started"]
+    assert why in record["hosts"][1]["reason"]
+    assert hosts[1].calls.count("/api/create") == 0
+
+
 def test_a_digest_that_differs_after_the_move_fails_with_exit_1_and_puts_the_tags_back(prod, hosts):
     assert deploy(prod, "v1", "--env", "prod")[0] == 0
     before = listing(hosts[0])

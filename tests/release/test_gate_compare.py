@@ -175,3 +175,26 @@ def test_gate_against_a_missing_tag_or_a_bad_alpha_is_exit_2(rel: Release):
     assert code == 2 and "--alpha must be between 0 and 1 (exclusive), got 0" in err
     code, out, err = gate(rel, "--against", "v1")  # explicit, also in pull-request mode
     assert code == 1 and "Comparing tag sha-" in out and "with --against v1" in out
+
+
+def test_a_release_an_older_server_would_build_wrong_is_refused_before_any_create(rel: Release):
+    """The release used RENDERER; this server's Ollama predates it and would drop it while
+    answering success. The rebuild is refused up front, as `mfops build` refuses (and the
+    candidate, which no longer uses it, is still tested)."""
+    rel.commit(
+        {"expert/Modelfile": f"FROM base\nSYSTEM {EXPERT_SYSTEM}\nRENDERER qwen3-coder\n"}, "r"
+    )
+    released(rel)
+    release_commit = rel.history()[-1]["commit"]
+    delete_release(rel)
+    rel.double.api.version = "0.11.4"
+    rel.commit({"expert/Modelfile": f"FROM base\nSYSTEM {EXPERT_SYSTEM} Be concise.\n"}, "c")
+    code, out, err = gate(rel)
+    assert code == 0, out + err  # the candidate is tested; the release side has no baseline
+    assert (
+        f"cannot rebuild it from {release_commit[:7]}: {release_commit}:expert/Modelfile:3: "
+        "RENDERER needs Ollama 0.12.0 or newer, but "
+    ) in out
+    assert "runs Ollama 0.11.4: it would drop the field" in out
+    created = {b["model"] for b in rel.double.calls.bodies("/api/create")}
+    assert "expert:v1" not in created
