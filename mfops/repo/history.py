@@ -60,10 +60,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mfops.errors import ConfigError, MfopsError
+from mfops.fileio.bulk import paused_gc
 from mfops.fileio.jsonfile import loads_json
 from mfops.repo.records import RECORD_FILE, RawRecord, RecordStore
 
@@ -291,27 +293,10 @@ def _entry(data: Any, path: str, index: int) -> Entry:
     r = _Reader(path, "record")
     if not isinstance(data, dict):
         raise corrupt(path, "not a JSON object")
-    models = []
-    for n, m in enumerate(r.objs(data, "models")):
-        mr = _Reader(path, f"{r.where}.models[{n}]")
-        dests = tuple(
-            Destination(
-                _Reader(path, f"{mr.where}.destinations[{k}]").str_(d, "tag"),
-                mr.str_(d, "before", optional=True),
-                mr.str_(d, "after", optional=True),
-            )
-            for k, d in enumerate(mr.objs(m, "destinations"))
-        )
-        models.append(
-            ModelEntry(
-                mr.str_(m, "name"),
-                mr.str_(m, "source"),
-                mr.str_(m, "manifest", optional=True),
-                mr.str_(m, "digest", optional=True),
-                mr.choice(m, "tests", TEST_STATES),
-                dests,
-            )
-        )
+    models = [
+        _plain_model(m) or _model(m, _Reader(path, f"{r.where}.models[{n}]"))
+        for n, m in enumerate(r.objs(data, "models"))
+    ]
     tests = data.get("tests")
     counts = None
     if tests is not None:
@@ -380,6 +365,59 @@ def _entry(data: Any, path: str, index: int) -> Entry:
     )
 
 
+def _plain_model(m: dict[str, Any]) -> ModelEntry | None:
+    """A model row whose every field has its type, read without `_Reader`'s per-field calls
+    (a 10,000-model release is 10,000 rows in each read of the history); None for anything
+    else, which `_model` then reads again and names precisely."""
+    name, source = m.get("name"), m.get("source")
+    manifest, digest = m.get("manifest"), m.get("digest")
+    tests, rows = m.get("tests"), m.get("destinations", [])
+    if not (
+        type(name) is str
+        and type(source) is str
+        and (manifest is None or type(manifest) is str)
+        and (digest is None or type(digest) is str)
+        and tests in TEST_STATES
+        and type(rows) is list
+    ):
+        return None
+    dests = []
+    for d in rows:
+        if type(d) is not dict:
+            return None
+        tag, before, after = d.get("tag"), d.get("before"), d.get("after")
+        if not (
+            type(tag) is str
+            and (before is None or type(before) is str)
+            and (after is None or type(after) is str)
+        ):
+            return None
+        dests.append(Destination(tag, before, after))
+    return ModelEntry(name, source, manifest, digest, tests, tuple(dests))
+
+
+def _model(m: dict[str, Any], mr: _Reader) -> ModelEntry:
+    """A model row read field by field: a problem names the record and the key path."""
+    dests = []
+    for k, d in enumerate(mr.objs(m, "destinations")):
+        dr = _Reader(mr.path, f"{mr.where}.destinations[{k}]")
+        dests.append(
+            Destination(
+                dr.str_(d, "tag"),
+                dr.str_(d, "before", optional=True),
+                dr.str_(d, "after", optional=True),
+            )
+        )
+    return ModelEntry(
+        mr.str_(m, "name"),
+        mr.str_(m, "source"),
+        mr.str_(m, "manifest", optional=True),
+        mr.str_(m, "digest", optional=True),
+        mr.choice(m, "tests", TEST_STATES),
+        tuple(dests),
+    )
+
+
 def corrupt(where: str, problem: str) -> ConfigError:
     """A record mfops cannot read: name it, and a recovery that keeps the history."""
     commit = where.rpartition("@")[2]
@@ -393,6 +431,12 @@ def corrupt(where: str, problem: str) -> ConfigError:
 
 class NewerRecord(MfopsError):
     """A record written by a newer mfops, in a format this one cannot read."""
+
+
+#: Records parsed by this process, per repository, by commit id: a commit's content never
+#: changes, and a command reads the history several times (the gate, then its promote).
+#: Only what parsed is kept; a corrupt record is read (and named) again each time.
+_parsed: weakref.WeakKeyDictionary[Repo, dict[str, Entry]] = weakref.WeakKeyDictionary()
 
 
 def parse(raw: RawRecord) -> Entry:
@@ -428,15 +472,24 @@ def load(
     unless `skip_invalid` (then it is left out)."""
     if repo.git_root is None:
         return []
+    store = RecordStore(repo.store)
+    found = store.commits()
+    parsed = _parsed.setdefault(repo, {})
+    todo = [c for c, _ in found if c not in parsed]
+    contents = dict(zip(todo, store.contents(todo), strict=True))
     entries: dict[str, Entry] = {}
-    for raw in reversed(RecordStore(repo.store).read()):  # oldest first, as written
-        try:
-            entry = parse(raw)
-        except MfopsError:
-            if skip_invalid:
-                continue
-            raise
-        entries.setdefault(entry.id, entry)
+    with paused_gc():  # a 10,000-model record is 30,000 objects: no collection midway
+        for commit, ref in reversed(found):  # oldest first, as written
+            entry = parsed.get(commit)
+            if entry is None:
+                try:
+                    entry = parse(RawRecord(commit, ref, contents[commit]))
+                except MfopsError:
+                    if skip_invalid:
+                        continue
+                    raise
+                parsed[commit] = entry
+            entries.setdefault(entry.id, entry)
     return [
         e
         for e in entries.values()

@@ -65,6 +65,13 @@ class RecordStore:
 
     def read(self) -> list[RawRecord]:
         """Every record reachable from any tip, each once, newest first (graph order)."""
+        found = self.commits()
+        blobs = self.contents([c for c, _ in found])
+        return [RawRecord(c, ref, data) for (c, ref), data in zip(found, blobs, strict=True)]
+
+    def commits(self) -> list[tuple[str, str]]:
+        """(commit, the ref it was found under) of every record reachable from any tip, each
+        once, newest first (graph order); merge commits hold no record and are left out."""
         tips = self.tips()
         if not tips:
             return []
@@ -72,12 +79,15 @@ class RecordStore:
         starts = list(dict.fromkeys([tips.get(HISTORY_REF, ""), *sorted(tips.values())]))
         starts = [s for s in starts if s]
         parents = dict(self.store.commit_parents(starts))
-        commits = [c for c in _newest_first(starts, parents) if len(parents[c]) < 2]
-        blobs = self.store.read_paths([f"{c}:{RECORD_FILE}" for c in commits])
         return [
-            RawRecord(c, label.get(c, HISTORY_REF), data)
-            for c, data in zip(commits, blobs, strict=True)
+            (c, label.get(c, HISTORY_REF))
+            for c in _newest_first(starts, parents)
+            if len(parents[c]) < 2
         ]
+
+    def contents(self, commits: list[str]) -> list[bytes | None]:
+        """The `record.json` bytes of each of `commits` (None: it holds none), one process."""
+        return self.store.read_paths([f"{c}:{RECORD_FILE}" for c in commits])
 
     def merge_fetched(self) -> str | None:
         """Make the local ref contain every fetched copy (one merge commit, compare-and-swap);

@@ -69,6 +69,31 @@ BAD_ENTRIES = [
         },
         "record.models[0].destinations[0].tag: expected a string",
     ),
+    *[
+        (
+            {**entry().to_json(), "models": [{**entry().to_json()["models"][0], key: value}]},
+            f"record.models[0].{message}",
+        )
+        for key, value, message in [
+            ("name", 1, "name: expected a string"),
+            ("source", None, "source: expected a string"),
+            ("manifest", 5, "manifest: expected a string or null"),
+            ("digest", [], "digest: expected a string or null"),
+            ("tests", "maybe", "tests: expected 'passed' or 'failed'"),
+            ("destinations", "v1", "destinations: expected a list of objects"),
+            ("destinations", [1], "destinations: expected a list of objects"),
+            (
+                "destinations",
+                [{"tag": "v1", "before": 3}],
+                "destinations[0].before: expected a string or null",
+            ),
+            (
+                "destinations",
+                [{"tag": "v1"}, {"tag": "v2", "after": {}}],
+                "destinations[1].after: expected a string or null",
+            ),
+        ]
+    ],
 ]
 
 
@@ -189,6 +214,35 @@ def test_a_malformed_record_is_a_config_error_naming_its_key_path(git, bad, mess
     with pytest.raises(ConfigError) as info:
         history.load(repo_of(git))
     assert message in str(info.value)
+
+
+def test_a_repo_reads_each_record_once_and_a_corrupt_one_every_time(git, monkeypatch):
+    """Records are parsed once per repository per process (a commit never changes; the gate
+    reads the history again to promote); what did not parse is not kept."""
+    repo = repo_of(git)
+    history.append(repo, entry(1))
+    history.append(repo, entry(2))
+    read: list[int] = []
+    contents = RecordStore.contents
+
+    def counting(self: RecordStore, commits: list[str]) -> list[bytes | None]:
+        read.append(len(commits))
+        return contents(self, commits)
+
+    monkeypatch.setattr(RecordStore, "contents", counting)
+    first = history.load(repo)
+    assert first == history.load(repo) == [entry(1), entry(2)]
+    assert read == [2, 0]
+    history.append(repo, entry(3))
+    assert [e.id for e in history.load(repo)] == ["id-1", "id-2", "id-3"]
+    assert read[-1] == 1
+    good = git.git("rev-parse", "refs/mfops/history").strip()
+    raw_record(git, b"{not json", parent=good)
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="corrupt release record"):
+            history.load(repo)
+    assert read[-2:] == [1, 1]
+    assert [e.id for e in history.load(repo_of(git), skip_invalid=True)] == ["id-1", "id-2", "id-3"]
 
 
 def test_ids_sort_by_time_and_are_unique():
