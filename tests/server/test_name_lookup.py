@@ -17,6 +17,7 @@ import pytest
 
 from mfops.server.client import Host, Server, ServerOptions, ServerTimeout
 from mfops.testing.double import DEFAULT_VERSION, OllamaDouble
+from tests.cli_runner import invoke_mfops
 
 HANG_CATCHER = 60.0  # seconds: only there to turn a hang into a failure
 STUCK = "stuck-resolver.mfops.invalid"
@@ -30,8 +31,8 @@ def bounded(fn: Callable[[], Any]) -> Any:
 
 class StuckResolver:
     """`socket.getaddrinfo` that blocks for `STUCK` until `release`, then answers with
-    127.0.0.1 (so the abandoned connect completes); other names resolve as usual. Records
-    which thread looked each name up."""
+    127.0.0.1 (so the abandoned connect completes) unless `answer` is False; other names
+    resolve as usual. Records which thread looked each name up."""
 
     def __init__(self, real: Callable[..., Any]) -> None:
         self.real = real
@@ -39,6 +40,7 @@ class StuckResolver:
         self.release = threading.Event()
         self.returned = threading.Event()
         self.lookups: list[tuple[str, str]] = []
+        self.answer = True  # False: once released, the name is not found
 
     def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         self.lookups.append((str(host), threading.current_thread().name))
@@ -47,6 +49,8 @@ class StuckResolver:
         self.entered.set()
         self.release.wait(HANG_CATCHER)
         try:
+            if not self.answer:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
             return self.real("127.0.0.1", port, *args, **kwargs)
         finally:
             self.returned.set()
@@ -144,3 +148,19 @@ def test_an_ip_literal_is_connected_to_on_the_calling_thread(
     assert ollama_double.url.startswith("http://127.0.0.1:")
     here = threading.current_thread().name
     assert [thread for host, thread in resolver.lookups if host == "127.0.0.1"] == [here]
+
+
+def test_status_stops_at_its_timeout_while_the_lookup_hangs(
+    resolver: StuckResolver, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / "mfops.yaml").write_text("{}\n")
+    resolver.answer = False  # (no connection to whatever may listen on 11434)
+    url = f"http://{STUCK}:11434"
+    monkeypatch.setenv("OLLAMA_HOST", url)
+    code, _, err = bounded(lambda: invoke_mfops("-C", str(tmp_path), "status", "--timeout", "1"))
+    assert not resolver.returned.is_set()
+    assert code == 2
+    assert err.strip() == (
+        f"mfops: Ollama at {url}: version: no answer in time (within 1 s) "
+        "(raise --timeout if the server is busy)"
+    )
