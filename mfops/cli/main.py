@@ -27,6 +27,7 @@ from mfops.fileio.bulk import frozen_loads
 from mfops.language.suggest import close_matches, did_you_mean
 from mfops.release.signals import terminate_like_interrupt
 from mfops.server.hosts import redact
+from mfops.store.invocation import command_invocation
 
 #: name -> (module, one-line help). Order is the order `mfops --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -121,6 +122,7 @@ def cli(ctx: click.Context, repo: Path | None, no_color: bool) -> None:
     """Model-as-code DevOps for Ollama: keep Modelfiles in git, see them as a versioned
     inheritance graph, diff, build, test and promote them."""
     ctx.obj = GlobalOptions(repo=repo, color=False if no_color else None)
+    ctx.with_resource(command_invocation())  # answers kept for this command only
 
 
 def _crash_log(exc: BaseException) -> str:

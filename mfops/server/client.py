@@ -164,6 +164,55 @@ def _left(timeout: float | None, expired: type[Exception]) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
+def _is_ip(host: str) -> bool:
+    """Whether `host` is an IP address (no name to look up)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])  # (an IPv6 zone id: fe80::1%eth0)
+    except ValueError:
+        return False
+    return True
+
+
+def _connect_by_name(connect: Callable[[], Any], wait: float, expired: type[Exception]) -> Any:
+    """`connect()` (which looks a host name up, then connects) on a thread of its own, or
+    `expired` once `wait` seconds pass.
+
+    The lookup (`getaddrinfo`) has no timeout of its own: a resolver that hangs would hold
+    a call far past its deadline, socket deadlines or not. A thread per new connection to a
+    host name is cheap next to a lookup (connections are pooled; IP literals skip this).
+    The thread abandoned at the deadline closes the connection should it still be made.
+    """
+    lock = threading.Lock()
+    box: list[tuple[bool, Any]] = []
+    abandoned = [False]
+
+    def run() -> None:
+        try:
+            result: tuple[bool, Any] = (True, connect())
+        except BaseException as exc:  # handed to the caller's thread
+            result = (False, exc)
+        with lock:
+            if not abandoned[0]:
+                box.append(result)
+                return
+        if result[0]:  # nobody waits for it any more
+            result[1].close()
+
+    worker = threading.Thread(target=run, name="mfops-resolve", daemon=True)
+    worker.start()
+    worker.join(wait)
+    with lock:
+        if not box:
+            abandoned[0] = True
+            raise expired(f"no address for the host within {wait:g} s")
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value
+
+
 def _deadline_backend(backend: Any) -> Any:
     """`backend` (httpcore's network backend) with every connect, read and write bounded by
     the deadline of the call running on the calling thread.
@@ -171,7 +220,10 @@ def _deadline_backend(backend: Any) -> Any:
     httpx bounds each read, not a whole answer, so a server that drips a byte at a time
     never trips its timeout. Clamping each socket operation to the time left of the call's
     deadline bounds the whole call in the calling thread itself: no thread per call, which
-    cost about a third of a plain call's CPU (a rollout makes thousands).
+    cost about a third of a plain call's CPU (a rollout makes thousands). Looking a host
+    name up has no timeout at all, so a new connection to a name (not to an IP literal) is
+    made on a thread of its own, abandoned when the call's deadline or the connect timeout
+    passes (`_connect_by_name`).
     """
     import httpcore
 
@@ -210,7 +262,16 @@ def _deadline_backend(backend: Any) -> Any:
             socket_options: Any = None,
         ) -> Any:
             wait = _left(timeout, httpcore.ConnectTimeout)
-            stream = self._inner.connect_tcp(host, port, wait, local_address, socket_options)
+            if wait is None or _is_ip(host):
+                stream = self._inner.connect_tcp(host, port, wait, local_address, socket_options)
+            else:
+                stream = _connect_by_name(
+                    lambda: self._inner.connect_tcp(
+                        host, port, wait, local_address, socket_options
+                    ),
+                    wait,
+                    httpcore.ConnectTimeout,
+                )
             return _DeadlineStream(stream)
 
         def connect_unix_socket(

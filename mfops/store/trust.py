@@ -10,6 +10,10 @@ lock, the test-result cache); mfops writes it and must never be tricked into wri
   repository (`.mfops/lock -> ~/.bashrc`). `check_state_dir` refuses both: writer commands
   stop with `UntrustedStateDir` (exit 2, saying how to clean up); read-only commands ignore
   the folder's content and warn once.
+- The check (a walk of `.mfops/` and `git ls-files`) runs once per command invocation
+  (store/invocation.py): a build would otherwise pay for it up to three times (the cache,
+  the writer lock, the build records). Not once per process: commands run in one process
+  (the tests) must each look again.
 - Every file under `.mfops/` is opened with `O_NOFOLLOW`, and no directory on the way from
   `.mfops/` down to it may be a symlink (`open_nofollow`): mfops follows no link there that
   it did not create, and it creates none.
@@ -31,6 +35,7 @@ from pathlib import Path
 
 from mfops.errors import CLEAN_STATE_DIR, UntrustedStateDir
 from mfops.fileio.atomic import STATE_DIR_NAME
+from mfops.store.invocation import current_invocation
 
 
 def _warn(message: str, *args: object) -> None:
@@ -45,7 +50,7 @@ def _warn(message: str, *args: object) -> None:
 #: Environment variable naming the per-machine key file (default: the user's cache folder).
 KEY_ENV = "MFOPS_MACHINE_KEY"
 _KEY_BYTES = 32
-_warned: set[str] = set()  # the state folders already warned about, once per process
+_warned: set[str] = set()  # the state folders warned about outside a command, once each
 
 
 def _tracked(root: Path) -> bool:
@@ -88,21 +93,40 @@ def _problem(root: Path) -> str | None:
     return None
 
 
+def _checked(root: Path) -> str | None:
+    """`_problem(root)`, once per command invocation (every time outside one)."""
+    invocation = current_invocation()
+    if invocation is None:
+        return _problem(root)
+    return invocation.once(("state dir", os.path.abspath(root)), lambda: _problem(root))
+
+
+def _first_warning(state_dir: Path) -> bool:
+    """Whether to warn about `state_dir`: once per invocation (per process outside one)."""
+    invocation = current_invocation()
+    if invocation is not None:
+        return invocation.first(("warned", str(state_dir)))
+    if str(state_dir) in _warned:
+        return False
+    _warned.add(str(state_dir))
+    return True
+
+
 def check_state_dir(root: Path, *, writer: bool) -> bool:
     """True when `root/.mfops` may be used: absent, or a real directory that git does not
     track and that holds no symlinks.
 
     Otherwise a writer (`writer=True`) gets `UntrustedStateDir`; a reader gets False and one
-    warning per process, and must then ignore the folder's caches and state.
+    warning per command, and must then ignore the folder's caches and state. The folder is
+    looked at once per command (`_checked`).
     """
-    problem = _problem(Path(root))
+    problem = _checked(Path(root))
     if problem is None:
         return True
     state_dir = Path(root) / STATE_DIR_NAME
     if writer:
         raise UntrustedStateDir(state_dir, problem)
-    if str(state_dir) not in _warned:
-        _warned.add(str(state_dir))
+    if _first_warning(state_dir):
         _warn(
             "ignoring %s: it %s (mfops keeps only local state there; remove it: %s)",
             state_dir,
