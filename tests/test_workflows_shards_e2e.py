@@ -269,7 +269,7 @@ def test_a_shard_that_failed_to_build_then_re_run_merges(pipeline, servers):
     job, _ = run(pipeline, "merge", github, merge, host="", files=files)
     assert job.status == "failure" and job.step("merge").returncode == 1
     assert (
-        "(shard 2/2) could not test: gate failed at build: 1 model failed"
+        "(shard 2/2) did not complete (exit 1): gate failed at build: 1 model failed"
         in job.step("merge").stderr
     )
     again = {**github, "run_attempt": 2}
