@@ -30,6 +30,7 @@ from mfops.fileio.atomic import write_atomic
 from mfops.fileio.jsonfile import loads_json
 from mfops.fileio.regular import read_regular
 from mfops.fileio.reportpath import check_report_path, report_write_error
+from mfops.release.mergerecord import record_failed_merge
 from mfops.repo.repository import Repo
 
 
@@ -102,6 +103,10 @@ def merge_command(
     server down, an interrupt) writes a report saying why; the merge then fails, naming
     each such shard, its reason and exit code, in every output.
 
+    When the shards were a release gate's (`gate --shard --promote-to`) and the merged
+    verdict fails with exit 1, the failed attempt is recorded in refs/mfops/history, as
+    `gate --promote-to` records its own.
+
     Exit codes: 0 the merged run passed; 1 a case failed, regressed or could not run, or
     a shard did not complete (its report says why); 2 the files are not one
     complete sharded run (a shard missing or given twice, mixed N, commits, candidates or
@@ -117,9 +122,12 @@ def merge_command(
         except OSError as err:
             raise MfopsError(f"cannot read {name}: {err.strerror or err}") from None
         loaded.append((name, loads_json(raw, name, what="a shard report")))
-    merged = merge(Repo.find(explicit=opts.repo), loaded, run=ci_run())
+    repo = Repo.find(explicit=opts.repo)
+    merged = merge(repo, loaded, run=ci_run())
     if merged.incomplete:
-        return _incomplete(merged, fmt, json_path, junit, html_path)
+        _incomplete(merged, fmt, json_path, junit, html_path)
+        _record(repo, merged)
+        raise CheckFailed("; ".join(b.line for b in merged.incomplete))
     cmp = merged.comparison
     color = use_color(opts.color)
     if fmt == "json":
@@ -138,7 +146,15 @@ def merge_command(
         (junit, "--junit", lambda: junit_comparison(cmp) if cmp else junit_xml(merged.report)),
         (html_path, "--html", lambda: html_comparison(cmp) if cmp else html_report(merged.report)),
     )
+    _record(repo, merged)
     return 0 if merged.ok else 1
+
+
+def _record(repo: Repo, merged: Merged) -> None:
+    """A failed release gate's merge is recorded, as `gate --promote-to` records its own."""
+    record = record_failed_merge(repo, merged)
+    if record is not None:
+        click.echo(f"recorded in the history as {record} (refs/mfops/history)", err=True)
 
 
 def _write_all(*writers: tuple[Path | None, str, Callable[[], str]]) -> None:
@@ -154,9 +170,9 @@ def _write_all(*writers: tuple[Path | None, str, Callable[[], str]]) -> None:
 
 def _incomplete(
     merged: Merged, fmt: str, json_path: Path | None, junit: Path | None, html_path: Path | None
-) -> int:
-    """Some shards did not complete: every output says which and why, and the merge fails
-    (exit 1) with one line per such shard."""
+) -> None:
+    """Some shards did not complete: every output says which and why (the merge then
+    fails, exit 1, with one line per such shard)."""
     if fmt == "json":
         click.echo(to_json(merged_json(merged)))
     elif fmt == "markdown":
@@ -168,4 +184,3 @@ def _incomplete(
         (junit, "--junit", lambda: junit_incomplete(merged)),
         (html_path, "--html", lambda: html_incomplete(merged)),
     )
-    raise CheckFailed("; ".join(b.line for b in merged.incomplete))
