@@ -319,6 +319,14 @@ def test_a_failed_sharded_release_is_recorded_and_pushed(pipeline, servers):
         "v2.0.0",
     )
     assert record["commit"] == pipeline.origin.git("rev-parse", commit).strip()
+    # the reusable workflow's record job does the same
+    inputs = {"shard-matrix": "[1, 2]", "promote-tag": "v2.0.0", "models": "all"}
+    job, _ = run(
+        pipeline, "record", github, commit, host="", context=failed, files=files, reusable=inputs
+    )
+    assert job.status == "success", job.output
+    again = json.loads(pipeline.origin.git("show", "refs/mfops/history:record.json"))
+    assert again["id"] != record["id"] and (again["kind"], again["outcome"]) == ("gate", "failed")
     # a refused merge (a shard missing) records nothing and fails the job
     files.pop(f"mfops-shards/{reports[1].name}")
     before = pipeline.origin.git("rev-parse", "refs/mfops/history").strip()
