@@ -194,7 +194,8 @@ def command(
 
     With --shard K/N the gate builds only the models shard K's part of the (model, case,
     sample) work needs, with their ancestors, tests only that part and writes its JSON
-    report to --shard-report (a shard that fails before testing writes one saying why);
+    report to --shard-report (a shard that fails or stops before testing writes one
+    saying why, with its exit code);
     `mfops report merge` joins the N reports, and `mfops promote --verdict` promotes
     after the merged verdict. With --promote-to a shard covers the
     release's models but promotes nothing and records nothing.

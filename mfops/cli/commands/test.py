@@ -163,7 +163,9 @@ def command(
 
     With --shard K/N only shard K's part of the (model, case, sample) work runs, and its
     JSON report goes to --shard-report; it exits 1 only when its own samples already fail
-    a case. `mfops report merge` joins the N reports into the run's verdict.
+    a case. A shard that stops (bad input, the server down, an interrupt) still writes
+    its report, saying why and with its exit code. `mfops report merge` joins the N
+    reports into the run's verdict.
     """
     spec = check_shard(shard, shard_report)
     with shard_guard(spec, shard_report, opts.repo) as guard:  # a shard that stops says why
