@@ -217,26 +217,33 @@ def test_a_failed_shard_of_another_commit_is_refused(built: Lab, tmp_path):
 
 
 def test_an_interrupted_shard_writes_why_and_exits_as_interrupted(built: Lab, tmp_path):
-    """The installed mfops, stopped by SIGTERM while its samples run (a CI job cancelled)."""
-    good = _complete(built, 2, 2, tmp_path)
-    built.double.faults.latency["/api/chat"] = 5.0  # the in-flight call ends before exit
+    """The installed mfops, stopped by SIGTERM while its first sample runs (a cancelled CI
+    job, killed seconds later): it starts no other sample, writes its report and exits
+    143."""
+    good = tmp_path / "shard-2.json"
+    code, out, err = _shard(built, 2, 2, good, "--samples", "3")
+    assert code in (0, 1), out + err
+    plan = _block(good)
+    assert plan["plan"]["units"] - len(plan["units"]) >= 3  # shard 1 has more to run
+    built.double.faults.latency["/api/chat"] = 5.0
     path = tmp_path / "shard-1.json"
     before = built.double.calls.count("/api/chat")  # shard 2's, in-process
     proc = subprocess.Popen(
         [installed_mfops(), "-C", str(built.root), "test", "--tag", "cand", "--no-cache",
-         "--shard", "1/2", "--shard-report", str(path)],
+         "-j", "1", "--samples", "3", "--shard", "1/2", "--shard-report", str(path)],
         env={**os.environ, "OLLAMA_HOST": built.double.url},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         _until(lambda: built.double.calls.count("/api/chat") > before, proc)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
         built.double.faults.latency.clear()
     assert proc.returncode == 128 + signal.SIGTERM, out + err
+    assert built.double.calls.count("/api/chat") == before + 1  # only the one in flight
     block = _block(path)
     assert block["failed"] == "interrupted (SIGTERM)"
     assert (block["exit_code"], block["tag"]) == (143, "cand")
