@@ -199,7 +199,9 @@ def shard_guard(
     except BaseException as exc:
         stop = _stopped(exc)
         if stop is not None and not guard.written:
-            with suppress(MfopsError):  # the report path itself fails: the error stands
+            # best effort: when the report cannot be written either (its path fails, git
+            # does not answer), the error that stopped the shard is still the one raised
+            with suppress(Exception):
                 guard.failed(*stop)
         raise
 
