@@ -269,7 +269,7 @@ def test_a_shard_that_failed_to_build_then_re_run_merges(pipeline, servers):
     job, _ = run(pipeline, "merge", github, merge, host="", files=files)
     assert job.status == "failure" and job.step("merge").returncode == 1
     assert (
-        "(shard 2/2) could not test: gate failed at build: 1 model failed"
+        "(shard 2/2) did not complete (exit 1): gate failed at build: 1 model failed"
         in job.step("merge").stderr
     )
     again = {**github, "run_attempt": 2}
@@ -288,3 +288,48 @@ def test_a_shard_that_failed_to_build_then_re_run_merges(pipeline, servers):
     merged = json.loads((temp / "mfops-verdict.json").read_text())["merged"]
     assert (merged["run"]["id"], merged["run"]["attempt"]) == ("4242", "2")
     assert [s["attempt"] for s in merged["shards"]] == ["1", "2"]
+
+
+def test_a_failed_sharded_release_is_recorded_and_pushed(pipeline, servers):
+    """A tag whose expert breaks its rule: the shards test, the merge fails (exit 1), the
+    release job stands down and the `record` job re-merges the shards' reports, which
+    records the failed attempt as `gate --promote-to` would, and pushes it to origin."""
+    pipeline.change_expert(BAD_RULES)
+    pipeline.origin.commit("loosen the expert")
+    commit = pipeline.origin.head()
+    pipeline.origin.tag("v2.0.0")
+    github = _tag_github("v2.0.0")
+    reports = shards(pipeline, github, commit, servers[:2])
+    files = {f"mfops-shards/{p.name}": p for p in reports}
+    job, _ = run(pipeline, "merge", github, commit, host="", files=files)
+    assert job.status == "failure" and job.step("merge").returncode == 1, job.output
+    failed = {"needs": {"merge": {"result": "failure"}}}
+    assert not run(pipeline, "release", github, commit, host="", context=failed)[0].ran
+    passed = {"needs": {"merge": {"result": "success"}}}
+    assert not run(pipeline, "record", github, commit, host="", context=passed)[0].ran
+    job, _ = run(pipeline, "record", github, commit, host="", context=failed, files=files)
+    assert job.status == "success", job.output
+    assert [s.id for s in job.steps if s.ran] == ["fetch-records", "record", "push-records"]
+    assert "recorded in the history as " in job.step("record").stderr
+    record = json.loads(pipeline.origin.git("show", "refs/mfops/history:record.json"))
+    assert (record["kind"], record["outcome"], record["stage"], record["to"]) == (
+        "gate",
+        "failed",
+        "test",
+        "v2.0.0",
+    )
+    assert record["commit"] == pipeline.origin.git("rev-parse", commit).strip()
+    # the reusable workflow's record job does the same
+    inputs = {"shard-matrix": "[1, 2]", "promote-tag": "v2.0.0", "models": "all"}
+    job, _ = run(
+        pipeline, "record", github, commit, host="", context=failed, files=files, reusable=inputs
+    )
+    assert job.status == "success", job.output
+    again = json.loads(pipeline.origin.git("show", "refs/mfops/history:record.json"))
+    assert again["id"] != record["id"] and (again["kind"], again["outcome"]) == ("gate", "failed")
+    # a refused merge (a shard missing) records nothing and fails the job
+    files.pop(f"mfops-shards/{reports[1].name}")
+    before = pipeline.origin.git("rev-parse", "refs/mfops/history").strip()
+    job, _ = run(pipeline, "record", github, commit, host="", context=failed, files=files)
+    assert job.status == "failure" and job.step("record").returncode == 2
+    assert pipeline.origin.git("rev-parse", "refs/mfops/history").strip() == before

@@ -5,7 +5,11 @@ decides nothing until it has been checked, so the merge refuses (exit 2, one lin
 the problem) unless the files are shards 1..N of one N, each exactly once, from one commit,
 one candidate tag, one plan and one CI run, and every unit the plan has is owned by exactly
 the shard the partition gives it and reported by it. A missing, duplicated or foreign shard
-therefore never passes.
+therefore never passes. A shard that did not complete (its gate stopped before testing,
+an input error, the server down, an interrupt) writes a report saying so (`failed`, its
+exit code); the merge then fails (exit 1, never a pass), naming each such shard and its
+reason in every output (merge_report.py), after the same identity checks on what that
+shard knew.
 
 The plan is not taken from the files either: the merge loads the suites of the shards'
 commit (the working tree when HEAD is that commit and clean, else the commit from git),
@@ -33,7 +37,7 @@ from mfops.behave.results import CaseResult, Environment, SampleResult, Status, 
 from mfops.behave.selection import CaseRun, override_samples, plan_cases
 from mfops.behave.shard import SHARD_FORMAT, partition, plan_fingerprint
 from mfops.behave.spec import load_suites
-from mfops.errors import CheckFailed, MfopsError
+from mfops.errors import MfopsError
 from mfops.graph.revision import Revision
 from mfops.repo.repository import Repo
 
@@ -69,9 +73,12 @@ class Merged:
     report: TestReport
     comparison: Comparison | None
     block: dict[str, Any]
+    incomplete: tuple[Incomplete, ...] = ()  # shards that did not complete: never a pass
 
     @property
     def ok(self) -> bool:
+        if self.incomplete:
+            return False
         return self.comparison.ok if self.comparison is not None else self.report.ok
 
 
@@ -79,10 +86,6 @@ class Merged:
 
 
 _SAME = ("commit", "dirty", "tag", "names", "samples", "against", "alpha")
-
-
-class ShardFailed(CheckFailed):
-    """A shard's gate failed before it could test (its report says why): exit 1."""
 
 
 def _number(value: Any) -> bool:
@@ -143,9 +146,22 @@ def _shape(path: str, data: Any) -> ShardFile:
     for key in ("index", "count"):
         if not _optional(block.get(key), int) or block.get(key) is None:
             raise MergeRefused(f"{path}: the shard block's `{key}` is missing or malformed")
-    if "failed" in block:  # a shard that could not test: merge names its failure (exit 1)
-        if not isinstance(block["failed"], str):
-            raise MergeRefused(f"{path}: the shard block's `failed` is malformed")
+    if "failed" in block:  # a shard that did not complete: merge names its failure (exit 1)
+        run = block.get("run")
+        fields = {
+            "failed": isinstance(block["failed"], str),
+            "exit_code": _optional(block.get("exit_code"), int),
+            "commit": _optional(block.get("commit"), str),
+            "dirty": block.get("dirty") is None or isinstance(block.get("dirty"), bool),
+            "tag": _optional(block.get("tag"), str),
+            "stage": _optional(block.get("stage"), str),
+            "release": _optional(block.get("release"), dict),
+            "run": run is None
+            or (isinstance(run, dict) and all(_optional(v, str) for v in run.values())),
+        }
+        for key, ok in fields.items():
+            if not ok:
+                raise MergeRefused(f"{path}: the shard block's `{key}` is malformed")
         return ShardFile(path, data)
     kinds = {
         "tag": str,
@@ -165,6 +181,7 @@ def _shape(path: str, data: Any) -> ShardFile:
         "against": _optional(block.get("against"), str),
         "alpha": _number(block.get("alpha")),
         "baselines": _optional(block.get("baselines"), dict),
+        "release": _optional(block.get("release"), dict),
         "names": all(isinstance(n, str) for n in block["names"]),
         "plan": isinstance(block["plan"].get("fingerprint"), str),
         "run": all(_optional(v, str) for v in block["run"].values()),
@@ -210,44 +227,153 @@ def check_complete(files: Sequence[ShardFile]) -> int:
     return int(count)
 
 
-def check_failed(files: Sequence[ShardFile]) -> None:
-    """ShardFailed (exit 1) naming every shard whose gate failed before it could test: the
-    run failed, whatever the other shards say."""
-    failed = [f for f in files if "failed" in f.block]
-    if failed:
-        raise ShardFailed(
-            "; ".join(f"{f.label} could not test: {f.block['failed']}" for f in failed)
-        )
+def _failed(f: ShardFile) -> bool:
+    return "failed" in f.block
 
 
-def _run_of(f: ShardFile) -> tuple[Any, Any]:
-    return f.block["run"].get("id"), f.block["run"].get("repository")
+def _known(f: ShardFile, key: str) -> bool:
+    """Whether the shard knows `key`: a completed shard knows every field (None is a
+    value there: no --against), a shard that did not complete only what it recorded."""
+    if not _failed(f):
+        return True
+    if key == "run":
+        return isinstance(f.block.get("run"), dict)
+    return f.block.get(key) is not None
+
+
+def _value(f: ShardFile, key: str) -> Any:
+    return _run_of(f) if key == "run" else f.block.get(key)
 
 
 def check_same(files: Sequence[ShardFile]) -> None:
-    """The shards agree on commit, candidate, selection, options, plan and CI run (its id
-    and repository: a shard job re-run after a failure has another attempt, which is
-    recorded per shard)."""
-    first = files[0]
-    for key in _SAME:
-        for f in files[1:]:
-            if f.block.get(key) != first.block.get(key):
-                what = {"tag": "candidate tag", "names": "model selection"}
+    """The shards agree on commit, candidate, selection, options, release, plan and CI run
+    (its id and repository: a shard job re-run after a failure has another attempt, which
+    is recorded per shard). A shard that did not complete is compared on what it knows
+    (a shard outside a git repository knows no commit): an unknown field neither matches
+    nor contradicts, and such a shard fails the merge anyway."""
+    what = {"tag": "candidate tag", "names": "model selection", "run": "CI run"}
+    for key in (*_SAME, "release", "run"):
+        knowing = [f for f in files if _known(f, key)]
+        if key == "release":  # older completed shards carry no `release`: unknown too
+            knowing = [f for f in knowing if "release" in f.block]
+        for f in knowing[1:]:
+            first = knowing[0]
+            if _value(f, key) != _value(first, key):
                 raise MergeRefused(
                     f"shards disagree on the {what.get(key, key)}: {first.label} has "
-                    f"{first.block.get(key)!r}, {f.label} has {f.block.get(key)!r}"
+                    f"{_value(first, key)!r}, {f.label} has {_value(f, key)!r}"
                 )
-    for f in files[1:]:
-        if _run_of(f) != _run_of(first):
+    done = [f for f in files if not _failed(f)]
+    for f in done[1:]:
+        if f.block["plan"] != done[0].block["plan"]:
             raise MergeRefused(
-                f"shards disagree on the CI run: {first.label} has {_run_of(first)!r}, "
-                f"{f.label} has {_run_of(f)!r}"
+                f"shards planned different work: {done[0].label} and {f.label} disagree on "
+                "the plan's fingerprint"
             )
-        if f.block["plan"] != first.block["plan"]:
-            raise MergeRefused(
-                f"shards planned different work: {first.label} and {f.label} disagree on the "
-                "plan's fingerprint"
-            )
+
+
+def _run_of(f: ShardFile) -> tuple[Any, Any]:
+    run = f.block.get("run") or {}
+    return run.get("id"), run.get("repository")
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """A shard that did not complete, as its report says: the reason, the exit code it
+    exited with (None when an older mfops wrote the report) and the gate step it stopped
+    at (None outside a gate, or when it stopped before one)."""
+
+    index: int
+    count: int
+    path: str
+    reason: str
+    exit_code: int | None
+    stage: str | None
+
+    @property
+    def line(self) -> str:
+        code = f" (exit {self.exit_code})" if self.exit_code is not None else ""
+        return (
+            f"{self.path} (shard {self.index}/{self.count}) did not complete{code}: {self.reason}"
+        )
+
+
+def incomplete(files: Sequence[ShardFile]) -> list[Incomplete]:
+    """The shards that did not complete, in shard order."""
+    return [
+        Incomplete(
+            int(f.block["index"]),
+            int(f.block["count"]),
+            f.path,
+            str(f.block["failed"]),
+            f.block.get("exit_code"),
+            f.block.get("stage"),
+        )
+        for f in files
+        if _failed(f)
+    ]
+
+
+def _failed_merge(shards: Sequence[ShardFile], count: int, run: Mapping[str, Any]) -> Merged:
+    """The verdict when some shards did not complete: it fails (never a pass), naming each
+    such shard with its reason and exit code; the completed shards' results are not pooled
+    (the run's plan is not whole). What it records of the run is what the shards knew."""
+
+    def known(key: str) -> Any:
+        return next((_value(f, key) for f in shards if _known(f, key)), None)
+
+    done = [f for f in shards if not _failed(f)]
+    theirs_id, theirs_repo = known("run") or (None, None)
+    mine = run or {}
+    same = theirs_id is not None and (mine.get("id"), mine.get("repository")) == (
+        theirs_id,
+        theirs_repo,
+    )
+    bad = incomplete(shards)
+    tag = known("tag")
+    info = {
+        "format": MERGED_FORMAT,
+        "count": count,
+        "commit": known("commit"),
+        "dirty": bool(known("dirty")),
+        "tag": tag,
+        "run": {
+            "id": theirs_id,
+            "repository": theirs_repo,
+            "attempt": mine.get("attempt") if same else None,
+        },
+        "against": done[0].block.get("against") if done else None,
+        "alpha": done[0].block.get("alpha") if done else None,
+        "names": done[0].block["names"] if done else [],
+        "samples": done[0].block.get("samples") if done else None,
+        "release": next((f.block["release"] for f in shards if f.block.get("release")), None),
+        "shards": [
+            {
+                "index": f.block["index"],
+                "file": f.path,
+                "state": "failed" if _failed(f) else "completed",
+                "units": len(f.block.get("units") or ()),
+                "attempt": (f.block.get("run") or {}).get("attempt"),
+                **(
+                    {
+                        "reason": f.block["failed"],
+                        "exit_code": f.block.get("exit_code"),
+                        "stage": f.block.get("stage"),
+                    }
+                    if _failed(f)
+                    else {}
+                ),
+            }
+            for f in shards
+        ],
+        "incomplete": [
+            {"index": b.index, "file": b.path, "reason": b.reason, "exit_code": b.exit_code}
+            for b in bad
+        ],
+        "models": {},
+    }
+    empty = TestReport(Environment("", "", str(tag or "")), ())
+    return Merged(empty, None, info, tuple(bad))
 
 
 # --------------------------------------------------------------------------- the plan
@@ -552,14 +678,16 @@ def merge(
     repo: Repo, files: Sequence[tuple[str, Any]], run: Mapping[str, str | None] | None = None
 ) -> Merged:
     """Check the shard reports (`(path, parsed JSON)` each) and pool them into one verdict;
-    see the module docstring. MergeRefused (exit 2) when they are not one complete run,
-    ShardFailed (exit 1) when a shard could not test. `run`: the CI run of the merging
-    process (ci_run); its attempt is the merged verdict's when it is the shards' run."""
+    see the module docstring. MergeRefused (exit 2) when they are not one complete run;
+    a failed verdict naming them (`Merged.incomplete`) when some shards did not complete.
+    `run`: the CI run of the merging process (ci_run); its attempt is the merged
+    verdict's when it is the shards' run."""
     shards = [_shape(path, data) for path, data in files]
     count = check_complete(shards)
     shards.sort(key=lambda f: int(f.block["index"]))
-    check_failed(shards)
     check_same(shards)
+    if any(_failed(f) for f in shards):
+        return _failed_merge(shards, count, run or {})
     block = shards[0].block
     comparing = block.get("against") is not None
     rev = shard_revision(repo, block.get("commit"), bool(block.get("dirty")))
@@ -618,6 +746,7 @@ def merge(
         },
         "against": block.get("against"),
         "alpha": block.get("alpha"),
+        "release": block.get("release"),
         "names": block["names"],
         "samples": block.get("samples"),
         "plan": block["plan"],

@@ -429,8 +429,16 @@ class Runner:
             with ThreadPoolExecutor(
                 max_workers=min(self.jobs, len(todo)), thread_name_prefix="mfops-test"
             ) as pool:
-                for fut in [pool.submit(work, p, i) for p, i in todo]:
-                    fut.result()
+                futures = [pool.submit(work, p, i) for p, i in todo]
+                try:
+                    for fut in futures:
+                        fut.result()
+                except BaseException:
+                    # an interrupt (a cancelled CI job is killed seconds after its SIGTERM)
+                    # or a failure: start no more samples, only the calls in flight end
+                    for fut in futures:
+                        fut.cancel()
+                    raise
         results = tuple(finished[n] for n in range(len(preps)))
         return TestReport(
             self.env,

@@ -166,13 +166,16 @@ def shard_block(
     run: dict[str, str | None],
     contents: dict[str, dict[str, Any]],
     baselines: dict[str, dict[str, Any]] | None = None,
+    release: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `shard` block of a shard's JSON report: who it is (K, N), what it tested
     (commit, candidate tag, the models' content as the server showed it), how the plan was
     made (names, --samples, --against), the units it owned and the whole plan's size and
     fingerprint, the CI run it belongs to (GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT /
     GITHUB_REPOSITORY) and, with `--against`, each baseline's content as the server showed
-    it (`baselines`: shards that compared with different content do not merge)."""
+    it (`baselines`: shards that compared with different content do not merge) and, for
+    a release gate's shard (`gate --shard --promote-to`), the release it is part of
+    (`release`: `to` and `aliases`; a failing merge records the failed release)."""
     return {
         "format": SHARD_FORMAT,
         "index": plan.spec.index,
@@ -194,6 +197,7 @@ def shard_block(
         "units": [[c, i] for c, i in plan.units],
         "models": contents,
         "baselines": baselines or {},
+        "release": release,
     }
 
 
@@ -201,21 +205,33 @@ def failed_block(
     spec: ShardSpec,
     why: str,
     *,
+    exit_code: int,
     commit: str | None,
+    dirty: bool | None,
     tag: str | None,
     run: dict[str, str | None],
+    stage: str | None = None,
+    release: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The `shard` block of a shard whose gate failed before it could test (a build that
-    failed, a suite that does not load): `failed` says why, and `mfops report merge` fails
-    (exit 1) naming it rather than calling the shard missing."""
+    """The `shard` block of a shard that did not complete: its gate failed before testing
+    (a build that failed, a suite that does not load), or the command stopped (an input
+    error, the server down, an interrupt). `failed` is the one-line reason and `exit_code`
+    the code the shard exited with; `mfops report merge` fails (exit 1) naming it rather
+    than calling the shard missing. What the shard could not learn (no git repository: no
+    commit; stopped before the candidate tag was known) is None, and the merge compares
+    only what is known (merge.py)."""
     return {
         "format": SHARD_FORMAT,
         "index": spec.index,
         "count": spec.count,
         "commit": commit,
+        "dirty": dirty,
         "tag": tag,
         "run": run,
+        "release": release,
         "failed": why,
+        "exit_code": exit_code,
+        "stage": stage,
     }
 
 

@@ -63,6 +63,8 @@ def foreign(
     merged = doc.get("merged") if isinstance(doc, dict) else None
     if not isinstance(merged, dict) or merged.get("format") != MERGED_FORMAT:
         return "it is not a merged verdict of `mfops report merge`"
+    if merged.get("incomplete"):
+        return "some of its shards did not complete"
     got = merged.get("run")
     theirs: dict[str, Any] = got if isinstance(got, dict) else {}
     mine = (run.get("id"), run.get("attempt"))

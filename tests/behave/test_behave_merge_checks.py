@@ -261,7 +261,8 @@ def test_a_shard_whose_build_failed_fails_the_merge_naming_it(lab: Lab, tmp_path
     code, out, err = lab.mfops("report", "merge", *map(str, paths))
     assert code == 1, out + err
     assert err.strip() == (
-        f"mfops: {paths[1]} (shard 2/4) could not test: gate failed at build: 1 model failed"
+        f"mfops: {paths[1]} (shard 2/4) did not complete (exit 1): gate failed at build: "
+        "1 model failed"
     )
     # still a shard of one N, each once: a missing shard is exit 2 as before
     assert "shard 3 of 4 missing" in _refused(lab, paths[0], paths[1], paths[3])

@@ -13,6 +13,7 @@ from mfops.behave.compare import check_alpha
 from mfops.behave.compare_report import markdown_comparison, text_comparison
 from mfops.behave.report import text_report
 from mfops.behave.results import Environment, TestReport
+from mfops.behave.shard import ShardSpec
 from mfops.build.plan import check_build_tag, check_tag
 from mfops.cli.commands.buildview import result_line
 from mfops.cli.commands.lint import text_line
@@ -20,9 +21,10 @@ from mfops.cli.commands.poolopts import pool_server_options
 from mfops.cli.commands.promote import result_text
 from mfops.cli.commands.serveropts import open_session
 from mfops.cli.commands.shardopts import (
+    ShardGuard,
     check_shard,
+    shard_guard,
     shard_options,
-    write_failed_shard_report,
     write_shard_report,
 )
 from mfops.cli.commands.test import write_reports
@@ -192,7 +194,8 @@ def command(
 
     With --shard K/N the gate builds only the models shard K's part of the (model, case,
     sample) work needs, with their ancestors, tests only that part and writes its JSON
-    report to --shard-report (a shard that fails before testing writes one saying why);
+    report to --shard-report (a shard that fails or stops before testing writes one
+    saying why, with its exit code);
     `mfops report merge` joins the N reports, and `mfops promote --verdict` promotes
     after the merged verdict. With --promote-to a shard covers the
     release's models but promotes nothing and records nothing.
@@ -200,7 +203,39 @@ def command(
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
     spec = check_shard(shard, shard_report)
+    with shard_guard(spec, shard_report, opts.repo) as guard:  # a shard that stops says why
+        return _gate(**locals())
 
+
+def _gate(
+    opts: Any,
+    since: str | None,
+    candidate_tag: str | None,
+    old_tag: str | None,
+    promote_to: str | None,
+    aliases: tuple[str, ...],
+    all_: bool,
+    junit: Path | None,
+    jobs: int | None,
+    no_cache: bool,
+    against: str | None,
+    alpha: float,
+    samples: int | None,
+    html_path: Path | None,
+    allow_untested: bool,
+    allow_dirty: bool,
+    dry_run: bool,
+    shard: str | None,
+    shard_report: Path | None,
+    host: tuple[str, ...],
+    timeout: float,
+    spec: ShardSpec | None,
+    guard: ShardGuard | None,
+) -> int:
+    release = {"to": promote_to, "aliases": list(aliases)} if promote_to else None
+    if guard is not None:
+        guard.release = release
+        guard.written = dry_run  # a dry run writes no report
     candidate_tag = candidate_tag or old_tag
     check_tags(*[t for t in (candidate_tag, promote_to, *aliases) if t])  # before any work
     if candidate_tag:
@@ -227,7 +262,11 @@ def command(
         samples=samples,
         shard=spec,
     )
+    if guard is not None:
+        guard.tag = candidate_tag
     session = open_session(opts, None, timeout, hosts=host)
+    if guard is not None:
+        guard.repo = session.repo
     if session.pool and promote_to:
         session.close()
         raise click.UsageError(
@@ -256,6 +295,7 @@ def command(
                     samples=samples,
                     against=compared,
                     alpha=alpha,
+                    release=release,
                 )
                 wrote = True
             elif report.ok and report.tag is not None:  # nothing in this shard to test
@@ -271,12 +311,18 @@ def command(
                     samples=samples,
                     against=compared,
                     alpha=alpha,
+                    release=release,
                 )
                 wrote = True
         failed = report.error_line()
-        if spec is not None and shard_report is not None and not dry_run and not wrote and failed:
-            # failed before testing (lint, build...): say so, or the merge calls it missing
-            write_failed_shard_report(shard_report, spec, failed, repo=session.repo, tag=report.tag)
+        if guard is not None and not dry_run and not wrote and failed:
+            # stopped before testing (lint, build, a bad ref...): say so, or the merge
+            # calls the shard missing
+            guard.tag = report.tag or guard.tag
+            stage = report.failed.name if report.failed is not None else None
+            guard.failed(failed, report.exit_code, stage=stage)
+        elif guard is not None and wrote:
+            guard.written = True
     finally:
         session.close()
     tests = report.step("test")

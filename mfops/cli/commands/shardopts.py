@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from mfops.behave.shard import (
     shard_contents,
 )
 from mfops.cli.render import to_json
-from mfops.errors import MfopsError
+from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import check_report_path, report_write_error
+from mfops.repo.repository import Repo
+from mfops.server.hosts import redact
 
 
 def shard_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,6 +80,7 @@ def write_shard_report(
     samples: int | None,
     against: str | None,
     alpha: float,
+    release: dict[str, Any] | None = None,
 ) -> None:
     """The shard's JSON report: the usual report (or comparison) plus its `shard` block.
     Call while the session is open: the models' content is read back from the server."""
@@ -100,20 +104,106 @@ def write_shard_report(
         run=ci_run(),
         contents=contents,
         baselines=baselines,
+        release=release,
     )
     _write(path, doc)
 
 
-def write_failed_shard_report(
-    path: Path, spec: ShardSpec, why: str, *, repo: Any, tag: str | None
-) -> None:
-    """A shard whose gate failed before testing still leaves a report, saying why, so the
-    merge names that failure (exit 1) instead of calling the shard missing."""
-    doc = {
-        "cases": [],
-        "shard": failed_block(spec, why, commit=repo.head_commit(), tag=tag, run=ci_run()),
-    }
-    _write(path, doc)
+class ShardGuard:
+    """What a shard knows about itself so far, for the report it writes when it does not
+    complete: the repository (once opened) and the candidate tag (once known). `written`:
+    a report is at the path already (the complete one, or a failed one)."""
+
+    def __init__(self, spec: ShardSpec, path: Path, explicit_repo: Any) -> None:
+        self.spec = spec
+        self.path = path
+        self.explicit_repo = explicit_repo
+        self.repo: Any = None
+        self.tag: str | None = None
+        self.release: dict[str, Any] | None = None
+        self.written = False
+
+    def failed(self, why: str, exit_code: int, *, stage: str | None = None) -> None:
+        """Write the report of a shard that did not complete (shard.failed_block): what is
+        known of its identity, the one-line reason (redacted: a host URL may carry
+        credentials) and the exit code it exits with."""
+        commit, dirty = _identity(self.repo, self.explicit_repo)
+        line = redact(why.strip().splitlines()[0] if why.strip() else "stopped")
+        block = failed_block(
+            self.spec,
+            line,
+            exit_code=exit_code,
+            commit=commit,
+            dirty=dirty,
+            tag=self.tag,
+            run=ci_run(),
+            stage=stage,
+            release=self.release,
+        )
+        _write(self.path, {"cases": [], "shard": block})
+        self.written = True
+
+
+def _identity(repo: Any, explicit: Any) -> tuple[str | None, bool | None]:
+    """The commit HEAD is and whether the tree is dirty, as far as they can be learnt
+    (None where not: no git repository, no commit yet)."""
+    try:
+        if repo is None:
+            repo = Repo.find(explicit=explicit)
+        commit = repo.head_commit()
+    except (MfopsError, OSError):
+        return None, None
+    if commit is None:  # not a git repository, or no commit yet: nothing to be dirty against
+        return None, None
+    try:
+        return commit, bool(repo.is_dirty())
+    except (MfopsError, OSError):
+        return commit, None
+
+
+def _stopped(exc: BaseException) -> tuple[str, int] | None:
+    """The one-line reason and exit code the CLI (main.py) gives for `exc`, None for an
+    exception that is not a stop (click's normal exit)."""
+    if isinstance(exc, click.exceptions.Exit):
+        return None
+    if isinstance(exc, MfopsError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, click.UsageError):
+        return exc.format_message(), EXIT_USAGE
+    if isinstance(exc, click.ClickException):
+        return exc.format_message(), exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
+    if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
+        cause = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc
+        signum = getattr(cause, "signum", None)
+        if signum:
+            return f"interrupted ({cause})", 128 + signum
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(exc, Exception):
+        return f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL
+    return None
+
+
+@contextmanager
+def shard_guard(
+    spec: ShardSpec | None, path: Path | None, explicit_repo: Any
+) -> Iterator[ShardGuard | None]:
+    """Around a shard's work: when it stops with an error or an interrupt before a report
+    was written, write the failed report (ShardGuard.failed) and let the error go on, so
+    the shard exits as it would have. Without --shard: nothing."""
+    if spec is None or path is None:
+        yield None
+        return
+    guard = ShardGuard(spec, path, explicit_repo)
+    try:
+        yield guard
+    except BaseException as exc:
+        stop = _stopped(exc)
+        if stop is not None and not guard.written:
+            # best effort: when the report cannot be written either (its path fails, git
+            # does not answer), the error that stopped the shard is still the one raised
+            with suppress(Exception):
+                guard.failed(*stop)
+        raise
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:

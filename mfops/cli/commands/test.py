@@ -28,12 +28,14 @@ from mfops.behave.compare_report import (
 from mfops.behave.html import html_comparison, html_report
 from mfops.behave.runner import run_in_session
 from mfops.behave.selection import override_samples
-from mfops.behave.shard import select_shard
+from mfops.behave.shard import ShardSpec, select_shard
 from mfops.build.plan import candidate_tag, check_tag
 from mfops.cli.commands.poolopts import pool_server_options
 from mfops.cli.commands.serveropts import open_session
 from mfops.cli.commands.shardopts import (
+    ShardGuard,
     check_shard,
+    shard_guard,
     shard_note,
     shard_options,
     write_shard_report,
@@ -161,20 +163,53 @@ def command(
 
     With --shard K/N only shard K's part of the (model, case, sample) work runs, and its
     JSON report goes to --shard-report; it exits 1 only when its own samples already fail
-    a case. `mfops report merge` joins the N reports into the run's verdict.
+    a case. A shard that stops (bad input, the server down, an interrupt) still writes
+    its report, saying why and with its exit code. `mfops report merge` joins the N
+    reports into the run's verdict.
     """
-    check_alpha(alpha)
     spec = check_shard(shard, shard_report)
+    with shard_guard(spec, shard_report, opts.repo) as guard:  # a shard that stops says why
+        return _test(**locals())
+
+
+def _test(
+    opts: Any,
+    names: tuple[str, ...],
+    tag: str | None,
+    jobs: int | None,
+    junit: Path | None,
+    fmt: str,
+    update_baseline: bool,
+    no_cache: bool,
+    against: str | None,
+    alpha: float,
+    samples: int | None,
+    html_path: Path | None,
+    verbose: bool,
+    shard: str | None,
+    shard_report: Path | None,
+    host: tuple[str, ...],
+    timeout: float,
+    spec: ShardSpec | None,
+    guard: ShardGuard | None,
+) -> int:
+    check_alpha(alpha)
+    if guard is not None and tag:
+        guard.tag = tag
     if spec is not None and update_baseline:
         raise click.UsageError("--update-baseline cannot be combined with --shard")
     if against is not None and update_baseline:
         raise click.UsageError("--update-baseline cannot be combined with --against")
     session = open_session(opts, None, timeout, hosts=host)
     try:
+        if guard is not None:
+            guard.repo = session.repo
         rev = Revision(session.repo, None)
         suites = load_suites(rev.snapshot, rev.graph)
         cases = override_samples(plan_cases(suites, rev.graph, names), samples)
         the_tag = _tag(session, rev, tag)
+        if guard is not None:
+            guard.tag = the_tag
         if against is not None:
             check_tag(against)
         plan = None
@@ -224,6 +259,8 @@ def command(
                 against=against,
                 alpha=alpha,
             )
+            if guard is not None:
+                guard.written = True
     finally:
         session.close()
     written = write_baselines(report, session.repo.root) if update_baseline else []
