@@ -204,7 +204,31 @@ def command(
         raise click.UsageError("--alias needs --promote-to")
     spec = check_shard(shard, shard_report)
     with shard_guard(spec, shard_report, opts.repo) as guard:  # a shard that stops says why
-        return _gate(**locals())
+        return _gate(
+            opts=opts,
+            since=since,
+            candidate_tag=candidate_tag,
+            old_tag=old_tag,
+            promote_to=promote_to,
+            aliases=aliases,
+            all_=all_,
+            junit=junit,
+            jobs=jobs,
+            no_cache=no_cache,
+            against=against,
+            alpha=alpha,
+            samples=samples,
+            html_path=html_path,
+            allow_untested=allow_untested,
+            allow_dirty=allow_dirty,
+            dry_run=dry_run,
+            shard=shard,
+            shard_report=shard_report,
+            host=host,
+            timeout=timeout,
+            spec=spec,
+            guard=guard,
+        )
 
 
 def _gate(

@@ -169,7 +169,27 @@ def command(
     """
     spec = check_shard(shard, shard_report)
     with shard_guard(spec, shard_report, opts.repo) as guard:  # a shard that stops says why
-        return _test(**locals())
+        return _test(
+            opts=opts,
+            names=names,
+            tag=tag,
+            jobs=jobs,
+            junit=junit,
+            fmt=fmt,
+            update_baseline=update_baseline,
+            no_cache=no_cache,
+            against=against,
+            alpha=alpha,
+            samples=samples,
+            html_path=html_path,
+            verbose=verbose,
+            shard=shard,
+            shard_report=shard_report,
+            host=host,
+            timeout=timeout,
+            spec=spec,
+            guard=guard,
+        )
 
 
 def _test(
