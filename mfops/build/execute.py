@@ -220,7 +220,8 @@ class Builder:
             request = create_request(
                 node, declared(node), target=item.target, tag=from_tag, blobs=blobs
             )
-            self.server.create(request, progress)
+            # Without a listener (`--format json`) no line of the stream becomes an event.
+            self.server.create(request, progress if self.on_event is not None else None)
 
         if not uploads:
             upload_and_create()

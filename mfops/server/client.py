@@ -820,15 +820,16 @@ class Server:
             try:
                 part = next(parts)
                 last = str(part.get("status") or "")
-                step = Progress(
-                    name, last, part.get("completed"), part.get("total"), part.get("digest")
-                )
             except StopIteration:
                 return last
             except _DECODE_ERRORS as exc:  # a line that is not Ollama's progress JSON
                 raise _BadAnswer(_why(exc)) from None
             if progress is not None:
-                progress(step)
+                progress(
+                    Progress(
+                        name, last, part.get("completed"), part.get("total"), part.get("digest")
+                    )
+                )
 
     def _stream(self, path: str, body: dict[str, Any]) -> Iterator[Any]:
         """A progress stream, read with the long per-line timeout of creates and pulls."""
