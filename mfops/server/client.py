@@ -37,6 +37,7 @@ Which host to talk to is decided in hosts.py; what to send for a repo model in r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -199,10 +200,8 @@ def _deadline_backend(backend: Any) -> Any:
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
             if self._pending:
-                try:
+                with contextlib.suppress(httpcore.WriteError):
                     self._flush()
-                except httpcore.WriteError:
-                    pass
             return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))  # type: ignore[no-any-return]
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
