@@ -23,11 +23,16 @@ What the wrapper adds to the client, and why:
   per-case one). The client's own default is no timeout at all.
 - **Credentials** in the host URL travel as HTTP Basic (the client drops them).
 - **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
-  DRAFT, and `show` drops `system` and `messages`. Creates, pulls, shows and chats are
-  posted as raw JSON through the client's own request machinery (`Client._request` /
+  DRAFT, and `show` drops `system` and `messages`. Creates, pulls, shows, copies and chats
+  are posted as raw JSON through the client's own request machinery (`Client._request` /
   `_request_raw`, private, so `ollama` is capped below the next minor and
   tests/test_ollama_private_api.py guards their shape), so errors are converted the same way
   and each request can carry its own timeout.
+- **CPU per call** (a build verifies every model with two calls, and 20 threads share one
+  interpreter): URLs are merged with the host once (`_url`), the cookie jar is passed over
+  for answers that set no cookie (`_skip_cookieless`), a request's head and small body go
+  out in one write (`_deadline_backend`), and progress lines of Ollama's own types are not
+  made into pydantic models (`_progress_part`).
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
 - **Inference** for behavioural tests: `chat` (not streamed, with the server-timed latency) and
   `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).
