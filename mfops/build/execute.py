@@ -443,9 +443,11 @@ class Builder:
         stop_cause = stop[0] if stop else None
         for _ in workers:
             tasks.put(None)
+        # Every model is done: the listing need not wait for 20 idle threads to wake up
+        # and end (up to ~10 ms of interpreter-lock hand-overs at the end of a build).
+        recorder.finish()
         for worker in workers:
             worker.join()
-        recorder.finish()
         for name, manifest in recorder.manifests.items():
             results[name] = replace(results[name], manifest=manifest)
         for name, error in recorder.errors.items():
