@@ -23,11 +23,16 @@ What the wrapper adds to the client, and why:
   per-case one). The client's own default is no timeout at all.
 - **Credentials** in the host URL travel as HTTP Basic (the client drops them).
 - **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
-  DRAFT, and `show` drops `system` and `messages`. Creates, pulls, shows and chats are
-  posted as raw JSON through the client's own request machinery (`Client._request` /
+  DRAFT, and `show` drops `system` and `messages`. Creates, pulls, shows, copies and chats
+  are posted as raw JSON through the client's own request machinery (`Client._request` /
   `_request_raw`, private, so `ollama` is capped below the next minor and
   tests/test_ollama_private_api.py guards their shape), so errors are converted the same way
   and each request can carry its own timeout.
+- **CPU per call** (a build verifies every model with two calls, and 20 threads share one
+  interpreter): URLs are merged with the host once (`_url`), the cookie jar is passed over
+  for answers that set no cookie (`_skip_cookieless`), a request's head and small body go
+  out in one write (`_deadline_backend`), and progress lines of Ollama's own types are not
+  made into pydantic models (`_progress_part`).
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
 - **Inference** for behavioural tests: `chat` (not streamed, with the server-timed latency) and
   `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).
@@ -37,6 +42,7 @@ Which host to talk to is decided in hosts.py; what to send for a repo model in r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -70,6 +76,8 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+#: Bytes of a request written at once at most (see `_deadline_backend`).
+_COALESCE = 1 << 16
 
 T = TypeVar("T")
 
@@ -228,21 +236,49 @@ def _deadline_backend(backend: Any) -> Any:
     import httpcore
 
     class _DeadlineStream(httpcore.NetworkStream):
+        """Also sends a request's head and a small body in one write: httpcore writes them
+        separately, and a write is a system call that, on loopback, delivers the bytes to
+        the server in this process's time. Writes wait in `_pending` (up to `_COALESCE`
+        bytes) until the stream is read; a failed write before a read is passed over, as
+        httpcore passes over one while it sends a request, so the server's answer (or
+        the broken connection) is read."""
+
         def __init__(self, stream: Any) -> None:
             self._stream = stream
+            self._pending: list[bytes] = []
+            self._size = 0
+            self._timeout: float | None = None
+
+        def _flush(self) -> None:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._size = 0
+            self._stream.write(data, _left(self._timeout, httpcore.WriteTimeout))
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            if self._pending:
+                with contextlib.suppress(httpcore.WriteError):
+                    self._flush()
             return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))  # type: ignore[no-any-return]
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+            if not buffer:
+                return
+            self._pending.append(buffer)
+            self._size += len(buffer)
+            self._timeout = timeout
+            if self._size >= _COALESCE:
+                self._flush()
 
         def close(self) -> None:
+            self._pending.clear()
             self._stream.close()
 
         def start_tls(
             self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
         ) -> Any:
+            if self._pending:
+                self._flush()
             wait = _left(timeout, httpcore.ConnectTimeout)
             return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, wait))
 
@@ -299,6 +335,26 @@ def _clamp_reads(ollama_client: Any) -> bool:
         return False
     pool._network_backend = _deadline_backend(backend)  # type: ignore[union-attr]
     return True
+
+
+def _skip_cookieless(ollama_client: Any) -> None:
+    """Let the httpx client of `ollama_client` pass over its cookie jar for an answer that
+    sets no cookie (every answer of Ollama itself).
+
+    httpx hands each response to `http.cookiejar` through urllib request and response
+    adapters, about a tenth of a plain call's CPU, and the jar finds nothing without a
+    `Set-Cookie` header (its default policy ignores `Set-Cookie2`). An answer that sets one,
+    from a proxy in front of Ollama, is stored and sent back as before."""
+    jar = getattr(getattr(ollama_client, "_client", None), "_cookies", None)
+    extract = getattr(jar, "extract_cookies", None)
+    if extract is None:
+        return
+
+    def extract_cookies(response: Any) -> None:
+        if "set-cookie" in response.headers:
+            extract(response)
+
+    jar.extract_cookies = extract_cookies  # type: ignore[union-attr]
 
 
 def _within(fn: Callable[[], T], ends: float | None, *, clamped: bool = False) -> T:
@@ -391,6 +447,24 @@ class Progress:
 
 ProgressFn = Callable[[Progress], None]
 
+#: The fields of a progress line (`ollama.ProgressResponse`) and their JSON types.
+_PROGRESS_TYPES = (("status", str), ("completed", int), ("total", int), ("digest", str))
+
+
+def _progress_part(**part: Any) -> Any:
+    """One line of a progress stream, as the client's `_request` makes it (`cls(**line)`).
+
+    A line of the types Ollama sends is its dict as it is: validating it into a pydantic
+    `ProgressResponse` and reading it back field by field cost more than the rest of
+    the line's handling. Any other line is still validated (and coerced) by the model."""
+    for key, kind in _PROGRESS_TYPES:
+        value = part.get(key)
+        if value is not None and type(value) is not kind:
+            from ollama import ProgressResponse
+
+            return ProgressResponse(**part)
+    return part
+
 
 def _listing(body: dict[str, Any]) -> dict[str, ServerModel]:
     """`/api/tags` by case-folded name; a field of the wrong type raises (a bad answer)."""
@@ -467,6 +541,7 @@ class Server:
         self._blobs: dict[str, threading.Lock] = {}
         self._have_blobs: set[str] = set()
         self._clamped = False  # socket operations bounded by the call deadline (_within)
+        self._urls: dict[str, Any] = {}  # path -> absolute URL (`_url`)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -509,10 +584,23 @@ class Server:
             verify=_tls_context(),
         )
         clamped = _clamp_reads(made)
+        _skip_cookieless(made)
         with self._lock:
             self._clients.append(made)
             self._clamped = clamped
         return made
+
+    def _url(self, path: str) -> Any:
+        """`path` as the absolute URL httpx makes of it with this server's base URL, merged
+        once: given a relative path, httpx parses two URLs on every request (about a tenth
+        of a plain call's CPU). Only inside a call (`call`)."""
+        url = self._urls.get(path)
+        if url is None:
+            httpx_client = getattr(self.client, "_client", None)
+            if httpx_client is None:  # not the client this knows: let it merge the path
+                return path
+            url = self._urls.setdefault(path, httpx_client.build_request("GET", path).url)
+        return url
 
     def warm(self) -> None:
         """Make a client ahead of the first call (importing the HTTP stack), without
@@ -668,7 +756,7 @@ class Server:
         body = self.call(
             "version",
             None,
-            lambda: _object(self.client._request_raw("GET", "/api/version")),
+            lambda: _object(self.client._request_raw("GET", self._url("/api/version"))),
             retry=retry,
         )
         return str(body.get("version", ""))
@@ -677,7 +765,7 @@ class Server:
         """Every local model by case-folded display name (`bot:v1`), from one `/api/tags`."""
 
         def fetch() -> dict[str, ServerModel]:
-            body = _object(self.client._request_raw("GET", "/api/tags"))
+            body = _object(self.client._request_raw("GET", self._url("/api/tags")))
             try:
                 return _listing(body)
             except _DECODE_ERRORS as exc:
@@ -691,7 +779,8 @@ class Server:
 
         def fetch() -> dict[str, Any] | None:
             try:
-                return _object(self.client._request_raw("POST", "/api/show", json={"model": name}))
+                url = self._url("/api/show")
+                return _object(self.client._request_raw("POST", url, json={"model": name}))
             except ollama.ResponseError as err:
                 if err.status_code == 404:
                     return None
@@ -710,10 +799,11 @@ class Server:
             raise self._bad_answer("show", name, _why(exc)) from None
 
     def copy(self, source: str, destination: str) -> None:
+        body = {"source": source, "destination": destination}  # what `Client.copy` posts
         self.call(
             "copy",
             f"{source} -> {destination}",
-            lambda: self.client.copy(source=source, destination=destination),
+            lambda: self.client._request_raw("POST", self._url("/api/copy"), json=body),
         )
 
     def delete(self, name: str) -> None:
@@ -755,7 +845,7 @@ class Server:
             answer = _object(
                 self.client._request_raw(
                     "POST",
-                    "/api/chat",
+                    self._url("/api/chat"),
                     json=body,
                     timeout=httpx.Timeout(limit, connect=self.options.connect_timeout),
                 )
@@ -795,26 +885,26 @@ class Server:
             try:
                 part = next(parts)
                 last = str(part.get("status") or "")
-                step = Progress(
-                    name, last, part.get("completed"), part.get("total"), part.get("digest")
-                )
             except StopIteration:
                 return last
             except _DECODE_ERRORS as exc:  # a line that is not Ollama's progress JSON
                 raise _BadAnswer(_why(exc)) from None
             if progress is not None:
-                progress(step)
+                progress(
+                    Progress(
+                        name, last, part.get("completed"), part.get("total"), part.get("digest")
+                    )
+                )
 
     def _stream(self, path: str, body: dict[str, Any]) -> Iterator[Any]:
         """A progress stream, read with the long per-line timeout of creates and pulls."""
         import httpx
-        from ollama import ProgressResponse
 
         opts = self.options
         return self.client._request(  # type: ignore[no-any-return]
-            ProgressResponse,
+            _progress_part,
             "POST",
-            path,
+            self._url(path),
             json={**body, "stream": True},
             stream=True,
             timeout=httpx.Timeout(opts.stream_timeout, connect=opts.connect_timeout),

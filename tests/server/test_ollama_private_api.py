@@ -117,3 +117,23 @@ def test_streamed_request_yields_typed_parts_and_raises_on_an_error_line():
     with pytest.raises(ollama.ResponseError):
         list(c._request(ollama.ProgressResponse, "POST", "/api/create",
                         json={"model": "bad", "stream": True}, stream=True))  # fmt: skip
+
+
+def test_streamed_request_makes_each_part_with_cls_of_the_lines_fields():
+    """mfops passes a function as `cls` (mfops.server.client._progress_part): each line's
+    JSON object must reach it as keyword arguments, and what it returns is yielded."""
+    lines = [{"status": "pulling", "completed": 1, "total": 2}, {"status": "success"}]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="".join(json.dumps(x) + "\n" for x in lines))
+
+    made: list[dict[str, object]] = []
+
+    def part(**fields: object) -> tuple[str, dict[str, object]]:
+        made.append(fields)
+        return ("made", fields)
+
+    c = client(handler)
+    parts = list(c._request(part, "POST", "/api/create", json={"model": "m"}, stream=True))
+    guard(made == lines, f"cls(**line) is no longer how a part is made: {made!r}")
+    guard(parts == [("made", x) for x in lines], f"the parts yielded are {parts!r}")

@@ -104,6 +104,7 @@ class ManifestRecord:
     # of hundreds of models reads every manifest on each create's garbage collection)
     _digest: str | None = field(default=None, init=False, repr=False, compare=False)
     _doc: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _size: int | None = field(default=None, init=False, repr=False, compare=False)
     #: what `/api/tags` says of this manifest besides its name and time (details and
     #: capabilities), worked out from its layers once: a listing reads every manifest
     listed: tuple[dict[str, Any], list[str]] | None = field(
@@ -142,7 +143,11 @@ class ManifestRecord:
 
     @property
     def size(self) -> int:
-        return sum(layer.size for layer in [*self.layers, self.config])
+        """The sizes of every layer and the config, added (read once: `data` never changes)."""
+        if self._size is None:
+            doc = self._document()
+            self._size = sum(obj["size"] for obj in doc["layers"]) + doc["config"]["size"]
+        return self._size
 
 
 def encode_manifest(config: Layer, layers: list[Layer]) -> bytes:
