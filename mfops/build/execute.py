@@ -38,11 +38,6 @@ if TYPE_CHECKING:
 
 Outcome = Literal["created", "tagged", "up to date", "failed", "skipped"]
 
-#: Models verified at once (`Builder._turns`), and how long a model waits for a turn
-#: (seconds) before it is verified without one.
-_TURNS = 2
-_TURN_WAIT = 0.05
-
 
 @dataclass(frozen=True)
 class ModelResult:
@@ -165,15 +160,6 @@ class Builder:
         # blob that no written manifest references when it re-creates or deletes a model,
         # even while another create is about to use that blob.
         self._uploading = threading.Lock()
-        # Verifying a created model (a show, a comparison, a copy) is this process's CPU
-        # more than the server's time. When a wave of creates ends together (chains of
-        # models with alike create times), threads sharing the interpreter lock take turns
-        # a few bytes of HTTP at a time and all finish their verifications as late as the
-        # last: every level of the critical path paid the whole wave's CPU (~20 ms at 20
-        # jobs). A few turns, mostly handed out in arrival order, let the first to finish
-        # go on first. A turn is waited for briefly only (`_TURN_WAIT`): a slow server,
-        # where verifying is mostly waiting, then verifies as many models at once as before.
-        self._turns = threading.Semaphore(_TURNS)
 
     def _emit(self, event: BuildEvent) -> None:
         if self.on_event is not None:
@@ -251,15 +237,6 @@ class Builder:
                     self.server.forget_blobs()
                     upload_and_create()
         self._emit(BuildEvent("progress", item.name, item.target, "verifying"))
-        turn = self._turns.acquire(timeout=_TURN_WAIT)
-        try:
-            return self._verify(item, started)
-        finally:
-            if turn:
-                self._turns.release()
-
-    def _verify(self, item: PlanItem, started: float) -> ModelResult:
-        """Read a created model back, compare it, and only then copy it to its content tag."""
         mismatches = check_model(
             self.server, self.rev.effective[item.name], item.target, self.bases
         )
