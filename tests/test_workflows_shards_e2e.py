@@ -333,3 +333,19 @@ def test_a_failed_sharded_release_is_recorded_and_pushed(pipeline, servers):
     job, _ = run(pipeline, "record", github, commit, host="", context=failed, files=files)
     assert job.status == "failure" and job.step("record").returncode == 2
     assert pipeline.origin.git("rev-parse", "refs/mfops/history").strip() == before
+
+
+def test_the_reusable_record_job_never_pushes_from_a_pull_request(pipeline):
+    """A caller that sets promote-tag on a pull request: the gate and release jobs refuse
+    it (tag pushes only), and the record job, which pushes to refs/mfops/history, does not
+    run either (its shards' failed merge is no release attempt)."""
+    base, merge = pipeline.pull_request(GOOD_RULES)
+    failed = {"needs": {"merge": {"result": "failure"}}}
+    inputs = {"shard-matrix": "[1, 2]", "promote-tag": "v9.9.9", "models": "all"}
+    job, _ = run(
+        pipeline, "record", _pr_github(base), merge, host="", context=failed, reusable=inputs
+    )
+    assert not job.ran, job.output
+    tag = _tag_github("v9.9.9")
+    job, _ = run(pipeline, "record", tag, merge, host="", context=failed, reusable=inputs)
+    assert job.ran  # (it fails here: no shard reports were downloaded)

@@ -40,7 +40,7 @@ def text_incomplete(merged: Merged) -> str:
     for shard in merged.block["shards"]:
         state, code, reason = _state(shard)
         where = f"shard {shard['index']}/{merged.block['count']} ({shard['file']})"
-        if code or reason:
+        if state != "completed":
             lines.append(f"  {where}: {state}{f' (exit {code})' if code else ''}: {reason}")
         else:
             lines.append(f"  {where}: {state}")
@@ -55,7 +55,7 @@ def markdown_incomplete(merged: Merged) -> str:
     out += ["| Shard | State | Exit | Reason |", "|---|---|---|---|"]
     for shard in merged.block["shards"]:
         state, code, reason = _state(shard)
-        mark = "❌" if code or reason else "✅"
+        mark = "✅" if state == "completed" else "❌"
         index = f"{shard['index']}/{merged.block['count']}"
         out.append(f"| {index} | {mark} {state} | {code} | {table_cell(reason)} |")
     return "\n".join(out) + "\n"
@@ -82,8 +82,8 @@ def junit_incomplete(merged: Merged) -> str:
                 "file": _NOT_XML.sub("\ufffd", str(shard["file"])),
             },
         )
-        _, code, reason = _state(shard)
-        if code or reason:
+        state, code, reason = _state(shard)
+        if state != "completed":
             message = _NOT_XML.sub(
                 "\ufffd", f"did not complete{f' (exit {code})' if code else ''}: {reason}"
             )
@@ -98,7 +98,7 @@ def html_incomplete(merged: Merged) -> str:
     for shard in merged.block["shards"]:
         state, code, reason = _state(shard)
         rows.append(
-            f'<tr class="{"bad" if code or reason else "ok"}"><td>{shard["index"]}/'
+            f'<tr class="{"ok" if state == "completed" else "bad"}"><td>{shard["index"]}/'
             f"{merged.block['count']}</td><td>{escape(str(shard['file']))}</td>"
             f"<td>{escape(state)}</td><td>{escape(code)}</td><td>{escape(reason)}</td></tr>"
         )

@@ -48,7 +48,8 @@ def record_failed_merge(repo: Repo, merged: Merged) -> str | None:
     report = merged.report
     stage: str | None
     if bad:
-        first = bad[0]
+        # the shard that failed (exit 1) is why this is recorded, not one stopped before it
+        first = next(b for b in bad if b.exit_code == EXIT_CHECK_FAILED)
         stage = first.stage  # None: the shard stopped outside a gate step
         reason = f"shard {first.index}/{first.count} did not complete: {first.reason}"
         failures = tuple(b.line for b in bad)

@@ -209,8 +209,17 @@ def _connect_by_name(connect: Callable[[], Any], wait: float, expired: type[Exce
             result[1].close()
 
     worker = threading.Thread(target=run, name="mfops-resolve", daemon=True)
-    worker.start()
-    worker.join(wait)
+    try:
+        worker.start()
+        worker.join(wait)
+    except BaseException:  # an interrupt: nobody will use the connection either
+        with lock:
+            abandoned[0] = True
+            late = list(box)
+        for ok, value in late:
+            if ok:
+                value.close()
+        raise
     with lock:
         if not box:
             abandoned[0] = True

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mfops.behave.merge import merge
+from mfops.release.mergerecord import record_failed_merge
 from mfops.repo.history import Entry, load
 from mfops.repo.repository import Repo
 from tests.behavekit import Lab, lab_fixture  # noqa: F401  (fixture)
+from tests.gitrepo import GitRepo
 
 LOOSE = "FROM base\nSYSTEM You are a Python expert. Never discuss pricing.\n"
 
@@ -115,3 +118,43 @@ def test_nothing_is_recorded_for_a_pull_request_merge_or_an_input_error(lab: Lab
     assert _records(lab) == []
     code, out, err = lab.mfops("gate", "--all", "--promote-to", "v1")
     assert code == 2 and _records(lab) == []
+
+
+def test_the_record_names_the_shard_that_failed_not_one_interrupted_before_it(tmp_path):
+    """Shard 1 was cancelled (SIGTERM, 143), shard 2's build failed (exit 1): the record
+    is made because of shard 2, so its stage and reason are shard 2's, as the unsharded
+    gate's would be; both shards are listed in the failures."""
+    git = GitRepo(tmp_path / "repo")
+    git.write("mfops.yaml", "{}\n")
+    git.git("add", "-A")
+    git.git("commit", "-qm", "init")
+    head = git.git("rev-parse", "HEAD").strip()
+    release = {"to": "v1", "aliases": []}
+
+    def failed(index: int, reason: str, code: int, stage: str | None) -> dict:
+        block = {
+            "format": 1,
+            "index": index,
+            "count": 2,
+            "commit": head,
+            "dirty": False,
+            "tag": "sha-abc",
+            "run": {"id": None, "attempt": None, "repository": None},
+            "release": release,
+            "failed": reason,
+            "exit_code": code,
+            "stage": stage,
+        }
+        return {"cases": [], "shard": block}
+
+    files = [
+        ("s1.json", failed(1, "interrupted (SIGTERM)", 143, None)),
+        ("s2.json", failed(2, "gate failed at build: 1 model failed", 1, "build")),
+    ]
+    repo = Repo(git.root, git.root)
+    merged = merge(repo, files)
+    assert record_failed_merge(repo, merged) is not None
+    (record,) = load(repo)
+    assert (record.stage, record.to_tag, record.commit) == ("build", "v1", head)
+    assert record.reason == ("shard 2/2 did not complete: gate failed at build: 1 model failed")
+    assert len(record.failures) == 2

@@ -7,8 +7,11 @@ while the lookup is still blocked. No assertion is about how long anything took.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -164,3 +167,39 @@ def test_status_stops_at_its_timeout_while_the_lookup_hangs(
         f"mfops: Ollama at {url}: version: no answer in time (within 1 s) "
         "(raise --timeout if the server is busy)"
     )
+
+
+def test_an_interrupt_during_a_hung_lookup_leaves_no_connection_open(
+    resolver: StuckResolver, made: list[socket.socket], ollama_double: OllamaDouble
+):
+    """Ctrl-C (or SIGTERM, raised as an interrupt) while the lookup hangs: the connection
+    the lookup's thread makes afterwards is closed, as at a deadline."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    def interrupt_when_blocked() -> None:
+        assert resolver.entered.wait(HANG_CATCHER)
+        os.kill(os.getpid(), signal.SIGUSR1)  # handled on the main thread, in its wait
+
+    url = f"http://{STUCK}:{ollama_double.port}"
+    server = Server(Host(url), ServerOptions(timeout=HANG_CATCHER, retries=0))
+    old = signal.signal(signal.SIGUSR1, interrupt)
+    sender = threading.Thread(target=interrupt_when_blocked)
+    try:
+        sender.start()
+        with pytest.raises(KeyboardInterrupt):
+            server.version(retry=False)
+    finally:
+        sender.join(HANG_CATCHER)
+        signal.signal(signal.SIGUSR1, old)
+    resolver.release.set()
+    assert resolver.returned.wait(HANG_CATCHER)
+    # (an interrupted join can mark a live thread stopped on some Pythons: poll instead)
+    for _ in range(int(HANG_CATCHER * 100)):
+        if made and made[0].fileno() == -1:
+            break
+        time.sleep(0.01)
+    assert len(made) == 1
+    assert made[0].fileno() == -1  # closed, not leaked
+    server.close()
