@@ -283,10 +283,16 @@ class Pool:
             if m.alive
             for j in range(max(1, min(jobs, len(queue))))
         ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        except BaseException as exc:  # an interrupt: the workers take no more samples
+            with cond:
+                errors.append(exc)
+                cond.notify_all()
+            raise
         if errors:
             raise errors[0]
         if queue:

@@ -5,16 +5,18 @@ others (the verdict is the one-host verdict), and a pool with no host left stops
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from mfops.behave import load_suites, plan_cases, run_in_session
-from mfops.behave.pool import PoolGone, PoolMismatch
+from mfops.behave.pool import Pool, PoolGone, PoolMismatch
 from mfops.behave.selection import override_samples
 from mfops.build.session import Session
 from mfops.errors import ServerError
+from mfops.server.hosts import Host
 from mfops.testing.double import OllamaDouble
 from tests.behavekit import Lab, lab_fixture, seeded_double  # noqa: F401  (fixture)
 
@@ -171,3 +173,26 @@ def test_when_every_host_dies_the_run_stops_naming_them(lab, doubles):
     text = str(err.value)
     assert "every host of the pool stopped answering" in text
     assert all(d.url in text for d in doubles)
+
+
+def test_an_interrupt_stops_the_pool_from_taking_more_samples():
+    """Ctrl-C or SIGTERM while a pool runs: the samples in flight end, no other starts (a
+    shard then writes its report before a CI runner kills it)."""
+    started: list[int] = []
+    release = threading.Event()
+    main = threading.get_ident()
+
+    def work(item: int) -> None:
+        started.append(item)
+        if item == 0:
+            signal.pthread_kill(main, signal.SIGINT)
+            release.wait(30)
+
+    with Pool([Host("http://127.0.0.1:9")]) as pool:  # dispatch itself asks no server
+        with pytest.raises(KeyboardInterrupt):
+            pool.dispatch(list(range(20)), work, jobs=1)
+        release.set()
+        for t in threading.enumerate():
+            if t.name.startswith("mfops-pool-"):
+                t.join(30)
+    assert started == [0]
