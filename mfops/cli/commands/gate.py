@@ -22,8 +22,7 @@ from mfops.cli.commands.promote import result_text
 from mfops.cli.commands.serveropts import open_session
 from mfops.cli.commands.shardopts import (
     ShardGuard,
-    check_shard,
-    shard_guard,
+    shard_guarded,
     shard_options,
     write_shard_report,
 )
@@ -135,6 +134,7 @@ _MARK = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 @shard_options
 @pool_server_options
 @click.pass_obj
+@shard_guarded
 def command(
     opts: Any,
     since: str | None,
@@ -157,6 +157,8 @@ def command(
     shard_report: Path | None,
     host: tuple[str, ...],
     timeout: float,
+    spec: ShardSpec | None,
+    guard: ShardGuard | None,
 ) -> int:
     """Lint, diff, build, test and (with --promote-to) promote, stopping at the first
     failure.
@@ -202,60 +204,6 @@ def command(
     """
     if aliases and not promote_to:
         raise click.UsageError("--alias needs --promote-to")
-    spec = check_shard(shard, shard_report)
-    with shard_guard(spec, shard_report, opts.repo) as guard:  # a shard that stops says why
-        return _gate(
-            opts=opts,
-            since=since,
-            candidate_tag=candidate_tag,
-            old_tag=old_tag,
-            promote_to=promote_to,
-            aliases=aliases,
-            all_=all_,
-            junit=junit,
-            jobs=jobs,
-            no_cache=no_cache,
-            against=against,
-            alpha=alpha,
-            samples=samples,
-            html_path=html_path,
-            allow_untested=allow_untested,
-            allow_dirty=allow_dirty,
-            dry_run=dry_run,
-            shard=shard,
-            shard_report=shard_report,
-            host=host,
-            timeout=timeout,
-            spec=spec,
-            guard=guard,
-        )
-
-
-def _gate(
-    opts: Any,
-    since: str | None,
-    candidate_tag: str | None,
-    old_tag: str | None,
-    promote_to: str | None,
-    aliases: tuple[str, ...],
-    all_: bool,
-    junit: Path | None,
-    jobs: int | None,
-    no_cache: bool,
-    against: str | None,
-    alpha: float,
-    samples: int | None,
-    html_path: Path | None,
-    allow_untested: bool,
-    allow_dirty: bool,
-    dry_run: bool,
-    shard: str | None,
-    shard_report: Path | None,
-    host: tuple[str, ...],
-    timeout: float,
-    spec: ShardSpec | None,
-    guard: ShardGuard | None,
-) -> int:
     release = {"to": promote_to, "aliases": list(aliases)} if promote_to else None
     if guard is not None:
         guard.release = release

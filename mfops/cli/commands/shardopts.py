@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -204,6 +205,20 @@ def shard_guard(
             with suppress(Exception):
                 guard.failed(*stop)
         raise
+
+
+def shard_guarded(fn: Callable[..., int]) -> Callable[..., int]:
+    """A command with `shard_options`, run inside `shard_guard` so that a shard that stops
+    still writes its report; it is given the parsed `spec` and the `guard` (None without
+    --shard) besides its options. Put it right above the function (below `pass_obj`)."""
+
+    @functools.wraps(fn)
+    def run(opts: Any, **params: Any) -> int:
+        spec = check_shard(params["shard"], params["shard_report"])
+        with shard_guard(spec, params["shard_report"], opts.repo) as guard:
+            return fn(opts, spec=spec, guard=guard, **params)
+
+    return run
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:

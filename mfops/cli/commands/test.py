@@ -34,8 +34,7 @@ from mfops.cli.commands.poolopts import pool_server_options
 from mfops.cli.commands.serveropts import open_session
 from mfops.cli.commands.shardopts import (
     ShardGuard,
-    check_shard,
-    shard_guard,
+    shard_guarded,
     shard_note,
     shard_options,
     write_shard_report,
@@ -118,6 +117,7 @@ if TYPE_CHECKING:
 @shard_options
 @pool_server_options
 @click.pass_obj
+@shard_guarded
 def command(
     opts: Any,
     names: tuple[str, ...],
@@ -136,6 +136,8 @@ def command(
     shard_report: Path | None,
     host: tuple[str, ...],
     timeout: float,
+    spec: ShardSpec | None,
+    guard: ShardGuard | None,
 ) -> int:
     """Run behavioural test suites against built models.
 
@@ -167,52 +169,6 @@ def command(
     its report, saying why and with its exit code. `mfops report merge` joins the N
     reports into the run's verdict.
     """
-    spec = check_shard(shard, shard_report)
-    with shard_guard(spec, shard_report, opts.repo) as guard:  # a shard that stops says why
-        return _test(
-            opts=opts,
-            names=names,
-            tag=tag,
-            jobs=jobs,
-            junit=junit,
-            fmt=fmt,
-            update_baseline=update_baseline,
-            no_cache=no_cache,
-            against=against,
-            alpha=alpha,
-            samples=samples,
-            html_path=html_path,
-            verbose=verbose,
-            shard=shard,
-            shard_report=shard_report,
-            host=host,
-            timeout=timeout,
-            spec=spec,
-            guard=guard,
-        )
-
-
-def _test(
-    opts: Any,
-    names: tuple[str, ...],
-    tag: str | None,
-    jobs: int | None,
-    junit: Path | None,
-    fmt: str,
-    update_baseline: bool,
-    no_cache: bool,
-    against: str | None,
-    alpha: float,
-    samples: int | None,
-    html_path: Path | None,
-    verbose: bool,
-    shard: str | None,
-    shard_report: Path | None,
-    host: tuple[str, ...],
-    timeout: float,
-    spec: ShardSpec | None,
-    guard: ShardGuard | None,
-) -> int:
     check_alpha(alpha)
     if guard is not None and tag:
         guard.tag = tag
