@@ -123,7 +123,13 @@ def generate(root: Path, *, models: int = 10_000, changed: int = 100, seed: int 
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    target = Path(sys.argv[1])
-    print(len(generate(target)), "models changed between v1 and v2 in", target)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", type=Path, help="directory to create the repository in")
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--changed", type=int, default=100, help="models edited in v2")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    edited = generate(args.target, models=args.models, changed=args.changed, seed=args.seed)
+    print(len(edited), "models changed between v1 and v2 in", args.target)
