@@ -4,7 +4,15 @@ The server is MFOPS_TEST_OLLAMA_HOST (`.ci/run` starts the builds in ../shared/o
 serve.py; the GitHub job `ollama` runs an official install). Cases that build from the tiny
 GGUF take it from MFOPS_TEST_GGUF and skip, saying so, when it is unset; cases that need
 inference skip when MFOPS_TEST_OLLAMA_INFERENCE is 0 (v0.33.0-rc2 here has no runner).
-Every model a test makes carries a tag of its own and is deleted afterwards.
+
+A server outlives a run (a developer's, or `.ci/run` keeping the first version up as
+MFOPS_TEST_OLLAMA_HOST2), so no test may depend on what an earlier test or run left there.
+Every model a test builds is *named* for that test (`RealRepo.name`: the test's tag and the
+short name), not only tagged: a build also writes the content tag `name:mf-<digest>`, which
+depends on the model's name and content only, so two tests (or two runs) building the same
+Modelfile under one name would share it, and the later build would copy it ("tagged")
+instead of creating and verifying. Everything whose name carries the tag is deleted
+afterwards, content tags included.
 """
 
 from __future__ import annotations
@@ -70,38 +78,44 @@ def version_of(host: str) -> tuple[int, int, int]:
     return parse_version(body["version"]) or (99, 0, 0)
 
 
-#: Every Modelfile command the server accepts, over three levels (plus PARAMETER lines that
-#: act as commands, a SYSTEM holding a `PARSER` line, an int over 2^53 and a float64-printed
-#: num_ctx: the cases that made verification fail for good).
+#: The base's Go template (messages and a system prompt).
 TEMPLATE = (
     "{{- if .System }}<|system|>{{ .System }}<|end|>{{ end }}"
     "{{ range .Messages }}<|{{ .Role }}|>{{ .Content }}<|end|>{{ end }}<|assistant|>"
 )
-HIERARCHY = {
-    "base/Modelfile": (
-        "# base: the tiny model with every plain command\n"
-        "FROM ./tiny.gguf\n"
-        f'TEMPLATE """{TEMPLATE}"""\n'
-        'SYSTEM """You are a tiny test model.\nPARSER qwen3\nBe brief."""\n'
-        "PARAMETER stop <|end|>\nPARAMETER stop <|user|>\n"
-        "PARAMETER num_ctx 1048576\nPARAMETER seed 9007199254740993\n"
-        "PARAMETER temperature 0.25\nPARAMETER num_predict 16\n"
-        'LICENSE """MIT License\n\nCopyright (c) 2026 Test"""\n'
-        'MESSAGE user hi\nMESSAGE assistant """hello\nthere"""\n'
-        "REQUIRES 0.14.0\n"
-    ),
-    "mid/Modelfile": (
-        "# mid: adapter, renderer, parser, a PARAMETER that is a SYSTEM\n"
-        "FROM base\nADAPTER ./lora.gguf\nRENDERER qwen3-coder\nPARSER qwen3-coder\n"
-        "PARAMETER top_k 7\nPARAMETER system Mid system from a PARAMETER line\n"
-        "LICENSE Second licence\n"
-    ),
-    "leaf/Modelfile": (
-        "# leaf\nFROM mid\nSYSTEM Leaf system\nPARAMETER stop ###\nPARAMETER temperature 0.9\n"
-        'LICENSE """Leaf licence line1\nline2"""\n'
-        "PARAMETER message wizard: abracadabra\n"
-    ),
-}
+
+
+def hierarchy(base: str, mid: str, leaf: str) -> dict[str, str]:
+    """Every Modelfile command the server accepts, over three levels (plus PARAMETER lines
+    that act as commands, a SYSTEM holding a `PARSER` line, an int over 2^53 and a
+    float64-printed num_ctx: the cases that made verification fail for good), as the models
+    named here (a test passes its own, see RealRepo.name)."""
+    return {
+        f"{base}/Modelfile": (
+            "# base: the tiny model with every plain command\n"
+            "FROM ./tiny.gguf\n"
+            f'TEMPLATE """{TEMPLATE}"""\n'
+            'SYSTEM """You are a tiny test model.\nPARSER qwen3\nBe brief."""\n'
+            "PARAMETER stop <|end|>\nPARAMETER stop <|user|>\n"
+            "PARAMETER num_ctx 1048576\nPARAMETER seed 9007199254740993\n"
+            "PARAMETER temperature 0.25\nPARAMETER num_predict 16\n"
+            'LICENSE """MIT License\n\nCopyright (c) 2026 Test"""\n'
+            'MESSAGE user hi\nMESSAGE assistant """hello\nthere"""\n'
+            "REQUIRES 0.14.0\n"
+        ),
+        f"{mid}/Modelfile": (
+            "# mid: adapter, renderer, parser, a PARAMETER that is a SYSTEM\n"
+            f"FROM {base}\nADAPTER ./lora.gguf\nRENDERER qwen3-coder\nPARSER qwen3-coder\n"
+            "PARAMETER top_k 7\nPARAMETER system Mid system from a PARAMETER line\n"
+            "LICENSE Second licence\n"
+        ),
+        f"{leaf}/Modelfile": (
+            f"# leaf\nFROM {mid}\nSYSTEM Leaf system\nPARAMETER stop ###\n"
+            "PARAMETER temperature 0.9\n"
+            'LICENSE """Leaf licence line1\nline2"""\n'
+            "PARAMETER message wizard: abracadabra\n"
+        ),
+    }
 
 
 class RealRepo:
@@ -112,6 +126,14 @@ class RealRepo:
         self.host = host
         self.tag = f"it-{uuid.uuid4().hex[:8]}"
         self.server = Server(resolve_host(host), ServerOptions(timeout=120))
+
+    def name(self, short: str) -> str:
+        """This test's model `short`: the tag in the name keeps its content tags its own."""
+        return f"{self.tag}-{short}"
+
+    def at(self, short: str) -> str:
+        """`name:tag` of this test's model `short` at the test's tag."""
+        return f"{self.name(short)}:{self.tag}"
 
     @property
     def root(self) -> Path:
@@ -147,6 +169,16 @@ class RealRepo:
     def build(self, *args: str) -> Any:
         return self.json("build", *args, "--tag", self.tag)
 
+    def build_new(self, *args: str) -> Any:
+        """A build whose every model is created and verified here, none copied from a
+        content tag found on the server (which would skip the read-back check)."""
+        report = self.build(*args)
+        assert report["ok"], report
+        assert {m["model"]: m["action"] for m in report["models"]} == {
+            m["model"]: "created" for m in report["models"]
+        }, report
+        return report
+
     def show(self, name: str) -> Any:
         status, body = raw(self.host, "POST", "/api/show", {"model": name})
         assert status == 200, body
@@ -162,10 +194,12 @@ class RealRepo:
         self.server.close()
 
 
-def hierarchy_files() -> dict[str, str | bytes]:
-    files: dict[str, str | bytes] = dict(HIERARCHY)
-    files["base/tiny.gguf"] = tiny_gguf()
-    files["mid/lora.gguf"] = fake_gguf(kind="adapter", name="lora", filler_bytes=0)
+def hierarchy_files(real: RealRepo) -> dict[str, str | bytes]:
+    """The hierarchy as `real`'s models base, mid and leaf, with their weights."""
+    base, mid, leaf = (real.name(n) for n in ("base", "mid", "leaf"))
+    files: dict[str, str | bytes] = dict(hierarchy(base, mid, leaf))
+    files[f"{base}/tiny.gguf"] = tiny_gguf()
+    files[f"{mid}/lora.gguf"] = fake_gguf(kind="adapter", name="lora", filler_bytes=0)
     return files
 
 
@@ -180,8 +214,7 @@ def real_fixture(tmp_path: Path) -> Iterator[RealRepo]:
 
 @pytest.fixture(name="built")
 def built_fixture(real: RealRepo) -> RealRepo:
-    """The three-level hierarchy, built at the repo's own tag."""
-    real.write(hierarchy_files())
-    report = real.build("--all")
-    assert report["ok"], report
+    """The three-level hierarchy, built (created and verified) at the repo's own tag."""
+    real.write(hierarchy_files(real))
+    real.build_new("--all")
     return real

@@ -39,7 +39,8 @@ def test_deploy_to_the_real_server_creates_verifies_and_moves_the_release(built:
     content = {
         m["name"]: "mf-" + m["digest"].removeprefix("sha256:")[:12] for m in record["models"]
     }
-    status, _ = raw(built.host, "DELETE", "/api/delete", {"model": f"leaf:{content['leaf']}"})
+    leaf = built.name("leaf")
+    status, _ = raw(built.host, "DELETE", "/api/delete", {"model": f"{leaf}:{content[leaf]}"})
     assert status == 200
     text = (built.root / "mfops.yaml").read_text() if (built.root / "mfops.yaml").exists() else ""
     built.write({"mfops.yaml": text + f"environments:\n  it:\n    hosts: [{built.host}]\n"}, "env")
@@ -50,14 +51,15 @@ def test_deploy_to_the_real_server_creates_verifies_and_moves_the_release(built:
     (host,) = deployed["hosts"]
     assert host["state"] == "deployed"
     now = tags(built)
-    assert f"leaf:{content['leaf']}" in now  # created again from the release commit
+    assert f"{leaf}:{content[leaf]}" in now  # created again from the release commit
     by_name = {m["name"]: m for m in host["models"]}
-    for name in ("base", "mid", "leaf"):
+    base, mid = built.name("base"), built.name("mid")
+    for name in (base, mid, leaf):
         assert now[f"{name}:{release}"] == now[f"{name}:{live}"] == by_name[name]["manifest"]
         assert by_name[name]["layers"][0].startswith("sha256:")
     # the adapter stacks: mid and leaf carry base's weights plus the adapter layer
-    assert by_name["mid"]["layers"][0] == by_name["base"]["layers"][0]
-    assert len(by_name["leaf"]["layers"]) == 2
+    assert by_name[mid]["layers"][0] == by_name[base]["layers"][0]
+    assert len(by_name[leaf]["layers"]) == 2
     state = json.loads(built.ok("status", "--env", "it", "--format", "json"))
     assert [h["state"] for h in state["hosts"]] == ["current"]
 
@@ -84,6 +86,8 @@ def test_deploy_across_ollama_versions_agrees_by_layers_not_manifests(built: Rea
             assert a["layers"] == b["layers"]
             assert a["manifest"] != b["manifest"]
     finally:
+        # Only what this test made there: its models' names carry its tag (content tags
+        # included), and another run's content tags on that server are not this test's.
         for entry in raw(other, "GET", "/api/tags")[1].get("models") or []:
-            if built.tag in entry["name"] or ":mf-" in entry["name"]:
+            if built.tag in entry["name"]:
                 raw(other, "DELETE", "/api/delete", {"model": entry["name"]})

@@ -120,23 +120,23 @@ def test_import_of_a_vision_model_keeps_its_projector_from(
 def test_real_server_shows_a_projector_per_extra_from_and_keeps_it_down_the_chain(
     real: RealRepo,
 ):
+    na, nb, ncap = (real.name(n) for n in ("a", "b", "cap"))
     real.write(
         {
-            "a/Modelfile": "FROM ./tiny.gguf\nFROM ./mmproj.gguf\n",
-            "a/tiny.gguf": tiny_gguf(),
-            "a/mmproj.gguf": fake_gguf(architecture="clip", kind="projector", name="clip-a"),
-            "b/Modelfile": "FROM ../a/tiny.gguf\nFROM ./mmproj.gguf\n",
-            "b/mmproj.gguf": fake_gguf(architecture="clip", kind="projector", name="clip-b"),
-            "cap/Modelfile": "FROM a\nSYSTEM Caption it.\n",
+            f"{na}/Modelfile": "FROM ./tiny.gguf\nFROM ./mmproj.gguf\n",
+            f"{na}/tiny.gguf": tiny_gguf(),
+            f"{na}/mmproj.gguf": fake_gguf(architecture="clip", kind="projector", name="clip-a"),
+            f"{nb}/Modelfile": f"FROM ../{na}/tiny.gguf\nFROM ./mmproj.gguf\n",
+            f"{nb}/mmproj.gguf": fake_gguf(architecture="clip", kind="projector", name="clip-b"),
+            f"{ncap}/Modelfile": f"FROM {na}\nSYSTEM Caption it.\n",
         }
     )
-    report = real.build("--all")
-    assert report["ok"], report
-    a, b, cap = (real.server.show(f"{n}:{real.tag}") for n in ("a", "b", "cap"))
+    real.build_new("--all")
+    a, b, cap = (real.server.show(real.at(n)) for n in ("a", "b", "cap"))
     assert a is not None and b is not None and cap is not None
     assert layers_of(a)[:1] == layers_of(b)[:1] and len(a.projectors) == 1
     assert content_fingerprint(a) != content_fingerprint(b)
     assert layers_of(cap) == layers_of(a)
-    code, out, err = real.mfops("diff", "--server", f"a:{real.tag}", f"b:{real.tag}")
+    code, out, err = real.mfops("diff", "--server", real.at("a"), real.at("b"))
     assert code in (0, 1), err
     assert "    projectors: [" in out and "1 differ, 0 same" in out

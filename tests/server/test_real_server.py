@@ -34,8 +34,7 @@ def by_model(report: dict) -> dict[str, dict]:
 
 
 def test_three_level_hierarchy_with_every_command_builds_and_verifies(built: RealRepo):
-    tag = built.tag
-    shown = built.show(f"leaf:{tag}")
+    shown = built.show(built.at("leaf"))
     assert shown["system"] == "Leaf system"
     assert shown["license"] == (
         "MIT License\n\nCopyright (c) 2026 Test\nSecond licence\nLeaf licence line1\nline2"
@@ -54,16 +53,16 @@ def test_second_build_creates_nothing(built: RealRepo):
 def test_status_is_up_to_date_after_the_build(built: RealRepo):
     report = built.json("status", "--tag", built.tag)
     assert {m["model"]: m["status"] for m in report["models"]} == {
-        "base": "up to date",
-        "mid": "up to date",
-        "leaf": "up to date",
+        built.name("base"): "up to date",
+        built.name("mid"): "up to date",
+        built.name("leaf"): "up to date",
     }
 
 
 def test_parser_line_inside_a_system_prompt_is_not_the_models_parser(built: RealRepo):
     """Item 3: the base's SYSTEM holds a line `PARSER qwen3`; only mid sets a PARSER."""
-    base = built.server.show(f"base:{built.tag}")
-    mid = built.server.show(f"mid:{built.tag}")
+    base = built.server.show(built.at("base"))
+    mid = built.server.show(built.at("mid"))
     assert base is not None and mid is not None
     assert base.parser == "" and base.renderer == ""
     assert base.system == "You are a tiny test model.\nPARSER qwen3\nBe brief."
@@ -72,10 +71,10 @@ def test_parser_line_inside_a_system_prompt_is_not_the_models_parser(built: Real
 
 def test_int_above_2_53_and_float64_printed_num_ctx_verify(built: RealRepo):
     """Item 4: the server keeps seed 9007199254740993 as 9.007199254740992e+15."""
-    shown = built.show(f"base:{built.tag}")
+    shown = built.show(built.at("base"))
     assert "9.007199254740992e+15" in shown["parameters"]
     assert "1.048576e+06" in shown["parameters"]
-    have = built.server.show(f"base:{built.tag}")
+    have = built.server.show(built.at("base"))
     assert have is not None
     assert have.parameters["seed"] == 9007199254740992
     assert have.parameters["num_ctx"] == 1048576
@@ -83,43 +82,43 @@ def test_int_above_2_53_and_float64_printed_num_ctx_verify(built: RealRepo):
 
 def test_parameter_system_line_is_the_system_prompt(built: RealRepo):
     """Item 10: `PARAMETER system X` is a SYSTEM on the server and in mfops' view."""
-    assert built.show(f"mid:{built.tag}")["system"] == "Mid system from a PARAMETER line"
-    shown = built.ok("show", "mid", "--effective")
+    assert built.show(built.at("mid"))["system"] == "Mid system from a PARAMETER line"
+    shown = built.ok("show", built.name("mid"), "--effective")
     assert "Mid system from a PARAMETER line" in shown
 
 
 def test_adapter_layer_is_created_and_inherited(built: RealRepo):
-    mid = built.server.show(f"mid:{built.tag}")
-    leaf = built.server.show(f"leaf:{built.tag}")
+    mid = built.server.show(built.at("mid"))
+    leaf = built.server.show(built.at("leaf"))
     assert mid is not None and leaf is not None
     assert len(mid.adapters) == 1 and leaf.adapters == mid.adapters
 
 
 def test_model_changed_on_the_server_is_drifted_then_rebuilt(built: RealRepo):
-    target = f"leaf:{built.tag}"
+    leaf, target = built.name("leaf"), built.at("leaf")
     built.server.create(CreateRequest(model=target, from_=target, system="changed by hand"))
     report = built.json("status", "--tag", built.tag)
-    assert by_model(report)["leaf"]["status"] == "drifted"
-    again = built.build("leaf")
-    # The content tag `leaf:mf-…` still holds what the repo builds, so the release tag is
-    # restored by a server-side copy; with no content tag left it is created again.
-    assert by_model(again)["leaf"]["action"] in ("tagged", "created")
+    assert by_model(report)[leaf]["status"] == "drifted"
+    again = built.build(leaf)
+    # The content tag `leaf:mf-…` the fixture's build wrote still holds what the repo
+    # builds, so the tag is restored by a server-side copy, not created again.
+    assert by_model(again)[leaf]["action"] == "tagged"
     assert built.show(target)["system"] == "Leaf system"
     report = built.json("status", "--tag", built.tag)
-    assert by_model(report)["leaf"]["status"] == "up to date"
+    assert by_model(report)[leaf]["status"] == "up to date"
 
 
 def test_diff_server_names_what_differs_between_two_levels(built: RealRepo):
-    code, out, err = built.mfops("diff", "--server", f"base:{built.tag}", f"leaf:{built.tag}")
+    code, out, err = built.mfops("diff", "--server", built.at("base"), built.at("leaf"))
     assert code in (0, 1), err
     assert "SYSTEM" in out and "'Leaf system'" in out
     assert "RENDERER: '' -> 'qwen3-coder'" in out
-    code, out, _ = built.mfops("diff", "--server", f"leaf:{built.tag}", f"leaf:{built.tag}")
+    code, out, _ = built.mfops("diff", "--server", built.at("leaf"), built.at("leaf"))
     assert "1 same" in out
 
 
 def test_import_writes_the_differences_from_the_parent(built: RealRepo):
-    text = built.ok("import", f"leaf:{built.tag}", "--as", "copy", "--stdout")
+    text = built.ok("import", built.at("leaf"), "--as", "copy", "--stdout")
     assert "SYSTEM Leaf system" in text
     assert "{%" not in text
 
@@ -132,21 +131,21 @@ def test_show_template_is_the_stored_go_template_not_the_ggufs_jinja(real: RealR
     verification and import use the stored Go template."""
     jinja = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"
     data = with_metadata(tiny_gguf(), {"tokenizer.chat_template": jinja})
+    jt, kid = real.name("jt"), real.name("kid")
     real.write(
         {
-            "jt/Modelfile": "# jt\nFROM ./jt.gguf\nSYSTEM s\n",
-            "jt/jt.gguf": data,
-            "kid/Modelfile": "# kid\nFROM jt\nSYSTEM kid\n",
+            f"{jt}/Modelfile": "# jt\nFROM ./jt.gguf\nSYSTEM s\n",
+            f"{jt}/jt.gguf": data,
+            f"{kid}/Modelfile": f"# kid\nFROM {jt}\nSYSTEM kid\n",
         }
     )
-    report = real.build("--all")
-    assert report["ok"], report
-    shown = real.show(f"kid:{real.tag}")
+    real.build_new("--all")
+    shown = real.show(real.at("kid"))
     if version_of(real.host) >= (0, 30, 0):
         assert shown["template"] == jinja  # what the server shows ...
-    have = real.server.show(f"kid:{real.tag}")
+    have = real.server.show(real.at("kid"))
     assert have is not None and have.template == "{{ .Prompt }}"  # ... and what it stored
-    text = real.ok("import", f"kid:{real.tag}", "--as", "copy", "--stdout")
+    text = real.ok("import", real.at("kid"), "--as", "copy", "--stdout")
     assert "{%" not in text
     status = real.json("status", "--tag", real.tag)
     assert {m["status"] for m in status["models"]} == {"up to date"}
@@ -155,10 +154,10 @@ def test_show_template_is_the_stored_go_template_not_the_ggufs_jinja(real: RealR
 def test_server_fills_renderer_parser_and_stop_for_gemma4_weights(real: RealRepo):
     """Item 7: not a mismatch; the server's own additions are reported as such."""
     data = with_metadata(tiny_gguf(), {"general.architecture": "gemma4"})
-    real.write({"g/Modelfile": "# g\nFROM ./g.gguf\nSYSTEM s\n", "g/g.gguf": data})
-    report = real.build("--all")
-    assert report["ok"], report
-    have = real.server.show(f"g:{real.tag}")
+    g = real.name("g")
+    real.write({f"{g}/Modelfile": "# g\nFROM ./g.gguf\nSYSTEM s\n", f"{g}/g.gguf": data})
+    real.build_new("--all")
+    have = real.server.show(real.at("g"))
     assert have is not None
     assert (have.renderer, have.parser, have.parameters.get("stop")) == (
         "gemma4",
@@ -166,28 +165,28 @@ def test_server_fills_renderer_parser_and_stop_for_gemma4_weights(real: RealRepo
         ["<turn|>"],
     )
     status = real.json("status", "--tag", real.tag)
-    assert by_model(status)["g"]["status"] == "up to date"
+    assert by_model(status)[g]["status"] == "up to date"
 
 
 def test_draft_is_refused_before_create_on_a_server_that_predates_it(real: RealRepo):
     """Item 9: v0.24 would drop `draft_files` and answer success; v0.30+ stores a DRAFT."""
+    d = real.name("d")
     real.write(
         {
-            "d/Modelfile": "# d\nFROM ./tiny.gguf\nDRAFT ./tiny.gguf\n",
-            "d/tiny.gguf": tiny_gguf(),
+            f"{d}/Modelfile": "# d\nFROM ./tiny.gguf\nDRAFT ./tiny.gguf\n",
+            f"{d}/tiny.gguf": tiny_gguf(),
         }
     )
     if version_of(real.host) < (0, 30, 0):
         code, out, err = real.mfops("build", "--all", "--tag", real.tag)
         assert code == 1
         assert "DRAFT needs Ollama 0.30.0 or newer" in out + err
-        assert "d/Modelfile:3" in out + err
-        status, _ = raw(real.host, "POST", "/api/show", {"model": f"d:{real.tag}"})
+        assert f"{d}/Modelfile:3" in out + err
+        status, _ = raw(real.host, "POST", "/api/show", {"model": real.at("d")})
         assert status == 404
     else:
-        report = real.build("--all")
-        assert report["ok"], report
-        have = real.server.show(f"d:{real.tag}")
+        real.build_new("--all")
+        have = real.server.show(real.at("d"))
         assert have is not None and len(have.drafts) == 1
 
 
@@ -209,7 +208,8 @@ def test_lock_records_the_servers_digest_and_build_uses_it(real: RealRepo):
     base = os.environ.get("MFOPS_TEST_OLLAMA_BASE", "llama3")
     if raw(real.host, "POST", "/api/show", {"model": base})[0] != 200:
         pytest.skip(f"{base} is not on the server")
-    real.write({"locked/Modelfile": f"# locked\nFROM {base}\nSYSTEM Locked.\n"})
+    locked = real.name("locked")  # a content tag of an earlier run's `locked` would be copied
+    real.write({f"{locked}/Modelfile": f"# locked\nFROM {base}\nSYSTEM Locked.\n"})
     real.ok("lock")
     _, tags = raw(real.host, "GET", "/api/tags")
     wanted = base if ":" in base else f"{base}:latest"
@@ -217,7 +217,7 @@ def test_lock_records_the_servers_digest_and_build_uses_it(real: RealRepo):
     assert f"sha256:{digest}" in (real.root / "mfops.lock").read_text()
     real.repo.commit("lock")
     report = real.build("--all")
-    assert report["ok"] and by_model(report)["locked"]["action"] == "created"
+    assert report["ok"] and by_model(report)[locked]["action"] == "created"
 
 
 def test_promote_and_rollback_move_aliases_by_server_copies(built: RealRepo):
@@ -225,17 +225,20 @@ def test_promote_and_rollback_move_aliases_by_server_copies(built: RealRepo):
     r1, r2, live = f"{first}-r1", f"{first}-r2", f"{first}-live"
     built.ok("promote", "--all", "--from", first, "--to", r1, "--alias", live, "--allow-untested")
     v1 = {m["name"]: m["digest"] for m in raw(built.host, "GET", "/api/tags")[1]["models"]}
-    assert v1[f"leaf:{live}"] == v1[f"leaf:{r1}"] == v1[f"leaf:{first}"]
-    built.write({"leaf/Modelfile": "# leaf\nFROM mid\nSYSTEM Leaf two\n"}, "leaf two")
+    leaf = built.name("leaf")
+    assert v1[f"{leaf}:{live}"] == v1[f"{leaf}:{r1}"] == v1[f"{leaf}:{first}"]
+    built.write(
+        {f"{leaf}/Modelfile": f"# leaf\nFROM {built.name('mid')}\nSYSTEM Leaf two\n"}, "leaf two"
+    )
     second = f"{first}-b"
     report = built.json("build", "--all", "--tag", second)
     assert report["ok"]
     built.ok("promote", "--all", "--from", second, "--to", r2, "--alias", live, "--allow-untested")
-    assert built.show(f"leaf:{live}")["system"] == "Leaf two"
-    built.ok("rollback", "leaf", "--to", r1, "--alias", live)
+    assert built.show(f"{leaf}:{live}")["system"] == "Leaf two"
+    built.ok("rollback", leaf, "--to", r1, "--alias", live)
     tags = {m["name"]: m["digest"] for m in raw(built.host, "GET", "/api/tags")[1]["models"]}
-    assert tags[f"leaf:{live}"] == v1[f"leaf:{r1}"]
-    assert built.show(f"leaf:{live}")["system"] == "Leaf system"
+    assert tags[f"{leaf}:{live}"] == v1[f"{leaf}:{r1}"]
+    assert built.show(f"{leaf}:{live}")["system"] == "Leaf system"
 
 
 # --------------------------------------------------------------------------- inference
@@ -246,18 +249,19 @@ def test_mfops_test_with_real_chat_passes_and_reports_its_token_cap(real: RealRe
     (which the report states); latency comes from the server's timings, so a generous
     max-latency-ms holds even on a loaded machine."""
     needs_inference()
+    chat = real.name("chat")
     real.write(
         {
-            "chat/Modelfile": "# chat\nFROM ./tiny.gguf\nPARAMETER num_ctx 256\n",
-            "chat/tiny.gguf": tiny_gguf(),
+            f"{chat}/Modelfile": "# chat\nFROM ./tiny.gguf\nPARAMETER num_ctx 256\n",
+            f"{chat}/tiny.gguf": tiny_gguf(),
             "tests/chat.test.yaml": (
-                "model: chat\noptions: {num_predict: 8}\ncases:\n  - name: answers\n"
+                f"model: {chat}\noptions: {{num_predict: 8}}\ncases:\n  - name: answers\n"
                 "    prompt: hello\n    assert:\n      - {type: min-length, value: 1}\n"
                 "      - {type: max-latency-ms, value: 600000}\n"
             ),
         }
     )
-    real.build("--all")
+    real.build_new("--all")
     code, out, err = real.mfops("test", "--tag", real.tag)
     assert code == 0, out + err
     assert (
@@ -320,18 +324,19 @@ def test_mfops_test_on_a_model_built_from_the_servers_base(real: RealRepo):
     base = os.environ.get("MFOPS_TEST_OLLAMA_BASE", "llama3")
     if raw(real.host, "POST", "/api/show", {"model": base})[0] != 200:
         pytest.skip(f"{base} is not on the server")
+    talk = real.name("talk")
     real.write(
         {
-            "talk/Modelfile": f"# talk\nFROM {base}\nSYSTEM Be brief.\n",
+            f"{talk}/Modelfile": f"# talk\nFROM {base}\nSYSTEM Be brief.\n",
             "tests/talk.test.yaml": (
-                "model: talk\noptions: {num_predict: 8}\ncases:\n  - name: says something\n"
+                f"model: {talk}\noptions: {{num_predict: 8}}\ncases:\n  - name: says something\n"
                 "    prompt: hello\n    assert: [{type: min-length, value: 1}]\n"
             ),
         }
     )
     real.ok("lock")
     real.repo.commit("lock")
-    assert real.build("--all")["ok"]
+    real.build_new("--all")
     code, out, err = real.mfops("test", "--tag", real.tag)
     assert code == 0, out + err
     assert "1 case: 1 passed" in out
