@@ -51,7 +51,7 @@ OWNERS = {
     # server.registry asks model registries for manifests (lock --check): another party
     # than the Ollama server, with its own faults, so it has its own small httpx client.
     "httpx": {"server.client", "server.registry"},
-    "httpcore": {"server.client"},  # its network backend bounds each socket operation
+    "httpcore": {"server.deadline"},  # its network backend bounds each socket operation
     "yaml": {"fileio.yamlfile"},
     "deepdiff": {"diff.compare"},
     "jsonschema": {"behave.assertions"},

@@ -1,3 +1,3 @@
 """The one place that talks to Ollama: client, create requests, show parsing, read-back
-verification, bases, import.
+verification, bases, import; deadlines for a whole HTTP call (deadline), the registry client.
 """

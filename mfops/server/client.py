@@ -20,7 +20,8 @@ What the wrapper adds to the client, and why:
 - **Deadlines per kind of call** (`ServerOptions`): plain calls have a wall-clock deadline
   for the whole call, retries included (`--timeout`); creates and pulls a long per-line
   timeout and no wall deadline; chats the deadline their caller gives (the test runner's
-  per-case one). The client's own default is no timeout at all.
+  per-case one). The client's own default is no timeout at all. How a wall deadline is
+  kept (host-name lookups included) is in deadline.py, shared with the registry client.
 - **Credentials** in the host URL travel as HTTP Basic (the client drops them).
 - **Fields the client lacks.** `create` has no arguments for RENDERER, PARSER, REQUIRES or
   DRAFT, and `show` drops `system` and `messages`. Creates, pulls, shows, copies and chats
@@ -31,8 +32,8 @@ What the wrapper adds to the client, and why:
 - **CPU per call** (a build verifies every model with two calls, and 20 threads share one
   interpreter): URLs are merged with the host once (`_url`), the cookie jar is passed over
   for answers that set no cookie (`_skip_cookieless`), a request's head and small body go
-  out in one write (`_deadline_backend`), and progress lines of Ollama's own types are not
-  made into pydantic models (`_progress_part`).
+  out in one write (`deadline.deadline_backend`), and progress lines of Ollama's own types
+  are not made into pydantic models (`_progress_part`).
 - **Blobs** are HEAD-checked first and uploaded streaming from disk, never read whole.
 - **Inference** for behavioural tests: `chat` (not streamed, with the server-timed latency) and
   `embed`, the two calls `mfops.behave` needs (its `ModelClient` protocol).
@@ -42,7 +43,6 @@ Which host to talk to is decided in hosts.py; what to send for a repo model in r
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 import time
@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mfops.errors import ServerError
+from mfops.server.deadline import Expired, clamp_pools, within
 from mfops.server.hosts import DEFAULT_HOST, Host, normalize_host, resolve_host
 from mfops.server.request import CreateRequest
 from mfops.server.show import ServerConfig, config_from_show
@@ -76,8 +77,6 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
-#: Bytes of a request written at once at most (see `_deadline_backend`).
-_COALESCE = 1 << 16
 
 T = TypeVar("T")
 
@@ -151,199 +150,11 @@ def _object(response: Any) -> dict[str, Any]:
     return data
 
 
-class _Expired(Exception):
-    """The wall-clock deadline of a call passed before its answer was complete."""
-
-
-#: The wall-clock deadline (monotonic time) of the plain call running on this thread, read
-#: by `_DeadlineStream`; None outside such a call (streams have no wall deadline).
-_CALL = threading.local()
-
-
-def _left(timeout: float | None, expired: type[Exception]) -> float | None:
-    """`timeout` clamped to what is left of this thread's call deadline; `expired` when
-    nothing is."""
-    ends: float | None = getattr(_CALL, "ends", None)
-    if ends is None:
-        return timeout
-    left = ends - time.monotonic()
-    if left <= 0:
-        raise expired("the call's deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-def _is_ip(host: str) -> bool:
-    """Whether `host` is an IP address (no name to look up)."""
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])  # (an IPv6 zone id: fe80::1%eth0)
-    except ValueError:
-        return False
-    return True
-
-
-def _connect_by_name(connect: Callable[[], Any], wait: float, expired: type[Exception]) -> Any:
-    """`connect()` (which looks a host name up, then connects) on a thread of its own, or
-    `expired` once `wait` seconds pass.
-
-    The lookup (`getaddrinfo`) has no timeout of its own: a resolver that hangs would hold
-    a call far past its deadline, socket deadlines or not. A thread per new connection to a
-    host name is cheap next to a lookup (connections are pooled; IP literals skip this).
-    The thread abandoned at the deadline closes the connection should it still be made.
-    """
-    lock = threading.Lock()
-    box: list[tuple[bool, Any]] = []
-    abandoned = [False]
-
-    def run() -> None:
-        try:
-            result: tuple[bool, Any] = (True, connect())
-        except BaseException as exc:  # handed to the caller's thread
-            result = (False, exc)
-        with lock:
-            if not abandoned[0]:
-                box.append(result)
-                return
-        if result[0]:  # nobody waits for it any more
-            result[1].close()
-
-    worker = threading.Thread(target=run, name="mfops-resolve", daemon=True)
-    try:
-        worker.start()
-        worker.join(wait)
-    except BaseException:  # an interrupt: nobody will use the connection either
-        with lock:
-            abandoned[0] = True
-            late = list(box)
-        for ok, value in late:
-            if ok:
-                value.close()
-        raise
-    with lock:
-        if not box:
-            abandoned[0] = True
-            raise expired(f"no address for the host within {wait:g} s")
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
-
-
-def _deadline_backend(backend: Any) -> Any:
-    """`backend` (httpcore's network backend) with every connect, read and write bounded by
-    the deadline of the call running on the calling thread.
-
-    httpx bounds each read, not a whole answer, so a server that drips a byte at a time
-    never trips its timeout. Clamping each socket operation to the time left of the call's
-    deadline bounds the whole call in the calling thread itself: no thread per call, which
-    cost about a third of a plain call's CPU (a rollout makes thousands). Looking a host
-    name up has no timeout at all, so a new connection to a name (not to an IP literal) is
-    made on a thread of its own, abandoned when the call's deadline or the connect timeout
-    passes (`_connect_by_name`).
-    """
-    import httpcore
-
-    class _DeadlineStream(httpcore.NetworkStream):
-        """Also sends a request's head and a small body in one write: httpcore writes them
-        separately, and a write is a system call that, on loopback, delivers the bytes to
-        the server in this process's time. Writes wait in `_pending` (up to `_COALESCE`
-        bytes) until the stream is read; a failed write before a read is passed over, as
-        httpcore passes over one while it sends a request, so the server's answer (or
-        the broken connection) is read."""
-
-        def __init__(self, stream: Any) -> None:
-            self._stream = stream
-            self._pending: list[bytes] = []
-            self._size = 0
-            self._timeout: float | None = None
-
-        def _flush(self) -> None:
-            data = b"".join(self._pending)
-            self._pending.clear()
-            self._size = 0
-            self._stream.write(data, _left(self._timeout, httpcore.WriteTimeout))
-
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            if self._pending:
-                with contextlib.suppress(httpcore.WriteError):
-                    self._flush()
-            return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))  # type: ignore[no-any-return]
-
-        def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            if not buffer:
-                return
-            self._pending.append(buffer)
-            self._size += len(buffer)
-            self._timeout = timeout
-            if self._size >= _COALESCE:
-                self._flush()
-
-        def close(self) -> None:
-            self._pending.clear()
-            self._stream.close()
-
-        def start_tls(
-            self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-        ) -> Any:
-            if self._pending:
-                self._flush()
-            wait = _left(timeout, httpcore.ConnectTimeout)
-            return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, wait))
-
-        def get_extra_info(self, info: str) -> Any:
-            return self._stream.get_extra_info(info)
-
-    class _DeadlineBackend(httpcore.NetworkBackend):
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-
-        def connect_tcp(
-            self,
-            host: str,
-            port: int,
-            timeout: float | None = None,
-            local_address: str | None = None,
-            socket_options: Any = None,
-        ) -> Any:
-            wait = _left(timeout, httpcore.ConnectTimeout)
-            if wait is None or _is_ip(host):
-                stream = self._inner.connect_tcp(host, port, wait, local_address, socket_options)
-            else:
-                stream = _connect_by_name(
-                    lambda: self._inner.connect_tcp(
-                        host, port, wait, local_address, socket_options
-                    ),
-                    wait,
-                    httpcore.ConnectTimeout,
-                )
-            return _DeadlineStream(stream)
-
-        def connect_unix_socket(
-            self, path: str, timeout: float | None = None, socket_options: Any = None
-        ) -> Any:
-            wait = _left(timeout, httpcore.ConnectTimeout)
-            return _DeadlineStream(self._inner.connect_unix_socket(path, wait, socket_options))
-
-        def sleep(self, seconds: float) -> None:
-            self._inner.sleep(seconds)
-
-    return _DeadlineBackend(backend)
-
-
 def _clamp_reads(ollama_client: Any) -> bool:
-    """Put `_deadline_backend` under the httpx client of `ollama_client`; False (the call
-    then runs on a thread of its own, `_within`) when its transport is not the plain one
+    """Put `deadline_backend` under the httpx client of `ollama_client`; False (the call
+    then runs on a thread of its own, `within`) when its transport is not the plain one
     this knows (a proxy mounted from the environment, another httpx)."""
-    httpx_client = getattr(ollama_client, "_client", None)
-    if getattr(httpx_client, "_mounts", None):
-        return False
-    pool = getattr(getattr(httpx_client, "_transport", None), "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if backend is None:
-        return False
-    pool._network_backend = _deadline_backend(backend)  # type: ignore[union-attr]
-    return True
+    return clamp_pools(getattr(ollama_client, "_client", None), proxies=False)
 
 
 def _skip_cookieless(ollama_client: Any) -> None:
@@ -364,42 +175,6 @@ def _skip_cookieless(ollama_client: Any) -> None:
             extract(response)
 
     jar.extract_cookies = extract_cookies  # type: ignore[union-attr]
-
-
-def _within(fn: Callable[[], T], ends: float | None, *, clamped: bool = False) -> T:
-    """`fn()`, or `_Expired` (or an httpx timeout) once monotonic time `ends` passes.
-
-    httpx only bounds each read, so a server that drips a byte at a time never trips it.
-    With `clamped` (the client's socket operations are bounded by `_CALL`'s deadline, see
-    `_deadline_backend`) the call runs on this thread; otherwise on a daemon thread that
-    is abandoned at the deadline (its socket closes when the server gives up or its own
-    read timeout fires; a CLI exits regardless).
-    """
-    if ends is None:
-        return fn()
-    if clamped:
-        _CALL.ends = ends
-        try:
-            return fn()
-        finally:
-            _CALL.ends = None
-    box: list[Any] = []
-
-    def run() -> None:
-        try:
-            box.append((True, fn()))
-        except BaseException as exc:  # handed to the caller's thread
-            box.append((False, exc))
-
-    worker = threading.Thread(target=run, name="mfops-call", daemon=True)
-    worker.start()
-    worker.join(max(0.0, ends - time.monotonic()))
-    if not box:
-        raise _Expired
-    ok, value = box[0]
-    if ok:
-        return value  # type: ignore[no-any-return]
-    raise value
 
 
 # --------------------------------------------------------------------------- data
@@ -549,7 +324,7 @@ class Server:
         self._lock = threading.Lock()
         self._blobs: dict[str, threading.Lock] = {}
         self._have_blobs: set[str] = set()
-        self._clamped = False  # socket operations bounded by the call deadline (_within)
+        self._clamped = False  # socket operations bounded by the call deadline (within)
         self._urls: dict[str, Any] = {}  # path -> absolute URL (`_url`)
 
     # -- plumbing --------------------------------------------------------------------------
@@ -737,8 +512,8 @@ class Server:
         attempts = self.options.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                return _within(fn, ends, clamped=self._clamped)
-            except _Expired:
+                return within(fn, ends, clamped=self._clamped)
+            except Expired:
                 raise self._timeout(action, model, limit) from None
             except httpx.TimeoutException as exc:  # final: no time left, or maybe still running
                 if ends is None or not resend:

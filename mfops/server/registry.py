@@ -20,7 +20,12 @@ its own small client rather than a detour through `ollama.Client`.
 Faults are `RegistryError`s (exit 2), one line each naming the registry and the base:
 unreachable, 401/403, 404, other statuses, a body that is not a manifest, a redirect to
 another host (never followed: the registry is trusted, a host it points at is not), and a
-deadline for the whole answer (a registry that trickles bytes is as stuck as a silent one).
+deadline for the whole answer (`--registry-timeout`: a registry that trickles bytes is as
+stuck as a silent one). The deadline covers looking the registry's host name up too, which
+has no timeout of its own: the client's connection pools go through server/deadline.py, as
+the Ollama client's do, so every connect, read and write is clamped to the time left, and
+a new connection to a host name (not to an IP literal) is made on a thread of its own that
+is abandoned at the deadline (a hung resolver then ends in the same timeout error).
 No credentials are ever shown: messages use `Registry.display`.
 """
 
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING
 from mfops.errors import ServerError
 from mfops.language.names import DEFAULT_HOST, parse_name
 from mfops.language.registryname import Registry, check_registry
+from mfops.server.deadline import Expired, clamp_pools, within
 
 if TYPE_CHECKING:
     import httpx
@@ -120,72 +126,75 @@ def upstream_digest(reference: str, settings: RegistrySettings) -> str:
     name = parse_name(reference)
     scheme = _scheme(reg, settings, reference)
     where = f"registry {scheme}://{reg.netloc}"
-    url = httpx.URL(
+    start = httpx.URL(
         f"{scheme}://{reg.netloc}/v2/{name.namespace}/{name.model}/manifests/{name.tag}"
     )
     auth = None
     if reg.userinfo is not None:
         user, _, password = reg.userinfo.partition(":")
         auth = httpx.BasicAuth(user, password)
-    deadline = time.monotonic() + settings.deadline
+    ends = time.monotonic() + settings.deadline
 
-    def left() -> float:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RegistryError(
-                f"{where}: {reference}: no complete answer within {settings.deadline:g}s",
-                hint="the registry is slow or stuck; try again later, or raise --registry-timeout",
-            )
-        return remaining
-
-    origin = url
-    try:
-        with httpx.Client(follow_redirects=False, trust_env=True) as client:
-            for _ in range(MAX_REDIRECTS + 1):
-                request = client.build_request(
-                    "GET",
-                    url,
-                    headers={"Accept": MANIFEST_TYPE},
-                    timeout=httpx.Timeout(left()),
-                )
-                response = client.send(request, auth=auth, stream=True)
-                try:
-                    if response.is_redirect:
-                        target = url.join(response.headers.get("location", ""))
-                        if not _same_origin(target, origin):
-                            port = f":{target.port}" if target.port else ""
-                            raise RegistryError(
-                                f"{where}: {reference}: redirected to another host "
-                                f"({target.scheme}://{target.host}{port}); mfops never "
-                                "follows a registry off its own host"
-                            )
-                        url = target
-                        continue
-                    _status(response.status_code, where, reference)
-                    body = bytearray()
-                    for chunk in response.iter_raw():
-                        body += chunk
-                        left()
-                        if len(body) > MAX_MANIFEST:
-                            raise RegistryError(
-                                f"{where}: {reference}: the answer is larger than a manifest "
-                                f"({MAX_MANIFEST >> 20} MiB read)"
-                            )
-                    left()
-                finally:
-                    response.close()
-                try:
-                    return _manifest_digest(bytes(body))
-                except ValueError as why:
-                    raise RegistryError(
-                        f"{where}: {reference}: the answer is not a model manifest ({why})"
-                    ) from None
-            raise RegistryError(f"{where}: {reference}: more than {MAX_REDIRECTS} redirects")
-    except httpx.TimeoutException:
-        raise RegistryError(
+    def timed_out() -> RegistryError:
+        return RegistryError(
             f"{where}: {reference}: no complete answer within {settings.deadline:g}s",
             hint="the registry is slow or stuck; try again later, or raise --registry-timeout",
-        ) from None
+        )
+
+    def left() -> float:
+        remaining = ends - time.monotonic()
+        if remaining <= 0:
+            raise timed_out()
+        return remaining
+
+    def fetch(client: httpx.Client) -> str:
+        url, origin = start, start
+        for _ in range(MAX_REDIRECTS + 1):
+            request = client.build_request(
+                "GET", url, headers={"Accept": MANIFEST_TYPE}, timeout=httpx.Timeout(left())
+            )
+            response = client.send(request, auth=auth, stream=True)
+            try:
+                if response.is_redirect:
+                    target = url.join(response.headers.get("location", ""))
+                    if not _same_origin(target, origin):
+                        port = f":{target.port}" if target.port else ""
+                        raise RegistryError(
+                            f"{where}: {reference}: redirected to another host "
+                            f"({target.scheme}://{target.host}{port}); mfops never "
+                            "follows a registry off its own host"
+                        )
+                    url = target
+                    continue
+                _status(response.status_code, where, reference)
+                body = bytearray()
+                for chunk in response.iter_raw():
+                    body += chunk
+                    left()
+                    if len(body) > MAX_MANIFEST:
+                        raise RegistryError(
+                            f"{where}: {reference}: the answer is larger than a manifest "
+                            f"({MAX_MANIFEST >> 20} MiB read)"
+                        )
+                left()
+            finally:
+                response.close()
+            try:
+                return _manifest_digest(bytes(body))
+            except ValueError as why:
+                raise RegistryError(
+                    f"{where}: {reference}: the answer is not a model manifest ({why})"
+                ) from None
+        raise RegistryError(f"{where}: {reference}: more than {MAX_REDIRECTS} redirects")
+
+    try:
+        with httpx.Client(follow_redirects=False, trust_env=True) as client:
+            # Every lookup, connect and read is bounded by `ends` (server/deadline.py): a
+            # hung resolver gives up with the registry's own timeout like a silent registry.
+            clamped = clamp_pools(client, proxies=True)
+            return within(lambda: fetch(client), ends, clamped=clamped)
+    except (Expired, httpx.TimeoutException):
+        raise timed_out() from None
     except httpx.TransportError as err:
         raise RegistryError(
             f"cannot reach {where} for {reference} ({type(err).__name__})",

@@ -1,9 +1,11 @@
-"""Looking a host name up is bounded by the call's deadline (issue: DNS past --timeout).
+"""Looking a host name up is bounded by the call's deadline (issue: DNS past --timeout), for
+Ollama hosts and for model registries (`lock --check`, `--registry-timeout`) alike.
 
 `getaddrinfo` has no timeout of its own, so a resolver that hangs would hold a probe, a
-deploy or a build far past `--timeout`. These tests patch `socket.getaddrinfo` for one
-made-up name so that it blocks on an event: the call must give up with mfops' own timeout
-while the lookup is still blocked. No assertion is about how long anything took."""
+deploy, a build or a check of the bases far past its timeout. These tests patch
+`socket.getaddrinfo` for one made-up name so that it blocks on an event: the call must give
+up with mfops' own timeout while the lookup is still blocked. No assertion is about how long
+anything took."""
 
 from __future__ import annotations
 
@@ -18,9 +20,13 @@ from typing import Any
 
 import pytest
 
+import mfops.server.registry as registry_module
 from mfops.server.client import Host, Server, ServerOptions, ServerTimeout
+from mfops.server.registry import RegistryError, RegistrySettings, upstream_digest
 from mfops.testing.double import DEFAULT_VERSION, OllamaDouble
 from tests.cli_runner import invoke_mfops
+from tests.gitrepo import GitRepo
+from tests.registry_stub import RegistryStub
 
 HANG_CATCHER = 60.0  # seconds: only there to turn a hang into a failure
 STUCK = "stuck-resolver.mfops.invalid"
@@ -203,3 +209,134 @@ def test_an_interrupt_during_a_hung_lookup_leaves_no_connection_open(
     assert len(made) == 1
     assert made[0].fileno() == -1  # closed, not leaked
     server.close()
+
+
+# --------------------------------------------------------------------------- registries
+
+
+@pytest.fixture
+def registry() -> Iterator[RegistryStub]:
+    with RegistryStub() as stub:
+        stub.publish_model("team/tuned:v1", system="t1")
+        yield stub
+
+
+def on_registry(host: str, stub: RegistryStub, deadline: float = 30) -> tuple[str, Any]:
+    """The stub's `team/tuned:v1` named at `host` (the stub's port), and settings that let
+    plain http to it."""
+    netloc = f"{host}:{stub.netloc.rsplit(':', 1)[1]}"
+    return f"{netloc}/team/tuned:v1", RegistrySettings(insecure=(netloc,), deadline=deadline)
+
+
+def test_a_hung_registry_lookup_stops_at_the_registry_timeout(
+    resolver: StuckResolver, made: list[socket.socket], registry: RegistryStub
+):
+    reference, settings = on_registry(STUCK, registry, deadline=0.5)
+
+    def call() -> BaseException:
+        with pytest.raises(RegistryError) as err:
+            upstream_digest(reference, settings)
+        return err.value
+
+    error = bounded(call)
+    assert resolver.entered.is_set() and not resolver.returned.is_set()  # still blocked
+    netloc = reference.split("/", 1)[0]
+    assert error.message == f"registry http://{netloc}: {reference}: no complete answer within 0.5s"
+    assert error.hint == (
+        "the registry is slow or stuck; try again later, or raise --registry-timeout"
+    )
+    assert registry.requests == []
+
+    # Released, the abandoned lookup connects to the stub; its thread closes that connection.
+    lookups = [t for t in threading.enumerate() if t.name == "mfops-resolve"]
+    resolver.release.set()
+    for thread in lookups:
+        thread.join(HANG_CATCHER)
+    assert resolver.returned.is_set()
+    assert len(made) == 1
+    assert made[0].fileno() == -1  # closed, not leaked
+    assert registry.requests == []
+
+
+def test_lock_check_stops_at_its_registry_timeout_while_the_lookup_hangs(
+    resolver: StuckResolver, registry: RegistryStub, tmp_path
+):
+    reference, _ = on_registry(STUCK, registry)
+    netloc = reference.split("/", 1)[0]
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("mfops.yaml", f"defaults:\n  insecure_registries: [{netloc}]\n")
+    repo.write("a/Modelfile", f"FROM {reference}\nSYSTEM a\n")
+    repo.commit("init")
+    code, out, err = bounded(
+        lambda: invoke_mfops("-C", str(repo.root), "lock", "--check", "--registry-timeout", "1")
+    )
+    assert not resolver.returned.is_set()
+    assert (code, out) == (2, "")
+    assert err == (
+        f"mfops: registry http://{netloc}: {reference}: no complete answer within 1s "
+        "(the registry is slow or stuck; try again later, or raise --registry-timeout)\n"
+    )
+
+
+def test_a_registry_host_name_that_resolves_still_works(
+    resolver: StuckResolver, registry: RegistryStub
+):
+    reference, settings = on_registry("localhost", registry)
+    digest = bounded(lambda: upstream_digest(reference, settings))
+    assert digest == registry.publish_model("team/tuned:v1", system="t1")  # the same bytes
+    # looked up off the calling thread (the registry's deadline bounds it)
+    names = [thread for host, thread in resolver.lookups if host == "localhost"]
+    assert names and all(name == "mfops-resolve" for name in names)
+
+
+def test_a_registry_ip_literal_is_connected_to_on_the_calling_thread(
+    resolver: StuckResolver, registry: RegistryStub
+):
+    """No thread for an address that needs no lookup (the stub listens on 127.0.0.1)."""
+    reference, settings = on_registry("127.0.0.1", registry)
+    assert reference.startswith(registry.netloc + "/")
+    digest = upstream_digest(reference, settings)
+    assert digest == registry.publish_model("team/tuned:v1", system="t1")
+    here = threading.current_thread().name
+    assert [thread for host, thread in resolver.lookups if host == "127.0.0.1"] == [here]
+
+
+def test_a_hung_lookup_of_a_proxy_stops_at_the_registry_timeout(
+    resolver: StuckResolver, registry: RegistryStub, monkeypatch: pytest.MonkeyPatch
+):
+    """A proxy from the environment is a transport of its own; its host's lookup is bounded
+    by the same deadline."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{STUCK}:3128")
+    reference, settings = on_registry("127.0.0.1", registry, deadline=0.5)
+
+    def call() -> BaseException:
+        with pytest.raises(RegistryError) as err:
+            upstream_digest(reference, settings)
+        return err.value
+
+    error = bounded(call)
+    assert resolver.entered.is_set() and not resolver.returned.is_set()
+    assert error.message.endswith(f"{reference}: no complete answer within 0.5s")
+    assert registry.requests == []
+    # (the proxy's pool is clamped too: its lookup ran on a thread of its own)
+    assert [thread for host, thread in resolver.lookups if host == STUCK] == ["mfops-resolve"]
+
+
+def test_the_registry_deadline_holds_on_a_thread_of_its_own_too(
+    resolver: StuckResolver, registry: RegistryStub, monkeypatch: pytest.MonkeyPatch
+):
+    """Where the client's pools cannot be reached (another httpx), the whole request runs
+    on a thread of its own, abandoned at the deadline, with the same answer."""
+    monkeypatch.setattr(registry_module, "clamp_pools", lambda client, proxies: False)
+    reference, settings = on_registry(STUCK, registry, deadline=0.5)
+
+    def call() -> BaseException:
+        with pytest.raises(RegistryError) as err:
+            upstream_digest(reference, settings)
+        return err.value
+
+    error = bounded(call)
+    assert not resolver.returned.is_set()
+    assert error.message.endswith(f"{reference}: no complete answer within 0.5s")
