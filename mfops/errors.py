@@ -17,9 +17,28 @@ EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+#: stdout (or stderr) was closed by its reader (`mfops ... | head`): 128 + SIGPIPE, the
+#: status a shell shows for git or coreutils in that place (OutputClosed).
+EXIT_OUTPUT_CLOSED = 141
 
 #: How to get rid of a `.mfops/` that mfops will not trust (tracked, or holding symlinks).
 CLEAN_STATE_DIR = "git rm -r --cached .mfops && rm -rf .mfops"
+
+
+class OutputClosed(Exception):
+    """The reader of mfops' output went away (EPIPE on stdout or stderr): `mfops ... | head
+    -c 1`, a CI log reader that died. mfops then behaves as git and coreutils do, which a
+    SIGPIPE stops at the first write that fails: it stops, prints nothing more and exits
+    EXIT_OUTPUT_CLOSED (141, 128 + SIGPIPE, as mfops exits 128 + N on the other signals).
+    Not 0: the output the caller asked for was not all delivered, and a command that did
+    not finish its work must not look like one that passed; a shard's report says the same
+    (cli/commands/shardopts.py). Not click's own answer to EPIPE (exit 1): that is the code
+    of a check that said no. Raised by the CLI (main.LazyGroup) for the BrokenPipeError a
+    write to stdout or stderr raises; a broken connection to a server is a ConnectionError
+    the server layer turns into a ServerError, never this."""
+
+    why = "stopped: its output was closed (broken pipe)"
+    exit_code = EXIT_OUTPUT_CLOSED
 
 
 class MfopsError(Exception):

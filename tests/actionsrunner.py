@@ -15,7 +15,19 @@ retyped). What the runner does around the scripts is emulated here, as GitHub do
 - `$GITHUB_OUTPUT` (`name=value` lines) read into `steps.<id>.outputs.<name>`;
 - `$GITHUB_RUN_ID` / `$GITHUB_RUN_ATTEMPT` from `github.run_id` / `github.run_attempt`
   (1 when not given). A matrix job is run once per entry by the test, which passes the
-  `matrix` and `strategy` contexts (and `needs` for a job that depends on others).
+  `matrix` and `strategy` contexts (and `needs` for a job that depends on others);
+- `steps.<id>.outcome` (success, failure, cancelled, skipped);
+- a job cancelled while one of its steps runs (`Cancel`: its `timeout-minutes` reached, or
+  the run cancelled), as the workflow cancellation reference describes it and the runner
+  does it: SIGINT to the step's entry process only (the runner's `kill(pid)`, not its
+  process group; for a `run:` step that is bash), SIGTERM when it is still there, then it
+  is killed; the step and the job are then `cancelled`, and a later step runs only when
+  its `if:` is true with `cancelled()` true (`always()`; not `!cancelled()`, nor the
+  implicit `success()`). The runner's grace periods (7.5 s, 2.5 s) are not waited here:
+  `Cancel.grace` bounds each wait instead, as a safety net, not as a timing.
+  At job level `cancelled()` is the run's cancellation ("Returns true if the workflow was
+  canceled"), which a test sets with `__run_cancelled__` in the context; a job that timed
+  out does not cancel the run.
 
 Steps are not run when their id starts with `setup-` (the workflows' own convention for
 preparing the machine: checkout, Python, mfops, Ollama) or when they `uses:` an action;
@@ -25,10 +37,14 @@ the test prepares the way the checkout step would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,7 +241,7 @@ class _Parser:
         if name == "failure":
             return status == "failure"
         if name == "cancelled":
-            return False
+            return status == "cancelled" or bool(self.context.get("__run_cancelled__"))
         if name == "hashFiles":
             return "0" * 64
         raise ExpressionError(f"function {name}() is not emulated")
@@ -285,6 +301,18 @@ class StepResult:
 
 
 @dataclass
+class Cancel:
+    """Cancel the job while step `step` runs, once `when()` is true (a test's observable
+    point, e.g. the server has been asked for a sample), as the runner does (module
+    docstring). `grace`: the longest wait, in seconds, for the entry process to exit after
+    each signal before the next one (a safety net for a broken test, not a timing)."""
+
+    step: str
+    when: Callable[[], bool]
+    grace: float = 120.0
+
+
+@dataclass
 class JobResult:
     job: str
     ran: bool
@@ -320,6 +348,7 @@ def run_job(
     runner_temp: Path,
     base_env: dict[str, str],
     timeout: float = 180,
+    cancel: Cancel | None = None,
 ) -> JobResult:
     """Run one job of `workflow` in `workdir` (see the module docstring).
 
@@ -350,9 +379,11 @@ def run_job(
         name = str(step.get("name", sid))
         if sid.startswith(SETUP_PREFIX):
             result.steps.append(StepResult(sid, name, False, "setup step"))
+            ctx["steps"][sid] = {"outputs": {}, "outcome": "success"}
             continue
         if not condition(step.get("if"), ctx):
             result.steps.append(StepResult(sid, name, False, "if: false"))
+            ctx["steps"][sid] = {"outputs": {}, "outcome": "skipped"}
             continue
         step_env = {**env, **_env_block(step.get("env"), ctx)}
         if "uses" in step:
@@ -363,6 +394,7 @@ def run_job(
             result.steps.append(
                 StepResult(sid, name, False, "action", uses=step["uses"], with_=with_)
             )
+            ctx["steps"][sid] = {"outputs": {}, "outcome": "success"}
             continue
         script = interpolate(step["run"], {**ctx, "env": step_env})
         summary = runner_temp / f"step-summary-{index}.md"
@@ -384,30 +416,80 @@ def run_job(
             "GITHUB_RUN_ATTEMPT": to_text((ctx.get("github") or {}).get("run_attempt") or 1),
             **step_env,
         }
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
-            cwd=workdir,
-            env=proc_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)]
+        cancelled = False
+        if cancel is not None and cancel.step == sid:
+            returncode, stdout, stderr, cancelled = _run_cancelled(
+                argv, cancel, cwd=workdir, env=proc_env, timeout=timeout
+            )
+        else:
+            done = subprocess.run(
+                argv, cwd=workdir, env=proc_env, capture_output=True, text=True, timeout=timeout
+            )
+            returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
         outcome = StepResult(
             sid,
             name,
             True,
-            returncode=done.returncode,
-            stdout=done.stdout,
-            stderr=done.stderr,
+            returncode=returncode,
+            stdout=stdout,
+            stderr=stderr,
             summary=summary.read_text(),
         )
         result.steps.append(outcome)
         pairs = [line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line]
-        ctx["steps"][sid] = {"outputs": dict(pairs)}
-        if done.returncode != 0 and not step.get("continue-on-error", False):
+        status = "cancelled" if cancelled else ("success" if returncode == 0 else "failure")
+        ctx["steps"][sid] = {"outputs": dict(pairs), "outcome": status}
+        if cancelled:
+            ctx["__job_status__"] = "cancelled"
+            result.status = "cancelled"
+        elif returncode != 0 and not step.get("continue-on-error", False):
             ctx["__job_status__"] = "failure"
             result.status = "failure"
     return result
+
+
+def _run_cancelled(
+    argv: list[str], cancel: Cancel, *, cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[int, str, str, bool]:
+    """Run a step that the job's cancellation reaches once `cancel.when()` holds: SIGINT to
+    the entry process, then SIGTERM, then SIGKILL, each after the process did not exit
+    within `cancel.grace`. Returns (exit status, stdout, stderr, whether it was cancelled;
+    False when the step ended before the point came)."""
+    # its own process group, only so that what it leaves running can be ended afterwards,
+    # as the runner ends a job's orphan processes; the signals go to the entry process
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and not cancel.when():
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(argv, timeout)
+            time.sleep(0.01)
+        cancelled = proc.poll() is None
+        if cancelled:
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+                os.kill(proc.pid, signum)  # the entry process only, as the runner
+                try:
+                    proc.wait(cancel.grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # orphans, which would hold the pipes
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return proc.returncode, stdout, stderr, cancelled
 
 
 def environ_for_steps(*, path_first: list[Path], home: Path) -> dict[str, str]:

@@ -256,6 +256,46 @@ def test_a_re_run_job_can_upload_its_artefacts_again(path):
         assert step["with"].get("overwrite") is True, f"{job_id}: {step['with']['name']}"
 
 
+@pytest.mark.parametrize("path", [TEMPLATE, REUSABLE], ids=_id)
+def test_a_timed_out_shard_uploads_the_report_naming_why(path):
+    """A shard job past its timeout-minutes is cancelled (the workflow cancellation
+    reference: SIGINT, then SIGTERM, to the step's entry process; later steps run only when
+    their `if:` holds with `cancelled()` true). mfops must be that process (`exec`: bash
+    would take the signals and mfops, never told, would be killed without a report), and
+    the upload must run then (`always()`, not `!cancelled()`), but not for a shard step
+    that never ran (nothing to upload). The merge job runs after a failed or cancelled
+    shard job, not in a cancelled run."""
+    workflow = load_workflow(path)
+    steps = _steps_by_id(workflow, "shard")
+    script = [line.strip() for line in steps["shard"]["run"].strip().splitlines()]
+    assert script[-1] == 'exec mfops gate "${args[@]}"'
+    upload = steps["upload-shard"]
+    assert upload["if"] == "${{ always() && steps.shard.outcome != 'skipped' }}"
+    assert upload["with"]["path"] == "${{ runner.temp }}/mfops-shards/"
+    ids = list(steps)
+    assert ids.index("upload-shard") == ids.index("shard") + 1
+    for job_status, outcome, uploads in [
+        ("success", "success", True),
+        ("failure", "failure", True),  # a failed shard's report counts
+        ("cancelled", "cancelled", True),  # timed out (or the run cancelled) mid-shard
+        ("cancelled", "skipped", False),  # cancelled before the shard step: no report
+        ("failure", "skipped", False),  # setup failed: no report
+    ]:
+        ctx = {"__job_status__": job_status, "steps": {"shard": {"outcome": outcome}}}
+        assert condition(upload["if"], ctx) is uploads, (job_status, outcome)
+    # the merge job: after any shard result, never in a cancelled run
+    merge = workflow["jobs"]["merge"]["if"]
+    base = {
+        "github": _github("pull_request", "refs/pull/7/merge"),
+        "inputs": {"shard-matrix": "[1, 2]"},
+        "vars": {"MFOPS_SHARDED": "true"},
+    }
+    for result in ("success", "failure", "cancelled"):
+        ctx = {**base, "needs": {"shard": {"result": result}}}
+        assert condition(merge, ctx), result
+    assert not condition(merge, {**base, "__run_cancelled__": True})
+
+
 def test_promotions_never_race():
     """Every promotion of a repository shares one concurrency group and queues."""
     template = load_workflow(TEMPLATE)["jobs"]["release"]["concurrency"]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mfops.testing.double import OllamaDouble
-from tests.actionsrunner import JobResult, environ_for_steps, load_workflow, run_job
+from tests.actionsrunner import Cancel, JobResult, environ_for_steps, load_workflow, run_job
 from tests.test_workflows import REUSABLE
 from tests.test_workflows_e2e import BAD_RULES, BASE, GOOD_RULES, Pipeline, _pr_github, _tag_github
 
@@ -60,10 +60,12 @@ def run(
     context: dict[str, Any] | None = None,
     files: dict[str, Path] | None = None,
     reusable: dict[str, Any] | None = None,
+    cancel: Cancel | None = None,
 ) -> tuple[JobResult, Path]:
     """Pipeline.run for the sharded jobs: extra contexts (strategy, needs) and files the
     download steps would have put into $RUNNER_TEMP. `reusable`: the inputs of
-    .github/workflows/mfops-gate.yml, run instead of the template."""
+    .github/workflows/mfops-gate.yml, run instead of the template. `cancel`: the job is
+    cancelled (its timeout reached) while that step runs."""
     work = pipeline.checkout(commit)
     temp = pipeline.tmp / f"runner-temp{pipeline.runs}"
     temp.mkdir()
@@ -89,7 +91,10 @@ def run(
         **(context or {}),
     }
     workflow = pipeline.workflow() if reusable is None else load_workflow(REUSABLE)
-    return run_job(workflow, job, context=ctx, workdir=work, runner_temp=temp, base_env=env), temp
+    result = run_job(
+        workflow, job, context=ctx, workdir=work, runner_temp=temp, base_env=env, cancel=cancel
+    )
+    return result, temp
 
 
 def shards(
@@ -288,6 +293,66 @@ def test_a_shard_that_failed_to_build_then_re_run_merges(pipeline, servers):
     merged = json.loads((temp / "mfops-verdict.json").read_text())["merged"]
     assert (merged["run"]["id"], merged["run"]["attempt"]) == ("4242", "2")
     assert [s["attempt"] for s in merged["shards"]] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    "reusable", [None, {"shard-matrix": "[1, 2]"}], ids=["template", "reusable"]
+)
+def test_a_shard_job_that_timed_out_uploads_its_report_and_the_merge_names_it(
+    pipeline, servers, reusable
+):
+    """Shard 1's job reaches its timeout-minutes while its first sample runs: the runner
+    signals the step's process (mfops itself, `exec`), which writes the report saying it
+    was interrupted and exits 130; the job is cancelled, the upload runs all the same
+    (`always()`), and the merge, which runs after a cancelled shard job, fails naming the
+    shard and why, not "shard 1 of 2 missing"."""
+    base, merge = pipeline.pull_request(GOOD_RULES)
+    github = _pr_github(base)
+    slow, other = servers[:2]
+    slow.faults.latency["/api/chat"] = 5.0  # a sample in flight when the timeout comes
+    try:
+        job, temp = run(
+            pipeline,
+            "shard",
+            github,
+            merge,
+            host=slow.url,
+            context={"matrix": {"shard": 1}, "strategy": {"job-index": 0, "job-total": 2}},
+            reusable=reusable,
+            cancel=Cancel("shard", lambda: slow.calls.count("/api/chat") > 0, grace=30),
+        )
+    finally:
+        slow.faults.latency.clear()
+    assert job.status == "cancelled", job.output
+    assert job.step("shard").returncode == 130, job.output
+    report = temp / "mfops-shards" / "shard-1.json"
+    block = json.loads(report.read_text())["shard"]
+    assert (block["failed"], block["exit_code"]) == ("interrupted", 130)
+    upload = job.step("upload-shard")
+    assert upload.skipped_because == "action", upload  # it ran: the artefact is uploaded
+    assert upload.with_["path"] == f"{temp}/mfops-shards/"
+    done, temp2 = run(
+        pipeline,
+        "shard",
+        github,
+        merge,
+        host=other.url,
+        context={"matrix": {"shard": 2}, "strategy": {"job-index": 1, "job-total": 2}},
+        reusable=reusable,
+    )
+    assert done.step("shard").returncode == 0, done.output
+    files = {
+        "mfops-shards/shard-1.json": report,
+        "mfops-shards/shard-2.json": temp2 / "mfops-shards" / "shard-2.json",
+    }
+    needs = {"needs": {"shard": {"result": "cancelled"}}}
+    job, _ = run(
+        pipeline, "merge", github, merge, host="", files=files, reusable=reusable, context=needs
+    )
+    assert job.ran and job.status == "failure", job.output
+    assert job.step("merge").returncode == 1
+    assert "(shard 1/2) did not complete (exit 130): interrupted" in job.step("merge").stderr
+    assert "did not complete" in job.summary
 
 
 def test_a_failed_sharded_release_is_recorded_and_pushed(pipeline, servers):

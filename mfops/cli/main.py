@@ -16,13 +16,15 @@ import gc
 import importlib
 import os
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mfops import __version__
-from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError, OutputClosed
 from mfops.fileio.bulk import frozen_loads
 from mfops.language.suggest import close_matches, did_you_mean
 from mfops.release.signals import terminate_like_interrupt
@@ -102,6 +104,16 @@ class LazyGroup(click.Group):
             ctx.fail(f"unknown command {name!r}{more}")
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """The command, with a write to a closed stdout or stderr (BrokenPipeError) raised
+        as OutputClosed: click would otherwise turn it into exit 1 itself, before main()
+        sees it. A shard's guard has already seen the BrokenPipeError (its report says
+        so, with the same exit code)."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise OutputClosed() from exc
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
@@ -175,6 +187,19 @@ def usage_message(exc: click.UsageError) -> str:
     return exc.format_message()
 
 
+def _output_closed_exit() -> None:
+    """Exit EXIT_OUTPUT_CLOSED without a word and without Python's own complaint: what is
+    still buffered for stdout or stderr would fail again when the interpreter flushes it at
+    exit ("Exception ignored ... BrokenPipeError", exit 120), so both are pointed at
+    /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError, AttributeError):  # closed, or not a real file
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    sys.exit(OutputClosed.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run, map the outcome to an exit code, exit."""
     # Loading a large repo allocates about a million small, acyclic objects; at the default
@@ -209,10 +234,9 @@ def main(argv: list[str] | None = None) -> None:
         signum = getattr(cause, "signum", None)
         click.echo(f"mfops: interrupted{f' ({cause})' if signum else ''}", err=True)
         sys.exit(128 + signum if signum else EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        # The reader went away (`mfops ... | head`): not an error worth a traceback.
-        sys.stderr.close()
-        sys.exit(0)
+    except (OutputClosed, BrokenPipeError):
+        # The reader went away (`mfops ... | head`): stop quietly, as git does (OutputClosed).
+        _output_closed_exit()
     except Exception as exc:  # the one place that catches everything: a bug in mfops
         path = _crash_log(exc)
         click.echo(

@@ -22,7 +22,7 @@ from mfops.behave.shard import (
     shard_contents,
 )
 from mfops.cli.render import to_json
-from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError
+from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError, OutputClosed
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import check_report_path, report_write_error
 from mfops.repo.repository import Repo
@@ -123,6 +123,8 @@ class ShardGuard:
         self.tag: str | None = None
         self.release: dict[str, Any] | None = None
         self.written = False
+        #: the reason and stage of the failed report written, if one was
+        self.failure: tuple[str, str | None] | None = None
 
     def failed(self, why: str, exit_code: int, *, stage: str | None = None) -> None:
         """Write the report of a shard that did not complete (shard.failed_block): what is
@@ -143,6 +145,7 @@ class ShardGuard:
         )
         _write(self.path, {"cases": [], "shard": block})
         self.written = True
+        self.failure = (line, stage)
 
 
 def _identity(repo: Any, explicit: Any) -> tuple[str | None, bool | None]:
@@ -169,6 +172,8 @@ def _stopped(exc: BaseException) -> tuple[str, int] | None:
         return None
     if isinstance(exc, MfopsError):
         return str(exc), exc.exit_code
+    if isinstance(exc, (BrokenPipeError, OutputClosed)):
+        return OutputClosed.why, OutputClosed.exit_code
     if isinstance(exc, click.UsageError):
         return exc.format_message(), EXIT_USAGE
     if isinstance(exc, click.ClickException):
@@ -190,7 +195,12 @@ def shard_guard(
 ) -> Iterator[ShardGuard | None]:
     """Around a shard's work: when it stops with an error or an interrupt before a report
     was written, write the failed report (ShardGuard.failed) and let the error go on, so
-    the shard exits as it would have. Without --shard: nothing."""
+    the shard exits as it would have. Without --shard: nothing.
+
+    A closed stdout or stderr (BrokenPipeError) replaces even a report already written: the
+    process then exits 141 (errors.OutputClosed), so a complete report would say "passed"
+    (or a failed one another exit code) of a shard whose process failed. The failed report
+    keeps an earlier failure's reason and stage, and says what came after."""
     if spec is None or path is None:
         yield None
         return
@@ -199,11 +209,16 @@ def shard_guard(
         yield guard
     except BaseException as exc:
         stop = _stopped(exc)
-        if stop is not None and not guard.written:
+        closed = isinstance(exc, (BrokenPipeError, OutputClosed))
+        if stop is not None and (closed or not guard.written):
+            why, code = stop
+            stage = None
+            if closed and guard.failure is not None:
+                why, stage = f"{guard.failure[0]}; then {why}", guard.failure[1]
             # best effort: when the report cannot be written either (its path fails, git
             # does not answer), the error that stopped the shard is still the one raised
             with suppress(Exception):
-                guard.failed(*stop)
+                guard.failed(why, code, stage=stage)
         raise
 
 
