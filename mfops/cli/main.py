@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from mfops import __version__
+from mfops.cli.render import output_closed
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError, OutputClosed
 from mfops.fileio.bulk import frozen_loads
 from mfops.language.suggest import close_matches, did_you_mean
@@ -107,12 +108,15 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """The command, with a write to a closed stdout or stderr (BrokenPipeError) raised
         as OutputClosed: click would otherwise turn it into exit 1 itself, before main()
-        sees it. A shard's guard has already seen the BrokenPipeError (its report says
-        so, with the same exit code)."""
+        sees it. A shard's guard has already seen the BrokenPipeError (its report says so,
+        with the same exit code). Another broken pipe (render.output_closed: a git
+        subprocess, a socket) is not the reader's doing and stays an internal error."""
         try:
             return super().invoke(ctx)
         except BrokenPipeError as exc:
-            raise OutputClosed() from exc
+            if output_closed(exc):
+                raise OutputClosed() from exc
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
@@ -234,10 +238,12 @@ def main(argv: list[str] | None = None) -> None:
         signum = getattr(cause, "signum", None)
         click.echo(f"mfops: interrupted{f' ({cause})' if signum else ''}", err=True)
         sys.exit(128 + signum if signum else EXIT_INTERRUPTED)
-    except (OutputClosed, BrokenPipeError):
+    except OutputClosed:
         # The reader went away (`mfops ... | head`): stop quietly, as git does (OutputClosed).
         _output_closed_exit()
     except Exception as exc:  # the one place that catches everything: a bug in mfops
+        if output_closed(exc):  # (written outside a command: the usage line, --help)
+            _output_closed_exit()
         path = _crash_log(exc)
         click.echo(
             redact(f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})"),

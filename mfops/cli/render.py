@@ -129,3 +129,24 @@ def github_escape(text: str, *, property_value: bool = False) -> str:
     if property_value:
         text = text.replace(":", "%3A").replace(",", "%2C")
     return text
+
+
+def output_closed(exc: BaseException) -> bool:
+    """Whether `exc` is a write to mfops' own stdout or stderr whose reader went away
+    (`mfops ... | head -c 1`): a BrokenPipeError while the write end of fd 1 or 2 reports
+    an error. Any other broken pipe (a git subprocess that died, a socket) is not the
+    user's doing and stays an error of its own."""
+    if not isinstance(exc, BrokenPipeError):
+        return False
+    import select
+
+    for fd in (1, 2):
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            ready = poller.poll(0)
+        except (OSError, ValueError, AttributeError):  # no poll (Windows), or fd not open
+            continue
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in ready):
+            return True
+    return False

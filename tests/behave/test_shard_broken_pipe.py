@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,10 +88,42 @@ def test_a_closed_output_after_a_failed_report_keeps_the_first_reason(tmp_path):
     exits with."""
     path = tmp_path / "shard-1.json"
     spec = parse_shard("1/2")
-    with pytest.raises(BrokenPipeError), shard_guard(spec, path, tmp_path) as guard:
+    with (
+        _stdout_reader_gone(),
+        pytest.raises(BrokenPipeError),
+        shard_guard(spec, path, tmp_path) as guard,
+    ):
         assert guard is not None
         guard.failed("build failed: expert", 1, stage="build")
         raise BrokenPipeError(32, "Broken pipe")
     block = _block(path)
     assert block["failed"] == f"build failed: expert; then {WHY}"
     assert (block["exit_code"], block["stage"]) == (EXIT_BROKEN_PIPE, "build")
+
+
+def test_a_broken_pipe_that_is_not_the_output_stays_an_internal_error(tmp_path):
+    """A broken pipe while stdout and stderr are fine (a git subprocess that died, a
+    socket) is not the reader going away: the shard report says internal error, exit 3,
+    not 'output closed'."""
+    path = tmp_path / "shard-1.json"
+    spec = parse_shard("1/2")
+    with pytest.raises(BrokenPipeError), shard_guard(spec, path, tmp_path):
+        raise BrokenPipeError(32, "Broken pipe")
+    block = _block(path)
+    assert block["exit_code"] == 3
+    assert "output was closed" not in block["failed"]
+
+
+@contextmanager
+def _stdout_reader_gone() -> Iterator[None]:
+    """fd 1 is, for the block, a pipe whose read end is closed (as after `| head -c 1`)."""
+    read, write = os.pipe()
+    os.close(read)
+    saved = os.dup(1)
+    os.dup2(write, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(write)

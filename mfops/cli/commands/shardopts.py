@@ -21,7 +21,7 @@ from mfops.behave.shard import (
     shard_block,
     shard_contents,
 )
-from mfops.cli.render import to_json
+from mfops.cli.render import output_closed, to_json
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError, OutputClosed
 from mfops.fileio.atomic import write_atomic
 from mfops.fileio.reportpath import check_report_path, report_write_error
@@ -172,7 +172,7 @@ def _stopped(exc: BaseException) -> tuple[str, int] | None:
         return None
     if isinstance(exc, MfopsError):
         return str(exc), exc.exit_code
-    if isinstance(exc, (BrokenPipeError, OutputClosed)):
+    if isinstance(exc, OutputClosed) or output_closed(exc):
         return OutputClosed.why, OutputClosed.exit_code
     if isinstance(exc, click.UsageError):
         return exc.format_message(), EXIT_USAGE
@@ -209,7 +209,7 @@ def shard_guard(
         yield guard
     except BaseException as exc:
         stop = _stopped(exc)
-        closed = isinstance(exc, (BrokenPipeError, OutputClosed))
+        closed = isinstance(exc, OutputClosed) or output_closed(exc)
         if stop is not None and (closed or not guard.written):
             why, code = stop
             stage = None
