@@ -118,6 +118,23 @@ class LazyGroup(click.Group):
                 raise OutputClosed() from exc
             raise
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """The context, with a closed stdout or stderr met while parsing (an eager option's
+        output: --help, --version) raised as OutputClosed, as `invoke` does: click would
+        otherwise exit 1 itself, the code of a check that said no."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError as exc:
+            if output_closed(exc):
+                raise OutputClosed() from exc
+            raise
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
@@ -191,17 +208,34 @@ def usage_message(exc: click.UsageError) -> str:
     return exc.format_message()
 
 
-def _output_closed_exit() -> None:
-    """Exit EXIT_OUTPUT_CLOSED without a word and without Python's own complaint: what is
-    still buffered for stdout or stderr would fail again when the interpreter flushes it at
-    exit ("Exception ignored ... BrokenPipeError", exit 120), so both are pointed at
-    /dev/null first."""
+def _silence() -> None:
+    """Point stdout and stderr at /dev/null: what is still buffered for them would fail
+    again when the interpreter flushes it at exit ("Exception ignored ... BrokenPipeError",
+    exit 120)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError, ValueError, AttributeError):  # closed, or not a real file
             os.dup2(devnull, stream.fileno())
     os.close(devnull)
+
+
+def _output_closed_exit() -> None:
+    """Exit EXIT_OUTPUT_CLOSED without a word and without Python's own complaint."""
+    _silence()
     sys.exit(OutputClosed.exit_code)
+
+
+def _say(message: str) -> None:
+    """`message` on stderr, the line main() gives for an outcome already decided:
+    when its reader is gone the line is lost, not the exit code that follows (an uncaught
+    BrokenPipeError would exit 1, the code of a check that said no, and a shard's report
+    already names the decided code)."""
+    try:
+        click.echo(message, err=True)
+    except BrokenPipeError as exc:
+        if not output_closed(exc):
+            raise
+        _silence()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,26 +251,36 @@ def main(argv: list[str] | None = None) -> None:
             rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
         line = str(err) if hasattr(err, "location") else f"mfops: {err}"
-        click.echo(redact(line), err=True)
+        _say(redact(line))
         sys.exit(err.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except _NO_ARGS as exc:
         # `mfops` alone: the help, as `mfops --help` prints it (nothing went wrong).
-        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")  # type: ignore[attr-defined]
+        try:
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else "")  # type: ignore[attr-defined]
+        except BrokenPipeError as closed:  # (this is the output asked for: as a command's)
+            if not output_closed(closed):
+                raise
+            _output_closed_exit()
         sys.exit(0)
     except click.UsageError as exc:
         # One line, like every other input error (click's own form takes three or four).
         where = exc.ctx.command_path if exc.ctx is not None else "mfops"
-        click.echo(f"mfops: {usage_message(exc)} (see `{where} --help`)", err=True)
+        _say(f"mfops: {usage_message(exc)} (see `{where} --help`)")
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
-        exc.show()
+        try:
+            exc.show()
+        except BrokenPipeError as closed:
+            if not output_closed(closed):
+                raise
+            _silence()
         sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
     except (KeyboardInterrupt, click.exceptions.Abort) as stop:
         cause = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps
         signum = getattr(cause, "signum", None)
-        click.echo(f"mfops: interrupted{f' ({cause})' if signum else ''}", err=True)
+        _say(f"mfops: interrupted{f' ({cause})' if signum else ''}")
         sys.exit(128 + signum if signum else EXIT_INTERRUPTED)
     except OutputClosed:
         # The reader went away (`mfops ... | head`): stop quietly, as git does (OutputClosed).
@@ -245,9 +289,6 @@ def main(argv: list[str] | None = None) -> None:
         if output_closed(exc):  # (written outside a command: the usage line, --help)
             _output_closed_exit()
         path = _crash_log(exc)
-        click.echo(
-            redact(f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})"),
-            err=True,
-        )
+        _say(redact(f"mfops: internal error: {type(exc).__name__}: {exc} (traceback in {path})"))
         sys.exit(EXIT_INTERNAL)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -127,3 +127,24 @@ def _stdout_reader_gone() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(write)
+
+
+def test_a_failed_shard_whose_stderr_is_closed_exits_with_its_reports_code(built: Lab, tmp_path):
+    """The gate's shard 2 stops at build (no mfops.lock here: exit 2) and its report says
+    so; the one line main() then prints goes to a closed stderr. The process must still
+    exit 2, the code its report names, not 1 from an uncaught BrokenPipeError."""
+    path = tmp_path / "shard-2.json"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [installed_mfops(), "-C", str(built.root), "gate", "--shard", "2/2",
+             "--shard-report", str(path)],
+            env={**os.environ, "OLLAMA_HOST": built.double.url},
+            stdout=subprocess.DEVNULL, stderr=write, timeout=300, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    block = _block(path)
+    assert block["exit_code"] == 2, block
+    assert proc.returncode == block["exit_code"]
