@@ -16,7 +16,7 @@ import pytest
 
 import mfops
 from mfops.testing.double import OllamaDouble
-from tests.actionsrunner import JobResult, environ_for_steps, load_workflow, run_job
+from tests.actionsrunner import Cancel, JobResult, environ_for_steps, load_workflow, run_job
 from tests.gitrepo import GitRepo
 from tests.test_workflows import REUSABLE, TEMPLATE
 
@@ -104,6 +104,7 @@ class Pipeline:
         secret_name: str = "MFOPS_OLLAMA_HOST",
         existing_comment: str = "",
         variables: dict[str, str] | None = None,
+        cancel: Cancel | None = None,
     ) -> JobResult:
         work = self.checkout(commit)
         temp = self.tmp / f"runner-temp{self.runs}"
@@ -127,7 +128,13 @@ class Pipeline:
             "vars": variables or {},
         }
         return run_job(
-            workflow, job, context=context, workdir=work, runner_temp=temp, base_env=base_env
+            workflow,
+            job,
+            context=context,
+            workdir=work,
+            runner_temp=temp,
+            base_env=base_env,
+            cancel=cancel,
         )
 
     def gh_calls(self) -> list[dict[str, Any]]:
@@ -306,6 +313,35 @@ def test_tag_flow_promotes_and_a_failing_suite_blocks_the_next_release(pipeline)
     assert pipeline.double.digest("expert:v0.1.0") == pipeline.double.digest(
         f"expert:{candidate}"
     ), "the earlier release is untouched"
+
+
+def test_a_cancelled_release_job_interrupts_mfops_itself(pipeline):
+    """The release job is cancelled (run cancelled, or its timeout-minutes reached) while
+    its gate tests: the runner signals the step's entry process only, SIGINT then SIGTERM.
+    mfops must be that process (`exec`), so that it stops as on Ctrl-C, putting back any
+    tag it was moving and saying so; under bash it would go on, then be killed without a
+    word, perhaps between two tags of a release."""
+    workflow = pipeline.workflow()
+    first = pipeline.origin.head()
+    pipeline.origin.tag("v0.1.0")
+    # a sample in flight when the cancel comes, longer than the wait for the signal to work
+    pipeline.double.faults.latency["/api/chat"] = 120.0
+    try:
+        job = pipeline.run(
+            workflow,
+            "release",
+            _tag_github("v0.1.0"),
+            first,
+            cancel=Cancel("gate", lambda: pipeline.double.calls.count("/api/chat") > 0, grace=10),
+        )
+    finally:
+        pipeline.double.faults.latency.clear()
+    assert job.status == "cancelled", job.output
+    gate = job.step("gate")
+    # mfops itself took the signals (under bash it heard of none: no line, killed). It may
+    # still be killed in the end: the sample in flight is waited for (behave/runner.py).
+    assert "mfops: interrupted" in gate.stderr, gate.output
+    assert not [n for n in pipeline.double.model_names() if n.endswith(":v0.1.0")]
 
 
 def test_credentials_in_the_host_are_never_printed(pipeline):
