@@ -16,7 +16,8 @@ import gc
 import importlib
 import os
 import sys
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,8 @@ class LazyGroup(click.Group):
         sees it. A shard's guard has already seen the BrokenPipeError (its report says so,
         with the same exit code). Another broken pipe (render.output_closed: a git
         subprocess, a socket) is not the reader's doing and stays an internal error."""
-        try:
+        with _if_output_closed(_raise_output_closed):
             return super().invoke(ctx)
-        except BrokenPipeError as exc:
-            if output_closed(exc):
-                raise OutputClosed() from exc
-            raise
 
     def make_context(
         self,
@@ -128,12 +125,8 @@ class LazyGroup(click.Group):
         """The context, with a closed stdout or stderr met while parsing (an eager option's
         output: --help, --version) raised as OutputClosed, as `invoke` does: click would
         otherwise exit 1 itself, the code of a check that said no."""
-        try:
+        with _if_output_closed(_raise_output_closed):
             return super().make_context(info_name, args, parent, **extra)
-        except BrokenPipeError as exc:
-            if output_closed(exc):
-                raise OutputClosed() from exc
-            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
@@ -208,6 +201,22 @@ def usage_message(exc: click.UsageError) -> str:
     return exc.format_message()
 
 
+@contextmanager
+def _if_output_closed(then: Callable[[], None]) -> Iterator[None]:
+    """Run the block; when it breaks on mfops' own closed stdout or stderr
+    (render.output_closed), `then()` instead. Any other broken pipe is raised as it is."""
+    try:
+        yield
+    except BrokenPipeError as exc:
+        if not output_closed(exc):
+            raise
+        then()
+
+
+def _raise_output_closed() -> None:
+    raise OutputClosed()
+
+
 def _silence() -> None:
     """Point stdout and stderr at /dev/null: what is still buffered for them would fail
     again when the interpreter flushes it at exit ("Exception ignored ... BrokenPipeError",
@@ -230,12 +239,8 @@ def _say(message: str) -> None:
     when its reader is gone the line is lost, not the exit code that follows (an uncaught
     BrokenPipeError would exit 1, the code of a check that said no, and a shard's report
     already names the decided code)."""
-    try:
+    with _if_output_closed(_silence):
         click.echo(message, err=True)
-    except BrokenPipeError as exc:
-        if not output_closed(exc):
-            raise
-        _silence()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,12 +262,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except _NO_ARGS as exc:
         # `mfops` alone: the help, as `mfops --help` prints it (nothing went wrong).
-        try:
+        with _if_output_closed(_output_closed_exit):  # (the output asked for: a command's)
             click.echo(exc.ctx.get_help() if exc.ctx is not None else "")  # type: ignore[attr-defined]
-        except BrokenPipeError as closed:  # (this is the output asked for: as a command's)
-            if not output_closed(closed):
-                raise
-            _output_closed_exit()
         sys.exit(0)
     except click.UsageError as exc:
         # One line, like every other input error (click's own form takes three or four).
@@ -270,12 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         _say(f"mfops: {usage_message(exc)} (see `{where} --help`)")
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
-        try:
+        with _if_output_closed(_silence):
             exc.show()
-        except BrokenPipeError as closed:
-            if not output_closed(closed):
-                raise
-            _silence()
         sys.exit(exc.exit_code if exc.exit_code != 1 else EXIT_USAGE)
     except (KeyboardInterrupt, click.exceptions.Abort) as stop:
         cause = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps
