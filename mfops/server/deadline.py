@@ -252,7 +252,7 @@ def within(fn: Callable[[], T], ends: float | None, *, clamped: bool = False) ->
         return fn()
     if clamped:
         outer = getattr(_CALL, "ends", None)  # (a call within a call gets it back after)
-        _CALL.ends = ends
+        _CALL.ends = ends if outer is None else min(ends, outer)  # never past the outer's
         try:
             return fn()
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import mfops.server.client as client_module
+from mfops.server import deadline
 from mfops.server.client import (
     CreateRequest,
     Host,
@@ -194,3 +196,21 @@ def test_status_with_a_short_timeout_stops_with_one_line(bad: BadServer, run_mfo
         f"mfops: Ollama at {bad.url}: version: no answer in time (within 2 s) "
         "(raise --timeout if the server is busy)"
     )
+
+
+def test_a_call_within_a_call_keeps_the_earlier_deadline():
+    """An inner call with a later deadline than the call it runs in cannot outlive the
+    outer one; the outer's deadline is back once the inner call ends."""
+    now = time.monotonic()
+    seen: list[float | None] = []
+
+    def inner() -> None:
+        seen.append(deadline.time_left(None, TimeoutError))
+
+    def outer() -> None:
+        deadline.within(inner, now + 600, clamped=True)
+        seen.append(deadline.time_left(None, TimeoutError))
+
+    deadline.within(outer, now + 30, clamped=True)
+    assert all(left is not None and left <= 30 for left in seen), seen
+    assert deadline.time_left(None, TimeoutError) is None  # (outside any call: no deadline)
