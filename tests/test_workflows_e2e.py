@@ -368,7 +368,15 @@ def test_reusable_workflow_gates_pull_requests_and_promotes_tags(pipeline):
         workflow, "gate", _pr_github(base), merge, inputs=inputs, secret_name="ollama-host"
     )
     assert job.status == "success", job.output
-    assert _ran(job) == ["fetch-records", "wait-for-ollama", "pull-bases", "gate", "comment"]
+    assert _ran(job) == [
+        "fetch-records",
+        "wait-for-ollama",
+        "pull-bases",
+        "gate",
+        "summary",
+        "comment",
+    ]
+    assert "mfops gate" in job.summary, job.summary  # (written to a file, shown by `summary`)
     assert not [n for n in pipeline.double.model_names() if ":v" in n]
 
     pipeline.origin.tag("v1.0.0", merge)
@@ -387,6 +395,34 @@ def test_reusable_workflow_gates_pull_requests_and_promotes_tags(pipeline):
     )
     for name in ("company-bot", "expert"):
         assert pipeline.double.digest(f"{name}:v1.0.0") == pipeline.double.digest(f"{name}:latest")
+
+
+def test_a_cancelled_reusable_release_job_interrupts_mfops_itself(pipeline):
+    """The reusable workflow's release job (a tag push with promote-tag) is cancelled while
+    its gate tests: as in the template, mfops is the step's entry process (`exec`), so it
+    hears the runner's SIGINT and SIGTERM and stops as on Ctrl-C, moving no tag; the
+    release record of the attempt is still pushed, and the summary still shown."""
+    workflow = load_workflow(REUSABLE)
+    merge = pipeline.origin.head()
+    pipeline.origin.tag("v1.0.0", merge)
+    inputs = {"promote-tag": "v1.0.0", "aliases": "latest", "models": "all"}
+    pipeline.double.faults.latency["/api/chat"] = 120.0
+    try:
+        job = pipeline.run(
+            workflow,
+            "gate",
+            _tag_github("v1.0.0"),
+            merge,
+            inputs=inputs,
+            secret_name="ollama-host",
+            cancel=Cancel("gate", lambda: pipeline.double.calls.count("/api/chat") > 0, grace=10),
+        )
+    finally:
+        pipeline.double.faults.latency.clear()
+    assert job.status == "cancelled", job.output
+    assert "mfops: interrupted" in job.step("gate").stderr, job.output
+    assert job.step("summary").ran and job.step("push-records").ran, job.output
+    assert not [n for n in pipeline.double.model_names() if n.endswith((":v1.0.0", ":latest"))]
 
 
 def test_reusable_workflow_will_not_promote_from_a_pull_request(pipeline):
