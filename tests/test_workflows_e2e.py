@@ -224,7 +224,14 @@ def test_pull_request_flow_builds_tests_reports_and_comments(pipeline):
     assert not pipeline.run(workflow, "release", github, merge).ran
     job = pipeline.run(workflow, "gate", github, merge)
     assert job.status == "success", job.output
-    assert _ran(job) == ["fetch-records", "wait-for-ollama", "pull-bases", "gate", "comment"]
+    assert _ran(job) == [
+        "fetch-records",
+        "wait-for-ollama",
+        "pull-bases",
+        "gate",
+        "summary",
+        "comment",
+    ]
     assert "pulling llama3.2:3b" in job.step("pull-bases").stdout
     assert pipeline.double.has_model(BASE)
     # the changed model was built at the merge commit's candidate tag (FROM its parent at
@@ -342,6 +349,27 @@ def test_a_cancelled_release_job_interrupts_mfops_itself(pipeline):
     # still be killed in the end: the sample in flight is waited for (behave/runner.py).
     assert "mfops: interrupted" in gate.stderr, gate.output
     assert not [n for n in pipeline.double.model_names() if n.endswith(":v0.1.0")]
+
+
+def test_a_cancelled_pull_request_gate_interrupts_mfops_and_keeps_its_summary(pipeline):
+    """A pull request's gate job cancelled mid-test (a newer push, its timeout): mfops is
+    the step's entry process, hears the runner's signals and says it was interrupted; the
+    summary step still runs."""
+    base, merge = pipeline.pull_request(GOOD_RULES)
+    pipeline.double.faults.latency["/api/chat"] = 120.0
+    try:
+        job = pipeline.run(
+            pipeline.workflow(),
+            "gate",
+            _pr_github(base),
+            merge,
+            cancel=Cancel("gate", lambda: pipeline.double.calls.count("/api/chat") > 0, grace=10),
+        )
+    finally:
+        pipeline.double.faults.latency.clear()
+    assert job.status == "cancelled", job.output
+    assert "mfops: interrupted" in job.step("gate").stderr, job.output
+    assert job.step("summary").ran, job.output
 
 
 def test_credentials_in_the_host_are_never_printed(pipeline):
