@@ -217,6 +217,10 @@ def test_the_template_is_what_init_writes(pipeline):
     assert written.read_bytes() == TEMPLATE.read_bytes().replace(b"@MFOPS_INSTALL@", requirement)
 
 
+#: The steps a pull request's gate job runs (template and reusable workflow alike).
+PR_GATE_STEPS = ["fetch-records", "wait-for-ollama", "pull-bases", "gate", "summary", "comment"]
+
+
 def test_pull_request_flow_builds_tests_reports_and_comments(pipeline):
     base, merge = pipeline.pull_request(GOOD_RULES)
     workflow = pipeline.workflow()
@@ -224,14 +228,7 @@ def test_pull_request_flow_builds_tests_reports_and_comments(pipeline):
     assert not pipeline.run(workflow, "release", github, merge).ran
     job = pipeline.run(workflow, "gate", github, merge)
     assert job.status == "success", job.output
-    assert _ran(job) == [
-        "fetch-records",
-        "wait-for-ollama",
-        "pull-bases",
-        "gate",
-        "summary",
-        "comment",
-    ]
+    assert _ran(job) == PR_GATE_STEPS
     assert "pulling llama3.2:3b" in job.step("pull-bases").stdout
     assert pipeline.double.has_model(BASE)
     # the changed model was built at the merge commit's candidate tag (FROM its parent at
@@ -322,6 +319,23 @@ def test_tag_flow_promotes_and_a_failing_suite_blocks_the_next_release(pipeline)
     ), "the earlier release is untouched"
 
 
+def _cancelled_mid_test(pipeline, workflow, job_name, github, ref, **options):
+    """Run `job_name` and cancel it while its `gate` step has a sample in flight (a chat
+    held longer than the runner waits between its signals)."""
+    pipeline.double.faults.latency["/api/chat"] = 120.0
+    try:
+        return pipeline.run(
+            workflow,
+            job_name,
+            github,
+            ref,
+            cancel=Cancel("gate", lambda: pipeline.double.calls.count("/api/chat") > 0, grace=10),
+            **options,
+        )
+    finally:
+        pipeline.double.faults.latency.clear()
+
+
 def test_a_cancelled_release_job_interrupts_mfops_itself(pipeline):
     """The release job is cancelled (run cancelled, or its timeout-minutes reached) while
     its gate tests: the runner signals the step's entry process only, SIGINT then SIGTERM.
@@ -332,17 +346,7 @@ def test_a_cancelled_release_job_interrupts_mfops_itself(pipeline):
     first = pipeline.origin.head()
     pipeline.origin.tag("v0.1.0")
     # a sample in flight when the cancel comes, longer than the wait for the signal to work
-    pipeline.double.faults.latency["/api/chat"] = 120.0
-    try:
-        job = pipeline.run(
-            workflow,
-            "release",
-            _tag_github("v0.1.0"),
-            first,
-            cancel=Cancel("gate", lambda: pipeline.double.calls.count("/api/chat") > 0, grace=10),
-        )
-    finally:
-        pipeline.double.faults.latency.clear()
+    job = _cancelled_mid_test(pipeline, workflow, "release", _tag_github("v0.1.0"), first)
     assert job.status == "cancelled", job.output
     gate = job.step("gate")
     # mfops itself took the signals (under bash it heard of none: no line, killed). It may
@@ -356,17 +360,7 @@ def test_a_cancelled_pull_request_gate_interrupts_mfops_and_keeps_its_summary(pi
     the step's entry process, hears the runner's signals and says it was interrupted; the
     summary step still runs."""
     base, merge = pipeline.pull_request(GOOD_RULES)
-    pipeline.double.faults.latency["/api/chat"] = 120.0
-    try:
-        job = pipeline.run(
-            pipeline.workflow(),
-            "gate",
-            _pr_github(base),
-            merge,
-            cancel=Cancel("gate", lambda: pipeline.double.calls.count("/api/chat") > 0, grace=10),
-        )
-    finally:
-        pipeline.double.faults.latency.clear()
+    job = _cancelled_mid_test(pipeline, pipeline.workflow(), "gate", _pr_github(base), merge)
     assert job.status == "cancelled", job.output
     assert "mfops: interrupted" in job.step("gate").stderr, job.output
     assert job.step("summary").ran, job.output
@@ -396,14 +390,7 @@ def test_reusable_workflow_gates_pull_requests_and_promotes_tags(pipeline):
         workflow, "gate", _pr_github(base), merge, inputs=inputs, secret_name="ollama-host"
     )
     assert job.status == "success", job.output
-    assert _ran(job) == [
-        "fetch-records",
-        "wait-for-ollama",
-        "pull-bases",
-        "gate",
-        "summary",
-        "comment",
-    ]
+    assert _ran(job) == PR_GATE_STEPS
     assert "mfops gate" in job.summary, job.summary  # (written to a file, shown by `summary`)
     assert not [n for n in pipeline.double.model_names() if ":v" in n]
 
@@ -434,19 +421,15 @@ def test_a_cancelled_reusable_release_job_interrupts_mfops_itself(pipeline):
     merge = pipeline.origin.head()
     pipeline.origin.tag("v1.0.0", merge)
     inputs = {"promote-tag": "v1.0.0", "aliases": "latest", "models": "all"}
-    pipeline.double.faults.latency["/api/chat"] = 120.0
-    try:
-        job = pipeline.run(
-            workflow,
-            "gate",
-            _tag_github("v1.0.0"),
-            merge,
-            inputs=inputs,
-            secret_name="ollama-host",
-            cancel=Cancel("gate", lambda: pipeline.double.calls.count("/api/chat") > 0, grace=10),
-        )
-    finally:
-        pipeline.double.faults.latency.clear()
+    job = _cancelled_mid_test(
+        pipeline,
+        workflow,
+        "gate",
+        _tag_github("v1.0.0"),
+        merge,
+        inputs=inputs,
+        secret_name="ollama-host",
+    )
     assert job.status == "cancelled", job.output
     assert "mfops: interrupted" in job.step("gate").stderr, job.output
     assert job.step("summary").ran and job.step("push-records").ran, job.output

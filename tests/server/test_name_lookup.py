@@ -228,17 +228,24 @@ def on_registry(host: str, stub: RegistryStub, deadline: float = 30) -> tuple[st
     return f"{netloc}/team/tuned:v1", RegistrySettings(insecure=(netloc,), deadline=deadline)
 
 
+def registry_timeout(reference: str, settings: RegistrySettings) -> RegistryError:
+    """The RegistryError `upstream_digest` raises, within the watchdog (`bounded`)."""
+
+    def call() -> RegistryError:
+        with pytest.raises(RegistryError) as err:
+            upstream_digest(reference, settings)
+        return err.value
+
+    error: RegistryError = bounded(call)
+    return error
+
+
 def test_a_hung_registry_lookup_stops_at_the_registry_timeout(
     resolver: StuckResolver, made: list[socket.socket], registry: RegistryStub
 ):
     reference, settings = on_registry(STUCK, registry, deadline=0.5)
 
-    def call() -> BaseException:
-        with pytest.raises(RegistryError) as err:
-            upstream_digest(reference, settings)
-        return err.value
-
-    error = bounded(call)
+    error = registry_timeout(reference, settings)
     assert resolver.entered.is_set() and not resolver.returned.is_set()  # still blocked
     netloc = reference.split("/", 1)[0]
     assert error.message == f"registry http://{netloc}: {reference}: no complete answer within 0.5s"
@@ -311,12 +318,7 @@ def test_a_hung_lookup_of_a_proxy_stops_at_the_registry_timeout(
     monkeypatch.setenv("HTTP_PROXY", f"http://{STUCK}:3128")
     reference, settings = on_registry("127.0.0.1", registry, deadline=0.5)
 
-    def call() -> BaseException:
-        with pytest.raises(RegistryError) as err:
-            upstream_digest(reference, settings)
-        return err.value
-
-    error = bounded(call)
+    error = registry_timeout(reference, settings)
     assert resolver.entered.is_set() and not resolver.returned.is_set()
     assert error.message.endswith(f"{reference}: no complete answer within 0.5s")
     assert registry.requests == []
@@ -332,11 +334,6 @@ def test_the_registry_deadline_holds_on_a_thread_of_its_own_too(
     monkeypatch.setattr(registry_module, "clamp_pools", lambda client, proxies: False)
     reference, settings = on_registry(STUCK, registry, deadline=0.5)
 
-    def call() -> BaseException:
-        with pytest.raises(RegistryError) as err:
-            upstream_digest(reference, settings)
-        return err.value
-
-    error = bounded(call)
+    error = registry_timeout(reference, settings)
     assert not resolver.returned.is_set()
     assert error.message.endswith(f"{reference}: no complete answer within 0.5s")
