@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,7 +29,7 @@ from mfops.cli.render import output_closed
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError, OutputClosed
 from mfops.fileio.bulk import frozen_loads
 from mfops.language.suggest import close_matches, did_you_mean
-from mfops.release.signals import terminate_like_interrupt
+from mfops.release.signals import stops_raised, terminate_like_interrupt
 from mfops.server.hosts import redact
 from mfops.store.invocation import command_invocation
 
@@ -243,6 +243,18 @@ def _say(message: str) -> None:
         click.echo(message, err=True)
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once, the output flushed: after a second stop signal. `sys.exit` would
+    first wait for the server calls still in flight (the interpreter joins every worker
+    thread before it ends), which the first signal let finish and the second one says
+    not to wait for: a sample on a slow model can take minutes. Whatever had to be written
+    on the way out (a shard's report, a tag put back) was written as the signal unwound."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run, map the outcome to an exit code, exit."""
     # Loading a large repo allocates about a million small, acyclic objects; at the default
@@ -278,7 +290,10 @@ def main(argv: list[str] | None = None) -> None:
         cause = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps
         signum = getattr(cause, "signum", None)
         _say(f"mfops: interrupted{f' ({cause})' if signum else ''}")
-        sys.exit(128 + signum if signum else EXIT_INTERRUPTED)
+        code = 128 + signum if signum else EXIT_INTERRUPTED
+        if stops_raised() > 1:
+            _exit_now(code)
+        sys.exit(code)
     except OutputClosed:
         # The reader went away (`mfops ... | head`): stop quietly, as git does (OutputClosed).
         _output_closed_exit()

@@ -8,6 +8,10 @@ backup tags on the server and no record. So:
 - `terminate_like_interrupt` (the CLI wraps every command in it) turns SIGTERM and SIGHUP
   into `Interrupted`, a KeyboardInterrupt that remembers its signal, so every path that
   cleans up after Ctrl-C cleans up after them too, and the exit code is 128 + the signal.
+  It counts the stop signals it raised (`stops_raised`): the first lets the server calls in
+  flight end (a sample's result, a create the next run need not repeat), a second means
+  "now", and the CLI then exits without waiting for them (cli/main.py). A signal that was
+  ignored when mfops started (`nohup`, a shell's background job) stays ignored.
 - `deferred_signals` (around retag.py's moves) only *notes* SIGINT, SIGTERM and SIGHUP;
   the mover asks `checkpoint()` between server calls. A call already sent is never
   abandoned: if it were, the server could still carry out a copy after the restore
@@ -63,17 +67,36 @@ def _restore(previous: dict[int, Any]) -> None:
         signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
+class _Stops:
+    """The stop signals `terminate_like_interrupt` raised in this process."""
+
+    raised = 0
+
+
+def stops_raised() -> int:
+    """How many stop signals have interrupted this process so far (see the docstring)."""
+    return _Stops.raised
+
+
 @contextmanager
 def terminate_like_interrupt() -> Iterator[None]:
-    """Within: SIGTERM and SIGHUP raise `Interrupted`, as SIGINT raises KeyboardInterrupt."""
+    """Within: SIGTERM and SIGHUP raise `Interrupted`, SIGINT a KeyboardInterrupt (as
+    Python's own handler does: exit 130, no signal named), each counted."""
     if not _main_thread():
         yield
         return
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        _Stops.raised += 1
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Interrupted(signum)
 
-    previous = _install(stop, tuple(s for s in STOP_SIGNALS if s != signal.SIGINT))
+    # Not a signal ignored at start: `nohup` ignores SIGHUP, a non-interactive shell
+    # starts a background job with SIGINT ignored, and both mean "do not stop me".
+    wanted = tuple(s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN)
+    _Stops.raised = 0  # per command (tests run several in one process)
+    previous = _install(stop, wanted)
     try:
         yield
     finally:

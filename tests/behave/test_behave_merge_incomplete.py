@@ -250,3 +250,37 @@ def test_an_interrupted_shard_writes_why_and_exits_as_interrupted(built: Lab, tm
     assert not list(tmp_path.glob("shard-1.json.*"))  # written atomically: no leftovers
     code, out, err = built.mfops("report", "merge", str(path), str(good))
     assert code == 1 and "did not complete (exit 143): interrupted (SIGTERM)" in err
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_stops_at_once_with_the_report_written(built: Lab, tmp_path, second):
+    """The first stop signal lets the sample in flight end; a second one (Ctrl-C again, or a
+    cancelled CI job's SIGTERM after its SIGINT) means "now": mfops writes its report and
+    exits without waiting for that sample, which on a slow model can take minutes."""
+    built.double.faults.latency["/api/chat"] = 120.0
+    path = tmp_path / "shard-1.json"
+    before = built.double.calls.count("/api/chat")
+    proc = subprocess.Popen(
+        [installed_mfops(), "-C", str(built.root), "test", "--tag", "cand", "--no-cache",
+         "-j", "1", "--shard", "1/2", "--shard-report", str(path)],
+        env={**os.environ, "OLLAMA_HOST": built.double.url},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _until(lambda: built.double.calls.count("/api/chat") > before, proc)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None  # still waiting for the sample in flight
+        proc.send_signal(second)
+        out, err = proc.communicate(timeout=60)  # long before the sample's 120 s end
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        built.double.faults.latency.clear()
+    assert built.double.calls["/api/chat"][-1].ended is None  # it did not wait for it
+    named = "" if second == signal.SIGINT else f" ({second.name})"
+    assert proc.returncode == 128 + second, out + err
+    assert err.splitlines()[-1] == f"mfops: interrupted{named}"
+    block = _block(path)
+    assert block["failed"] == f"interrupted{named}"
+    assert block["exit_code"] == 128 + second

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,13 +28,14 @@ from tests.cli_runner import installed_mfops
 MODELS = ("base", "mid", "leaf", "other")
 
 
-def spawn_mfops(ws_root: Path, url: str, *args: str, env: dict[str, str] | None = None
-                ) -> subprocess.Popen[str]:  # fmt: skip
-    """The installed `mfops -C ROOT ARGS` in a new process, talking to the double at `url`."""
+def spawn_mfops(ws_root: Path, url: str, *args: str, env: dict[str, str] | None = None,
+                preexec_fn: Callable[[], object] | None = None) -> subprocess.Popen[str]:  # fmt: skip
+    """The installed `mfops -C ROOT ARGS` in a new process, talking to the double at `url`
+    (`preexec_fn`: run in the child before mfops starts, e.g. to ignore a signal)."""
     child_env = {**os.environ, "OLLAMA_HOST": url, **(env or {})}
     return subprocess.Popen(
         [installed_mfops(), "-C", str(ws_root), *args], env=child_env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn,
     )  # fmt: skip
 
 

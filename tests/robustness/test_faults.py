@@ -341,6 +341,22 @@ def test_server_gone_during_promote_is_recorded_as_a_failed_attempt(tmp_path: Pa
         double.stop()
 
 
+def test_a_stop_signal_ignored_at_start_stays_ignored(ws: Workspace):
+    """`nohup mfops build &`: the terminal closing sends SIGHUP, which nohup set to be
+    ignored; mfops turned it into an interrupt all the same and stopped the build. A signal
+    ignored when mfops starts is now left ignored; the others still stop it (exit 128+N)."""
+    ws.double.faults.stream_delay["/api/create"] = 0.2
+    proc = spawn_mfops(
+        ws.root, ws.double.url, "build", "--all", "--jobs", "1", "--format", "json",
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )  # fmt: skip
+    wait_for(lambda: len(recorded(ws)) >= 1, what="a first model recorded")
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["ok"] and recorded(ws) == set(MODELS)
+
+
 def test_ctrl_c_mid_build_exits_130_and_rerun_creates_only_the_rest(ws: Workspace):
     # slow enough that the rest is still building when the poll (an HTTP listing of the
     # content tags, slower than reading a file on a loaded machine) sees the first model
