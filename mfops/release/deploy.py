@@ -969,28 +969,39 @@ class ModelState:
 
 @dataclass(frozen=True)
 class HostState:
+    """One host against the newest deploy to it that moved its tags (`deploy`, of
+    `release`): `current`, `drifted` or `missing` as its models' tags say; `behind` when
+    it is current but a later rollout, which moved tags on other hosts, did not reach it
+    (`reason` says why); `not deployed`; `unreachable`."""
+
     host: str
-    state: str  # "current", "drifted", "missing", "not deployed", "unreachable"
+    state: str  # "current", "drifted", "missing", "behind", "not deployed", "unreachable"
     models: tuple[ModelState, ...] = ()
     reason: str | None = None
+    release: str | None = None
+    deploy: str | None = None
+
+
+def _deployed(entry: Entry, ident: str) -> HostResult | None:
+    return next((h for h in entry.hosts if h.host == ident and h.state == "deployed"), None)
 
 
 def env_status(
     repo: Repo, env: Environment, *, options: ServerOptions | None = None
 ) -> tuple[Entry | None, tuple[HostState, ...]]:
-    """Each host of `env` against the newest successful deploy (its record, per host)."""
+    """Each host of `env` against the newest deploy that moved its tags, and the newest
+    rollout that moved tags on any host (returned first, None before one). A rollout that
+    failed half-way leaves some hosts on the new release and others on the old: each host
+    is judged by its own newest deploy, and one the newest rollout did not reach is
+    `behind` (a rollout that moved nothing anywhere leaves the environment as it was)."""
     records = deploys(history.load(repo), env.name)
-    good = [e for e in records if e.ok]
-    newest = good[-1] if good else None
+    moved = [e for e in records if any(h.state == "deployed" for h in e.hosts)]
+    newest = moved[-1] if moved else None
     out = []
     for raw in env.hosts:
         host = Host(normalize_host(raw))
         ident = host_identity(raw)
-        mine = (
-            next((h for h in newest.hosts if h.host == ident and h.state == "deployed"), None)
-            if newest
-            else None
-        )
+        own = next((e for e in reversed(moved) if _deployed(e, ident)), None)
         server = Server(host, options or ServerOptions())
         try:
             listing = server.models()
@@ -999,20 +1010,29 @@ def env_status(
             continue
         finally:
             server.close()
-        if newest is None or mine is None:
-            out.append(HostState(ident, "not deployed"))
+        missed = None  # why the newest rollout left this host out
+        if newest is not None and own is not newest:
+            mine = next((h for h in newest.hosts if h.host == ident), None)
+            why = mine.reason if mine is not None and mine.reason else None
+            state = mine.state if mine is not None else "not in the environment then"
+            missed = f"newest deploy {newest.from_tag} ({newest.id}) {state} here" + (
+                f": {why}" if why else ""
+            )
+        if own is None:
+            out.append(HostState(ident, "not deployed", reason=missed))
             continue
+        mine = _deployed(own, ident)
+        assert mine is not None
         known: dict[tuple[str, str], str] = {}  # (model, manifest) -> release, newest wins
-        for e in good:
-            for h in e.hosts:
-                if h.host == ident and h.state == "deployed":
-                    for m in h.models:
-                        if m.manifest:
-                            known[(m.name, m.manifest)] = e.from_tag
+        for e in moved:
+            h = _deployed(e, ident)
+            for m in h.models if h is not None else ():
+                if m.manifest:
+                    known[(m.name, m.manifest)] = e.from_tag
         models = []
         for m in mine.models:
             tags = []
-            for tag in (newest.from_tag, *newest.aliases):
+            for tag in (own.from_tag, *own.aliases):
                 found = listing.get(key(f"{m.name}:{tag}"))
                 state = (
                     "missing"
@@ -1020,14 +1040,24 @@ def env_status(
                     else ("current" if found.digest == m.manifest else "drifted")
                 )
                 tags.append((tag, state))
-            probe = (newest.aliases or (newest.from_tag,))[0]
+            probe = (own.aliases or (own.from_tag,))[0]
             held = listing.get(key(f"{m.name}:{probe}"))
             models.append(
                 ModelState(m.name, tuple(tags), known.get((m.name, held.digest)) if held else None)
             )
         states = {s for ms in models for _, s in ms.tags}
         overall = (
-            "drifted" if "drifted" in states else "missing" if "missing" in states else "current"
+            "drifted"
+            if "drifted" in states
+            else "missing"
+            if "missing" in states
+            else "behind"
+            if missed
+            else "current"
         )
-        out.append(HostState(ident, overall, tuple(models)))
+        out.append(
+            HostState(
+                ident, overall, tuple(models), reason=missed, release=own.from_tag, deploy=own.id
+            )
+        )
     return newest, tuple(out)

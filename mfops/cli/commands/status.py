@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     "env_name",
     metavar="ENV",
     help="Each host of environment ENV against its newest deploy: which release each model "
-    "is at, current / drifted / missing.",
+    "is at, current / drifted / missing, and behind where the newest rollout did not reach it.",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -199,7 +199,7 @@ def _marked(tag: str, current: tuple[str, ...], drifted: tuple[str, ...]) -> str
 
 
 def env_command(opts: Any, env_name: str, exit_code: bool, fmt: str, timeout: float) -> int:
-    """`status --env ENV`: each host against the newest deploy to ENV."""
+    """`status --env ENV`: each host against its newest deploy to ENV."""
     repo = Repo.find(explicit=opts.repo)
     env = environment(repo.snapshot(None).config, env_name)
     newest, hosts = env_status(
@@ -214,11 +214,14 @@ def env_command(opts: Any, env_name: str, exit_code: bool, fmt: str, timeout: fl
                     "release": newest.from_tag if newest else None,
                     "aliases": list(newest.aliases) if newest else [],
                     "deploy": newest.id if newest else None,
+                    "outcome": newest.outcome if newest else None,
                     "hosts": [
                         {
                             "host": h.host,
                             "state": h.state,
                             "reason": h.reason,
+                            "release": h.release,
+                            "deploy": h.deploy,
                             "models": [
                                 {"name": m.name, "release": m.release, "tags": dict(m.tags)}
                                 for m in h.models
@@ -236,9 +239,15 @@ def env_command(opts: Any, env_name: str, exit_code: bool, fmt: str, timeout: fl
         )
     else:
         tags = ", ".join((newest.from_tag, *newest.aliases))
-        click.echo(f"environment {env.name}: newest deploy {tags} ({newest.id})")
+        how = "" if newest.outcome in ("deployed", "rolled back") else f", {newest.outcome}"
+        click.echo(f"environment {env.name}: newest deploy {tags} ({newest.id}{how})")
     for h in hosts:
-        click.echo(f"  {h.host}: {h.state}" + (f" ({h.reason})" if h.reason else ""))
+        at = (
+            f" at {h.release} ({h.deploy})"
+            if h.deploy and h.deploy != (newest and newest.id)
+            else ""
+        )
+        click.echo(f"  {h.host}: {h.state}{at}" + (f" ({h.reason})" if h.reason else ""))
         for m in h.models:
             shown = ", ".join(f"{t} {state}" for t, state in m.tags)
             click.echo(f"      {m.name}: at {m.release or 'an unknown release'}; {shown}")
