@@ -238,3 +238,42 @@ def test_show_and_tags_give_one_modification_time_that_a_rewrite_changes(pair: P
             assert shown["modified_at"] == entry["modified_at"], url
             times.append(entry["modified_at"])
         assert times[0] != times[1], url
+
+
+def test_a_layer_from_an_uploaded_file_names_its_path_only_on_older_servers(pair: Pair):
+    """Seen on the real servers: Ollama 0.24.0 writes the blob's path in its models
+    directory as the `from` of a layer made from an uploaded file (shown as
+    `details.parent_model`), so the same GGUF created on two servers whose OLLAMA_MODELS
+    differ gets two manifest digests; 0.33.0-rc2 writes none. A double of the real
+    server's version must do the same."""
+    _, about = raw(pair.host, "GET", "/api/version")
+    tiny = pair.upload(tiny_gguf())
+    model = pair.name("file")
+    status, _ = raw(
+        pair.host,
+        "POST",
+        "/api/create",
+        {"model": model, "files": {"t.gguf": tiny}, "stream": False},
+    )
+    pair.made.append(model)
+    assert status == 200
+    with OllamaDouble(
+        version=about["version"], rewrite_gguf=False
+    ) as twin:  # as the server kept it
+        assert raw(twin.url, "POST", f"/api/blobs/{tiny}", tiny_gguf())[0] in (200, 201)
+        status, _ = raw(
+            twin.url,
+            "POST",
+            "/api/create",
+            {"model": model, "files": {"t.gguf": tiny}, "stream": False},
+        )
+        assert status == 200
+        parents = [
+            raw(url, "POST", "/api/show", {"model": model})[1]["details"]["parent_model"]
+            for url in (pair.host, twin.url)
+        ]
+    blob = f"/blobs/sha256-{tiny[7:]}"
+    if version_of(pair.host) < (0, 33, 0):
+        assert all(p.endswith(blob) for p in parents), parents
+    else:
+        assert parents == ["", ""]

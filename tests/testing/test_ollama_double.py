@@ -922,3 +922,23 @@ def test_go_formatting_helpers() -> None:
         False,
         False,
     ]
+
+
+@pytest.mark.parametrize(("version", "differ"), [("0.24.0", True), ("0.33.0-rc2", False)])
+def test_one_file_created_on_two_servers_gets_digests_that_differ_only_on_older_ones(
+    version: str, differ: bool
+):
+    """Ollama 0.24.0 records the uploaded file's path in the server's models directory in
+    the manifest (seen on the real server), so two servers whose OLLAMA_MODELS differ list
+    one GGUF under two manifest digests; 0.33.0-rc2 records no path, and they agree (the
+    file kept as uploaded: a rewritten one is a new layer, made by the server)."""
+    data = fake_gguf()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    listed = []
+    for models_dir in ("/srv/a/models", "/srv/b/models"):
+        with OllamaDouble(version=version, models_dir=models_dir, rewrite_gguf=False) as d:
+            httpx.post(f"{d.url}/api/blobs/{digest}", content=data, timeout=10)
+            body = {"model": "w", "files": {"w.gguf": digest}, "stream": False}
+            assert httpx.post(f"{d.url}/api/create", json=body, timeout=10).status_code == 200
+            listed.append(httpx.get(f"{d.url}/api/tags", timeout=10).json()["models"][0]["digest"])
+    assert (listed[0] != listed[1]) is differ

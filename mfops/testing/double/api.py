@@ -90,7 +90,9 @@ class OllamaApi:
     ) -> None:
         self.store = store
         self.version = version
-        self.ctx = CreateContext(store, models_dir=models_dir, rewrite_gguf=rewrite_gguf)
+        self.ctx = CreateContext(
+            store, models_dir=models_dir, rewrite_gguf=rewrite_gguf, version=version
+        )
         self.inference = Inference(store, embed_dim=embed_dim)
 
     # -- general ------------------------------------------------------------------------------

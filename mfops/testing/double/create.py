@@ -58,13 +58,32 @@ QUANTIZE_TYPES = {"F32": 0, "F16": 1, "Q8_0": 7, "Q4_K_S": 14, "Q4_K_M": 15, "Q4
 class CreateContext:
     """Settings of the double that change what a create stores."""
 
-    def __init__(self, store: Store, *, models_dir: str, rewrite_gguf: bool = True) -> None:
+    def __init__(
+        self, store: Store, *, models_dir: str, rewrite_gguf: bool = True, version: str = ""
+    ) -> None:
         self.store = store
         self.models_dir = models_dir
         self.rewrite_gguf = rewrite_gguf
+        #: A layer made from an uploaded file names that file's path in the server's
+        #: models directory as its `from` (in the manifest, and as `details.parent_model`)
+        #: on Ollama 0.24.0, so one GGUF created on two servers whose OLLAMA_MODELS differ
+        #: gets two manifest digests; 0.33.0-rc2 records no `from` for it (and shows an
+        #: empty parent_model). Both seen on the real servers; which release in between
+        #: changed it is not known, so the double switches at 0.33.
+        self.file_origin = _before(version, (0, 33))
 
     def blob_path(self, digest: str) -> str:
         return f"{self.models_dir}/blobs/{digest.replace(':', '-')}"
+
+
+def _before(version: str, release: tuple[int, int]) -> bool:
+    """Whether Ollama `version` ("0.24.0", "0.33.0-rc2") is older than `release`; an
+    unparsable one counts as current."""
+    parts = version.split("-")[0].split(".")[:2]
+    try:
+        return tuple(int(p) for p in parts) < release
+    except ValueError:
+        return False
 
 
 # -- validation before the stream starts ---------------------------------------------------
@@ -216,8 +235,9 @@ def _layers_from_files(
             kv.get("general.type", ""), MT_MODEL
         )
         status = f"using existing layer {digest}"
+        origin = ctx.blob_path(digest) if ctx.file_origin else ""
         layers.append(
-            Layer(media, "sha256:" + digest[7:], len(blob), path, status=status, rewrite=True)
+            Layer(media, "sha256:" + digest[7:], len(blob), origin, status=status, rewrite=True)
         )
     return layers
 
