@@ -16,7 +16,10 @@ retyped). What the runner does around the scripts is emulated here, as GitHub do
 - `$GITHUB_RUN_ID` / `$GITHUB_RUN_ATTEMPT` from `github.run_id` / `github.run_attempt`
   (1 when not given). A matrix job is run once per entry by the test, which passes the
   `matrix` and `strategy` contexts (and `needs` for a job that depends on others);
-- `steps.<id>.outcome` (success, failure, cancelled, skipped);
+- `steps.<id>.outcome` (success, failure, cancelled, skipped) and `steps.<id>.conclusion`,
+  the same but `success` for a failed step with `continue-on-error: true` ("outcome: the
+  result of a completed step before continue-on-error is applied"; "conclusion: ... after
+  continue-on-error is applied"). Such a step leaves `success()` true;
 - a job cancelled while one of its steps runs (`Cancel`: its `timeout-minutes` reached, or
   the run cancelled), as the workflow cancellation reference describes it and the runner
   does it: SIGINT to the step's entry process only (the runner's `kill(pid)`, not its
@@ -379,11 +382,11 @@ def run_job(
         name = str(step.get("name", sid))
         if sid.startswith(SETUP_PREFIX):
             result.steps.append(StepResult(sid, name, False, "setup step"))
-            ctx["steps"][sid] = {"outputs": {}, "outcome": "success"}
+            ctx["steps"][sid] = _step_context("success")
             continue
         if not condition(step.get("if"), ctx):
             result.steps.append(StepResult(sid, name, False, "if: false"))
-            ctx["steps"][sid] = {"outputs": {}, "outcome": "skipped"}
+            ctx["steps"][sid] = _step_context("skipped")
             continue
         step_env = {**env, **_env_block(step.get("env"), ctx)}
         if "uses" in step:
@@ -394,7 +397,7 @@ def run_job(
             result.steps.append(
                 StepResult(sid, name, False, "action", uses=step["uses"], with_=with_)
             )
-            ctx["steps"][sid] = {"outputs": {}, "outcome": "success"}
+            ctx["steps"][sid] = _step_context("success")
             continue
         script = interpolate(step["run"], {**ctx, "env": step_env})
         summary = runner_temp / f"step-summary-{index}.md"
@@ -439,14 +442,32 @@ def run_job(
         result.steps.append(outcome)
         pairs = [line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line]
         status = "cancelled" if cancelled else ("success" if returncode == 0 else "failure")
-        ctx["steps"][sid] = {"outputs": dict(pairs), "outcome": status}
+        go_on = _continue_on_error(step)
+        ctx["steps"][sid] = _step_context(status, dict(pairs), go_on=go_on)
         if cancelled:
             ctx["__job_status__"] = "cancelled"
             result.status = "cancelled"
-        elif returncode != 0 and not step.get("continue-on-error", False):
+        elif returncode != 0 and not go_on:
             ctx["__job_status__"] = "failure"
             result.status = "failure"
     return result
+
+
+def _step_context(
+    outcome: str, outputs: dict[str, str] | None = None, *, go_on: bool = False
+) -> dict[str, Any]:
+    """`steps.<id>`: its outputs, its outcome, and its conclusion (a failure that
+    `continue-on-error` lets pass concludes `success`)."""
+    conclusion = "success" if outcome == "failure" and go_on else outcome
+    return {"outputs": outputs or {}, "outcome": outcome, "conclusion": conclusion}
+
+
+def _continue_on_error(step: dict[str, Any]) -> bool:
+    """A step's `continue-on-error`: true or false (an expression is not emulated)."""
+    value = step.get("continue-on-error", False)
+    if not isinstance(value, bool):
+        raise ExpressionError(f"continue-on-error {value!r} is not emulated")
+    return value
 
 
 def _run_cancelled(

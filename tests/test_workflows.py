@@ -296,6 +296,36 @@ def test_a_timed_out_shard_uploads_the_report_naming_why(path):
     assert not condition(merge, {**base, "__run_cancelled__": True})
 
 
+def test_a_failed_base_update_gate_opens_its_pull_request_a_cancelled_one_does_not():
+    """The base-update gate `exec`s mfops (a cancel must reach it, as for the shard) and
+    carries on after a failure (`continue-on-error`: outcome `failure`, `success()` still
+    true), so the pull request carries the FAILED verdict; a cancelled job (`success()`
+    false) opens none. Its summary goes to a file that a `summary` step shows, also after a
+    cancel, that the upload keeps and that the pull request's body carries."""
+    steps = _steps_by_id(load_workflow(TEMPLATE), "bases")
+    gate = steps["gate"]
+    script = [line.strip() for line in gate["run"].strip().splitlines()]
+    assert script[-1] == (
+        'GITHUB_STEP_SUMMARY="$RUNNER_TEMP/mfops-summary.md" exec mfops gate "${args[@]}"'
+    )
+    assert gate["continue-on-error"] is True
+    ids = list(steps)
+    assert ids.index("summary") == ids.index("gate") + 1
+    assert ids.index("upload-report") < ids.index("pull-request")
+    assert "mfops-summary.md" in steps["upload-report"]["with"]["path"]
+    assert "steps.gate.outcome" in steps["pull-request"]["env"]["GATE_OUTCOME"]
+    moved = {"check": {"outputs": {"moved": "true"}}}
+    for job_status, outcome, pull_request, summary in [
+        ("success", "success", True, True),
+        ("success", "failure", True, True),  # continue-on-error: the job goes on
+        ("cancelled", "cancelled", False, True),  # cancelled mid-gate: no verdict
+        ("failure", "skipped", False, False),  # a step before the gate failed
+    ]:
+        ctx = {"__job_status__": job_status, "steps": {**moved, "gate": {"outcome": outcome}}}
+        assert condition(steps["pull-request"]["if"], ctx) is pull_request, (job_status, outcome)
+        assert condition(steps["summary"]["if"], ctx) is summary, (job_status, outcome)
+
+
 def test_promotions_never_race():
     """Every promotion of a repository shares one concurrency group and queues."""
     template = load_workflow(TEMPLATE)["jobs"]["release"]["concurrency"]

@@ -1,7 +1,8 @@
 """The template's scheduled `bases` job at work, run step by step (tests/actionsrunner.py)
 against the Ollama double, whose pulls go to a registry stub on 127.0.0.1: nothing moved
 (nothing done), a base moved (branch, new lock, gate, pull request opened, then updated),
-and the opt-in switch."""
+a failed gate (the pull request says so), a cancelled job (mfops hears it, no pull
+request), and the opt-in switch."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from mfops.testing.double.names import parse_name
 from tests.registry_stub import RegistryStub
-from tests.test_workflows_e2e import BASE, GOOD_RULES, Pipeline
+from tests.test_workflows_e2e import BAD_RULES, BASE, GOOD_RULES, Pipeline, cancelled_mid_test
 
 ON = {"MFOPS_BASE_UPDATES": "true"}
 BRANCH = "mfops/base-updates"
@@ -79,6 +80,7 @@ def test_a_moved_base_gets_a_branch_a_tested_lock_and_a_pull_request(pipeline, s
         "pull-bases",
         "update",
         "gate",
+        "summary",
         "pull-request",
     ]
     assert "| `llama3.2:3b` |" in job.step("check").summary
@@ -90,9 +92,10 @@ def test_a_moved_base_gets_a_branch_a_tested_lock_and_a_pull_request(pipeline, s
     assert _lock(pipeline) == {BASE: old}, "the default branch is untouched"
     # the models on the base were built on the new base and their suites ran
     assert pipeline.double.digest(BASE) == new.removeprefix("sha256:")
-    gate = job.step("gate")
-    assert "company-bot" in gate.summary and "expert" in gate.summary
-    assert "mfops gate: ✅ passed" in gate.summary
+    # the gate's summary, written to a file of its own, is shown by the `summary` step
+    summary = job.step("summary").summary
+    assert "company-bot" in summary and "expert" in summary
+    assert "mfops gate: ✅ passed" in summary
     # one pull request, opened with the job's token, its body the report
     listing, create = pipeline.gh_calls()
     assert listing["args"][:4] == ["pr", "list", "--head", BRANCH]
@@ -122,6 +125,46 @@ def test_a_second_move_updates_the_open_pull_request(pipeline, stub):
     assert edit["args"][:4] == ["pr", "edit", "12", "--body-file"]
     assert newer in edit["body"]
     assert _lock(pipeline, BRANCH) == {BASE: newer}, "the branch was force-pushed anew"
+
+
+def test_a_failed_gate_still_opens_the_pull_request_with_its_verdict(pipeline, stub):
+    """The gate fails on the new bases (the expert's suite fails): that is the pull
+    request's verdict, not the job's end (continue-on-error); the body says FAILED and
+    carries the report."""
+    pipeline.change_expert(BAD_RULES)
+    main = pipeline.origin.commit("an expert whose own suite fails")
+    stub.publish_model(BASE, system="new upstream weights", **LLAMA)
+    job = pipeline.run(pipeline.workflow(), "bases", SCHEDULE, main, variables=ON)
+    assert job.status == "success", job.output
+    gate = job.step("gate")
+    assert gate.returncode == 1 and "gate failed at test" in gate.output, gate.output
+    assert [s.id for s in job.steps if s.ran][-3:] == ["gate", "summary", "pull-request"]
+    assert "❌ failed at test" in job.step("summary").summary
+    _, create = pipeline.gh_calls()
+    body = create["body"]
+    assert "**Verdict: the gate FAILED** with the new bases: see below." in body
+    assert "the gate passed" not in body
+    assert "❌ failed at test" in body and "refuses javascript" in body
+    assert _lock(pipeline, BRANCH) != _lock(pipeline), "the branch is pushed for review"
+    assert job.step("upload-report").uses, "the report is uploaded after a failed gate too"
+
+
+def test_a_cancelled_job_interrupts_mfops_and_opens_no_pull_request(pipeline, stub):
+    """The job is cancelled (run cancelled, or its timeout-minutes reached) while its gate
+    has a sample in flight: the runner signals the step's entry process only, so mfops
+    (exec'd) hears it and says it was interrupted; a half-run gate is no verdict, so no
+    branch is pushed and no pull request opened; the summary step still runs."""
+    stub.publish_model(BASE, system="new upstream weights", **LLAMA)
+    job = cancelled_mid_test(
+        pipeline, pipeline.workflow(), "bases", SCHEDULE, pipeline.origin.head(), variables=ON
+    )
+    assert job.status == "cancelled", job.output
+    assert "mfops: interrupted" in job.step("gate").stderr, job.output
+    assert job.step("summary").ran, job.output
+    assert not job.step("pull-request").ran and not job.step("upload-report").ran
+    assert pipeline.gh_calls() == []
+    branches = pipeline.origin.git("branch", "--list", BRANCH)
+    assert branches.strip() == "", "the branch was not pushed"
 
 
 def test_an_unreachable_registry_fails_the_job_by_name(pipeline, stub):
@@ -171,7 +214,8 @@ def test_a_moved_base_is_compared_with_the_current_release(pipeline, stub):
     assert "against the release:" in gate.stdout
     for model in ("company-bot", "expert"):
         assert f"{model}: compared with {model}:v0.1.0 (release v0.1.0" in gate.stdout
-    assert "Not compared" not in gate.summary
+    summary = job.step("summary").summary
+    assert "mfops gate: ✅ passed" in summary and "Not compared" not in summary
     # the HTML report is written where the upload step looks for it
     upload = job.step("upload-report")
     html = next(p for p in upload.with_["path"].split() if p.endswith("mfops-report.html"))
@@ -193,12 +237,13 @@ def test_each_model_is_compared_with_its_own_release_even_when_its_tag_is_missin
     job = pipeline.run(pipeline.workflow(), "bases", SCHEDULE, pipeline.origin.head(), variables=ON)
     assert job.status == "success", job.output
     gate = job.step("gate")
-    assert "--against" not in gate.stdout and "Not compared" not in gate.summary
+    summary = job.step("summary").summary
+    assert "--against" not in gate.stdout and "Not compared" not in summary
     assert "expert: compared with expert:v0.2.0 (release v0.2.0" in gate.stdout, gate.output
     rebuilt = (
         "company-bot: compared with company-bot:v0.1.0 (release v0.1.0, rebuilt on this server"
     )
     assert rebuilt in gate.stdout, gate.output
-    assert "mfops gate: ✅ passed" in gate.summary
+    assert "mfops gate: ✅ passed" in summary
     _, create = pipeline.gh_calls()
     assert "**Verdict: the gate passed** with the new bases." in create["body"]

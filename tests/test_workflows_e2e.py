@@ -319,7 +319,7 @@ def test_tag_flow_promotes_and_a_failing_suite_blocks_the_next_release(pipeline)
     ), "the earlier release is untouched"
 
 
-def _cancelled_mid_test(pipeline, workflow, job_name, github, ref, **options):
+def cancelled_mid_test(pipeline, workflow, job_name, github, ref, **options):
     """Run `job_name` and cancel it while its `gate` step has a sample in flight (a chat
     held longer than the runner waits between its signals)."""
     pipeline.double.faults.latency["/api/chat"] = 120.0
@@ -346,7 +346,7 @@ def test_a_cancelled_release_job_interrupts_mfops_itself(pipeline):
     first = pipeline.origin.head()
     pipeline.origin.tag("v0.1.0")
     # a sample in flight when the cancel comes, longer than the wait for the signal to work
-    job = _cancelled_mid_test(pipeline, workflow, "release", _tag_github("v0.1.0"), first)
+    job = cancelled_mid_test(pipeline, workflow, "release", _tag_github("v0.1.0"), first)
     assert job.status == "cancelled", job.output
     gate = job.step("gate")
     # mfops itself took the signals (under bash it heard of none: no line, killed). It may
@@ -360,7 +360,7 @@ def test_a_cancelled_pull_request_gate_interrupts_mfops_and_keeps_its_summary(pi
     the step's entry process, hears the runner's signals and says it was interrupted; the
     summary step still runs."""
     base, merge = pipeline.pull_request(GOOD_RULES)
-    job = _cancelled_mid_test(pipeline, pipeline.workflow(), "gate", _pr_github(base), merge)
+    job = cancelled_mid_test(pipeline, pipeline.workflow(), "gate", _pr_github(base), merge)
     assert job.status == "cancelled", job.output
     assert "mfops: interrupted" in job.step("gate").stderr, job.output
     assert job.step("summary").ran, job.output
@@ -421,7 +421,7 @@ def test_a_cancelled_reusable_release_job_interrupts_mfops_itself(pipeline):
     merge = pipeline.origin.head()
     pipeline.origin.tag("v1.0.0", merge)
     inputs = {"promote-tag": "v1.0.0", "aliases": "latest", "models": "all"}
-    job = _cancelled_mid_test(
+    job = cancelled_mid_test(
         pipeline,
         workflow,
         "gate",
