@@ -3,7 +3,11 @@
 
 Why a pool is safe to spread over: before anything runs, every host is asked for its version
 and its listing, and each `model:tag` the run will send to (the tested models and the judge
-and embedding models their assertions use) must have the same manifest digest on every host.
+and embedding models their assertions use) must have the same manifest digest on every host,
+or, where the digests differ, the same content as `/api/show` reads it back (layers and
+effective config, server/content.py): Ollama 0.24 writes the path of an uploaded file in the
+server's models directory into the manifest, so a model built from a GGUF on two servers
+whose OLLAMA_MODELS differ is listed under two digests with identical content.
 A host that does not answer is named and the run refused (exit 2, as for one host); a model
 that is missing on some hosts, or differs, is named with the host and the run refused
 (exit 1: a check failed, nothing was tested). A model missing on every host is left to the
@@ -26,10 +30,10 @@ seed), so the verdict equals the one-host verdict. When every host is gone with 
 the run stops with `PoolGone` (exit 2) naming them.
 
 The result cache is the first host's (`.mfops/<first host>/test-cache.json`): a cached
-sample is keyed by the manifest digest, which the check above makes identical on every host,
-and by the server version (the pool's versions, joined when they differ), so a cached result
-is valid whichever host answered it, and a pool whose first host is A shares hits with
-plain runs on A.
+sample is keyed by the first host's manifest digest, which the check above makes stand for
+the same content on every host, and by the server version (the pool's versions, joined
+when they differ), so a cached result is valid whichever host answered it, and a pool whose
+first host is A shares hits with plain runs on A.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from mfops.server.client import (
     ServerOptions,
     ServerUnreachable,
 )
+from mfops.server.content import content_fingerprint
 from mfops.store.builds import now_utc
 
 if TYPE_CHECKING:
@@ -95,6 +100,18 @@ def pool_targets(cases: Sequence[CaseRun], tag: str) -> list[str]:
     return list(names)
 
 
+def _content(member: Member, name: str) -> str | None:
+    """The content fingerprint of `name` on `member`'s server (None when it shows none)."""
+    try:
+        config = member.server.show(name)
+    except ServerUnreachable:
+        raise ServerError(
+            f"cannot reach Ollama at {member.host.display}, a host of the pool",
+            hint="start it, or leave it out of --host / defaults.hosts",
+        ) from None
+    return content_fingerprint(config) if config is not None else None
+
+
 class Pool:
     """The servers of one pool run; a `ModelClient` routing calls to the worker's host."""
 
@@ -136,6 +153,7 @@ class Pool:
                     hint="start it, or leave it out of --host / defaults.hosts",
                 ) from None
         problems: list[str] = []
+        same: set[str] = set()  # listed names whose digests differ but whose content agrees
         for target in targets:
             key = display_name(target)
             held = [
@@ -145,6 +163,7 @@ class Pool:
             if not have:
                 continue  # on no host: the runner reports its cases as errors
             first, digest = have[0]
+            reference: str | None = None  # the first host's content, read back when needed
             for m, d in held:
                 if d is None:
                     problems.append(
@@ -152,6 +171,11 @@ class Pool:
                         f"{first.host.display} holds {digest[:12]})"
                     )
                 elif d != digest:
+                    if reference is None:
+                        reference = _content(first, key)
+                    if reference is not None and _content(m, key) == reference:
+                        same.add(key)
+                        continue
                     problems.append(
                         f"{target} differs across the pool: {m.host.display} holds {d[:12]}, "
                         f"{first.host.display} holds {digest[:12]}"
@@ -163,7 +187,9 @@ class Pool:
                 hint="build or pull the same content on every host (mfops gate builds on each)",
             )
         agreed = {
-            k: v for k, v in listings[0].items() if all(other.get(k) == v for other in listings)
+            k: v
+            for k, v in listings[0].items()
+            if k in same or all(other.get(k) == v for other in listings)
         }
         unique = list(dict.fromkeys(versions))
         return Environment(

@@ -9,6 +9,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from mfops.behave import load_suites, plan_cases, run_in_session
@@ -17,8 +18,9 @@ from mfops.behave.selection import override_samples
 from mfops.build.session import Session
 from mfops.errors import ServerError
 from mfops.server.hosts import Host
-from mfops.testing.double import OllamaDouble
+from mfops.testing.double import OllamaDouble, fake_gguf
 from tests.behavekit import Lab, lab_fixture, seeded_double  # noqa: F401  (fixture)
+from tests.gitrepo import GitRepo
 
 SAMPLES = 6  # 4 case runs x 6 samples: 24 chats to share
 
@@ -196,3 +198,45 @@ def test_an_interrupt_stops_the_pool_from_taking_more_samples():
             if t.name.startswith("mfops-pool-"):
                 t.join(30)
     assert started == [0]
+
+
+def test_one_gguf_built_on_two_older_servers_is_one_content_under_two_digests(tmp_path, run_mfops):
+    """Ollama 0.24 writes an uploaded file's path in its models directory into the
+    manifest: the same model built from a GGUF on two servers whose OLLAMA_MODELS differ is
+    listed under two digests. The pool reads both back and runs, since what they hold is
+    the same; a model whose content really differs is still refused."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("w/w.gguf", fake_gguf())
+    repo.write("w/Modelfile", "FROM ./w.gguf\nSYSTEM You are terse.\n")
+    repo.write(
+        "tests/w.test.yaml",
+        "model: w\ncases:\n  - name: answers\n    prompt: hi\n"
+        "    assert: [{type: max-length, value: 100000}]\n",
+    )
+    repo.commit("a model from a file")
+    twins = [
+        OllamaDouble(version="0.24.0", models_dir=f"/srv/{n}/models", rewrite_gguf=False)
+        for n in ("a", "b")
+    ]
+    for d in twins:
+        d.start()
+    try:
+        for d in twins:
+            done = run_mfops("build", "--all", "--tag", "t1", "--host", d.url, cwd=repo.root)
+            assert done.returncode == 0, done.stderr
+        listed = [
+            {m["name"]: m["digest"] for m in httpx.get(f"{d.url}/api/tags").json()["models"]}
+            for d in twins
+        ]
+        assert listed[0]["w:t1"] != listed[1]["w:t1"]  # what the real 0.24.0 does
+        hosts = [arg for d in twins for arg in ("--host", d.url)]
+        done = run_mfops("test", "--tag", "t1", "--no-cache", *hosts, cwd=repo.root)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sum(d.calls.count("/api/chat") for d in twins) == 1
+        twins[1].add_local_model("w:t1", from_="w:t1", system="Something else entirely.")
+        done = run_mfops("test", "--tag", "t1", "--no-cache", *hosts, cwd=repo.root)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"w:t1 differs across the pool: {twins[1].url} holds" in done.stderr
+    finally:
+        for d in twins:
+            d.stop()
