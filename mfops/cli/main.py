@@ -15,11 +15,13 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import click
@@ -29,7 +31,7 @@ from mfops.cli.render import output_closed
 from mfops.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MfopsError, OutputClosed
 from mfops.fileio.bulk import frozen_loads
 from mfops.language.suggest import close_matches, did_you_mean
-from mfops.release.signals import stops_raised, terminate_like_interrupt
+from mfops.release.signals import STOP_SIGNALS, stops_raised, terminate_like_interrupt
 from mfops.server.hosts import redact
 from mfops.store.invocation import command_invocation
 
@@ -255,6 +257,22 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _exit_on_further_signal(code: int) -> None:
+    """From here on, a stop signal exits at once with `code`. After the first interrupt
+    the interpreter still waits, as it ends, for the server calls in flight (it joins every
+    worker thread), with Python's own handlers back in place: a second Ctrl-C there raised
+    KeyboardInterrupt inside that wait, and the process died by the signal (-2, "killed")
+    instead of exiting 130 with its report written."""
+
+    def now(signum: int, frame: FrameType | None) -> None:
+        _exit_now(code)
+
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            with suppress(OSError, ValueError):  # (not settable off the main thread)
+                signal.signal(signum, now)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run, map the outcome to an exit code, exit."""
     # Loading a large repo allocates about a million small, acyclic objects; at the default
@@ -289,8 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort) as stop:
         cause = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps
         signum = getattr(cause, "signum", None)
-        _say(f"mfops: interrupted{f' ({cause})' if signum else ''}")
         code = 128 + signum if signum else EXIT_INTERRUPTED
+        if argv is None:  # the process's own entry point: in-process callers keep theirs
+            _exit_on_further_signal(code)
+        _say(f"mfops: interrupted{f' ({cause})' if signum else ''}")
         if stops_raised() > 1:
             _exit_now(code)
         sys.exit(code)
