@@ -246,7 +246,7 @@ def _say(message: str) -> None:
 
 
 def _exit_now(code: int) -> NoReturn:
-    """Exit at once, the output flushed: after a second stop signal. `sys.exit` would
+    """Exit at once, the output flushed: after a further stop signal. `sys.exit` would
     first wait for the server calls still in flight (the interpreter joins every worker
     thread before it ends), which the first signal let finish and the second one says
     not to wait for: a sample on a slow model can take minutes. Whatever had to be written

@@ -1012,10 +1012,10 @@ def env_status(
             server.close()
         missed = None  # why the newest rollout left this host out
         if newest is not None and own is not newest:
-            mine = next((h for h in newest.hosts if h.host == ident), None)
-            why = mine.reason if mine is not None and mine.reason else None
-            state = mine.state if mine is not None else "not in the environment then"
-            missed = f"newest deploy {newest.from_tag} ({newest.id}) {state} here" + (
+            there = next((h for h in newest.hosts if h.host == ident), None)
+            why = there.reason if there is not None and there.reason else None
+            how = there.state if there is not None else "not in the environment then"
+            missed = f"newest deploy {newest.from_tag} ({newest.id}) {how} here" + (
                 f": {why}" if why else ""
             )
         if own is None:
