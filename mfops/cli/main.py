@@ -17,6 +17,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -257,6 +258,18 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _stopping() -> None:
+    """At the first stop signal: say so at once when server calls are in flight, which the
+    stop lets end (a slow model's sample takes minutes) and a second signal does not."""
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        line = "mfops: stopping once the server calls in flight end (interrupt again to stop now)"
+        # Straight to the descriptor: the signal may have come in the middle of a write to
+        # sys.stderr, and writing to that buffered stream again here would raise.
+        with suppress(OSError):
+            os.write(2, (line + "\n").encode())
+
+
 def _exit_on_further_signal(code: int) -> None:
     """From here on, a stop signal exits at once with `code`. After the first interrupt
     the interpreter still waits, as it ends, for the server calls in flight (it joins every
@@ -282,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # frozen_loads: bulk loads set what they built aside from later collections
         # (fileio/bulk.py). SIGTERM, SIGHUP: cleaned up after like Ctrl-C.
-        with frozen_loads(), terminate_like_interrupt():
+        with frozen_loads(), terminate_like_interrupt(_stopping):
             rv = cli.main(args=argv, prog_name="mfops", standalone_mode=False)
     except MfopsError as err:
         line = str(err) if hasattr(err, "location") else f"mfops: {err}"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -79,15 +79,18 @@ def stops_raised() -> int:
 
 
 @contextmanager
-def terminate_like_interrupt() -> Iterator[None]:
+def terminate_like_interrupt(first: Callable[[], None] | None = None) -> Iterator[None]:
     """Within: SIGTERM and SIGHUP raise `Interrupted`, SIGINT a KeyboardInterrupt (as
-    Python's own handler does: exit 130, no signal named), each counted."""
+    Python's own handler does: exit 130, no signal named), each counted; `first` is called
+    at the first (the CLI says there what the stop waits for)."""
     if not _main_thread():
         yield
         return
 
     def stop(signum: int, frame: FrameType | None) -> None:
         _Stops.raised += 1
+        if _Stops.raised == 1 and first is not None:
+            first()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise Interrupted(signum)
