@@ -355,7 +355,9 @@ def make_plan(
         items.append(_replace(item, parent=dep, step=steps[name]))
     if sel.explain:
         items = _explained(items, rev, old, server)
-    bases = check(graph, rev.lock, listing, [i.name for i in items if i.action == "create"])
+    creating = [i.name for i in items if i.action == "create"]
+    read_back = server.show if server is not None else None
+    bases = check(graph, rev.lock, listing, creating, read_back=read_back)
     return Plan(
         tag, tag_origin, host, tuple(items), tuple(skipped), since, since_origin, tuple(bases)
     )

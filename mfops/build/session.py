@@ -164,10 +164,12 @@ def plan_build(
             host=host,
             update=True,
             only=pulled,
+            read_back=session.server.show,
         )
         if not refresh.written:
             creating = [i.name for i in plan.items if i.action == "create"]
-            plan = replace(plan, bases=tuple(check(rev.graph, rev.lock, listing, creating)))
+            statuses = check(rev.graph, rev.lock, listing, creating, read_back=session.server.show)
+            plan = replace(plan, bases=tuple(statuses))
             break
         updates += refresh.changes()
         rev = Revision(session.repo, None)

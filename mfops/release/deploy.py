@@ -77,7 +77,7 @@ from mfops.release.signals import Interrupted, deferred_signals
 from mfops.release.verdict import suite_tester
 from mfops.repo import history
 from mfops.repo.history import Entry, HostModel, HostResult, ModelEntry
-from mfops.server.bases import check, require_locked, require_pinned
+from mfops.server.bases import ReadBack, check, require_locked, require_pinned
 from mfops.server.client import (
     Server,
     ServerModel,
@@ -366,7 +366,7 @@ class _HostDeploy:
         rev, release, shown = self.rev, self.release, self.host.display
         listing = server.models()  # the host answered the probe (`probe`) just before
         names = list(release.models)
-        require_host(rev, names, listing, self.version, host=shown)
+        require_host(rev, names, listing, self.version, host=shown, read_back=server.show)
         self.refusing = False
         digests = {n: rev.digests[n] for n in names}
         stage = STAGE_PREFIX + secrets.token_hex(3)
@@ -656,11 +656,13 @@ def require_host(
     version: str,
     *,
     host: str,
+    read_back: ReadBack | None = None,
 ) -> None:
     """Refuse a host (CheckFailed) before anything is written to it: a base missing or not
-    at its locked digest, a pinned parent it lacks, or a Modelfile command its Ollama
-    version would silently drop (server/versions.py). The dry run asks the same."""
-    require_locked(check(rev.graph, rev.lock, listing, names), host=host)
+    at its locked digest (or fingerprint, read back with `read_back`: server/bases.py), a
+    pinned parent it lacks, or a Modelfile command its Ollama version would silently drop
+    (server/versions.py). The dry run asks the same."""
+    require_locked(check(rev.graph, rev.lock, listing, names, read_back=read_back), host=host)
     require_pinned(rev.graph, names, listing, host=host)
     require_supported(version, rev.graph, names, host=host)
 

@@ -89,7 +89,7 @@ def _host_plan(rev: Revision, release: ReleaseRef, host: Host, options: ServerOp
         if why is not None:
             return HostPlan(host.identity, "unreachable", why)
         listing = server.models()
-        require_host(rev, names, listing, version, host=host.display)
+        require_host(rev, names, listing, version, host=host.display, read_back=server.show)
     except (ServerUnreachable, ServerTimeout) as err:
         return HostPlan(host.identity, "unreachable", str(err))
     except (CheckFailed, ServerError) as err:

@@ -14,6 +14,13 @@ Format (JSON, keys sorted so that diffs are one line per base):
 
 Keys are Ollama's display form of the reference (tag always shown, default host and
 namespace left out), so `FROM llama3.2` and `FROM llama3.2:latest` share one entry.
+
+A base made on a server from an uploaded file (not pulled) also gets an entry under
+`"contents"`: its content fingerprint (server/content.py). Ollama 0.24 writes the file's
+path in the server's models directory into such a manifest, so the same weights made on a
+server whose OLLAMA_MODELS differs are listed under another digest; a server whose digest
+differs but whose read-back fingerprint is the locked one holds the locked base. Pulled
+bases never get one (their manifest is the registry's), so their lock reads as before.
 """
 
 from __future__ import annotations
@@ -33,20 +40,23 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 
 @dataclass(frozen=True)
 class Lock:
-    """External base reference (display form) -> the server's manifest digest."""
+    """External base reference (display form) -> the server's manifest digest, and, for a
+    base made from a file, -> its content fingerprint (`contents`, see the docstring)."""
 
     bases: dict[str, str] = field(default_factory=dict)
+    contents: dict[str, str] = field(default_factory=dict)
 
     def get(self, reference: str) -> str | None:
         return self.bases.get(reference)
 
     def dumps(self) -> str:
-        return (
-            json.dumps(
-                {"version": LOCK_VERSION, "bases": dict(sorted(self.bases.items()))}, indent=2
-            )
-            + "\n"
-        )
+        data: dict[str, object] = {
+            "version": LOCK_VERSION,
+            "bases": dict(sorted(self.bases.items())),
+        }
+        if self.contents:
+            data["contents"] = dict(sorted(self.contents.items()))
+        return json.dumps(data, indent=2) + "\n"
 
 
 def loads(text: str | None, path: str = "mfops.lock") -> Lock:
@@ -54,8 +64,12 @@ def loads(text: str | None, path: str = "mfops.lock") -> Lock:
     if text is None or not text.strip():
         return Lock()
     data = loads_json(text, path)
-    if not isinstance(data, dict) or set(data) - {"version", "bases"}:
-        raise ConfigError("expected an object with keys 'version' and 'bases'", path=path, line=1)
+    if not isinstance(data, dict) or set(data) - {"version", "bases", "contents"}:
+        raise ConfigError(
+            "expected an object with keys 'version', 'bases' and optionally 'contents'",
+            path=path,
+            line=1,
+        )
     if data.get("version") != LOCK_VERSION:
         raise ConfigError(
             f"unsupported lock version {data.get('version')!r} (this mfops writes {LOCK_VERSION})",
@@ -65,14 +79,28 @@ def loads(text: str | None, path: str = "mfops.lock") -> Lock:
     bases = data.get("bases", {})
     if not isinstance(bases, dict):
         raise ConfigError("'bases' must be an object", path=path, line=line_of(text, '"bases"'))
-    for key, value in bases.items():
-        if not isinstance(value, str) or not _DIGEST.match(value):
-            raise ConfigError(
-                f"bases.{key}: expected 'sha256:' and 64 lowercase hex digits, got {value!r}",
-                path=path,
-                line=line_of(text, json.dumps(key)),
-            )
-    return Lock(dict(bases))
+    contents = data.get("contents", {})
+    if not isinstance(contents, dict):
+        raise ConfigError(
+            "'contents' must be an object", path=path, line=line_of(text, '"contents"')
+        )
+    for section, entries in (("bases", bases), ("contents", contents)):
+        for key, value in entries.items():
+            if not isinstance(value, str) or not _DIGEST.match(value):
+                raise ConfigError(
+                    f"{section}.{key}: expected 'sha256:' and 64 lowercase hex digits, "
+                    f"got {value!r}",
+                    path=path,
+                    line=line_of(text, json.dumps(key)),
+                )
+    stray = sorted(set(contents) - set(bases))
+    if stray:
+        raise ConfigError(
+            f"contents.{stray[0]}: no such base under 'bases'",
+            path=path,
+            line=line_of(text, json.dumps(stray[0])),
+        )
+    return Lock(dict(bases), dict(contents))
 
 
 def save(lock: Lock, path: Path) -> None:

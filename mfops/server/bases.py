@@ -10,16 +10,25 @@ when it changed.
 
 Digests: the lock stores `sha256:<hex>`; `/api/tags` reports the bare hex (ollama-reference
 §6.4). Everything here speaks the prefixed form.
+
+A base made on the server from an uploaded file is also locked by its content fingerprint
+(repo/lockfile.py): on Ollama 0.24 its manifest names the file's path in that server's
+models directory, so another server holds the same base under another digest. Where the
+digests differ and the lock has a fingerprint, the server's copy is read back (`read_back`,
+one `/api/show`) and is the locked base when the fingerprints agree.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mfops.errors import CheckFailed, MfopsError, ServerError
 from mfops.repo.lockfile import Lock as LockCls
 from mfops.repo.lockfile import save
+from mfops.server.content import content_fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -28,8 +37,12 @@ if TYPE_CHECKING:
     from mfops.graph.inheritance import Graph
     from mfops.repo.lockfile import Lock
     from mfops.server.client import ServerModel
+    from mfops.server.show import ServerConfig
 
 State = Literal["ok", "unlocked", "mismatch", "missing"]
+#: A server model's read-back (`Server.show`), or None when the server does not have it.
+ReadBack = Callable[[str], "ServerConfig | None"]
+_BLOB_PATH = re.compile(r"/blobs/sha256-[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class BaseStatus:
     used_by: tuple[str, ...]
     #: The server's spelling of a model that matches `reference` only when case is folded.
     other_case: str | None = None
+    #: The digests differ, but the server's copy reads back with the locked fingerprint.
+    same_content: bool = False
 
     @property
     def state(self) -> State:
@@ -49,7 +64,7 @@ class BaseStatus:
             return "missing"
         if self.locked is None:
             return "unlocked"
-        return "ok" if self.locked == self.server else "mismatch"
+        return "ok" if self.locked == self.server or self.same_content else "mismatch"
 
 
 def prefixed(hex_digest: str | None) -> str | None:
@@ -92,13 +107,32 @@ def external_bases(graph: Graph, names: Iterable[str] | None = None) -> dict[str
 
 
 def check(
-    graph: Graph, lock: Lock, listing: dict[str, ServerModel], names: Iterable[str] | None = None
+    graph: Graph,
+    lock: Lock,
+    listing: dict[str, ServerModel],
+    names: Iterable[str] | None = None,
+    *,
+    read_back: ReadBack | None = None,
 ) -> list[BaseStatus]:
-    """The status of every external base that `names` (default: all models) build on."""
-    return [
-        BaseStatus(ref, lock.get(ref), server_digest(listing, ref), users, other_case(listing, ref))
-        for ref, users in external_bases(graph, names).items()
-    ]
+    """The status of every external base that `names` (default: all models) build on;
+    with `read_back`, a base whose digest differs from a lock entry with a fingerprint is
+    read back and compared by content (module docstring)."""
+    out = []
+    for ref, users in external_bases(graph, names).items():
+        held, pinned = server_digest(listing, ref), lock.get(ref)
+        same = False
+        fingerprint = lock.contents.get(ref)
+        if read_back is not None and fingerprint and held and pinned and held != pinned:
+            config = read_back(ref)
+            same = config is not None and content_fingerprint(config) == fingerprint
+        out.append(BaseStatus(ref, pinned, held, users, other_case(listing, ref), same))
+    return out
+
+
+def made_from_file(config: ServerConfig) -> bool:
+    """Whether a server model's weights were made there from an uploaded file (its parent
+    is a blob path, as Ollama 0.24 records it), so its manifest digest is that server's."""
+    return bool(_BLOB_PATH.search(config.parent_model))
 
 
 def require_locked(statuses: list[BaseStatus], *, host: str) -> None:
@@ -143,15 +177,26 @@ def require_pinned(
 
 
 def locked(
-    lock: Lock, statuses: list[BaseStatus], *, update: bool, prune: set[str] | None = None
+    lock: Lock,
+    statuses: list[BaseStatus],
+    *,
+    update: bool,
+    prune: set[str] | None = None,
+    read_back: ReadBack | None = None,
 ) -> Lock:
     """A lock with the server's digest for every unlocked base (every base with `update`);
-    entries in `prune` (bases no model uses any more) are dropped."""
+    entries in `prune` (bases no model uses any more) are dropped. With `read_back`, a base
+    taken from the server is locked by its fingerprint too when it was made from a file."""
     bases = {k: v for k, v in lock.bases.items() if not prune or k not in prune}
+    contents = {k: v for k, v in lock.contents.items() if k in bases}
     for st in statuses:
-        if st.server is not None and (update or st.locked is None):
+        if st.server is not None and (update or st.locked is None) and not st.same_content:
             bases[st.reference] = st.server
-    return LockCls(bases)
+            contents.pop(st.reference, None)
+            config = read_back(st.reference) if read_back is not None else None
+            if config is not None and made_from_file(config):
+                contents[st.reference] = content_fingerprint(config)
+    return LockCls(bases, contents)
 
 
 @dataclass(frozen=True)
@@ -188,6 +233,7 @@ def refresh_lock(
     only: Iterable[str] | None = None,
     named: Iterable[str] | None = None,
     prune: bool = False,
+    read_back: ReadBack | None = None,
 ) -> LockRefresh:
     """Bring `lock` up to date with the server's `listing` and write it to `path` (atomically,
     only when it changed). `only` limits the refresh to those references (`build --pull`: the
@@ -195,8 +241,10 @@ def refresh_lock(
     (`lock --update BASE...`) for those bases only: the others are still added when unlocked,
     and a locked one missing from the server keeps its entry. `prune` drops entries no model
     uses any more. A base that is needed but not on the server is a ServerError: a lock is
-    never written from a partial listing."""
-    statuses = check(graph, lock, listing)
+    never written from a partial listing. `read_back` (the server's `/api/show`) locks a
+    base made from a file by its fingerprint too, and accepts one held under another digest
+    with the locked fingerprint (module docstring)."""
+    statuses = check(graph, lock, listing, read_back=read_back)
     if only is not None:
         wanted = set(only)
         statuses = [s for s in statuses if s.reference in wanted]
@@ -212,9 +260,10 @@ def refresh_lock(
             hint="run `mfops lock --pull` to pull them, or `ollama pull` them yourself",
         )
     removed = set(lock.bases) - set(external_bases(graph)) if prune else set()
-    new = locked(lock, statuses, update=update and not chosen, prune=removed)
+    new = locked(lock, statuses, update=update and not chosen, prune=removed, read_back=read_back)
     if update and chosen:
-        new = locked(new, [s for s in statuses if s.reference in chosen], update=True)
+        chosen_statuses = [s for s in statuses if s.reference in chosen]
+        new = locked(new, chosen_statuses, update=True, read_back=read_back)
     if new != lock:
         save(new, path)
     return LockRefresh(tuple(statuses), lock, new, tuple(sorted(removed)))

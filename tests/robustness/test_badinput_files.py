@@ -106,7 +106,14 @@ LOCK_CASES = {
                     "is too long"),
     "truncated": ('{\n "version": 1,\n "bases": {"llama3.2:3b": "sha256:', "mfops.lock:3: not "
                   "valid JSON"),
-    "a list": ("[1, 2]", "mfops.lock:1: expected an object with keys 'version' and 'bases'"),
+    "a list": ("[1, 2]", "mfops.lock:1: expected an object with keys 'version', 'bases' and "
+               "optionally 'contents'"),
+    "fingerprint of no base": ('{"version": 1, "bases": {},\n "contents": {"x:latest": "sha256:'
+                               + "0" * 64 + '"}}', "mfops.lock:2: contents.x:latest: no such base "
+                               "under 'bases'"),
+    "fingerprint not a digest": ('{"version": 1,\n "bases": {"x:latest": "sha256:' + "0" * 64
+                                 + '"},\n "contents": {"x:latest": "md5:1"}}', "mfops.lock:2: "
+                                 "contents.x:latest: expected 'sha256:'"),
     "digest of the wrong type": ('{"version": 1,\n "bases": {"llama3.2:3b": 5}}',
                                  "mfops.lock:2: bases.llama3.2:3b: expected 'sha256:'"),
     "NUL": ("\x00\x00", "mfops.lock:1: not valid JSON"),

@@ -218,18 +218,19 @@ def _resolve(
             finally:
                 shown.close()
         listing = session.server.models()
+        refresh = refresh_lock(
+            rev.graph,
+            rev.lock,
+            listing,
+            session.repo.root / LOCK_FILE,
+            host=session.host.display,
+            update=update,
+            named=targets or None,
+            prune=True,
+            read_back=session.server.show,
+        )
     finally:
         session.close()
-    refresh = refresh_lock(
-        rev.graph,
-        rev.lock,
-        listing,
-        session.repo.root / LOCK_FILE,
-        host=session.host.display,
-        update=update,
-        named=targets or None,
-        prune=True,
-    )
     new = refresh.new
     rows = []
     for st in refresh.statuses:

@@ -102,10 +102,10 @@ def command(
             finally:
                 shown.close()
         listing = session.server.models()
+        bases = check(rev.graph, rev.lock, listing, read_back=session.server.show)
     finally:
         session.close()
     rows = model_statuses(rev, listing, tag=tag)
-    bases = check(rev.graph, rev.lock, listing)
     upstreams: dict[str, UpstreamStatus] = {}
     if upstream:
         settings = RegistrySettings(
@@ -147,6 +147,7 @@ def command(
                             "locked": b.locked,
                             "server": b.server,
                             "state": b.state,
+                            "same_content": b.same_content,
                             "used_by": list(b.used_by),
                             **upstream_fields(b.reference),
                         }
@@ -176,6 +177,8 @@ def command(
                 "missing": "not on the server",
                 "unlocked": "not in mfops.lock",
             }[b.state]
+            if b.same_content:
+                state = "matches the lock by content (another digest: made there from a file)"
             if not upstream:
                 click.echo(
                     f"  {b.reference}: {state} (locked {b.locked or '-'}, server {b.server or '-'})"
