@@ -324,21 +324,22 @@ def test_status_env_shows_current_drifted_missing_per_host(prod, hosts):
 
 
 def test_status_env_after_a_rollout_that_stopped_half_way_shows_each_hosts_own_release(prod, hosts):
-    """v1 everywhere, then v2 fails on the third host after the first two moved: each host
+    """v1 everywhere, then v2 fails on the third host after the first two moved (its creates
+    fail): each host
     is shown at the release it holds; the one v2 did not reach is `behind`, with why, and
     `--exit-code` says the environment is not where its newest rollout meant it to be."""
     assert deploy(prod, "v1", "--env", "prod")[0] == 0
     prod.commit({"expert/Modelfile": BETTER_EXPERT}, "better expert")
     release(prod, "v2")
-    hosts[2].tamper(BASE, system="another base")
+    hosts[2].faults.fail_next("/api/create", 50, status=500, error="injected create failure")
     code, record, _err = deploy(prod, "v2", "--env", "prod", "--max-parallel", "1")
-    assert code == 1 and states(record) == ["deployed", "deployed", "refused"]
+    assert code == 1 and states(record) == ["deployed", "deployed", "failed"]
     data = json.loads(prod.ok("status", "--env", "prod", "--format", "json"))
     assert (data["release"], data["outcome"]) == ("v2", "failed")
     assert [h["state"] for h in data["hosts"]] == ["current", "current", "behind"]
     assert [h["release"] for h in data["hosts"]] == ["v2", "v2", "v1"]
-    assert data["hosts"][2]["reason"].startswith(f"newest deploy v2 ({record['id']}) refused")
-    assert f"{BASE} is locked at" in data["hosts"][2]["reason"]
+    assert data["hosts"][2]["reason"].startswith(f"newest deploy v2 ({record['id']}) failed")
+    assert "injected create failure" in data["hosts"][2]["reason"]
     text = prod.ok("status", "--env", "prod")
     assert f"newest deploy v2, latest ({record['id']}, failed)" in text
     assert f"{hosts[2].url}: behind at v1 (" in text
