@@ -324,10 +324,10 @@ def test_status_env_shows_current_drifted_missing_per_host(prod, hosts):
 
 
 def test_status_env_after_a_rollout_that_stopped_half_way_shows_each_hosts_own_release(prod, hosts):
-    """v1 everywhere, then v2 fails on the third host after the first two moved (its creates
-    fail): each host
-    is shown at the release it holds; the one v2 did not reach is `behind`, with why, and
-    `--exit-code` says the environment is not where its newest rollout meant it to be."""
+    """v1 everywhere, then v2 fails on the third host (its creates fail) after the first two
+    moved: each host is shown at the release it holds; the one v2 did not reach is
+    `behind`, with why, and `--exit-code` says the environment is not where its newest
+    rollout meant it to be."""
     assert deploy(prod, "v1", "--env", "prod")[0] == 0
     prod.commit({"expert/Modelfile": BETTER_EXPERT}, "better expert")
     release(prod, "v2")
