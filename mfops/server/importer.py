@@ -4,7 +4,8 @@ Hand-made models come under management by writing down what they are. When the s
 the model's base (`details.parent_model`, the model it was created FROM), the Modelfile says
 `FROM <base>` and holds only what differs from that base, the way a person would have
 written it; a base that is itself a repo model becomes a source FROM (built together). When
-the base is unknown (imported weights), FROM names the weights blob on the server and every
+the base is unknown (imported weights; Ollama 0.24 gives the weights' blob path as the base,
+which is no model name), FROM names the weights blob on the server and every
 field is written out; such a file is a draft (the CLI writes it where mfops does not load it,
 since a blob path outside the repo stops the whole graph). The notes say what needs a human
 (that FROM, adapters, values a child cannot remove from its base).
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from mfops.errors import ModelfileError, UnknownModelError
 from mfops.language.format import quote
 from mfops.language.modelfile import parse
-from mfops.language.names import parse_name
+from mfops.language.names import is_valid_name, parse_name
 
 if TYPE_CHECKING:
     from mfops.server.client import Server
@@ -104,7 +105,9 @@ def import_model(
     if cfg is None:
         raise UnknownModelError(f"no model {model!r} on {host}", hint="see `ollama list`")
     notes: list[str] = []
-    parent = cfg.parent_model
+    # Ollama 0.24 names an uploaded weights file's blob path here (`/…/blobs/sha256-…`), not
+    # a model: no base to ask for (the server refuses the path as a model name, HTTP 400).
+    parent = cfg.parent_model if is_valid_name(cfg.parent_model) else ""
     base_cfg = server.show(parent) if parent else None
     header = [f"# {name}: imported by `mfops import` from {model} on {host} ({today})."]
     if parent and base_cfg is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from mfops.testing.double import OllamaDouble
 from tests.buildkit import (  # noqa: F401
     BASE,
     Workspace,
@@ -84,6 +85,27 @@ def test_unknown_base_writes_a_draft_that_leaves_the_repo_working(ws: Workspace)
         code, out, err = ws.mfops(*args)
         assert code == 0, (args, err)
         assert "raw-bot" not in out
+
+
+def test_weights_imported_on_ollama_0_24_write_a_draft(tmp_path):
+    """Ollama 0.24 gives a model made from an uploaded GGUF the blob's path in its models
+    directory as `details.parent_model` (0.33 gives none): that is no base to read (the
+    server answers HTTP 400 "invalid model name" for it), so the import is a draft too."""
+    with OllamaDouble(version="0.24.0", rewrite_gguf=False) as double:
+        ws = make_workspace(tmp_path, double, {"x/Modelfile": "FROM llama3.2:3b\n"}, lock=False)
+        double.add_local_model("raw:latest", system="From weights.")
+        parent = double.show("raw")["details"]["parent_model"]
+        assert parent.startswith("/usr/share/ollama/.ollama/models/blobs/sha256-")
+        code, out, err = ws.mfops("import", "raw")
+        assert code == 0, err
+        assert out.startswith(
+            "wrote raw/Modelfile.draft (a draft: the server does not say which model raw was "
+            "built FROM)"
+        )
+        text = (ws.root / "raw" / "Modelfile.draft").read_text()
+        assert f"\nFROM {parent}\n" in text
+        assert "SYSTEM From weights." in text
+        assert "no longer on the server" not in err
 
 
 def test_refusals(ws: Workspace):

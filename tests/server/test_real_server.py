@@ -123,6 +123,17 @@ def test_import_writes_the_differences_from_the_parent(built: RealRepo):
     assert "{%" not in text
 
 
+def test_import_of_a_model_made_from_weights_is_a_draft(built: RealRepo):
+    """Ollama 0.24 names the weights' blob path as the base (`details.parent_model`), 0.33
+    nothing: either way there is no base model to read, so the import is a draft."""
+    code, out, err = built.mfops("import", built.at("base"), "--as", "copy")
+    assert code == 0, err
+    assert out.startswith("wrote copy/Modelfile.draft (a draft: the server does not say")
+    text = (built.root / "copy" / "Modelfile.draft").read_text()
+    assert "# DRAFT: FROM names the weights blob" in text
+    assert "\nFROM /" in text and "/blobs/sha256-" in text
+
+
 # --------------------------------------------------------------------------- server-side facts
 
 
