@@ -94,6 +94,24 @@ def test_adapter_layer_is_created_and_inherited(built: RealRepo):
     assert len(mid.adapters) == 1 and leaf.adapters == mid.adapters
 
 
+def test_adapter_file_that_is_no_lora_is_stored_as_weights_and_fails_verification(
+    real: RealRepo,
+):
+    """The server files an ADAPTER GGUF by its general.type: the tiny model's weights (type
+    `model`) become a second weights layer, the create still succeeds and `show` lists no
+    adapter, so the read-back fails, saying what the file must be."""
+    a = real.name("a")
+    real.write({f"{a}/Modelfile": "# a\nFROM ./tiny.gguf\nADAPTER ./tiny.gguf\n"})
+    real.write({f"{a}/tiny.gguf": tiny_gguf()}, "weights")
+    report = real.json("build", "--all", "--tag", real.tag, expect=1)
+    (row,) = report["models"]
+    assert row["action"] == "failed"
+    assert row["mismatches"] == [{"field": "ADAPTER", "expected": 1, "actual": 0, "origin": None}]
+    assert "a GGUF whose general.type is 'adapter'" in row["error"]
+    have = real.server.show(real.at("a"))
+    assert have is not None and have.adapters == ()
+
+
 def test_model_changed_on_the_server_is_drifted_then_rebuilt(built: RealRepo):
     leaf, target = built.name("leaf"), built.at("leaf")
     built.server.create(CreateRequest(model=target, from_=target, system="changed by hand"))
