@@ -216,9 +216,7 @@ def compare(want: Intended, have: ServerConfig) -> tuple[Mismatch, ...]:
         if msgs != got:
             out.append(Mismatch("MESSAGE", list(msgs), list(got), origin))
     if want.adapters and len(have.adapters) < want.adapters:
-        out.append(
-            Mismatch("ADAPTER", want.adapters, len(have.adapters), note=ADAPTER_NOT_STORED)
-        )
+        out.append(Mismatch("ADAPTER", want.adapters, len(have.adapters), note=ADAPTER_NOT_STORED))
     if want.draft and not have.drafts:
         out.append(Mismatch("DRAFT", "a draft model", None, None))
     if want.projectors is not None:
