@@ -317,6 +317,20 @@ def test_suggest_version_text(acme):
     assert out.splitlines()[-1] == "no changes: no new version needed (latest v1.0.0)"
 
 
+def test_suggest_version_after_a_short_release_tag(acme):
+    """`vX.Y` is a release tag everywhere else (the default --since, promote); the
+    suggestion counted only `vX.Y.Z`, so after `v1.1` it proposed a version after v1.0.0."""
+    acme.write("solo.Modelfile", "FROM qwen2.5:7b\nSYSTEM Solo, again.\n")
+    acme.commit("v1.1")
+    acme.tag("v1.1")
+    acme.write("BaseBot", BASE.replace("0.2", "0.3"))
+    _, out, _ = run("diff", "v1.1", "--suggest-version")
+    assert out.splitlines()[-1] == (
+        "suggested version: v1.1.1 (patch, after v1.1): engine-bot: parameter; "
+        "python-bot: rebuilt; pirate: rebuilt"
+    )
+
+
 # --------------------------------------------------------------------------- bad input
 
 
