@@ -13,6 +13,7 @@ since a blob path outside the repo stops the whole graph). The notes say what ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from mfops.errors import ModelfileError, UnknownModelError
 from mfops.language.format import quote
 from mfops.language.modelfile import parse
 from mfops.language.names import is_valid_name, parse_name
+from mfops.server.compare import compare_configs
 
 if TYPE_CHECKING:
     from mfops.server.client import Server
@@ -97,10 +99,45 @@ def _body(cfg: ServerConfig, base: ServerConfig | None, notes: list[str]) -> lis
     return out
 
 
+def _against_current(
+    server: Server, parent: str, parent_cfg: ServerConfig, now: str, notes: list[str]
+) -> ServerConfig:
+    """The base the written FROM will inherit: the repo's current build `now` when the
+    server has it and it differs from `parent` (otherwise the rebuilt model would silently
+    differ by whatever changed in the base since), with a note either way it matters."""
+    now_cfg = server.show(now)
+    if now_cfg is None:
+        notes.append(
+            f"the model was built on {parent}, and the repo's current build of that model "
+            f"({now}) is not on the server to compare with: if the base changed since, the "
+            "rebuilt model inherits the change (build the base, then import again)"
+        )
+        return parent_cfg
+    if not compare_configs(parent_cfg, now_cfg):
+        return parent_cfg
+    notes.append(
+        f"the model was built on {parent}, which is not what the repo builds now ({now}): "
+        "the Modelfile sets what differs from the current build, so it builds the same model"
+    )
+    return now_cfg
+
+
 def import_model(
-    server: Server, model: str, *, name: str, repo_models: set[str], host: str, today: str
+    server: Server,
+    model: str,
+    *,
+    name: str,
+    repo_models: set[str],
+    host: str,
+    today: str,
+    current: Mapping[str, str] | None = None,
 ) -> Imported:
-    """Read `model` from the server and write its Modelfile text (nothing is written here)."""
+    """Read `model` from the server and write its Modelfile text (nothing is written here).
+
+    `current` maps a repo model to `name:mf-<digest>`, what the repo builds for it now. A
+    base that is a repo model becomes a source FROM, so the file inherits the repo's current
+    build of it, not necessarily the server's base (an older content tag, a release): the
+    differences are then taken against the current build, when the server has it."""
     cfg = server.show(model)
     if cfg is None:
         raise UnknownModelError(f"no model {model!r} on {host}", hint="see `ollama list`")
@@ -116,6 +153,9 @@ def import_model(
         from_line = f"FROM {source}" if source else f"FROM {parent}"
         header.append(f"# Built on {parent}; what it provides is inherited, not repeated.")
         base = parent
+        now = (current or {}).get(source) if source else None
+        if now is not None and now.casefold() != parent.casefold():
+            base_cfg = _against_current(server, parent, base_cfg, now, notes)
     else:
         if parent:
             notes.append(

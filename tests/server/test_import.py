@@ -7,6 +7,7 @@ import json
 from mfops.testing.double import OllamaDouble
 from tests.buildkit import (  # noqa: F401
     BASE,
+    HIERARCHY,
     Workspace,
     make_workspace,
     ollama_double_fixture,
@@ -62,6 +63,34 @@ def test_base_that_is_a_repo_model_becomes_a_source_from(ws: Workspace):
     assert "SYSTEM Custom." in out
     assert "PARAMETER temperature" not in out  # inherited from base
     assert not (ws.root / "custom").exists()
+
+
+def test_base_built_from_older_repo_content_is_diffed_against_the_current_build(ws: Workspace):
+    """The FROM names the repo model, which builds its *current* content: the differences
+    must be taken against that, or the rebuilt model silently differs (here temperature)."""
+    ws.build_json("base", "--tag", "t1")
+    ws.double.add_local_model("custom:latest", from_="base:t1", system="Custom.")
+    ws.repo.write("base/Modelfile", HIERARCHY["base/Modelfile"].replace("0.7", "0.5"))
+    ws.repo.commit("cooler base")
+    code, out, err = ws.mfops("import", "custom")
+    assert code == 0, err
+    assert "note: the model was built on base:t1, and the repo's current build" in err
+    ws.build_json("base", "--tag", "t2")  # the current build is on the server now
+    code, out, err = ws.mfops("import", "custom", "--force")
+    assert code == 0, err
+    assert out == "wrote custom/Modelfile (FROM base:t1)\n"
+    assert err == (
+        "note: the model was built on base:t1, which is not what the repo builds now "
+        f"(base:mf-{ws.ok('digest', 'base').split()[0][7:19]}): the Modelfile sets what "
+        "differs from the current build, so it builds the same model\n"
+    )
+    text = (ws.root / "custom" / "Modelfile").read_text()
+    assert text.splitlines()[3:] == ["FROM base", "", "SYSTEM Custom.", "PARAMETER temperature 0.7"]
+    ws.repo.commit("import")
+    assert ws.build_json("custom", "--tag", "managed")["ok"]
+    original, rebuilt = ws.double.show("custom:latest"), ws.double.show("custom:managed")
+    for key in ("system", "template", "parameters", "license", "messages"):
+        assert rebuilt.get(key) == original.get(key), key
 
 
 def test_unknown_base_writes_a_draft_that_leaves_the_repo_working(ws: Workspace):
