@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from mfops.server.client import ServerModel
 
 CONTENT_PREFIX = "mf-"
+#: Any case: Ollama resolves a tag case-insensitively, so `m:V1.0` *is* `m:v1.0` there.
 _RELEASE = re.compile(
-    r"v(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)(?:\.(?P<patch>0|[1-9][0-9]*))?\Z"
+    r"v(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)(?:\.(?P<patch>0|[1-9][0-9]*))?\Z",
+    re.IGNORECASE,
 )
 ALWAYS_RELEASE = ("latest",)
 short = short_commit  # the candidate's commit prefix; lives with git (server/ uses it too)

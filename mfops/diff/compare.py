@@ -118,6 +118,13 @@ class Side:
             self.rev.repo.cache.save()  # the requests worked out (graph/declaredcache.py)
         return {n: self._views[n] for n in names}
 
+    def declared(self, names: Sequence[str]) -> dict[str, View]:
+        """What each model's own Modelfile says, whatever the mode: a model renamed while
+        its base changed differs in effect but not in its own file (revisions._renames)."""
+        if self.mode == "declared":
+            return self.views(names)
+        return self._declared(list(names))
+
     def _effective(self, names: list[str]) -> dict[str, View]:
         effs = effective_all(self.graph, names, own=self._own)
         out: dict[str, View] = {}

@@ -142,7 +142,8 @@ def diff_revisions(
 
 def _renames(a: Side, b: Side, removed: list[str], added: list[str]) -> dict[str, str]:
     """Removed and added models that are one model renamed: equal digests first, then equal
-    compared content (the views); new name -> old name."""
+    compared content (the views), then an equal own Modelfile (renamed in the same change
+    that changed its base, so what it inherits differs); new name -> old name."""
     files_a = {n: a.file(n) for n in removed}
     files_b = {n: b.file(n) for n in added}
     pairs = _pair(
@@ -162,6 +163,18 @@ def _renames(a: Side, b: Side, removed: list[str], added: list[str]) -> dict[str
             left_a,
             {n: v.content_key() for n, v in va.items()},
             {n: v.content_key() for n, v in vb.items()},
+            files_a,
+            files_b,
+        )
+    left_r = [n for n in removed if n not in {p[0] for p in pairs}]
+    left_a = [n for n in added if n not in {p[1] for p in pairs}]
+    if left_r and left_a and a.mode == "effective":
+        own_a, own_b = a.declared(left_r), b.declared(left_a)
+        pairs += _pair(
+            left_r,
+            left_a,
+            {n: v.content_key() for n, v in own_a.items()},
+            {n: v.content_key() for n, v in own_b.items()},
             files_a,
             files_b,
         )

@@ -68,8 +68,16 @@ class Version:
         return core + (f"-{'.'.join(self.pre)}" if self.pre else "")
 
 
+#: `vX.Y`: a release tag too (build/tags.py, the default `--since`), read as X.Y.0, so that
+#: `diff --suggest-version` after `v1.0` proposes `v2.0.0`, not "no earlier version tag".
+_SHORT_TAG = re.compile(rf"v(?P<major>{_NUM})\.(?P<minor>{_NUM})\Z")
+
+
 def parse_version_tag(tag: str) -> Version | None:
     """The version a tag names, or None for tags that are not versions."""
+    short = _SHORT_TAG.match(tag)
+    if short is not None:
+        return Version(int(short.group("major")), int(short.group("minor")), 0, (), tag)
     m = _TAG.match(tag)
     if m is None or _bad_prerelease(m.group("pre")):
         return None

@@ -92,8 +92,10 @@ def _invalid_value(f: ModelfileFacts) -> Iterator[Hit]:
         try:
             convert(ins.param, ins.value)
         except ParamValueError as err:
-            kind = _TYPE_WORDS[REGISTRY[ins.param].type]
-            yield at_value(ins, f"PARAMETER {ins.param}: {err}", f"{ins.param} takes {kind}")
+            hint = f"{ins.param} takes {_TYPE_WORDS[REGISTRY[ins.param].type]}"
+            if "#" in ins.value:  # `PARAMETER num_ctx 4096 # context` is the usual cause
+                hint += "; Modelfiles have no inline comments: the '#' is part of the value"
+            yield at_value(ins, f"PARAMETER {ins.param}: {err}", hint)
 
 
 @rule("MF104", "error", "PARAMETER with an empty name (two blanks after the keyword)")

@@ -2,7 +2,8 @@
 
 Two questions, one comparison:
 
-- `diff --server A B`: how do two models on the server differ? Both are read through
+- `diff --server A B`: how do two models on the server differ? Both must exist (a missing
+  one is an unknown model, exit 2). Both are read through
   `/api/show` and compared field by field: weights, projectors, adapters and drafts (by
   blob), TEMPLATE, SYSTEM, RENDERER, PARSER, REQUIRES, each PARAMETER, the MESSAGE list and
   the licenses.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mfops.errors import UnknownModelError
 from mfops.language.names import is_valid_name
 from mfops.repo.gitstore import short_commit
 from mfops.server.roundtrip import BaseConfigs, blob_names, check_model, same_value
@@ -90,16 +92,20 @@ def compare_configs(a: ServerConfig, b: ServerConfig) -> tuple[FieldDiff, ...]:
 
 
 def diff_models(server: Server, old: str, new: str) -> ServerDiff:
-    """Compare two models on the server (either may be missing)."""
+    """Compare two models on the server. Both are named by the user, so one the server does
+    not have is a mistyped name or tag (UnknownModelError, exit 2), not a difference: as a
+    difference it was rendered under the other name and passed without --exit-code."""
     a, b = server.show(old), server.show(new)
-    status: Status
-    if a is None or b is None:
-        status = "missing"
-        gone = [n for n, c in ((old, a), (new, b)) if c is None]
-        fields = tuple(FieldDiff("model", None, f"{n} is not on the server") for n in gone)
-    else:
-        fields = compare_configs(a, b)
-        status = "differs" if fields else "same"
+    gone = [n for n, c in ((old, a), (new, b)) if c is None]
+    if gone:
+        what = "model" if len(gone) == 1 else "models"
+        names = " and ".join(repr(n) for n in gone)
+        raise UnknownModelError(
+            f"no {what} {names} on {server.host.display}", hint="see `ollama list`"
+        )
+    assert a is not None and b is not None
+    fields = compare_configs(a, b)
+    status: Status = "differs" if fields else "same"
     return ServerDiff(old, new, (ModelComparison(new, old, new, status, fields),))
 
 

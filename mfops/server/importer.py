@@ -4,7 +4,8 @@ Hand-made models come under management by writing down what they are. When the s
 the model's base (`details.parent_model`, the model it was created FROM), the Modelfile says
 `FROM <base>` and holds only what differs from that base, the way a person would have
 written it; a base that is itself a repo model becomes a source FROM (built together). When
-the base is unknown (imported weights), FROM names the weights blob on the server and every
+the base is unknown (imported weights; Ollama 0.24 gives the weights' blob path as the base,
+which is no model name), FROM names the weights blob on the server and every
 field is written out; such a file is a draft (the CLI writes it where mfops does not load it,
 since a blob path outside the repo stops the whole graph). The notes say what needs a human
 (that FROM, adapters, values a child cannot remove from its base).
@@ -12,13 +13,15 @@ since a blob path outside the repo stops the whole graph). The notes say what ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mfops.errors import ModelfileError, UnknownModelError
 from mfops.language.format import quote
 from mfops.language.modelfile import parse
-from mfops.language.names import parse_name
+from mfops.language.names import is_valid_name, parse_name
+from mfops.server.compare import compare_configs
 
 if TYPE_CHECKING:
     from mfops.server.client import Server
@@ -96,15 +99,52 @@ def _body(cfg: ServerConfig, base: ServerConfig | None, notes: list[str]) -> lis
     return out
 
 
+def _against_current(
+    server: Server, parent: str, parent_cfg: ServerConfig, now: str, notes: list[str]
+) -> ServerConfig:
+    """The base the written FROM will inherit: the repo's current build `now` when the
+    server has it and it differs from `parent` (otherwise the rebuilt model would silently
+    differ by whatever changed in the base since), with a note either way it matters."""
+    now_cfg = server.show(now)
+    if now_cfg is None:
+        notes.append(
+            f"the model was built on {parent}, and the repo's current build of that model "
+            f"({now}) is not on the server to compare with: if the base changed since, the "
+            "rebuilt model inherits the change (build the base, then import again)"
+        )
+        return parent_cfg
+    if not compare_configs(parent_cfg, now_cfg):
+        return parent_cfg
+    notes.append(
+        f"the model was built on {parent}, which is not what the repo builds now ({now}): "
+        "the Modelfile sets what differs from the current build, so it builds the same model"
+    )
+    return now_cfg
+
+
 def import_model(
-    server: Server, model: str, *, name: str, repo_models: set[str], host: str, today: str
+    server: Server,
+    model: str,
+    *,
+    name: str,
+    repo_models: set[str],
+    host: str,
+    today: str,
+    current: Mapping[str, str] | None = None,
 ) -> Imported:
-    """Read `model` from the server and write its Modelfile text (nothing is written here)."""
+    """Read `model` from the server and write its Modelfile text (nothing is written here).
+
+    `current` maps a repo model to `name:mf-<digest>`, what the repo builds for it now. A
+    base that is a repo model becomes a source FROM, so the file inherits the repo's current
+    build of it, not necessarily the server's base (an older content tag, a release): the
+    differences are then taken against the current build, when the server has it."""
     cfg = server.show(model)
     if cfg is None:
         raise UnknownModelError(f"no model {model!r} on {host}", hint="see `ollama list`")
     notes: list[str] = []
-    parent = cfg.parent_model
+    # Ollama 0.24 names an uploaded weights file's blob path here (`/…/blobs/sha256-…`), not
+    # a model: no base to ask for (the server refuses the path as a model name, HTTP 400).
+    parent = cfg.parent_model if is_valid_name(cfg.parent_model) else ""
     base_cfg = server.show(parent) if parent else None
     header = [f"# {name}: imported by `mfops import` from {model} on {host} ({today})."]
     if parent and base_cfg is not None:
@@ -113,6 +153,9 @@ def import_model(
         from_line = f"FROM {source}" if source else f"FROM {parent}"
         header.append(f"# Built on {parent}; what it provides is inherited, not repeated.")
         base = parent
+        now = (current or {}).get(source) if source else None
+        if now is not None and now.casefold() != parent.casefold():
+            base_cfg = _against_current(server, parent, base_cfg, now, notes)
     else:
         if parent:
             notes.append(

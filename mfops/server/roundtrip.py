@@ -55,11 +55,24 @@ class Mismatch:
     expected: object
     actual: object
     origin: str | None = None
+    #: The likely cause, when the server's answer alone would leave the reader guessing.
+    note: str | None = None
 
     def describe(self) -> str:
         where = f" (from {self.origin})" if self.origin else ""
         want, have = _short(self.expected), _short(self.actual)
-        return f"{self.field}: intended {want}{where}, server has {have}"
+        why = f" ({self.note})" if self.note else ""
+        return f"{self.field}: intended {want}{where}, server has {have}{why}"
+
+
+#: Why a create can answer success and hold fewer adapters than the chain names: Ollama
+#: files an ADAPTER GGUF by its `general.type`, and one that is not `adapter` (e.g. a whole
+#: model's weights) becomes a second weights layer, which `show` does not list at all
+#: (seen on v0.24.0 and v0.33.0-rc2).
+ADAPTER_NOT_STORED = (
+    "Ollama keeps an ADAPTER file as an adapter only when it is a LoRA adapter, a GGUF whose "
+    "general.type is 'adapter'; any other GGUF is stored as weights and not shown"
+)
 
 
 @dataclass(frozen=True)
@@ -203,7 +216,7 @@ def compare(want: Intended, have: ServerConfig) -> tuple[Mismatch, ...]:
         if msgs != got:
             out.append(Mismatch("MESSAGE", list(msgs), list(got), origin))
     if want.adapters and len(have.adapters) < want.adapters:
-        out.append(Mismatch("ADAPTER", want.adapters, len(have.adapters), "layers"))
+        out.append(Mismatch("ADAPTER", want.adapters, len(have.adapters), note=ADAPTER_NOT_STORED))
     if want.draft and not have.drafts:
         out.append(Mismatch("DRAFT", "a draft model", None, None))
     if want.projectors is not None:

@@ -440,6 +440,28 @@ def test_adapters_are_uploaded_and_stack_through_the_chain(tmp_path, ollama_doub
     assert sum(layer["mediaType"].endswith(".adapter") for layer in layers) == 2
 
 
+def test_adapter_file_that_is_no_lora_fails_verification_saying_why(tmp_path, ollama_double):
+    """A GGUF whose general.type is not `adapter` (here a model's weights) given as ADAPTER
+    is stored as a second weights layer, as the real servers do: the create succeeds, `show`
+    lists no adapter, and the read-back failure says what the file must be."""
+    files = {
+        "a/Modelfile": "FROM llama3.2:3b\nADAPTER ./weights.gguf\n",
+        "a/weights.gguf": fake_gguf(kind="model", name="weights"),
+    }
+    ws = make_workspace(tmp_path, ollama_double, files)
+    report = ws.build_json("a", expect=1)
+    assert by_model(report)["a"]["action"] == "failed"
+    layers = ollama_double.manifest(f"a:{ws.tag()}")["layers"]
+    assert not any(layer["mediaType"].endswith(".adapter") for layer in layers)
+    code, out, _ = ws.mfops("build", "a", "--force")
+    assert code == 1
+    assert (
+        "    ADAPTER: intended 1, server has 0 (Ollama keeps an ADAPTER file as an adapter "
+        "only when it is a LoRA adapter, a GGUF whose general.type is 'adapter'; any other "
+        "GGUF is stored as weights and not shown)\n"
+    ) in out
+
+
 def test_connection_dropped_on_every_attempt_fails_that_model(ws: Workspace):
     ws.double.faults.disconnect_next("/api/create", times=3)
     report = ws.build_json("other", expect=1)

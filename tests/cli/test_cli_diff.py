@@ -317,6 +317,36 @@ def test_suggest_version_text(acme):
     assert out.splitlines()[-1] == "no changes: no new version needed (latest v1.0.0)"
 
 
+def test_rename_in_the_change_that_changed_its_base_is_a_rename(acme):
+    """Its own Modelfile is the same; what it inherits differs, so neither its digest nor
+    its effective content matched, and it showed as one model added and another removed."""
+    acme.git("mv", "personas/pirate.Modelfile", "personas/buccaneer.Modelfile")
+    acme.write("BaseBot", BASE.replace("<|eot_id|>", "END"))
+    code, out, err = run("--no-color", "diff", "v1.0.0")
+    assert code == 0, err
+    assert "+ buccaneer" not in out and "- pirate" not in out
+    assert (
+        "> pirate -> buccaneer  renamed  (personas/pirate.Modelfile -> "
+        "personas/buccaneer.Modelfile)\n"
+        '    PARAMETER stop: ["<|eot_id|>"] -> ["END"]  (inherited from engine-bot)\n'
+    ) in out
+    assert out.splitlines()[-1] == "2 models changed, 0 added, 0 removed, 1 renamed, 1 unchanged"
+
+
+def test_suggest_version_after_a_short_release_tag(acme):
+    """`vX.Y` is a release tag everywhere else (the default --since, promote); the
+    suggestion counted only `vX.Y.Z`, so after `v1.1` it proposed a version after v1.0.0."""
+    acme.write("solo.Modelfile", "FROM qwen2.5:7b\nSYSTEM Solo, again.\n")
+    acme.commit("v1.1")
+    acme.tag("v1.1")
+    acme.write("BaseBot", BASE.replace("0.2", "0.3"))
+    _, out, _ = run("diff", "v1.1", "--suggest-version")
+    assert out.splitlines()[-1] == (
+        "suggested version: v1.1.1 (patch, after v1.1): engine-bot: parameter; "
+        "python-bot: rebuilt; pirate: rebuilt"
+    )
+
+
 # --------------------------------------------------------------------------- bad input
 
 

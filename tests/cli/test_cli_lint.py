@@ -23,13 +23,15 @@ run = invoke_mfops  # (exit code, stdout, stderr), in-process
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
-    """A small repo: one listed model with an odd file name, two conventional ones."""
+    """A small repo: one listed model with an odd file name, two conventional ones (in
+    folders: beside the folder python-bot/, `FROM python-bot` would import that folder)."""
     root = tmp_path / "acme"
     (root / "python-bot").mkdir(parents=True)
+    (root / "pirate").mkdir()
     (root / "mfops.yaml").write_text("models:\n  engine-bot:\n    modelfile: BaseBot\n")
     (root / "BaseBot").write_text("# engine-bot: base\nFROM llama3.2:3b\n")
     (root / "python-bot" / "Modelfile").write_text("# python-bot\nFROM engine-bot\n")
-    (root / "pirate.Modelfile").write_text("# pirate\nFROM python-bot\n")
+    (root / "pirate" / "Modelfile").write_text("# pirate\nFROM python-bot\n")
     monkeypatch.chdir(root)
     return root
 
@@ -142,7 +144,7 @@ def test_listed_modelfile_that_is_missing_is_an_error(repo):
 
 def test_repo_names_make_untagged_from_a_source_edge(repo):
     # Without the repo's names, `FROM engine-bot` and `FROM python-bot` would be external.
-    code, out, _ = run("lint", "python-bot", "pirate.Modelfile")
+    code, out, _ = run("lint", "python-bot", "pirate")
     assert (code, out) == (0, "")
 
 
@@ -220,3 +222,40 @@ def test_examples_linted_from_the_project_root(monkeypatch):
     monkeypatch.chdir(EXAMPLES.parent)
     code, out, err = run("lint", "examples")
     assert (code, out, err) == (0, "", "0 errors, 0 warnings in 3 files\n")
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"a.Modelfile": "# a\nFROM b\n", "b.Modelfile": "# b\nFROM a\n"},
+            "mfops: a.Modelfile:2: FROM cycle: a -> b -> a\n",
+        ),
+        (
+            {
+                "a/x/Modelfile": "# x\nFROM llama3.2:3b\n",
+                "b/x/Modelfile": "# x\nFROM llama3.2:3b\n",
+            },
+            "mfops: two files claim the model name 'x': a/x/Modelfile and b/x/Modelfile "
+            "(rename one, or list them in mfops.yaml under different names)\n",
+        ),
+        (
+            {"c.Modelfile": "# c\nFROM ../outside.gguf\n", "../outside.gguf": "GGUF"},
+            "mfops: c.Modelfile:2: FROM path '../outside.gguf' is outside the repository "
+            "(list its directory under allow_paths in mfops.yaml to allow it)\n",
+        ),
+    ],
+    ids=["cycle", "one-name-two-files", "path-outside"],
+)
+def test_repo_whose_models_do_not_load_is_not_a_clean_lint(tmp_path, monkeypatch, files, message):
+    """No rule names these, but every other command (and the gate's lint step) stops on
+    them: `mfops lint` must not pass such a repo with exit 0."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "mfops.yaml").write_text("{}\n")
+    for path, text in files.items():
+        write(root / path, text)
+    monkeypatch.chdir(root)
+    code, out, err = run("lint")
+    assert (code, out) == (2, "")
+    assert err.endswith(message)

@@ -132,6 +132,17 @@ def test_mf103_invalid_value_uses_ollamas_message(line, message):
     assert at(HEAD + f"FROM x:1\nPARAMETER {line.split()[1]} {fixed}\n", "MF103") == []
 
 
+def test_mf103_inline_comment_is_named_as_the_cause():
+    f = only(HEAD + "FROM x:1\nPARAMETER temperature 0.2 # cooler\n", "MF103")
+    assert f.message == "PARAMETER temperature: invalid float value [0.2 # cooler]"
+    assert f.hint == (
+        "temperature takes a number, e.g. 0.7; Modelfiles have no inline comments: "
+        "the '#' is part of the value"
+    )
+    plain = only(HEAD + "FROM x:1\nPARAMETER temperature hot\n", "MF103")
+    assert plain.hint == "temperature takes a number, e.g. 0.7"
+
+
 def test_mf104_empty_parameter_name():
     f = only(HEAD + "FROM x:1\nPARAMETER  temperature 0.5\n", "MF104")
     assert (f.line, f.column, f.severity) == (3, 11, "error")

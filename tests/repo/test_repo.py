@@ -470,7 +470,8 @@ def test_version_tags_newest_first(git_repo):
     git_repo.commit()
     git_repo.tag("2.0.0", message="release")
     repo = Repo.find(git_repo.root)
-    expected = ["2.0.0", "2.0.0-rc.10", "2.0.0-rc.1", "v1.10.0", "v1.2.0", "v1.0.0"]
+    # `v1.0` is a release tag (`vX.Y`, as build/tags.py has it), read as 1.0.0
+    expected = ["2.0.0", "2.0.0-rc.10", "2.0.0-rc.1", "v1.10.0", "v1.2.0", "v1.0.0", "v1.0"]
     assert repo.version_tags() == ["v3.0.0", *expected]
     assert repo.version_tags(reachable_from="HEAD") == expected
     assert repo.version_tags(reachable_from="main~1") == expected[1:]

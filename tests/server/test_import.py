@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from mfops.testing.double import OllamaDouble
 from tests.buildkit import (  # noqa: F401
     BASE,
+    HIERARCHY,
     Workspace,
     make_workspace,
     ollama_double_fixture,
@@ -63,6 +65,34 @@ def test_base_that_is_a_repo_model_becomes_a_source_from(ws: Workspace):
     assert not (ws.root / "custom").exists()
 
 
+def test_base_built_from_older_repo_content_is_diffed_against_the_current_build(ws: Workspace):
+    """The FROM names the repo model, which builds its *current* content: the differences
+    must be taken against that, or the rebuilt model silently differs (here temperature)."""
+    ws.build_json("base", "--tag", "t1")
+    ws.double.add_local_model("custom:latest", from_="base:t1", system="Custom.")
+    ws.repo.write("base/Modelfile", HIERARCHY["base/Modelfile"].replace("0.7", "0.5"))
+    ws.repo.commit("cooler base")
+    code, out, err = ws.mfops("import", "custom")
+    assert code == 0, err
+    assert "note: the model was built on base:t1, and the repo's current build" in err
+    ws.build_json("base", "--tag", "t2")  # the current build is on the server now
+    code, out, err = ws.mfops("import", "custom", "--force")
+    assert code == 0, err
+    assert out == "wrote custom/Modelfile (FROM base:t1)\n"
+    assert err == (
+        "note: the model was built on base:t1, which is not what the repo builds now "
+        f"(base:mf-{ws.ok('digest', 'base').split()[0][7:19]}): the Modelfile sets what "
+        "differs from the current build, so it builds the same model\n"
+    )
+    text = (ws.root / "custom" / "Modelfile").read_text()
+    assert text.splitlines()[3:] == ["FROM base", "", "SYSTEM Custom.", "PARAMETER temperature 0.7"]
+    ws.repo.commit("import")
+    assert ws.build_json("custom", "--tag", "managed")["ok"]
+    original, rebuilt = ws.double.show("custom:latest"), ws.double.show("custom:managed")
+    for key in ("system", "template", "parameters", "license", "messages"):
+        assert rebuilt.get(key) == original.get(key), key
+
+
 def test_unknown_base_writes_a_draft_that_leaves_the_repo_working(ws: Workspace):
     ws.double.add_local_model("raw:latest", system="From weights.")
     code, out, err = ws.mfops("import", "raw", "--as", "raw-bot")
@@ -84,6 +114,27 @@ def test_unknown_base_writes_a_draft_that_leaves_the_repo_working(ws: Workspace)
         code, out, err = ws.mfops(*args)
         assert code == 0, (args, err)
         assert "raw-bot" not in out
+
+
+def test_weights_imported_on_ollama_0_24_write_a_draft(tmp_path):
+    """Ollama 0.24 gives a model made from an uploaded GGUF the blob's path in its models
+    directory as `details.parent_model` (0.33 gives none): that is no base to read (the
+    server answers HTTP 400 "invalid model name" for it), so the import is a draft too."""
+    with OllamaDouble(version="0.24.0", rewrite_gguf=False) as double:
+        ws = make_workspace(tmp_path, double, {"x/Modelfile": "FROM llama3.2:3b\n"}, lock=False)
+        double.add_local_model("raw:latest", system="From weights.")
+        parent = double.show("raw")["details"]["parent_model"]
+        assert parent.startswith("/usr/share/ollama/.ollama/models/blobs/sha256-")
+        code, out, err = ws.mfops("import", "raw")
+        assert code == 0, err
+        assert out.startswith(
+            "wrote raw/Modelfile.draft (a draft: the server does not say which model raw was "
+            "built FROM)"
+        )
+        text = (ws.root / "raw" / "Modelfile.draft").read_text()
+        assert f"\nFROM {parent}\n" in text
+        assert "SYSTEM From weights." in text
+        assert "no longer on the server" not in err
 
 
 def test_refusals(ws: Workspace):

@@ -94,6 +94,24 @@ def test_adapter_layer_is_created_and_inherited(built: RealRepo):
     assert len(mid.adapters) == 1 and leaf.adapters == mid.adapters
 
 
+def test_adapter_file_that_is_no_lora_is_stored_as_weights_and_fails_verification(
+    real: RealRepo,
+):
+    """The server files an ADAPTER GGUF by its general.type: the tiny model's weights (type
+    `model`) become a second weights layer, the create still succeeds and `show` lists no
+    adapter, so the read-back fails, saying what the file must be."""
+    a = real.name("a")
+    real.write({f"{a}/Modelfile": "# a\nFROM ./tiny.gguf\nADAPTER ./tiny.gguf\n"})
+    real.write({f"{a}/tiny.gguf": tiny_gguf()}, "weights")
+    report = real.json("build", "--all", "--tag", real.tag, expect=1)
+    (row,) = report["models"]
+    assert row["action"] == "failed"
+    assert row["mismatches"] == [{"field": "ADAPTER", "expected": 1, "actual": 0, "origin": None}]
+    assert "a GGUF whose general.type is 'adapter'" in row["error"]
+    have = real.server.show(real.at("a"))
+    assert have is not None and have.adapters == ()
+
+
 def test_model_changed_on_the_server_is_drifted_then_rebuilt(built: RealRepo):
     leaf, target = built.name("leaf"), built.at("leaf")
     built.server.create(CreateRequest(model=target, from_=target, system="changed by hand"))
@@ -121,6 +139,17 @@ def test_import_writes_the_differences_from_the_parent(built: RealRepo):
     text = built.ok("import", built.at("leaf"), "--as", "copy", "--stdout")
     assert "SYSTEM Leaf system" in text
     assert "{%" not in text
+
+
+def test_import_of_a_model_made_from_weights_is_a_draft(built: RealRepo):
+    """Ollama 0.24 names the weights' blob path as the base (`details.parent_model`), 0.33
+    nothing: either way there is no base model to read, so the import is a draft."""
+    code, out, err = built.mfops("import", built.at("base"), "--as", "copy")
+    assert code == 0, err
+    assert out.startswith("wrote copy/Modelfile.draft (a draft: the server does not say")
+    text = (built.root / "copy" / "Modelfile.draft").read_text()
+    assert "# DRAFT: FROM names the weights blob" in text
+    assert "\nFROM /" in text and "/blobs/sha256-" in text
 
 
 # --------------------------------------------------------------------------- server-side facts

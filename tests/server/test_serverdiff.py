@@ -60,3 +60,19 @@ def test_ref_that_is_a_tag_on_the_server(ws: Workspace):
     assert code == 0
     assert out.splitlines()[1] == f"+++ {ws.double.url} at tag v1.0.0"
     assert "mid:v1.0.0: same" in out
+
+
+def test_two_server_models_one_missing_is_an_unknown_model(ws: Workspace):
+    """A mistyped name or tag is exit 2 naming it; it was a "difference" rendered under the
+    other model's name (`a:1: missing`) that passed with exit 0."""
+    ws.double.client().pull(BASE)
+    ws.double.add_local_model("a:1", from_=BASE, system="one")
+    code, out, err = ws.mfops("diff", "--server", "nosuch:1", "a:1", "--exit-code")
+    assert (code, out) == (2, "")
+    assert err == f"mfops: no model 'nosuch:1' on {ws.double.url} (see `ollama list`)\n"
+    code, out, err = ws.mfops("diff", "--server", "a:1", "a:9", "--format", "json")
+    assert (code, out) == (2, "")
+    assert err == f"mfops: no model 'a:9' on {ws.double.url} (see `ollama list`)\n"
+    code, _, err = ws.mfops("diff", "--server", "x:1", "y:1")
+    assert code == 2
+    assert err == f"mfops: no models 'x:1' and 'y:1' on {ws.double.url} (see `ollama list`)\n"

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import click
 
+from mfops.build.tags import content_tag
 from mfops.cli.commands.serveropts import open_session, server_options
 from mfops.errors import MfopsError
 from mfops.fileio.atomic import write_atomic
+from mfops.graph.revision import Revision
 from mfops.language.names import check_repo_model_name, parse_name
+from mfops.repo.repository import Repo
 from mfops.server.importer import import_model
+
+
+def _current_builds(repo: Repo) -> dict[str, str]:
+    """`name:mf-<digest>` of every repo model as the working tree builds it now; empty when
+    the repo does not load that far (an unlocked base...): import then diffs against the
+    server's base as it finds it."""
+    try:
+        digests = Revision(repo, None).digests
+    except MfopsError:
+        return {}
+    return {name: f"{name}:{content_tag(digest)}" for name, digest in digests.items()}
 
 
 @click.command("import")
@@ -37,11 +51,13 @@ def command(
 
     The Modelfile starts with a comment saying where it came from. When the server knows the
     model's base, it is `FROM <base>` (a repo model's base becomes a source FROM) and only
-    what differs from the base is written. When the server cannot name the base (imported
-    weights), the file is written as NAME/Modelfile.draft instead, which mfops does not load:
-    its FROM names the weights blob on the server, which no build can use, so as NAME/Modelfile
-    it would stop every command on the repository. Point its FROM at the weights file (in
-    the repo) or a registry model, then rename it to NAME/Modelfile.
+    what differs from the base is written; for a source FROM, from the repo's current build
+    of that model when the server has it, since that is what the FROM will inherit. When the
+    server cannot name the base (imported weights), the file is written as
+    NAME/Modelfile.draft instead, which mfops does not load: its FROM names the weights blob
+    on the server, which no build can use, so as NAME/Modelfile it would stop every command
+    on the repository. Point its FROM at the weights file (in the repo) or a registry model,
+    then rename it to NAME/Modelfile.
     """
     import time
 
@@ -70,6 +86,7 @@ def command(
             repo_models=set(models),
             host=session.host.display,
             today=time.strftime("%Y-%m-%d"),
+            current=_current_builds(session.repo),
         )
     finally:
         session.close()

@@ -14,7 +14,7 @@ import click
 
 from mfops.behave import load_suites
 from mfops.cli.render import github_escape, to_json, use_color
-from mfops.errors import EXIT_CHECK_FAILED, MfopsError, RepoError
+from mfops.errors import EXIT_CHECK_FAILED, RepoError
 from mfops.graph.revision import Revision
 from mfops.lint.engine import RULES, Finding, lint_paths, lint_targets
 from mfops.repo.repository import Repo
@@ -91,9 +91,10 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
     `*.Modelfile`, plus the files mfops.yaml lists under them. Each finding reads
     `path:line:col: CODE severity: message`; `--list-rules` explains the codes. A comment
     `# mfops-lint: disable=CODE[,CODE]` in a Modelfile turns codes off for that file.
-    Without PATHs the repo's test suites are loaded and checked too (an invalid suite is
-    exit 2 with its file and line). Exit 1 when any error-level finding exists, else 0;
-    the summary goes to stderr.
+    Without PATHs the repo's graph and test suites are loaded as every other command loads
+    them (a FROM cycle, one model name claimed by two files, a path outside the repository
+    or an invalid suite is exit 2 with its file and line). Exit 1 when any error-level
+    finding exists, else 0; the summary goes to stderr.
     """
     if list_rules:
         _list_rules(fmt)
@@ -128,12 +129,11 @@ def command(ctx: click.Context, paths: tuple[Path, ...], fmt: str, list_rules: b
 
 
 def _check_suites(root: Path) -> None:
-    """Load the repo's test suites as `mfops test` and the gate would: an invalid suite
-    (a bad regex, a JSON schema `$ref` that leaves the schema) is its `file:line` error,
-    exit 2. Skipped when the models themselves do not load: the findings say why."""
-    try:
-        rev = Revision(Repo.find(root), None)
-        graph = rev.graph
-    except MfopsError:
-        return
-    load_suites(rev.snapshot, graph)
+    """Load the repo's models and test suites as `mfops test` and the gate would. Called
+    only when no finding is an error, so a repo whose graph still does not load has a
+    problem no rule names (a FROM cycle, two files claiming one model name, a path outside
+    the repository): that error, like an invalid suite (a bad regex, a JSON schema `$ref`
+    that leaves the schema), is its `file:line` message, exit 2, as every other command
+    would stop on it."""
+    rev = Revision(Repo.find(root), None)
+    load_suites(rev.snapshot, rev.graph)
