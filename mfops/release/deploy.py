@@ -59,6 +59,7 @@ import contextlib
 import functools
 import re
 import secrets
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,7 +74,7 @@ from mfops.graph.effective import declared
 from mfops.graph.revision import Revision
 from mfops.language.suggest import close_matches, did_you_mean
 from mfops.release.retag import Move, RetagInterrupted, key, retag
-from mfops.release.signals import Interrupted, deferred_signals
+from mfops.release.signals import Interrupted, deferred_signals, held_signals
 from mfops.release.verdict import suite_tester
 from mfops.repo import history
 from mfops.repo.history import Entry, HostModel, HostResult, ModelEntry
@@ -738,6 +739,7 @@ def _rollout(
     if servers:
         first = next(iter(servers.values()))
         threading.Thread(target=first.warm, name="mfops-import", daemon=True).start()
+    history.check_writable(repo)  # no record, no rollout: before any host is touched
     rev, refused = release_commit(repo, release)
     if refused:
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
@@ -820,8 +822,13 @@ def _rollout(
             if stopping():
                 break
         signum = pending.first
-    outcome = "failed" if failures or signum is not None else "deployed"
-    return _finish(repo, env, release, rollout, at, results, hosts, outcome, failures, signum)
+        outcome = "failed" if failures or signum is not None else "deployed"
+        # Still deferred: a signal now waits for the record of the hosts' moved tags (one
+        # that raised in the write lost it), then stops with the report of what was done.
+        result = _finish(repo, env, release, rollout, at, results, hosts, outcome, failures, signum)
+        if pending.first is not None:
+            raise DeployInterrupted(result, pending.first)
+        return result
 
 
 def _pool(
@@ -899,7 +906,11 @@ def _finish(
         release=release.record,
         hosts=ordered,
     )
-    history.append(repo, entry)
+    try:
+        with held_signals():  # a record half-written is no record (signals.py)
+            history.append(repo, entry)
+    except KeyboardInterrupt as stop:  # arrived during the write: recorded, then stop
+        signum = signum or getattr(stop, "signum", signal.SIGINT)
     result = DeployResult(entry, release, ordered, tuple(failures), signum)
     if signum is not None:
         raise DeployInterrupted(result, signum)

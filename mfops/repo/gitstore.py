@@ -262,10 +262,11 @@ class GitStore:
         return {name: sha for name, sha in pairs}
 
     def commit_parents(self, tips: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-        """(commit, parents) of every commit reachable from `tips`, newest first."""
+        """(commit, parents) of every commit reachable from `tips`, newest first: no commit
+        before its children, otherwise by commit time (parallel chains interleave)."""
         if not tips:
             return []
-        out = self._run("rev-list", "--parents", "--topo-order", *tips, "--")
+        out = self._run("rev-list", "--parents", "--date-order", *tips, "--")
         rows = []
         for line in out.decode().splitlines():
             commit, *parents = line.split()
@@ -312,12 +313,25 @@ class GitStore:
 
     def update_ref(self, ref: str, new: str, old: str | None) -> bool:
         """Compare-and-swap: point `ref` at `new` only if it still points at `old` (None: only
-        if it does not exist). False when another writer got there first."""
+        if it does not exist). False when another writer got there first: the ref moved, or
+        its lock file exists (git holds it while a write is under way; see `ref_lock`). Any
+        other failure (a hook that refused, a permission) is RepoError with git's words,
+        never a race to retry."""
         try:
             self._run("update-ref", "-m", "mfops record", ref, new, old or "0" * 40)
         except RepoError:
-            return False
+            if self.ref_target(ref) != old or self.ref_lock(ref) is not None:
+                return False
+            raise
         return True
+
+    def ref_lock(self, ref: str) -> Path | None:
+        """The lock file git writes beside `ref` for the moment of an update, when it exists.
+        One left behind (a git killed mid-write) fails every later update of the ref with
+        the same words as a writer holding it: only its staying there tells them apart."""
+        common = self._run("rev-parse", "--git-common-dir").decode().strip()
+        lock = self.git_root / common / f"{ref}.lock"
+        return lock if lock.exists() else None
 
     def fetch_ref(self, remote: str, source: str, destination: str) -> bool:
         """`git fetch REMOTE +SOURCE:DESTINATION`; False when the remote has no SOURCE."""
