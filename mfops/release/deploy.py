@@ -743,12 +743,40 @@ def _rollout(
     rev, refused = release_commit(repo, release)
     if refused:
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
-    # A host that does not answer refuses the rollout before any starts (all asked at once).
+
+    # A host that does not answer, or that would refuse the release (its base, its Ollama:
+    # the checks of its own first step, as the dry run asks them), refuses the rollout
+    # before any host starts (all asked at once). Found only at its turn, it came after the
+    # hosts before it had moved: an environment left half on the release, which the dry run
+    # had already said the deploy would refuse.
+    def ready(server: Server) -> tuple[str, str | None, str | None]:
+        version, why = probe(server)
+        if why is not None:
+            return version, why, None
+        try:
+            listing = server.models()
+            require_host(
+                rev,
+                list(release.models),
+                listing,
+                version,
+                host=server.host.display,
+                read_back=server.show,
+            )
+        except (ServerUnreachable, ServerTimeout) as err:
+            return version, str(err), None
+        except (CheckFailed, ServerError) as err:
+            return version, None, str(err)
+        return version, None, None
+
     with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as probes:
-        answers = dict(zip(servers, probes.map(probe, servers.values()), strict=True))
-    for identity, (_, why) in answers.items():
+        checked = dict(zip(servers, probes.map(ready, servers.values()), strict=True))
+    answers = {identity: (version, why) for identity, (version, why, _) in checked.items()}
+    for identity, (_, why, refusal) in checked.items():
         if why is not None:
             results[identity] = HostResult(identity, "unreachable", reason=why)
+        elif refusal is not None:
+            results[identity] = HostResult(identity, "refused", reason=refusal)
     if results:
         down = [
             f"{h.identity}: {results[h.identity].reason}" for h in hosts if h.identity in results
