@@ -134,7 +134,7 @@ class Started:
         """Its output; a failure becomes RepoError with git's own last line."""
         out, err = self.proc.communicate()
         if self.proc.returncode != 0:
-            raise RepoError(f"git {self.command} failed: {_stderr(err, self.proc.returncode)}")
+            raise _failed(self.command, err, self.proc.returncode)
         return out
 
     def close(self) -> None:
@@ -177,7 +177,7 @@ class GitStore:
         except OSError as err:
             raise RepoError(f"cannot run git: {err.strerror or err}") from None
         if done.returncode != 0:
-            raise RepoError(f"git {args[0]} failed: {_stderr(done.stderr, done.returncode)}")
+            raise _failed(args[0], done.stderr, done.returncode)
         return done.stdout
 
     def start(self, *args: str) -> Started:
@@ -358,8 +358,12 @@ class GitStore:
         try:
             self._run("push", "--quiet", "--end-of-options", remote, f"{ref}:{ref}")
         except RepoError as err:
-            text = str(err).lower()
-            if "rejected" in text or "non-fast-forward" in text or "fetch first" in text:
+            text = (err.stderr if isinstance(err, GitFailed) else str(err)).lower()
+            # Lost a race: the remote's ref moved before the push (` ! [rejected] ... (fetch
+            # first)`) or while it ran (`[remote rejected]`, the remote could not lock the
+            # ref: "is at X but expected Y"); any other `[remote rejected]` is a refusal.
+            moved = "[remote rejected]" in text and "cannot lock ref" in text
+            if moved or "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
                 return False
             raise
         return True
@@ -524,6 +528,19 @@ class BlobStream:
         self.close()
 
 
-def _stderr(raw: bytes, status: int) -> str:
+class GitFailed(RepoError):
+    """A git command failed: the message shows one line of what git said, `stderr` all of
+    it (what a push that lost a race says is in the middle, under advice)."""
+
+    def __init__(self, message: str, stderr: str) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
+def _failed(command: str, raw: bytes, status: int) -> GitFailed:
+    """git's first `fatal:` line (its last line may be advice, such as "and the repository
+    exists." under a remote that is not one), else its last line."""
     text = raw.decode("utf-8", "replace").strip()
-    return text.splitlines()[-1] if text else f"exit status {status}"
+    lines = text.splitlines()
+    line = next((x for x in lines if x.startswith("fatal: ")), lines[-1] if lines else "")
+    return GitFailed(f"git {command} failed: {line or f'exit status {status}'}", text)
