@@ -78,6 +78,18 @@ def validate_ref(ref: str) -> None:
         raise RefError(f"invalid ref {ref!r}: {reason}")
 
 
+def validate_remote(remote: str) -> None:
+    """Refuse, before git runs, a remote that is not a configured remote's name (the same
+    rules as a ref name: never an option, a path or a URL), saying it is a remote."""
+    try:
+        validate_ref(remote)
+    except RefError:
+        raise RefError(
+            f"invalid remote {remote!r}: give the name of one of the repository's remotes",
+            hint="`git remote -v` lists them; `git remote add NAME URL` adds one",
+        ) from None
+
+
 def _ref_problem(base: str) -> str | None:
     if not base:
         return "no name before '~' or '^'"
@@ -335,7 +347,7 @@ class GitStore:
 
     def fetch_ref(self, remote: str, source: str, destination: str) -> bool:
         """`git fetch REMOTE +SOURCE:DESTINATION`; False when the remote has no SOURCE."""
-        validate_ref(remote)
+        validate_remote(remote)
         try:
             self._run(
                 "fetch",
@@ -354,7 +366,7 @@ class GitStore:
     def push_ref(self, remote: str, ref: str) -> bool:
         """`git push REMOTE REF:REF` (fast-forward only); False when the remote refused it
         because it moved on (fetch, merge, and try again)."""
-        validate_ref(remote)
+        validate_remote(remote)
         try:
             self._run("push", "--quiet", "--end-of-options", remote, f"{ref}:{ref}")
         except RepoError as err:

@@ -447,3 +447,15 @@ def test_sync_with_a_remote_that_is_not_one_says_what_git_said_first(tmp_path, g
     assert done.stderr.splitlines() == [
         "mfops: git fetch failed: fatal: 'nosuch' does not appear to be a git repository"
     ]
+    # a path or URL is not a remote's name: said so, not "invalid ref ... misplaced '/'"
+    done = subprocess.run(
+        [installed_mfops(), "-C", str(one.root), "history", "--sync", str(tmp_path / "x.git")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"mfops: invalid remote '{tmp_path / 'x.git'}': give the name of one of the "
+        "repository's remotes (`git remote -v` lists them; `git remote add NAME URL` adds one)"
+    ]
