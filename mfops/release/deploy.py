@@ -1055,8 +1055,8 @@ def env_status(
         if newest is not None and own is not newest:
             there = next((h for h in newest.hosts if h.host == ident), None)
             why = there.reason if there is not None and there.reason else None
-            how = there.state if there is not None else "not in the environment then"
-            missed = f"newest deploy {newest.from_tag} ({newest.id}) {how} here" + (
+            how = f"{there.state} here" if there is not None else "made before it joined"
+            missed = f"newest deploy {newest.from_tag} ({newest.id}) {how}" + (
                 f": {why}" if why else ""
             )
         if own is None:
