@@ -32,6 +32,7 @@ history has no record of promoting that release on this host.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from mfops.errors import MfopsError
 from mfops.language.names import parse_name
 from mfops.language.suggest import close_matches, did_you_mean, missing_tag_hint
 from mfops.release.retag import BACKUP_PREFIX, Move, key, retag
-from mfops.release.signals import held_signals
+from mfops.release.signals import Interrupted, held_signals
 from mfops.release.verdict import ModelTests, Tester, TestSummary
 from mfops.repo import history
 from mfops.repo.history import Destination, Entry, ModelEntry
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from mfops.server.client import Server
 
 __all__ = [
+    "PromoteInterrupted",
     "PromoteRequest",
     "Result",
     "Target",
@@ -116,6 +118,15 @@ class Result:
     @property
     def reason(self) -> str | None:
         return self.entry.reason
+
+
+class PromoteInterrupted(Interrupted):
+    """A stop signal arrived while the attempt was being recorded: it was recorded (as
+    `result` says, the tags as it says), then the signal took effect."""
+
+    def __init__(self, result: Result, signum: int) -> None:
+        super().__init__(signum)
+        self.result = result
 
 
 def check_tags(*tags: str) -> None:
@@ -289,9 +300,13 @@ def promote(
             commit=target.commit,
             dirty=target.dirty or req.from_tag.casefold().endswith("-dirty"),
         )
-        with held_signals():  # a record half-written is no record (signals.py)
-            history.append(target.repo, entry)
-        return Result(entry, tuple(problems), tuple(warnings), tests, moves)
+        result = Result(entry, tuple(problems), tuple(warnings), tests, moves)
+        try:
+            with held_signals():  # a record half-written is no record (signals.py)
+                history.append(target.repo, entry)
+        except KeyboardInterrupt as stop:  # arrived during the write: recorded, then stop
+            raise PromoteInterrupted(result, getattr(stop, "signum", signal.SIGINT)) from None
+        return result
 
     problems, warnings = _precheck(target, rev, req, names, listing)
     if problems:

@@ -124,6 +124,9 @@ def test_sigint_while_a_promotion_is_recorded_keeps_the_record(rel, tmp_path):
     assert "Traceback" not in err
     record = rel.history()[-1]
     assert record["kind"] == "promote" and record["outcome"] == "promoted"
+    # the report of what was done and recorded, then the interrupt
+    assert f"recorded in the history as {record['id']}" in out
+    assert err.strip().splitlines()[-1] == "mfops: interrupted (SIGINT)"
     assert record["to"] == "v2"
     assert all(v is not None for v in rel.digests(("v2",)).values())
     assert not lock_file(rel).exists()
