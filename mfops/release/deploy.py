@@ -59,6 +59,7 @@ import contextlib
 import functools
 import re
 import secrets
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,7 +74,7 @@ from mfops.graph.effective import declared
 from mfops.graph.revision import Revision
 from mfops.language.suggest import close_matches, did_you_mean
 from mfops.release.retag import Move, RetagInterrupted, key, retag
-from mfops.release.signals import Interrupted, deferred_signals
+from mfops.release.signals import Interrupted, deferred_signals, held_signals
 from mfops.release.verdict import suite_tester
 from mfops.repo import history
 from mfops.repo.history import Entry, HostModel, HostResult, ModelEntry
@@ -738,15 +739,44 @@ def _rollout(
     if servers:
         first = next(iter(servers.values()))
         threading.Thread(target=first.warm, name="mfops-import", daemon=True).start()
+    history.check_writable(repo)  # no record, no rollout: before any host is touched
     rev, refused = release_commit(repo, release)
     if refused:
         return _finish(repo, env, release, rollout, at, results, hosts, "refused", refused, None)
-    # A host that does not answer refuses the rollout before any starts (all asked at once).
+
+    # A host that does not answer, or that would refuse the release (its base, its Ollama:
+    # the checks of its own first step, as the dry run asks them), refuses the rollout
+    # before any host starts (all asked at once). Found only at its turn, it came after the
+    # hosts before it had moved: an environment left half on the release, which the dry run
+    # had already said the deploy would refuse.
+    def ready(server: Server) -> tuple[str, str | None, str | None]:
+        version, why = probe(server)
+        if why is not None:
+            return version, why, None
+        try:
+            listing = server.models()
+            require_host(
+                rev,
+                list(release.models),
+                listing,
+                version,
+                host=server.host.display,
+                read_back=server.show,
+            )
+        except (ServerUnreachable, ServerTimeout) as err:
+            return version, str(err), None
+        except (CheckFailed, ServerError) as err:
+            return version, None, str(err)
+        return version, None, None
+
     with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as probes:
-        answers = dict(zip(servers, probes.map(probe, servers.values()), strict=True))
-    for identity, (_, why) in answers.items():
+        checked = dict(zip(servers, probes.map(ready, servers.values()), strict=True))
+    answers = {identity: (version, why) for identity, (version, why, _) in checked.items()}
+    for identity, (_, why, refusal) in checked.items():
         if why is not None:
             results[identity] = HostResult(identity, "unreachable", reason=why)
+        elif refusal is not None:
+            results[identity] = HostResult(identity, "refused", reason=refusal)
     if results:
         down = [
             f"{h.identity}: {results[h.identity].reason}" for h in hosts if h.identity in results
@@ -820,8 +850,13 @@ def _rollout(
             if stopping():
                 break
         signum = pending.first
-    outcome = "failed" if failures or signum is not None else "deployed"
-    return _finish(repo, env, release, rollout, at, results, hosts, outcome, failures, signum)
+        outcome = "failed" if failures or signum is not None else "deployed"
+        # Still deferred: a signal now waits for the record of the hosts' moved tags (one
+        # that raised in the write lost it), then stops with the report of what was done.
+        result = _finish(repo, env, release, rollout, at, results, hosts, outcome, failures, signum)
+        if pending.first is not None:
+            raise DeployInterrupted(result, pending.first)
+        return result
 
 
 def _pool(
@@ -899,7 +934,11 @@ def _finish(
         release=release.record,
         hosts=ordered,
     )
-    history.append(repo, entry)
+    try:
+        with held_signals():  # a record half-written is no record (signals.py)
+            history.append(repo, entry)
+    except KeyboardInterrupt as stop:  # arrived during the write: recorded, then stop
+        signum = signum or getattr(stop, "signum", signal.SIGINT)
     result = DeployResult(entry, release, ordered, tuple(failures), signum)
     if signum is not None:
         raise DeployInterrupted(result, signum)
@@ -1016,8 +1055,8 @@ def env_status(
         if newest is not None and own is not newest:
             there = next((h for h in newest.hosts if h.host == ident), None)
             why = there.reason if there is not None and there.reason else None
-            how = there.state if there is not None else "not in the environment then"
-            missed = f"newest deploy {newest.from_tag} ({newest.id}) {how} here" + (
+            how = f"{there.state} here" if there is not None else "made before it joined"
+            missed = f"newest deploy {newest.from_tag} ({newest.id}) {how}" + (
                 f": {why}" if why else ""
             )
         if own is None:

@@ -60,6 +60,7 @@ from mfops.lint.engine import lint_repo, plural
 from mfops.release.current import Release, has_releases, release_baselines, restore_release
 from mfops.release.poolbuild import build_on_rest
 from mfops.release.promote import PromoteRequest, promote, target_of
+from mfops.release.signals import held_signals
 from mfops.release.verdict import Against, comparing_tester, suite_tester
 from mfops.repo import history
 from mfops.repo.history import Entry, ModelEntry
@@ -259,7 +260,8 @@ class Gate:
             dirty=repo.is_dirty(),
             stage=step.name,
         )
-        history.append(repo, entry)
+        with held_signals():  # a record half-written is no record (signals.py)
+            history.append(repo, entry)
         return entry.id
 
     # -- steps ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 from mfops.behave.merge import Merged
 from mfops.errors import EXIT_CHECK_FAILED
+from mfops.release.signals import held_signals
 from mfops.repo import history
 from mfops.repo.history import Entry, ModelEntry, TestCounts
 from mfops.repo.repository import Repo
@@ -96,7 +97,8 @@ def record_failed_merge(repo: Repo, merged: Merged) -> str | None:
         dirty=bool(block.get("dirty")),
         stage=stage,
     )
-    history.append(repo, entry)
+    with held_signals():  # a record half-written is no record (signals.py)
+        history.append(repo, entry)
     return entry.id
 
 

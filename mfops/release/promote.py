@@ -32,6 +32,7 @@ history has no record of promoting that release on this host.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from mfops.errors import MfopsError
 from mfops.language.names import parse_name
 from mfops.language.suggest import close_matches, did_you_mean, missing_tag_hint
 from mfops.release.retag import BACKUP_PREFIX, Move, key, retag
+from mfops.release.signals import Interrupted, held_signals
 from mfops.release.verdict import ModelTests, Tester, TestSummary
 from mfops.repo import history
 from mfops.repo.history import Destination, Entry, ModelEntry
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from mfops.server.client import Server
 
 __all__ = [
+    "PromoteInterrupted",
     "PromoteRequest",
     "Result",
     "Target",
@@ -115,6 +118,15 @@ class Result:
     @property
     def reason(self) -> str | None:
         return self.entry.reason
+
+
+class PromoteInterrupted(Interrupted):
+    """A stop signal arrived while the attempt was being recorded: it was recorded (as
+    `result` says, the tags as it says), then the signal took effect."""
+
+    def __init__(self, result: Result, signum: int) -> None:
+        super().__init__(signum)
+        self.result = result
 
 
 def check_tags(*tags: str) -> None:
@@ -224,7 +236,7 @@ def promote(
     check_tags(req.from_tag, req.to_tag, *req.aliases)
     if not req.names:
         raise MfopsError("no models to promote", hint="name them, or pass --all")
-    target.repo.store  # noqa: B018 - records live in git: no git, no release (before any move)
+    history.check_writable(target.repo)  # records live in git: no record, no release
     names = rev.graph.closure([rev.graph[n].name for n in req.names])
     tags = (req.to_tag, *req.aliases)
     at = now_utc()
@@ -288,8 +300,13 @@ def promote(
             commit=target.commit,
             dirty=target.dirty or req.from_tag.casefold().endswith("-dirty"),
         )
-        history.append(target.repo, entry)
-        return Result(entry, tuple(problems), tuple(warnings), tests, moves)
+        result = Result(entry, tuple(problems), tuple(warnings), tests, moves)
+        try:
+            with held_signals():  # a record half-written is no record (signals.py)
+                history.append(target.repo, entry)
+        except KeyboardInterrupt as stop:  # arrived during the write: recorded, then stop
+            raise PromoteInterrupted(result, getattr(stop, "signum", signal.SIGINT)) from None
+        return result
 
     problems, warnings = _precheck(target, rev, req, names, listing)
     if problems:
@@ -445,7 +462,7 @@ def rollback(
     if not aliases:
         raise MfopsError("no alias to point back", hint="pass --alias")
     check_tags(to_tag, *aliases)
-    target.repo.store  # noqa: B018 - records live in git: no git, no rollback
+    history.check_writable(target.repo)  # records live in git: no record, no rollback
     wanted = list(names or ()) + ([name] if name is not None else [])
     if not wanted:
         raise MfopsError("no models to roll back", hint="name one, or pass --all")
@@ -529,7 +546,8 @@ def rollback(
         commit=target.commit,
         dirty=target.dirty,
     )
-    history.append(target.repo, entry)
+    with held_signals():
+        history.append(target.repo, entry)
     if interrupted is not None:
         raise interrupted
     problems = (outcome.error or "",) if state == "refused" else ()

@@ -18,6 +18,12 @@ backup tags on the server and no record. So:
   deleted its destination. The restore then runs with the signals still deferred. A
   third signal while deferred stops at once (the escape hatch for a server that hangs;
   `--timeout` bounds each call anyway).
+- `held_signals` (around every write of a release record) holds them back until the record
+  is written, then delivers them as if they had just arrived. Raised in the middle of the
+  write, the interrupt killed git (subprocess kills its child on the way out) after the
+  tags had moved: a deploy done on every host left no record, so `status --env` called
+  every host drifted, and the killed `git update-ref` left its lock file behind, which
+  failed every later record of the clone.
 
 Signal handlers can only be set from the main thread; elsewhere both are no-ops.
 """
@@ -139,3 +145,22 @@ def deferred_signals() -> Iterator[Pending]:
         yield pending
     finally:
         _restore(previous)
+
+
+@contextmanager
+def held_signals() -> Iterator[None]:
+    """Within: SIGINT, SIGTERM and SIGHUP wait; when the section ends, the first one that
+    arrived is raised again, to the handler that was in place before (the CLI's: an
+    interrupt after the write; an enclosing `deferred_signals`: noted there). A third
+    signal stops at once, as in `deferred_signals`."""
+    if not _main_thread():
+        yield
+        return
+    pending = Pending()
+    previous = _install(pending.note, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        _restore(previous)
+        if pending.first is not None and len(pending.signums) < _FORCE_AFTER:
+            signal.raise_signal(pending.first)

@@ -78,6 +78,18 @@ def validate_ref(ref: str) -> None:
         raise RefError(f"invalid ref {ref!r}: {reason}")
 
 
+def validate_remote(remote: str) -> None:
+    """Refuse, before git runs, a remote that is not a configured remote's name (the same
+    rules as a ref name: never an option, a path or a URL), saying it is a remote."""
+    try:
+        validate_ref(remote)
+    except RefError:
+        raise RefError(
+            f"invalid remote {remote!r}: give the name of one of the repository's remotes",
+            hint="`git remote -v` lists them; `git remote add NAME URL` adds one",
+        ) from None
+
+
 def _ref_problem(base: str) -> str | None:
     if not base:
         return "no name before '~' or '^'"
@@ -134,7 +146,7 @@ class Started:
         """Its output; a failure becomes RepoError with git's own last line."""
         out, err = self.proc.communicate()
         if self.proc.returncode != 0:
-            raise RepoError(f"git {self.command} failed: {_stderr(err, self.proc.returncode)}")
+            raise _failed(self.command, err, self.proc.returncode)
         return out
 
     def close(self) -> None:
@@ -177,7 +189,7 @@ class GitStore:
         except OSError as err:
             raise RepoError(f"cannot run git: {err.strerror or err}") from None
         if done.returncode != 0:
-            raise RepoError(f"git {args[0]} failed: {_stderr(done.stderr, done.returncode)}")
+            raise _failed(args[0], done.stderr, done.returncode)
         return done.stdout
 
     def start(self, *args: str) -> Started:
@@ -262,10 +274,11 @@ class GitStore:
         return {name: sha for name, sha in pairs}
 
     def commit_parents(self, tips: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-        """(commit, parents) of every commit reachable from `tips`, newest first."""
+        """(commit, parents) of every commit reachable from `tips`, newest first: no commit
+        before its children, otherwise by commit time (parallel chains interleave)."""
         if not tips:
             return []
-        out = self._run("rev-list", "--parents", "--topo-order", *tips, "--")
+        out = self._run("rev-list", "--parents", "--date-order", *tips, "--")
         rows = []
         for line in out.decode().splitlines():
             commit, *parents = line.split()
@@ -312,16 +325,29 @@ class GitStore:
 
     def update_ref(self, ref: str, new: str, old: str | None) -> bool:
         """Compare-and-swap: point `ref` at `new` only if it still points at `old` (None: only
-        if it does not exist). False when another writer got there first."""
+        if it does not exist). False when another writer got there first: the ref moved, or
+        its lock file exists (git holds it while a write is under way; see `ref_lock`). Any
+        other failure (a hook that refused, a permission) is RepoError with git's words,
+        never a race to retry."""
         try:
             self._run("update-ref", "-m", "mfops record", ref, new, old or "0" * 40)
         except RepoError:
-            return False
+            if self.ref_target(ref) != old or self.ref_lock(ref) is not None:
+                return False
+            raise
         return True
+
+    def ref_lock(self, ref: str) -> Path | None:
+        """The lock file git writes beside `ref` for the moment of an update, when it exists.
+        One left behind (a git killed mid-write) fails every later update of the ref with
+        the same words as a writer holding it: only its staying there tells them apart."""
+        common = self._run("rev-parse", "--git-common-dir").decode().strip()
+        lock = self.git_root / common / f"{ref}.lock"
+        return lock if lock.exists() else None
 
     def fetch_ref(self, remote: str, source: str, destination: str) -> bool:
         """`git fetch REMOTE +SOURCE:DESTINATION`; False when the remote has no SOURCE."""
-        validate_ref(remote)
+        validate_remote(remote)
         try:
             self._run(
                 "fetch",
@@ -340,12 +366,16 @@ class GitStore:
     def push_ref(self, remote: str, ref: str) -> bool:
         """`git push REMOTE REF:REF` (fast-forward only); False when the remote refused it
         because it moved on (fetch, merge, and try again)."""
-        validate_ref(remote)
+        validate_remote(remote)
         try:
             self._run("push", "--quiet", "--end-of-options", remote, f"{ref}:{ref}")
         except RepoError as err:
-            text = str(err).lower()
-            if "rejected" in text or "non-fast-forward" in text or "fetch first" in text:
+            text = (err.stderr if isinstance(err, GitFailed) else str(err)).lower()
+            # Lost a race: the remote's ref moved before the push (` ! [rejected] ... (fetch
+            # first)`) or while it ran (`[remote rejected]`, the remote could not lock the
+            # ref: "is at X but expected Y"); any other `[remote rejected]` is a refusal.
+            moved = "[remote rejected]" in text and "cannot lock ref" in text
+            if moved or "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
                 return False
             raise
         return True
@@ -510,6 +540,19 @@ class BlobStream:
         self.close()
 
 
-def _stderr(raw: bytes, status: int) -> str:
+class GitFailed(RepoError):
+    """A git command failed: the message shows one line of what git said, `stderr` all of
+    it (what a push that lost a race says is in the middle, under advice)."""
+
+    def __init__(self, message: str, stderr: str) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
+def _failed(command: str, raw: bytes, status: int) -> GitFailed:
+    """git's first `fatal:` line (its last line may be advice, such as "and the repository
+    exists." under a remote that is not one), else its last line."""
     text = raw.decode("utf-8", "replace").strip()
-    return text.splitlines()[-1] if text else f"exit status {status}"
+    lines = text.splitlines()
+    line = next((x for x in lines if x.startswith("fatal: ")), lines[-1] if lines else "")
+    return GitFailed(f"git {command} failed: {line or f'exit status {status}'}", text)

@@ -511,6 +511,12 @@ def headline(entry: Entry) -> str:
     return f"mfops {entry.kind} {entry.outcome}: {models} {entry.from_tag} -> {tags or '-'}"
 
 
+def check_writable(repo: Repo) -> None:
+    """Raise RepoError now when a record could not be written (a lock file a killed git
+    left on the ref): asked before a release moves any tag (records.py)."""
+    RecordStore(repo.store).check_writable()
+
+
 def append(repo: Repo, entry: Entry) -> str:
     """Write one record (a commit on refs/mfops/history, compare-and-swap); its commit."""
     data = json.dumps(entry.to_json(), indent=1, sort_keys=True) + "\n"

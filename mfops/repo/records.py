@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 from mfops.errors import RepoError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mfops.repo.gitstore import GitStore
 
 HISTORY_REF = "refs/mfops/history"
@@ -32,6 +34,23 @@ REMOTES_PREFIX = "refs/mfops/remotes/"
 RECORD_FILE = "record.json"
 #: Compare-and-swap attempts before giving up (each loses only to a successful writer).
 RETRIES = 50
+
+
+def _stuck(what: str, store: GitStore) -> RepoError:
+    """Why every attempt lost: a lock file that stayed (a git killed while writing the ref
+    leaves it; "try again" would fail the same way), else writers that kept winning."""
+    lock = store.ref_lock(HISTORY_REF)
+    if lock is not None:
+        return _locked(f"{what}: {HISTORY_REF} stayed locked through {RETRIES} attempts", lock)
+    return RepoError(f"{what}: {HISTORY_REF} kept changing ({RETRIES} attempts)", hint="try again")
+
+
+def _locked(message: str, lock: Path) -> RepoError:
+    return RepoError(
+        f"{message} ({lock} exists)",
+        hint="if no git or mfops is writing in this repository, a git stopped mid-write "
+        "left that file behind: delete it, then run the command again",
+    )
 
 
 def _backoff(attempt: int) -> None:
@@ -63,6 +82,19 @@ class RecordStore:
             tips[HISTORY_REF] = local
         return tips
 
+    def check_writable(self) -> None:
+        """Raise RepoError when no record could be written: the ref's lock file is there and
+        stays (for a second: a writer holds it for milliseconds). Asked before a release
+        moves a tag, so that no tag moves whose record then cannot be written."""
+        lock = self.store.ref_lock(HISTORY_REF)
+        for _ in range(9):
+            if lock is None:
+                return
+            time.sleep(0.1)
+            lock = self.store.ref_lock(HISTORY_REF)
+        if lock is not None:
+            raise _locked(f"cannot record a release: {HISTORY_REF} is locked", lock)
+
     def read(self) -> list[RawRecord]:
         """Every record reachable from any tip, each once, newest first (graph order)."""
         found = self.commits()
@@ -78,11 +110,16 @@ class RecordStore:
         label = {sha: ref for ref, sha in sorted(tips.items(), reverse=True)}
         starts = list(dict.fromkeys([tips.get(HISTORY_REF, ""), *sorted(tips.values())]))
         starts = [s for s in starts if s]
-        parents = dict(self.store.commit_parents(starts))
+        # Newest first by the time each was written, never a record before one written
+        # after it on its own chain. Records merged in from another clone interleave with
+        # this clone's by time: walking the local first-parent chain first listed all of
+        # them as older than every local record, so after `history --sync` a teammate's
+        # newer deploy or promotion was not the newest (status --env, rollback --env, the
+        # gate's scope all read an older one).
         return [
             (c, label.get(c, HISTORY_REF))
-            for c in _newest_first(starts, parents)
-            if len(parents[c]) < 2
+            for c, parents in self.store.commit_parents(starts)
+            if len(parents) < 2
         ]
 
     def contents(self, commits: list[str]) -> list[bytes | None]:
@@ -105,14 +142,26 @@ class RecordStore:
             if self.store.update_ref(HISTORY_REF, new, old):
                 return new
             _backoff(1)
-        raise RepoError(f"could not merge the release records: {HISTORY_REF} kept changing")
+        raise _stuck("could not merge the release records", self.store)
 
     def _parents(self, old: str | None) -> list[str]:
+        """The parents of the next commit: the local tip and every fetched copy it does not
+        contain yet; a copy that contains a parent replaces it (a fast-forward, no merge
+        commit), so new records on top of what both sides had stay one chain."""
         parents = [old] if old else []
         for sha in sorted(set(self.store.refs_under(REMOTES_PREFIX).values())):
-            if sha in parents or (old and self.store.is_ancestor(sha, old)):
+            if any(sha == p or self.store.is_ancestor(sha, p) for p in parents):
                 continue
-            parents.append(sha)
+            behind = {p for p in parents if self.store.is_ancestor(p, sha)}
+            if not behind:
+                parents.append(sha)
+                continue
+            first = next(i for i, p in enumerate(parents) if p in behind)
+            parents = [
+                sha if i == first else p
+                for i, p in enumerate(parents)
+                if i == first or p not in behind
+            ]
         return parents
 
     def sync(self, remote: str) -> tuple[bool, int]:
@@ -145,24 +194,4 @@ class RecordStore:
             if self.store.update_ref(HISTORY_REF, new, old):
                 return new
             _backoff(attempt)
-        raise RepoError(
-            f"could not write the release record: {HISTORY_REF} kept changing ({RETRIES} attempts)",
-            hint="try again",
-        )
-
-
-def _newest_first(starts: list[str], parents: dict[str, tuple[str, ...]]) -> list[str]:
-    """Every commit reachable from `starts`, newest first along each first-parent chain
-    (the local ref's chain first), so records keep the order they were written in."""
-    order: list[str] = []
-    seen: set[str] = set()
-    pending = list(reversed(starts))
-    while pending:
-        commit: str | None = pending.pop()
-        while commit is not None and commit not in seen:
-            seen.add(commit)
-            order.append(commit)
-            first, *others = parents.get(commit, ()) or (None,)
-            pending.extend(reversed(others))
-            commit = first
-    return order
+        raise _stuck("could not write the release record", self.store)

@@ -310,3 +310,152 @@ def test_history_filters_by_host_in_any_spelling(rel: Release):
         data = json.loads(rel.ok("history", "--host", spelling, "--format", "json"))
         assert [e["host"] for e in data] == [f"http://127.0.0.1:{port}"]
     assert rel.ok("history", "--host", "http://127.0.0.1:1", "--format", "json") == "[]\n"
+
+
+def clones_of_one_remote(tmp_path, git: GitRepo, n: int = 2) -> list[Repo]:
+    remote = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(git.root), str(remote)], check=True)
+    out = []
+    for k in range(1, n + 1):
+        path = tmp_path / f"clone{k}"
+        subprocess.run(["git", "clone", "-q", str(remote), str(path)], check=True)
+        out.append(Repo.find(explicit=path))
+    return out
+
+
+def cli_history(clone: Repo, *args: str) -> list[str]:
+    """The record ids `mfops history` lists, newest first (the installed CLI)."""
+    from tests.conftest import installed_mfops
+
+    done = subprocess.run(
+        [installed_mfops(), "-C", str(clone.root), "history", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [e["id"] for e in json.loads(done.stdout)]
+
+
+def test_records_a_teammate_wrote_after_ours_are_newer_once_synced(tmp_path, git, monkeypatch):
+    """Clone two had id-1; clone one wrote id-2 and id-3 on top and pushed. Two's sync used
+    to make a merge commit whose first parent was its own old tip, and reading walked that
+    chain first: id-2 and id-3 came out as the OLDEST records, so the newest deploy or
+    promotion (status --env, rollback --env, the gate's scope) was id-1."""
+    one, two = clones_of_one_remote(tmp_path, git)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1000000000 +0000")
+    history.append(one, entry(1))
+    cli_history(one, "--sync", "origin")
+    cli_history(two, "--sync", "origin")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1000000100 +0000")
+    history.append(one, entry(2))
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1000000200 +0000")
+    history.append(one, entry(3))
+    cli_history(one, "--sync", "origin")
+    assert cli_history(two, "--sync", "origin") == ["id-3", "id-2", "id-1"]
+    assert [e.id for e in history.load(two)] == ["id-1", "id-2", "id-3"]  # oldest first
+    # nothing to merge: two's ref fast-forwards to one's, no merge commit in between
+    assert two.store.ref_target("refs/mfops/history") == one.store.ref_target("refs/mfops/history")
+
+
+def test_records_written_apart_in_two_clones_read_in_the_order_they_were_written(
+    tmp_path, git, monkeypatch
+):
+    one, two = clones_of_one_remote(tmp_path, git)
+    for clone, n, at in ((one, 1, 100), (two, 2, 200), (one, 3, 300)):
+        monkeypatch.setenv("GIT_COMMITTER_DATE", f"@{1000000000 + at} +0000")
+        history.append(clone, entry(n))
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1000000400 +0000")
+    cli_history(one, "--sync", "origin")
+    cli_history(two, "--sync", "origin")
+    cli_history(one, "--sync", "origin")
+    for clone in (one, two):
+        assert cli_history(clone) == ["id-3", "id-2", "id-1"]
+        assert [e.id for e in history.load(clone)] == ["id-1", "id-2", "id-3"]
+
+
+RACE_HOOKS = {
+    # the remote's ref moves right after sync's fetch: ` ! [rejected] (fetch first)`
+    "before": (
+        "reference-transaction",
+        '[ "$1" = committed ] || exit 0\ngrep -q refs/mfops/remotes/origin || exit 0\n',
+    ),
+    # ... or while the push runs: `[remote rejected] (failed to update ref)`
+    "during": ("pre-push", ""),
+}
+
+
+@pytest.mark.parametrize("when", sorted(RACE_HOOKS))
+def test_a_sync_whose_push_loses_a_race_fetches_merges_and_pushes_again(tmp_path, git, when):
+    """Another clone pushed its records just before (or while) sync pushed: git says so in
+    the middle of its message; reading only its last line (`hint: See the 'Note about
+    fast-forwards'...`, or `error: failed to push some refs to ...`) mfops took the lost
+    race for an error and stopped, exit 2, where it is meant to fetch, merge and push
+    again."""
+    one, two = clones_of_one_remote(tmp_path, git)
+    remote = tmp_path / "origin.git"
+    history.append(one, entry(1))
+    cli_history(one, "--sync", "origin")
+    cli_history(two, "--sync", "origin")
+    history.append(one, entry(2))
+    theirs = one.store.ref_target("refs/mfops/history")
+    subprocess.run(  # the objects on the remote; its history ref moves only in the hook
+        [
+            "git",
+            "-C",
+            str(one.root),
+            "push",
+            "-q",
+            "origin",
+            "refs/mfops/history:refs/mfops/racing",
+        ],
+        check=True,
+    )
+    history.append(two, entry(3))
+    subprocess.run(  # the fetch writes it anew (a ref transaction the hook sees)
+        ["git", "-C", str(two.root), "update-ref", "-d", "refs/mfops/remotes/origin"], check=True
+    )
+    name, guard = RACE_HOOKS[when]
+    hook = two.root / ".git" / "hooks" / name
+    done = tmp_path / "raced"
+    hook.write_text(
+        "#!/bin/sh\n"
+        + guard
+        + f"[ -e '{done}' ] && exit 0\n"
+        + f"touch '{done}'\n"
+        + f"git --git-dir='{remote}' update-ref refs/mfops/history {theirs}\n"
+    )
+    hook.chmod(0o755)
+    assert cli_history(two, "--sync", "origin") == ["id-3", "id-2", "id-1"]
+    assert done.exists()
+    cli_history(one, "--sync", "origin")
+    assert cli_history(one) == ["id-3", "id-2", "id-1"]
+
+
+def test_sync_with_a_remote_that_is_not_one_says_what_git_said_first(tmp_path, git):
+    """git's last line under a bad remote is advice ("and the repository exists.")."""
+    (one,) = clones_of_one_remote(tmp_path, git, 1)
+    from tests.conftest import installed_mfops
+
+    done = subprocess.run(
+        [installed_mfops(), "-C", str(one.root), "history", "--sync", "nosuch"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "mfops: git fetch failed: fatal: 'nosuch' does not appear to be a git repository"
+    ]
+    # a path or URL is not a remote's name: said so, not "invalid ref ... misplaced '/'"
+    done = subprocess.run(
+        [installed_mfops(), "-C", str(one.root), "history", "--sync", str(tmp_path / "x.git")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"mfops: invalid remote '{tmp_path / 'x.git'}': give the name of one of the "
+        "repository's remotes (`git remote -v` lists them; `git remote add NAME URL` adds one)"
+    ]

@@ -21,7 +21,13 @@ from mfops.fileio.jsonfile import loads_json
 from mfops.fileio.regular import read_regular
 from mfops.fileio.reportpath import check_report_path
 from mfops.graph.revision import Revision
-from mfops.release.promote import PromoteRequest, preview_promote, promote, target_of
+from mfops.release.promote import (
+    PromoteInterrupted,
+    PromoteRequest,
+    preview_promote,
+    promote,
+    target_of,
+)
 from mfops.release.sharded import VerdictUse, verdict_tester
 from mfops.release.verdict import comparing_tester, suite_tester
 
@@ -200,7 +206,11 @@ def command(
                 against=against,
                 alpha=alpha,
             )
-        result = promote(target, rev, req, tester)
+        try:
+            result = promote(target, rev, req, tester)
+        except PromoteInterrupted as stop:  # recorded as promoted (or refused): say so
+            _show(stop.result, fmt)
+            raise
         for note in use.notes:
             click.echo(f"note: {note}", err=True)
         if use.used:
@@ -211,11 +221,15 @@ def command(
     finally:
         session.close()
     write_junit(result, junit)
+    _show(result, fmt)
+    return finish(result)
+
+
+def _show(result: Result, fmt: str) -> None:
     if fmt == "json":
         click.echo(to_json(result_json(result)))
     else:
         click.echo(result_text(result), nl=False)
-    return finish(result)
 
 
 def preview_text(preview: Preview) -> str:
