@@ -663,7 +663,8 @@ def require_host(
     at its locked digest (or fingerprint, read back with `read_back`: server/bases.py), a
     pinned parent it lacks, or a Modelfile command its Ollama version would silently drop
     (server/versions.py). The dry run asks the same."""
-    require_locked(check(rev.graph, rev.lock, listing, names, read_back=read_back), host=host)
+    statuses = check(rev.graph, rev.lock, listing, names, read_back=read_back)
+    require_locked(statuses, host=host, release=True)
     require_pinned(rev.graph, names, listing, host=host)
     require_supported(version, rev.graph, names, host=host)
 

@@ -135,10 +135,19 @@ def made_from_file(config: ServerConfig) -> bool:
     return bool(_BLOB_PATH.search(config.parent_model))
 
 
-def require_locked(statuses: list[BaseStatus], *, host: str) -> None:
-    """Refuse to build on a base that is missing, unlocked or not the locked one."""
+def require_locked(statuses: list[BaseStatus], *, host: str, release: bool = False) -> None:
+    """Refuse to build on a base that is missing, unlocked or not the locked one. With
+    `release` (deploy: the release commit's lock), the way out is the locked base on that
+    host, never a new lock: one taken from this host would not be the tested release."""
     for st in statuses:
         users = ", ".join(st.used_by[:3]) + (" ..." if len(st.used_by) > 3 else "")
+        if release and st.state in ("missing", "mismatch") and not st.other_case:
+            held = "is not on" if st.state == "missing" else f"is {st.server} on"
+            raise CheckFailed(
+                f"the release was tested on {st.reference} at {st.locked}, which {held} {host}",
+                hint=f"put that base on the host (OLLAMA_HOST={host} ollama pull "
+                f"{st.reference}, if its registry still serves it: `mfops lock --check` says)",
+            )
         if st.state == "missing" and st.other_case:
             raise ServerError(
                 f"external base {st.reference} (used by {users}) is not on {host}, which has "

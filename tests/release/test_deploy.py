@@ -190,9 +190,13 @@ def test_a_host_whose_base_differs_from_the_lock_is_refused_and_named(prod, host
     code, record, _err = deploy(prod, "v1", "--env", "prod", "--max-parallel", "3")
     assert code == 1
     assert record["hosts"][2]["state"] == "refused"
-    assert f"{BASE} is locked at" in record["hosts"][2]["reason"]
+    assert f"the release was tested on {BASE} at sha256:" in record["hosts"][2]["reason"]
     assert hosts[2].url in record["hosts"][2]["reason"]
     assert hosts[2].calls.count("/api/create") == 0
+    # the way out is the tested base on that host, not a lock taken from it (the release's
+    # lock is a commit's; one host's digest would not be what was tested)
+    assert f"OLLAMA_HOST={hosts[2].url} ollama pull {BASE}" in _err
+    assert "lock --update" not in _err
 
 
 def test_a_host_whose_ollama_would_drop_a_command_is_refused_before_any_create(rel, hosts):
@@ -542,9 +546,9 @@ def test_dry_run_names_a_refusing_host_exit_1_and_a_silent_one_exit_2(prod, host
     code, plan, err = deploy(prod, "v1", "--env", "prod", "--dry-run")
     assert code == 1, (plan, err)
     assert [h["state"] for h in plan["hosts"]] == ["ready", "refused", "ready"]
-    assert f"{BASE} is locked at" in plan["hosts"][1]["reason"]
+    assert f"the release was tested on {BASE} at sha256:" in plan["hosts"][1]["reason"]
     assert f"deploy would fail: {hosts[1].url} would refuse the release: " in err
-    assert f"{BASE} is locked at" in err
+    assert f"the release was tested on {BASE} at sha256:" in err
     hosts[2].faults.disconnect_next("*", 1000)
     code, plan, err = deploy(prod, "v1", "--env", "prod", "--dry-run")
     assert code == 2

@@ -33,7 +33,7 @@ def test_a_host_whose_base_differs_refuses_the_rollout_before_any_host_moves(pro
     assert code == 1, err
     assert record["outcome"] == "refused"
     assert states(record) == ["not started", "not started", "refused"]
-    assert f"{BASE} is locked at" in record["hosts"][2]["reason"]
+    assert f"the release was tested on {BASE} at sha256:" in record["hosts"][2]["reason"]
     assert err.strip().splitlines()[-1].startswith(f"mfops: deploy refused: {hosts[2].url}")
     for d in hosts:
         assert d.calls.count("/api/create") == 0
