@@ -100,18 +100,6 @@ def pool_targets(cases: Sequence[CaseRun], tag: str) -> list[str]:
     return list(names)
 
 
-def _content(member: Member, name: str) -> str | None:
-    """The content fingerprint of `name` on `member`'s server (None when it shows none)."""
-    try:
-        config = member.server.show(name)
-    except ServerUnreachable:
-        raise ServerError(
-            f"cannot reach Ollama at {member.host.display}, a host of the pool",
-            hint="start it, or leave it out of --host / defaults.hosts",
-        ) from None
-    return content_fingerprint(config) if config is not None else None
-
-
 class Pool:
     """The servers of one pool run; a `ModelClient` routing calls to the worker's host."""
 
@@ -148,10 +136,7 @@ class Pool:
                 versions.append(m.server.version())
                 listings.append({k: v.digest for k, v in m.server.models().items()})
             except ServerUnreachable:
-                raise ServerError(
-                    f"cannot reach Ollama at {m.host.display}, a host of the pool ({self.label})",
-                    hint="start it, or leave it out of --host / defaults.hosts",
-                ) from None
+                raise self._unreachable(m) from None
         problems: list[str] = []
         same: set[str] = set()  # listed names whose digests differ but whose content agrees
         for target in targets:
@@ -172,8 +157,8 @@ class Pool:
                     )
                 elif d != digest:
                     if reference is None:
-                        reference = _content(first, key)
-                    if reference is not None and _content(m, key) == reference:
+                        reference = self._content(first, key)
+                    if reference is not None and self._content(m, key) == reference:
                         same.add(key)
                         continue
                     problems.append(
@@ -202,6 +187,20 @@ class Pool:
             __version__,
             tuple(m.host.display for m in self.members),
         )
+
+    def _unreachable(self, member: Member) -> ServerError:
+        return ServerError(
+            f"cannot reach Ollama at {member.host.display}, a host of the pool ({self.label})",
+            hint="start it, or leave it out of --host / defaults.hosts",
+        )
+
+    def _content(self, member: Member, name: str) -> str | None:
+        """The content fingerprint of `name` on `member`'s server (None when it shows none)."""
+        try:
+            config = member.server.show(name)
+        except ServerUnreachable:
+            raise self._unreachable(member) from None
+        return content_fingerprint(config) if config is not None else None
 
     # -- routing (ModelClient) -----------------------------------------------------------
 
